@@ -1,0 +1,40 @@
+# Two commands matter: `make run` and `make test`. Everything else is a helper.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench setup migrate demo clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+migrate: setup
+	@mkdir -p var
+	$(BIN)/tidings migrate
+
+run: migrate
+	$(BIN)/tidings serve
+
+demo: migrate
+	$(BIN)/tidings demo
+
+test: setup
+	$(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	$(BIN)/mypy src
+
+bench: setup
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/tidings bench ledger --db both
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

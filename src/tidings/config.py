@@ -1,0 +1,85 @@
+"""One typed place for every setting, read from `TIDINGS_*` environment variables."""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+import structlog
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+log = structlog.get_logger(__name__)
+
+
+class Settings(BaseSettings):
+    """Service settings; every field maps to `TIDINGS_<NAME>`."""
+
+    model_config = SettingsConfigDict(env_prefix="TIDINGS_", extra="ignore")
+
+    database_url: str = "sqlite:///var/tidings.db"
+    var_dir: Path = Path("var")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    admin_key: SecretStr | None = None
+    data_key: SecretStr | None = Field(
+        default=None,
+        description="`key_id:base64(32 bytes)`, comma-separated; the first encrypts, all decrypt.",
+    )
+    lookup_key: SecretStr | None = Field(
+        default=None, description="base64(32 bytes) HMAC key for look-up hashes of personal data."
+    )
+    default_currency: str = "CNY"
+    default_locale: str = "zh-CN"
+    default_timezone: str = "Asia/Shanghai"
+    low_balance_threshold: int = Field(default=10_000, ge=0, description="Minor units.")
+    token_ttl_days: int = Field(default=30, ge=1, le=3650)
+    log_level: str = "INFO"
+    log_json: bool = True
+    allow_time_travel: bool = False
+    step_up_amount: int = Field(default=500_000, ge=1, description="Minor units (5,000.00 CNY).")
+
+    @field_validator("default_currency")
+    @classmethod
+    def _upper_currency(cls, value: str) -> str:
+        return value.upper()
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def _read_or_create_secret(path: Path, make: str) -> str:
+    """Keep a generated secret across restarts so encrypted data stays readable."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(make + "\n")
+    log.warning("config.secret_generated", path=str(path), hint="set it in production")
+    return make
+
+
+def resolve_data_key(settings: Settings) -> str:
+    """The data-key spec, generated into `var/` on first run when unset."""
+    if settings.data_key is not None:
+        return settings.data_key.get_secret_value()
+    fresh = "k1:" + base64.b64encode(secrets.token_bytes(32)).decode()
+    return _read_or_create_secret(settings.var_dir / "data.key", fresh)
+
+
+def resolve_lookup_key(settings: Settings) -> str:
+    """The look-up hash key, generated into `var/` on first run when unset."""
+    if settings.lookup_key is not None:
+        return settings.lookup_key.get_secret_value()
+    fresh = base64.b64encode(secrets.token_bytes(32)).decode()
+    return _read_or_create_secret(settings.var_dir / "lookup.key", fresh)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

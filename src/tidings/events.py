@@ -1,0 +1,72 @@
+"""Domain events as CloudEvents, written to the `outbox` in the caller's own transaction.
+
+A domain never calls the notification engine; it records what happened here, so a crash can
+never leave a money movement without its notice or a notice without its money movement.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Column, Connection, Index, String, Table, insert
+
+from tidings.kit.ids import new_id
+from tidings.kit.tables import Id, Json, Timestamp, metadata
+
+SOURCE = "tidings"
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("source", String(255), nullable=False),
+    Column("type", String(80), nullable=False),
+    Column("subject", String(255)),
+    Column("user_id", Id),
+    Column("time", Timestamp, nullable=False),
+    Column("data", Json, nullable=False),
+    Column("relayed_at", Timestamp),
+    Index("ix_outbox_relayed_at_id", "relayed_at", "id"),
+    Index("ix_outbox_user_id", "user_id"),
+)
+
+
+def record_event(
+    conn: Connection,
+    *,
+    type: str,
+    user_id: str | None,
+    data: dict[str, Any],
+    at: datetime,
+    source: str = SOURCE,
+) -> str:
+    """Append one event to the outbox inside the caller's transaction; returns its id."""
+    event_id = new_id("evt")
+    conn.execute(
+        insert(outbox),
+        {
+            "id": event_id,
+            "source": source,
+            "type": type,
+            "subject": user_id,
+            "user_id": user_id,
+            "time": at,
+            "data": data,
+        },
+    )
+    return event_id
+
+
+def cloudevent(row: Any) -> dict[str, Any]:
+    """An outbox row in CloudEvents 1.0 JSON form."""
+    return {
+        "specversion": "1.0",
+        "id": row.id,
+        "source": row.source,
+        "type": row.type,
+        "subject": row.subject,
+        "time": row.time.isoformat(),
+        "datacontenttype": "application/json",
+        "data": row.data,
+    }

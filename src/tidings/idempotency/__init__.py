@@ -1,0 +1,1 @@
+"""Idempotency keys: the same key with the same body returns the first result."""

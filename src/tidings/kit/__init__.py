@@ -1,0 +1,1 @@
+"""Shared building blocks: storage, money, ids, clocks, errors, pagination."""

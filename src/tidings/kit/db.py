@@ -1,0 +1,131 @@
+"""Engines and transactions for SQLite (embedded default) and PostgreSQL (production).
+
+Services never commit; the request or job that calls them owns one transaction, opened here.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import structlog
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.pool import ConnectionPoolEntry
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+
+_WRITE = "tidings_write"
+# One writer at a time inside this process on SQLite: waiting on a Python lock is fair and
+# immediate, where SQLite's own busy handler sleeps in steps of up to 100 ms.
+_sqlite_write_locks: dict[int, threading.Lock] = {}
+
+
+def normalise_url(url: str) -> str:
+    """Accept `postgresql://` and `postgres://` too, and use psycopg 3 for them."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
+    url = normalise_url(url)
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url,
+            echo=echo,
+            pool_size=pool_size,
+            max_overflow=20,
+            connect_args={"check_same_thread": False, "timeout": 30},
+        )
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(
+        url,
+        echo=echo,
+        pool_size=pool_size,
+        max_overflow=20,
+        pool_pre_ping=True,
+        insertmanyvalues_page_size=1000,
+    )
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    _sqlite_write_locks[id(engine)] = threading.Lock()
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
+        # Let SQLAlchemy's begin event decide how a transaction starts.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # A writer takes the lock at BEGIN, so two writers never deadlock on an upgrade.
+        mode = "IMMEDIATE" if conn.get_execution_options().get(_WRITE) else "DEFERRED"
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """One transaction that may write; commits on success, rolls back on any exception."""
+    lock = _sqlite_write_locks.get(id(engine))
+    if lock is not None:
+        lock.acquire()
+    try:
+        with engine.connect() as raw:
+            conn = raw.execution_options(**{_WRITE: True})
+            with conn.begin():
+                yield conn
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+@contextmanager
+def read_transaction(engine: Engine) -> Iterator[Connection]:
+    """A consistent read (a snapshot on both databases)."""
+    with engine.connect() as conn, conn.begin():
+        yield conn
+
+
+_RETRYABLE_PG_CODES = {"40001", "40P01", "55P03"}
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Serialization failures, deadlocks and lock time-outs are worth another go."""
+    if isinstance(exc, OperationalError) and "database is locked" in str(exc):
+        return True
+    if isinstance(exc, DBAPIError):
+        code = getattr(exc.orig, "sqlstate", None)
+        return code in _RETRYABLE_PG_CODES
+    return False
+
+
+def with_retry(fn: Callable[[], T], *, attempts: int = 8) -> T:
+    """Run a whole transaction again when the database asks us to."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn()
+        except DBAPIError as exc:
+            if attempt == attempts or not is_retryable(exc):
+                raise
+            log.info("db.transaction.retry", attempt=attempt, error=type(exc.orig).__name__)
+            time.sleep(min(0.2, 0.005 * 2**attempt) * random.random())
+    raise AssertionError("unreachable")

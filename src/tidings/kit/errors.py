@@ -1,0 +1,73 @@
+"""The exception tree every domain raises; one handler renders it as RFC 9457 problem+json."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+PROBLEM_BASE = "https://tidings.dev/problems/"
+
+
+class AppError(Exception):
+    """A failure the caller can act on; never a 500."""
+
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "bad-request"
+    title: ClassVar[str] = "Bad request"
+
+    def __init__(self, detail: str, *, field: str | None = None, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.field = field
+        self.extra = extra
+
+    def problem(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": PROBLEM_BASE + self.code,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if self.field is not None:
+            body["errors"] = [{"field": self.field, "message": self.detail}]
+        body.update(self.extra)
+        return body
+
+
+class NotFound(AppError):
+    """The thing does not exist, or the caller may not see it (same answer, on purpose)."""
+
+    status = 404
+    code = "not-found"
+    title = "Not found"
+
+
+class Unauthorized(AppError):
+    """No valid credentials."""
+
+    status = 401
+    code = "unauthorized"
+    title = "Unauthorized"
+
+
+class Forbidden(AppError):
+    """Valid credentials without the right to do this."""
+
+    status = 403
+    code = "forbidden"
+    title = "Forbidden"
+
+
+class Conflict(AppError):
+    """The request clashes with the current state."""
+
+    status = 409
+    code = "conflict"
+    title = "Conflict"
+
+
+class Unprocessable(AppError):
+    """Well-formed but not acceptable in the current state (business rule)."""
+
+    status = 422
+    code = "unprocessable"
+    title = "Unprocessable request"

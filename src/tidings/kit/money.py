@@ -1,0 +1,78 @@
+"""Money is an integer of minor units plus an ISO 4217 code; never a float."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any
+
+from babel.numbers import format_currency, get_currency_precision, list_currencies
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
+
+from tidings.kit.errors import Unprocessable
+
+# Large enough for any wallet, small enough that sums never overflow a 64-bit column.
+MAX_MINOR_UNITS = 10**15
+
+_KNOWN_CURRENCIES = frozenset(list_currencies())
+
+
+def _known_currency(code: str) -> str:
+    if code not in _KNOWN_CURRENCIES:
+        raise ValueError(f"{code!r} is not an ISO 4217 currency code")
+    return code
+
+
+CurrencyCode = Annotated[
+    str,
+    Field(min_length=3, max_length=3, pattern=r"^[A-Z]{3}$", examples=["CNY"]),
+    AfterValidator(_known_currency),
+]
+
+
+class Money(BaseModel):
+    """An amount in minor units (fen for CNY) with its currency."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    value: StrictInt = Field(ge=-MAX_MINOR_UNITS, le=MAX_MINOR_UNITS, examples=[12800])
+    currency: CurrencyCode
+
+    def __str__(self) -> str:
+        return f"{to_major(self.value, self.currency)} {self.currency}"
+
+
+class PositiveMoney(Money):
+    """An amount that must be above zero (what a transfer moves)."""
+
+    value: StrictInt = Field(gt=0, le=MAX_MINOR_UNITS, examples=[12800])
+
+
+class NonNegativeMoney(Money):
+    """An amount that may be zero but not below (a limit, a threshold)."""
+
+    value: StrictInt = Field(ge=0, le=MAX_MINOR_UNITS, examples=[10000])
+
+
+def money(value: int, currency: str) -> Money:
+    """Money from trusted stored values, built without re-validation (hot paths)."""
+    return Money.model_construct(value=value, currency=currency)
+
+
+def money_json(value: int, currency: str) -> dict[str, Any]:
+    """The wire shape for event data."""
+    return {"value": value, "currency": currency}
+
+
+def to_major(value: int, currency: str) -> Decimal:
+    return Decimal(value).scaleb(-get_currency_precision(currency))
+
+
+def format_money(value: int, currency: str, locale: str = "zh_CN") -> str:
+    return format_currency(to_major(value, currency), currency, locale=locale)
+
+
+class CurrencyMismatch(Unprocessable):
+    """Two amounts (or an amount and a wallet) in different currencies."""
+
+    code = "currency-mismatch"
+    title = "Currency mismatch"

@@ -1,0 +1,19 @@
+"""Imports every domain's tables so the one MetaData is complete (for Alembic and tests)."""
+
+from __future__ import annotations
+
+from tidings import events
+from tidings.idempotency import models as idempotency_models
+from tidings.kit.tables import metadata
+from tidings.ledger import models as ledger_models
+from tidings.users import models as users_models
+from tidings.wallets import models as wallets_models
+
+__all__ = [
+    "events",
+    "idempotency_models",
+    "ledger_models",
+    "metadata",
+    "users_models",
+    "wallets_models",
+]

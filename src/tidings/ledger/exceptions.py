@@ -1,0 +1,20 @@
+"""Errors the ledger raises; each renders as a problem document."""
+
+from __future__ import annotations
+
+from tidings.kit.errors import AppError, Unprocessable
+
+
+class InsufficientFunds(Unprocessable):
+    """The account's available balance does not cover the debit."""
+
+    code = "insufficient-funds"
+    title = "Insufficient funds"
+
+
+class UnbalancedEntry(AppError):
+    """A programming error caught before the database would refuse it."""
+
+    status = 500
+    code = "unbalanced-entry"
+    title = "Unbalanced ledger entry"

@@ -1,0 +1,141 @@
+"""Every query of the ledger, in SQLAlchemy Core (the hot path of every transfer)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from tidings.kit.tables import AnyRow
+from tidings.ledger.models import accounts, holds, ledger_entries, postings
+
+
+def insert_account(
+    conn: Connection,
+    *,
+    account_id: str,
+    user_id: str | None,
+    kind: str,
+    currency: str,
+    allow_negative: bool,
+    at: datetime,
+    if_missing: bool = False,
+) -> None:
+    values = {
+        "id": account_id,
+        "user_id": user_id,
+        "kind": kind,
+        "currency": currency,
+        "allow_negative": allow_negative,
+        "created_at": at,
+    }
+    if not if_missing:
+        conn.execute(insert(accounts), values)
+        return
+    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    conn.execute(dialect_insert(accounts).values(values).on_conflict_do_nothing())
+
+
+def apply_amount(conn: Connection, account_id: str, amount: int) -> int | None:
+    """Add a signed amount unless that would overdraw; the new balance, or None if refused."""
+    stmt = (
+        update(accounts)
+        .where(
+            accounts.c.id == account_id,
+            or_(accounts.c.allow_negative, accounts.c.balance - accounts.c.held + amount >= 0),
+        )
+        .values(balance=accounts.c.balance + amount)
+        .returning(accounts.c.balance)
+    )
+    return conn.execute(stmt).scalar_one_or_none()
+
+
+def insert_postings(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    conn.execute(insert(postings), list(rows))
+
+
+def insert_entry(
+    conn: Connection, *, entry_id: str, kind: str, reference: str | None, at: datetime
+) -> None:
+    conn.execute(
+        insert(ledger_entries),
+        {"id": entry_id, "kind": kind, "reference": reference, "created_at": at},
+    )
+
+
+def get_account(conn: Connection, account_id: str) -> AnyRow | None:
+    return conn.execute(select(accounts).where(accounts.c.id == account_id)).first()
+
+
+def change_held(conn: Connection, account_id: str, amount: int) -> bool:
+    """Reserve (positive) or release (negative) money; False when it is not available."""
+    stmt = (
+        update(accounts)
+        .where(
+            accounts.c.id == account_id,
+            or_(accounts.c.allow_negative, accounts.c.balance - accounts.c.held - amount >= 0),
+            accounts.c.held + amount >= 0,
+        )
+        .values(held=accounts.c.held + amount)
+    )
+    return conn.execute(stmt).rowcount == 1
+
+
+def insert_hold(conn: Connection, values: dict[str, Any]) -> None:
+    conn.execute(insert(holds), values)
+
+
+def get_hold(conn: Connection, hold_id: str) -> AnyRow | None:
+    return conn.execute(select(holds).where(holds.c.id == hold_id)).first()
+
+
+def settle_hold(conn: Connection, hold_id: str, *, status: str, at: datetime) -> bool:
+    """Move an active hold to its final status once; False when it was no longer active."""
+    stmt = (
+        update(holds)
+        .where(holds.c.id == hold_id, holds.c.status == "active")
+        .values(status=status, settled_at=at)
+    )
+    return conn.execute(stmt).rowcount == 1
+
+
+def trial_balance(conn: Connection) -> list[AnyRow]:
+    """Each account's stored balance beside the sum of its postings."""
+    sums = (
+        select(postings.c.account_id, func.sum(postings.c.amount).label("posted"))
+        .group_by(postings.c.account_id)
+        .subquery()
+    )
+    stmt = (
+        select(
+            accounts.c.id,
+            accounts.c.kind,
+            accounts.c.user_id,
+            accounts.c.currency,
+            accounts.c.balance,
+            accounts.c.held,
+            func.coalesce(sums.c.posted, 0).label("posted"),
+        )
+        .select_from(accounts.outerjoin(sums, and_(sums.c.account_id == accounts.c.id)))
+        .order_by(accounts.c.id)
+    )
+    return list(conn.execute(stmt))
+
+
+def unbalanced_entries(conn: Connection) -> list[str]:
+    """Ids of entries whose postings do not sum to zero per currency (should be none)."""
+    stmt = (
+        select(postings.c.entry_id)
+        .group_by(postings.c.entry_id, postings.c.currency)
+        .having(func.sum(postings.c.amount) != 0)
+    )
+    return list(conn.execute(stmt).scalars())
+
+
+def postings_total_by_currency(conn: Connection) -> dict[str, int]:
+    stmt = select(postings.c.currency, func.sum(postings.c.amount)).group_by(postings.c.currency)
+    return {currency: int(total) for currency, total in conn.execute(stmt)}

@@ -1,0 +1,1 @@
+"""Wallet users: identity, encrypted personal data, access tokens."""

@@ -1,0 +1,84 @@
+"""Every query of the users domain."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from tidings.kit.tables import AnyRow
+from tidings.users.models import user_tokens, users
+
+
+def insert_user(conn: Connection, values: dict[str, Any]) -> bool:
+    """False when the external id is already taken (nothing written)."""
+    try:
+        with conn.begin_nested():
+            conn.execute(insert(users), values)
+    except IntegrityError:
+        return False
+    return True
+
+
+def get_user(conn: Connection, user_id: str) -> AnyRow | None:
+    return conn.execute(select(users).where(users.c.id == user_id)).first()
+
+
+def user_exists(conn: Connection, user_id: str) -> bool:
+    return conn.execute(select(users.c.id).where(users.c.id == user_id)).first() is not None
+
+
+def find_by_external_id_hash(conn: Connection, digest: str) -> str | None:
+    stmt = select(users.c.id).where(users.c.external_id_hash == digest)
+    return conn.execute(stmt).scalar_one_or_none()
+
+
+def find_by_phone_hash(conn: Connection, digest: str) -> list[str]:
+    return list(conn.execute(select(users.c.id).where(users.c.phone_hash == digest)).scalars())
+
+
+def update_user(conn: Connection, user_id: str, values: dict[str, Any]) -> None:
+    conn.execute(update(users).where(users.c.id == user_id).values(values))
+
+
+def low_balance_threshold(conn: Connection, user_id: str) -> int:
+    stmt = select(users.c.low_balance_threshold).where(users.c.id == user_id)
+    return int(conn.execute(stmt).scalar_one())
+
+
+def main_wallet_id(conn: Connection, user_id: str) -> str:
+    return str(
+        conn.execute(select(users.c.main_wallet_id).where(users.c.id == user_id)).scalar_one()
+    )
+
+
+def timezone_of(conn: Connection, user_id: str) -> str:
+    return str(conn.execute(select(users.c.timezone).where(users.c.id == user_id)).scalar_one())
+
+
+def insert_token(conn: Connection, values: dict[str, Any]) -> None:
+    conn.execute(insert(user_tokens), values)
+
+
+def user_for_token_hash(conn: Connection, digest: str, at: datetime) -> str | None:
+    stmt = select(user_tokens.c.user_id).where(
+        user_tokens.c.token_hash == digest,
+        user_tokens.c.revoked_at.is_(None),
+        user_tokens.c.expires_at > at,
+    )
+    return conn.execute(stmt).scalar_one_or_none()
+
+
+def revoke_token(conn: Connection, *, user_id: str, token_id: str, at: datetime) -> bool:
+    stmt = (
+        update(user_tokens)
+        .where(
+            user_tokens.c.id == token_id,
+            user_tokens.c.user_id == user_id,
+            user_tokens.c.revoked_at.is_(None),
+        )
+        .values(revoked_at=at)
+    )
+    return conn.execute(stmt).rowcount == 1

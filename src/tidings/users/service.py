@@ -1,0 +1,187 @@
+"""User operations. Personal data is sealed on the way in and masked on the way out."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection
+
+from tidings.kit.clock import as_utc
+from tidings.kit.errors import NotFound
+from tidings.kit.ids import is_id, new_id
+from tidings.kit.money import CurrencyMismatch, money
+from tidings.privacy.crypto import Keyring
+from tidings.privacy.masking import mask_email, mask_name, mask_phone
+from tidings.users import repository
+from tidings.users.exceptions import ExternalIdTaken, UserNotFound
+from tidings.users.schemas import TokenOut, UserCreate, UserOut, UserUpdate
+
+TOKEN_PREFIX = "tdu_"  # noqa: S105 - a prefix, not a secret
+
+
+def _seal(keyring: Keyring, field: str, value: str | None) -> dict[str, Any]:
+    """Ciphertext and look-up hash columns for one personal field."""
+    if value is None:
+        return {f"{field}_enc": None, f"{field}_hash": None}
+    context = f"users.{field}"
+    return {
+        f"{field}_enc": keyring.encrypt(value, context=context),
+        f"{field}_hash": keyring.lookup_hash(value, context=context),
+    }
+
+
+def create_user(
+    conn: Connection,
+    keyring: Keyring,
+    data: UserCreate,
+    *,
+    at: datetime,
+    default_locale: str,
+    default_timezone: str,
+    default_currency: str,
+    default_low_balance: int,
+) -> UserOut:
+    """Create a user; the caller opens the main wallet (`wallet_id`) in the same transaction."""
+    user_id = new_id("usr")
+    currency = data.currency or default_currency
+    threshold = data.low_balance_threshold
+    if threshold is not None and threshold.currency != currency:
+        raise CurrencyMismatch(
+            "low_balance_threshold must be in the wallet currency",
+            field="low_balance_threshold.currency",
+        )
+    values: dict[str, Any] = {
+        "id": user_id,
+        "main_wallet_id": new_id("wal"),
+        "name_enc": keyring.encrypt(data.name, context="users.name"),
+        "locale": data.locale or default_locale,
+        "timezone": data.timezone or default_timezone,
+        "currency": currency,
+        "low_balance_threshold": threshold.value if threshold else default_low_balance,
+        "created_at": at,
+        "updated_at": at,
+        **_seal(keyring, "external_id", data.external_id),
+        **_seal(keyring, "phone", data.phone),
+        **_seal(keyring, "email", data.email),
+    }
+    if not repository.insert_user(conn, values):
+        raise ExternalIdTaken("a user with this external_id exists", field="external_id")
+    return get_user(conn, keyring, user_id)
+
+
+def get_user(conn: Connection, keyring: Keyring, user_id: str) -> UserOut:
+    row = repository.get_user(conn, user_id) if is_id(user_id, "usr") else None
+    if row is None:
+        raise UserNotFound(f"user {user_id} not found")
+    name = keyring.decrypt(row.name_enc, context="users.name")
+    phone = keyring.decrypt(row.phone_enc, context="users.phone") if row.phone_enc else None
+    email = keyring.decrypt(row.email_enc, context="users.email") if row.email_enc else None
+    return UserOut(
+        id=row.id,
+        external_id=keyring.decrypt(row.external_id_enc, context="users.external_id"),
+        name=mask_name(name),
+        phone=mask_phone(phone) if phone else None,
+        email=mask_email(email) if email else None,
+        locale=row.locale,
+        timezone=row.timezone,
+        currency=row.currency,
+        low_balance_threshold=money(int(row.low_balance_threshold), row.currency),
+        wallet_id=row.main_wallet_id,
+        created_at=as_utc(row.created_at),
+    )
+
+
+def update_user(
+    conn: Connection, keyring: Keyring, user_id: str, data: UserUpdate, *, at: datetime
+) -> UserOut:
+    current = get_user(conn, keyring, user_id)
+    values: dict[str, Any] = {"updated_at": at}
+    if data.name is not None:
+        values["name_enc"] = keyring.encrypt(data.name, context="users.name")
+    if data.phone is not None:
+        values.update(_seal(keyring, "phone", data.phone))
+    if data.email is not None:
+        values.update(_seal(keyring, "email", data.email))
+    if data.locale is not None:
+        values["locale"] = data.locale
+    if data.timezone is not None:
+        values["timezone"] = data.timezone
+    if data.low_balance_threshold is not None:
+        if data.low_balance_threshold.currency != current.currency:
+            raise CurrencyMismatch(
+                "low_balance_threshold must be in the wallet currency",
+                field="low_balance_threshold.currency",
+            )
+        values["low_balance_threshold"] = data.low_balance_threshold.value
+    repository.update_user(conn, user_id, values)
+    return get_user(conn, keyring, user_id)
+
+
+def require_user(conn: Connection, user_id: str) -> None:
+    if not (is_id(user_id, "usr") and repository.user_exists(conn, user_id)):
+        raise UserNotFound(f"user {user_id} not found")
+
+
+def find_user_id(conn: Connection, keyring: Keyring, reference: str) -> str | None:
+    """A user named by our id or by the integrator's external id."""
+    if is_id(reference, "usr") and repository.user_exists(conn, reference):
+        return reference
+    digest = keyring.lookup_hash(reference, context="users.external_id")
+    return repository.find_by_external_id_hash(conn, digest)
+
+
+def decrypted_name(conn: Connection, keyring: Keyring, user_id: str) -> str:
+    """The clear name, for masking into a message; never returned by the API."""
+    row = repository.get_user(conn, user_id)
+    if row is None:
+        raise UserNotFound(f"user {user_id} not found")
+    return keyring.decrypt(row.name_enc, context="users.name")
+
+
+def get_main_wallet_id(conn: Connection, user_id: str) -> str:
+    return repository.main_wallet_id(conn, user_id)
+
+
+def timezone_of(conn: Connection, user_id: str) -> str:
+    return repository.timezone_of(conn, user_id)
+
+
+def low_balance_threshold(conn: Connection, user_id: str) -> int:
+    return repository.low_balance_threshold(conn, user_id)
+
+
+def hash_token(token: str) -> str:
+    """Tokens carry 256 bits of randomness, so a plain SHA-256 is enough to store them."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(conn: Connection, user_id: str, *, at: datetime, ttl: timedelta) -> TokenOut:
+    require_user(conn, user_id)
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token_id = new_id("tok")
+    expires_at = at + ttl
+    repository.insert_token(
+        conn,
+        {
+            "id": token_id,
+            "user_id": user_id,
+            "token_hash": hash_token(token),
+            "created_at": at,
+            "expires_at": expires_at,
+        },
+    )
+    return TokenOut(id=token_id, token=token, user_id=user_id, expires_at=expires_at)
+
+
+def user_for_token(conn: Connection, token: str, *, at: datetime) -> str | None:
+    if not token.startswith(TOKEN_PREFIX):
+        return None
+    return repository.user_for_token_hash(conn, hash_token(token), at)
+
+
+def revoke_token(conn: Connection, *, user_id: str, token_id: str, at: datetime) -> None:
+    if not repository.revoke_token(conn, user_id=user_id, token_id=token_id, at=at):
+        raise NotFound(f"active token {token_id} not found")

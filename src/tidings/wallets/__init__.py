@@ -1,0 +1,1 @@
+"""Main wallets, purpose sub-wallets, budgets, savings goals and transfers."""

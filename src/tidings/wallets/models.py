@@ -1,0 +1,50 @@
+"""Wallets (each backed by one ledger account) and transfers (each one ledger entry)."""
+
+from __future__ import annotations
+
+from sqlalchemy import CheckConstraint, Column, Date, ForeignKey, Index, String, Table, Text
+
+from tidings.kit.tables import Amount, Id, Timestamp, metadata
+
+wallets = Table(
+    "wallets",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("user_id", Id, ForeignKey("users.id"), nullable=False, index=True),
+    Column("account_id", Id, ForeignKey("accounts.id"), nullable=False, unique=True),
+    Column("kind", String(8), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("purpose", String(16), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("status", String(8), nullable=False),
+    Column("budget_limit", Amount),
+    Column("budget_period", String(8)),
+    Column("goal_target", Amount),
+    Column("goal_by", Date),
+    Column("created_at", Timestamp, nullable=False),
+    Column("closed_at", Timestamp),
+)
+
+transfers = Table(
+    "transfers",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("status", String(24), nullable=False),
+    Column("user_id", Id, ForeignKey("users.id"), nullable=False),
+    Column("source_wallet_id", Id, ForeignKey("wallets.id")),
+    Column("destination_wallet_id", Id, ForeignKey("wallets.id")),
+    Column("amount", Amount, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("merchant_name", String(200)),
+    Column("merchant_category", String(4)),
+    Column("refund_of", Id, ForeignKey("transfers.id")),
+    Column("refunded_amount", Amount, nullable=False, server_default="0"),
+    Column("memo", Text),
+    Column("entry_id", Id, ForeignKey("ledger_entries.id")),
+    Column("created_at", Timestamp, nullable=False),
+    CheckConstraint("amount > 0", name="amount_positive"),
+    CheckConstraint("refunded_amount >= 0 AND refunded_amount <= amount", name="refund_bounds"),
+    Index("ix_transfers_user_id_id", "user_id", "id"),
+    Index("ix_transfers_refund_of", "refund_of"),
+)

@@ -1,0 +1,145 @@
+"""Every query of the wallets domain."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from tidings.kit.tables import AnyRow
+from tidings.ledger.models import accounts, ledger_entries, postings
+from tidings.wallets.models import transfers, wallets
+
+_wallet_columns = (
+    wallets,
+    accounts.c.balance,
+    accounts.c.held,
+)
+
+
+def insert_wallet(conn: Connection, values: dict[str, Any]) -> None:
+    conn.execute(insert(wallets), values)
+
+
+def get_wallet(conn: Connection, wallet_id: str) -> AnyRow | None:
+    stmt = select(*_wallet_columns).join(accounts, accounts.c.id == wallets.c.account_id)
+    return conn.execute(stmt.where(wallets.c.id == wallet_id)).first()
+
+
+def lock_wallets(conn: Connection, wallet_ids: Sequence[str]) -> dict[str, AnyRow]:
+    """Load wallets for a money movement, row-locked in id order on PostgreSQL."""
+    stmt = (
+        select(
+            wallets.c.id,
+            wallets.c.user_id,
+            wallets.c.account_id,
+            wallets.c.kind,
+            wallets.c.status,
+            wallets.c.currency,
+        )
+        .where(wallets.c.id.in_(wallet_ids))
+        .order_by(wallets.c.id)
+        .with_for_update()
+    )
+    return {row.id: row for row in conn.execute(stmt)}
+
+
+def list_user_wallets(conn: Connection, user_id: str) -> list[AnyRow]:
+    stmt = (
+        select(*_wallet_columns)
+        .join(accounts, accounts.c.id == wallets.c.account_id)
+        .where(wallets.c.user_id == user_id)
+        .order_by(wallets.c.id)
+    )
+    return list(conn.execute(stmt))
+
+
+def wallet_owner(conn: Connection, wallet_id: str) -> str | None:
+    return conn.execute(
+        select(wallets.c.user_id).where(wallets.c.id == wallet_id)
+    ).scalar_one_or_none()
+
+
+def close_wallet(conn: Connection, wallet_id: str, at: datetime) -> None:
+    stmt = update(wallets).where(wallets.c.id == wallet_id).values(status="closed", closed_at=at)
+    conn.execute(stmt)
+
+
+def insert_transfer(conn: Connection, values: dict[str, Any]) -> None:
+    conn.execute(insert(transfers), values)
+
+
+def get_transfer(conn: Connection, transfer_id: str) -> AnyRow | None:
+    return conn.execute(select(transfers).where(transfers.c.id == transfer_id)).first()
+
+
+def add_refunded(conn: Connection, payment_id: str, amount: int) -> bool:
+    """Count a refund against its payment; False when it would exceed the payment."""
+    stmt = (
+        update(transfers)
+        .where(
+            transfers.c.id == payment_id,
+            transfers.c.refunded_amount + amount <= transfers.c.amount,
+        )
+        .values(refunded_amount=transfers.c.refunded_amount + amount)
+    )
+    return conn.execute(stmt).rowcount == 1
+
+
+def spent_since(conn: Connection, account_id: str, since: datetime) -> int:
+    """Payments out minus refunds back in, since a moment (a budget period's start)."""
+    stmt = (
+        select(func.coalesce(func.sum(postings.c.amount), 0))
+        .join(ledger_entries, ledger_entries.c.id == postings.c.entry_id)
+        .where(
+            postings.c.account_id == account_id,
+            postings.c.created_at >= since,
+            ledger_entries.c.kind.in_(("payment", "refund")),
+        )
+    )
+    return -int(conn.execute(stmt).scalar_one())
+
+
+def list_transactions(
+    conn: Connection,
+    account_id: str,
+    *,
+    before_id: str | None,
+    limit: int,
+    kinds: Sequence[str] | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> list[AnyRow]:
+    """The account's postings newest first, each with its transfer's details."""
+    stmt = (
+        select(
+            postings.c.id,
+            postings.c.amount,
+            postings.c.currency,
+            postings.c.balance_after,
+            postings.c.created_at,
+            ledger_entries.c.kind,
+            transfers.c.id.label("transfer_id"),
+            transfers.c.source_wallet_id,
+            transfers.c.destination_wallet_id,
+            transfers.c.merchant_name,
+            transfers.c.merchant_category,
+            transfers.c.memo,
+        )
+        .join(ledger_entries, ledger_entries.c.id == postings.c.entry_id)
+        .outerjoin(transfers, transfers.c.id == ledger_entries.c.reference)
+        .where(postings.c.account_id == account_id)
+        .order_by(postings.c.id.desc())
+        .limit(limit)
+    )
+    if before_id is not None:
+        stmt = stmt.where(postings.c.id < before_id)
+    if kinds:
+        stmt = stmt.where(ledger_entries.c.kind.in_(kinds))
+    if since is not None:
+        stmt = stmt.where(postings.c.created_at >= since)
+    if until is not None:
+        stmt = stmt.where(postings.c.created_at < until)
+    return list(conn.execute(stmt))

@@ -1,0 +1,149 @@
+"""API shapes of wallets, sub-wallets and transfers."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from tidings.kit.ids import ID_PATTERN
+from tidings.kit.money import Money, PositiveMoney
+from tidings.kit.text import LongText, ShortText
+
+WalletId = Annotated[str, StringConstraints(pattern=ID_PATTERN), Field(examples=["wal_01JD..."])]
+TransferId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+
+
+class TransferKind(StrEnum):
+    TOP_UP = "top_up"
+    """Money in from outside (a bank card) to a wallet."""
+    PAYMENT = "payment"
+    """A purchase at a merchant."""
+    P2P = "p2p"
+    """Money to another user's main wallet."""
+    ALLOCATION = "allocation"
+    """Between a user's main wallet and one of their sub-wallets."""
+    REFUND = "refund"
+    """A merchant gives (part of) a payment back, to the wallet that paid."""
+    WITHDRAWAL = "withdrawal"
+    """Money out to the user's bank account."""
+
+
+class Purpose(StrEnum):
+    TRAVEL = "travel"
+    SHOPPING = "shopping"
+    SAVINGS = "savings"
+    CUSTOM = "custom"
+
+
+class BudgetIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    limit: PositiveMoney
+    period: Literal["month", "week"]
+
+
+class GoalIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    target: PositiveMoney
+    by: date | None = None
+
+
+class SubWalletCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: ShortText
+    purpose: Purpose
+    budget: BudgetIn | None = None
+    goal: GoalIn | None = None
+
+
+class BudgetOut(BaseModel):
+    limit: Money
+    period: Literal["month", "week"]
+    period_start: date
+    spent: Money
+    remaining: Money
+    used_percent: int
+
+
+class GoalOut(BaseModel):
+    target: Money
+    by: date | None
+    progress_percent: int
+    reached: bool
+
+
+class WalletOut(BaseModel):
+    id: str
+    user_id: str
+    kind: Literal["main", "sub"]
+    name: str
+    purpose: str
+    status: Literal["open", "closed"]
+    currency: str
+    balance: Money
+    available: Money
+    held: Money
+    budget: BudgetOut | None = None
+    goal: GoalOut | None = None
+    created_at: datetime
+    closed_at: datetime | None = None
+
+
+class Merchant(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: ShortText
+    category: (
+        Annotated[
+            str,
+            StringConstraints(pattern=r"^[0-9]{4}$"),
+            Field(description="ISO 18245 MCC, e.g. 5814"),
+        ]
+        | None
+    ) = None
+
+
+class TransferCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: TransferKind
+    source: WalletId | None = None
+    destination: WalletId | None = None
+    amount: PositiveMoney
+    merchant: Merchant | None = None
+    refund_of: TransferId | None = None
+    memo: LongText | None = None
+
+
+class TransferOut(BaseModel):
+    id: str
+    kind: TransferKind
+    status: str
+    user_id: str
+    source: str | None
+    destination: str | None
+    amount: Money
+    merchant: Merchant | None = None
+    refund_of: str | None = None
+    refunded: Money | None = Field(default=None, description="For payments: refunded so far.")
+    memo: str | None = None
+    created_at: datetime
+
+
+class TransactionOut(BaseModel):
+    """One entry on a wallet: money in (positive) or out (negative), and the balance after."""
+
+    id: str
+    transfer_id: str | None
+    kind: str
+    amount: Money
+    balance_after: Money
+    merchant: Merchant | None = None
+    counterparty_wallet_id: str | None = None
+    memo: str | None = None
+    created_at: datetime
