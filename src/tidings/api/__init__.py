@@ -1,0 +1,1 @@
+"""The HTTP API: app factory, auth, the one error handler, routers per domain."""

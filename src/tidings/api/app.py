@@ -1,0 +1,69 @@
+"""The application factory: one place that wires settings, database, keys and routers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from starlette.responses import JSONResponse, Response
+
+from tidings import __version__
+from tidings.api.context import AppContext, build_context
+from tidings.api.errors import install_error_handlers, problem_response
+from tidings.api.observability import ObservabilityMiddleware
+from tidings.config import Settings, get_settings
+from tidings.kit.db import read_transaction
+from tidings.kit.errors import PROBLEM_BASE
+from tidings.ledger.api import router as ledger_router
+from tidings.users.api import router as users_router
+from tidings.wallets.api import router as wallets_router
+
+DESCRIPTION = """A digital wallet core with a financial notification engine at its heart.
+
+Money is `{"value": <integer minor units>, "currency": "CNY"}`; errors are RFC 9457 problem
+documents; every state-changing POST accepts an `Idempotency-Key` header.
+"""
+
+
+def create_app(context: AppContext | None = None, settings: Settings | None = None) -> FastAPI:
+    context = context or build_context(settings or get_settings())
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        context.engine.dispose()
+
+    app = FastAPI(title="Tidings", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app.state.context = context
+    install_error_handlers(app)
+    app.add_middleware(ObservabilityMiddleware)
+
+    @app.get("/healthz", tags=["operations"])
+    def healthz() -> Response:
+        """200 when the service and its database answer."""
+        try:
+            with read_transaction(context.engine) as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:  # any database failure means "not healthy"
+            return problem_response(
+                {
+                    "type": PROBLEM_BASE + "unhealthy",
+                    "title": "Database unavailable",
+                    "status": 503,
+                    "detail": type(exc).__name__,
+                }
+            )
+        return JSONResponse({"status": "ok", "version": __version__})
+
+    @app.get("/metrics", tags=["operations"], response_class=Response)
+    def metrics() -> Response:
+        """Prometheus text format; bind or firewall it in production."""
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    app.include_router(users_router)
+    app.include_router(wallets_router)
+    app.include_router(ledger_router)
+    return app

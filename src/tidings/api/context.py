@@ -1,0 +1,50 @@
+"""What every request needs, wired once at start-up (the one bootstrap place)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine
+from starlette.requests import HTTPConnection
+
+from tidings.config import Settings, resolve_data_key, resolve_lookup_key
+from tidings.kit.clock import Clock, SystemClock
+from tidings.kit.db import make_engine
+from tidings.privacy.crypto import Keyring
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    engine: Engine
+    keyring: Keyring
+    clock: Clock = field(default_factory=SystemClock)
+
+    def user_defaults(self) -> dict[str, Any]:
+        """Settings that fill what a new user's request leaves out."""
+        return {
+            "default_locale": self.settings.default_locale,
+            "default_timezone": self.settings.default_timezone,
+            "default_currency": self.settings.default_currency,
+            "default_low_balance": self.settings.low_balance_threshold,
+        }
+
+
+def build_context(settings: Settings, *, clock: Clock | None = None) -> AppContext:
+    if settings.is_sqlite:
+        settings.var_dir.mkdir(parents=True, exist_ok=True)
+    keyring = Keyring.from_specs(
+        data_key_spec=resolve_data_key(settings), lookup_key_b64=resolve_lookup_key(settings)
+    )
+    return AppContext(
+        settings=settings,
+        engine=make_engine(settings.database_url),
+        keyring=keyring,
+        clock=clock or SystemClock(),
+    )
+
+
+def get_context(request: HTTPConnection) -> AppContext:
+    context: AppContext = request.app.state.context
+    return context

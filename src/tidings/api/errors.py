@@ -1,0 +1,103 @@
+"""The one error handler: every failure leaves as an RFC 9457 problem document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse
+
+from tidings.kit.errors import PROBLEM_BASE, AppError
+
+log = structlog.get_logger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+
+def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(body, status_code=body["status"], media_type=PROBLEM_JSON, headers=headers)
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    """`("body", "amount", "value")` → `amount.value`; headers and queries keep their name."""
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in {"body", "query", "path", "header"}:
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = list(exc.errors())
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return problem_response(
+            {
+                "type": PROBLEM_BASE + "malformed-json",
+                "title": "Malformed JSON",
+                "status": 400,
+                "detail": "the request body is not valid JSON",
+                "errors": [{"field": "body", "message": "not valid JSON"}],
+            }
+        )
+    fields = [{"field": _field(tuple(e["loc"])), "message": e["msg"]} for e in errors]
+    return problem_response(
+        {
+            "type": PROBLEM_BASE + "validation",
+            "title": "Invalid request",
+            "status": 422,
+            "detail": "; ".join(f"{f['field']}: {f['message']}" for f in fields),
+            "errors": fields,
+        }
+    )
+
+
+async def _app_error(_: Request, exc: AppError) -> JSONResponse:
+    return problem_response(exc.problem())
+
+
+async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    return problem_response(
+        {
+            "type": "about:blank",
+            "title": str(exc.detail) if exc.status_code != 404 else "Not found",
+            "status": exc.status_code,
+            "detail": str(exc.detail),
+        },
+        headers=dict(exc.headers) if exc.headers else None,
+    )
+
+
+async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
+    # The database refused a write the services should have refused first: a race or a bug.
+    log.error("api.integrity_error", error=str(exc.orig)[:300])
+    return problem_response(
+        {
+            "type": PROBLEM_BASE + "conflict",
+            "title": "Conflict",
+            "status": 409,
+            "detail": "the change conflicts with the current state; nothing was written",
+        }
+    )
+
+
+async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    log.exception("api.unhandled_error", error_type=type(exc).__name__)
+    return problem_response(
+        {
+            "type": PROBLEM_BASE + "internal",
+            "title": "Internal error",
+            "status": 500,
+            "detail": "something went wrong on our side; nothing was written",
+        }
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
+    app.add_exception_handler(AppError, _app_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(IntegrityError, _integrity)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,76 @@
+"""One way to run a state-changing request: one transaction, retried when the database asks,
+honouring `Idempotency-Key`."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import Header
+from pydantic import BaseModel
+from sqlalchemy import Connection
+from starlette.responses import JSONResponse, Response
+
+from tidings.api.auth import Principal
+from tidings.api.context import AppContext
+from tidings.idempotency import service as idempotency
+from tidings.kit.db import with_retry, write_transaction
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Same key and body: the first result again; same key, other body: 409.",
+    ),
+]
+
+
+def request_fingerprint(method: str, path: str, body: BaseModel | None) -> str:
+    canonical = body.model_dump_json() if body is not None else ""
+    return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
+
+
+def run_write(
+    context: AppContext,
+    principal: Principal,
+    *,
+    operation: Callable[[Connection], BaseModel | dict[str, Any]],
+    status_code: int,
+    idempotency_key: str | None,
+    fingerprint: str,
+) -> Response:
+    """Run `operation` in one write transaction and answer with its JSON."""
+
+    def attempt() -> Response:
+        with write_transaction(context.engine) as conn:
+            if idempotency_key is not None:
+                stored = idempotency.claim(
+                    conn,
+                    principal=principal.key,
+                    key=idempotency_key,
+                    request_hash=fingerprint,
+                    at=context.clock.now(),
+                )
+                if stored is not None:
+                    return JSONResponse(
+                        stored.body,
+                        status_code=stored.status,
+                        headers={"Idempotent-Replayed": "true"},
+                    )
+            result = operation(conn)
+            body = result.model_dump(mode="json") if isinstance(result, BaseModel) else result
+            if idempotency_key is not None:
+                idempotency.complete(
+                    conn,
+                    principal=principal.key,
+                    key=idempotency_key,
+                    status=status_code,
+                    body=body,
+                )
+            return JSONResponse(body, status_code=status_code)
+
+    return with_retry(attempt)

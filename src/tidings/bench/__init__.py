@@ -1,0 +1,1 @@
+"""Benchmarks behind `tidings bench NAME`."""

@@ -1,0 +1,160 @@
+"""`tidings serve | worker | migrate | demo | token | ledger check | bench`."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tidings.config import get_settings
+from tidings.kit.logging import configure_logging
+
+app = typer.Typer(
+    help="Tidings: wallet core and financial notification engine.", no_args_is_help=True
+)
+ledger_app = typer.Typer(help="Ledger checks.", no_args_is_help=True)
+app.add_typer(ledger_app, name="ledger")
+console = Console(stderr=True)
+
+
+@app.callback()
+def _setup() -> None:
+    settings = get_settings()
+    configure_logging(level=settings.log_level, json=settings.log_json)
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database to the latest schema."""
+    from tidings.api.context import build_context
+    from tidings.kit.migrate import upgrade
+
+    context = build_context(get_settings())
+    upgrade(context.engine)
+    console.print(
+        f"[green]database is up to date[/green] ({context.engine.url.render_as_string()})"
+    )
+
+
+@app.command()
+def serve(
+    port: Annotated[int | None, typer.Option(help="Port (default TIDINGS_PORT, 8000).")] = None,
+    host: Annotated[str | None, typer.Option(help="Interface (default 127.0.0.1).")] = None,
+    no_worker: Annotated[bool, typer.Option("--no-worker", help="API only.")] = False,
+) -> None:
+    """Run the HTTP API, with the background worker in the same process unless --no-worker."""
+    import uvicorn
+
+    from tidings.api.app import create_app
+
+    settings = get_settings()
+    application = create_app(settings=settings)
+    if not no_worker:
+        from tidings.workers.runner import attach_worker
+
+        attach_worker(application)
+    uvicorn.run(
+        application,
+        host=host or settings.host,
+        port=port or settings.port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level="warning",
+    )
+
+
+@app.command()
+def token(
+    user: Annotated[str, typer.Argument(help="The user's id (usr_…) or external id.")],
+    days: Annotated[int, typer.Option(help="Valid for this many days.")] = 30,
+) -> None:
+    """Print a user-scoped bearer token."""
+    from tidings.api.context import build_context
+    from tidings.kit.db import write_transaction
+    from tidings.users import service as users
+
+    context = build_context(get_settings())
+    with write_transaction(context.engine) as conn:
+        user_id = users.find_user_id(conn, context.keyring, user)
+        if user_id is None:
+            console.print(f"[red]no user {user!r}[/red]")
+            raise typer.Exit(1)
+        issued = users.issue_token(conn, user_id, at=context.clock.now(), ttl=timedelta(days=days))
+    typer.echo(issued.token)
+
+
+@ledger_app.command("check")
+def ledger_check(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Prove every balance equals the sum of its postings and all postings sum to zero."""
+    from tidings.api.context import build_context
+    from tidings.kit.db import read_transaction
+    from tidings.ledger import service as ledger
+
+    context = build_context(get_settings())
+    with read_transaction(context.engine) as conn:
+        result = ledger.trial_balance(conn)
+    bad = [a for a in result.accounts if not a.consistent]
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "ok": result.ok,
+                    "accounts": len(result.accounts),
+                    "inconsistent_accounts": [a.account_id for a in bad],
+                    "totals": result.totals,
+                    "unbalanced_entries": result.unbalanced_entries,
+                }
+            )
+        )
+    else:
+        table = Table(title="Trial balance")
+        for column in ("currency", "accounts", "sum of postings"):
+            table.add_column(column)
+        for currency, total in sorted(result.totals.items()):
+            count = sum(1 for a in result.accounts if a.currency == currency)
+            table.add_row(currency, str(count), str(total))
+        console.print(table)
+        for account in bad:
+            console.print(
+                f"[red]{account.account_id}: balance {account.balance} != postings {account.posted}"
+            )
+        for entry in result.unbalanced_entries:
+            console.print(f"[red]entry {entry} does not balance")
+        console.print("[green]ledger balances[/green]" if result.ok else "[red]ledger is broken")
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    users: Annotated[int, typer.Option(help="How many demo users.")] = 5,
+    days: Annotated[int, typer.Option(help="Days of activity.")] = 30,
+) -> None:
+    """Create demo users with zh-CN names, sub-wallets and a month of activity."""
+    from tidings.api.context import build_context
+    from tidings.cli.demo import create_demo_data
+
+    context = build_context(get_settings())
+    create_demo_data(context, users=users, days=days, console=console)
+
+
+@app.command()
+def bench(
+    name: Annotated[str, typer.Argument(help="Benchmark: ledger.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Last line: one JSON object.")] = False,
+    db: Annotated[str, typer.Option(help="sqlite, postgresql or both.")] = "sqlite",
+    seconds: Annotated[float, typer.Option(help="Length of each timed phase.")] = 10.0,
+) -> None:
+    """Run one benchmark and print its figures."""
+    from tidings.bench import run_benchmark
+
+    figures = run_benchmark(name, db=db, seconds=seconds, console=console)
+    if as_json:
+        typer.echo(json.dumps(figures))

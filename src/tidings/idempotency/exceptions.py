@@ -1,0 +1,12 @@
+"""Errors of idempotent requests."""
+
+from __future__ import annotations
+
+from tidings.kit.errors import Conflict
+
+
+class IdempotencyKeyReused(Conflict):
+    """The key was used before with a different request body."""
+
+    code = "idempotency-key-reused"
+    title = "Idempotency key reused"

@@ -1,0 +1,84 @@
+"""Users and their tokens over HTTP (thin: parse, call the service, shape)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi import APIRouter, Request, Response
+from sqlalchemy import Connection
+
+from tidings.api.auth import Context, CurrentPrincipal
+from tidings.api.writes import IdempotencyKey, request_fingerprint, run_write
+from tidings.kit.db import read_transaction, with_retry, write_transaction
+from tidings.users import service
+from tidings.users.schemas import TokenOut, UserCreate, UserOut, UserUpdate
+from tidings.wallets import service as wallets
+
+router = APIRouter(prefix="/v1/users", tags=["users"])
+
+
+@router.post("", status_code=201, response_model=UserOut)
+def create_user(
+    body: UserCreate,
+    request: Request,
+    context: Context,
+    principal: CurrentPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Operator: create a user and their main wallet. Personal fields come back masked."""
+    principal.require_operator()
+
+    def operation(conn: Connection) -> UserOut:
+        return wallets.create_user_with_wallet(
+            conn, context.keyring, body, at=context.clock.now(), **context.user_defaults()
+        )
+
+    return run_write(
+        context,
+        principal,
+        operation=operation,
+        status_code=201,
+        idempotency_key=idempotency_key,
+        fingerprint=request_fingerprint("POST", request.url.path, body),
+    )
+
+
+@router.get("/{user_id}", response_model=UserOut)
+def get_user(user_id: str, context: Context, principal: CurrentPrincipal) -> UserOut:
+    principal.require_self(user_id)
+    with read_transaction(context.engine) as conn:
+        return service.get_user(conn, context.keyring, user_id)
+
+
+@router.patch("/{user_id}", response_model=UserOut)
+def update_user(
+    user_id: str, body: UserUpdate, context: Context, principal: CurrentPrincipal
+) -> UserOut:
+    """Change contact data, locale, time zone or the low-balance threshold."""
+    principal.require_self(user_id)
+
+    def attempt() -> UserOut:
+        with write_transaction(context.engine) as conn:
+            return service.update_user(conn, context.keyring, user_id, body, at=context.clock.now())
+
+    return with_retry(attempt)
+
+
+@router.post("/{user_id}/tokens", status_code=201, response_model=TokenOut)
+def issue_token(user_id: str, context: Context, principal: CurrentPrincipal) -> TokenOut:
+    """Operator: a bearer token that can reach only this user's data. Shown once."""
+    principal.require_operator()
+    ttl = timedelta(days=context.settings.token_ttl_days)
+    with write_transaction(context.engine) as conn:
+        return service.issue_token(conn, user_id, at=context.clock.now(), ttl=ttl)
+
+
+@router.delete("/{user_id}/tokens/{token_id}", status_code=204)
+def revoke_token(
+    user_id: str, token_id: str, context: Context, principal: CurrentPrincipal
+) -> Response:
+    """Revoke a token at once (the user themselves, or an operator)."""
+    principal.require_self(user_id)
+    with write_transaction(context.engine) as conn:
+        service.revoke_token(conn, user_id=user_id, token_id=token_id, at=context.clock.now())
+    return Response(status_code=204)

@@ -1,0 +1,159 @@
+"""Wallets, sub-wallets, transfers and transaction history over HTTP."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy import Connection
+
+from tidings.api.auth import Context, CurrentPrincipal
+from tidings.api.writes import IdempotencyKey, request_fingerprint, run_write
+from tidings.kit.clock import as_utc
+from tidings.kit.db import read_transaction
+from tidings.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from tidings.wallets import service
+from tidings.wallets.schemas import (
+    SubWalletCreate,
+    TransactionOut,
+    TransferCreate,
+    TransferKind,
+    TransferOut,
+    WalletOut,
+)
+
+router = APIRouter(prefix="/v1", tags=["wallets"])
+
+
+@router.get("/users/{user_id}/wallets", response_model=list[WalletOut])
+def list_wallets(user_id: str, context: Context, principal: CurrentPrincipal) -> list[WalletOut]:
+    principal.require_self(user_id)
+    with read_transaction(context.engine) as conn:
+        return service.list_wallets(conn, user_id, at=context.clock.now())
+
+
+@router.get("/wallets/{wallet_id}", response_model=WalletOut)
+def get_wallet(wallet_id: str, context: Context, principal: CurrentPrincipal) -> WalletOut:
+    with read_transaction(context.engine) as conn:
+        return service.get_wallet(
+            conn, wallet_id, acting_user_id=principal.user_id, at=context.clock.now()
+        )
+
+
+@router.post("/wallets/{wallet_id}/sub-wallets", status_code=201, response_model=WalletOut)
+def open_sub_wallet(
+    wallet_id: str,
+    body: SubWalletCreate,
+    request: Request,
+    context: Context,
+    principal: CurrentPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Open a purpose sub-wallet (travel, shopping, savings…) with an optional budget and goal."""
+
+    def operation(conn: Connection) -> WalletOut:
+        return service.open_sub_wallet(
+            conn,
+            parent_wallet_id=wallet_id,
+            data=body,
+            acting_user_id=principal.user_id,
+            at=context.clock.now(),
+        )
+
+    return run_write(
+        context,
+        principal,
+        operation=operation,
+        status_code=201,
+        idempotency_key=idempotency_key,
+        fingerprint=request_fingerprint("POST", request.url.path, body),
+    )
+
+
+@router.post("/wallets/{wallet_id}/close", response_model=WalletOut)
+def close_sub_wallet(
+    wallet_id: str,
+    request: Request,
+    context: Context,
+    principal: CurrentPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Close a sub-wallet; its balance returns to the main wallet."""
+
+    def operation(conn: Connection) -> WalletOut:
+        return service.close_sub_wallet(
+            conn, wallet_id, acting_user_id=principal.user_id, at=context.clock.now()
+        )
+
+    return run_write(
+        context,
+        principal,
+        operation=operation,
+        status_code=200,
+        idempotency_key=idempotency_key,
+        fingerprint=request_fingerprint("POST", request.url.path, None),
+    )
+
+
+@router.get("/wallets/{wallet_id}/transactions", response_model=Page[TransactionOut])
+def list_transactions(
+    wallet_id: str,
+    context: Context,
+    principal: CurrentPrincipal,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    kind: Annotated[
+        list[TransferKind] | None, Query(description="Repeat to allow several.")
+    ] = None,
+    since: Annotated[datetime | None, Query(description="From this moment (inclusive).")] = None,
+    until: Annotated[datetime | None, Query(description="Before this moment.")] = None,
+) -> Page[TransactionOut]:
+    """The wallet's entries, newest first: amount in (+) or out (−) and the balance after."""
+    with read_transaction(context.engine) as conn:
+        return service.list_transactions(
+            conn,
+            wallet_id,
+            acting_user_id=principal.user_id,
+            limit=limit,
+            cursor=cursor,
+            kinds=kind,
+            since=as_utc(since) if since else None,
+            until=as_utc(until) if until else None,
+        )
+
+
+@router.post(
+    "/transfers",
+    status_code=201,
+    response_model=TransferOut,
+    responses={422: {"description": "Not enough money, wrong currency, closed wallet…"}},
+)
+def create_transfer(
+    body: TransferCreate,
+    request: Request,
+    context: Context,
+    principal: CurrentPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Move money: top_up, payment, p2p, allocation, refund (operator) or withdrawal."""
+
+    def operation(conn: Connection) -> TransferOut:
+        return service.create_transfer(
+            conn, context.keyring, body, acting_user_id=principal.user_id, at=context.clock.now()
+        )
+
+    return run_write(
+        context,
+        principal,
+        operation=operation,
+        status_code=201,
+        idempotency_key=idempotency_key,
+        fingerprint=request_fingerprint("POST", request.url.path, body),
+    )
+
+
+@router.get("/transfers/{transfer_id}", response_model=TransferOut)
+def get_transfer(transfer_id: str, context: Context, principal: CurrentPrincipal) -> TransferOut:
+    with read_transaction(context.engine) as conn:
+        return service.get_transfer(conn, transfer_id, acting_user_id=principal.user_id)

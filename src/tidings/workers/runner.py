@@ -1,0 +1,66 @@
+"""Runs the background loops beside the API (`tidings serve`) or alone (`tidings worker`)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import structlog
+from fastapi import FastAPI
+
+from tidings.api.context import AppContext
+
+log = structlog.get_logger(__name__)
+
+Loop = Callable[[AppContext, threading.Event], None]
+"""A loop runs until the event is set; it owns its own transactions."""
+
+LOOPS: list[Loop] = []
+"""The loops every worker runs; domains register theirs here."""
+
+
+@dataclass
+class Worker:
+    context: AppContext
+    stop: threading.Event = field(default_factory=threading.Event)
+    threads: list[threading.Thread] = field(default_factory=list)
+
+    def start(self) -> None:
+        for loop in LOOPS:
+            thread = threading.Thread(
+                target=self._guarded, args=(loop,), name=f"worker-{loop.__name__}", daemon=True
+            )
+            thread.start()
+            self.threads.append(thread)
+        log.info("worker.started", loops=[loop.__name__ for loop in LOOPS])
+
+    def _guarded(self, loop: Loop) -> None:
+        while not self.stop.is_set():
+            try:
+                loop(self.context, self.stop)
+            except Exception:
+                log.exception("worker.loop_crashed", loop=loop.__name__)
+                self.stop.wait(1.0)
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout)
+        log.info("worker.stopped")
+
+
+def attach_worker(app: FastAPI) -> None:
+    """Start the worker with the app and stop it (finishing current work) on shutdown."""
+    original = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(application: FastAPI) -> AsyncIterator[None]:
+        worker = Worker(application.state.context)
+        worker.start()
+        async with original(application):
+            yield
+        worker.shutdown()
+
+    app.router.lifespan_context = lifespan  # type: ignore[assignment]
