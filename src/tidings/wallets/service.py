@@ -204,7 +204,12 @@ def _require_present(data: TransferCreate, *fields: str) -> None:
 
 
 def _load(
-    conn: Connection, wallet_ids: dict[str, str], acting_user_id: str | None, *, own: set[str]
+    conn: Connection,
+    wallet_ids: dict[str, str],
+    acting_user_id: str | None,
+    *,
+    own: set[str],
+    open_only: bool = True,
 ) -> dict[str, AnyRow]:
     """Lock the named wallets (field → id); those in `own` must belong to the caller."""
     for field, wallet_id in wallet_ids.items():
@@ -217,7 +222,8 @@ def _load(
         stranger = acting_user_id is not None and row is not None and row.user_id != acting_user_id
         if row is None or (field in own and stranger):
             raise WalletNotFound(f"wallet {wallet_id} not found", field=field)
-        _require_open(row, field)
+        if open_only:
+            _require_open(row, field)
         loaded[field] = row
     return loaded
 
@@ -290,7 +296,9 @@ def create_transfer(
         payment = repository.get_transfer(conn, data.refund_of or "")
         if payment is None or payment.kind != TransferKind.PAYMENT.value:
             raise TransferNotFound(f"payment {data.refund_of} not found", field="refund_of")
-        back_to = _load(conn, {"source": payment.source_wallet_id}, None, own=set())
+        back_to = _load(
+            conn, {"source": payment.source_wallet_id}, None, own=set(), open_only=False
+        )
         destination = back_to["source"] if back_to["source"].status == "open" else None
         if destination is None:  # the sub-wallet was closed: the money goes to main
             main_id = users.get_main_wallet_id(conn, payment.user_id)
