@@ -23,6 +23,7 @@ from tidings.api.app import create_app
 from tidings.api.context import AppContext
 from tidings.config import Settings
 from tidings.kit.db import make_engine
+from tidings.kit.logging import configure_logging
 from tidings.kit.migrate import upgrade
 from tidings.privacy.crypto import Keyring
 
@@ -30,6 +31,11 @@ PG_ADMIN_DSN = os.environ.get("TIDINGS_TEST_POSTGRES", "postgresql://postgres@12
 ADMIN_KEY = "test-admin-key"
 DATA_KEY = "k1:" + base64.b64encode(b"\x01" * 32).decode()
 LOOKUP_KEY = base64.b64encode(b"\x02" * 32).decode()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Log as production does (JSON lines), so tests can read what would be logged."""
+    configure_logging(level="INFO", json=True)
 
 
 def _pg_available() -> bool:

@@ -1,1 +1,57 @@
-"""Benchmarks behind `tidings bench NAME`."""
+"""Benchmarks behind `tidings bench NAME`: figures measured, never assumed.
+
+Each benchmark returns a flat dict of numbers whose keys carry their unit
+(`sqlite_service_transfers_per_s`, `postgresql_http_p99_ms`), so the CLI can print it as
+one JSON line and a CI job can compare runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import get_args
+
+import typer
+from rich.console import Console
+
+from tidings.bench.support import BenchmarkError, DatabaseKind
+
+__all__ = ["BENCHMARKS", "DATABASE_CHOICES", "BenchmarkError", "run_benchmark"]
+
+Benchmark = Callable[[Sequence[DatabaseKind], float, Console], dict[str, float]]
+
+
+def _ledger(
+    databases: Sequence[DatabaseKind], seconds: float, console: Console
+) -> dict[str, float]:
+    from tidings.bench import ledger  # heavy imports only when this benchmark runs
+
+    return ledger.run(databases=databases, seconds=seconds, console=console)
+
+
+BENCHMARKS: dict[str, Benchmark] = {"ledger": _ledger}
+"""Benchmark name → runner; `tidings bench NAME` picks one."""
+
+DATABASE_CHOICES: dict[str, tuple[DatabaseKind, ...]] = {
+    **{kind: (kind,) for kind in get_args(DatabaseKind)},
+    "both": get_args(DatabaseKind),
+}
+"""What `--db` accepts and the databases each choice runs on, in order."""
+
+
+def run_benchmark(name: str, *, db: str, seconds: float, console: Console) -> dict[str, float]:
+    """Run benchmark `name` on the databases `db` names, each timed phase `seconds` long."""
+    runner = BENCHMARKS.get(name)
+    if runner is None:
+        raise typer.BadParameter(
+            f"unknown benchmark {name!r}; choose from: {', '.join(sorted(BENCHMARKS))}",
+            param_hint="NAME",
+        )
+    databases = DATABASE_CHOICES.get(db)
+    if databases is None:
+        raise typer.BadParameter(
+            f"unknown database {db!r}; choose from: {', '.join(DATABASE_CHOICES)}",
+            param_hint="--db",
+        )
+    if not seconds > 0:
+        raise typer.BadParameter("must be more than 0", param_hint="--seconds")
+    return runner(databases, seconds, console)

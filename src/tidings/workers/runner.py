@@ -63,4 +63,4 @@ def attach_worker(app: FastAPI) -> None:
             yield
         worker.shutdown()
 
-    app.router.lifespan_context = lifespan  # type: ignore[assignment]
+    app.router.lifespan_context = lifespan

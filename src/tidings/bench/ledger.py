@@ -1,0 +1,685 @@
+"""`tidings bench ledger`: how fast money moves, and what each layer above the database costs.
+
+For each database three phases run against one throw-away database:
+
+- **service**: payments through `wallets.service.create_transfer`, one per transaction, in
+  this process; what a request costs without HTTP.
+- **raw**: the same rows written with the DB-API driver and nothing else (two balance
+  updates, two postings, the ledger entry, the transfer, the outbox event); the floor the
+  service layer is measured against (`<db>_service_vs_raw_ratio`).
+- **http**: the real server in a subprocess (`tidings serve --no-worker`) driven by `wrk`
+  with 16 connections; what an integrator sees.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any, Final
+
+import httpx
+import psycopg
+from psycopg.types.json import Jsonb
+from pydantic import SecretStr
+from rich.console import Console
+from rich.progress import Progress
+from sqlalchemy import bindparam, text
+
+from tidings.api.context import AppContext
+from tidings.bench.support import (
+    BENCH_DATA_KEY,
+    BENCH_LOOKUP_KEY,
+    BenchDatabase,
+    BenchmarkError,
+    DatabaseKind,
+    Timings,
+    bench_database,
+    free_port,
+    make_progress,
+    run_timed,
+    step,
+)
+from tidings.config import Settings
+from tidings.kit.clock import SystemClock
+from tidings.kit.db import make_engine, read_transaction, write_transaction
+from tidings.kit.ids import new_id
+from tidings.kit.migrate import upgrade
+from tidings.kit.money import PositiveMoney
+from tidings.ledger import service as ledger
+from tidings.ledger.service import SystemAccount, system_account_id
+from tidings.privacy.crypto import Keyring
+from tidings.users.schemas import UserCreate
+from tidings.wallets import service as wallets
+from tidings.wallets.schemas import Merchant, TransferCreate, TransferKind
+
+PHASES: Final = ("service", "raw", "http")
+"""Every phase, in the order they run."""
+
+CURRENCY: Final = "CNY"
+PAYMENT: Final = 1_280
+"""12.80 CNY: a coffee, far below the step-up amount and never near the low-balance line."""
+TOP_UP: Final = 10**13
+"""Enough that no run drains a wallet."""
+SERVICE_USERS: Final = 8
+HTTP_USERS: Final = 32
+"""More wallets than wrk connections, so concurrent payments rarely queue on one row."""
+WARM_UP: Final = 50
+"""Untimed operations first: statement caches, prepared statements, the system account."""
+WRK_THREADS: Final = 2
+WRK_CONNECTIONS: Final = 16
+MERCHANT_NAME: Final = "Bench Coffee"
+MERCHANT_CATEGORY: Final = "5814"
+
+
+@dataclass(frozen=True, slots=True)
+class BenchWallet:
+    wallet_id: str
+    user_id: str
+    account_id: str
+
+
+def check_wrk() -> str:
+    """The `wrk` executable, or a clear error saying how to get it."""
+    found = shutil.which("wrk")
+    if found is None:
+        raise BenchmarkError(
+            "`wrk` is not on PATH; the HTTP phase needs it: `apt-get install wrk` "
+            "(`make bench` installs it)"
+        )
+    return found
+
+
+def run(
+    *,
+    databases: Sequence[DatabaseKind],
+    seconds: float,
+    console: Console,
+    phases: Collection[str] = PHASES,
+) -> dict[str, float]:
+    """Run the chosen phases on each database; figures are prefixed `<db>_<phase>_`."""
+    unknown = set(phases) - set(PHASES)
+    if unknown:
+        raise ValueError(f"unknown phases {sorted(unknown)}; choose from {', '.join(PHASES)}")
+    wrk = check_wrk() if "http" in phases else None
+    figures: dict[str, float] = {}
+    with make_progress(console) as progress:
+        for kind in databases:
+            figures.update(
+                _run_on(kind, seconds=seconds, progress=progress, phases=phases, wrk=wrk)
+            )
+    return figures
+
+
+def _run_on(
+    kind: DatabaseKind,
+    *,
+    seconds: float,
+    progress: Progress,
+    phases: Collection[str],
+    wrk: str | None,
+) -> dict[str, float]:
+    figures: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="tidings-bench-") as tmp, ExitStack() as stack:
+        workdir = Path(tmp)
+        with step(progress, f"{kind}: create a fresh database"):
+            database = stack.enter_context(bench_database(kind, workdir))
+        context = _context(database, workdir)
+        try:
+            with step(progress, f"{kind}: migrate"):
+                upgrade(context.engine)
+            with step(progress, f"{kind}: create and top up {SERVICE_USERS} users"):
+                funded = _funded_wallets(context, SERVICE_USERS)
+                for wallet in itertools.islice(itertools.cycle(funded), WARM_UP):
+                    _pay(context, wallet.wallet_id)
+            service: Timings | None = None
+            if "service" in phases:
+                service = _service_phase(
+                    context, funded, kind=kind, seconds=seconds, progress=progress
+                )
+                figures.update(_timing_figures(f"{kind}_service", service))
+            if "raw" in phases:
+                raw = _raw_phase(database, funded, seconds=seconds, progress=progress)
+                figures.update(_timing_figures(f"{kind}_raw", raw))
+                if service is not None and raw.per_second:
+                    figures[f"{kind}_service_vs_raw_ratio"] = round(
+                        service.per_second / raw.per_second, 3
+                    )
+        finally:
+            context.engine.dispose()
+        if "http" in phases:
+            assert wrk is not None
+            figures.update(
+                _http_phase(database, workdir, wrk=wrk, seconds=seconds, progress=progress)
+            )
+        with step(progress, f"{kind}: check the ledger balances"):
+            _check_ledger(database)
+    return figures
+
+
+def _context(database: BenchDatabase, workdir: Path) -> AppContext:
+    settings = Settings(
+        database_url=database.url,
+        var_dir=workdir / "var",
+        admin_key=SecretStr("bench-admin-key"),
+        data_key=SecretStr(BENCH_DATA_KEY),
+        lookup_key=SecretStr(BENCH_LOOKUP_KEY),
+    )
+    keyring = Keyring.from_specs(data_key_spec=BENCH_DATA_KEY, lookup_key_b64=BENCH_LOOKUP_KEY)
+    return AppContext(
+        settings=settings,
+        engine=make_engine(database.url),
+        keyring=keyring,
+        clock=SystemClock(),
+    )
+
+
+def _funded_wallets(context: AppContext, count: int) -> list[BenchWallet]:
+    """Users made through the service layer, as an integrator's would be, each topped up."""
+    funded = []
+    for n in range(count):
+        with write_transaction(context.engine) as conn:
+            user = wallets.create_user_with_wallet(
+                conn,
+                context.keyring,
+                UserCreate(
+                    external_id=f"bench-service-{n}",
+                    name=f"基准用户{n}",
+                    phone=f"1381234{n:04d}",
+                    email=f"bench{n}@example.com",
+                    locale="zh-CN",
+                    timezone="Asia/Shanghai",
+                ),
+                at=context.clock.now(),
+                **context.user_defaults(),
+            )
+            wallets.create_transfer(
+                conn,
+                context.keyring,
+                TransferCreate(
+                    kind=TransferKind.TOP_UP,
+                    destination=user.wallet_id,
+                    amount=PositiveMoney(value=TOP_UP, currency=CURRENCY),
+                ),
+                acting_user_id=None,
+                at=context.clock.now(),
+            )
+        funded.append(BenchWallet(user.wallet_id, user.id, ""))
+    return _with_account_ids(context, funded)
+
+
+def _with_account_ids(context: AppContext, funded: list[BenchWallet]) -> list[BenchWallet]:
+    """The raw phase writes accounts directly, so it needs each wallet's account id."""
+    query = text("SELECT id, account_id FROM wallets WHERE id IN :ids").bindparams(
+        bindparam("ids", expanding=True)
+    )
+    with read_transaction(context.engine) as conn:
+        rows = conn.execute(query, {"ids": [w.wallet_id for w in funded]})
+        accounts = {row.id: row.account_id for row in rows}
+    return [BenchWallet(w.wallet_id, w.user_id, accounts[w.wallet_id]) for w in funded]
+
+
+def _pay(context: AppContext, wallet_id: str) -> None:
+    """One payment in its own transaction, exactly as the HTTP handler runs it."""
+    with write_transaction(context.engine) as conn:
+        wallets.create_transfer(
+            conn,
+            context.keyring,
+            TransferCreate(
+                kind=TransferKind.PAYMENT,
+                source=wallet_id,
+                amount=PositiveMoney(value=PAYMENT, currency=CURRENCY),
+                merchant=Merchant(name=MERCHANT_NAME, category=MERCHANT_CATEGORY),
+            ),
+            acting_user_id=None,
+            at=context.clock.now(),
+        )
+
+
+def _service_phase(
+    context: AppContext,
+    funded: Sequence[BenchWallet],
+    *,
+    kind: DatabaseKind,
+    seconds: float,
+    progress: Progress,
+) -> Timings:
+    cycle = itertools.cycle([w.wallet_id for w in funded])
+    return run_timed(
+        lambda: _pay(context, next(cycle)),
+        seconds=seconds,
+        progress=progress,
+        description=f"{kind}: service-layer payments",
+        unit="transfers",
+    )
+
+
+def _timing_figures(prefix: str, timings: Timings) -> dict[str, float]:
+    return {
+        f"{prefix}_transfers": timings.count,
+        f"{prefix}_transfers_per_s": round(timings.per_second, 1),
+        f"{prefix}_p50_ms": round(timings.percentile_ms(50), 3),
+        f"{prefix}_p99_ms": round(timings.percentile_ms(99), 3),
+    }
+
+
+# --- raw-SQL baseline -------------------------------------------------------------------
+
+_SETTLEMENT = system_account_id(SystemAccount.MERCHANT_SETTLEMENT, CURRENCY)
+
+_SQLITE_STATEMENTS: Final = {
+    "apply": "UPDATE accounts SET balance = balance + ? WHERE id = ? RETURNING balance",
+    "posting": (
+        "INSERT INTO postings (id, entry_id, account_id, amount, currency, balance_after,"
+        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+    ),
+    "entry": "INSERT INTO ledger_entries (id, kind, reference, created_at) VALUES (?, ?, ?, ?)",
+    "transfer": (
+        "INSERT INTO transfers (id, kind, status, user_id, source_wallet_id, amount, currency,"
+        " merchant_name, merchant_category, entry_id, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    ),
+    "event": (
+        "INSERT INTO outbox (id, source, type, subject, user_id, time, data)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)"
+    ),
+}
+_POSTGRES_STATEMENTS: Final = {
+    name: statement.replace("?", "%s") for name, statement in _SQLITE_STATEMENTS.items()
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _RawTransfer:
+    """One payment's values, made the same way the service makes them."""
+
+    at: datetime
+    entry_id: str
+    transfer_id: str
+    posting_ids: tuple[str, str]
+
+    @classmethod
+    def new(cls) -> _RawTransfer:
+        return cls(
+            at=datetime.now(UTC),
+            entry_id=new_id("ent"),
+            transfer_id=new_id("trf"),
+            posting_ids=(new_id("pst"), new_id("pst")),
+        )
+
+
+def _event_data(raw: _RawTransfer, wallet: BenchWallet, balance_after: int) -> dict[str, Any]:
+    money = {"value": PAYMENT, "currency": CURRENCY}
+    return {
+        "amount": money,
+        "transfer_id": raw.transfer_id,
+        "occurred_at": raw.at.isoformat(),
+        "wallet_id": wallet.wallet_id,
+        "balance_after": {"value": balance_after, "currency": CURRENCY},
+        "merchant": {"name": MERCHANT_NAME, "category": MERCHANT_CATEGORY},
+    }
+
+
+def _raw_phase(
+    database: BenchDatabase,
+    funded: Sequence[BenchWallet],
+    *,
+    seconds: float,
+    progress: Progress,
+) -> Timings:
+    cycle = itertools.cycle(funded)
+    with _raw_payer(database) as pay:
+        for wallet in itertools.islice(cycle, WARM_UP):
+            pay(wallet)
+        return run_timed(
+            lambda: pay(next(cycle)),
+            seconds=seconds,
+            progress=progress,
+            description=f"{database.kind}: raw DB-API payments",
+            unit="transfers",
+        )
+
+
+def _raw_payer(database: BenchDatabase) -> AbstractContextManager[Callable[[BenchWallet], None]]:
+    if database.kind == "sqlite":
+        return _sqlite_payer(database)
+    return _postgres_payer(database)
+
+
+@contextmanager
+def _sqlite_payer(database: BenchDatabase) -> Iterator[Callable[[BenchWallet], None]]:
+    """A payment in plain `sqlite3`, connection set up as `kit.db` sets up the engine's."""
+    assert database.sqlite_path is not None
+    conn = sqlite3.connect(database.sqlite_path, isolation_level=None, timeout=30)
+    for pragma in (
+        "PRAGMA journal_mode=WAL",
+        "PRAGMA synchronous=NORMAL",
+        "PRAGMA foreign_keys=ON",
+        "PRAGMA busy_timeout=30000",
+    ):
+        conn.execute(pragma)
+    sql = _SQLITE_STATEMENTS
+
+    def pay(wallet: BenchWallet) -> None:
+        raw = _RawTransfer.new()
+        # SQLAlchemy's SQLite DateTime stores this text form; write the same.
+        stamp = raw.at.strftime("%Y-%m-%d %H:%M:%S.%f")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Account-id order, as `ledger.post_entry` applies legs: acc_… before sys_….
+            (wallet_balance,) = conn.execute(sql["apply"], (-PAYMENT, wallet.account_id)).fetchone()
+            (settled,) = conn.execute(sql["apply"], (PAYMENT, _SETTLEMENT)).fetchone()
+            # Postings before their entry: the entry's trigger checks they balance.
+            conn.executemany(
+                sql["posting"],
+                [
+                    (raw.posting_ids[0], raw.entry_id, wallet.account_id, -PAYMENT, CURRENCY,
+                     wallet_balance, stamp),
+                    (raw.posting_ids[1], raw.entry_id, _SETTLEMENT, PAYMENT, CURRENCY, settled,
+                     stamp),
+                ],
+            )  # fmt: skip
+            conn.execute(sql["entry"], (raw.entry_id, "payment", raw.transfer_id, stamp))
+            conn.execute(
+                sql["transfer"],
+                (raw.transfer_id, "payment", "succeeded", wallet.user_id, wallet.wallet_id,
+                 PAYMENT, CURRENCY, MERCHANT_NAME, MERCHANT_CATEGORY, raw.entry_id, stamp),
+            )  # fmt: skip
+            conn.execute(
+                sql["event"],
+                (new_id("evt"), "tidings", "wallet.payment.succeeded", wallet.user_id,
+                 wallet.user_id, stamp, json.dumps(_event_data(raw, wallet, wallet_balance))),
+            )  # fmt: skip
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    try:
+        yield pay
+    finally:
+        conn.close()
+
+
+@contextmanager
+def _postgres_payer(database: BenchDatabase) -> Iterator[Callable[[BenchWallet], None]]:
+    """A payment in plain psycopg: one transaction, the same statements, one commit."""
+    conn = psycopg.connect(database.url)
+    sql = _POSTGRES_STATEMENTS
+
+    def pay(wallet: BenchWallet) -> None:
+        raw = _RawTransfer.new()
+        with conn.transaction():
+            wallet_balance = _scalar(conn.execute(sql["apply"], (-PAYMENT, wallet.account_id)))
+            settled = _scalar(conn.execute(sql["apply"], (PAYMENT, _SETTLEMENT)))
+            with conn.cursor() as cursor:
+                cursor.executemany(
+                    sql["posting"],
+                    [
+                        (raw.posting_ids[0], raw.entry_id, wallet.account_id, -PAYMENT,
+                         CURRENCY, wallet_balance, raw.at),
+                        (raw.posting_ids[1], raw.entry_id, _SETTLEMENT, PAYMENT, CURRENCY,
+                         settled, raw.at),
+                    ],
+                )  # fmt: skip
+            conn.execute(sql["entry"], (raw.entry_id, "payment", raw.transfer_id, raw.at))
+            conn.execute(
+                sql["transfer"],
+                (raw.transfer_id, "payment", "succeeded", wallet.user_id, wallet.wallet_id,
+                 PAYMENT, CURRENCY, MERCHANT_NAME, MERCHANT_CATEGORY, raw.entry_id, raw.at),
+            )  # fmt: skip
+            conn.execute(
+                sql["event"],
+                (new_id("evt"), "tidings", "wallet.payment.succeeded", wallet.user_id,
+                 wallet.user_id, raw.at, Jsonb(_event_data(raw, wallet, wallet_balance))),
+            )  # fmt: skip
+
+    try:
+        yield pay
+    finally:
+        conn.close()
+
+
+def _scalar(cursor: psycopg.Cursor[Any]) -> int:
+    row = cursor.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+# --- HTTP under wrk ---------------------------------------------------------------------
+
+
+def _tidings_executable() -> str:
+    """The `tidings` script installed beside this interpreter (the venv's), else on PATH."""
+    beside = Path(sys.executable).with_name("tidings")
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("tidings")
+    if found is None:
+        raise BenchmarkError("cannot find the `tidings` executable next to Python or on PATH")
+    return found
+
+
+@contextmanager
+def _server(
+    database: BenchDatabase, workdir: Path, *, admin_key: str, progress: Progress
+) -> Iterator[str]:
+    """`tidings serve --no-worker` on a free port; yields its base URL; stops it after."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "TIDINGS_DATABASE_URL": database.url,
+        "TIDINGS_ADMIN_KEY": admin_key,
+        "TIDINGS_LOG_LEVEL": "WARNING",
+        "TIDINGS_VAR_DIR": str(workdir / "var"),
+        "TIDINGS_DATA_KEY": BENCH_DATA_KEY,
+        "TIDINGS_LOOKUP_KEY": BENCH_LOOKUP_KEY,
+    }
+    log_path = workdir / "server.log"
+    command = [_tidings_executable(), "serve", "--no-worker", "--host", "127.0.0.1"]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(  # noqa: S603 - our own executable, fixed arguments
+            [*command, "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        with step(progress, f"{database.kind}: start the server on port {port}"):
+            _wait_healthy(process, base_url, log_path)
+        yield base_url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_healthy(process: subprocess.Popen[bytes], base_url: str, log_path: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = log_path.read_text(errors="replace")[-2000:]
+            raise BenchmarkError(f"the server exited with {process.returncode}:\n{tail}")
+        try:
+            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise BenchmarkError(f"the server at {base_url} did not become healthy within 60 s")
+
+
+def _http_wallets(base_url: str, admin_key: str, count: int) -> list[str]:
+    """Users created and topped up over the API, then a few untimed payments to warm up."""
+    wallet_ids = []
+    with httpx.Client(
+        base_url=base_url, headers={"Authorization": f"Bearer {admin_key}"}, timeout=30
+    ) as client:
+        for n in range(count):
+            user = _ok(
+                client.post(
+                    "/v1/users",
+                    json={
+                        "external_id": f"bench-http-{n}",
+                        "name": f"压测用户{n}",
+                        "phone": f"1391234{n:04d}",
+                        "email": f"http{n}@example.com",
+                        "locale": "zh-CN",
+                        "timezone": "Asia/Shanghai",
+                    },
+                )
+            )
+            wallet_id = str(user["wallet_id"])
+            _ok(
+                client.post(
+                    "/v1/transfers",
+                    json={
+                        "kind": "top_up",
+                        "destination": wallet_id,
+                        "amount": {"value": TOP_UP, "currency": CURRENCY},
+                    },
+                )
+            )
+            wallet_ids.append(wallet_id)
+        for wallet_id in itertools.islice(itertools.cycle(wallet_ids), WARM_UP):
+            _ok(
+                client.post(
+                    "/v1/transfers",
+                    json={
+                        "kind": "payment",
+                        "source": wallet_id,
+                        "amount": {"value": PAYMENT, "currency": CURRENCY},
+                        "merchant": {"name": MERCHANT_NAME, "category": MERCHANT_CATEGORY},
+                    },
+                )
+            )
+    return wallet_ids
+
+
+def _ok(response: httpx.Response) -> dict[str, Any]:
+    if response.status_code != 201:
+        raise BenchmarkError(
+            f"{response.request.method} {response.request.url.path} answered "
+            f"{response.status_code}: {response.text[:500]}"
+        )
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _http_phase(
+    database: BenchDatabase,
+    workdir: Path,
+    *,
+    wrk: str,
+    seconds: float,
+    progress: Progress,
+) -> dict[str, float]:
+    admin_key = new_id("key")
+    with _server(database, workdir, admin_key=admin_key, progress=progress) as base_url:
+        with step(progress, f"{database.kind}: create and top up {HTTP_USERS} users over HTTP"):
+            wallet_ids = _http_wallets(base_url, admin_key, HTTP_USERS)
+        result = _run_wrk(
+            wrk,
+            base_url,
+            env={
+                "TIDINGS_BENCH_WALLETS": ",".join(wallet_ids),
+                "TIDINGS_BENCH_ADMIN_KEY": admin_key,
+                "TIDINGS_BENCH_AMOUNT": str(PAYMENT),
+            },
+            seconds=seconds,
+            progress=progress,
+            description=f"{database.kind}: HTTP payments, wrk -c{WRK_CONNECTIONS}",
+        )
+    duration_s = result["duration_us"] / 1e6
+    succeeded = result["requests"] - result["non2xx"]
+    prefix = f"{database.kind}_http"
+    return {
+        f"{prefix}_payments": succeeded,
+        f"{prefix}_payments_per_s": round(succeeded / duration_s, 1) if duration_s else 0.0,
+        f"{prefix}_p50_ms": round(result["p50_us"] / 1000, 3),
+        f"{prefix}_p99_ms": round(result["p99_us"] / 1000, 3),
+        f"{prefix}_max_ms": round(result["max_us"] / 1000, 3),
+        f"{prefix}_errors": result["non2xx"] + result["socket_errors"],
+    }
+
+
+def _run_wrk(
+    wrk: str,
+    base_url: str,
+    *,
+    env: dict[str, str],
+    seconds: float,
+    progress: Progress,
+    description: str,
+) -> dict[str, float]:
+    """Run wrk with our Lua script and parse the `TIDINGS_WRK {json}` line it prints."""
+    duration = max(1, round(seconds))  # wrk takes whole seconds
+    script = resources.files("tidings.bench").joinpath("wrk_payments.lua")
+    with resources.as_file(script) as script_path:
+        command = [
+            wrk,
+            f"-t{WRK_THREADS}",
+            f"-c{WRK_CONNECTIONS}",
+            f"-d{duration}s",
+            "--timeout",
+            "30s",  # a slow answer should show in p99, not vanish as a socket timeout
+            "--latency",
+            "-s",
+            str(script_path),
+            base_url,
+        ]
+        task = progress.add_task(description, total=duration, detail="")
+        started = time.monotonic()
+        process = subprocess.Popen(  # noqa: S603 - wrk found on PATH, fixed arguments
+            command,
+            env={**os.environ, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        while True:
+            try:
+                output, _ = process.communicate(timeout=0.2)
+                break
+            except subprocess.TimeoutExpired:
+                progress.update(task, completed=min(duration, time.monotonic() - started))
+    progress.update(task, completed=duration)
+    for line in output.splitlines():
+        if line.startswith("TIDINGS_WRK "):
+            parsed: dict[str, float] = json.loads(line.removeprefix("TIDINGS_WRK "))
+            requests = parsed["requests"]
+            rate = requests / (parsed["duration_us"] / 1e6) if parsed["duration_us"] else 0
+            progress.update(task, detail=f"{rate:,.0f} requests/s")
+            return parsed
+    raise BenchmarkError(f"wrk exited with {process.returncode} without figures:\n{output}")
+
+
+def _check_ledger(database: BenchDatabase) -> None:
+    """Every phase must leave a ledger that balances, or its figures mean nothing."""
+    engine = make_engine(database.url)
+    try:
+        with read_transaction(engine) as conn:
+            result = ledger.trial_balance(conn)
+    finally:
+        engine.dispose()
+    if not result.ok:
+        raise BenchmarkError(
+            f"{database.kind}: the ledger does not balance after the benchmark "
+            f"(totals {result.totals}, unbalanced entries {result.unbalanced_entries[:5]})"
+        )
