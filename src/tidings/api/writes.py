@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import Header
 from pydantic import BaseModel
 from sqlalchemy import Connection
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from tidings.api.auth import Principal
@@ -29,21 +30,24 @@ IdempotencyKey = Annotated[
 ]
 
 
-def request_fingerprint(method: str, path: str, body: BaseModel | None) -> str:
+def request_fingerprint(request: Request, body: BaseModel | None) -> str:
+    """Same method, path and (parsed, canonical) body give the same fingerprint."""
     canonical = body.model_dump_json() if body is not None else ""
-    return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
+    return hashlib.sha256(f"{request.method} {request.url.path}\n{canonical}".encode()).hexdigest()
 
 
 def run_write(
     context: AppContext,
     principal: Principal,
+    request: Request,
     *,
+    body: BaseModel | None,
+    idempotency_key: str | None,
     operation: Callable[[Connection], BaseModel | dict[str, Any]],
     status_code: int,
-    idempotency_key: str | None,
-    fingerprint: str,
 ) -> Response:
     """Run `operation` in one write transaction and answer with its JSON."""
+    fingerprint = request_fingerprint(request, body) if idempotency_key is not None else ""
 
     def attempt() -> Response:
         with write_transaction(context.engine) as conn:

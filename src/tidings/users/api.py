@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response
 from sqlalchemy import Connection
 
 from tidings.api.auth import Context, CurrentPrincipal
-from tidings.api.writes import IdempotencyKey, request_fingerprint, run_write
+from tidings.api.writes import IdempotencyKey, run_write
 from tidings.kit.db import read_transaction, with_retry, write_transaction
 from tidings.users import service
 from tidings.users.schemas import TokenOut, UserCreate, UserOut, UserUpdate
@@ -36,10 +36,11 @@ def create_user(
     return run_write(
         context,
         principal,
+        request,
+        body=body,
+        idempotency_key=idempotency_key,
         operation=operation,
         status_code=201,
-        idempotency_key=idempotency_key,
-        fingerprint=request_fingerprint("POST", request.url.path, body),
     )
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import Connection
 
 from tidings.api.auth import Context, CurrentPrincipal
-from tidings.api.writes import IdempotencyKey, request_fingerprint, run_write
+from tidings.api.writes import IdempotencyKey, run_write
 from tidings.kit.clock import as_utc
 from tidings.kit.db import read_transaction
 from tidings.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
@@ -64,10 +64,11 @@ def open_sub_wallet(
     return run_write(
         context,
         principal,
+        request,
+        body=body,
+        idempotency_key=idempotency_key,
         operation=operation,
         status_code=201,
-        idempotency_key=idempotency_key,
-        fingerprint=request_fingerprint("POST", request.url.path, body),
     )
 
 
@@ -89,10 +90,11 @@ def close_sub_wallet(
     return run_write(
         context,
         principal,
+        request,
+        body=None,
+        idempotency_key=idempotency_key,
         operation=operation,
         status_code=200,
-        idempotency_key=idempotency_key,
-        fingerprint=request_fingerprint("POST", request.url.path, None),
     )
 
 
@@ -146,10 +148,11 @@ def create_transfer(
     return run_write(
         context,
         principal,
+        request,
+        body=body,
+        idempotency_key=idempotency_key,
         operation=operation,
         status_code=201,
-        idempotency_key=idempotency_key,
-        fingerprint=request_fingerprint("POST", request.url.path, body),
     )
 
 
