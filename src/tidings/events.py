@@ -6,15 +6,36 @@ never leave a money movement without its notice or a notice without its money mo
 
 from __future__ import annotations
 
+import builtins
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Column, Connection, Index, String, Table, insert
 
 from tidings.kit.ids import new_id
 from tidings.kit.tables import Id, Json, Timestamp, metadata
 
 SOURCE = "tidings"
+
+
+class EventData(BaseModel):
+    """Base of every event's data: known fields are checked, extra fields are kept."""
+
+    model_config = ConfigDict(extra="allow")
+
+    occurred_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventType:
+    """One entry of the event catalogue: its name, its data shape and what it means."""
+
+    name: str
+    data: builtins.type[EventData]
+    summary: str
+
 
 outbox = Table(
     "outbox",

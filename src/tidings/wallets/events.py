@@ -1,27 +1,116 @@
-"""Event types the wallets domain writes to the outbox (the notification engine reads them).
-
-Every event's data has `transfer_id` (but `balance.low` and `sub_wallet.closed`) and
-`occurred_at`; amounts are Money.
-
-- `wallet.top_up.succeeded`: amount, balance_after, wallet_id
-- `wallet.payment.succeeded`: amount, merchant {name, category?}, balance_after, wallet_id
-- `wallet.transfer.sent`: amount, counterparty (masked name), balance_after, wallet_id
-- `wallet.transfer.received`: amount, counterparty (masked name), balance_after, wallet_id
-- `wallet.allocation.succeeded`: amount, source_wallet_id, destination_wallet_id
-- `wallet.refund.succeeded`: amount, merchant, refund_of, balance_after, wallet_id
-- `wallet.withdrawal.succeeded`: amount, balance_after, wallet_id
-- `wallet.balance.low`: balance, threshold, wallet_id
-- `wallet.sub_wallet.closed`: wallet_id, name, moved
+"""Event types of the wallets domain: what it writes to the outbox, and what a banking core
+may post to `POST /v1/events` for the same moments. Amounts are Money; extra fields are kept.
 """
 
 from __future__ import annotations
 
+from datetime import date
+
+from pydantic import BaseModel, ConfigDict
+
+from tidings.events import EventData, EventType
+from tidings.kit.money import Money
+from tidings.kit.text import ShortText
+
 TOP_UP_SUCCEEDED = "wallet.top_up.succeeded"
 PAYMENT_SUCCEEDED = "wallet.payment.succeeded"
+PAYMENT_FAILED = "wallet.payment.failed"
 TRANSFER_SENT = "wallet.transfer.sent"
 TRANSFER_RECEIVED = "wallet.transfer.received"
 ALLOCATION_SUCCEEDED = "wallet.allocation.succeeded"
 REFUND_SUCCEEDED = "wallet.refund.succeeded"
 WITHDRAWAL_SUCCEEDED = "wallet.withdrawal.succeeded"
 BALANCE_LOW = "wallet.balance.low"
+STATEMENT_READY = "wallet.statement.ready"
 SUB_WALLET_CLOSED = "wallet.sub_wallet.closed"
+
+
+class MerchantRef(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: ShortText
+    category: str | None = None
+
+
+class WalletEvent(EventData):
+    wallet_id: str | None = None
+    transfer_id: str | None = None
+
+
+class PaymentSucceeded(WalletEvent):
+    amount: Money
+    merchant: MerchantRef
+    balance_after: Money
+
+
+class PaymentFailed(WalletEvent):
+    amount: Money
+    merchant: MerchantRef
+    reason: ShortText
+
+
+class TransferReceived(WalletEvent):
+    amount: Money
+    counterparty: ShortText
+    balance_after: Money | None = None
+
+
+class TransferSent(WalletEvent):
+    amount: Money
+    counterparty: ShortText
+    balance_after: Money | None = None
+
+
+class TopUpSucceeded(WalletEvent):
+    amount: Money
+    balance_after: Money | None = None
+
+
+class RefundSucceeded(WalletEvent):
+    amount: Money
+    merchant: MerchantRef
+    balance_after: Money | None = None
+
+
+class WithdrawalSucceeded(WalletEvent):
+    amount: Money
+    balance_after: Money | None = None
+
+
+class AllocationSucceeded(WalletEvent):
+    amount: Money
+    source_wallet_id: str
+    destination_wallet_id: str
+
+
+class BalanceLow(WalletEvent):
+    balance: Money
+    threshold: Money
+
+
+class StatementReady(WalletEvent):
+    period_start: date
+    period_end: date
+    total_in: Money
+    total_out: Money
+    closing_balance: Money
+
+
+class SubWalletClosed(WalletEvent):
+    name: ShortText
+    moved: Money
+
+
+CATALOGUE = (
+    EventType(PAYMENT_SUCCEEDED, PaymentSucceeded, "A payment at a merchant went through."),
+    EventType(PAYMENT_FAILED, PaymentFailed, "A payment was refused (reason given)."),
+    EventType(TRANSFER_RECEIVED, TransferReceived, "Money arrived from another person."),
+    EventType(TRANSFER_SENT, TransferSent, "Money was sent to another person."),
+    EventType(TOP_UP_SUCCEEDED, TopUpSucceeded, "A top-up arrived in the wallet."),
+    EventType(REFUND_SUCCEEDED, RefundSucceeded, "A merchant refunded (part of) a payment."),
+    EventType(WITHDRAWAL_SUCCEEDED, WithdrawalSucceeded, "Money left for the bank account."),
+    EventType(ALLOCATION_SUCCEEDED, AllocationSucceeded, "Money moved main ↔ sub-wallet."),
+    EventType(BALANCE_LOW, BalanceLow, "The main wallet fell below the user's threshold."),
+    EventType(STATEMENT_READY, StatementReady, "A periodic statement is ready."),
+    EventType(SUB_WALLET_CLOSED, SubWalletClosed, "A sub-wallet was closed, money back to main."),
+)

@@ -1,0 +1,1 @@
+"""Marketing campaigns: segments, schedules, fan-out, unsubscribe, click tracking."""

@@ -1,0 +1,1 @@
+"""The consumer credit line: applications, drawdowns, schedules, repayments, overdue."""

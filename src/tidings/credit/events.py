@@ -1,0 +1,80 @@
+"""Credit-line event types: every milestone of a borrower's journey."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from tidings.events import EventData, EventType
+from tidings.kit.money import Money
+from tidings.kit.text import ShortText
+
+APPLICATION_RECEIVED = "credit.application.received"
+APPLICATION_UNDER_REVIEW = "credit.application.under_review"
+APPLICATION_APPROVED = "credit.application.approved"
+APPLICATION_REJECTED = "credit.application.rejected"
+LIMIT_RAISED = "credit.limit.raised"
+LIMIT_LOWERED = "credit.limit.lowered"
+LOAN_DISBURSED = "credit.loan.disbursed"
+REPAYMENT_DUE = "credit.repayment.due"
+REPAYMENT_RECEIVED = "credit.repayment.received"
+OVERDUE = "credit.overdue"
+
+
+class ApplicationEvent(EventData):
+    application_id: str | None = None
+
+
+class ApplicationApproved(ApplicationEvent):
+    limit: Money
+
+
+class ApplicationRejected(ApplicationEvent):
+    reason: ShortText | None = None
+
+
+class LimitChanged(EventData):
+    old_limit: Money
+    new_limit: Money
+
+
+class LoanDisbursed(EventData):
+    drawdown_id: str | None = None
+    amount: Money
+    term_months: int
+    first_due_date: date
+
+
+class RepaymentDue(EventData):
+    drawdown_id: str | None = None
+    amount_due: Money
+    due_date: date
+    days_before: int
+    """3, 1 or 0 (the due day)."""
+
+
+class RepaymentReceived(EventData):
+    drawdown_id: str | None = None
+    amount: Money
+    remaining: Money
+
+
+class Overdue(EventData):
+    drawdown_id: str | None = None
+    amount_due: Money
+    due_date: date
+    days_overdue: int
+    penalty: Money
+
+
+CATALOGUE = (
+    EventType(APPLICATION_RECEIVED, ApplicationEvent, "A credit application was received."),
+    EventType(APPLICATION_UNDER_REVIEW, ApplicationEvent, "The application is under review."),
+    EventType(APPLICATION_APPROVED, ApplicationApproved, "Approved, with the granted limit."),
+    EventType(APPLICATION_REJECTED, ApplicationRejected, "Rejected (reason when given)."),
+    EventType(LIMIT_RAISED, LimitChanged, "The credit limit was raised."),
+    EventType(LIMIT_LOWERED, LimitChanged, "The credit limit was lowered."),
+    EventType(LOAN_DISBURSED, LoanDisbursed, "A drawdown landed in the main wallet."),
+    EventType(REPAYMENT_DUE, RepaymentDue, "A repayment is due in 3 days, 1 day or today."),
+    EventType(REPAYMENT_RECEIVED, RepaymentReceived, "A repayment was received."),
+    EventType(OVERDUE, Overdue, "A repayment is overdue (day 1, 3, 7, 30) with the penalty."),
+)

@@ -1,0 +1,1 @@
+"""Feedback: surveys, responses, tickets, analytics."""

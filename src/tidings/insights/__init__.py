@@ -1,0 +1,1 @@
+"""Spending insights: budgets, goals, categorisation, suggestions."""

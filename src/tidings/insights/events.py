@@ -1,0 +1,50 @@
+"""Budget and savings-goal event types."""
+
+from __future__ import annotations
+
+from tidings.events import EventData, EventType
+from tidings.kit.money import Money
+from tidings.kit.text import ShortText
+
+BUDGET_THRESHOLD_REACHED = "wallet.budget.threshold_reached"
+BUDGET_EXCEEDED = "wallet.budget.exceeded"
+GOAL_PROGRESS = "wallet.goal.progress"
+GOAL_REACHED = "wallet.goal.reached"
+
+
+class BudgetThresholdReached(EventData):
+    wallet_id: str | None = None
+    wallet_name: ShortText
+    used_percent: int
+    spent: Money
+    limit: Money
+
+
+class BudgetExceeded(EventData):
+    wallet_id: str | None = None
+    wallet_name: ShortText
+    spent: Money
+    limit: Money
+
+
+class GoalProgress(EventData):
+    wallet_id: str | None = None
+    wallet_name: ShortText
+    progress_percent: int
+    saved: Money
+    target: Money
+
+
+class GoalReached(EventData):
+    wallet_id: str | None = None
+    wallet_name: ShortText
+    target: Money
+    reward: ShortText | None = None
+
+
+CATALOGUE = (
+    EventType(BUDGET_THRESHOLD_REACHED, BudgetThresholdReached, "A budget is nearly used (80%)."),
+    EventType(BUDGET_EXCEEDED, BudgetExceeded, "A budget's limit was reached or passed."),
+    EventType(GOAL_PROGRESS, GoalProgress, "Progress towards a savings goal."),
+    EventType(GOAL_REACHED, GoalReached, "A savings goal was reached (with a small reward)."),
+)

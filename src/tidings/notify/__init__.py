@@ -1,0 +1,1 @@
+"""The notification engine: events become the right message, on the right channel, in time."""

@@ -1,0 +1,115 @@
+"""Rules: which notice an event becomes (pure functions over plain data).
+
+The notice's `kind` is the event type itself, so there is one template per
+(event type, channel, locale). A rule sets the category, which decides how the planner
+treats it, and a de-duplication key for events that may be raised more than once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from tidings.campaigns import events as marketing
+from tidings.credit import events as credit
+from tidings.feedback import events as follow_up
+from tidings.insights import events as insights
+from tidings.notify.types import Category, ChannelName, Intent
+from tidings.risk import events as security
+from tidings.wallets import events as wallet
+
+DedupKey = Callable[[dict[str, Any]], str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    category: Category
+    dedup: DedupKey | None = None
+    collection: bool = False
+    channels: tuple[ChannelName, ...] | None = None
+
+
+def _fields(*names: str) -> DedupKey:
+    """A key from data fields: the same loan, due date and step is one notice, however often
+    the job that raises it runs."""
+
+    def key(data: dict[str, Any]) -> str | None:
+        values = [data.get(n) for n in names]
+        return None if any(v is None for v in values) else ":".join(str(v) for v in values)
+
+    return key
+
+
+TXN, INFO, CRIT, MKT = (
+    Category.TRANSACTIONAL,
+    Category.INFORMATIONAL,
+    Category.CRITICAL,
+    Category.MARKETING,
+)
+
+RULES: dict[str, Rule] = {
+    wallet.PAYMENT_SUCCEEDED: Rule(TXN),
+    wallet.PAYMENT_FAILED: Rule(TXN),
+    wallet.TRANSFER_RECEIVED: Rule(TXN),
+    wallet.TRANSFER_SENT: Rule(TXN),
+    wallet.TOP_UP_SUCCEEDED: Rule(TXN),
+    wallet.REFUND_SUCCEEDED: Rule(TXN),
+    wallet.WITHDRAWAL_SUCCEEDED: Rule(TXN),
+    wallet.ALLOCATION_SUCCEEDED: Rule(INFO, channels=(ChannelName.INBOX,)),
+    wallet.BALANCE_LOW: Rule(TXN),
+    wallet.STATEMENT_READY: Rule(INFO, dedup=_fields("wallet_id", "period_start", "period_end")),
+    wallet.SUB_WALLET_CLOSED: Rule(INFO),
+    insights.BUDGET_THRESHOLD_REACHED: Rule(INFO, dedup=_fields("wallet_id", "used_percent")),
+    insights.BUDGET_EXCEEDED: Rule(TXN),
+    insights.GOAL_PROGRESS: Rule(INFO, dedup=_fields("wallet_id", "progress_percent")),
+    insights.GOAL_REACHED: Rule(INFO, dedup=_fields("wallet_id", "target")),
+    security.LOGIN_NEW_DEVICE: Rule(CRIT),
+    security.LOGIN_NEW_LOCATION: Rule(CRIT),
+    security.PASSWORD_CHANGED: Rule(CRIT),
+    security.PHONE_CHANGED: Rule(CRIT),
+    security.EMAIL_CHANGED: Rule(CRIT),
+    security.TRANSACTION_SUSPICIOUS: Rule(CRIT),
+    security.VERIFICATION_CODE: Rule(CRIT, channels=(ChannelName.SMS, ChannelName.PUSH)),
+    security.WALLET_FROZEN: Rule(CRIT),
+    credit.APPLICATION_RECEIVED: Rule(TXN, dedup=_fields("application_id")),
+    credit.APPLICATION_UNDER_REVIEW: Rule(TXN, dedup=_fields("application_id")),
+    credit.APPLICATION_APPROVED: Rule(TXN, dedup=_fields("application_id")),
+    credit.APPLICATION_REJECTED: Rule(TXN, dedup=_fields("application_id")),
+    credit.LIMIT_RAISED: Rule(TXN),
+    credit.LIMIT_LOWERED: Rule(TXN),
+    credit.LOAN_DISBURSED: Rule(TXN, dedup=_fields("drawdown_id")),
+    credit.REPAYMENT_DUE: Rule(TXN, dedup=_fields("drawdown_id", "due_date", "days_before")),
+    credit.REPAYMENT_RECEIVED: Rule(TXN),
+    credit.OVERDUE: Rule(
+        TXN, dedup=_fields("drawdown_id", "due_date", "days_overdue"), collection=True
+    ),
+    marketing.PROMOTION: Rule(MKT, dedup=_fields("campaign_id")),
+    marketing.SUB_WALLET_SUGGESTION: Rule(MKT, dedup=_fields("purpose")),
+    follow_up.SURVEY_INVITATION: Rule(INFO, dedup=_fields("survey_id")),
+    follow_up.TICKET_ANSWERED: Rule(INFO),
+}
+
+
+def intents_for(
+    *, event_type: str, event_id: str, user_id: str | None, data: dict[str, Any], at: datetime
+) -> list[Intent]:
+    """The notices one event should produce; none for types no rule knows or no user."""
+    rule = RULES.get(event_type)
+    if rule is None or user_id is None:
+        return []
+    own_key = rule.dedup(data) if rule.dedup else None
+    return [
+        Intent(
+            kind=event_type,
+            category=rule.category,
+            user_id=user_id,
+            event_id=event_id,
+            data=data,
+            occurred_at=at,
+            dedup_key=f"{event_type}:{own_key}" if own_key else None,
+            collection=rule.collection,
+            channels=rule.channels,
+        )
+    ]

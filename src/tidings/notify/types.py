@@ -1,0 +1,140 @@
+"""The plain data the engine's parts hand each other: rules → planner → dispatcher → channels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, time
+from enum import StrEnum
+from typing import Any
+
+
+class Category(StrEnum):
+    """How a notice is treated; set by its kind."""
+
+    CRITICAL = "critical"
+    """Security and fraud: ignores quiet hours and caps, several channels, falls back."""
+    TRANSACTIONAL = "transactional"
+    """Money movements and loan milestones: the user's channel choice, sent at once."""
+    INFORMATIONAL = "informational"
+    """Nice to know: respects quiet hours and caps, may be digested."""
+    MARKETING = "marketing"
+    """Needs consent per channel, a sending window, caps, and an unsubscribe path."""
+
+
+class ChannelName(StrEnum):
+    INBOX = "inbox"
+    """The in-app inbox; written exactly once."""
+    PUSH = "push"
+    """App push (FCM HTTP v1-shaped providers)."""
+    SMS = "sms"
+    """Text messages through SMS providers."""
+    EMAIL = "email"
+    """Email over SMTP."""
+    WEBHOOK = "webhook"
+    """Signed HTTP callbacks to another platform (Standard Webhooks)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """What a rule decided should be said to one user about one event."""
+
+    kind: str
+    category: Category
+    user_id: str
+    event_id: str
+    data: dict[str, Any]
+    occurred_at: datetime
+    dedup_key: str | None = None
+    collection: bool = False
+    """A debt-collection notice: 08:00-21:00 local, at most one a day."""
+    channels: tuple[ChannelName, ...] | None = None
+    """Channels forced by the rule (e.g. a verification code goes by SMS); None: preferences."""
+
+
+@dataclass(frozen=True, slots=True)
+class QuietHours:
+    start: time
+    end: time
+
+
+@dataclass(frozen=True, slots=True)
+class Preferences:
+    """A user's choices, as the planner needs them."""
+
+    timezone: str
+    channels: dict[Category, tuple[ChannelName, ...]]
+    quiet_hours: QuietHours | None
+    digest: bool
+    marketing_consent: frozenset[ChannelName]
+    """Channels the user has (currently) consented to marketing on."""
+    reachable: frozenset[ChannelName] = field(
+        default_factory=lambda: frozenset({ChannelName.INBOX})
+    )
+    """Channels the user has an address for (phone, email, push token, webhook)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """Where one delivery goes; personal data in clear only inside the dispatcher."""
+
+    user_id: str
+    locale: str
+    timezone: str
+    phone: str | None = None
+    email: str | None = None
+    name: str | None = None
+    push_tokens: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    """One rendered message for one channel; `delivery_id` is the provider idempotency key."""
+
+    delivery_id: str
+    channel: ChannelName
+    kind: str
+    category: Category
+    to: str
+    """E.164 phone, email address, push token or webhook URL."""
+    body: str
+    title: str | None = None
+    html: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    template_code: str | None = None
+    """Provider-side template id (Aliyun SMS TemplateCode), when the provider wants one."""
+    template_params: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    provider: str
+    provider_message_id: str | None = None
+
+
+class ChannelError(Exception):
+    """A send that did not go through; subclasses say whether trying again can help."""
+
+    def __init__(self, detail: str, *, provider: str, status: int | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.provider = provider
+        self.status = status
+
+
+class TransientChannelError(ChannelError):
+    """Time-outs, 5xx, 429: retry later (after `retry_after` seconds when the provider said)."""
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        provider: str,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(detail, provider=provider, status=status)
+        self.retry_after = retry_after
+
+
+class PermanentChannelError(ChannelError):
+    """Invalid number, unsubscribed, rejected content: retrying cannot help; fall back."""

@@ -1,0 +1,1 @@
+"""Security and risk: account-takeover signals, step-up verification, freezes."""

@@ -1,0 +1,60 @@
+"""Security event types: every one is a critical notice."""
+
+from __future__ import annotations
+
+from tidings.events import EventData, EventType
+from tidings.kit.money import Money
+from tidings.kit.text import ShortText
+
+LOGIN_NEW_DEVICE = "security.login.new_device"
+LOGIN_NEW_LOCATION = "security.login.new_location"
+PASSWORD_CHANGED = "security.password.changed"  # noqa: S105 - an event name
+PHONE_CHANGED = "security.phone.changed"
+EMAIL_CHANGED = "security.email.changed"
+TRANSACTION_SUSPICIOUS = "security.transaction.suspicious"
+VERIFICATION_CODE = "security.verification.code"
+WALLET_FROZEN = "security.wallet.frozen"
+
+
+class LoginNewDevice(EventData):
+    device: ShortText
+    city: ShortText | None = None
+
+
+class LoginNewLocation(EventData):
+    city: ShortText
+    country: ShortText | None = None
+
+
+class CredentialChanged(EventData):
+    """Password, phone or email changed; no field is required."""
+
+
+class TransactionSuspicious(EventData):
+    amount: Money
+    transfer_id: str | None = None
+    reason: ShortText | None = None
+
+
+class VerificationCode(EventData):
+    code: ShortText
+    purpose: ShortText
+    expires_in_minutes: int = 15
+    amount: Money | None = None
+
+
+class WalletFrozen(EventData):
+    wallet_id: str | None = None
+    reason: ShortText | None = None
+
+
+CATALOGUE = (
+    EventType(LOGIN_NEW_DEVICE, LoginNewDevice, "A login from a device not seen before."),
+    EventType(LOGIN_NEW_LOCATION, LoginNewLocation, "A login from a new city or country."),
+    EventType(PASSWORD_CHANGED, CredentialChanged, "The password was changed."),
+    EventType(PHONE_CHANGED, CredentialChanged, "The phone number was changed."),
+    EventType(EMAIL_CHANGED, CredentialChanged, "The email address was changed."),
+    EventType(TRANSACTION_SUSPICIOUS, TransactionSuspicious, "A transfer looks suspicious."),
+    EventType(VERIFICATION_CODE, VerificationCode, "A one-time code for a step-up check."),
+    EventType(WALLET_FROZEN, WalletFrozen, "The wallet was frozen."),
+)
