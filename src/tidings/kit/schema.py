@@ -6,6 +6,7 @@ from tidings import events
 from tidings.idempotency import models as idempotency_models
 from tidings.kit.tables import metadata
 from tidings.ledger import models as ledger_models
+from tidings.notify import models as notify_models
 from tidings.users import models as users_models
 from tidings.wallets import models as wallets_models
 
@@ -14,6 +15,7 @@ __all__ = [
     "idempotency_models",
     "ledger_models",
     "metadata",
+    "notify_models",
     "users_models",
     "wallets_models",
 ]

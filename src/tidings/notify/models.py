@@ -1,0 +1,150 @@
+"""Tables of the notification engine. Every table that grows with users carries `user_id`."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from tidings.kit.tables import Id, Json, Timestamp, metadata
+
+event_receipts = Table(
+    "event_receipts",
+    metadata,
+    Column("source", String(255), nullable=False),
+    Column("event_id", String(255), nullable=False),
+    Column("outbox_id", Id, nullable=False),
+    Column("received_at", Timestamp, nullable=False),
+    PrimaryKeyConstraint("source", "event_id"),
+)
+"""CloudEvents posted from outside, by `source` + `id`: the same event twice changes nothing."""
+
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("user_id", Id, nullable=False),
+    Column("event_id", Id, nullable=False),
+    Column("kind", String(80), nullable=False),
+    Column("category", String(16), nullable=False),
+    Column("data", Json, nullable=False),
+    Column("dedup_key", String(255)),
+    Column("created_at", Timestamp, nullable=False),
+    UniqueConstraint("user_id", "event_id", "kind", name="uq_notifications_user_event_kind"),
+    UniqueConstraint("user_id", "dedup_key", name="uq_notifications_user_dedup_key"),
+    Index("ix_notifications_user_id_id", "user_id", "id"),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("notification_id", Id, ForeignKey("notifications.id"), nullable=False),
+    Column("user_id", Id, nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("due_at", Timestamp, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    # Channels to try next, comma-separated, when this one fails for good.
+    Column("fallback", String(80), nullable=False, server_default=""),
+    Column("fallback_of", Id),
+    Column("reason", String(255)),
+    Column("provider", String(64)),
+    Column("provider_message_id", String(255)),
+    Column("lease_owner", String(64)),
+    Column("lease_expires_at", Timestamp),
+    Column("auth_code", String(16)),
+    # The message exactly as sent (masked data only), for the authenticity check.
+    Column("content", Text),
+    Column("created_at", Timestamp, nullable=False),
+    Column("sent_at", Timestamp),
+    Column("final_at", Timestamp),
+    Index("ix_deliveries_status_due_at", "status", "due_at"),
+    Index("ix_deliveries_user_id_channel_id", "user_id", "channel", "id"),
+    Index("ix_deliveries_notification_id", "notification_id"),
+    Index("ix_deliveries_auth_code", "auth_code"),
+    Index("ix_deliveries_provider_message_id", "provider_message_id"),
+)
+
+delivery_attempts = Table(
+    "delivery_attempts",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("delivery_id", Id, ForeignKey("deliveries.id"), nullable=False, index=True),
+    Column("provider", String(64)),
+    Column("outcome", String(16), nullable=False),
+    Column("status_code", Integer),
+    Column("error", String(500)),
+    Column("duration_ms", Integer),
+    Column("at", Timestamp, nullable=False),
+)
+
+inbox_items = Table(
+    "inbox_items",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("user_id", Id, nullable=False),
+    Column("notification_id", Id, ForeignKey("notifications.id"), nullable=False, unique=True),
+    Column("kind", String(80), nullable=False),
+    Column("category", String(16), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("read_at", Timestamp),
+    Column("created_at", Timestamp, nullable=False),
+    Index("ix_inbox_items_user_id_id", "user_id", "id"),
+)
+
+preferences = Table(
+    "notify_preferences",
+    metadata,
+    Column("user_id", Id, primary_key=True),
+    Column("channels", Json, nullable=False),  # category → list of channel names
+    Column("quiet_hours_start", String(5)),
+    Column("quiet_hours_end", String(5)),
+    Column("digest", Boolean, nullable=False, server_default="1"),
+    Column("push_tokens_enc", Text),
+    Column("webhook_url", String(500)),
+    Column("updated_at", Timestamp, nullable=False),
+)
+
+consent_events = Table(
+    "consent_events",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("user_id", Id, nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("purpose", String(32), nullable=False),
+    Column("granted", Boolean, nullable=False),
+    Column("method", String(32), nullable=False),  # api, sms_reply, console, import
+    Column("actor", String(64), nullable=False),  # the user, an operator, a provider
+    Column("evidence", Text),
+    Column("at", Timestamp, nullable=False),
+    Index("ix_consent_events_user_id_channel_at", "user_id", "channel", "at"),
+)
+"""The consent ledger: append-only; the latest row per (user, channel, purpose) is in force."""
+
+templates = Table(
+    "notify_templates",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("kind", String(80), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("locale", String(16), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("title", Text),
+    Column("body", Text, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    UniqueConstraint("kind", "channel", "locale", "version", name="uq_notify_templates_version"),
+)
+"""Operator versions of templates; the active one overrides the shipped default."""
