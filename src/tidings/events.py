@@ -61,9 +61,10 @@ def record_event(
     data: dict[str, Any],
     at: datetime,
     source: str = SOURCE,
+    event_id: str | None = None,
 ) -> str:
     """Append one event to the outbox inside the caller's transaction; returns its id."""
-    event_id = new_id("evt")
+    event_id = event_id or new_id("evt")
     conn.execute(
         insert(outbox),
         {

@@ -85,6 +85,10 @@ class Keyring:
         """True when the value was sealed with a key other than the active one."""
         return not token.startswith(self.active_key_id + "$")
 
+    def derive_key(self, purpose: str) -> bytes:
+        """A separate key for one purpose (e.g. message authenticity codes)."""
+        return hmac.new(self._lookup_key, f"derive:{purpose}".encode(), hashlib.sha256).digest()
+
     def lookup_hash(self, value: str, *, context: str) -> str:
         """Deterministic keyed hash so encrypted values can still be found by equality."""
         message = f"{context}\x00{value}".encode()

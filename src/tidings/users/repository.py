@@ -58,6 +58,17 @@ def timezone_of(conn: Connection, user_id: str) -> str:
     return str(conn.execute(select(users.c.timezone).where(users.c.id == user_id)).scalar_one())
 
 
+def planning_profiles(conn: Connection, user_ids: list[str]) -> list[AnyRow]:
+    stmt = select(
+        users.c.id,
+        users.c.timezone,
+        users.c.locale,
+        users.c.phone_hash.is_not(None).label("has_phone"),
+        users.c.email_hash.is_not(None).label("has_email"),
+    ).where(users.c.id.in_(user_ids))
+    return list(conn.execute(stmt))
+
+
 def insert_token(conn: Connection, values: dict[str, Any]) -> None:
     conn.execute(insert(user_tokens), values)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,6 +19,17 @@ from tidings.privacy.masking import mask_email, mask_name, mask_phone
 from tidings.users import repository
 from tidings.users.exceptions import ExternalIdTaken, UserNotFound
 from tidings.users.schemas import TokenOut, UserCreate, UserOut, UserUpdate
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    user_id: str
+    name: str
+    phone: str | None
+    email: str | None
+    locale: str
+    timezone: str
+
 
 TOKEN_PREFIX = "tdu_"  # noqa: S105 - a prefix, not a secret
 
@@ -131,6 +143,49 @@ def find_user_id(conn: Connection, keyring: Keyring, reference: str) -> str | No
         return reference
     digest = keyring.lookup_hash(reference, context="users.external_id")
     return repository.find_by_external_id_hash(conn, digest)
+
+
+def contact(conn: Connection, keyring: Keyring, user_id: str) -> Contact:
+    """Clear contact data for the dispatcher to address a message; never leaves the process."""
+    row = repository.get_user(conn, user_id)
+    if row is None:
+        raise UserNotFound(f"user {user_id} not found")
+    return Contact(
+        user_id=row.id,
+        name=keyring.decrypt(row.name_enc, context="users.name"),
+        phone=keyring.decrypt(row.phone_enc, context="users.phone") if row.phone_enc else None,
+        email=keyring.decrypt(row.email_enc, context="users.email") if row.email_enc else None,
+        locale=row.locale,
+        timezone=row.timezone,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PlanningProfile:
+    """What the notification planner may know of a user: no personal data in clear."""
+
+    timezone: str
+    locale: str
+    has_phone: bool
+    has_email: bool
+
+
+def planning_profiles(conn: Connection, user_ids: list[str]) -> dict[str, PlanningProfile]:
+    return {
+        row.id: PlanningProfile(
+            timezone=row.timezone,
+            locale=row.locale,
+            has_phone=bool(row.has_phone),
+            has_email=bool(row.has_email),
+        )
+        for row in repository.planning_profiles(conn, user_ids)
+    }
+
+
+def users_with_phone(conn: Connection, keyring: Keyring, phone_e164: str) -> list[str]:
+    return repository.find_by_phone_hash(
+        conn, keyring.lookup_hash(phone_e164, context="users.phone")
+    )
 
 
 def decrypted_name(conn: Connection, keyring: Keyring, user_id: str) -> str:

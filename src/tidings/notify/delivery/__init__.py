@@ -1,0 +1,1 @@
+"""Delivering planned notices: the dispatcher, authenticity codes, provider receipts."""

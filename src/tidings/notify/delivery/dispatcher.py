@@ -1,0 +1,375 @@
+"""The dispatcher: claims due deliveries with a lease, renders, sends, records the outcome.
+
+At least once to providers (the delivery id is their idempotency key: Aliyun `OutId`,
+`Idempotency-Key`, the webhook id), exactly once into the inbox (unique constraint). A
+worker that dies mid-batch leaves its rows `sending` with a lease that runs out; another
+worker takes them again.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+import structlog
+from prometheus_client import Counter, Histogram
+from sqlalchemy import Engine
+
+from tidings.kit.clock import Clock, as_utc
+from tidings.kit.db import read_transaction, with_retry, write_transaction
+from tidings.kit.ids import new_id
+from tidings.kit.tables import AnyRow
+from tidings.notify import preferences, repository
+from tidings.notify.delivery.authenticity import authenticity_code
+from tidings.notify.types import (
+    Category,
+    ChannelError,
+    ChannelName,
+    OutgoingMessage,
+    SendResult,
+    TransientChannelError,
+)
+from tidings.privacy.crypto import Keyring
+from tidings.users import service as users
+
+log = structlog.get_logger(__name__)
+
+DELIVERIES = Counter(
+    "tidings_deliveries_total", "Deliveries by channel and outcome.", ["channel", "status"]
+)
+RETRIES = Counter("tidings_delivery_retries_total", "Retries scheduled.", ["channel"])
+EVENT_TO_DELIVERED = Histogram(
+    "tidings_event_to_delivered_seconds",
+    "From the event happening to its notice handed to the channel (inbox: stored).",
+    ["channel"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600),
+)
+
+
+class Rendered(Protocol):
+    title: str | None
+    body: str
+    html: str | None
+
+
+class Renderer(Protocol):
+    def render(
+        self,
+        *,
+        kind: str,
+        channel: ChannelName,
+        locale: str,
+        data: dict[str, Any],
+        timezone: str,
+        category: Category,
+        authenticity_code: str | None = None,
+    ) -> Rendered: ...
+
+
+class Sender(Protocol):
+    def send(self, message: OutgoingMessage) -> SendResult: ...
+
+
+RetryDelay = Callable[[ChannelName, int, float | None], float | None]
+"""(channel, attempts so far, provider's Retry-After) → seconds to wait, or None to give up."""
+
+
+@dataclass
+class Outcome:
+    row: AnyRow
+    status: str
+    values: dict[str, Any] = field(default_factory=dict)
+    attempt: dict[str, Any] | None = None
+    inbox: dict[str, Any] | None = None
+    fallback: dict[str, Any] | None = None
+
+
+@dataclass
+class Dispatcher:
+    engine: Engine
+    keyring: Keyring
+    clock: Clock
+    renderer: Renderer
+    senders: Mapping[ChannelName, Sender]
+    retry_delay: RetryDelay
+    worker_id: str = field(default_factory=lambda: new_id("wrk"))
+    batch_size: int = 200
+    lease: timedelta = timedelta(seconds=60)
+    rng: random.Random = field(default_factory=random.Random)
+
+    def run_once(self) -> int:
+        """Deliver one batch; the number of deliveries handled (0 when nothing is due)."""
+        now = self.clock.now()
+
+        def claim() -> list[AnyRow]:
+            with write_transaction(self.engine) as conn:
+                return repository.claim_due_deliveries(
+                    conn,
+                    now=now,
+                    limit=self.batch_size,
+                    owner=self.worker_id,
+                    lease_until=now + self.lease,
+                )
+
+        rows = with_retry(claim)
+        if not rows:
+            return 0
+        addresses = self._addresses({row.user_id for row in rows})
+        outcomes = [self._deliver(row, addresses[row.user_id]) for row in rows]
+        with_retry(lambda: self._record(outcomes))
+        return len(rows)
+
+    def _addresses(
+        self, user_ids: set[str]
+    ) -> dict[str, tuple[users.Contact, list[str], str | None]]:
+        found: dict[str, tuple[users.Contact, list[str], str | None]] = {}
+        with read_transaction(self.engine) as conn:
+            stored = repository.get_preferences(conn, list(user_ids))
+            for user_id in user_ids:
+                row = stored.get(user_id)
+                found[user_id] = (
+                    users.contact(conn, self.keyring, user_id),
+                    preferences.push_tokens(self.keyring, row.push_tokens_enc if row else None),
+                    row.webhook_url if row else None,
+                )
+        return found
+
+    def _render(self, row: AnyRow, contact: users.Contact) -> tuple[Rendered, str]:
+        """Render twice: the code is computed over the text, then printed in it."""
+        arguments: dict[str, Any] = {
+            "kind": row.kind,
+            "channel": ChannelName(row.channel),
+            "locale": contact.locale,
+            "data": dict(row.data),
+            "timezone": contact.timezone,
+            "category": Category(row.category),
+        }
+        plain = self.renderer.render(**arguments)
+        code = authenticity_code(
+            self.keyring.derive_key("authenticity"), row.id, (plain.title or "") + plain.body
+        )
+        return self.renderer.render(**arguments, authenticity_code=code), code
+
+    def _deliver(
+        self, row: AnyRow, address: tuple[users.Contact, list[str], str | None]
+    ) -> Outcome:
+        contact, tokens, webhook_url = address
+        channel = ChannelName(row.channel)
+        now = self.clock.now()
+        attempts = int(row.attempts) + 1
+        try:
+            if channel is ChannelName.WEBHOOK:
+                content, code = None, None
+            else:
+                content, code = self._render(row, contact)
+        except Exception as exc:  # a template that cannot render is a permanent failure
+            log.error("notify.delivery.render_failed", delivery_id=row.id, error=str(exc)[:200])
+            return self._failed(row, now, attempts, f"render: {exc}"[:255], provider=None)
+        if channel is ChannelName.INBOX:
+            assert content is not None
+            return Outcome(
+                row,
+                "sent",
+                values={
+                    "status": "sent",
+                    "attempts": attempts,
+                    "sent_at": now,
+                    "final_at": now,
+                    "auth_code": code,
+                    "content": content.body,
+                    "provider": "inbox",
+                },
+                inbox={
+                    "id": new_id("inb"),
+                    "user_id": row.user_id,
+                    "notification_id": row.notification_id,
+                    "kind": row.kind,
+                    "category": row.category,
+                    "title": (content.title or "")[:200],
+                    "body": content.body,
+                    "created_at": now,
+                },
+            )
+        to = {
+            ChannelName.SMS: contact.phone,
+            ChannelName.EMAIL: contact.email,
+            ChannelName.PUSH: tokens[-1] if tokens else None,
+            ChannelName.WEBHOOK: webhook_url,
+        }[channel]
+        if to is None:
+            return self._failed(row, now, attempts, "no address for this channel", provider=None)
+        message = OutgoingMessage(
+            delivery_id=row.id,
+            channel=channel,
+            kind=row.kind,
+            category=Category(row.category),
+            to=to,
+            body=content.body if content else "",
+            title=content.title if content else None,
+            html=content.html if content else None,
+            data=self._webhook_payload(row)
+            if channel is ChannelName.WEBHOOK
+            else {"delivery_id": row.id, "kind": row.kind},
+        )
+        started = time.perf_counter()
+        try:
+            result = self.senders[channel].send(message)
+        except TransientChannelError as exc:
+            return self._transient(row, now, attempts, exc, started)
+        except ChannelError as exc:
+            return self._failed(
+                row,
+                now,
+                attempts,
+                exc.detail[:255],
+                provider=exc.provider,
+                attempt=self._attempt(row, now, "permanent", exc, started),
+            )
+        duration = int((time.perf_counter() - started) * 1000)
+        return Outcome(
+            row,
+            "sent",
+            values={
+                "status": "sent",
+                "attempts": attempts,
+                "sent_at": now,
+                "auth_code": code,
+                "content": content.body if content else None,
+                "provider": result.provider,
+                "provider_message_id": result.provider_message_id,
+            },
+            attempt={
+                "id": new_id("att"),
+                "delivery_id": row.id,
+                "provider": result.provider,
+                "outcome": "sent",
+                "duration_ms": duration,
+                "at": now,
+            },
+        )
+
+    def _webhook_payload(self, row: AnyRow) -> dict[str, Any]:
+        return {
+            "notification_id": row.notification_id,
+            "user_id": row.user_id,
+            "kind": row.kind,
+            "category": row.category,
+            "event_id": row.event_id,
+            "data": dict(row.data),
+        }
+
+    def _attempt(
+        self, row: AnyRow, now: datetime, outcome: str, exc: ChannelError, started: float
+    ) -> dict[str, Any]:
+        return {
+            "id": new_id("att"),
+            "delivery_id": row.id,
+            "provider": exc.provider,
+            "outcome": outcome,
+            "status_code": exc.status,
+            "error": exc.detail[:500],
+            "duration_ms": int((time.perf_counter() - started) * 1000),
+            "at": now,
+        }
+
+    def _transient(
+        self, row: AnyRow, now: datetime, attempts: int, exc: TransientChannelError, started: float
+    ) -> Outcome:
+        attempt = self._attempt(row, now, "retryable", exc, started)
+        delay = self.retry_delay(ChannelName(row.channel), attempts, exc.retry_after)
+        if delay is None:
+            return self._failed(
+                row,
+                now,
+                attempts,
+                f"gave up: {exc.detail}"[:255],
+                provider=exc.provider,
+                attempt=attempt,
+            )
+        RETRIES.labels(row.channel).inc()
+        log.info(
+            "notify.delivery.retry_scheduled",
+            delivery_id=row.id,
+            channel=row.channel,
+            attempt=attempts,
+            delay_s=round(delay, 2),
+        )
+        return Outcome(
+            row,
+            "pending",
+            values={
+                "status": "pending",
+                "attempts": attempts,
+                "due_at": now + timedelta(seconds=delay),
+                "reason": exc.detail[:255],
+            },
+            attempt=attempt,
+        )
+
+    def _failed(
+        self,
+        row: AnyRow,
+        now: datetime,
+        attempts: int,
+        reason: str,
+        *,
+        provider: str | None,
+        attempt: dict[str, Any] | None = None,
+    ) -> Outcome:
+        """Failed for good; the next channel in the fallback chain takes over."""
+        chain = [c for c in row.fallback.split(",") if c]
+        fallback = None
+        if chain:
+            fallback = {
+                "id": new_id("dlv"),
+                "notification_id": row.notification_id,
+                "user_id": row.user_id,
+                "channel": chain[0],
+                "status": "pending",
+                "due_at": now,
+                "fallback": ",".join(chain[1:]),
+                "fallback_of": row.id,
+                "reason": f"fallback: {row.channel} failed",
+                "created_at": now,
+            }
+            log.warning(
+                "notify.delivery.fallback", delivery_id=row.id, channel=row.channel, to=chain[0]
+            )
+        return Outcome(
+            row,
+            "failed",
+            values={
+                "status": "failed",
+                "attempts": attempts,
+                "final_at": now,
+                "reason": reason,
+                "provider": provider,
+            },
+            attempt=attempt,
+            fallback=fallback,
+        )
+
+    def _record(self, outcomes: list[Outcome]) -> None:
+        with write_transaction(self.engine) as conn:
+            kept: list[Outcome] = []
+            for outcome in outcomes:
+                if repository.finish_delivery(conn, outcome.row.id, self.worker_id, outcome.values):
+                    kept.append(outcome)
+                else:  # our lease ran out and another worker has it now
+                    log.warning("notify.delivery.lease_lost", delivery_id=outcome.row.id)
+            for outcome in kept:
+                if outcome.inbox is not None:
+                    repository.insert_inbox_item(conn, outcome.inbox)
+            repository.insert_attempts(conn, [o.attempt for o in kept if o.attempt])
+            repository.insert_deliveries(conn, [o.fallback for o in kept if o.fallback])
+        now = self.clock.now()
+        for outcome in kept:
+            DELIVERIES.labels(outcome.row.channel, outcome.status).inc()
+            if outcome.status == "sent":
+                EVENT_TO_DELIVERED.labels(outcome.row.channel).observe(
+                    max(0.0, (now - as_utc(outcome.row.notified_at)).total_seconds())
+                )

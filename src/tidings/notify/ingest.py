@@ -1,0 +1,93 @@
+"""Events posted by an external core (`POST /v1/events`): validated, de-duplicated by
+`source` + `id`, and stored in the same outbox our own domains write to."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import ValidationError
+from sqlalchemy import Connection
+
+from tidings.events import record_event
+from tidings.kit.clock import as_utc
+from tidings.kit.errors import AppError, Unprocessable
+from tidings.kit.ids import new_id
+from tidings.notify import repository
+from tidings.notify.catalogue import EVENT_TYPES, validate_event_data
+from tidings.notify.schemas import CloudEventIn, EventAccepted
+from tidings.privacy.crypto import Keyring
+from tidings.users import service as users
+
+
+class UnknownSubject(Unprocessable):
+    """The event names a user we do not know."""
+
+    code = "unknown-subject"
+    title = "Unknown subject"
+
+
+class InvalidEventData(AppError):
+    """A known event type without the data fields it needs."""
+
+    status = 422
+    code = "invalid-event-data"
+    title = "Invalid event data"
+
+    def __init__(self, error: ValidationError) -> None:
+        fields = [
+            {"field": ".".join(["data", *(str(p) for p in e["loc"])]), "message": e["msg"]}
+            for e in error.errors()
+        ]
+        super().__init__("; ".join(f"{f['field']}: {f['message']}" for f in fields))
+        self.extra = {"errors": fields}
+
+
+def accept_event(
+    conn: Connection, keyring: Keyring, event: CloudEventIn, *, at: datetime
+) -> EventAccepted:
+    """Store the event once; the same `source` + `id` again answers as before, changing nothing."""
+    known = event.type in EVENT_TYPES
+    data = event.data
+    if known:
+        try:
+            data = validate_event_data(event.type, event.data)
+        except ValidationError as exc:
+            raise InvalidEventData(exc) from exc
+    user_id = users.find_user_id(conn, keyring, event.subject)
+    if user_id is None:
+        raise UnknownSubject(
+            "subject must be a user's id or external_id that exists", field="subject"
+        )
+    outbox_id = new_id("evt")
+    if not repository.insert_receipt(
+        conn, source=event.source, event_id=event.id, outbox_id=outbox_id, at=at
+    ):
+        # Seen before (on PostgreSQL a racing copy is waited for here, then seen).
+        previous = repository.receipt_for(conn, event.source, event.id)
+        return EventAccepted(
+            id=previous or "",
+            source=event.source,
+            event_id=event.id,
+            type=event.type,
+            user_id=user_id,
+            duplicate=True,
+            known_type=known,
+        )
+    record_event(
+        conn,
+        type=event.type,
+        user_id=user_id,
+        data=data,
+        at=as_utc(event.time) if event.time else at,
+        source=event.source,
+        event_id=outbox_id,
+    )
+    return EventAccepted(
+        id=outbox_id,
+        source=event.source,
+        event_id=event.id,
+        type=event.type,
+        user_id=user_id,
+        duplicate=False,
+        known_type=known,
+    )

@@ -1,0 +1,219 @@
+"""Users' notification preferences and the marketing-consent ledger.
+
+Consent is never a flag that is overwritten: every grant and withdrawal is a new row saying
+when, how and by whom, and the latest row per channel is in force.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime, time
+
+from sqlalchemy import Connection
+
+from tidings.kit.clock import as_utc
+from tidings.kit.ids import new_id
+from tidings.notify import repository
+from tidings.notify.schemas import ConsentEventOut, PreferencesIn, PreferencesOut, QuietHoursIn
+from tidings.notify.types import Category, ChannelName, Preferences, QuietHours
+from tidings.privacy.crypto import Keyring
+from tidings.users import service as users
+
+MARKETING = "marketing"
+
+DEFAULT_CHANNELS: dict[Category, tuple[ChannelName, ...]] = {
+    Category.CRITICAL: (ChannelName.INBOX, ChannelName.PUSH, ChannelName.SMS, ChannelName.EMAIL),
+    Category.TRANSACTIONAL: (ChannelName.INBOX, ChannelName.PUSH),
+    Category.INFORMATIONAL: (ChannelName.INBOX,),
+    Category.MARKETING: (ChannelName.INBOX, ChannelName.PUSH),
+}
+"""What a user who never chose gets: the inbox always, push for what matters, every
+channel for security alerts."""
+
+
+def _effective_channels(
+    stored: dict[str, list[str]] | None,
+) -> dict[Category, tuple[ChannelName, ...]]:
+    channels = dict(DEFAULT_CHANNELS)
+    for category, names in (stored or {}).items():
+        channels[Category(category)] = tuple(ChannelName(n) for n in names)
+    return channels
+
+
+def _quiet_hours(start: str | None, end: str | None) -> QuietHours | None:
+    if not start or not end:
+        return None
+    return QuietHours(start=time.fromisoformat(start), end=time.fromisoformat(end))
+
+
+def push_tokens(keyring: Keyring, sealed: str | None) -> list[str]:
+    if not sealed:
+        return []
+    tokens: list[str] = json.loads(keyring.decrypt(sealed, context="prefs.push_tokens"))
+    return tokens
+
+
+def planning_preferences(
+    conn: Connection, keyring: Keyring, user_ids: Sequence[str]
+) -> dict[str, Preferences]:
+    """Everything the planner needs for these users, in three queries."""
+    ids = list(user_ids)
+    profiles = users.planning_profiles(conn, ids)
+    stored = repository.get_preferences(conn, ids)
+    consents = repository.current_consents(conn, ids, MARKETING)
+    result: dict[str, Preferences] = {}
+    for user_id, profile in profiles.items():
+        row = stored.get(user_id)
+        reachable = {ChannelName.INBOX}
+        if profile.has_phone:
+            reachable.add(ChannelName.SMS)
+        if profile.has_email:
+            reachable.add(ChannelName.EMAIL)
+        if row is not None and row.push_tokens_enc:
+            reachable.add(ChannelName.PUSH)
+        if row is not None and row.webhook_url:
+            reachable.add(ChannelName.WEBHOOK)
+        result[user_id] = Preferences(
+            timezone=profile.timezone,
+            channels=_effective_channels(row.channels if row is not None else None),
+            quiet_hours=_quiet_hours(row.quiet_hours_start, row.quiet_hours_end)
+            if row is not None
+            else None,
+            digest=bool(row.digest) if row is not None else True,
+            marketing_consent=frozenset(ChannelName(c) for c in consents.get(user_id, ())),
+            reachable=frozenset(reachable),
+        )
+    return result
+
+
+def get_preferences(conn: Connection, keyring: Keyring, user_id: str) -> PreferencesOut:
+    users.require_user(conn, user_id)
+    profile = users.planning_profiles(conn, [user_id])[user_id]
+    row = repository.get_preferences(conn, [user_id]).get(user_id)
+    consents = repository.current_consents(conn, [user_id], MARKETING).get(user_id, set())
+    quiet = (
+        QuietHoursIn(start=row.quiet_hours_start, end=row.quiet_hours_end)
+        if row is not None and row.quiet_hours_start and row.quiet_hours_end
+        else None
+    )
+    tokens = push_tokens(keyring, row.push_tokens_enc if row is not None else None)
+    return PreferencesOut(
+        user_id=user_id,
+        timezone=profile.timezone,
+        channels={
+            c: list(names)
+            for c, names in _effective_channels(row.channels if row else None).items()
+        },
+        quiet_hours=quiet,
+        digest=bool(row.digest) if row is not None else True,
+        marketing_consent={
+            channel: channel.value in consents
+            for channel in ChannelName
+            if channel is not ChannelName.INBOX
+        },
+        push_tokens=[t[:4] + "…" + t[-4:] for t in tokens],
+        webhook_url=row.webhook_url if row is not None else None,
+    )
+
+
+def update_preferences(
+    conn: Connection,
+    keyring: Keyring,
+    user_id: str,
+    data: PreferencesIn,
+    *,
+    actor: str,
+    at: datetime,
+) -> PreferencesOut:
+    users.require_user(conn, user_id)
+    row = repository.get_preferences(conn, [user_id]).get(user_id)
+    channels = dict(row.channels) if row is not None else {}
+    if data.channels is not None:
+        for category, names in data.channels.items():
+            channels[category.value] = list(dict.fromkeys(n.value for n in names))
+    start = row.quiet_hours_start if row is not None else None
+    end = row.quiet_hours_end if row is not None else None
+    if data.quiet_hours is not None:
+        start, end = data.quiet_hours.start, data.quiet_hours.end
+    if data.clear_quiet_hours:
+        start = end = None
+    sealed_tokens = row.push_tokens_enc if row is not None else None
+    if data.push_tokens is not None:
+        sealed_tokens = (
+            keyring.encrypt(json.dumps(data.push_tokens), context="prefs.push_tokens")
+            if data.push_tokens
+            else None
+        )
+    repository.upsert_preferences(
+        conn,
+        {
+            "user_id": user_id,
+            "channels": channels,
+            "quiet_hours_start": start,
+            "quiet_hours_end": end,
+            "digest": data.digest if data.digest is not None else (row.digest if row else True),
+            "push_tokens_enc": sealed_tokens,
+            "webhook_url": data.webhook_url
+            if data.webhook_url is not None
+            else (row.webhook_url if row else None),
+            "updated_at": at,
+        },
+    )
+    for channel, granted in (data.marketing_consent or {}).items():
+        record_consent(
+            conn,
+            user_id=user_id,
+            channel=channel,
+            granted=granted,
+            method="api",
+            actor=actor,
+            evidence="PUT /v1/users/{user_id}/preferences",
+            at=at,
+        )
+    return get_preferences(conn, keyring, user_id)
+
+
+def record_consent(
+    conn: Connection,
+    *,
+    user_id: str,
+    channel: ChannelName,
+    granted: bool,
+    method: str,
+    actor: str,
+    evidence: str | None,
+    at: datetime,
+    purpose: str = MARKETING,
+) -> None:
+    """Append to the consent ledger (grants and withdrawals alike)."""
+    repository.insert_consent_event(
+        conn,
+        {
+            "id": new_id("cns"),
+            "user_id": user_id,
+            "channel": channel.value,
+            "purpose": purpose,
+            "granted": granted,
+            "method": method,
+            "actor": actor,
+            "evidence": evidence,
+            "at": at,
+        },
+    )
+
+
+def consent_history(conn: Connection, user_id: str) -> list[ConsentEventOut]:
+    users.require_user(conn, user_id)
+    return [
+        ConsentEventOut(
+            channel=ChannelName(row.channel),
+            purpose=row.purpose,
+            granted=bool(row.granted),
+            method=row.method,
+            actor=row.actor,
+            evidence=row.evidence,
+            at=as_utc(row.at),
+        )
+        for row in repository.consent_history(conn, user_id)
+    ]

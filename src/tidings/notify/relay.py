@@ -1,0 +1,121 @@
+"""The relay: outbox events → rules → planner → notification and delivery rows.
+
+One batch is one transaction: the events it claims are marked relayed in the same commit
+that writes their deliveries, so a crash relays them again and the unique constraints on
+notifications make that harmless.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection
+
+from tidings.kit.clock import as_utc
+from tidings.kit.ids import new_id
+from tidings.notify import preferences, repository, rules
+from tidings.notify.planner import PlannerPolicy, SentRecord, plan
+from tidings.notify.types import Category, ChannelName, Intent
+from tidings.privacy.crypto import Keyring
+
+HISTORY_WINDOW = timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class RelayResult:
+    events: int
+    notifications: int
+    deliveries: int
+
+
+def relay_batch(
+    conn: Connection, keyring: Keyring, *, policy: PlannerPolicy, now: datetime, limit: int
+) -> RelayResult:
+    events = repository.claim_unrelayed_events(conn, limit)
+    if not events:
+        return RelayResult(0, 0, 0)
+    intents: list[Intent] = []
+    for event in events:
+        intents.extend(
+            rules.intents_for(
+                event_type=event.type,
+                event_id=event.id,
+                user_id=event.user_id,
+                data=dict(event.data),
+                at=as_utc(event.time),
+            )
+        )
+    user_ids = sorted({intent.user_id for intent in intents})
+    prefs = preferences.planning_preferences(conn, keyring, user_ids) if user_ids else {}
+    history = _history(conn, user_ids, since=now - HISTORY_WINDOW)
+    delivery_rows: list[dict[str, Any]] = []
+    notices = 0
+    for intent in intents:
+        user_prefs = prefs.get(intent.user_id)
+        if user_prefs is None:  # the user is gone; nothing to say
+            continue
+        notification_id = new_id("ntf")
+        if not repository.insert_notification(
+            conn,
+            {
+                "id": notification_id,
+                "user_id": intent.user_id,
+                "event_id": intent.event_id,
+                "kind": intent.kind,
+                "category": intent.category.value,
+                "data": intent.data,
+                "dedup_key": intent.dedup_key,
+                "created_at": now,
+            },
+        ):
+            continue
+        notices += 1
+        for planned in plan(intent, user_prefs, history[intent.user_id], policy, now):
+            delivery_rows.append(
+                {
+                    "id": new_id("dlv"),
+                    "notification_id": notification_id,
+                    "user_id": intent.user_id,
+                    "channel": planned.channel.value,
+                    "status": planned.status,
+                    "due_at": planned.due_at,
+                    "fallback": ",".join(c.value for c in planned.fallback),
+                    "reason": planned.reason,
+                    "created_at": now,
+                }
+            )
+            if planned.status == "pending":
+                history[intent.user_id].append(
+                    SentRecord(
+                        channel=planned.channel,
+                        kind=intent.kind,
+                        category=intent.category,
+                        at=planned.due_at,
+                        collection=intent.collection,
+                    )
+                )
+    repository.insert_deliveries(conn, delivery_rows)
+    repository.mark_relayed(conn, [event.id for event in events], now)
+    return RelayResult(events=len(events), notifications=notices, deliveries=len(delivery_rows))
+
+
+def _history(
+    conn: Connection, user_ids: list[str], *, since: datetime
+) -> dict[str, list[SentRecord]]:
+    history: dict[str, list[SentRecord]] = defaultdict(list)
+    if not user_ids:
+        return history
+    for row in repository.recent_deliveries(conn, user_ids, since):
+        history[row.user_id].append(
+            SentRecord(
+                channel=ChannelName(row.channel),
+                kind=row.kind,
+                category=Category(row.category),
+                at=as_utc(row.due_at),
+                collection=rules.RULES[row.kind].collection if row.kind in rules.RULES else False,
+            )
+        )
+    return history

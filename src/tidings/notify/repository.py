@@ -1,0 +1,327 @@
+"""Every query of the notification engine."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    and_,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import aliased
+
+from tidings.events import outbox
+from tidings.kit.tables import AnyRow
+from tidings.notify.models import (
+    consent_events,
+    deliveries,
+    delivery_attempts,
+    event_receipts,
+    inbox_items,
+    notifications,
+    preferences,
+)
+
+OPEN_STATUSES = ("pending", "sending")
+
+
+def _insert(conn: Connection, table: Any) -> Any:
+    return (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(table)
+
+
+# -- events in -------------------------------------------------------------------------
+
+
+def receipt_for(conn: Connection, source: str, event_id: str) -> str | None:
+    stmt = select(event_receipts.c.outbox_id).where(
+        event_receipts.c.source == source, event_receipts.c.event_id == event_id
+    )
+    return conn.execute(stmt).scalar_one_or_none()
+
+
+def insert_receipt(
+    conn: Connection, *, source: str, event_id: str, outbox_id: str, at: datetime
+) -> bool:
+    """False when this source already sent this id (another request got there first)."""
+    stmt = (
+        _insert(conn, event_receipts)
+        .values(source=source, event_id=event_id, outbox_id=outbox_id, received_at=at)
+        .on_conflict_do_nothing()
+    )
+    return bool(conn.execute(stmt).rowcount == 1)
+
+
+# -- relay -----------------------------------------------------------------------------
+
+
+def claim_unrelayed_events(conn: Connection, limit: int) -> list[AnyRow]:
+    stmt = (
+        select(outbox)
+        .where(outbox.c.relayed_at.is_(None))
+        .order_by(outbox.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list(conn.execute(stmt))
+
+
+def mark_relayed(conn: Connection, event_ids: Sequence[str], at: datetime) -> None:
+    conn.execute(update(outbox).where(outbox.c.id.in_(event_ids)).values(relayed_at=at))
+
+
+def insert_notification(conn: Connection, values: dict[str, Any]) -> bool:
+    """False when the same event or de-duplication key already made a notice for this user."""
+    stmt = _insert(conn, notifications).values(values).on_conflict_do_nothing()
+    return bool(conn.execute(stmt).rowcount == 1)
+
+
+def insert_deliveries(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(insert(deliveries), list(rows))
+
+
+def recent_deliveries(conn: Connection, user_ids: Sequence[str], since: datetime) -> list[AnyRow]:
+    """What was sent or planned for these users lately (for caps and provider limits)."""
+    stmt = (
+        select(
+            deliveries.c.user_id,
+            deliveries.c.channel,
+            deliveries.c.due_at,
+            notifications.c.kind,
+            notifications.c.category,
+        )
+        .join(notifications, notifications.c.id == deliveries.c.notification_id)
+        .where(
+            deliveries.c.user_id.in_(user_ids),
+            deliveries.c.due_at >= since,
+            deliveries.c.status.notin_(("suppressed", "digest", "failed", "cancelled")),
+        )
+    )
+    return list(conn.execute(stmt))
+
+
+def get_preferences(conn: Connection, user_ids: Sequence[str]) -> dict[str, AnyRow]:
+    stmt = select(preferences).where(preferences.c.user_id.in_(user_ids))
+    return {row.user_id: row for row in conn.execute(stmt)}
+
+
+def upsert_preferences(conn: Connection, values: dict[str, Any]) -> None:
+    stmt = _insert(conn, preferences).values(values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[preferences.c.user_id],
+        set_={k: v for k, v in values.items() if k != "user_id"},
+    )
+    conn.execute(stmt)
+
+
+def current_consents(
+    conn: Connection, user_ids: Sequence[str], purpose: str
+) -> dict[str, set[str]]:
+    """user → channels whose latest consent event (for `purpose`) is a grant."""
+    later = aliased(consent_events)
+    stmt = select(consent_events.c.user_id, consent_events.c.channel).where(
+        consent_events.c.user_id.in_(user_ids),
+        consent_events.c.purpose == purpose,
+        consent_events.c.granted.is_(True),
+        ~exists().where(
+            later.c.user_id == consent_events.c.user_id,
+            later.c.channel == consent_events.c.channel,
+            later.c.purpose == consent_events.c.purpose,
+            or_(
+                later.c.at > consent_events.c.at,
+                and_(later.c.at == consent_events.c.at, later.c.id > consent_events.c.id),
+            ),
+        ),
+    )
+    granted: dict[str, set[str]] = {}
+    for user_id, channel in conn.execute(stmt):
+        granted.setdefault(user_id, set()).add(channel)
+    return granted
+
+
+def insert_consent_event(conn: Connection, values: dict[str, Any]) -> None:
+    conn.execute(insert(consent_events), values)
+
+
+def consent_history(conn: Connection, user_id: str) -> list[AnyRow]:
+    stmt = (
+        select(consent_events)
+        .where(consent_events.c.user_id == user_id)
+        .order_by(consent_events.c.at.desc(), consent_events.c.id.desc())
+    )
+    return list(conn.execute(stmt))
+
+
+# -- dispatcher ------------------------------------------------------------------------
+
+
+def claim_due_deliveries(
+    conn: Connection, *, now: datetime, limit: int, owner: str, lease_until: datetime
+) -> list[AnyRow]:
+    """Take due deliveries (and ones whose worker's lease ran out) for this worker.
+
+    A delivery waits while an earlier one for the same user and channel is still open, so
+    each user receives their notices in order.
+    """
+    earlier = aliased(deliveries)
+    due = or_(
+        and_(deliveries.c.status == "pending", deliveries.c.due_at <= now),
+        and_(deliveries.c.status == "sending", deliveries.c.lease_expires_at < now),
+    )
+    blocked = exists().where(
+        earlier.c.user_id == deliveries.c.user_id,
+        earlier.c.channel == deliveries.c.channel,
+        earlier.c.id < deliveries.c.id,
+        earlier.c.status.in_(OPEN_STATUSES),
+        earlier.c.due_at <= now,
+    )
+    stmt = (
+        select(deliveries.c.id)
+        .where(due, ~blocked)
+        .order_by(deliveries.c.due_at, deliveries.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=deliveries)
+    )
+    ids = list(conn.execute(stmt).scalars())
+    if not ids:
+        return []
+    conn.execute(
+        update(deliveries)
+        .where(deliveries.c.id.in_(ids))
+        .values(status="sending", lease_owner=owner, lease_expires_at=lease_until)
+    )
+    rows = conn.execute(
+        select(
+            deliveries,
+            notifications.c.kind,
+            notifications.c.category,
+            notifications.c.data,
+            notifications.c.event_id,
+            notifications.c.created_at.label("notified_at"),
+        )
+        .join(notifications, notifications.c.id == deliveries.c.notification_id)
+        .where(deliveries.c.id.in_(ids))
+        .order_by(deliveries.c.due_at, deliveries.c.id)
+    )
+    return list(rows)
+
+
+def finish_delivery(conn: Connection, delivery_id: str, owner: str, values: dict[str, Any]) -> bool:
+    """Record an outcome only while this worker still holds the lease."""
+    stmt = (
+        update(deliveries)
+        .where(
+            deliveries.c.id == delivery_id,
+            deliveries.c.status == "sending",
+            deliveries.c.lease_owner == owner,
+        )
+        .values(lease_owner=None, lease_expires_at=None, **values)
+    )
+    return bool(conn.execute(stmt).rowcount == 1)
+
+
+def insert_attempts(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(insert(delivery_attempts), list(rows))
+
+
+def insert_inbox_item(conn: Connection, values: dict[str, Any]) -> None:
+    """Exactly once per notification, whatever happens around it (unique constraint)."""
+    conn.execute(_insert(conn, inbox_items).values(values).on_conflict_do_nothing())
+
+
+# -- reads -----------------------------------------------------------------------------
+
+
+def list_inbox(
+    conn: Connection, user_id: str, *, before_id: str | None, limit: int, unread_only: bool
+) -> list[AnyRow]:
+    stmt = (
+        select(inbox_items)
+        .where(inbox_items.c.user_id == user_id)
+        .order_by(inbox_items.c.id.desc())
+        .limit(limit)
+    )
+    if before_id is not None:
+        stmt = stmt.where(inbox_items.c.id < before_id)
+    if unread_only:
+        stmt = stmt.where(inbox_items.c.read_at.is_(None))
+    return list(conn.execute(stmt))
+
+
+def unread_count(conn: Connection, user_id: str) -> int:
+    stmt = select(func.count()).where(
+        inbox_items.c.user_id == user_id, inbox_items.c.read_at.is_(None)
+    )
+    return int(conn.execute(stmt).scalar_one())
+
+
+def get_inbox_item(conn: Connection, item_id: str) -> AnyRow | None:
+    return conn.execute(select(inbox_items).where(inbox_items.c.id == item_id)).first()
+
+
+def mark_read(conn: Connection, user_id: str, item_ids: Sequence[str] | None, at: datetime) -> int:
+    stmt = update(inbox_items).where(
+        inbox_items.c.user_id == user_id, inbox_items.c.read_at.is_(None)
+    )
+    if item_ids is not None:
+        stmt = stmt.where(inbox_items.c.id.in_(item_ids))
+    return int(conn.execute(stmt.values(read_at=at)).rowcount)
+
+
+def get_notification(conn: Connection, notification_id: str) -> AnyRow | None:
+    stmt = select(notifications).where(notifications.c.id == notification_id)
+    return conn.execute(stmt).first()
+
+
+def deliveries_of(conn: Connection, notification_id: str) -> list[AnyRow]:
+    stmt = (
+        select(deliveries)
+        .where(deliveries.c.notification_id == notification_id)
+        .order_by(deliveries.c.id)
+    )
+    return list(conn.execute(stmt))
+
+
+def attempts_of(conn: Connection, delivery_ids: Sequence[str]) -> list[AnyRow]:
+    stmt = (
+        select(delivery_attempts)
+        .where(delivery_attempts.c.delivery_id.in_(delivery_ids))
+        .order_by(delivery_attempts.c.id)
+    )
+    return list(conn.execute(stmt))
+
+
+def deliveries_with_code(conn: Connection, code: str) -> list[AnyRow]:
+    stmt = (
+        select(deliveries, notifications.c.kind)
+        .join(notifications, notifications.c.id == deliveries.c.notification_id)
+        .where(deliveries.c.auth_code == code)
+    )
+    return list(conn.execute(stmt))
+
+
+def get_delivery(conn: Connection, delivery_id: str) -> AnyRow | None:
+    return conn.execute(select(deliveries).where(deliveries.c.id == delivery_id)).first()
+
+
+def set_delivery_status(
+    conn: Connection, delivery_id: str, *, status: str, at: datetime, reason: str | None
+) -> bool:
+    """A provider's report moves a sent delivery to its final status (once)."""
+    stmt = (
+        update(deliveries)
+        .where(deliveries.c.id == delivery_id, deliveries.c.status == "sent")
+        .values(status=status, final_at=at, reason=reason)
+    )
+    return bool(conn.execute(stmt).rowcount == 1)

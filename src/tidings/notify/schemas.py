@@ -1,0 +1,155 @@
+"""API shapes of events, inbox, notifications, preferences and authenticity checks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from tidings.kit.text import printable
+from tidings.notify.types import Category, ChannelName
+
+ClockTime = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+Bounded255 = Annotated[
+    str, StringConstraints(min_length=1, max_length=255), AfterValidator(printable)
+]
+
+
+class CloudEventIn(BaseModel):
+    """A CloudEvents 1.0 event in structured JSON mode."""
+
+    model_config = ConfigDict(extra="allow")
+
+    specversion: Literal["1.0"]
+    id: Bounded255
+    source: Bounded255
+    type: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)+$", max_length=80)]
+    subject: Bounded255 = Field(description="The user: our id (usr_…) or your external_id.")
+    time: datetime | None = None
+    datacontenttype: Literal["application/json"] | None = None
+    data: dict[str, Any]
+
+
+class EventAccepted(BaseModel):
+    id: str = Field(description="Our id of the stored event.")
+    source: str
+    event_id: str
+    type: str
+    user_id: str
+    duplicate: bool
+    known_type: bool
+
+
+class InboxItemOut(BaseModel):
+    id: str
+    notification_id: str
+    kind: str
+    category: Category
+    title: str
+    body: str
+    read: bool
+    created_at: datetime
+
+
+class InboxPage(BaseModel):
+    items: list[InboxItemOut]
+    next_cursor: str | None
+    unread_count: int
+
+
+class MarkedRead(BaseModel):
+    marked: int
+    unread_count: int
+
+
+class AttemptOut(BaseModel):
+    provider: str | None
+    outcome: str
+    status_code: int | None
+    error: str | None
+    duration_ms: int | None
+    at: datetime
+
+
+class DeliveryOut(BaseModel):
+    id: str
+    channel: ChannelName
+    status: str
+    reason: str | None
+    due_at: datetime
+    provider: str | None
+    fallback_of: str | None
+    attempts: list[AttemptOut]
+    sent_at: datetime | None
+    final_at: datetime | None
+
+
+class NotificationOut(BaseModel):
+    id: str
+    user_id: str
+    kind: str
+    category: Category
+    event_id: str
+    created_at: datetime
+    deliveries: list[DeliveryOut]
+
+
+class QuietHoursIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    start: ClockTime = Field(examples=["22:00"])
+    end: ClockTime = Field(examples=["08:00"])
+
+
+class PreferencesIn(BaseModel):
+    """Every field optional: only what is sent changes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    channels: dict[Category, list[ChannelName]] | None = None
+    quiet_hours: QuietHoursIn | None = None
+    clear_quiet_hours: bool = False
+    digest: bool | None = None
+    marketing_consent: dict[ChannelName, bool] | None = None
+    push_tokens: list[Annotated[str, StringConstraints(min_length=8, max_length=4096)]] | None = (
+        Field(default=None, max_length=5)
+    )
+    webhook_url: (
+        Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$", max_length=500)] | None
+    ) = None
+
+
+class PreferencesOut(BaseModel):
+    user_id: str
+    timezone: str
+    channels: dict[Category, list[ChannelName]]
+    quiet_hours: QuietHoursIn | None
+    digest: bool
+    marketing_consent: dict[ChannelName, bool]
+    push_tokens: list[str] = Field(description="Masked.")
+    webhook_url: str | None
+
+
+class ConsentEventOut(BaseModel):
+    channel: ChannelName
+    purpose: str
+    granted: bool
+    method: str
+    actor: str
+    evidence: str | None
+    at: datetime
+
+
+class VerifyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: Annotated[str, StringConstraints(min_length=1, max_length=2000)] | None = None
+    code: Annotated[str, StringConstraints(min_length=4, max_length=16)] | None = None
+
+
+class VerifyOut(BaseModel):
+    genuine: bool
+    kind: str | None = None
+    sent_at: datetime | None = None
+    channel: ChannelName | None = None
