@@ -32,6 +32,12 @@ class Settings(BaseSettings):
     lookup_key: SecretStr | None = Field(
         default=None, description="base64(32 bytes) HMAC key for look-up hashes of personal data."
     )
+    callback_token: SecretStr | None = Field(
+        default=None,
+        description="Shared secret providers put in their callback URLs (`?token=`).",
+    )
+    brand: str = "Tidings钱包"
+    brand_en: str = "Tidings Wallet"
     default_currency: str = "CNY"
     default_locale: str = "zh-CN"
     default_timezone: str = "Asia/Shanghai"

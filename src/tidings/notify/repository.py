@@ -266,8 +266,9 @@ def unread_count(conn: Connection, user_id: str) -> int:
     return int(conn.execute(stmt).scalar_one())
 
 
-def get_inbox_item(conn: Connection, item_id: str) -> AnyRow | None:
-    return conn.execute(select(inbox_items).where(inbox_items.c.id == item_id)).first()
+def inbox_item_for(conn: Connection, notification_id: str) -> AnyRow | None:
+    stmt = select(inbox_items).where(inbox_items.c.notification_id == notification_id)
+    return conn.execute(stmt).first()
 
 
 def mark_read(conn: Connection, user_id: str, item_ids: Sequence[str] | None, at: datetime) -> int:

@@ -42,8 +42,7 @@ class EventAccepted(BaseModel):
 
 
 class InboxItemOut(BaseModel):
-    id: str
-    notification_id: str
+    id: str = Field(description="The notification's id (use it with /v1/notifications/{id}).")
     kind: str
     category: Category
     title: str

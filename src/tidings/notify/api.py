@@ -1,0 +1,182 @@
+"""Events in, inbox, notifications, preferences, authenticity checks and provider callbacks."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy import Connection
+
+from tidings.api.auth import Context, CurrentPrincipal
+from tidings.api.context import AppContext
+from tidings.api.writes import IdempotencyKey, run_write
+from tidings.kit.db import read_transaction, with_retry, write_transaction
+from tidings.kit.errors import Unauthorized
+from tidings.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from tidings.notify import inbox, ingest, preferences
+from tidings.notify.delivery import authenticity, receipts
+from tidings.notify.schemas import (
+    CloudEventIn,
+    ConsentEventOut,
+    EventAccepted,
+    InboxPage,
+    MarkedRead,
+    NotificationOut,
+    PreferencesIn,
+    PreferencesOut,
+    VerifyIn,
+    VerifyOut,
+)
+
+router = APIRouter(prefix="/v1", tags=["notifications"])
+
+
+@router.post("/events", status_code=202, response_model=EventAccepted)
+def post_event(
+    body: CloudEventIn,
+    request: Request,
+    context: Context,
+    principal: CurrentPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Operator: a CloudEvents 1.0 event from a banking core. The same `source` + `id` again
+    answers 202 with `duplicate: true` and changes nothing."""
+    principal.require_operator()
+
+    def operation(conn: Connection) -> EventAccepted:
+        return ingest.accept_event(conn, context.keyring, body, at=context.clock.now())
+
+    return run_write(
+        context,
+        principal,
+        request,
+        body=body,
+        idempotency_key=idempotency_key,
+        operation=operation,
+        status_code=202,
+    )
+
+
+@router.get("/users/{user_id}/inbox", response_model=InboxPage)
+def list_inbox(
+    user_id: str,
+    context: Context,
+    principal: CurrentPrincipal,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    unread: bool = False,
+) -> InboxPage:
+    """The user's in-app notices, newest first, with the unread count."""
+    principal.require_self(user_id)
+    with read_transaction(context.engine) as conn:
+        return inbox.list_inbox(conn, user_id, limit=limit, cursor=cursor, unread_only=unread)
+
+
+@router.post("/users/{user_id}/inbox/read-all", response_model=MarkedRead)
+def mark_all_read(user_id: str, context: Context, principal: CurrentPrincipal) -> MarkedRead:
+    principal.require_self(user_id)
+    with write_transaction(context.engine) as conn:
+        return inbox.mark_all_read(conn, user_id, at=context.clock.now())
+
+
+@router.post("/notifications/{notification_id}/read", response_model=MarkedRead)
+def mark_read(notification_id: str, context: Context, principal: CurrentPrincipal) -> MarkedRead:
+    with write_transaction(context.engine) as conn:
+        return inbox.mark_read(
+            conn, notification_id, acting_user_id=principal.user_id, at=context.clock.now()
+        )
+
+
+@router.get("/notifications/{notification_id}", response_model=NotificationOut)
+def get_notification(
+    notification_id: str, context: Context, principal: CurrentPrincipal
+) -> NotificationOut:
+    """One notice with every channel's deliveries and attempts."""
+    with read_transaction(context.engine) as conn:
+        return inbox.get_notification(conn, notification_id, acting_user_id=principal.user_id)
+
+
+@router.get("/users/{user_id}/preferences", response_model=PreferencesOut)
+def get_preferences(user_id: str, context: Context, principal: CurrentPrincipal) -> PreferencesOut:
+    principal.require_self(user_id)
+    with read_transaction(context.engine) as conn:
+        return preferences.get_preferences(conn, context.keyring, user_id)
+
+
+@router.put("/users/{user_id}/preferences", response_model=PreferencesOut)
+def put_preferences(
+    user_id: str, body: PreferencesIn, context: Context, principal: CurrentPrincipal
+) -> PreferencesOut:
+    """Channels per category, quiet hours, digest, marketing consent per channel (recorded in
+    the consent ledger), push tokens and a webhook URL."""
+    principal.require_self(user_id)
+
+    def attempt() -> PreferencesOut:
+        with write_transaction(context.engine) as conn:
+            return preferences.update_preferences(
+                conn,
+                context.keyring,
+                user_id,
+                body,
+                actor=principal.user_id or "operator",
+                at=context.clock.now(),
+            )
+
+    return with_retry(attempt)
+
+
+@router.get("/users/{user_id}/consents", response_model=list[ConsentEventOut])
+def consent_history(
+    user_id: str, context: Context, principal: CurrentPrincipal
+) -> list[ConsentEventOut]:
+    """The consent ledger: every grant and withdrawal, newest first, with how and by whom."""
+    principal.require_self(user_id)
+    with read_transaction(context.engine) as conn:
+        return preferences.consent_history(conn, user_id)
+
+
+@router.post("/messages/verify", response_model=VerifyOut)
+def verify_message(body: VerifyIn, context: Context, principal: CurrentPrincipal) -> VerifyOut:
+    """Is this text (or code) one we really sent? A changed figure makes it not genuine."""
+    with read_transaction(context.engine) as conn:
+        return authenticity.verify(conn, text=body.text, code=body.code)
+
+
+def _check_callback(context: AppContext, token: str | None) -> None:
+    expected = context.settings.callback_token
+    if (
+        expected is None
+        or token is None
+        or not hmac.compare_digest(token.encode(), expected.get_secret_value().encode())
+    ):
+        raise Unauthorized("provider callbacks need ?token=<TIDINGS_CALLBACK_TOKEN>")
+
+
+_ALIYUN_OK = {"code": 0, "msg": "成功"}
+
+
+@router.post("/providers/aliyun/sms-report", tags=["providers"])
+def aliyun_sms_report(
+    body: list[receipts.AliyunSmsReport],
+    context: Context,
+    token: Annotated[str | None, Query(max_length=200)] = None,
+) -> dict[str, Any]:
+    """Aliyun SmsReport push: delivery reports keyed by our delivery id (`out_id`)."""
+    _check_callback(context, token)
+    with write_transaction(context.engine) as conn:
+        receipts.apply_sms_reports(conn, body, at=context.clock.now())
+    return _ALIYUN_OK
+
+
+@router.post("/providers/aliyun/sms-up", tags=["providers"])
+def aliyun_sms_up(
+    body: list[receipts.AliyunSmsUp],
+    context: Context,
+    token: Annotated[str | None, Query(max_length=200)] = None,
+) -> dict[str, Any]:
+    """Aliyun SmsUp push: replies; `T`, `TD` or `退订` withdraw SMS marketing consent."""
+    _check_callback(context, token)
+    with write_transaction(context.engine) as conn:
+        receipts.apply_sms_replies(conn, context.keyring, body, at=context.clock.now())
+    return _ALIYUN_OK

@@ -1,0 +1,98 @@
+"""Provider callbacks: delivery reports move a sent message to delivered or undeliverable,
+and inbound replies such as `T` / `TD` / `退订` withdraw that number's marketing consent."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import phonenumbers
+import structlog
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import Connection
+
+from tidings.kit.ids import is_id
+from tidings.notify import preferences, repository
+from tidings.notify.types import ChannelName
+from tidings.privacy.crypto import Keyring
+from tidings.privacy.masking import mask_phone
+from tidings.users import service as users
+
+log = structlog.get_logger(__name__)
+
+UNSUBSCRIBE_WORDS = frozenset({"T", "TD", "N", "STOP", "UNSUBSCRIBE", "退订", "TD退订", "回T退订"})
+
+
+class AliyunSmsReport(BaseModel):
+    """One item of Aliyun's SmsReport push (a JSON array)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    phone_number: str
+    success: bool
+    biz_id: str | None = None
+    out_id: str | None = None
+    err_code: str | None = None
+    err_msg: str | None = None
+    send_time: str | None = None
+    report_time: str | None = None
+
+
+class AliyunSmsUp(BaseModel):
+    """One item of Aliyun's SmsUp push: a user's reply to our SMS."""
+
+    model_config = ConfigDict(extra="allow")
+
+    phone_number: str
+    content: str
+    sign_name: str | None = None
+    dest_code: str | None = None
+    send_time: str | None = None
+    sequence_id: int | str | None = None
+
+
+def apply_sms_reports(conn: Connection, reports: list[AliyunSmsReport], *, at: datetime) -> int:
+    """Apply each report once; unknown or already-final deliveries are ignored."""
+    applied = 0
+    for report in reports:
+        if report.out_id is None or not is_id(report.out_id, "dlv"):
+            continue
+        status = "delivered" if report.success else "undeliverable"
+        reason = None if report.success else f"{report.err_code}: {report.err_msg}"[:255]
+        if repository.set_delivery_status(conn, report.out_id, status=status, at=at, reason=reason):
+            applied += 1
+    return applied
+
+
+def _e164(number: str) -> str | None:
+    try:
+        parsed = phonenumbers.parse(number, "CN")
+    except phonenumbers.NumberParseException:
+        return None
+    return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+
+
+def apply_sms_replies(
+    conn: Connection, keyring: Keyring, replies: list[AliyunSmsUp], *, at: datetime
+) -> int:
+    """An unsubscribe reply withdraws SMS marketing consent for every user of that number."""
+    withdrawn = 0
+    for reply in replies:
+        if reply.content.strip().upper() not in UNSUBSCRIBE_WORDS:
+            continue
+        number = _e164(reply.phone_number)
+        if number is None:
+            continue
+        for user_id in users.users_with_phone(conn, keyring, number):
+            preferences.record_consent(
+                conn,
+                user_id=user_id,
+                channel=ChannelName.SMS,
+                granted=False,
+                method="sms_reply",
+                actor="provider:aliyun",
+                evidence=f"SmsUp {reply.sequence_id}: {reply.content.strip()[:20]}",
+                at=at,
+            )
+            withdrawn += 1
+        log.info("notify.consent.withdrawn_by_sms", phone=mask_phone(number))
+    return withdrawn

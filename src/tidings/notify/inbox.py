@@ -1,0 +1,124 @@
+"""The in-app inbox: what a user reads in the app, newest first, with an unread count."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection
+
+from tidings.kit.clock import as_utc
+from tidings.kit.errors import NotFound
+from tidings.kit.ids import is_id
+from tidings.kit.pagination import decode_cursor, encode_cursor
+from tidings.kit.tables import AnyRow
+from tidings.notify import repository
+from tidings.notify.schemas import (
+    AttemptOut,
+    DeliveryOut,
+    InboxItemOut,
+    InboxPage,
+    MarkedRead,
+    NotificationOut,
+)
+from tidings.notify.types import Category, ChannelName
+from tidings.users import service as users
+
+
+class NotificationNotFound(NotFound):
+    code = "notification-not-found"
+
+
+def list_inbox(
+    conn: Connection, user_id: str, *, limit: int, cursor: str | None, unread_only: bool
+) -> InboxPage:
+    users.require_user(conn, user_id)
+    rows = repository.list_inbox(
+        conn, user_id, before_id=decode_cursor(cursor), limit=limit + 1, unread_only=unread_only
+    )
+    items = [
+        InboxItemOut(
+            id=row.notification_id,
+            kind=row.kind,
+            category=Category(row.category),
+            title=row.title,
+            body=row.body,
+            read=row.read_at is not None,
+            created_at=as_utc(row.created_at),
+        )
+        for row in rows[:limit]
+    ]
+    return InboxPage(
+        items=items,
+        next_cursor=encode_cursor(rows[limit - 1].id) if len(rows) > limit else None,
+        unread_count=repository.unread_count(conn, user_id),
+    )
+
+
+def _visible_notification(
+    conn: Connection, notification_id: str, acting_user_id: str | None
+) -> AnyRow:
+    """A user sees only their own notices; another's is 'not found'."""
+    known = is_id(notification_id, "ntf")
+    row = repository.get_notification(conn, notification_id) if known else None
+    if row is None or (acting_user_id is not None and row.user_id != acting_user_id):
+        raise NotificationNotFound(f"notification {notification_id} not found")
+    return row
+
+
+def mark_read(
+    conn: Connection, notification_id: str, *, acting_user_id: str | None, at: datetime
+) -> MarkedRead:
+    row = _visible_notification(conn, notification_id, acting_user_id)
+    item = repository.inbox_item_for(conn, notification_id)
+    if item is None:
+        raise NotificationNotFound(f"notification {notification_id} is not in the inbox")
+    marked = repository.mark_read(conn, row.user_id, [item.id], at)
+    return MarkedRead(marked=marked, unread_count=repository.unread_count(conn, row.user_id))
+
+
+def mark_all_read(conn: Connection, user_id: str, *, at: datetime) -> MarkedRead:
+    users.require_user(conn, user_id)
+    marked = repository.mark_read(conn, user_id, None, at)
+    return MarkedRead(marked=marked, unread_count=0)
+
+
+def get_notification(
+    conn: Connection, notification_id: str, *, acting_user_id: str | None
+) -> NotificationOut:
+    row = _visible_notification(conn, notification_id, acting_user_id)
+    deliveries = repository.deliveries_of(conn, notification_id)
+    attempts: dict[str, list[AttemptOut]] = {}
+    for attempt in repository.attempts_of(conn, [d.id for d in deliveries]):
+        attempts.setdefault(attempt.delivery_id, []).append(
+            AttemptOut(
+                provider=attempt.provider,
+                outcome=attempt.outcome,
+                status_code=attempt.status_code,
+                error=attempt.error,
+                duration_ms=attempt.duration_ms,
+                at=as_utc(attempt.at),
+            )
+        )
+    return NotificationOut(
+        id=row.id,
+        user_id=row.user_id,
+        kind=row.kind,
+        category=Category(row.category),
+        event_id=row.event_id,
+        created_at=as_utc(row.created_at),
+        deliveries=[
+            DeliveryOut(
+                id=d.id,
+                channel=ChannelName(d.channel),
+                status=d.status,
+                reason=d.reason,
+                due_at=as_utc(d.due_at),
+                provider=d.provider,
+                fallback_of=d.fallback_of,
+                attempts=attempts.get(d.id, []),
+                sent_at=as_utc(d.sent_at) if d.sent_at else None,
+                final_at=as_utc(d.final_at) if d.final_at else None,
+            )
+            for d in deliveries
+        ],
+    )
