@@ -57,8 +57,9 @@ def insert_receipt(
         _insert(conn, event_receipts)
         .values(source=source, event_id=event_id, outbox_id=outbox_id, received_at=at)
         .on_conflict_do_nothing()
+        .returning(event_receipts.c.outbox_id)
     )
-    return bool(conn.execute(stmt).rowcount == 1)
+    return conn.execute(stmt).first() is not None
 
 
 # -- relay -----------------------------------------------------------------------------
@@ -81,8 +82,13 @@ def mark_relayed(conn: Connection, event_ids: Sequence[str], at: datetime) -> No
 
 def insert_notification(conn: Connection, values: dict[str, Any]) -> bool:
     """False when the same event or de-duplication key already made a notice for this user."""
-    stmt = _insert(conn, notifications).values(values).on_conflict_do_nothing()
-    return bool(conn.execute(stmt).rowcount == 1)
+    stmt = (
+        _insert(conn, notifications)
+        .values(values)
+        .on_conflict_do_nothing()
+        .returning(notifications.c.id)
+    )
+    return conn.execute(stmt).first() is not None
 
 
 def insert_deliveries(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
