@@ -12,10 +12,12 @@ from typing import get_args
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
 
 from tidings.bench.support import BenchmarkError, DatabaseKind
 
-__all__ = ["BENCHMARKS", "DATABASE_CHOICES", "BenchmarkError", "run_benchmark"]
+__all__ = ["BENCHMARKS", "DATABASE_CHOICES", "BenchmarkError", "figures_table", "run_benchmark"]
 
 Benchmark = Callable[[Sequence[DatabaseKind], float, Console], dict[str, float]]
 
@@ -54,4 +56,20 @@ def run_benchmark(name: str, *, db: str, seconds: float, console: Console) -> di
         )
     if not seconds > 0:
         raise typer.BadParameter("must be more than 0", param_hint="--seconds")
-    return runner(databases, seconds, console)
+    try:
+        figures = runner(databases, seconds, console)
+    except BenchmarkError as exc:
+        console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(1) from exc
+    console.print(figures_table(name, figures))
+    return figures
+
+
+def figures_table(name: str, figures: dict[str, float]) -> Table:
+    """The figures for a person to read; `--json` gives the same for a machine."""
+    table = Table(title=f"tidings bench {name}")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, value in figures.items():
+        table.add_row(key, f"{value:,}")
+    return table

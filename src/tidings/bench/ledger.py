@@ -15,18 +15,12 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import shutil
 import sqlite3
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Callable, Collection, Iterator, Sequence
-from contextlib import AbstractContextManager, ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
@@ -39,6 +33,7 @@ from rich.progress import Progress
 from sqlalchemy import bindparam, text
 
 from tidings.api.context import AppContext
+from tidings.bench.serving import check_wrk, run_wrk, running_server
 from tidings.bench.support import (
     BENCH_DATA_KEY,
     BENCH_LOOKUP_KEY,
@@ -47,7 +42,6 @@ from tidings.bench.support import (
     DatabaseKind,
     Timings,
     bench_database,
-    free_port,
     make_progress,
     run_timed,
     step,
@@ -86,20 +80,11 @@ MERCHANT_CATEGORY: Final = "5814"
 
 @dataclass(frozen=True, slots=True)
 class BenchWallet:
+    """A funded wallet, with the ids the raw baseline needs to write its rows directly."""
+
     wallet_id: str
     user_id: str
     account_id: str
-
-
-def check_wrk() -> str:
-    """The `wrk` executable, or a clear error saying how to get it."""
-    found = shutil.which("wrk")
-    if found is None:
-        raise BenchmarkError(
-            "`wrk` is not on PATH; the HTTP phase needs it: `apt-get install wrk` "
-            "(`make bench` installs it)"
-        )
-    return found
 
 
 def run(
@@ -232,7 +217,7 @@ def _with_account_ids(context: AppContext, funded: list[BenchWallet]) -> list[Be
 
 
 def _pay(context: AppContext, wallet_id: str) -> None:
-    """One payment in its own transaction, exactly as the HTTP handler runs it."""
+    """One payment in its own write transaction, as the HTTP handler runs it minus HTTP."""
     with write_transaction(context.engine) as conn:
         wallets.create_transfer(
             conn,
@@ -280,6 +265,11 @@ def _timing_figures(prefix: str, timings: Timings) -> dict[str, float]:
 _SETTLEMENT = system_account_id(SystemAccount.MERCHANT_SETTLEMENT, CURRENCY)
 
 _SQLITE_STATEMENTS: Final = {
+    # The service opens system accounts on first use; the baseline must not depend on that.
+    "settlement_account": (
+        "INSERT INTO accounts (id, user_id, kind, currency, balance, held, allow_negative,"
+        " created_at) VALUES (?, NULL, ?, ?, 0, 0, ?, ?) ON CONFLICT (id) DO NOTHING"
+    ),
     "apply": "UPDATE accounts SET balance = balance + ? WHERE id = ? RETURNING balance",
     "posting": (
         "INSERT INTO postings (id, entry_id, account_id, amount, currency, balance_after,"
@@ -362,94 +352,106 @@ def _raw_payer(database: BenchDatabase) -> AbstractContextManager[Callable[[Benc
 def _sqlite_payer(database: BenchDatabase) -> Iterator[Callable[[BenchWallet], None]]:
     """A payment in plain `sqlite3`, connection set up as `kit.db` sets up the engine's."""
     assert database.sqlite_path is not None
-    conn = sqlite3.connect(database.sqlite_path, isolation_level=None, timeout=30)
-    for pragma in (
-        "PRAGMA journal_mode=WAL",
-        "PRAGMA synchronous=NORMAL",
-        "PRAGMA foreign_keys=ON",
-        "PRAGMA busy_timeout=30000",
-    ):
-        conn.execute(pragma)
-    sql = _SQLITE_STATEMENTS
+    connect = sqlite3.connect(database.sqlite_path, isolation_level=None, timeout=30)
+    with closing(connect) as conn:
+        for pragma in (
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA synchronous=NORMAL",
+            "PRAGMA foreign_keys=ON",
+            "PRAGMA busy_timeout=30000",
+        ):
+            conn.execute(pragma)
+        sql = _SQLITE_STATEMENTS
+        conn.execute(
+            sql["settlement_account"],
+            (_SETTLEMENT, SystemAccount.MERCHANT_SETTLEMENT.value, CURRENCY, True,
+             datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")),
+        )  # fmt: skip
 
-    def pay(wallet: BenchWallet) -> None:
-        raw = _RawTransfer.new()
-        # SQLAlchemy's SQLite DateTime stores this text form; write the same.
-        stamp = raw.at.strftime("%Y-%m-%d %H:%M:%S.%f")
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            # Account-id order, as `ledger.post_entry` applies legs: acc_… before sys_….
-            (wallet_balance,) = conn.execute(sql["apply"], (-PAYMENT, wallet.account_id)).fetchone()
-            (settled,) = conn.execute(sql["apply"], (PAYMENT, _SETTLEMENT)).fetchone()
-            # Postings before their entry: the entry's trigger checks they balance.
-            conn.executemany(
-                sql["posting"],
-                [
-                    (raw.posting_ids[0], raw.entry_id, wallet.account_id, -PAYMENT, CURRENCY,
-                     wallet_balance, stamp),
-                    (raw.posting_ids[1], raw.entry_id, _SETTLEMENT, PAYMENT, CURRENCY, settled,
-                     stamp),
-                ],
-            )  # fmt: skip
-            conn.execute(sql["entry"], (raw.entry_id, "payment", raw.transfer_id, stamp))
-            conn.execute(
-                sql["transfer"],
-                (raw.transfer_id, "payment", "succeeded", wallet.user_id, wallet.wallet_id,
-                 PAYMENT, CURRENCY, MERCHANT_NAME, MERCHANT_CATEGORY, raw.entry_id, stamp),
-            )  # fmt: skip
-            conn.execute(
-                sql["event"],
-                (new_id("evt"), "tidings", "wallet.payment.succeeded", wallet.user_id,
-                 wallet.user_id, stamp, json.dumps(_event_data(raw, wallet, wallet_balance))),
-            )  # fmt: skip
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+        def pay(wallet: BenchWallet) -> None:
+            raw = _RawTransfer.new()
+            # SQLAlchemy's SQLite DateTime stores this text form; write the same.
+            stamp = raw.at.strftime("%Y-%m-%d %H:%M:%S.%f")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                # Account-id order, as `ledger.post_entry` applies legs: acc_… before sys_….
+                (wallet_balance,) = conn.execute(
+                    sql["apply"], (-PAYMENT, wallet.account_id)
+                ).fetchone()
+                (settled,) = conn.execute(sql["apply"], (PAYMENT, _SETTLEMENT)).fetchone()
+                # Postings before their entry: the entry's trigger checks they balance.
+                conn.executemany(
+                    sql["posting"],
+                    [
+                        (raw.posting_ids[0], raw.entry_id, wallet.account_id, -PAYMENT, CURRENCY,
+                         wallet_balance, stamp),
+                        (raw.posting_ids[1], raw.entry_id, _SETTLEMENT, PAYMENT, CURRENCY, settled,
+                         stamp),
+                    ],
+                )  # fmt: skip
+                conn.execute(sql["entry"], (raw.entry_id, "payment", raw.transfer_id, stamp))
+                conn.execute(
+                    sql["transfer"],
+                    (raw.transfer_id, "payment", "succeeded", wallet.user_id, wallet.wallet_id,
+                     PAYMENT, CURRENCY, MERCHANT_NAME, MERCHANT_CATEGORY, raw.entry_id, stamp),
+                )  # fmt: skip
+                conn.execute(
+                    sql["event"],
+                    (new_id("evt"), "tidings", "wallet.payment.succeeded", wallet.user_id,
+                     wallet.user_id, stamp, json.dumps(_event_data(raw, wallet, wallet_balance))),
+                )  # fmt: skip
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
 
-    try:
         yield pay
-    finally:
-        conn.close()
 
 
 @contextmanager
 def _postgres_payer(database: BenchDatabase) -> Iterator[Callable[[BenchWallet], None]]:
     """A payment in plain psycopg: one transaction, the same statements, one commit."""
-    conn = psycopg.connect(database.url)
-    sql = _POSTGRES_STATEMENTS
+    with psycopg.connect(database.url, autocommit=True) as conn:
+        sql = _POSTGRES_STATEMENTS
+        conn.execute(
+            sql["settlement_account"],
+            (
+                _SETTLEMENT,
+                SystemAccount.MERCHANT_SETTLEMENT.value,
+                CURRENCY,
+                True,
+                datetime.now(UTC),
+            ),
+        )
 
-    def pay(wallet: BenchWallet) -> None:
-        raw = _RawTransfer.new()
-        with conn.transaction():
-            wallet_balance = _scalar(conn.execute(sql["apply"], (-PAYMENT, wallet.account_id)))
-            settled = _scalar(conn.execute(sql["apply"], (PAYMENT, _SETTLEMENT)))
-            with conn.cursor() as cursor:
-                cursor.executemany(
-                    sql["posting"],
-                    [
-                        (raw.posting_ids[0], raw.entry_id, wallet.account_id, -PAYMENT,
-                         CURRENCY, wallet_balance, raw.at),
-                        (raw.posting_ids[1], raw.entry_id, _SETTLEMENT, PAYMENT, CURRENCY,
-                         settled, raw.at),
-                    ],
+        def pay(wallet: BenchWallet) -> None:
+            raw = _RawTransfer.new()
+            with conn.transaction():
+                wallet_balance = _scalar(conn.execute(sql["apply"], (-PAYMENT, wallet.account_id)))
+                settled = _scalar(conn.execute(sql["apply"], (PAYMENT, _SETTLEMENT)))
+                with conn.cursor() as cursor:
+                    cursor.executemany(
+                        sql["posting"],
+                        [
+                            (raw.posting_ids[0], raw.entry_id, wallet.account_id, -PAYMENT,
+                             CURRENCY, wallet_balance, raw.at),
+                            (raw.posting_ids[1], raw.entry_id, _SETTLEMENT, PAYMENT, CURRENCY,
+                             settled, raw.at),
+                        ],
+                    )  # fmt: skip
+                conn.execute(sql["entry"], (raw.entry_id, "payment", raw.transfer_id, raw.at))
+                conn.execute(
+                    sql["transfer"],
+                    (raw.transfer_id, "payment", "succeeded", wallet.user_id, wallet.wallet_id,
+                     PAYMENT, CURRENCY, MERCHANT_NAME, MERCHANT_CATEGORY, raw.entry_id, raw.at),
                 )  # fmt: skip
-            conn.execute(sql["entry"], (raw.entry_id, "payment", raw.transfer_id, raw.at))
-            conn.execute(
-                sql["transfer"],
-                (raw.transfer_id, "payment", "succeeded", wallet.user_id, wallet.wallet_id,
-                 PAYMENT, CURRENCY, MERCHANT_NAME, MERCHANT_CATEGORY, raw.entry_id, raw.at),
-            )  # fmt: skip
-            conn.execute(
-                sql["event"],
-                (new_id("evt"), "tidings", "wallet.payment.succeeded", wallet.user_id,
-                 wallet.user_id, raw.at, Jsonb(_event_data(raw, wallet, wallet_balance))),
-            )  # fmt: skip
+                conn.execute(
+                    sql["event"],
+                    (new_id("evt"), "tidings", "wallet.payment.succeeded", wallet.user_id,
+                     wallet.user_id, raw.at, Jsonb(_event_data(raw, wallet, wallet_balance))),
+                )  # fmt: skip
 
-    try:
         yield pay
-    finally:
-        conn.close()
 
 
 def _scalar(cursor: psycopg.Cursor[Any]) -> int:
@@ -459,70 +461,6 @@ def _scalar(cursor: psycopg.Cursor[Any]) -> int:
 
 
 # --- HTTP under wrk ---------------------------------------------------------------------
-
-
-def _tidings_executable() -> str:
-    """The `tidings` script installed beside this interpreter (the venv's), else on PATH."""
-    beside = Path(sys.executable).with_name("tidings")
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("tidings")
-    if found is None:
-        raise BenchmarkError("cannot find the `tidings` executable next to Python or on PATH")
-    return found
-
-
-@contextmanager
-def _server(
-    database: BenchDatabase, workdir: Path, *, admin_key: str, progress: Progress
-) -> Iterator[str]:
-    """`tidings serve --no-worker` on a free port; yields its base URL; stops it after."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "TIDINGS_DATABASE_URL": database.url,
-        "TIDINGS_ADMIN_KEY": admin_key,
-        "TIDINGS_LOG_LEVEL": "WARNING",
-        "TIDINGS_VAR_DIR": str(workdir / "var"),
-        "TIDINGS_DATA_KEY": BENCH_DATA_KEY,
-        "TIDINGS_LOOKUP_KEY": BENCH_LOOKUP_KEY,
-    }
-    log_path = workdir / "server.log"
-    command = [_tidings_executable(), "serve", "--no-worker", "--host", "127.0.0.1"]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(  # noqa: S603 - our own executable, fixed arguments
-            [*command, "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        with step(progress, f"{database.kind}: start the server on port {port}"):
-            _wait_healthy(process, base_url, log_path)
-        yield base_url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _wait_healthy(process: subprocess.Popen[bytes], base_url: str, log_path: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            tail = log_path.read_text(errors="replace")[-2000:]
-            raise BenchmarkError(f"the server exited with {process.returncode}:\n{tail}")
-        try:
-            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise BenchmarkError(f"the server at {base_url} did not become healthy within 60 s")
 
 
 def _http_wallets(base_url: str, admin_key: str, count: int) -> list[str]:
@@ -591,83 +529,35 @@ def _http_phase(
     progress: Progress,
 ) -> dict[str, float]:
     admin_key = new_id("key")
-    with _server(database, workdir, admin_key=admin_key, progress=progress) as base_url:
+    with running_server(
+        database.url, workdir, admin_key=admin_key, progress=progress, label=database.kind
+    ) as base_url:
         with step(progress, f"{database.kind}: create and top up {HTTP_USERS} users over HTTP"):
             wallet_ids = _http_wallets(base_url, admin_key, HTTP_USERS)
-        result = _run_wrk(
+        result = run_wrk(
             wrk,
             base_url,
+            script="wrk_payments.lua",
             env={
                 "TIDINGS_BENCH_WALLETS": ",".join(wallet_ids),
                 "TIDINGS_BENCH_ADMIN_KEY": admin_key,
                 "TIDINGS_BENCH_AMOUNT": str(PAYMENT),
             },
             seconds=seconds,
+            threads=WRK_THREADS,
+            connections=WRK_CONNECTIONS,
             progress=progress,
             description=f"{database.kind}: HTTP payments, wrk -c{WRK_CONNECTIONS}",
         )
-    duration_s = result["duration_us"] / 1e6
-    succeeded = result["requests"] - result["non2xx"]
     prefix = f"{database.kind}_http"
     return {
-        f"{prefix}_payments": succeeded,
-        f"{prefix}_payments_per_s": round(succeeded / duration_s, 1) if duration_s else 0.0,
-        f"{prefix}_p50_ms": round(result["p50_us"] / 1000, 3),
-        f"{prefix}_p99_ms": round(result["p99_us"] / 1000, 3),
-        f"{prefix}_max_ms": round(result["max_us"] / 1000, 3),
-        f"{prefix}_errors": result["non2xx"] + result["socket_errors"],
+        f"{prefix}_payments": result.succeeded,
+        f"{prefix}_payments_per_s": round(result.succeeded_per_s, 1),
+        f"{prefix}_p50_ms": round(result.p50_ms, 3),
+        f"{prefix}_p99_ms": round(result.p99_ms, 3),
+        f"{prefix}_max_ms": round(result.max_ms, 3),
+        f"{prefix}_errors": result.non2xx + result.socket_errors,
     }
-
-
-def _run_wrk(
-    wrk: str,
-    base_url: str,
-    *,
-    env: dict[str, str],
-    seconds: float,
-    progress: Progress,
-    description: str,
-) -> dict[str, float]:
-    """Run wrk with our Lua script and parse the `TIDINGS_WRK {json}` line it prints."""
-    duration = max(1, round(seconds))  # wrk takes whole seconds
-    script = resources.files("tidings.bench").joinpath("wrk_payments.lua")
-    with resources.as_file(script) as script_path:
-        command = [
-            wrk,
-            f"-t{WRK_THREADS}",
-            f"-c{WRK_CONNECTIONS}",
-            f"-d{duration}s",
-            "--timeout",
-            "30s",  # a slow answer should show in p99, not vanish as a socket timeout
-            "--latency",
-            "-s",
-            str(script_path),
-            base_url,
-        ]
-        task = progress.add_task(description, total=duration, detail="")
-        started = time.monotonic()
-        process = subprocess.Popen(  # noqa: S603 - wrk found on PATH, fixed arguments
-            command,
-            env={**os.environ, **env},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        while True:
-            try:
-                output, _ = process.communicate(timeout=0.2)
-                break
-            except subprocess.TimeoutExpired:
-                progress.update(task, completed=min(duration, time.monotonic() - started))
-    progress.update(task, completed=duration)
-    for line in output.splitlines():
-        if line.startswith("TIDINGS_WRK "):
-            parsed: dict[str, float] = json.loads(line.removeprefix("TIDINGS_WRK "))
-            requests = parsed["requests"]
-            rate = requests / (parsed["duration_us"] / 1e6) if parsed["duration_us"] else 0
-            progress.update(task, detail=f"{rate:,.0f} requests/s")
-            return parsed
-    raise BenchmarkError(f"wrk exited with {process.returncode} without figures:\n{output}")
 
 
 def _check_ledger(database: BenchDatabase) -> None:

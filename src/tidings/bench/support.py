@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import click
 import psycopg
 from psycopg import sql
 from rich.console import Console
@@ -42,8 +41,11 @@ BENCH_DATA_KEY = "k1:" + base64.b64encode(b"\x07" * 32).decode()
 BENCH_LOOKUP_KEY = base64.b64encode(b"\x08" * 32).decode()
 
 
-class BenchmarkError(click.ClickException):
-    """The benchmark cannot run here (a missing tool, an unreachable database, a dead server)."""
+class BenchmarkError(Exception):
+    """The benchmark cannot run here (a missing tool, an unreachable database, a dead server).
+
+    The CLI shows its message without a traceback: it is the user's to fix, not a bug.
+    """
 
 
 @dataclass(frozen=True, slots=True)

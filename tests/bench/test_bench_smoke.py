@@ -1,0 +1,30 @@
+"""The ledger benchmark runs end to end (service and raw phases, SQLite) and reports numbers."""
+
+from __future__ import annotations
+
+import io
+import math
+
+from rich.console import Console
+
+from tidings.bench import ledger
+
+
+def test_ledger_benchmark_reports_positive_figures_for_service_and_raw_on_sqlite() -> None:
+    figures = ledger.run(
+        databases=["sqlite"],
+        seconds=0.5,
+        console=Console(file=io.StringIO()),
+        phases=("service", "raw"),
+    )
+
+    expected = {
+        f"sqlite_{phase}_{figure}"
+        for phase in ("service", "raw")
+        for figure in ("transfers", "transfers_per_s", "p50_ms", "p99_ms")
+    } | {"sqlite_service_vs_raw_ratio"}
+    assert set(figures) == expected
+    for name, value in figures.items():
+        assert isinstance(value, int | float), name
+        assert math.isfinite(value), name
+        assert value > 0, (name, value)
