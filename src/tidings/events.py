@@ -53,6 +53,9 @@ outbox = Table(
 )
 
 
+_INSERT_OUTBOX = insert(outbox)
+
+
 def record_event(
     conn: Connection,
     *,
@@ -66,7 +69,7 @@ def record_event(
     """Append one event to the outbox inside the caller's transaction; returns its id."""
     event_id = event_id or new_id("evt")
     conn.execute(
-        insert(outbox),
+        _INSERT_OUTBOX,
         {
             "id": event_id,
             "source": source,

@@ -6,8 +6,9 @@ import hmac
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from tidings.api.context import AppContext, get_context
 from tidings.kit.db import read_transaction
@@ -43,24 +44,28 @@ class Principal:
             raise UserNotFound(f"user {user_id} not found")
 
 
-def authenticate(
-    request: Request,
+async def authenticate(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    context: Annotated[AppContext, Depends(get_context)],
 ) -> Principal:
+    """Async so the operator key is checked without a thread hop; tokens need the database."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("send Authorization: Bearer <operator key or user token>")
-    context: AppContext = get_context(request)
     presented = credentials.credentials
     admin_key = context.settings.admin_key
     if admin_key is not None and hmac.compare_digest(
         presented.encode(), admin_key.get_secret_value().encode()
     ):
         return Principal(user_id=None)
-    with read_transaction(context.engine) as conn:
-        user_id = users.user_for_token(conn, presented, at=context.clock.now())
+    user_id = await run_in_threadpool(_user_for_token, context, presented)
     if user_id is None:
         raise Unauthorized("the key or token is not valid (or has expired or been revoked)")
     return Principal(user_id=user_id)
+
+
+def _user_for_token(context: AppContext, token: str) -> str | None:
+    with read_transaction(context.engine) as conn:
+        return users.user_for_token(conn, token, at=context.clock.now())
 
 
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]

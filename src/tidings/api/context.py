@@ -45,6 +45,7 @@ def build_context(settings: Settings, *, clock: Clock | None = None) -> AppConte
     )
 
 
-def get_context(request: HTTPConnection) -> AppContext:
+async def get_context(request: HTTPConnection) -> AppContext:
+    """Async on purpose: FastAPI runs sync dependencies on a thread, a hop per request."""
     context: AppContext = request.app.state.context
     return context

@@ -262,7 +262,13 @@ def _timing_figures(prefix: str, timings: Timings) -> dict[str, float]:
 
 # --- raw-SQL baseline -------------------------------------------------------------------
 
-_SETTLEMENT = system_account_id(SystemAccount.MERCHANT_SETTLEMENT, CURRENCY)
+_SETTLEMENT_SHARDS = sorted(
+    {
+        system_account_id(SystemAccount.MERCHANT_SETTLEMENT, CURRENCY, spread_by=str(n))
+        for n in range(1000)
+    }
+)
+"""Every shard of merchant settlement, as the service spreads payments over them."""
 
 _SQLITE_STATEMENTS: Final = {
     # The service opens system accounts on first use; the baseline must not depend on that.
@@ -299,14 +305,19 @@ class _RawTransfer:
     entry_id: str
     transfer_id: str
     posting_ids: tuple[str, str]
+    settlement: str
 
     @classmethod
     def new(cls) -> _RawTransfer:
+        transfer_id = new_id("trf")
         return cls(
             at=datetime.now(UTC),
             entry_id=new_id("ent"),
-            transfer_id=new_id("trf"),
+            transfer_id=transfer_id,
             posting_ids=(new_id("pst"), new_id("pst")),
+            settlement=system_account_id(
+                SystemAccount.MERCHANT_SETTLEMENT, CURRENCY, spread_by=transfer_id
+            ),
         )
 
 
@@ -362,11 +373,12 @@ def _sqlite_payer(database: BenchDatabase) -> Iterator[Callable[[BenchWallet], N
         ):
             conn.execute(pragma)
         sql = _SQLITE_STATEMENTS
-        conn.execute(
-            sql["settlement_account"],
-            (_SETTLEMENT, SystemAccount.MERCHANT_SETTLEMENT.value, CURRENCY, True,
-             datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")),
-        )  # fmt: skip
+        for shard in _SETTLEMENT_SHARDS:
+            conn.execute(
+                sql["settlement_account"],
+                (shard, SystemAccount.MERCHANT_SETTLEMENT.value, CURRENCY, True,
+                 datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")),
+            )  # fmt: skip
 
         def pay(wallet: BenchWallet) -> None:
             raw = _RawTransfer.new()
@@ -378,15 +390,15 @@ def _sqlite_payer(database: BenchDatabase) -> Iterator[Callable[[BenchWallet], N
                 (wallet_balance,) = conn.execute(
                     sql["apply"], (-PAYMENT, wallet.account_id)
                 ).fetchone()
-                (settled,) = conn.execute(sql["apply"], (PAYMENT, _SETTLEMENT)).fetchone()
+                (settled,) = conn.execute(sql["apply"], (PAYMENT, raw.settlement)).fetchone()
                 # Postings before their entry: the entry's trigger checks they balance.
                 conn.executemany(
                     sql["posting"],
                     [
                         (raw.posting_ids[0], raw.entry_id, wallet.account_id, -PAYMENT, CURRENCY,
                          wallet_balance, stamp),
-                        (raw.posting_ids[1], raw.entry_id, _SETTLEMENT, PAYMENT, CURRENCY, settled,
-                         stamp),
+                        (raw.posting_ids[1], raw.entry_id, raw.settlement, PAYMENT, CURRENCY,
+                         settled, stamp),
                     ],
                 )  # fmt: skip
                 conn.execute(sql["entry"], (raw.entry_id, "payment", raw.transfer_id, stamp))
@@ -413,29 +425,24 @@ def _postgres_payer(database: BenchDatabase) -> Iterator[Callable[[BenchWallet],
     """A payment in plain psycopg: one transaction, the same statements, one commit."""
     with psycopg.connect(database.url, autocommit=True) as conn:
         sql = _POSTGRES_STATEMENTS
-        conn.execute(
-            sql["settlement_account"],
-            (
-                _SETTLEMENT,
-                SystemAccount.MERCHANT_SETTLEMENT.value,
-                CURRENCY,
-                True,
-                datetime.now(UTC),
-            ),
-        )
+        for shard in _SETTLEMENT_SHARDS:
+            conn.execute(
+                sql["settlement_account"],
+                (shard, SystemAccount.MERCHANT_SETTLEMENT.value, CURRENCY, True, datetime.now(UTC)),
+            )
 
         def pay(wallet: BenchWallet) -> None:
             raw = _RawTransfer.new()
             with conn.transaction():
                 wallet_balance = _scalar(conn.execute(sql["apply"], (-PAYMENT, wallet.account_id)))
-                settled = _scalar(conn.execute(sql["apply"], (PAYMENT, _SETTLEMENT)))
+                settled = _scalar(conn.execute(sql["apply"], (PAYMENT, raw.settlement)))
                 with conn.cursor() as cursor:
                     cursor.executemany(
                         sql["posting"],
                         [
                             (raw.posting_ids[0], raw.entry_id, wallet.account_id, -PAYMENT,
                              CURRENCY, wallet_balance, raw.at),
-                            (raw.posting_ids[1], raw.entry_id, _SETTLEMENT, PAYMENT, CURRENCY,
+                            (raw.posting_ids[1], raw.entry_id, raw.settlement, PAYMENT, CURRENCY,
                              settled, raw.at),
                         ],
                     )  # fmt: skip

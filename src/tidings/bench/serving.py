@@ -72,7 +72,7 @@ def running_server(
     command = [tidings_executable(), "serve", "--no-worker", "--host", "127.0.0.1"]
     log_path = workdir / "server.log"
     with log_path.open("wb") as log:
-        process = subprocess.Popen(  # noqa: S603 - our own executable, fixed arguments
+        process = subprocess.Popen(
             [*command, "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
         )
     base_url = f"http://127.0.0.1:{port}"
@@ -161,7 +161,7 @@ def run_wrk(
             base_url,
         ]
         started = time.monotonic()
-        process = subprocess.Popen(  # noqa: S603 - wrk found on PATH, fixed arguments
+        process = subprocess.Popen(
             command,
             env={**os.environ, **env},
             stdout=subprocess.PIPE,

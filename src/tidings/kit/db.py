@@ -52,7 +52,9 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
         echo=echo,
         pool_size=pool_size,
         max_overflow=20,
-        pool_pre_ping=True,
+        # Not pool_pre_ping (a round trip per transaction): recycle instead, and a dropped
+        # connection fails one transaction, which `with_retry` runs again.
+        pool_recycle=300,
         insertmanyvalues_page_size=1000,
     )
 

@@ -1,6 +1,6 @@
 """Ledger tables. The database itself refuses an unbalanced entry and a forbidden overdraft.
 
-* System accounts (the outside world) have fixed ids such as `sys_merchant_settlement_CNY`.
+* System accounts (the outside world) have fixed ids in shards: `sys_merchant_settlement_CNY_07`.
 
 * `accounts.balance` is the sum of the account's postings; `held` is money reserved by holds.
 * A CHECK refuses `balance - held < 0` unless the account allows a negative balance.

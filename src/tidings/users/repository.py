@@ -43,11 +43,6 @@ def update_user(conn: Connection, user_id: str, values: dict[str, Any]) -> None:
     conn.execute(update(users).where(users.c.id == user_id).values(values))
 
 
-def low_balance_threshold(conn: Connection, user_id: str) -> int:
-    stmt = select(users.c.low_balance_threshold).where(users.c.id == user_id)
-    return int(conn.execute(stmt).scalar_one())
-
-
 def main_wallet_id(conn: Connection, user_id: str) -> str:
     return str(
         conn.execute(select(users.c.main_wallet_id).where(users.c.id == user_id)).scalar_one()

@@ -188,24 +188,12 @@ def users_with_phone(conn: Connection, keyring: Keyring, phone_e164: str) -> lis
     )
 
 
-def decrypted_name(conn: Connection, keyring: Keyring, user_id: str) -> str:
-    """The clear name, for masking into a message; never returned by the API."""
-    row = repository.get_user(conn, user_id)
-    if row is None:
-        raise UserNotFound(f"user {user_id} not found")
-    return keyring.decrypt(row.name_enc, context="users.name")
-
-
 def get_main_wallet_id(conn: Connection, user_id: str) -> str:
     return repository.main_wallet_id(conn, user_id)
 
 
 def timezone_of(conn: Connection, user_id: str) -> str:
     return repository.timezone_of(conn, user_id)
-
-
-def low_balance_threshold(conn: Connection, user_id: str) -> int:
-    return repository.low_balance_threshold(conn, user_id)
 
 
 def hash_token(token: str) -> str:

@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from tidings.kit.tables import AnyRow
 from tidings.ledger.models import accounts, ledger_entries, postings
+from tidings.users.models import users
 from tidings.wallets.models import transfers, wallets
 
 _wallet_columns = (
@@ -28,22 +29,29 @@ def get_wallet(conn: Connection, wallet_id: str) -> AnyRow | None:
     return conn.execute(stmt.where(wallets.c.id == wallet_id)).first()
 
 
+_LOCK_WALLETS = (
+    select(
+        wallets.c.id,
+        wallets.c.user_id,
+        wallets.c.account_id,
+        wallets.c.kind,
+        wallets.c.status,
+        wallets.c.currency,
+        # Read here, not in a second query: every debit of a main wallet compares with it.
+        users.c.low_balance_threshold,
+    )
+    .join(users, users.c.id == wallets.c.user_id)
+    .where(wallets.c.id.in_(bindparam("wallet_ids", expanding=True)))
+    .order_by(wallets.c.id)
+    .with_for_update(of=wallets)
+)
+_INSERT_TRANSFER = insert(transfers)
+
+
 def lock_wallets(conn: Connection, wallet_ids: Sequence[str]) -> dict[str, AnyRow]:
     """Load wallets for a money movement, row-locked in id order on PostgreSQL."""
-    stmt = (
-        select(
-            wallets.c.id,
-            wallets.c.user_id,
-            wallets.c.account_id,
-            wallets.c.kind,
-            wallets.c.status,
-            wallets.c.currency,
-        )
-        .where(wallets.c.id.in_(wallet_ids))
-        .order_by(wallets.c.id)
-        .with_for_update()
-    )
-    return {row.id: row for row in conn.execute(stmt)}
+    rows = conn.execute(_LOCK_WALLETS, {"wallet_ids": list(wallet_ids)})
+    return {row.id: row for row in rows}
 
 
 def list_user_wallets(conn: Connection, user_id: str) -> list[AnyRow]:
@@ -68,7 +76,7 @@ def close_wallet(conn: Connection, wallet_id: str, at: datetime) -> None:
 
 
 def insert_transfer(conn: Connection, values: dict[str, Any]) -> None:
-    conn.execute(insert(transfers), values)
+    conn.execute(_INSERT_TRANSFER, values)
 
 
 def get_transfer(conn: Connection, transfer_id: str) -> AnyRow | None:

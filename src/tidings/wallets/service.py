@@ -324,7 +324,11 @@ def create_transfer(
 
     owner = source if source is not None else destination
     assert owner is not None
-    outside = system_account_id(_outside[kind], currency) if kind in _outside else ""
+    outside = (
+        system_account_id(_outside[kind], currency, spread_by=transfer_id)
+        if kind in _outside
+        else ""
+    )
     posted = ledger.post_entry(
         conn,
         kind=kind.value,
@@ -488,7 +492,7 @@ def _check_low_balance(
     conn: Connection, wallet: AnyRow, *, before: int, after: int, currency: str, at: datetime
 ) -> None:
     """Record `wallet.balance.low` when a debit takes the main wallet below the threshold."""
-    threshold = users.low_balance_threshold(conn, wallet.user_id)
+    threshold = int(wallet.low_balance_threshold)
     if before >= threshold > after:
         record_event(
             conn,
