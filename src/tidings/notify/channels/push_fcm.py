@@ -1,0 +1,178 @@
+"""App push through an FCM HTTP v1-shaped API (`projects/{id}/messages:send`).
+
+The access token comes from configuration (or a callable that refreshes it): minting
+OAuth2 tokens from a service account is deployment plumbing, not this adapter's job.
+Duplicates from at-least-once delivery are collapsed on the device: the delivery id is the
+Android notification `tag` and the APNs `apns-collapse-id`, so a resend replaces, not adds.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, Literal
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from tidings.notify.channels._http import (
+    DEFAULT_TIMEOUT_S,
+    WallClock,
+    json_body,
+    make_client,
+    parse_retry_after,
+    post,
+    utc_now,
+)
+from tidings.notify.channels.base import SECRET_MASK, ChannelInfo, describe, mask_url
+from tidings.notify.types import (
+    Category,
+    ChannelName,
+    OutgoingMessage,
+    PermanentChannelError,
+    SendResult,
+    TransientChannelError,
+)
+
+DEFAULT_BASE_URL = "https://fcm.googleapis.com"
+BODY_LIMIT = 1000
+"""FCM allows 4 KB per message in all; leave room for title, data and JSON."""
+APNS_COLLAPSE_ID_MAX = 64
+
+_TRANSIENT_FCM_CODES = frozenset({"QUOTA_EXCEEDED", "UNAVAILABLE", "INTERNAL"})
+_PERMANENT_FCM_CODES = frozenset({"UNREGISTERED", "INVALID_ARGUMENT", "SENDER_ID_MISMATCH"})
+"""About this token or payload: the app was uninstalled, the token is malformed or belongs
+to another project. (THIRD_PARTY_AUTH_ERROR is our APNs credential: transient.)"""
+
+
+class FcmSettings(BaseModel):
+    """One FCM project (an entry of `TIDINGS_PUSH_PROVIDERS` with `"type": "fcm"`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["fcm"] = "fcm"
+    name: str = "fcm"
+    base_url: str = Field(default=DEFAULT_BASE_URL, pattern=r"^https?://")
+    project_id: str = Field(min_length=1)
+    access_token: SecretStr
+    timeout_s: float = Field(default=DEFAULT_TIMEOUT_S, gt=0)
+    rate_per_s: float | None = Field(default=None, gt=0)
+
+
+def _string_values(data: dict[str, Any]) -> dict[str, str]:
+    """FCM `data` takes only string values; anything else travels as JSON text."""
+    return {
+        key: value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        for key, value in data.items()
+    }
+
+
+def build_payload(message: OutgoingMessage) -> dict[str, Any]:
+    """The `messages:send` body for one message (public for tests and receivers' docs)."""
+    critical = message.category is Category.CRITICAL
+    notification: dict[str, str] = {"body": message.body}
+    if message.title:
+        notification["title"] = message.title
+    data = _string_values(message.data)
+    data.update({"delivery_id": message.delivery_id, "kind": message.kind})
+    apns_headers = {"apns-priority": "10" if critical else "5"}
+    if len(message.delivery_id.encode("utf-8")) <= APNS_COLLAPSE_ID_MAX:
+        apns_headers["apns-collapse-id"] = message.delivery_id
+    aps: dict[str, Any] = {"sound": "default"} if critical else {}
+    return {
+        "message": {
+            "token": message.to,
+            "notification": notification,
+            "data": data,
+            "android": {
+                "priority": "high" if critical else "normal",
+                "notification": {"tag": message.delivery_id},
+            },
+            "apns": {"headers": apns_headers, "payload": {"aps": aps}},
+        }
+    }
+
+
+def _fcm_error_code(payload: dict[str, Any]) -> str:
+    """`FcmError.errorCode` from the error details, else the Google RPC status."""
+    error = payload.get("error")
+    if not isinstance(error, dict):
+        return ""
+    details = error.get("details")
+    if isinstance(details, list):
+        for detail in details:
+            if isinstance(detail, dict) and isinstance(detail.get("errorCode"), str):
+                return str(detail["errorCode"])
+    status = error.get("status")
+    return status if isinstance(status, str) else ""
+
+
+class FcmPushAdapter:
+    """Sends one push per call; `provider_message_id` is FCM's message `name`."""
+
+    def __init__(
+        self,
+        settings: FcmSettings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        clock: WallClock = utc_now,
+        token_provider: Callable[[], str] | None = None,
+    ) -> None:
+        self.settings = settings
+        self._clock = clock
+        self._token = token_provider or settings.access_token.get_secret_value
+        self._url = (
+            f"{settings.base_url.rstrip('/')}/v1/projects/{settings.project_id}/messages:send"
+        )
+        self._client = make_client(timeout_s=settings.timeout_s, transport=transport, headers=None)
+        self._info = ChannelInfo(
+            name=settings.name,
+            channel=ChannelName.PUSH,
+            body_limit=BODY_LIMIT,
+            rate_per_s=settings.rate_per_s,
+        )
+
+    @property
+    def info(self) -> ChannelInfo:
+        return self._info
+
+    def send(self, message: OutgoingMessage) -> SendResult:
+        name = self._info.name
+        response = post(
+            self._client,
+            provider=name,
+            url=self._url,
+            json=build_payload(message),
+            headers={"Authorization": f"Bearer {self._token()}"},
+        )
+        status = response.status_code
+        payload = json_body(response)
+        if 200 <= status < 300:
+            message_name = payload.get("name")
+            return SendResult(
+                provider=name, provider_message_id=str(message_name) if message_name else None
+            )
+        code = _fcm_error_code(payload)
+        detail = f"HTTP {status} {code}".rstrip()
+        retry_after = parse_retry_after(response.headers.get("Retry-After"), now=self._clock())
+        if code in _PERMANENT_FCM_CODES:
+            raise PermanentChannelError(detail, provider=name, status=status)
+        if code in _TRANSIENT_FCM_CODES or status in (401, 403, 408, 429) or status >= 500:
+            # 401/403 without a token-specific code: our access token or APNs credential,
+            # not the recipient; another provider (or a refreshed token) can still send it.
+            raise TransientChannelError(
+                detail, provider=name, status=status, retry_after=retry_after
+            )
+        raise PermanentChannelError(detail, provider=name, status=status)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __repr__(self) -> str:
+        return describe(
+            "FcmPushAdapter",
+            name=self.settings.name,
+            base_url=mask_url(self.settings.base_url),
+            project_id=self.settings.project_id,
+            access_token=SECRET_MASK,
+        )

@@ -1,0 +1,168 @@
+"""FCM HTTP v1-shaped push against a local stub of `messages:send`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tidings.notify.channels.push_fcm import FcmPushAdapter, FcmSettings
+from tidings.notify.types import (
+    Category,
+    ChannelName,
+    PermanentChannelError,
+    SendResult,
+    TransientChannelError,
+)
+
+from .conftest import MessageFactory
+from .stubs import Received, Reply, StubServer
+
+TOKEN = "ya29.test-access-token"
+
+
+def fcm_error(status: int, rpc_status: str, error_code: str | None = None) -> dict[str, object]:
+    details = (
+        []
+        if error_code is None
+        else [
+            {
+                "@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError",
+                "errorCode": error_code,
+            }
+        ]
+    )
+    return {"error": {"code": status, "message": "m", "status": rpc_status, "details": details}}
+
+
+def fcm(request: Received) -> Reply:
+    """Plays FCM: checks the bearer token, then answers by device token."""
+    if request.headers.get("authorization") != f"Bearer {TOKEN}":
+        return Reply(401, fcm_error(401, "UNAUTHENTICATED"))
+    device = request.json()["message"]["token"]
+    if device == "uninstalled":
+        return Reply(404, fcm_error(404, "NOT_FOUND", "UNREGISTERED"))
+    if device == "garbage":
+        return Reply(400, fcm_error(400, "INVALID_ARGUMENT", "INVALID_ARGUMENT"))
+    if device == "busy":
+        return Reply(503, fcm_error(503, "UNAVAILABLE", "UNAVAILABLE"), {"Retry-After": "30"})
+    if device == "quota":
+        return Reply(429, fcm_error(429, "RESOURCE_EXHAUSTED", "QUOTA_EXCEEDED"))
+    return Reply(200, {"name": "projects/tidings-test/messages/0:1500415314455276"})
+
+
+@pytest.fixture
+def server() -> Iterator[StubServer]:
+    with StubServer(fcm) as running:
+        yield running
+
+
+def adapter_for(server: StubServer, token: str = TOKEN) -> FcmPushAdapter:
+    return FcmPushAdapter(
+        FcmSettings(
+            base_url=server.url,
+            project_id="tidings-test",
+            access_token=token,
+            timeout_s=2,
+        )
+    )
+
+
+def test_a_push_is_posted_to_messages_send_with_string_data(
+    server: StubServer, make_message: MessageFactory
+) -> None:
+    message = make_message(
+        ChannelName.PUSH,
+        to="device-token-1",
+        category=Category.CRITICAL,
+        kind="security.new_device_login",
+        data={"amount": {"value": 12800, "currency": "CNY"}, "city": "上海"},
+    )
+    result = adapter_for(server).send(message)
+
+    assert result == SendResult(
+        provider="fcm", provider_message_id="projects/tidings-test/messages/0:1500415314455276"
+    )
+    request = server.requests[0]
+    assert request.path == "/v1/projects/tidings-test/messages:send"
+    sent = request.json()["message"]
+    assert sent["token"] == "device-token-1"
+    assert sent["notification"] == {"title": message.title, "body": message.body}
+    assert sent["data"] == {
+        "amount": '{"value": 12800, "currency": "CNY"}',
+        "city": "上海",
+        "delivery_id": message.delivery_id,
+        "kind": "security.new_device_login",
+    }
+    assert sent["android"]["priority"] == "high"
+    assert sent["android"]["notification"]["tag"] == message.delivery_id
+    assert sent["apns"]["headers"]["apns-priority"] == "10"
+    assert sent["apns"]["headers"]["apns-collapse-id"] == message.delivery_id
+
+
+def test_a_non_critical_push_is_normal_priority(
+    server: StubServer, make_message: MessageFactory
+) -> None:
+    adapter_for(server).send(make_message(ChannelName.PUSH, to="device-token-2"))
+    sent = server.requests[0].json()["message"]
+    assert sent["android"]["priority"] == "normal"
+    assert sent["apns"]["headers"]["apns-priority"] == "5"
+
+
+def test_an_unregistered_token_is_permanent(
+    server: StubServer, make_message: MessageFactory
+) -> None:
+    with pytest.raises(PermanentChannelError, match="UNREGISTERED") as caught:
+        adapter_for(server).send(make_message(ChannelName.PUSH, to="uninstalled"))
+    assert caught.value.status == 404
+
+
+def test_an_invalid_token_is_permanent(server: StubServer, make_message: MessageFactory) -> None:
+    with pytest.raises(PermanentChannelError, match="INVALID_ARGUMENT"):
+        adapter_for(server).send(make_message(ChannelName.PUSH, to="garbage"))
+
+
+def test_unavailable_is_transient_with_retry_after(
+    server: StubServer, make_message: MessageFactory
+) -> None:
+    with pytest.raises(TransientChannelError) as caught:
+        adapter_for(server).send(make_message(ChannelName.PUSH, to="busy"))
+    assert (caught.value.status, caught.value.retry_after) == (503, 30.0)
+
+
+def test_quota_exceeded_is_transient(server: StubServer, make_message: MessageFactory) -> None:
+    with pytest.raises(TransientChannelError, match="QUOTA_EXCEEDED"):
+        adapter_for(server).send(make_message(ChannelName.PUSH, to="quota"))
+
+
+def test_an_expired_access_token_is_ours_to_fix_so_transient(
+    server: StubServer, make_message: MessageFactory
+) -> None:
+    with pytest.raises(TransientChannelError) as caught:
+        adapter_for(server, token="expired").send(make_message(ChannelName.PUSH, to="t"))
+    assert caught.value.status == 401
+
+
+def test_a_token_provider_is_asked_on_every_send(make_message: MessageFactory) -> None:
+    tokens = iter(["first", "second"])
+    seen: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers["authorization"])
+        return httpx.Response(200, json={"name": "n"})
+
+    adapter = FcmPushAdapter(
+        FcmSettings(project_id="p", access_token="unused"),
+        transport=httpx.MockTransport(answer),
+        token_provider=lambda: next(tokens),
+    )
+    adapter.send(make_message(ChannelName.PUSH, to="t"))
+    adapter.send(make_message(ChannelName.PUSH, to="t"))
+    assert seen == ["Bearer first", "Bearer second"]
+
+
+def test_repr_masks_the_access_token() -> None:
+    adapter = FcmPushAdapter(FcmSettings(project_id="tidings-prod", access_token=TOKEN))
+    assert TOKEN not in repr(adapter)
+    assert "tidings-prod" in repr(adapter)

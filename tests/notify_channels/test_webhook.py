@@ -1,0 +1,178 @@
+"""Standard Webhooks: signing, a real receiver that verifies, and delivery outcomes."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tidings.notify.channels.webhook import (
+    WebhookAdapter,
+    WebhookVerificationError,
+    decode_secret,
+    generate_secret,
+    sign,
+    verify,
+)
+from tidings.notify.types import (
+    ChannelName,
+    PermanentChannelError,
+    SendResult,
+    TransientChannelError,
+)
+
+from .conftest import MessageFactory
+from .stubs import Received, Reply, StubServer
+
+SECRET = generate_secret()
+
+CLOUD_EVENT = {
+    "specversion": "1.0",
+    "id": "evt_01HX",
+    "source": "/tidings/wallets",
+    "type": "com.tidings.wallet.payment",
+    "time": "2025-11-24T07:30:00Z",
+    "datacontenttype": "application/json",
+    "data": {"amount": {"value": 12800, "currency": "CNY"}, "merchant": "星巴克"},
+}
+
+
+class Receiver:
+    """A receiver as we document it: verify the raw body, answer 204, or 400 with why."""
+
+    def __init__(self, secret: str) -> None:
+        self.secret = secret
+        self.accepted: list[tuple[str, dict[str, object]]] = []
+        self.refused: list[str] = []
+
+    def __call__(self, request: Received) -> Reply:
+        try:
+            msg_id = verify(self.secret, headers=request.headers, body=request.body)
+        except WebhookVerificationError as exc:
+            self.refused.append(str(exc))
+            return Reply(400, {"error": str(exc)})
+        self.accepted.append((msg_id, json.loads(request.body)))
+        return Reply(204)
+
+
+def test_signature_matches_the_specifications_example() -> None:
+    signature = sign(
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        msg_id="msg_p5jXN8AQM9LWM0D4loKWxJek",
+        timestamp=1614265330,
+        body='{"test": 2432232314}',
+    )
+    assert signature == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+
+
+def test_a_signed_cloud_event_is_verified_by_the_receiver(make_message: MessageFactory) -> None:
+    receiver = Receiver(SECRET)
+    with StubServer(receiver) as server:
+        message = make_message(ChannelName.WEBHOOK, to=server.url + "/hooks", data=CLOUD_EVENT)
+        result = WebhookAdapter(secret=SECRET).send(message)
+
+    assert result == SendResult(provider="webhook")
+    assert receiver.accepted == [(message.delivery_id, CLOUD_EVENT)]
+    headers = server.requests[0].headers
+    assert headers["webhook-id"] == message.delivery_id
+    assert abs(int(headers["webhook-timestamp"]) - time.time()) < 5
+    assert headers["webhook-signature"].startswith("v1,")
+    assert headers["content-type"] == "application/json"
+
+
+def test_a_tampered_body_or_an_old_timestamp_is_refused(make_message: MessageFactory) -> None:
+    receiver = Receiver(SECRET)
+    with StubServer(receiver) as server:
+        message = make_message(ChannelName.WEBHOOK, to=server.url, data=CLOUD_EVENT)
+        WebhookAdapter(secret=SECRET).send(message)
+    request = server.requests[0]
+
+    tampered = request.body.replace(b"12800", b"99800")
+    with pytest.raises(WebhookVerificationError, match="signature"):
+        verify(SECRET, headers=request.headers, body=tampered)
+
+    later = int(request.headers["webhook-timestamp"]) + 301
+    with pytest.raises(WebhookVerificationError, match="tolerance"):
+        verify(SECRET, headers=request.headers, body=request.body, now=later)
+
+    with pytest.raises(WebhookVerificationError, match="signature"):
+        verify(generate_secret(), headers=request.headers, body=request.body)
+
+
+def test_a_receiver_refuses_a_replay_signed_long_ago(make_message: MessageFactory) -> None:
+    receiver = Receiver(SECRET)
+    ten_minutes_ago = datetime.now(UTC) - timedelta(minutes=10)
+    with StubServer(receiver) as server:
+        adapter = WebhookAdapter(secret=SECRET, clock=lambda: ten_minutes_ago)
+        message = make_message(ChannelName.WEBHOOK, to=server.url, data=CLOUD_EVENT)
+        with pytest.raises(TransientChannelError) as caught:
+            adapter.send(message)
+    assert caught.value.status == 400
+    assert receiver.refused == ["webhook-timestamp is outside the tolerance"]
+
+
+def test_during_a_rotation_any_listed_signature_is_accepted() -> None:
+    old, new = generate_secret(), generate_secret()
+    body = b'{"a":1}'
+    header = " ".join(
+        [
+            sign(old, msg_id="m1", timestamp=1_700_000_000, body=body),
+            sign(new, msg_id="m1", timestamp=1_700_000_000, body=body),
+        ]
+    )
+    headers = {"Webhook-Id": "m1", "Webhook-Timestamp": "1700000000", "Webhook-Signature": header}
+    assert verify(new, headers=headers, body=body, now=1_700_000_010) == "m1"
+    assert verify(old, headers=headers, body=body, now=1_700_000_010) == "m1"
+
+
+def test_missing_headers_are_refused() -> None:
+    with pytest.raises(WebhookVerificationError, match="webhook-signature"):
+        verify(SECRET, headers={"webhook-id": "m", "webhook-timestamp": "1"}, body=b"{}")
+
+
+def test_410_gone_is_permanent(make_message: MessageFactory) -> None:
+    with StubServer(lambda request: Reply(410)) as server:
+        message = make_message(ChannelName.WEBHOOK, to=server.url, data=CLOUD_EVENT)
+        with pytest.raises(PermanentChannelError) as caught:
+            WebhookAdapter(secret=SECRET).send(message)
+    assert caught.value.status == 410
+
+
+@pytest.mark.parametrize("status", [500, 503, 429, 404, 400])
+def test_other_failures_are_retried_as_the_specification_asks(
+    status: int, make_message: MessageFactory
+) -> None:
+    with StubServer(lambda request: Reply(status, headers={"Retry-After": "90"})) as server:
+        message = make_message(ChannelName.WEBHOOK, to=server.url, data=CLOUD_EVENT)
+        with pytest.raises(TransientChannelError) as caught:
+            WebhookAdapter(secret=SECRET).send(message)
+    assert (caught.value.status, caught.value.retry_after) == (status, 90.0)
+
+
+def test_a_slow_receiver_times_out_as_transient(make_message: MessageFactory) -> None:
+    with StubServer(lambda request: Reply(204, delay_s=0.5)) as server:
+        message = make_message(ChannelName.WEBHOOK, to=server.url, data=CLOUD_EVENT)
+        with pytest.raises(TransientChannelError, match="timed out"):
+            WebhookAdapter(secret=SECRET, timeout_s=0.2).send(message)
+
+
+def test_a_non_http_url_is_permanent(make_message: MessageFactory) -> None:
+    message = make_message(ChannelName.WEBHOOK, to="file:///etc/passwd", data=CLOUD_EVENT)
+    with pytest.raises(PermanentChannelError, match="scheme"):
+        WebhookAdapter(secret=SECRET).send(message)
+
+
+def test_secrets_are_whsec_base64_of_enough_random_bytes() -> None:
+    assert len(decode_secret(generate_secret())) == 32
+    with pytest.raises(ValueError, match="base64"):
+        decode_secret("whsec_not base64!")
+    with pytest.raises(ValueError, match="24"):
+        decode_secret("whsec_c2hvcnQ=")
+
+
+def test_repr_hides_the_secret() -> None:
+    adapter = WebhookAdapter(secret=SECRET)
+    assert SECRET.removeprefix("whsec_") not in repr(adapter)
+    assert "secret='****'" in repr(adapter)
