@@ -63,12 +63,13 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def pg_template(worker_id: str) -> Iterator[str]:
+def pg_template(request: pytest.FixtureRequest) -> Iterator[str]:
     if not _pg_available():
         if os.environ.get("CI"):
             pytest.fail("PostgreSQL is not reachable and CI is set: PostgreSQL tests must run")
         pytest.skip("PostgreSQL is not reachable (set CI to make this a failure)")
-    name = f"tidings_tpl_{worker_id}_{uuid.uuid4().hex[:6]}"
+    worker = getattr(request.config, "workerinput", {}).get("workerid", "main")
+    name = f"tidings_tpl_{worker}_{uuid.uuid4().hex[:6]}"
     with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     engine = make_engine(_pg_url(name))

@@ -69,6 +69,28 @@ def serve(
 
 
 @app.command()
+def worker() -> None:
+    """Run the background loops only (relay, dispatcher); any number may run on PostgreSQL."""
+    import signal
+    import threading
+
+    from tidings.api.context import build_context
+    from tidings.workers.runner import Worker
+
+    context = build_context(get_settings())
+    if context.settings.is_sqlite:
+        console.print("[yellow]SQLite: run one worker process only (tidings serve has one)")
+    running = Worker(context)
+    stopped = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopped.set())
+    running.start()
+    console.print("[green]worker running[/green]; Ctrl-C to stop")
+    stopped.wait()
+    running.shutdown()
+
+
+@app.command()
 def token(
     user: Annotated[str, typer.Argument(help="The user's id (usr_…) or external id.")],
     days: Annotated[int, typer.Option(help="Valid for this many days.")] = 30,

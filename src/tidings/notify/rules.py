@@ -100,6 +100,8 @@ def intents_for(
     if rule is None or user_id is None:
         return []
     own_key = rule.dedup(data) if rule.dedup else None
+    # Templates say when it happened; the envelope's time stands in when the data does not.
+    data = {"occurred_at": at.isoformat(), **data}
     return [
         Intent(
             kind=event_type,

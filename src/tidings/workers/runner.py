@@ -17,24 +17,29 @@ log = structlog.get_logger(__name__)
 Loop = Callable[[AppContext, threading.Event], None]
 """A loop runs until the event is set; it owns its own transactions."""
 
-LOOPS: list[Loop] = []
-"""The loops every worker runs; domains register theirs here."""
+
+def default_loops() -> tuple[Loop, ...]:
+    """The loops every worker runs."""
+    from tidings.workers.notify import NOTIFY_LOOPS
+
+    return NOTIFY_LOOPS
 
 
 @dataclass
 class Worker:
     context: AppContext
+    loops: tuple[Loop, ...] = field(default_factory=default_loops)
     stop: threading.Event = field(default_factory=threading.Event)
     threads: list[threading.Thread] = field(default_factory=list)
 
     def start(self) -> None:
-        for loop in LOOPS:
+        for loop in self.loops:
             thread = threading.Thread(
                 target=self._guarded, args=(loop,), name=f"worker-{loop.__name__}", daemon=True
             )
             thread.start()
             self.threads.append(thread)
-        log.info("worker.started", loops=[loop.__name__ for loop in LOOPS])
+        log.info("worker.started", loops=[loop.__name__ for loop in self.loops])
 
     def _guarded(self, loop: Loop) -> None:
         while not self.stop.is_set():

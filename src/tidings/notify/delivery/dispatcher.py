@@ -51,9 +51,12 @@ EVENT_TO_DELIVERED = Histogram(
 
 
 class Rendered(Protocol):
-    title: str | None
-    body: str
-    html: str | None
+    @property
+    def title(self) -> str | None: ...
+    @property
+    def body(self) -> str: ...
+    @property
+    def html(self) -> str | None: ...
 
 
 class Renderer(Protocol):

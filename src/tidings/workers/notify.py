@@ -1,0 +1,96 @@
+"""The notification engine's loops, wired to real adapters: relay and dispatcher."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import structlog
+
+from tidings.api.context import AppContext
+from tidings.kit.db import with_retry, write_transaction
+from tidings.notify.channels.config import build_channels
+from tidings.notify.channels.retry import DEFAULT_POLICIES
+from tidings.notify.delivery.dispatcher import Dispatcher
+from tidings.notify.planner import PlannerPolicy
+from tidings.notify.relay import RelayResult, relay_batch
+from tidings.notify.templates.render import TemplateRenderer, TemplateSource
+from tidings.notify.templates.service import active_override
+from tidings.notify.types import ChannelName
+
+log = structlog.get_logger(__name__)
+
+IDLE_WAIT_S = 0.05
+"""How long a loop sleeps when it found nothing to do: bounds the event→sent latency."""
+RELAY_BATCH = 500
+OVERRIDE_TTL_S = 5.0
+
+
+def relay_once(context: AppContext, policy: PlannerPolicy) -> RelayResult:
+    def attempt() -> RelayResult:
+        with write_transaction(context.engine) as conn:
+            return relay_batch(
+                conn, context.keyring, policy=policy, now=context.clock.now(), limit=RELAY_BATCH
+            )
+
+    return with_retry(attempt)
+
+
+def relay_loop(context: AppContext, stop: threading.Event) -> None:
+    policy = PlannerPolicy()
+    while not stop.is_set():
+        result = relay_once(context, policy)
+        if result.events:
+            log.debug("notify.relay.batch", events=result.events, deliveries=result.deliveries)
+        else:
+            stop.wait(IDLE_WAIT_S)
+
+
+def cached_overrides(
+    context: AppContext,
+) -> Callable[[str, str, str], TemplateSource | None]:
+    """Operator templates, re-read at most every few seconds (not once per message)."""
+    cache: dict[tuple[str, str, str], tuple[float, TemplateSource | None]] = {}
+
+    def lookup(kind: str, channel: str, locale: str) -> TemplateSource | None:
+        key = (kind, channel, locale)
+        hit = cache.get(key)
+        if hit is not None and time.monotonic() - hit[0] < OVERRIDE_TTL_S:
+            return hit[1]
+        with context.engine.connect() as conn:
+            found = active_override(conn, kind, channel, locale)
+        cache[key] = (time.monotonic(), found)
+        return found
+
+    return lookup
+
+
+def build_dispatcher(context: AppContext) -> Dispatcher:
+    settings = context.settings
+    senders = build_channels(None, var_dir=settings.var_dir)
+    renderer = TemplateRenderer(
+        brand=settings.brand, brand_en=settings.brand_en, overrides=cached_overrides(context)
+    )
+
+    def retry_delay(channel: ChannelName, attempts: int, retry_after: float | None) -> float | None:
+        return DEFAULT_POLICIES[channel].next_delay(attempts, retry_after)
+
+    return Dispatcher(
+        engine=context.engine,
+        keyring=context.keyring,
+        clock=context.clock,
+        renderer=renderer,
+        senders=senders,
+        retry_delay=retry_delay,
+    )
+
+
+def dispatch_loop(context: AppContext, stop: threading.Event) -> None:
+    dispatcher = build_dispatcher(context)
+    while not stop.is_set():
+        if dispatcher.run_once() == 0:
+            stop.wait(IDLE_WAIT_S)
+
+
+NOTIFY_LOOPS = (relay_loop, dispatch_loop)

@@ -1,0 +1,122 @@
+"""Events become inbox notices and channel messages through the real relay and dispatcher."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.helpers import cny, create_user, top_up, transfer
+from tidings.api.context import AppContext
+from tidings.notify.planner import PlannerPolicy
+from tidings.workers.notify import build_dispatcher, relay_once
+
+
+def deliver_everything(context: AppContext) -> None:
+    """What the worker does, run to completion."""
+    dispatcher = build_dispatcher(context)
+    for _ in range(10):
+        relayed = relay_once(context, PlannerPolicy()).events
+        sent = dispatcher.run_once()
+        if not relayed and not sent:
+            return
+    raise AssertionError("the pipeline did not settle")
+
+
+def sink_lines(context: AppContext) -> list[dict[str, Any]]:
+    path = Path(context.settings.var_dir) / "messages.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.fixture
+def payer(client: TestClient) -> dict[str, Any]:
+    user = create_user(client, name="张三丰", phone="13812348821")
+    top_up(client, user["wallet_id"], 358_478)
+    return user
+
+
+def test_payment_lands_in_the_inbox_with_figures_and_a_code(
+    client: TestClient, context: AppContext, payer: dict[str, Any]
+) -> None:
+    transfer(
+        client,
+        kind="payment",
+        source=payer["wallet_id"],
+        amount=cny(12_800),
+        merchant={"name": "星巴克", "category": "5814"},
+    )
+    deliver_everything(context)
+    inbox = client.get(f"/v1/users/{payer['id']}/inbox").json()
+    assert inbox["unread_count"] == 2  # the top-up and the payment
+    payment = inbox["items"][0]
+    assert payment["kind"] == "wallet.payment.succeeded"
+    assert "128.00" in payment["body"]
+    assert "星巴克" in payment["body"]
+    assert "3,456.78" in payment["body"]
+    assert "防伪码" in payment["body"]
+
+    genuine = client.post("/v1/messages/verify", json={"text": payment["body"]}).json()
+    assert genuine["genuine"] is True
+    assert genuine["kind"] == "wallet.payment.succeeded"
+    forged = payment["body"].replace("128.00", "1,128.00")
+    assert client.post("/v1/messages/verify", json={"text": forged}).json()["genuine"] is False
+
+    read = client.post(f"/v1/notifications/{payment['id']}/read")
+    assert read.status_code == 200
+    assert read.json()["unread_count"] == 1
+    detail = client.get(f"/v1/notifications/{payment['id']}").json()
+    channels = {d["channel"]: d["status"] for d in detail["deliveries"]}
+    assert channels["inbox"] == "sent"
+
+
+def test_same_core_event_twice_gives_one_notice(client: TestClient, context: AppContext) -> None:
+    payee = create_user(client, locale="en", name="Wang Fang", phone="13812340021")
+    event = {
+        "specversion": "1.0",
+        "id": "core-evt-1",
+        "source": "urn:bank:core",
+        "type": "wallet.transfer.received",
+        "subject": payee["external_id"],
+        "time": "2026-11-25T01:12:00Z",
+        "data": {"amount": cny(50_000), "counterparty": "Li**", "balance_after": cny(395_678)},
+    }
+    assert client.post("/v1/events", json=event).status_code == 202
+    deliver_everything(context)
+    assert client.post("/v1/events", json=event).json()["duplicate"] is True
+    deliver_everything(context)
+    items = client.get(f"/v1/users/{payee['id']}/inbox").json()["items"]
+    assert len(items) == 1
+    # 01:12 UTC is 09:12 in Asia/Shanghai, the user's time zone
+    assert "received CNY 500.00 from Li** at 09:12" in items[0]["body"]
+    assert "Balance CNY 3,956.78" in items[0]["body"]
+
+
+def test_security_alert_goes_to_several_channels_with_masked_sink_addresses(
+    client: TestClient, context: AppContext, payer: dict[str, Any]
+) -> None:
+    client.put(
+        f"/v1/users/{payer['id']}/preferences",
+        json={"push_tokens": ["fcm-token-for-this-phone-0001"]},
+    )
+    event = {
+        "specversion": "1.0",
+        "id": "sec-1",
+        "source": "urn:bank:core",
+        "type": "security.login.new_device",
+        "subject": payer["id"],
+        "data": {"device": "iPhone 15", "city": "深圳"},
+    }
+    client.post("/v1/events", json=event)
+    deliver_everything(context)
+    items = client.get(f"/v1/users/{payer['id']}/inbox").json()["items"]
+    alert = next(i for i in items if i["kind"] == "security.login.new_device")
+    detail = client.get(f"/v1/notifications/{alert['id']}").json()
+    assert {d["channel"] for d in detail["deliveries"]} >= {"inbox", "push", "sms", "email"}
+    sms = [line for line in sink_lines(context) if line.get("channel") == "sms"]
+    assert sms
+    assert all("13812348821" not in json.dumps(line) for line in sms)
