@@ -19,6 +19,7 @@ from tidings.kit.db import read_transaction
 from tidings.kit.errors import PROBLEM_BASE
 from tidings.ledger.api import router as ledger_router
 from tidings.notify.api import router as notify_router
+from tidings.notify.templates.api import router as templates_router
 from tidings.users.api import router as users_router
 from tidings.wallets.api import router as wallets_router
 
@@ -68,4 +69,5 @@ def create_app(context: AppContext | None = None, settings: Settings | None = No
     app.include_router(wallets_router)
     app.include_router(ledger_router)
     app.include_router(notify_router)
+    app.include_router(templates_router)
     return app

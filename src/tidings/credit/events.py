@@ -46,6 +46,8 @@ class LoanDisbursed(EventData):
 
 class RepaymentDue(EventData):
     drawdown_id: str | None = None
+    principal: Money | None = None
+    """The installment's principal, shown beside what is due (借款2,000.00元 … 应还2,016.50元)."""
     amount_due: Money
     due_date: date
     days_before: int

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from tidings.events import EventData, EventType
 from tidings.kit.money import Money
 from tidings.kit.text import ShortText
@@ -15,6 +17,7 @@ GOAL_REACHED = "wallet.goal.reached"
 class BudgetThresholdReached(EventData):
     wallet_id: str | None = None
     wallet_name: ShortText
+    period: Literal["month", "week"] | None = None
     used_percent: int
     spent: Money
     limit: Money
@@ -23,6 +26,7 @@ class BudgetThresholdReached(EventData):
 class BudgetExceeded(EventData):
     wallet_id: str | None = None
     wallet_name: ShortText
+    period: Literal["month", "week"] | None = None
     spent: Money
     limit: Money
 

@@ -1,0 +1,128 @@
+"""Operator template management over HTTP (thin: parse, call the service, shape)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy import Connection
+
+from tidings.api.auth import Context, CurrentPrincipal
+from tidings.api.context import AppContext
+from tidings.api.writes import IdempotencyKey, run_write
+from tidings.kit.db import read_transaction
+from tidings.kit.pagination import Page
+from tidings.notify.templates import service
+from tidings.notify.templates.render import TemplateRenderer, canonical_locale
+from tidings.notify.templates.schemas import (
+    PreviewOut,
+    TemplateCreate,
+    TemplatePreview,
+    TemplateVersionOut,
+)
+from tidings.notify.types import ChannelName
+
+router = APIRouter(prefix="/v1/templates", tags=["templates"])
+
+_PROBLEMS: dict[int | str, dict[str, str]] = {
+    422: {
+        "description": "Unknown kind or channel, syntax error, unsafe template, fails to "
+        "render with the kind's sample data, or SMS over the segment limit"
+    },
+}
+
+
+@lru_cache(maxsize=4)
+def _renderer_for(brand: str, brand_en: str) -> TemplateRenderer:
+    return TemplateRenderer(brand=brand, brand_en=brand_en)
+
+
+def renderer(context: AppContext) -> TemplateRenderer:
+    """One renderer per brand (its compiled templates are cached inside)."""
+    return _renderer_for(context.settings.brand, context.settings.brand_en)
+
+
+@router.get("", response_model=Page[TemplateVersionOut])
+def list_templates(
+    context: Context,
+    principal: CurrentPrincipal,
+    kind: Annotated[str | None, Query(max_length=80)] = None,
+    channel: ChannelName | None = None,
+    locale: Annotated[str | None, Query(max_length=16)] = None,
+) -> Page[TemplateVersionOut]:
+    """Operator: template versions per (kind, channel, locale), newest first, with the shipped
+    default as version 0. Bounded by the catalogue, so one page holds them all."""
+    principal.require_operator()
+    with read_transaction(context.engine) as conn:
+        items = service.list_versions(
+            conn,
+            renderer(context),
+            kind=kind,
+            channel=channel,
+            locale=canonical_locale(locale) if locale else None,
+        )
+    return Page[TemplateVersionOut](items=items, next_cursor=None)
+
+
+@router.post("", status_code=201, response_model=TemplateVersionOut, responses=_PROBLEMS)
+def create_template(
+    body: TemplateCreate,
+    request: Request,
+    context: Context,
+    principal: CurrentPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Operator: a new version, checked in the sandbox, that becomes the active one."""
+    principal.require_operator()
+
+    def operation(conn: Connection) -> TemplateVersionOut:
+        return service.create_version(
+            conn, renderer(context), body, actor=principal.key, at=context.clock.now()
+        )
+
+    return run_write(
+        context,
+        principal,
+        request,
+        body=body,
+        idempotency_key=idempotency_key,
+        operation=operation,
+        status_code=201,
+    )
+
+
+@router.post("/preview", response_model=PreviewOut, responses=_PROBLEMS)
+def preview_template(
+    body: TemplatePreview, context: Context, principal: CurrentPrincipal
+) -> PreviewOut:
+    """Operator: what a draft, or the template in force, would send (nothing is stored)."""
+    principal.require_operator()
+    with read_transaction(context.engine) as conn:
+        return service.preview(conn, renderer(context), body)
+
+
+@router.post("/{template_id}/activate", response_model=TemplateVersionOut, responses=_PROBLEMS)
+def activate_template(
+    template_id: str,
+    request: Request,
+    context: Context,
+    principal: CurrentPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Operator: make this version the active one (roll back); a shipped default's id
+    (`default:<kind>:<channel>:<locale>`) sets every operator version of it aside."""
+    principal.require_operator()
+
+    def operation(conn: Connection) -> TemplateVersionOut:
+        return service.activate_version(conn, renderer(context), template_id)
+
+    return run_write(
+        context,
+        principal,
+        request,
+        body=None,
+        idempotency_key=idempotency_key,
+        operation=operation,
+        status_code=200,
+    )

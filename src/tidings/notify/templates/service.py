@@ -1,0 +1,340 @@
+"""Operator template versions: list, create (checked before it can go live), roll back, preview.
+
+A version is checked in the sandbox against the kind's sample data — once complete, once with
+only the fields every event of the kind must carry — so an operator cannot make a template go
+live that would fail on a real event. Services never commit; the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import Connection
+
+from tidings.kit.clock import as_utc
+from tidings.kit.ids import new_id
+from tidings.kit.tables import AnyRow
+from tidings.notify.catalogue import EVENT_TYPES, validate_event_data
+from tidings.notify.rules import RULES
+from tidings.notify.templates import repository
+from tidings.notify.templates.exceptions import (
+    TemplateProblem,
+    TemplateRenderFailed,
+    TemplateVersionNotFound,
+    UnknownKind,
+)
+from tidings.notify.templates.render import (
+    Overrides,
+    RenderedContent,
+    TemplateRenderer,
+    TemplateSource,
+)
+from tidings.notify.templates.samples import sample_data
+from tidings.notify.templates.schemas import (
+    PreviewOut,
+    TemplateCreate,
+    TemplatePreview,
+    TemplateVersionOut,
+)
+from tidings.notify.types import Category, ChannelName
+
+SAMPLE_CODE = "K7Q2X9"
+"""An authenticity code of real length, so checks and previews count the SMS as sent."""
+SAMPLE_TIMEZONE = "Asia/Shanghai"
+_DEFAULT_PREFIX = "default:"
+
+
+def active_override(
+    conn: Connection, kind: str, channel: str, locale: str
+) -> TemplateSource | None:
+    """The operator's active version for exactly this (kind, channel, locale), or None."""
+    row = repository.active_version(conn, kind, channel, locale)
+    return TemplateSource(title=row.title, body=row.body) if row is not None else None
+
+
+def active_overrides(conn: Connection) -> dict[tuple[str, str, str], TemplateSource]:
+    """Every active version at once, for a dispatcher that caches them between batches."""
+    return {
+        (row.kind, row.channel, row.locale): TemplateSource(title=row.title, body=row.body)
+        for row in repository.active_versions(conn)
+    }
+
+
+def override_lookup(conn: Connection) -> Overrides:
+    """An `overrides` callable for `TemplateRenderer`, reading inside `conn`'s transaction."""
+
+    def lookup(kind: str, channel: str, locale: str) -> TemplateSource | None:
+        return active_override(conn, kind, channel, locale)
+
+    return lookup
+
+
+def category_of(kind: str) -> Category:
+    rule = RULES.get(kind)
+    return rule.category if rule is not None else Category.TRANSACTIONAL
+
+
+def default_id(kind: str, channel: str, locale: str) -> str:
+    return f"{_DEFAULT_PREFIX}{kind}:{channel}:{locale}"
+
+
+def _row_out(row: AnyRow) -> TemplateVersionOut:
+    return TemplateVersionOut(
+        id=row.id,
+        kind=row.kind,
+        channel=ChannelName(row.channel),
+        locale=row.locale,
+        version=row.version,
+        title=row.title,
+        body=row.body,
+        active=bool(row.active),
+        shipped=False,
+        created_by=row.created_by,
+        created_at=as_utc(row.created_at),
+    )
+
+
+def _default_out(
+    kind: str, channel: ChannelName, locale: str, source: TemplateSource, *, active: bool
+) -> TemplateVersionOut:
+    return TemplateVersionOut(
+        id=default_id(kind, channel.value, locale),
+        kind=kind,
+        channel=channel,
+        locale=locale,
+        version=0,
+        title=source.title if channel is not ChannelName.SMS else None,
+        body=source.body,
+        active=active,
+        shipped=True,
+        created_by=None,
+        created_at=None,
+    )
+
+
+def list_versions(
+    conn: Connection,
+    renderer: TemplateRenderer,
+    *,
+    kind: str | None = None,
+    channel: ChannelName | None = None,
+    locale: str | None = None,
+) -> list[TemplateVersionOut]:
+    """Versions grouped by (kind, channel, locale), newest first, the shipped default last
+    as version 0; exactly one version of each group is active."""
+    rows = repository.list_versions(
+        conn, kind=kind, channel=channel.value if channel else None, locale=locale
+    )
+    overridden = {(row.kind, row.channel, row.locale) for row in rows if row.active}
+    items = [_row_out(row) for row in rows]
+    for shipped_kind, shipped_channel, shipped_locale, source in renderer.shipped_items():
+        if (
+            (kind is None or shipped_kind == kind)
+            and (channel is None or shipped_channel is channel)
+            and (locale is None or shipped_locale == locale)
+        ):
+            active = (shipped_kind, shipped_channel.value, shipped_locale) not in overridden
+            items.append(
+                _default_out(shipped_kind, shipped_channel, shipped_locale, source, active=active)
+            )
+    items.sort(key=lambda item: (item.kind, item.channel.value, item.locale, -item.version))
+    return items
+
+
+def _known_kind(renderer: TemplateRenderer, kind: str) -> None:
+    if kind not in renderer.kinds():
+        raise UnknownKind(f"{kind!r} is not a known event type", field="kind")
+
+
+def _render(
+    renderer: TemplateRenderer,
+    source: TemplateSource,
+    *,
+    kind: str,
+    channel: ChannelName,
+    locale: str,
+    data: dict[str, Any],
+    timezone: str = SAMPLE_TIMEZONE,
+) -> RenderedContent:
+    return renderer.render_source(
+        source,
+        kind=kind,
+        channel=channel,
+        locale=locale,
+        data=data,
+        timezone=timezone,
+        category=category_of(kind),
+        authenticity_code=SAMPLE_CODE,
+    )
+
+
+def _required_only(kind: str, data: dict[str, Any]) -> dict[str, Any]:
+    fields = EVENT_TYPES[kind].data.model_fields
+    return {k: v for k, v in data.items() if k in fields and fields[k].is_required()}
+
+
+def check_template(
+    renderer: TemplateRenderer,
+    source: TemplateSource,
+    *,
+    kind: str,
+    channel: ChannelName,
+    locale: str,
+) -> RenderedContent:
+    """Raise the 422 problem an operator should see unless `source` is fit to go live."""
+    _known_kind(renderer, kind)
+    channel = renderer.text_channel(channel)
+    if source.title is not None:
+        renderer.check_compiles(source.title, "title")
+    renderer.check_compiles(source.body, "body")
+    sample = sample_data(kind, locale)
+    rendered = _render(renderer, source, kind=kind, channel=channel, locale=locale, data=sample)
+    minimal = _required_only(kind, sample)
+    try:
+        _render(renderer, source, kind=kind, channel=channel, locale=locale, data=minimal)
+    except TemplateProblem as exc:
+        left_out = ", ".join(sorted(set(sample) - set(minimal))) or "-"
+        raise type(exc)(
+            f"{exc.detail} (when the event leaves out its optional fields: {left_out}; "
+            "guard them with {% if field %})",
+            field=exc.field,
+            **exc.extra,
+        ) from None
+    return rendered
+
+
+def _source_from(
+    renderer: TemplateRenderer, *, channel: ChannelName, title: str | None, body: str
+) -> TemplateSource:
+    channel = renderer.text_channel(channel)
+    if channel is ChannelName.SMS:
+        if title is not None:
+            raise TemplateProblem("an SMS has no title; leave `title` out", field="title")
+        return TemplateSource(title=None, body=body)
+    if title is None:
+        raise TemplateProblem(f"a {channel.value} template needs a title", field="title")
+    return TemplateSource(title=title, body=body)
+
+
+def create_version(
+    conn: Connection,
+    renderer: TemplateRenderer,
+    data: TemplateCreate,
+    *,
+    actor: str,
+    at: datetime,
+) -> TemplateVersionOut:
+    """Store a checked version as the next number and make it the active one."""
+    _known_kind(renderer, data.kind)
+    source = _source_from(renderer, channel=data.channel, title=data.title, body=data.body)
+    check_template(renderer, source, kind=data.kind, channel=data.channel, locale=data.locale)
+    channel = data.channel.value
+    version = repository.latest_version_number(conn, data.kind, channel, data.locale) + 1
+    repository.deactivate_all(conn, data.kind, channel, data.locale)
+    template_id = new_id("tpl")
+    repository.insert_version(
+        conn,
+        {
+            "id": template_id,
+            "kind": data.kind,
+            "channel": channel,
+            "locale": data.locale,
+            "version": version,
+            "title": source.title,
+            "body": source.body,
+            "active": True,
+            "created_by": actor,
+            "created_at": at,
+        },
+    )
+    row = repository.get_version(conn, template_id)
+    assert row is not None
+    return _row_out(row)
+
+
+def _parse_default_id(
+    renderer: TemplateRenderer, template_id: str
+) -> tuple[str, ChannelName, str, TemplateSource]:
+    parts = template_id.removeprefix(_DEFAULT_PREFIX).split(":")
+    if len(parts) == 3:
+        kind, channel, locale = parts
+        try:
+            name = ChannelName(channel)
+        except ValueError:
+            name = None
+        source = renderer.shipped(kind, name, locale) if name is not None else None
+        if name is not None and source is not None:
+            return kind, name, locale, source
+    raise TemplateVersionNotFound(f"template {template_id} not found")
+
+
+def activate_version(
+    conn: Connection, renderer: TemplateRenderer, template_id: str
+) -> TemplateVersionOut:
+    """Make one version the active one (a roll-back); the shipped default's id restores it."""
+    if template_id.startswith(_DEFAULT_PREFIX):
+        kind, channel, locale, source = _parse_default_id(renderer, template_id)
+        repository.deactivate_all(conn, kind, channel.value, locale)
+        return _default_out(kind, channel, locale, source, active=True)
+    row = repository.get_version(conn, template_id)
+    if row is None:
+        raise TemplateVersionNotFound(f"template {template_id} not found")
+    # Checked again: the samples (and the rules) may have moved on since it was written.
+    check_template(
+        renderer,
+        TemplateSource(title=row.title, body=row.body),
+        kind=row.kind,
+        channel=ChannelName(row.channel),
+        locale=row.locale,
+    )
+    repository.deactivate_all(conn, row.kind, row.channel, row.locale)
+    repository.activate(conn, template_id)
+    return _row_out(row).model_copy(update={"active": True})
+
+
+def _checked_data(kind: str, data: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return validate_event_data(kind, data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in ("data", *first["loc"]))
+        raise TemplateRenderFailed(f"{where}: {first['msg']}", field=where) from None
+
+
+def preview(conn: Connection, renderer: TemplateRenderer, data: TemplatePreview) -> PreviewOut:
+    """What a draft (or the template in force) sends, with a sample authenticity code."""
+    _known_kind(renderer, data.kind)
+    channel = renderer.text_channel(data.channel)
+    in_force, in_force_locale = renderer.source_for(
+        data.kind, channel, data.locale, overrides=override_lookup(conn)
+    )
+    if data.body is None:
+        source, locale = in_force, in_force_locale
+    else:
+        title = data.title if data.title is not None else in_force.title
+        source = _source_from(
+            renderer,
+            channel=channel,
+            title=None if channel is ChannelName.SMS else title,
+            body=data.body,
+        )
+        locale = data.locale
+    event_data = (
+        _checked_data(data.kind, data.data)
+        if data.data is not None
+        else sample_data(data.kind, locale)
+    )
+    rendered = _render(
+        renderer,
+        source,
+        kind=data.kind,
+        channel=channel,
+        locale=locale,
+        data=event_data,
+        timezone=data.timezone,
+    )
+    return PreviewOut(
+        title=rendered.title, body=rendered.body, html=rendered.html, segments=rendered.segments
+    )
