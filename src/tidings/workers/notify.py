@@ -38,7 +38,7 @@ def relay_once(context: AppContext, policy: PlannerPolicy) -> RelayResult:
 
 
 def relay_loop(context: AppContext, stop: threading.Event) -> None:
-    policy = PlannerPolicy()
+    policy = PlannerPolicy(default_timezone=context.settings.default_timezone)
     while not stop.is_set():
         result = relay_once(context, policy)
         if result.events:
