@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     )
     brand: str = "Tidings钱包"
     brand_en: str = "Tidings Wallet"
+    delivery_lease_seconds: float = Field(
+        default=60.0, gt=0, description="How long a worker owns claimed deliveries."
+    )
+    dispatch_batch: int = Field(default=200, ge=1, le=5000)
+    relay_batch: int = Field(default=500, ge=1, le=5000)
+    worker_idle_ms: int = Field(default=50, ge=1, le=10_000)
     default_currency: str = "CNY"
     default_locale: str = "zh-CN"
     default_timezone: str = "Asia/Shanghai"

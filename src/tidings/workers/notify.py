@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 from collections.abc import Callable
 
 import structlog
@@ -21,9 +22,6 @@ from tidings.notify.types import ChannelName
 
 log = structlog.get_logger(__name__)
 
-IDLE_WAIT_S = 0.05
-"""How long a loop sleeps when it found nothing to do: bounds the event→sent latency."""
-RELAY_BATCH = 500
 OVERRIDE_TTL_S = 5.0
 
 
@@ -31,7 +29,11 @@ def relay_once(context: AppContext, policy: PlannerPolicy) -> RelayResult:
     def attempt() -> RelayResult:
         with write_transaction(context.engine) as conn:
             return relay_batch(
-                conn, context.keyring, policy=policy, now=context.clock.now(), limit=RELAY_BATCH
+                conn,
+                context.keyring,
+                policy=policy,
+                now=context.clock.now(),
+                limit=context.settings.relay_batch,
             )
 
     return with_retry(attempt)
@@ -44,7 +46,7 @@ def relay_loop(context: AppContext, stop: threading.Event) -> None:
         if result.events:
             log.debug("notify.relay.batch", events=result.events, deliveries=result.deliveries)
         else:
-            stop.wait(IDLE_WAIT_S)
+            stop.wait(context.settings.worker_idle_ms / 1000)
 
 
 def cached_overrides(
@@ -83,6 +85,8 @@ def build_dispatcher(context: AppContext) -> Dispatcher:
         renderer=renderer,
         senders=senders,
         retry_delay=retry_delay,
+        batch_size=settings.dispatch_batch,
+        lease=timedelta(seconds=settings.delivery_lease_seconds),
     )
 
 
@@ -90,7 +94,7 @@ def dispatch_loop(context: AppContext, stop: threading.Event) -> None:
     dispatcher = build_dispatcher(context)
     while not stop.is_set():
         if dispatcher.run_once() == 0:
-            stop.wait(IDLE_WAIT_S)
+            stop.wait(context.settings.worker_idle_ms / 1000)
 
 
 NOTIFY_LOOPS = (relay_loop, dispatch_loop)
