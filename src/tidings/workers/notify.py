@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import timedelta
 from collections.abc import Callable
+from datetime import timedelta
 
 import structlog
 
