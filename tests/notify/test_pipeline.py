@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -120,3 +121,46 @@ def test_security_alert_goes_to_several_channels_with_masked_sink_addresses(
     sms = [line for line in sink_lines(context) if line.get("channel") == "sms"]
     assert sms
     assert all("13812348821" not in json.dumps(line) for line in sms)
+
+
+def test_informational_notices_wait_for_one_daily_digest(
+    client: TestClient, context: AppContext, payer: dict[str, Any]
+) -> None:
+    client.put(
+        f"/v1/users/{payer['id']}/preferences",
+        json={"channels": {"informational": ["inbox", "sms"]}, "digest": True},
+    )
+    for n, summary in enumerate(("您反馈的问题已处理", "您的建议已采纳")):
+        client.post(
+            "/v1/events",
+            json={
+                "specversion": "1.0",
+                "id": f"ticket-{n}",
+                "source": "urn:helpdesk",
+                "type": "followup.ticket.answered",
+                "subject": payer["id"],
+                "data": {"ticket_id": f"T-{n}", "summary": summary},
+            },
+        )
+    deliver_everything(context)
+    assert [line for line in sink_lines(context) if line["channel"] == "sms"] == []
+    assert len(client.get(f"/v1/users/{payer['id']}/inbox").json()["items"]) == 3
+
+    tomorrow_evening = (context.clock.now() + timedelta(days=1)).replace(
+        hour=13, minute=30
+    )  # 21:30 in Asia/Shanghai, after the 20:00 digest
+    refused = client.post(
+        "/v1/jobs/notify.digests/runs", json={"as_of": tomorrow_evening.isoformat()}
+    )
+    assert refused.status_code == 422
+    context.settings.allow_time_travel = True
+    ran = client.post("/v1/jobs/notify.digests/runs", json={"as_of": tomorrow_evening.isoformat()})
+    assert ran.status_code == 202, ran.text
+    assert ran.json()["deliveries"] == 2
+    again = client.post(
+        "/v1/jobs/notify.digests/runs", json={"as_of": tomorrow_evening.isoformat()}
+    )
+    assert again.json()["deliveries"] == 0
+    digests = [line for line in sink_lines(context) if line["channel"] == "sms"]
+    assert len(digests) == 1
+    assert "您有2条新通知" in digests[0]["body"]

@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 from tidings import __version__
 from tidings.api.context import AppContext, build_context
 from tidings.api.errors import install_error_handlers, problem_response
+from tidings.api.jobs import router as jobs_router
 from tidings.api.observability import ObservabilityMiddleware
 from tidings.config import Settings, get_settings
 from tidings.kit.db import read_transaction
@@ -70,4 +71,5 @@ def create_app(context: AppContext | None = None, settings: Settings | None = No
     app.include_router(ledger_router)
     app.include_router(notify_router)
     app.include_router(templates_router)
+    app.include_router(jobs_router)
     return app

@@ -110,7 +110,9 @@ def recent_deliveries(conn: Connection, user_ids: Sequence[str], since: datetime
         .where(
             deliveries.c.user_id.in_(user_ids),
             deliveries.c.due_at >= since,
-            deliveries.c.status.notin_(("suppressed", "digest", "failed", "cancelled")),
+            deliveries.c.status.notin_(
+                ("suppressed", "digest", "digesting", "failed", "cancelled")
+            ),
         )
     )
     return list(conn.execute(stmt))
@@ -220,6 +222,57 @@ def claim_due_deliveries(
         .order_by(deliveries.c.due_at, deliveries.c.id)
     )
     return list(rows)
+
+
+def claim_due_digests(
+    conn: Connection, *, now: datetime, limit: int, owner: str, lease_until: datetime
+) -> list[AnyRow]:
+    """Digest rows whose time has come, for one summary message per user and channel."""
+    stmt = (
+        select(deliveries.c.id)
+        .where(
+            or_(
+                and_(deliveries.c.status == "digest", deliveries.c.due_at <= now),
+                and_(
+                    deliveries.c.status == "digesting",
+                    deliveries.c.lease_expires_at < now,
+                ),
+            )
+        )
+        .order_by(deliveries.c.user_id, deliveries.c.channel, deliveries.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = list(conn.execute(stmt).scalars())
+    if not ids:
+        return []
+    conn.execute(
+        update(deliveries)
+        .where(deliveries.c.id.in_(ids))
+        .values(status="digesting", lease_owner=owner, lease_expires_at=lease_until)
+    )
+    stmt = (
+        select(deliveries, notifications.c.kind, notifications.c.category, notifications.c.data)
+        .join(notifications, notifications.c.id == deliveries.c.notification_id)
+        .where(deliveries.c.id.in_(ids))
+        .order_by(deliveries.c.user_id, deliveries.c.channel, deliveries.c.id)
+    )
+    return list(conn.execute(stmt))
+
+
+def finish_digest(
+    conn: Connection, delivery_ids: Sequence[str], owner: str, values: dict[str, Any]
+) -> int:
+    stmt = (
+        update(deliveries)
+        .where(
+            deliveries.c.id.in_(delivery_ids),
+            deliveries.c.status == "digesting",
+            deliveries.c.lease_owner == owner,
+        )
+        .values(lease_owner=None, lease_expires_at=None, **values)
+    )
+    return int(conn.execute(stmt).rowcount)
 
 
 def finish_delivery(conn: Connection, delivery_id: str, owner: str, values: dict[str, Any]) -> bool:

@@ -86,6 +86,8 @@ def build_dispatcher(context: AppContext) -> Dispatcher:
         senders=senders,
         retry_delay=retry_delay,
         batch_size=settings.dispatch_batch,
+        brand=settings.brand,
+        brand_en=settings.brand_en,
         lease=timedelta(seconds=settings.delivery_lease_seconds),
     )
 
@@ -93,7 +95,9 @@ def build_dispatcher(context: AppContext) -> Dispatcher:
 def dispatch_loop(context: AppContext, stop: threading.Event) -> None:
     dispatcher = build_dispatcher(context)
     while not stop.is_set():
-        if dispatcher.run_once() == 0:
+        sent = dispatcher.run_once()
+        sent += dispatcher.run_digests()
+        if sent == 0:
             stop.wait(context.settings.worker_idle_ms / 1000)
 
 

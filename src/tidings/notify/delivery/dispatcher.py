@@ -103,6 +103,8 @@ class Dispatcher:
     batch_size: int = 200
     lease: timedelta = timedelta(seconds=60)
     rng: random.Random = field(default_factory=random.Random)
+    brand: str = "Tidings钱包"
+    brand_en: str = "Tidings Wallet"
 
     def run_once(self) -> int:
         """Deliver one batch; the number of deliveries handled (0 when nothing is due)."""
@@ -125,6 +127,120 @@ class Dispatcher:
         outcomes = [self._deliver(row, addresses[row.user_id]) for row in rows]
         with_retry(lambda: self._record(outcomes))
         return len(rows)
+
+    def run_digests(self, now: datetime | None = None) -> int:
+        """Send each user one summary per channel of the notices held for the digest."""
+        now = now or self.clock.now()
+
+        def claim() -> list[AnyRow]:
+            with write_transaction(self.engine) as conn:
+                return repository.claim_due_digests(
+                    conn,
+                    now=now,
+                    limit=self.batch_size * 5,
+                    owner=self.worker_id,
+                    lease_until=now + self.lease,
+                )
+
+        rows = with_retry(claim)
+        if not rows:
+            return 0
+        groups: dict[tuple[str, str], list[AnyRow]] = {}
+        for row in rows:
+            groups.setdefault((row.user_id, row.channel), []).append(row)
+        addresses = self._addresses({row.user_id for row in rows})
+        for (user_id, channel), members in groups.items():
+            values = self._send_digest(members, addresses[user_id], ChannelName(channel), now)
+            ids = [m.id for m in members]
+
+            def record(ids: list[str] = ids, values: dict[str, Any] = values) -> None:
+                with write_transaction(self.engine) as conn:
+                    repository.finish_digest(conn, ids, self.worker_id, values)
+
+            with_retry(record)
+            DELIVERIES.labels(channel, str(values["status"])).inc(len(members))
+        return len(rows)
+
+    def digest_text(self, titles: list[str], locale: str) -> str:
+        shown = titles[:5]
+        if locale.startswith("zh"):
+            more = "等" if len(titles) > len(shown) else ""
+            return (
+                f"【{self.brand}】您有{len(titles)}条新通知：{'；'.join(shown)}{more}。"
+                "详情请查看App消息中心。"
+            )
+        more = " and more" if len(titles) > len(shown) else ""
+        return (
+            f"[{self.brand_en}] You have {len(titles)} new notices: {'; '.join(shown)}{more}. "
+            "See the app inbox for details."
+        )
+
+    def _send_digest(
+        self,
+        members: list[AnyRow],
+        address: tuple[users.Contact, list[str], str | None],
+        channel: ChannelName,
+        now: datetime,
+    ) -> dict[str, Any]:
+        contact, tokens, _ = address
+        titles = [
+            self.renderer.render(
+                kind=m.kind,
+                channel=ChannelName.INBOX,
+                locale=contact.locale,
+                data=dict(m.data),
+                timezone=contact.timezone,
+                category=Category(m.category),
+            ).title
+            or m.kind
+            for m in members
+        ]
+        text = self.digest_text(titles, contact.locale)
+        lead = members[0]
+        code = authenticity_code(self.keyring.derive_key("authenticity"), lead.id, text)
+        label = "防伪码" if contact.locale.startswith("zh") else " Code "
+        body = f"{text}{label}{code}"
+        to = {
+            ChannelName.SMS: contact.phone,
+            ChannelName.EMAIL: contact.email,
+            ChannelName.PUSH: tokens[-1] if tokens else None,
+        }.get(channel)
+        if to is None:
+            return {"status": "failed", "final_at": now, "reason": "no address for the digest"}
+        title = "今日通知摘要" if contact.locale.startswith("zh") else "Your daily summary"
+        message = OutgoingMessage(
+            delivery_id=lead.id,
+            channel=channel,
+            kind="notify.digest",
+            category=Category.INFORMATIONAL,
+            to=to,
+            body=body,
+            title=title,
+            data={"delivery_id": lead.id, "kind": "notify.digest"},
+        )
+        try:
+            result = self.senders[channel].send(message)
+        except TransientChannelError as exc:
+            delay = self.retry_delay(channel, int(lead.attempts) + 1, exc.retry_after)
+            if delay is None:
+                return {"status": "failed", "final_at": now, "reason": exc.detail[:255]}
+            return {
+                "status": "digest",
+                "due_at": now + timedelta(seconds=delay),
+                "attempts": int(lead.attempts) + 1,
+                "reason": exc.detail[:255],
+            }
+        except ChannelError as exc:
+            return {"status": "failed", "final_at": now, "reason": exc.detail[:255]}
+        return {
+            "status": "sent",
+            "sent_at": now,
+            "content": body,
+            "auth_code": code,
+            "provider": result.provider,
+            "provider_message_id": result.provider_message_id,
+            "reason": f"digest of {len(members)}",
+        }
 
     def _addresses(
         self, user_ids: set[str]

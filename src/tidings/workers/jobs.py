@@ -1,0 +1,49 @@
+"""Periodic jobs by name, runnable for a chosen moment (`as_of`) so a missed run catches up.
+
+Each job is idempotent: running the same moment twice sends nothing twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from tidings.api.context import AppContext
+from tidings.kit.errors import NotFound, Unprocessable
+
+Job = Callable[[AppContext, datetime], dict[str, Any]]
+
+
+def _notify_digests(context: AppContext, as_of: datetime) -> dict[str, Any]:
+    from tidings.workers.notify import build_dispatcher
+
+    return {"deliveries": build_dispatcher(context).run_digests(as_of)}
+
+
+JOBS: dict[str, Job] = {"notify.digests": _notify_digests}
+
+
+class UnknownJob(NotFound):
+    code = "unknown-job"
+
+
+class TimeTravelRefused(Unprocessable):
+    """A future `as_of` only where TIDINGS_ALLOW_TIME_TRAVEL=1 (demo, rehearsal)."""
+
+    code = "time-travel-refused"
+    title = "Time travel refused"
+
+
+def run_job(context: AppContext, name: str, as_of: datetime | None) -> dict[str, Any]:
+    job = JOBS.get(name)
+    if job is None:
+        raise UnknownJob(f"no job {name!r}; known: {', '.join(sorted(JOBS))}", field="name")
+    now = context.clock.now()
+    moment = as_of or now
+    if moment > now and not context.settings.allow_time_travel:
+        raise TimeTravelRefused(
+            "as_of is in the future; allowed only with TIDINGS_ALLOW_TIME_TRAVEL=1",
+            field="as_of",
+        )
+    return {"job": name, "as_of": moment.isoformat(), **job(context, moment)}
