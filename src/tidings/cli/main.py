@@ -179,6 +179,14 @@ def jobs_run(
 
 
 @app.command()
+def catalogue() -> None:
+    """Print the event catalogue (types, categories, data fields) as Markdown."""
+    from tidings.notify.docs import catalogue_markdown
+
+    typer.echo(catalogue_markdown(), nl=False)
+
+
+@app.command()
 def demo(
     users: Annotated[int, typer.Option(help="How many demo users.")] = 5,
     days: Annotated[int, typer.Option(help="Days of activity.")] = 30,
