@@ -36,6 +36,11 @@ class Settings(BaseSettings):
         default=None,
         description="Shared secret providers put in their callback URLs (`?token=`).",
     )
+    status_webhook_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        description="A system subscribed to delivery status changes (signed webhooks).",
+    )
     brand: str = "Tidings钱包"
     brand_en: str = "Tidings Wallet"
     delivery_lease_seconds: float = Field(

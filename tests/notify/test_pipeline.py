@@ -164,3 +164,16 @@ def test_informational_notices_wait_for_one_daily_digest(
     digests = [line for line in sink_lines(context) if line["channel"] == "sms"]
     assert len(digests) == 1
     assert "您有2条新通知" in digests[0]["body"]
+
+
+def test_status_changes_reach_the_subscribed_system_as_webhooks(
+    client: TestClient, context: AppContext, payer: dict[str, Any]
+) -> None:
+    context.settings.status_webhook_url = "https://ops.example.com/tidings-status"
+    transfer(client, kind="withdrawal", source=payer["wallet_id"], amount=cny(1_000))
+    deliver_everything(context)
+    hooks = [line for line in sink_lines(context) if line["channel"] == "webhook"]
+    # one per delivery that reached a final status: the top-up's and the withdrawal's inbox
+    assert len(hooks) == 2
+    assert {h["kind"] for h in hooks} == {"notify.delivery.updated"}
+    assert {h["to"] for h in hooks} == {"https://ops.example.com/…"}

@@ -165,7 +165,12 @@ def aliyun_sms_report(
     """Aliyun SmsReport push: delivery reports keyed by our delivery id (`out_id`)."""
     _check_callback(context, token)
     with write_transaction(context.engine) as conn:
-        receipts.apply_sms_reports(conn, body, at=context.clock.now())
+        receipts.apply_sms_reports(
+            conn,
+            body,
+            at=context.clock.now(),
+            report_status=context.settings.status_webhook_url is not None,
+        )
     return _ALIYUN_OK
 
 

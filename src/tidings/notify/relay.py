@@ -16,8 +16,10 @@ from sqlalchemy import Connection
 
 from tidings.kit.clock import as_utc
 from tidings.kit.ids import new_id
+from tidings.kit.tables import AnyRow
 from tidings.notify import preferences, repository, rules
 from tidings.notify.planner import PlannerPolicy, SentRecord, plan
+from tidings.notify.status import DELIVERY_UPDATED, PLATFORM
 from tidings.notify.types import Category, ChannelName, Intent
 from tidings.privacy.crypto import Keyring
 
@@ -32,13 +34,25 @@ class RelayResult:
 
 
 def relay_batch(
-    conn: Connection, keyring: Keyring, *, policy: PlannerPolicy, now: datetime, limit: int
+    conn: Connection,
+    keyring: Keyring,
+    *,
+    policy: PlannerPolicy,
+    now: datetime,
+    limit: int,
+    platform_webhook: bool = False,
 ) -> RelayResult:
     events = repository.claim_unrelayed_events(conn, limit)
     if not events:
         return RelayResult(0, 0, 0)
     intents: list[Intent] = []
+    delivery_rows: list[dict[str, Any]] = []
+    notices = 0
     for event in events:
+        if event.type == DELIVERY_UPDATED:
+            if platform_webhook:
+                delivery_rows.extend(_platform_webhook(conn, event, now))
+            continue
         intents.extend(
             rules.intents_for(
                 event_type=event.type,
@@ -51,8 +65,6 @@ def relay_batch(
     user_ids = sorted({intent.user_id for intent in intents})
     prefs = preferences.planning_preferences(conn, keyring, user_ids) if user_ids else {}
     history = _history(conn, user_ids, since=now - HISTORY_WINDOW)
-    delivery_rows: list[dict[str, Any]] = []
-    notices = 0
     for intent in intents:
         user_prefs = prefs.get(intent.user_id)
         if user_prefs is None:  # the user is gone; nothing to say
@@ -100,6 +112,36 @@ def relay_batch(
     repository.insert_deliveries(conn, delivery_rows)
     repository.mark_relayed(conn, [event.id for event in events], now)
     return RelayResult(events=len(events), notifications=notices, deliveries=len(delivery_rows))
+
+
+def _platform_webhook(conn: Connection, event: AnyRow, now: datetime) -> list[dict[str, Any]]:
+    """A status change for the subscribed platform: one webhook delivery, no planning."""
+    notification_id = new_id("ntf")
+    if not repository.insert_notification(
+        conn,
+        {
+            "id": notification_id,
+            "user_id": PLATFORM,
+            "event_id": event.id,
+            "kind": event.type,
+            "category": Category.INFORMATIONAL.value,
+            "data": dict(event.data),
+            "created_at": now,
+        },
+    ):
+        return []
+    return [
+        {
+            "id": new_id("dlv"),
+            "notification_id": notification_id,
+            "user_id": PLATFORM,
+            "channel": ChannelName.WEBHOOK.value,
+            "status": "pending",
+            "due_at": now,
+            "fallback": "",
+            "created_at": now,
+        }
+    ]
 
 
 def _history(

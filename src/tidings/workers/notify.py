@@ -34,6 +34,7 @@ def relay_once(context: AppContext, policy: PlannerPolicy) -> RelayResult:
                 policy=policy,
                 now=context.clock.now(),
                 limit=context.settings.relay_batch,
+                platform_webhook=context.settings.status_webhook_url is not None,
             )
 
     return with_retry(attempt)
@@ -88,6 +89,7 @@ def build_dispatcher(context: AppContext) -> Dispatcher:
         batch_size=settings.dispatch_batch,
         brand=settings.brand,
         brand_en=settings.brand_en,
+        status_webhook_url=settings.status_webhook_url,
         lease=timedelta(seconds=settings.delivery_lease_seconds),
     )
 

@@ -25,6 +25,7 @@ from tidings.kit.ids import new_id
 from tidings.kit.tables import AnyRow
 from tidings.notify import preferences, repository
 from tidings.notify.delivery.authenticity import authenticity_code
+from tidings.notify.status import PLATFORM, record_status_change
 from tidings.notify.types import (
     Category,
     ChannelError,
@@ -105,6 +106,8 @@ class Dispatcher:
     rng: random.Random = field(default_factory=random.Random)
     brand: str = "Tidings钱包"
     brand_en: str = "Tidings Wallet"
+    status_webhook_url: str | None = None
+    """Where delivery status changes go; None: not reported."""
 
     def run_once(self) -> int:
         """Deliver one batch; the number of deliveries handled (0 when nothing is due)."""
@@ -246,9 +249,12 @@ class Dispatcher:
         self, user_ids: set[str]
     ) -> dict[str, tuple[users.Contact, list[str], str | None]]:
         found: dict[str, tuple[users.Contact, list[str], str | None]] = {}
+        if PLATFORM in user_ids:
+            platform = users.Contact(PLATFORM, PLATFORM, None, None, "en", "UTC")
+            found[PLATFORM] = (platform, [], self.status_webhook_url)
         with read_transaction(self.engine) as conn:
-            stored = repository.get_preferences(conn, list(user_ids))
-            for user_id in user_ids:
+            stored = repository.get_preferences(conn, list(user_ids - {PLATFORM}))
+            for user_id in user_ids - {PLATFORM}:
                 row = stored.get(user_id)
                 found[user_id] = (
                     users.contact(conn, self.keyring, user_id),
@@ -485,6 +491,19 @@ class Dispatcher:
                     repository.insert_inbox_item(conn, outcome.inbox)
             repository.insert_attempts(conn, [o.attempt for o in kept if o.attempt])
             repository.insert_deliveries(conn, [o.fallback for o in kept if o.fallback])
+            if self.status_webhook_url is not None:
+                for outcome in kept:
+                    if outcome.status != "pending":
+                        record_status_change(
+                            conn,
+                            delivery_id=outcome.row.id,
+                            notification_id=outcome.row.notification_id,
+                            user_id=outcome.row.user_id,
+                            channel=outcome.row.channel,
+                            status=outcome.status,
+                            reason=outcome.values.get("reason"),
+                            at=self.clock.now(),
+                        )
         now = self.clock.now()
         for outcome in kept:
             DELIVERIES.labels(outcome.row.channel, outcome.status).inc()

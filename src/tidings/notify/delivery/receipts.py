@@ -12,6 +12,7 @@ from sqlalchemy import Connection
 
 from tidings.kit.ids import is_id
 from tidings.notify import preferences, repository
+from tidings.notify.status import record_status_change
 from tidings.notify.types import ChannelName
 from tidings.privacy.crypto import Keyring
 from tidings.privacy.masking import mask_phone
@@ -50,7 +51,9 @@ class AliyunSmsUp(BaseModel):
     sequence_id: int | str | None = None
 
 
-def apply_sms_reports(conn: Connection, reports: list[AliyunSmsReport], *, at: datetime) -> int:
+def apply_sms_reports(
+    conn: Connection, reports: list[AliyunSmsReport], *, at: datetime, report_status: bool
+) -> int:
     """Apply each report once; unknown or already-final deliveries are ignored."""
     applied = 0
     for report in reports:
@@ -58,8 +61,23 @@ def apply_sms_reports(conn: Connection, reports: list[AliyunSmsReport], *, at: d
             continue
         status = "delivered" if report.success else "undeliverable"
         reason = None if report.success else f"{report.err_code}: {report.err_msg}"[:255]
-        if repository.set_delivery_status(conn, report.out_id, status=status, at=at, reason=reason):
-            applied += 1
+        if not repository.set_delivery_status(
+            conn, report.out_id, status=status, at=at, reason=reason
+        ):
+            continue
+        applied += 1
+        delivery = repository.get_delivery(conn, report.out_id)
+        if report_status and delivery is not None:
+            record_status_change(
+                conn,
+                delivery_id=delivery.id,
+                notification_id=delivery.notification_id,
+                user_id=delivery.user_id,
+                channel=delivery.channel,
+                status=status,
+                reason=reason,
+                at=at,
+            )
     return applied
 
 
