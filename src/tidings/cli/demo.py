@@ -147,13 +147,12 @@ _TAXI = _Shop("滴滴出行", "4121", 1500, 6000)
 _P2P_MEMOS = ["AA 聚餐", "还你的电影票钱", "生日红包", "房租分摊", "代买咖啡"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class _DemoUser:
     user: UserOut
-    clear_name: str
     tz: ZoneInfo
-    travel_id: str = ""
-    savings_id: str = ""
+    travel_id: str
+    savings_id: str
 
 
 _Run = Callable[[Connection, Keyring, datetime], None]
@@ -236,7 +235,9 @@ def create_demo_data(context: AppContext, *, users: int, days: int, console: Con
 def _create_user(
     context: AppContext, rng: random.Random, index: int, *, tag: str, at: datetime
 ) -> _DemoUser:
+    """A user with a main wallet, a travel sub-wallet (monthly budget) and a savings goal."""
     name, pinyin = _person(rng, index)
+    timezone = "Asia/Shanghai"
     data = UserCreate.model_validate(
         {
             "external_id": f"demo-{tag}-{index + 1:03d}",
@@ -244,8 +245,28 @@ def _create_user(
             "phone": _phone(rng),
             "email": f"{pinyin}{rng.randint(1, 99)}@{rng.choice(_MAIL_DOMAINS)}",
             "locale": "zh-CN",
-            "timezone": "Asia/Shanghai",
+            "timezone": timezone,
         }
+    )
+    currency = context.settings.default_currency
+    travel = SubWalletCreate(
+        name=rng.choice(["旅行", "春节回家", "国庆出游"]),
+        purpose=Purpose.TRAVEL,
+        budget=BudgetIn(
+            limit=PositiveMoney(value=rng.choice([200_000, 300_000, 500_000]), currency=currency),
+            period="month",
+        ),
+    )
+    goal_by = at + timedelta(days=rng.choice([90, 180, 365]))
+    savings = SubWalletCreate(
+        name=rng.choice(["存钱罐", "应急金", "买房基金"]),
+        purpose=Purpose.SAVINGS,
+        goal=GoalIn(
+            target=PositiveMoney(
+                value=rng.choice([1_000_000, 2_000_000, 5_000_000]), currency=currency
+            ),
+            by=goal_by.astimezone(ZoneInfo(timezone)).date(),
+        ),
     )
 
     def attempt() -> _DemoUser:
@@ -253,43 +274,22 @@ def _create_user(
             user = wallets.create_user_with_wallet(
                 conn, context.keyring, data, at=at, **context.user_defaults()
             )
-            person = _DemoUser(user=user, clear_name=name, tz=ZoneInfo(user.timezone))
-            by = (at + timedelta(days=rng.choice([90, 180, 365]))).astimezone(person.tz).date()
-            travel = wallets.open_sub_wallet(
-                conn,
-                parent_wallet_id=user.wallet_id,
-                data=SubWalletCreate(
-                    name=rng.choice(["旅行", "春节回家", "国庆出游"]),
-                    purpose=Purpose.TRAVEL,
-                    budget=BudgetIn(
-                        limit=PositiveMoney(
-                            value=rng.choice([200_000, 300_000, 500_000]), currency=user.currency
-                        ),
-                        period="month",
-                    ),
-                ),
-                acting_user_id=None,
-                at=at + timedelta(minutes=2),
+            opened = [
+                wallets.open_sub_wallet(
+                    conn,
+                    parent_wallet_id=user.wallet_id,
+                    data=sub,
+                    acting_user_id=None,
+                    at=at + timedelta(minutes=minutes),
+                )
+                for minutes, sub in ((2, travel), (3, savings))
+            ]
+            return _DemoUser(
+                user=user,
+                tz=ZoneInfo(user.timezone),
+                travel_id=opened[0].id,
+                savings_id=opened[1].id,
             )
-            savings = wallets.open_sub_wallet(
-                conn,
-                parent_wallet_id=user.wallet_id,
-                data=SubWalletCreate(
-                    name=rng.choice(["存钱罐", "应急金", "买房基金"]),
-                    purpose=Purpose.SAVINGS,
-                    goal=GoalIn(
-                        target=PositiveMoney(
-                            value=rng.choice([1_000_000, 2_000_000, 5_000_000]),
-                            currency=user.currency,
-                        ),
-                        by=by,
-                    ),
-                ),
-                acting_user_id=None,
-                at=at + timedelta(minutes=3),
-            )
-            person.travel_id, person.savings_id = travel.id, savings.id
-            return person
 
     return with_retry(attempt)
 
@@ -380,7 +380,8 @@ def _plan(
         local_day: date = start.astimezone(person.tz).date() + timedelta(days=day)
         second = rng.randint(earliest * 3600, latest * 3600 - 1)
         moment = datetime.combine(local_day, time(0), tzinfo=person.tz)
-        return moment + timedelta(seconds=second)
+        # In UTC: SQLite keeps the wall time of an aware datetime and drops its offset.
+        return (moment + timedelta(seconds=second)).astimezone(UTC)
 
     for index, person in enumerate(people):
         main, travel, savings = person.user.wallet_id, person.travel_id, person.savings_id

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
-from sqlalchemy import JSON, BigInteger, DateTime, MetaData, Row, String
+from sqlalchemy import JSON, BigInteger, DateTime, Dialect, MetaData, Row, String, TypeDecorator
 from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = MetaData(
@@ -20,7 +21,31 @@ metadata = MetaData(
 # Column types used across domains, so both databases store the same thing.
 Id = String(32)
 Amount = BigInteger
-Timestamp = DateTime(timezone=True)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timestamps are UTC in storage on both databases.
+
+    SQLite keeps no offset: a value written with one would be read back as if it were UTC,
+    hours off. Every value is converted to UTC on the way in (naive ones are taken as UTC)
+    and comes back aware.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Timestamp = UtcDateTime()
 Json = JSON().with_variant(JSONB(), "postgresql")
 
 AnyRow: TypeAlias = Row[*tuple[Any, ...]]
