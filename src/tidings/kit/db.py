@@ -102,9 +102,16 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
 
 @contextmanager
 def read_transaction(engine: Engine) -> Iterator[Connection]:
-    """A consistent read (a snapshot on both databases)."""
-    with engine.connect() as conn, conn.begin():
-        yield conn
+    """A consistent read: a snapshot on both databases (SQLite's read transaction; on
+    PostgreSQL a read-only REPEATABLE READ transaction, never blocked and never blocking)."""
+    with engine.connect() as raw:
+        conn = raw
+        if engine.dialect.name == "postgresql":
+            conn = raw.execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True
+            )
+        with conn.begin():
+            yield conn
 
 
 _RETRYABLE_PG_CODES = {"40001", "40P01", "55P03"}

@@ -14,6 +14,7 @@ from enum import StrEnum
 from sqlalchemy import Connection
 
 from tidings.kit.ids import new_id
+from tidings.kit.money import CurrencyMismatch
 from tidings.ledger import repository
 from tidings.ledger.exceptions import InsufficientFunds, UnbalancedEntry
 
@@ -159,6 +160,12 @@ def place_hold(
     expires_at: datetime | None = None,
 ) -> str:
     """Reserve money so `available` drops while `balance` stays; nothing is posted yet."""
+    account = repository.get_account(conn, account_id)
+    if account is None or account.currency != currency:
+        raise CurrencyMismatch(
+            f"the account holds {account.currency if account else 'nothing'}, not {currency}",
+            field="amount.currency",
+        )
     if not repository.change_held(conn, account_id, amount):
         raise InsufficientFunds(
             "the wallet's available balance does not cover this amount", field="amount"

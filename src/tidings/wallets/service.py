@@ -296,13 +296,17 @@ def create_transfer(
         payment = repository.get_transfer(conn, data.refund_of or "")
         if payment is None or payment.kind != TransferKind.PAYMENT.value:
             raise TransferNotFound(f"payment {data.refund_of} not found", field="refund_of")
-        back_to = _load(
-            conn, {"source": payment.source_wallet_id}, None, own=set(), open_only=False
+        # Lock the paying wallet and the main wallet together, in id order, like every
+        # other movement between them (two separate locks could deadlock with a close).
+        main_id = users.get_main_wallet_id(conn, payment.user_id)
+        paid_from = payment.source_wallet_id
+        locked = _load(
+            conn, {"paid_from": paid_from, "main": main_id}, None, own=set(), open_only=False
         )
-        destination = back_to["source"] if back_to["source"].status == "open" else None
+        destination = locked["paid_from"] if locked["paid_from"].status == "open" else None
         if destination is None:  # the sub-wallet was closed: the money goes to main
-            main_id = users.get_main_wallet_id(conn, payment.user_id)
-            destination = _load(conn, {"destination": main_id}, None, own=set())["destination"]
+            destination = locked["main"]
+            _require_open(destination, "refund_of")
         source = None
 
     for field, wallet in (("source", source), ("destination", destination)):
