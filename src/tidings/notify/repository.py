@@ -290,8 +290,10 @@ def finish_delivery(conn: Connection, delivery_id: str, owner: str, values: dict
 
 
 def insert_attempts(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """One multi-row insert; every row gets every column (the first row sets the columns)."""
     if rows:
-        conn.execute(insert(delivery_attempts), list(rows))
+        keys = {key for row in rows for key in row}
+        conn.execute(insert(delivery_attempts), [{k: row.get(k) for k in keys} for row in rows])
 
 
 def insert_inbox_item(conn: Connection, values: dict[str, Any]) -> None:
