@@ -81,17 +81,3 @@ def record_event(
         },
     )
     return event_id
-
-
-def cloudevent(row: Any) -> dict[str, Any]:
-    """An outbox row in CloudEvents 1.0 JSON form."""
-    return {
-        "specversion": "1.0",
-        "id": row.id,
-        "source": row.source,
-        "type": row.type,
-        "subject": row.subject,
-        "time": row.time.isoformat(),
-        "datacontenttype": "application/json",
-        "data": row.data,
-    }

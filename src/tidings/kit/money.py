@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated
 
 from babel.numbers import format_currency, get_currency_precision, list_currencies
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
@@ -56,11 +56,6 @@ class NonNegativeMoney(Money):
 def money(value: int, currency: str) -> Money:
     """Money from trusted stored values, built without re-validation (hot paths)."""
     return Money.model_construct(value=value, currency=currency)
-
-
-def money_json(value: int, currency: str) -> dict[str, Any]:
-    """The wire shape for event data."""
-    return {"value": value, "currency": currency}
 
 
 def to_major(value: int, currency: str) -> Decimal:
