@@ -30,7 +30,15 @@ def _ledger(
     return ledger.run(databases=databases, seconds=seconds, console=console)
 
 
-BENCHMARKS: dict[str, Benchmark] = {"ledger": _ledger}
+def _notify(
+    databases: Sequence[DatabaseKind], seconds: float, console: Console
+) -> dict[str, float]:
+    from tidings.bench import notify
+
+    return notify.run(databases=databases, seconds=seconds, console=console)
+
+
+BENCHMARKS: dict[str, Benchmark] = {"ledger": _ledger, "notify": _notify}
 """Benchmark name → runner; `tidings bench NAME` picks one."""
 
 DATABASE_CHOICES: dict[str, tuple[DatabaseKind, ...]] = {

@@ -1,0 +1,1001 @@
+"""`tidings bench notify`: how fast outbox events become delivered notices, and how late.
+
+Each database gets one throw-away database, a few thousand users who chose inbox + SMS for
+transactional notices, a local SMS provider stub reached over real HTTP (an asyncio server
+in its own process, answering 200 `{"id": …}` at once and counting requests by
+`Idempotency-Key`), and real `tidings worker` processes. Two phases:
+
+- **backlog** (`<db>_<n>w_…`): K `wallet.payment.succeeded` events (two deliveries each:
+  inbox and SMS) appear in the outbox in one commit while the workers idle; the clock runs
+  from that commit until the first poll (20 ms apart) that finds every event relayed and no
+  delivery open. K is what one worker at the target rate (1,000 deliveries/s) would drain
+  in `seconds`. PostgreSQL runs it with one worker process, then with two sharing one
+  backlog; SQLite with one (`tidings worker` says to run one only). Every run is checked:
+  each event has its notice and its inbox row, each SMS reached the stub, every delivery
+  ended `sent` (`_lost` counts what did not), no SMS was requested twice (stub requests
+  against distinct `Idempotency-Key`s: `_sent_twice`), and none reached the stub without
+  being recorded as sent (`_sms_unrecorded`). A run that loses or repeats anything fails
+  the benchmark (after printing the figures).
+- **steady** (`<db>_steady_…`): one fresh worker process, warmed up with a few events; a
+  producer thread here writes one event per transaction at a steady 200 events/s for
+  `seconds` (`_events_per_s` is the rate it achieved). Latency runs from the event's outbox
+  `time` to *delivered*: for SMS the stub's receive time, for the inbox the moment its row
+  is committed, seen by a watcher polling every 10 ms (so up to 10 ms late).
+  `_p50_ms`/`_p99_ms`/`_max_ms` cover both channels, `_sms_…` and `_inbox_…` split them,
+  and `_sent_at_…` is measured to `deliveries.sent_at` instead, which the dispatcher stamps
+  before it sends and before it commits its batch.
+
+All clocks are this host's wall clock, and every process runs here and shares its CPUs:
+`host_cpus` and `host_load_avg_1m` (the higher of the 1-minute load averages at the start
+and at the end) say how busy it was. The databases start fresh,
+as a new deployment's would: PostgreSQL has no planner statistics until autovacuum's
+ANALYZE gets round to the new rows, and the benchmark does not run one for it
+(`postgresql_<n>w_planner_statistics` says whether it had when the backlog appeared).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from itertools import count
+from pathlib import Path
+from typing import Any, Final, cast
+
+import httpx
+from pydantic import SecretStr
+from rich.console import Console
+from rich.progress import Progress, TaskID
+from sqlalchemy import Engine, func, select, text
+
+from tidings.api.context import AppContext
+from tidings.bench.serving import tidings_executable
+from tidings.bench.support import (
+    BENCH_DATA_KEY,
+    BENCH_LOOKUP_KEY,
+    BenchDatabase,
+    BenchmarkError,
+    DatabaseKind,
+    Timings,
+    bench_database,
+    make_progress,
+    step,
+)
+from tidings.config import Settings
+from tidings.events import outbox, record_event
+from tidings.kit.clock import SystemClock, as_utc
+from tidings.kit.db import make_engine, read_transaction, write_transaction
+from tidings.kit.ids import new_id
+from tidings.kit.migrate import upgrade
+from tidings.notify import preferences
+from tidings.notify.channels.config import SMS_VARIABLE
+from tidings.notify.models import deliveries, inbox_items, notifications
+from tidings.notify.schemas import PreferencesIn
+from tidings.notify.types import Category, ChannelName
+from tidings.privacy.crypto import Keyring
+from tidings.users.schemas import UserCreate
+from tidings.wallets import service as wallets
+from tidings.wallets.events import PAYMENT_SUCCEEDED
+
+TARGET_DELIVERIES_PER_S: Final = 1_000
+"""The issue's target for one worker process; sizes the backlog, never the verdict."""
+DELIVERIES_PER_EVENT: Final = 2
+"""Inbox and SMS: what every bench user chose for transactional notices."""
+MIN_BACKLOG_EVENTS: Final = 500
+DEFAULT_USERS: Final = 2_000
+SMS_PER_USER_BUDGET: Final = 40
+"""The planner allows 50 SMS per number per day (`PlannerPolicy.sms_daily_limit`); we stay
+well below, or the planner would suppress SMS and the run would measure that instead."""
+USERS_PER_TRANSACTION: Final = 250
+STEADY_RATE: Final = 200.0
+"""Events per second in the steady phase (the issue's load)."""
+WARM_UP_EVENTS: Final = 20
+"""Delivered before the steady clock starts: templates compiled, connections open."""
+WORKER_COUNTS: Final[dict[DatabaseKind, tuple[int, ...]]] = {
+    "sqlite": (1,),  # one writer process: `tidings worker` says to run one only
+    "postgresql": (1, 2),
+}
+DRAIN_POLL_S: Final = 0.02
+WATCH_POLL_S: Final = 0.01
+STALL_S: Final = 60.0
+"""No progress at all for this long means a wedged or dead worker, not a slow one."""
+WORKER_READY_S: Final = 60.0
+READY_MARKER: Final = b"worker running"
+WORKER_TUNABLES: Final = frozenset(
+    {
+        "TIDINGS_DISPATCH_BATCH",
+        "TIDINGS_RELAY_BATCH",
+        "TIDINGS_WORKER_IDLE_MS",
+        "TIDINGS_DELIVERY_LEASE_SECONDS",
+    }
+)
+"""The only inherited `TIDINGS_*` variables a bench worker sees (to try other settings);
+anything else (a real provider, a status webhook) would change what is measured."""
+PAYMENT: Final = {"value": 1_280, "currency": "CNY"}
+MERCHANT: Final = {"name": "Bench Coffee", "category": "5814"}
+
+
+@dataclass(frozen=True, slots=True)
+class BenchUser:
+    user_id: str
+    wallet_id: str
+
+
+def run(
+    *,
+    databases: Sequence[DatabaseKind],
+    seconds: float,
+    console: Console,
+    backlog_events: int | None = None,
+    users: int | None = None,
+    steady_rate: float = STEADY_RATE,
+) -> dict[str, float]:
+    """Both phases on each database; figures are prefixed `<db>_<n>w_` and `<db>_steady_`."""
+    if backlog_events is None:
+        backlog_events = max(
+            MIN_BACKLOG_EVENTS, round(TARGET_DELIVERIES_PER_S * seconds / DELIVERIES_PER_EVENT)
+        )
+    steady_events = max(1, round(steady_rate * seconds))
+    figures: dict[str, float] = {}
+    problems: list[str] = []
+    load_before = os.getloadavg()[0]
+    with make_progress(console) as progress, SmsStub() as stub:
+        for kind in databases:
+            runs = len(WORKER_COUNTS[kind])
+            per_user = backlog_events * runs + steady_events + WARM_UP_EVENTS
+            needed = -(-per_user // SMS_PER_USER_BUDGET)
+            plan = _Plan(
+                kind=kind,
+                backlog_events=backlog_events,
+                steady_events=steady_events,
+                steady_rate=steady_rate,
+                users=max(users if users is not None else DEFAULT_USERS, needed),
+            )
+            found, trouble = _run_on(plan, stub=stub, progress=progress)
+            figures.update(found)
+            problems += trouble
+    # Every process here shares the host's CPUs: a busy host reads as a slow worker.
+    figures["host_cpus"] = os.cpu_count() or 0
+    figures["host_load_avg_1m"] = round(max(load_before, os.getloadavg()[0]), 2)
+    if problems:
+        from tidings.bench import figures_table
+
+        console.print(figures_table("notify", figures))
+        raise BenchmarkError("notices were lost or sent twice: " + "; ".join(problems))
+    return figures
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    kind: DatabaseKind
+    backlog_events: int
+    steady_events: int
+    steady_rate: float
+    users: int
+
+
+def _run_on(
+    plan: _Plan, *, stub: SmsStub, progress: Progress
+) -> tuple[dict[str, float], list[str]]:
+    kind = plan.kind
+    figures: dict[str, float] = {}
+    problems: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="tidings-bench-") as tmp, ExitStack() as stack:
+        workdir = Path(tmp)
+        with step(progress, f"{kind}: create a fresh database"):
+            database = stack.enter_context(bench_database(kind, workdir))
+        context = _context(database, workdir)
+        stack.callback(context.engine.dispose)
+        with step(progress, f"{kind}: migrate"):
+            upgrade(context.engine)
+        people = _create_users(context, plan.users, progress=progress, label=kind)
+        cursor = _Cursor(people)
+        for workers in WORKER_COUNTS[kind]:
+            found, trouble = _backlog_phase(
+                context,
+                database,
+                workdir,
+                cursor,
+                events=plan.backlog_events,
+                workers=workers,
+                stub=stub,
+                progress=progress,
+            )
+            figures.update(found)
+            problems += trouble
+        found, trouble = _steady_phase(
+            context,
+            database,
+            workdir,
+            cursor,
+            events=plan.steady_events,
+            rate=plan.steady_rate,
+            stub=stub,
+            progress=progress,
+        )
+        figures.update(found)
+        problems += trouble
+    return figures, problems
+
+
+def _context(database: BenchDatabase, workdir: Path) -> AppContext:
+    settings = Settings(
+        database_url=database.url,
+        var_dir=workdir / "var",
+        data_key=SecretStr(BENCH_DATA_KEY),
+        lookup_key=SecretStr(BENCH_LOOKUP_KEY),
+        status_webhook_url=None,
+    )
+    keyring = Keyring.from_specs(data_key_spec=BENCH_DATA_KEY, lookup_key_b64=BENCH_LOOKUP_KEY)
+    return AppContext(
+        settings=settings, engine=make_engine(database.url), keyring=keyring, clock=SystemClock()
+    )
+
+
+def _create_users(
+    context: AppContext, count: int, *, progress: Progress, label: str
+) -> list[BenchUser]:
+    """Users through the service layer, a few hundred per transaction, each choosing inbox +
+    SMS for transactional notices (the default is inbox + push, and they have no push token)."""
+    task = progress.add_task(
+        f"{label}: create {count:,} users (payments by inbox + SMS)", total=count, detail=""
+    )
+    choice = PreferencesIn(channels={Category.TRANSACTIONAL: [ChannelName.INBOX, ChannelName.SMS]})
+    created: list[BenchUser] = []
+    for start in range(0, count, USERS_PER_TRANSACTION):
+        with write_transaction(context.engine) as conn:
+            now = context.clock.now()
+            for n in range(start, min(count, start + USERS_PER_TRANSACTION)):
+                user = wallets.create_user_with_wallet(
+                    conn,
+                    context.keyring,
+                    UserCreate(
+                        external_id=f"bench-notify-{n}",
+                        name=f"通知用户{n}",
+                        phone=f"+86139{n:08d}",
+                        locale="zh-CN",
+                        timezone="Asia/Shanghai",
+                    ),
+                    at=now,
+                    **context.user_defaults(),
+                )
+                preferences.update_preferences(
+                    conn, context.keyring, user.id, choice, actor="bench", at=now
+                )
+                created.append(BenchUser(user.id, user.wallet_id))
+        progress.update(task, completed=len(created))
+    return created
+
+
+class _Cursor:
+    """Hands out users round-robin, so consecutive events belong to different users (a user's
+    notices on one channel go out in order, one at a time)."""
+
+    def __init__(self, people: list[BenchUser]) -> None:
+        self._people = people
+        self._next = 0
+
+    def take(self) -> BenchUser:
+        user = self._people[self._next % len(self._people)]
+        self._next += 1
+        return user
+
+
+def _payment_data(user: BenchUser, at: datetime) -> dict[str, Any]:
+    return {
+        "wallet_id": user.wallet_id,
+        "transfer_id": new_id("trf"),
+        "amount": PAYMENT,
+        "balance_after": {"value": 1_000_000, "currency": "CNY"},
+        "merchant": MERCHANT,
+        "occurred_at": at.isoformat(),
+    }
+
+
+# --- the SMS provider stub, in a process of its own ------------------------------------
+
+STUB_FLAG: Final = "--sms-stub"
+STATS_PATH: Final = b"/_stats"
+
+
+@dataclass(frozen=True, slots=True)
+class StubCounts:
+    requests: int
+    first_seen: dict[str, float]
+    """Idempotency-Key → when the first request with it arrived (epoch seconds)."""
+
+
+class _StubState:
+    def __init__(self) -> None:
+        self.requests = 0
+        self.first_seen: dict[str, float] = {}
+
+    def take(self) -> bytes:
+        """What arrived since the last look, as JSON; counting starts afresh."""
+        body = json.dumps({"requests": self.requests, "first_seen": self.first_seen})
+        self.requests, self.first_seen = 0, {}
+        return body.encode()
+
+
+class _StubProtocol(asyncio.Protocol):
+    """Just enough HTTP/1.1 for the SMS adapter: read a request (headers, `Content-Length`
+    body), answer at once, keep the connection for the next one. `POST` anything is an SMS
+    (200 `{"id": …}`); `GET /_stats` returns and resets the counts."""
+
+    def __init__(self, state: _StubState) -> None:
+        self.state = state
+        self.buffer = b""
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while (end := self.buffer.find(b"\r\n\r\n")) >= 0:
+            request_line, *headers = self.buffer[:end].split(b"\r\n")
+            length, key = 0, ""
+            for line in headers:
+                name, _, value = line.partition(b":")
+                match name.strip().lower():
+                    case b"content-length":
+                        length = int(value)
+                    case b"idempotency-key":
+                        key = value.strip().decode("latin-1")
+            if len(self.buffer) < end + 4 + length:
+                return  # the body is still on its way
+            self.buffer = self.buffer[end + 4 + length :]
+            if request_line.split(b" ")[1:2] == [STATS_PATH]:
+                body = self.state.take()
+            else:
+                received = time.time()
+                self.state.requests += 1
+                self.state.first_seen.setdefault(key, received)
+                body = b'{"id":"stub-%d"}' % self.state.requests
+            assert self.transport is not None
+            self.transport.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n%b" % (len(body), body)
+            )
+
+
+def serve_stub() -> None:
+    """The stub process: listen on a free port, print it, answer until terminated."""
+
+    async def serve() -> None:
+        state = _StubState()
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(lambda: _StubProtocol(state), "127.0.0.1", 0)
+        print(server.sockets[0].getsockname()[1], flush=True)
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(serve())
+
+
+class SmsStub:
+    """A local SMS provider (`"type": "http"` in `TIDINGS_SMS_PROVIDERS`) that accepts
+    everything at once, remembering when each `Idempotency-Key` first arrived and how many
+    requests came in all. It is an asyncio server in its own process (a few tens of
+    microseconds a request), so it never competes with a worker for a GIL."""
+
+    def __init__(self) -> None:
+        self._process: subprocess.Popen[bytes] | None = None
+        self._port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._port}/sms"
+
+    def providers_json(self) -> str:
+        return json.dumps([{"type": "http", "url": self.url, "api_key": "bench-sms-key"}])
+
+    def __enter__(self) -> SmsStub:
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "tidings.bench.notify", STUB_FLAG], stdout=subprocess.PIPE
+        )
+        assert self._process.stdout is not None
+        line = self._process.stdout.readline()
+        if not line.strip().isdigit():
+            _stop(self._process)
+            raise BenchmarkError(f"the SMS stub did not start (it printed {line!r})")
+        self._port = int(line)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._process is not None:
+            _stop(self._process)
+            if self._process.stdout is not None:
+                self._process.stdout.close()
+
+    def take(self) -> StubCounts:
+        """What arrived since the last `take`; counting starts afresh."""
+        response = httpx.get(f"http://127.0.0.1:{self._port}/_stats", timeout=30)
+        raw = response.raise_for_status().json()
+        return StubCounts(int(raw["requests"]), dict(raw["first_seen"]))
+
+
+# --- `tidings worker` processes -----------------------------------------------------
+
+_worker_numbers = count(1)
+
+
+@dataclass
+class WorkerProcesses:
+    """`tidings worker` processes, each logging to its own file."""
+
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    logs: list[Path] = field(default_factory=list)
+
+    def check_alive(self) -> None:
+        for process, log in zip(self.processes, self.logs, strict=True):
+            if process.poll() is not None:
+                raise BenchmarkError(
+                    f"`tidings worker` exited with {process.returncode}:\n{_tail(log)}"
+                )
+
+    def tails(self) -> str:
+        return "\n".join(f"--- {log.name}\n{_tail(log)}" for log in self.logs)
+
+
+def _tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-2000:]
+
+
+def _worker_env(database: BenchDatabase, workdir: Path, stub: SmsStub) -> dict[str, str]:
+    inherited = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("TIDINGS_") or name in WORKER_TUNABLES
+    }
+    return {
+        **inherited,
+        "TIDINGS_DATABASE_URL": database.url,
+        "TIDINGS_VAR_DIR": str(workdir / "var"),
+        "TIDINGS_DATA_KEY": BENCH_DATA_KEY,
+        "TIDINGS_LOOKUP_KEY": BENCH_LOOKUP_KEY,
+        "TIDINGS_LOG_LEVEL": "WARNING",
+        SMS_VARIABLE: stub.providers_json(),
+    }
+
+
+@contextmanager
+def running_workers(
+    database: BenchDatabase,
+    workdir: Path,
+    *,
+    count: int,
+    stub: SmsStub,
+    progress: Progress,
+) -> Iterator[WorkerProcesses]:
+    """`count` `tidings worker` processes, each idle and ready, until the block ends."""
+    label = database.kind
+    env = _worker_env(database, workdir, stub)
+    workers = WorkerProcesses()
+    try:
+        with step(progress, f"{label}: start {count} `tidings worker` process(es)"):
+            for _ in range(count):
+                log_path = workdir / f"worker-{next(_worker_numbers)}.log"
+                with log_path.open("wb") as log:
+                    workers.processes.append(
+                        subprocess.Popen(
+                            [tidings_executable(), "worker"],
+                            env=env,
+                            stdout=log,
+                            stderr=subprocess.STDOUT,
+                        )
+                    )
+                workers.logs.append(log_path)
+            _wait_ready(workers)
+        yield workers
+    finally:
+        for process in workers.processes:
+            _stop(process)
+
+
+def _wait_ready(workers: WorkerProcesses) -> None:
+    deadline = time.monotonic() + WORKER_READY_S
+    waiting = list(workers.logs)
+    while waiting:
+        workers.check_alive()
+        waiting = [log for log in waiting if READY_MARKER not in log.read_bytes()]
+        if time.monotonic() > deadline:
+            raise BenchmarkError(
+                f"`tidings worker` not ready within {WORKER_READY_S:.0f} s:\n{workers.tails()}"
+            )
+        time.sleep(0.05)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+# --- progress and checks ----------------------------------------------------------------
+
+
+def _busy(engine: Engine) -> tuple[bool, bool]:
+    """(an event waits for the relay, a delivery is still open): two index probes in one
+    statement, so one snapshot (a relayed event always has its deliveries)."""
+    query = select(
+        select(outbox.c.id).where(outbox.c.relayed_at.is_(None)).exists(),
+        select(deliveries.c.id).where(deliveries.c.status.in_(("pending", "sending"))).exists(),
+    )
+    with read_transaction(engine) as conn:
+        unrelayed, open_ = conn.execute(query).one()
+    return bool(unrelayed), bool(open_)
+
+
+def _sent(engine: Engine) -> int:
+    with read_transaction(engine) as conn:
+        query = select(func.count()).where(deliveries.c.status == "sent")
+        return int(conn.execute(query).scalar_one())
+
+
+@dataclass(frozen=True, slots=True)
+class _Drained:
+    elapsed_s: float
+    relayed_s: float
+    """When the outbox was first seen empty, from the start."""
+
+
+def _drain(
+    engine: Engine,
+    workers: WorkerProcesses,
+    *,
+    started: float,
+    baseline_sent: int,
+    progress: Progress,
+    task: TaskID,
+) -> _Drained:
+    """Wait until every event is relayed and no delivery is open; times from `started`
+    (a `perf_counter` reading) to the poll that first saw it done (polls are 20 ms apart and
+    cheap; the sent count for the progress bar, a bigger query, runs every half second)."""
+    last_sent = -1
+    last_change = next_count = time.monotonic()
+    relayed_s: float | None = None
+    while True:
+        polled = time.perf_counter()
+        unrelayed, open_ = _busy(engine)
+        if not unrelayed and relayed_s is None:
+            relayed_s = polled - started
+        if not unrelayed and not open_:
+            elapsed = polled - started
+            sent = _sent(engine) - baseline_sent
+            progress.update(task, completed=sent, detail=_rate(sent, elapsed))
+            return _Drained(elapsed_s=elapsed, relayed_s=relayed_s or elapsed)
+        if time.monotonic() >= next_count:
+            sent = _sent(engine) - baseline_sent
+            progress.update(task, completed=sent, detail=_rate(sent, polled - started))
+            if sent != last_sent:
+                last_sent, last_change = sent, time.monotonic()
+            elif time.monotonic() - last_change > STALL_S:
+                raise BenchmarkError(
+                    f"no delivery for {STALL_S:.0f} s; worker logs:\n{workers.tails()}"
+                )
+            workers.check_alive()
+            next_count = time.monotonic() + 0.5
+        time.sleep(DRAIN_POLL_S)
+
+
+def _rate(sent: int, elapsed: float) -> str:
+    return f"{sent / elapsed:,.0f} deliveries/s" if elapsed > 0 else ""
+
+
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    sms_sent: frozenset[str]
+    inbox: int
+    notifications: int
+    deliveries: int
+    sent: int
+
+
+def _snapshot(engine: Engine) -> _Snapshot:
+    with read_transaction(engine) as conn:
+        sms = conn.execute(
+            select(deliveries.c.id).where(
+                deliveries.c.channel == ChannelName.SMS.value, deliveries.c.status == "sent"
+            )
+        ).scalars()
+        sms_sent = frozenset(sms)
+        inbox = conn.execute(select(func.count()).select_from(inbox_items)).scalar_one()
+        notices = conn.execute(select(func.count()).select_from(notifications)).scalar_one()
+        total = conn.execute(select(func.count()).select_from(deliveries)).scalar_one()
+        sent = conn.execute(select(func.count()).where(deliveries.c.status == "sent")).scalar_one()
+    return _Snapshot(sms_sent, int(inbox), int(notices), int(total), int(sent))
+
+
+def _integrity(
+    prefix: str, *, events: int, before: _Snapshot, after: _Snapshot, stub: StubCounts
+) -> tuple[dict[str, float], list[str]]:
+    """Every event made one notice, one inbox row and one SMS at the provider, once."""
+    new_sms = after.sms_sent - before.sms_sent
+    arrived = set(stub.first_seen)
+    inbox_missing = events - (after.inbox - before.inbox)
+    sms_missing = events - len(new_sms & arrived)
+    not_sent = (after.deliveries - before.deliveries) - (after.sent - before.sent)
+    figures: dict[str, float] = {
+        f"{prefix}_lost": inbox_missing + sms_missing + not_sent,
+        f"{prefix}_sent_twice": stub.requests - len(arrived),
+        f"{prefix}_sms_unrecorded": len(arrived - new_sms),
+    }
+    problems = []
+    if after.notifications - before.notifications != events:
+        problems.append(
+            f"{prefix}: {after.notifications - before.notifications} notices for {events} events"
+        )
+    if inbox_missing:
+        problems.append(f"{prefix}: {inbox_missing} events without their inbox row")
+    if sms_missing:
+        problems.append(f"{prefix}: {sms_missing} SMS deliveries never reached the provider")
+    if not_sent:
+        problems.append(f"{prefix}: {not_sent} deliveries ended other than sent")
+    if figures[f"{prefix}_sent_twice"]:
+        problems.append(f"{prefix}: {figures[f'{prefix}_sent_twice']:.0f} SMS requests repeated")
+    if figures[f"{prefix}_sms_unrecorded"]:
+        problems.append(f"{prefix}: {len(arrived - new_sms)} SMS sent but not recorded as sent")
+    return figures, problems
+
+
+# --- backlog: throughput ----------------------------------------------------------------
+
+
+def _backlog_phase(
+    context: AppContext,
+    database: BenchDatabase,
+    workdir: Path,
+    cursor: _Cursor,
+    *,
+    events: int,
+    workers: int,
+    stub: SmsStub,
+    progress: Progress,
+) -> tuple[dict[str, float], list[str]]:
+    kind = database.kind
+    prefix = f"{kind}_{workers}w"
+    with running_workers(database, workdir, count=workers, stub=stub, progress=progress) as running:
+        before = _snapshot(context.engine)
+        stub.take()
+        with step(progress, f"{kind}: write {events:,} events to the outbox in one commit"):
+            with write_transaction(context.engine) as conn:
+                for _ in range(events):
+                    user = cursor.take()
+                    at = context.clock.now()
+                    record_event(
+                        conn,
+                        type=PAYMENT_SUCCEEDED,
+                        user_id=user.user_id,
+                        data=_payment_data(user, at),
+                        at=at,
+                    )
+            started = time.perf_counter()  # the backlog is visible from here on
+        analyzed = _has_statistics(context.engine)
+        task = progress.add_task(
+            f"{kind}: {workers} worker(s) drain {events * DELIVERIES_PER_EVENT:,} deliveries",
+            total=events * DELIVERIES_PER_EVENT,
+            detail="",
+        )
+        drained = _drain(
+            context.engine,
+            running,
+            started=started,
+            baseline_sent=before.sent,
+            progress=progress,
+            task=task,
+        )
+    after = _snapshot(context.engine)
+    delivered = after.sent - before.sent
+    figures: dict[str, float] = {
+        f"{prefix}_events": events,
+        f"{prefix}_deliveries": delivered,
+        f"{prefix}_seconds": round(drained.elapsed_s, 3),
+        f"{prefix}_relay_seconds": round(drained.relayed_s, 3),
+        f"{prefix}_events_per_s": round(events / drained.elapsed_s, 1),
+        f"{prefix}_deliveries_per_s": round(delivered / drained.elapsed_s, 1),
+    }
+    if analyzed is not None:
+        figures[f"{prefix}_planner_statistics"] = int(analyzed)
+    if workers > 1:
+        figures[f"{prefix}_deliveries_per_s_per_worker"] = round(
+            delivered / drained.elapsed_s / workers, 1
+        )
+    checked, problems = _integrity(
+        prefix, events=events, before=before, after=after, stub=stub.take()
+    )
+    figures.update(checked)
+    return figures, problems
+
+
+def _has_statistics(engine: Engine) -> bool | None:
+    """On PostgreSQL, whether `deliveries` had been analyzed (by autovacuum: the benchmark
+    never runs ANALYZE) when the backlog appeared; the claim query's plan depends on it.
+    None on SQLite, which keeps no statistics unless told to."""
+    if engine.dialect.name != "postgresql":
+        return None
+    query = text(
+        "SELECT last_analyze IS NOT NULL OR last_autoanalyze IS NOT NULL"
+        " FROM pg_stat_user_tables WHERE relname = 'deliveries'"
+    )
+    with read_transaction(engine) as conn:
+        return bool(conn.execute(query).scalar_one_or_none())
+
+
+# --- steady: latency --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Produced:
+    event_id: str
+    user_id: str
+    at: float
+    """The event's outbox `time`, epoch seconds."""
+
+
+class _Producer(threading.Thread):
+    """Writes one event per transaction at `rate` per second, on schedule (it catches up
+    after a slow commit instead of drifting)."""
+
+    def __init__(self, context: AppContext, cursor: _Cursor, *, events: int, rate: float) -> None:
+        super().__init__(name="bench-producer", daemon=True)
+        self.context = context
+        self.cursor = cursor
+        self.events = events
+        self.rate = rate
+        self.produced: list[_Produced] = []
+        self.lock = threading.Lock()
+        self.error: BaseException | None = None
+        self.elapsed_s = 0.0
+
+    def run(self) -> None:
+        try:
+            started = time.perf_counter()
+            for n in range(self.events):
+                delay = started + n / self.rate - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+                user = self.cursor.take()
+                at = datetime.now(UTC)
+                with write_transaction(self.context.engine) as conn:
+                    event_id = record_event(
+                        conn,
+                        type=PAYMENT_SUCCEEDED,
+                        user_id=user.user_id,
+                        data=_payment_data(user, at),
+                        at=at,
+                    )
+                with self.lock:
+                    self.produced.append(_Produced(event_id, user.user_id, at.timestamp()))
+            self.elapsed_s = time.perf_counter() - started
+        except BaseException as exc:  # reported by the main thread
+            self.error = exc
+
+    def snapshot(self) -> list[_Produced]:
+        with self.lock:
+            return list(self.produced)
+
+
+class _InboxWatcher(threading.Thread):
+    """Polls every 10 ms for inbox rows committed since the last poll, and notes when each
+    event's row was first seen: the inbox's *delivered*.
+
+    Inbox ids are ULIDs made while the dispatcher handles its batch, before it commits; with
+    one worker each batch's ids come after the previous batch's commit, so `id > the last
+    seen` finds every new row with one index range scan, however far behind the worker is.
+    """
+
+    def __init__(self, engine: Engine, *, after_id: str) -> None:
+        super().__init__(name="bench-inbox-watcher", daemon=True)
+        self.engine = engine
+        self.after_id = after_id
+        self.seen: dict[str, float] = {}
+        self.stop = threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            while not self.stop.is_set():
+                self._poll()
+                self.stop.wait(WATCH_POLL_S)
+            self._poll()
+        except BaseException as exc:  # reported by the main thread
+            self.error = exc
+
+    def _poll(self) -> None:
+        query = (
+            select(inbox_items.c.id, notifications.c.event_id)
+            .join(notifications, notifications.c.id == inbox_items.c.notification_id)
+            .where(inbox_items.c.id > self.after_id)
+            .order_by(inbox_items.c.id)
+        )
+        with read_transaction(self.engine) as conn:
+            rows = conn.execute(query).all()
+        now = time.time()
+        for row in rows:
+            self.seen.setdefault(row.event_id, now)
+        if rows:
+            self.after_id = rows[-1].id
+
+
+def _last_inbox_id(engine: Engine) -> str:
+    with read_transaction(engine) as conn:
+        last = conn.execute(select(func.max(inbox_items.c.id))).scalar_one_or_none()
+    return str(last or "")
+
+
+def _warm_up(
+    context: AppContext,
+    cursor: _Cursor,
+    workers: WorkerProcesses,
+    *,
+    progress: Progress,
+    label: str,
+) -> None:
+    with step(progress, f"{label}: warm up the worker with {WARM_UP_EVENTS} events") as task:
+        baseline = _sent(context.engine)
+        with write_transaction(context.engine) as conn:
+            for _ in range(WARM_UP_EVENTS):
+                user = cursor.take()
+                at = context.clock.now()
+                record_event(
+                    conn,
+                    type=PAYMENT_SUCCEEDED,
+                    user_id=user.user_id,
+                    data=_payment_data(user, at),
+                    at=at,
+                )
+        _drain(
+            context.engine,
+            workers,
+            started=time.perf_counter(),
+            baseline_sent=baseline,
+            progress=progress,
+            task=task,
+        )
+
+
+def _steady_phase(
+    context: AppContext,
+    database: BenchDatabase,
+    workdir: Path,
+    cursor: _Cursor,
+    *,
+    events: int,
+    rate: float,
+    stub: SmsStub,
+    progress: Progress,
+) -> tuple[dict[str, float], list[str]]:
+    kind = database.kind
+    prefix = f"{kind}_steady"
+    with running_workers(database, workdir, count=1, stub=stub, progress=progress) as running:
+        _warm_up(context, cursor, running, progress=progress, label=kind)
+        before = _snapshot(context.engine)
+        stub.take()
+        phase_start = datetime.now(UTC)
+        producer = _Producer(context, cursor, events=events, rate=rate)
+        watcher = _InboxWatcher(context.engine, after_id=_last_inbox_id(context.engine))
+        seconds = events / rate
+        task = progress.add_task(
+            f"{kind}: {rate:,.0f} events/s for {seconds:,.0f} s, one worker",
+            total=events,
+            detail="",
+        )
+        producer.start()
+        watcher.start()
+        try:
+            while producer.is_alive():
+                producer.join(0.1)
+                running.check_alive()
+                progress.update(task, completed=len(producer.snapshot()))
+            if producer.error is not None:
+                raise BenchmarkError(f"the producer failed: {producer.error!r}")
+            progress.update(
+                task, completed=events, detail=f"{events / producer.elapsed_s:,.0f} events/s"
+            )
+            drain_task = progress.add_task(
+                f"{kind}: wait for the last deliveries", total=None, detail=""
+            )
+            _drain(
+                context.engine,
+                running,
+                started=time.perf_counter(),
+                baseline_sent=0,
+                progress=progress,
+                task=drain_task,
+            )
+            progress.update(drain_task, total=1, completed=1, detail="")
+            deadline = time.monotonic() + 5
+            while len(watcher.seen) < events and time.monotonic() < deadline:
+                time.sleep(WATCH_POLL_S)
+        finally:
+            watcher.stop.set()
+            watcher.join()
+    if watcher.error is not None:
+        raise BenchmarkError(f"the inbox watcher failed: {watcher.error!r}")
+    after = _snapshot(context.engine)
+    arrived = stub.take()
+    figures = _latency_figures(
+        prefix,
+        context.engine,
+        produced=producer.produced,
+        since=phase_start,
+        inbox_seen=watcher.seen,
+        sms_arrived=arrived.first_seen,
+        elapsed_s=producer.elapsed_s,
+    )
+    checked, problems = _integrity(prefix, events=events, before=before, after=after, stub=arrived)
+    figures.update(checked)
+    return figures, problems
+
+
+def _latency_figures(
+    prefix: str,
+    engine: Engine,
+    *,
+    produced: list[_Produced],
+    since: datetime,
+    inbox_seen: dict[str, float],
+    sms_arrived: dict[str, float],
+    elapsed_s: float,
+) -> dict[str, float]:
+    when = {p.event_id: p.at for p in produced}
+    query = (
+        select(
+            notifications.c.event_id,
+            deliveries.c.id,
+            deliveries.c.channel,
+            deliveries.c.sent_at,
+        )
+        .join(notifications, notifications.c.id == deliveries.c.notification_id)
+        .where(notifications.c.created_at >= since, deliveries.c.status == "sent")
+    )
+    with read_transaction(engine) as conn:
+        rows = [row for row in conn.execute(query) if row.event_id in when]
+
+    def ns(seconds: float) -> int:
+        return max(0, round(seconds * 1e9))
+
+    sms, inbox, stamped = Timings(), Timings(), Timings()
+    for row in rows:
+        at = when[row.event_id]
+        stamped.latencies_ns.append(ns(as_utc(row.sent_at).timestamp() - at))
+        if row.channel == ChannelName.SMS.value and row.id in sms_arrived:
+            sms.latencies_ns.append(ns(sms_arrived[row.id] - at))
+        elif row.channel == ChannelName.INBOX.value and row.event_id in inbox_seen:
+            inbox.latencies_ns.append(ns(inbox_seen[row.event_id] - at))
+    both = Timings(latencies_ns=sms.latencies_ns + inbox.latencies_ns)
+    return {
+        f"{prefix}_events": len(produced),
+        f"{prefix}_events_per_s": round(len(produced) / elapsed_s, 1) if elapsed_s else 0.0,
+        f"{prefix}_deliveries": both.count,
+        f"{prefix}_deliveries_unobserved": len(rows) - both.count,
+        f"{prefix}_p50_ms": round(both.percentile_ms(50), 1),
+        f"{prefix}_p99_ms": round(both.percentile_ms(99), 1),
+        f"{prefix}_max_ms": round(both.percentile_ms(100), 1),
+        f"{prefix}_sms_p50_ms": round(sms.percentile_ms(50), 1),
+        f"{prefix}_sms_p99_ms": round(sms.percentile_ms(99), 1),
+        f"{prefix}_inbox_p50_ms": round(inbox.percentile_ms(50), 1),
+        f"{prefix}_inbox_p99_ms": round(inbox.percentile_ms(99), 1),
+        f"{prefix}_sent_at_p50_ms": round(stamped.percentile_ms(50), 1),
+        f"{prefix}_sent_at_p99_ms": round(stamped.percentile_ms(99), 1),
+    }
+
+
+if __name__ == "__main__" and sys.argv[1:] == [STUB_FLAG]:
+    serve_stub()

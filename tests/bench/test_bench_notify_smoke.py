@@ -1,0 +1,41 @@
+"""The notify benchmark runs end to end on SQLite (a small backlog, half a second of steady
+load) and reports positive figures with nothing lost or sent twice."""
+
+from __future__ import annotations
+
+import io
+import math
+
+from rich.console import Console
+
+from tidings.bench import notify
+
+CHECKS = ("lost", "sent_twice", "sms_unrecorded")
+
+
+def test_notify_benchmark_delivers_every_notice_once_and_reports_positive_figures() -> None:
+    figures = notify.run(
+        databases=["sqlite"],
+        seconds=0.5,
+        console=Console(file=io.StringIO()),
+        backlog_events=150,
+        users=60,
+    )
+
+    throughput = ("events", "deliveries", "seconds", "events_per_s", "deliveries_per_s")
+    latency = ("p50_ms", "p99_ms", "max_ms", "sms_p99_ms", "inbox_p99_ms", "sent_at_p99_ms")
+    expected_positive = {f"sqlite_1w_{name}" for name in throughput} | {
+        f"sqlite_steady_{name}" for name in ("events", "events_per_s", "deliveries", *latency)
+    }
+    assert expected_positive <= set(figures)
+    for name in expected_positive:
+        value = figures[name]
+        assert isinstance(value, int | float), name
+        assert math.isfinite(value), name
+        assert value > 0, (name, value)
+    assert figures["sqlite_1w_deliveries"] == 2 * 150
+    assert figures["sqlite_steady_deliveries"] == 2 * figures["sqlite_steady_events"]
+    assert figures["sqlite_steady_deliveries_unobserved"] == 0
+    for phase in ("1w", "steady"):
+        for check in CHECKS:
+            assert figures[f"sqlite_{phase}_{check}"] == 0, (phase, check, figures)
