@@ -201,7 +201,7 @@ def demo(
 
 @app.command()
 def bench(
-    name: Annotated[str, typer.Argument(help="Benchmark: ledger.")],
+    name: Annotated[str, typer.Argument(help="Benchmark: ledger or notify.")],
     as_json: Annotated[bool, typer.Option("--json", help="Last line: one JSON object.")] = False,
     db: Annotated[str, typer.Option(help="sqlite, postgresql or both.")] = "sqlite",
     seconds: Annotated[float, typer.Option(help="Length of each timed phase.")] = 10.0,

@@ -181,24 +181,46 @@ def claim_due_deliveries(
     A delivery waits while an earlier one for the same user and channel is still open, so
     each user receives their notices in order.
     """
-    earlier = aliased(deliveries)
     due = or_(
         and_(deliveries.c.status == "pending", deliveries.c.due_at <= now),
         and_(deliveries.c.status == "sending", deliveries.c.lease_expires_at < now),
     )
-    blocked = exists().where(
-        earlier.c.user_id == deliveries.c.user_id,
-        earlier.c.channel == deliveries.c.channel,
-        earlier.c.id < deliveries.c.id,
-        earlier.c.status.in_(OPEN_STATUSES),
-        earlier.c.due_at <= now,
+    # The first open delivery of each (user, channel); a window function, not NOT EXISTS,
+    # whose anti-join PostgreSQL planned quadratically on a fresh table (9 s per claim).
+    first = (
+        select(
+            deliveries.c.id,
+            deliveries.c.status,
+            deliveries.c.due_at,
+            deliveries.c.lease_expires_at,
+            func.row_number()
+            .over(
+                partition_by=(deliveries.c.user_id, deliveries.c.channel),
+                order_by=deliveries.c.id,
+            )
+            .label("rank"),
+        )
+        .where(deliveries.c.status.in_(OPEN_STATUSES), deliveries.c.due_at <= now)
+        .subquery()
     )
+    candidates = list(
+        conn.execute(
+            select(first.c.id)
+            .where(
+                first.c.rank == 1,
+                or_(first.c.status == "pending", first.c.lease_expires_at < now),
+            )
+            .order_by(first.c.due_at, first.c.id)
+            .limit(limit)
+        ).scalars()
+    )
+    if not candidates:
+        return []
+    # Lock and re-check: a row another worker took meanwhile is skipped.
     stmt = (
         select(deliveries.c.id)
-        .where(due, ~blocked)
-        .order_by(deliveries.c.due_at, deliveries.c.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True, of=deliveries)
+        .where(deliveries.c.id.in_(candidates), due)
+        .with_for_update(skip_locked=True)
     )
     ids = list(conn.execute(stmt).scalars())
     if not ids:
