@@ -318,9 +318,10 @@ def insert_attempts(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         conn.execute(insert(delivery_attempts), [{k: row.get(k) for k in keys} for row in rows])
 
 
-def insert_inbox_item(conn: Connection, values: dict[str, Any]) -> None:
+def insert_inbox_items(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Exactly once per notification, whatever happens around it (unique constraint)."""
-    conn.execute(_insert(conn, inbox_items).values(values).on_conflict_do_nothing())
+    if rows:
+        conn.execute(_insert(conn, inbox_items).on_conflict_do_nothing(), list(rows))
 
 
 # -- reads -----------------------------------------------------------------------------

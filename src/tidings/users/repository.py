@@ -26,6 +26,10 @@ def get_user(conn: Connection, user_id: str) -> AnyRow | None:
     return conn.execute(select(users).where(users.c.id == user_id)).first()
 
 
+def get_users(conn: Connection, user_ids: list[str]) -> list[AnyRow]:
+    return list(conn.execute(select(users).where(users.c.id.in_(user_ids))))
+
+
 def user_exists(conn: Connection, user_id: str) -> bool:
     return conn.execute(select(users.c.id).where(users.c.id == user_id)).first() is not None
 

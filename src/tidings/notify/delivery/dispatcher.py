@@ -260,12 +260,14 @@ class Dispatcher:
         if PLATFORM in user_ids:
             platform = users.Contact(PLATFORM, PLATFORM, None, None, "en", "UTC")
             found[PLATFORM] = (platform, [], self.status_webhook_url)
+        wanted = list(user_ids - {PLATFORM})
         with read_transaction(self.engine) as conn:
-            stored = repository.get_preferences(conn, list(user_ids - {PLATFORM}))
-            for user_id in user_ids - {PLATFORM}:
+            stored = repository.get_preferences(conn, wanted)
+            known = users.contacts(conn, self.keyring, wanted)
+            for user_id in wanted:
                 row = stored.get(user_id)
                 found[user_id] = (
-                    users.contact(conn, self.keyring, user_id),
+                    known[user_id],
                     preferences.push_tokens(self.keyring, row.push_tokens_enc if row else None),
                     row.webhook_url if row else None,
                 )
@@ -502,9 +504,7 @@ class Dispatcher:
                     kept.append(outcome)
                 else:  # our lease ran out and another worker has it now
                     log.warning("notify.delivery.lease_lost", delivery_id=outcome.row.id)
-            for outcome in kept:
-                if outcome.inbox is not None:
-                    repository.insert_inbox_item(conn, outcome.inbox)
+            repository.insert_inbox_items(conn, [o.inbox for o in kept if o.inbox])
             repository.insert_attempts(conn, [o.attempt for o in kept if o.attempt])
             repository.insert_deliveries(conn, [o.fallback for o in kept if o.fallback])
             if self.status_webhook_url is not None:
