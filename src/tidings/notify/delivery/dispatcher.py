@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any, Protocol
 
 import structlog
@@ -71,6 +72,7 @@ class Renderer(Protocol):
         timezone: str,
         category: Category,
         authenticity_code: str | None = None,
+        code_for: Callable[[str], str] | None = None,
     ) -> Rendered: ...
 
 
@@ -208,7 +210,7 @@ class Dispatcher:
         ]
         text = self.digest_text(titles, contact.locale)
         lead = members[0]
-        code = authenticity_code(self.keyring.derive_key("authenticity"), lead.id, text)
+        code = authenticity_code(self._authenticity_key, lead.id, text)
         label = "防伪码" if contact.locale.startswith("zh") else " Code "
         body = f"{text}{label}{code}"
         to = {
@@ -273,21 +275,28 @@ class Dispatcher:
                 )
         return found
 
+    @cached_property
+    def _authenticity_key(self) -> bytes:
+        return self.keyring.derive_key("authenticity")
+
     def _render(self, row: AnyRow, contact: users.Contact) -> tuple[Rendered, str]:
-        """Render twice: the code is computed over the text, then printed in it."""
-        arguments: dict[str, Any] = {
-            "kind": row.kind,
-            "channel": ChannelName(row.channel),
-            "locale": contact.locale,
-            "data": dict(row.data),
-            "timezone": contact.timezone,
-            "category": Category(row.category),
-        }
-        plain = self.renderer.render(**arguments)
-        code = authenticity_code(
-            self.keyring.derive_key("authenticity"), row.id, (plain.title or "") + plain.body
+        """Render once; the code is derived from the rendered text, then printed in it."""
+        codes: list[str] = []
+
+        def code_for(content: str) -> str:
+            codes.append(authenticity_code(self._authenticity_key, row.id, content))
+            return codes[-1]
+
+        rendered = self.renderer.render(
+            kind=row.kind,
+            channel=ChannelName(row.channel),
+            locale=contact.locale,
+            data=dict(row.data),
+            timezone=contact.timezone,
+            category=Category(row.category),
+            code_for=code_for,
         )
-        return self.renderer.render(**arguments, authenticity_code=code), code
+        return rendered, codes[-1]
 
     def _deliver(
         self, row: AnyRow, address: tuple[users.Contact, list[str], str | None]

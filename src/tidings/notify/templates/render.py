@@ -259,8 +259,12 @@ class TemplateRenderer:
         timezone: str,
         category: Category,
         authenticity_code: str | None = None,
+        code_for: Callable[[str], str] | None = None,
     ) -> RenderedContent:
-        """The message for one channel, in the best locale available for the user."""
+        """The message for one channel, in the best locale available for the user.
+
+        `code_for` derives the authenticity code from the rendered text, so a caller that
+        needs the code over the text renders once instead of twice."""
         text_channel = self.text_channel(channel)
         source, resolved_locale = self.source_for(kind, text_channel, locale)
         return self.render_source(
@@ -272,6 +276,7 @@ class TemplateRenderer:
             timezone=timezone,
             category=category,
             authenticity_code=authenticity_code,
+            code_for=code_for,
         )
 
     def text_channel(self, channel: ChannelName | str) -> ChannelName:
@@ -326,6 +331,7 @@ class TemplateRenderer:
         timezone: str,
         category: Category,
         authenticity_code: str | None = None,
+        code_for: Callable[[str], str] | None = None,
     ) -> RenderedContent:
         """Render a given template (shipped, stored or a draft being checked) for `locale`."""
         channel = self.text_channel(channel)
@@ -336,10 +342,14 @@ class TemplateRenderer:
             kind, data, locale=locale, timezone=timezone, brand=brand, category=category
         )
         body = self._render_field(source.body, "body", context)
-        code = wording.code.format(code=authenticity_code) if authenticity_code else None
         marketing = Category(category) is Category.MARKETING
 
+        def code_line(content: str) -> str | None:
+            found = code_for(content) if code_for is not None else authenticity_code
+            return wording.code.format(code=found) if found else None
+
         if channel is ChannelName.SMS:
+            code = code_line(body)
             text = body if body.startswith(wording.signature.strip()) else wording.signature + body
             if code:
                 text = _append(text, code, zh=zh)
@@ -361,6 +371,7 @@ class TemplateRenderer:
         title = " ".join(self._render_field(source.title, "title", context).split())
         if not title:
             raise TemplateRenderFailed("the title rendered empty", field="title")
+        code = code_line(title + body)
 
         if channel is not ChannelName.EMAIL:
             if code is None:
