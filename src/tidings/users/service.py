@@ -13,7 +13,7 @@ from sqlalchemy import Connection
 from tidings.kit.clock import as_utc
 from tidings.kit.errors import NotFound
 from tidings.kit.ids import is_id, new_id
-from tidings.kit.money import CurrencyMismatch, money
+from tidings.kit.money import CurrencyMismatch, Money, money
 from tidings.privacy.crypto import Keyring
 from tidings.privacy.masking import mask_email, mask_name, mask_phone
 from tidings.users import repository
@@ -45,6 +45,14 @@ def _seal(keyring: Keyring, field: str, value: str | None) -> dict[str, Any]:
     }
 
 
+def _require_wallet_currency(threshold: Money, currency: str) -> None:
+    if threshold.currency != currency:
+        raise CurrencyMismatch(
+            "low_balance_threshold must be in the wallet currency",
+            field="low_balance_threshold.currency",
+        )
+
+
 def create_user(
     conn: Connection,
     keyring: Keyring,
@@ -60,11 +68,8 @@ def create_user(
     user_id = new_id("usr")
     currency = data.currency or default_currency
     threshold = data.low_balance_threshold
-    if threshold is not None and threshold.currency != currency:
-        raise CurrencyMismatch(
-            "low_balance_threshold must be in the wallet currency",
-            field="low_balance_threshold.currency",
-        )
+    if threshold is not None:
+        _require_wallet_currency(threshold, currency)
     values: dict[str, Any] = {
         "id": user_id,
         "main_wallet_id": new_id("wal"),
@@ -122,11 +127,7 @@ def update_user(
     if data.timezone is not None:
         values["timezone"] = data.timezone
     if data.low_balance_threshold is not None:
-        if data.low_balance_threshold.currency != current.currency:
-            raise CurrencyMismatch(
-                "low_balance_threshold must be in the wallet currency",
-                field="low_balance_threshold.currency",
-            )
+        _require_wallet_currency(data.low_balance_threshold, current.currency)
         values["low_balance_threshold"] = data.low_balance_threshold.value
     repository.update_user(conn, user_id, values)
     return get_user(conn, keyring, user_id)
