@@ -6,7 +6,7 @@ Each job is idempotent: running the same moment twice sends nothing twice.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from tidings.api.context import AppContext
@@ -22,6 +22,10 @@ def _notify_digests(context: AppContext, as_of: datetime) -> dict[str, Any]:
 
 
 JOBS: dict[str, Job] = {"notify.digests": _notify_digests}
+
+JOB_INTERVALS: dict[str, timedelta] = {}
+"""Jobs the worker's scheduler runs by itself, each at this cadence with `as_of=now`.
+(Digests are not here: the dispatcher sends them as they fall due.)"""
 
 
 class UnknownJob(NotFound):

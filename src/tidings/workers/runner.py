@@ -21,8 +21,9 @@ Loop = Callable[[AppContext, threading.Event], None]
 def default_loops() -> tuple[Loop, ...]:
     """The loops every worker runs."""
     from tidings.workers.notify import NOTIFY_LOOPS
+    from tidings.workers.scheduler import scheduler_loop
 
-    return NOTIFY_LOOPS
+    return (*NOTIFY_LOOPS, scheduler_loop)
 
 
 @dataclass
