@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     )
     dispatch_batch: int = Field(default=200, ge=1, le=5000)
     relay_batch: int = Field(default=500, ge=1, le=5000)
+    send_concurrency: int = Field(
+        default=8, ge=1, le=256, description="Sends in flight at once per worker process."
+    )
     worker_idle_ms: int = Field(default=50, ge=1, le=10_000)
     default_currency: str = "CNY"
     default_locale: str = "zh-CN"

@@ -33,7 +33,7 @@ def test_a_later_notice_waits_while_an_earlier_one_is_open(
             conn, now=now, limit=10, owner="worker-b", lease_until=lease
         )
         assert blocked == []  # the withdrawal notice waits for the top-up's
-        repository.finish_delivery(conn, first[0].id, "worker-a", {"status": "sent"})
+        repository.finish_deliveries(conn, "worker-a", [(first[0].id, {"status": "sent"})])
     with write_transaction(context.engine) as conn:
         second = repository.claim_due_deliveries(
             conn, now=now, limit=10, owner="worker-b", lease_until=lease
@@ -75,4 +75,6 @@ def test_a_crashed_workers_claims_are_taken_again_after_the_lease(
     assert [row.id for row in again] == [taken[0].id]
     with write_transaction(context.engine) as conn:
         # the crashed worker's late answer is refused: it no longer holds the lease
-        assert not repository.finish_delivery(conn, taken[0].id, "crashed", {"status": "sent"})
+        late = [(taken[0].id, {"status": "sent"})]
+        assert repository.finish_deliveries(conn, "crashed", late) == set()
+        assert repository.finish_deliveries(conn, "b", late) == {taken[0].id}

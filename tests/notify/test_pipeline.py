@@ -177,3 +177,54 @@ def test_status_changes_reach_the_subscribed_system_as_webhooks(
     assert len(hooks) == 2
     assert {h["kind"] for h in hooks} == {"notify.delivery.updated"}
     assert {h["to"] for h in hooks} == {"https://ops.example.com/…"}
+
+
+def _due_reminder(event_id: str, subject: str) -> dict[str, Any]:
+    return {
+        "specversion": "1.0",
+        "id": event_id,
+        "source": "urn:bank:core",
+        "type": "credit.repayment.due",
+        "subject": subject,
+        "time": "2026-11-25T01:00:00Z",
+        "data": {
+            "drawdown_id": "loan-77",
+            "amount_due": cny(201_650),
+            "due_date": "2026-11-28",
+            "days_before": 3,
+        },
+    }
+
+
+@pytest.mark.parametrize("same_batch", [True, False], ids=["same-batch", "later-batch"])
+def test_a_reminder_the_core_sends_twice_under_two_ids_reaches_the_user_once(
+    client: TestClient, context: AppContext, same_batch: bool
+) -> None:
+    borrower = create_user(client, name="李四", phone="13812340077")
+    first = client.post("/v1/events", json=_due_reminder("core-a", borrower["external_id"]))
+    assert first.status_code == 202
+    if not same_batch:
+        deliver_everything(context)
+    again = client.post("/v1/events", json=_due_reminder("core-b", borrower["external_id"]))
+    assert again.status_code == 202
+    deliver_everything(context)
+
+    items = client.get(f"/v1/users/{borrower['id']}/inbox").json()["items"]
+    assert [item["kind"] for item in items] == ["credit.repayment.due"]
+
+
+def test_events_relayed_again_after_a_crash_make_no_second_notice(
+    client: TestClient, context: AppContext, payer: dict[str, Any]
+) -> None:
+    from sqlalchemy import update
+
+    from tidings.events import outbox
+    from tidings.kit.db import write_transaction
+
+    deliver_everything(context)
+    with write_transaction(context.engine) as conn:  # as if the relay's commit was lost
+        conn.execute(update(outbox).values(relayed_at=None))
+    deliver_everything(context)
+
+    items = client.get(f"/v1/users/{payer['id']}/inbox").json()["items"]
+    assert [item["kind"] for item in items] == ["wallet.top_up.succeeded"]

@@ -47,7 +47,6 @@ def relay_batch(
         return RelayResult(0, 0, 0)
     intents: list[Intent] = []
     delivery_rows: list[dict[str, Any]] = []
-    notices = 0
     for event in events:
         if event.type == DELIVERY_UPDATED:
             if platform_webhook:
@@ -65,13 +64,14 @@ def relay_batch(
     user_ids = sorted({intent.user_id for intent in intents})
     prefs = preferences.planning_preferences(conn, keyring, user_ids) if user_ids else {}
     history = _history(conn, user_ids, since=now - HISTORY_WINDOW)
-    for intent in intents:
+    notice_rows: list[dict[str, Any]] = []
+    planned_rows: dict[str, list[dict[str, Any]]] = {}
+    for intent in _new_intents(conn, intents):
         user_prefs = prefs.get(intent.user_id)
         if user_prefs is None:  # the user is gone; nothing to say
             continue
         notification_id = new_id("ntf")
-        if not repository.insert_notification(
-            conn,
+        notice_rows.append(
             {
                 "id": notification_id,
                 "user_id": intent.user_id,
@@ -81,12 +81,11 @@ def relay_batch(
                 "data": intent.data,
                 "dedup_key": intent.dedup_key,
                 "created_at": now,
-            },
-        ):
-            continue
-        notices += 1
+            }
+        )
+        rows = planned_rows[notification_id] = []
         for planned in plan(intent, user_prefs, history[intent.user_id], policy, now):
-            delivery_rows.append(
+            rows.append(
                 {
                     "id": new_id("dlv"),
                     "notification_id": notification_id,
@@ -109,9 +108,46 @@ def relay_batch(
                         collection=intent.collection,
                     )
                 )
+    written = repository.insert_notifications(conn, notice_rows)
+    for notice in notice_rows:
+        if notice["id"] in written:
+            delivery_rows.extend(planned_rows[notice["id"]])
+    notices = len(written)
     repository.insert_deliveries(conn, delivery_rows)
     repository.mark_relayed(conn, [event.id for event in events], now)
     return RelayResult(events=len(events), notifications=notices, deliveries=len(delivery_rows))
+
+
+def _new_intents(conn: Connection, intents: list[Intent]) -> list[Intent]:
+    """Drop intents that repeat a notice: one already written (a relay re-run after a
+    crash, a de-duplication key used before) or an earlier one in this batch. Checked up
+    front so the planner counts only what will be sent; the unique constraints still
+    settle a race with another relay."""
+    if not intents:
+        return []
+    seen_events: set[tuple[str, str, str]] = set()
+    seen_keys: set[tuple[str, str]] = set()
+    dedup_keys = sorted({i.dedup_key for i in intents if i.dedup_key is not None})
+    for row in repository.existing_notices(
+        conn,
+        sorted({i.user_id for i in intents}),
+        sorted({i.event_id for i in intents}),
+        dedup_keys,
+    ):
+        seen_events.add((row.user_id, row.event_id, row.kind))
+        if row.dedup_key is not None:
+            seen_keys.add((row.user_id, row.dedup_key))
+    fresh: list[Intent] = []
+    for intent in intents:
+        event_key = (intent.user_id, intent.event_id, intent.kind)
+        dedup = (intent.user_id, intent.dedup_key) if intent.dedup_key is not None else None
+        if event_key in seen_events or (dedup is not None and dedup in seen_keys):
+            continue
+        seen_events.add(event_key)
+        if dedup is not None:
+            seen_keys.add(dedup)
+        fresh.append(intent)
+    return fresh
 
 
 def _platform_webhook(conn: Connection, event: AnyRow, now: datetime) -> list[dict[str, Any]]:

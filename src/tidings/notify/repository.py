@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     and_,
+    bindparam,
     exists,
     func,
     insert,
@@ -82,13 +83,34 @@ def mark_relayed(conn: Connection, event_ids: Sequence[str], at: datetime) -> No
 
 def insert_notification(conn: Connection, values: dict[str, Any]) -> bool:
     """False when the same event or de-duplication key already made a notice for this user."""
-    stmt = (
-        _insert(conn, notifications)
-        .values(values)
-        .on_conflict_do_nothing()
-        .returning(notifications.c.id)
-    )
-    return conn.execute(stmt).first() is not None
+    return bool(insert_notifications(conn, [values]))
+
+
+def insert_notifications(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
+    """One statement for a batch; the ids written (a row that would repeat an event's notice
+    or a de-duplication key is skipped by the unique constraints, even under a race)."""
+    if not rows:
+        return set()
+    keys = {key for row in rows for key in row}
+    stmt = _insert(conn, notifications).on_conflict_do_nothing().returning(notifications.c.id)
+    result = conn.execute(stmt, [{k: row.get(k) for k in keys} for row in rows])
+    return set(result.scalars())
+
+
+def existing_notices(
+    conn: Connection, user_ids: Sequence[str], event_ids: Sequence[str], dedup_keys: Sequence[str]
+) -> list[AnyRow]:
+    """Notices these users already have for these events or de-duplication keys."""
+    matches = [notifications.c.event_id.in_(event_ids)]
+    if dedup_keys:
+        matches.append(notifications.c.dedup_key.in_(dedup_keys))
+    stmt = select(
+        notifications.c.user_id,
+        notifications.c.event_id,
+        notifications.c.kind,
+        notifications.c.dedup_key,
+    ).where(notifications.c.user_id.in_(user_ids), or_(*matches))
+    return list(conn.execute(stmt))
 
 
 def insert_deliveries(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
@@ -297,18 +319,39 @@ def finish_digest(
     return int(conn.execute(stmt).rowcount)
 
 
-def finish_delivery(conn: Connection, delivery_id: str, owner: str, values: dict[str, Any]) -> bool:
-    """Record an outcome only while this worker still holds the lease."""
-    stmt = (
-        update(deliveries)
-        .where(
-            deliveries.c.id == delivery_id,
-            deliveries.c.status == "sending",
-            deliveries.c.lease_owner == owner,
-        )
-        .values(lease_owner=None, lease_expires_at=None, **values)
+def finish_deliveries(
+    conn: Connection, owner: str, outcomes: Sequence[tuple[str, dict[str, Any]]]
+) -> set[str]:
+    """Record outcomes, only for deliveries this worker still holds the lease on; returns
+    those ids. The owned rows are locked first, so the updates (one executemany per shape
+    of outcome) cannot lose to a worker retaking an expired lease in between."""
+    if not outcomes:
+        return set()
+    owned_stmt = select(deliveries.c.id).where(
+        deliveries.c.id.in_([delivery_id for delivery_id, _ in outcomes]),
+        deliveries.c.status == "sending",
+        deliveries.c.lease_owner == owner,
     )
-    return bool(conn.execute(stmt).rowcount == 1)
+    if conn.dialect.name == "postgresql":
+        owned_stmt = owned_stmt.with_for_update()
+    owned = set(conn.scalars(owned_stmt))
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for delivery_id, values in outcomes:
+        if delivery_id in owned:
+            row = {"b_id": delivery_id} | {f"b_{key}": value for key, value in values.items()}
+            shapes.setdefault(tuple(sorted(values)), []).append(row)
+    for columns, rows in shapes.items():
+        stmt = (
+            update(deliveries)
+            .where(deliveries.c.id == bindparam("b_id"))
+            .values(
+                lease_owner=None,
+                lease_expires_at=None,
+                **{c: bindparam(f"b_{c}", type_=deliveries.c[c].type) for c in columns},
+            )
+        )
+        conn.execute(stmt, rows)
+    return owned
 
 
 def insert_attempts(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:

@@ -91,16 +91,25 @@ def build_dispatcher(context: AppContext) -> Dispatcher:
         brand_en=settings.brand_en,
         status_webhook_url=settings.status_webhook_url,
         lease=timedelta(seconds=settings.delivery_lease_seconds),
+        send_concurrency=settings.send_concurrency,
+        rates={
+            channel: sender.info.rate_per_s
+            for channel, sender in senders.items()
+            if sender.info.rate_per_s is not None
+        },
     )
 
 
 def dispatch_loop(context: AppContext, stop: threading.Event) -> None:
     dispatcher = build_dispatcher(context)
-    while not stop.is_set():
-        sent = dispatcher.run_once()
-        sent += dispatcher.run_digests()
-        if sent == 0:
-            stop.wait(context.settings.worker_idle_ms / 1000)
+    try:
+        while not stop.is_set():
+            sent = dispatcher.run_once()
+            sent += dispatcher.run_digests()
+            if sent == 0:
+                stop.wait(context.settings.worker_idle_ms / 1000)
+    finally:
+        dispatcher.close()
 
 
 NOTIFY_LOOPS = (relay_loop, dispatch_loop)

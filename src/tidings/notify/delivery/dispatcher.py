@@ -9,8 +9,10 @@ worker takes them again.
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -80,6 +82,23 @@ class Sender(Protocol):
     def send(self, message: OutgoingMessage) -> SendResult: ...
 
 
+class Pacer:
+    """Spaces one provider's sends to its rate across this process's sending threads."""
+
+    def __init__(self, rate_per_s: float) -> None:
+        self.interval = 1.0 / rate_per_s
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next)
+            self._next = slot + self.interval
+        if slot > now:
+            time.sleep(slot - now)
+
+
 RetryDelay = Callable[[ChannelName, int, float | None], float | None]
 """(channel, attempts so far, provider's Retry-After) → seconds to wait, or None to give up."""
 
@@ -110,6 +129,24 @@ class Dispatcher:
     brand_en: str = "Tidings Wallet"
     status_webhook_url: str | None = None
     """Where delivery status changes go; None: not reported."""
+    send_concurrency: int = 8
+    """Sends in flight at once: providers answer in milliseconds to seconds, so a batch
+    sent one by one would spend its time waiting on the network."""
+    rates: Mapping[ChannelName, float] = field(default_factory=dict)
+    """Each channel's provider rate (sends per second), honoured by this process."""
+
+    @cached_property
+    def _pool(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(self.send_concurrency, thread_name_prefix="dispatch-send")
+
+    @cached_property
+    def _pacers(self) -> dict[ChannelName, Pacer]:
+        return {channel: Pacer(rate) for channel, rate in self.rates.items()}
+
+    def close(self) -> None:
+        """Let in-flight sends finish and stop the sending threads."""
+        if "_pool" in self.__dict__:
+            self._pool.shutdown(wait=True)
 
     def run_once(self) -> int:
         """Deliver one batch; the number of deliveries handled (0 when nothing is due)."""
@@ -128,16 +165,22 @@ class Dispatcher:
         rows = with_retry(claim)
         if not rows:
             return 0
-        started = time.monotonic()
         addresses = self._addresses({row.user_id for row in rows})
-        outcomes = []
-        for row in rows:
-            if time.monotonic() - started > self.lease.total_seconds() / 2:
-                # Slow providers: hand the rest back before the lease runs out, or another
-                # worker would take them while we still send them.
-                outcomes.append(Outcome(row, "pending", values={"status": "pending"}))
-                continue
-            outcomes.append(self._deliver(row, addresses[row.user_id]))
+        # Slow providers: what is not sent by half the lease goes back undone, or another
+        # worker would take it while we still send it.
+        hand_back_at = time.monotonic() + self.lease.total_seconds() / 2
+
+        def deliver(row: AnyRow) -> Outcome:
+            if time.monotonic() > hand_back_at:
+                return Outcome(row, "pending", values={"status": "pending"})
+            return self._deliver(row, addresses[row.user_id])
+
+        # Claims hold at most one delivery per user and channel, so sending a batch's rows
+        # at once keeps each user's order on each channel.
+        external = [row for row in rows if row.channel != ChannelName.INBOX]
+        sending = [self._pool.submit(deliver, row) for row in external]
+        outcomes = [deliver(row) for row in rows if row.channel == ChannelName.INBOX]
+        outcomes.extend(future.result() for future in sending)
         with_retry(lambda: self._record(outcomes))
         return len(rows)
 
@@ -359,6 +402,9 @@ class Dispatcher:
             if channel is ChannelName.WEBHOOK
             else {"delivery_id": row.id, "kind": row.kind},
         )
+        pacer = self._pacers.get(channel)
+        if pacer is not None:
+            pacer.wait()
         started = time.perf_counter()
         try:
             result = self.senders[channel].send(message)
@@ -507,11 +553,12 @@ class Dispatcher:
 
     def _record(self, outcomes: list[Outcome]) -> None:
         with write_transaction(self.engine) as conn:
-            kept: list[Outcome] = []
+            owned = repository.finish_deliveries(
+                conn, self.worker_id, [(o.row.id, o.values) for o in outcomes]
+            )
+            kept = [o for o in outcomes if o.row.id in owned]
             for outcome in outcomes:
-                if repository.finish_delivery(conn, outcome.row.id, self.worker_id, outcome.values):
-                    kept.append(outcome)
-                else:  # our lease ran out and another worker has it now
+                if outcome.row.id not in owned:  # our lease ran out; another worker has it
                     log.warning("notify.delivery.lease_lost", delivery_id=outcome.row.id)
             repository.insert_inbox_items(conn, [o.inbox for o in kept if o.inbox])
             repository.insert_attempts(conn, [o.attempt for o in kept if o.attempt])
