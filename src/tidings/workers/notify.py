@@ -19,6 +19,7 @@ from tidings.notify.relay import RelayResult, relay_batch
 from tidings.notify.templates.render import TemplateRenderer, TemplateSource
 from tidings.notify.templates.service import active_override
 from tidings.notify.types import ChannelName
+from tidings.workers.runner import Loop
 
 log = structlog.get_logger(__name__)
 
@@ -40,10 +41,14 @@ def relay_once(context: AppContext, policy: PlannerPolicy) -> RelayResult:
     return with_retry(attempt)
 
 
-def relay_loop(context: AppContext, stop: threading.Event) -> None:
+def relay_loop(
+    context: AppContext, stop: threading.Event, *, deliveries_ready: threading.Event
+) -> None:
     policy = PlannerPolicy(default_timezone=context.settings.default_timezone)
     while not stop.is_set():
         result = relay_once(context, policy)
+        if result.deliveries:
+            deliveries_ready.set()
         if result.events:
             log.debug("notify.relay.batch", events=result.events, deliveries=result.deliveries)
         else:
@@ -100,16 +105,30 @@ def build_dispatcher(context: AppContext) -> Dispatcher:
     )
 
 
-def dispatch_loop(context: AppContext, stop: threading.Event) -> None:
+def dispatch_loop(
+    context: AppContext, stop: threading.Event, *, deliveries_ready: threading.Event
+) -> None:
     dispatcher = build_dispatcher(context)
     try:
         while not stop.is_set():
             sent = dispatcher.run_once()
             sent += dispatcher.run_digests()
             if sent == 0:
-                stop.wait(context.settings.worker_idle_ms / 1000)
+                deliveries_ready.wait(context.settings.worker_idle_ms / 1000)
+                deliveries_ready.clear()
     finally:
         dispatcher.close()
 
 
-NOTIFY_LOOPS = (relay_loop, dispatch_loop)
+def notify_loops() -> tuple[Loop, Loop]:
+    """The relay and the dispatcher of one process. The relay wakes the dispatcher when it
+    has written deliveries, so a notice does not wait out an idle poll in between."""
+    deliveries_ready = threading.Event()
+
+    def relay(context: AppContext, stop: threading.Event) -> None:
+        relay_loop(context, stop, deliveries_ready=deliveries_ready)
+
+    def dispatch(context: AppContext, stop: threading.Event) -> None:
+        dispatch_loop(context, stop, deliveries_ready=deliveries_ready)
+
+    return relay, dispatch

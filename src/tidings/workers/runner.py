@@ -20,10 +20,10 @@ Loop = Callable[[AppContext, threading.Event], None]
 
 def default_loops() -> tuple[Loop, ...]:
     """The loops every worker runs."""
-    from tidings.workers.notify import NOTIFY_LOOPS
+    from tidings.workers.notify import notify_loops
     from tidings.workers.scheduler import scheduler_loop
 
-    return (*NOTIFY_LOOPS, scheduler_loop)
+    return (*notify_loops(), scheduler_loop)
 
 
 @dataclass
