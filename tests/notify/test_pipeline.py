@@ -228,3 +228,28 @@ def test_events_relayed_again_after_a_crash_make_no_second_notice(
 
     items = client.get(f"/v1/users/{payer['id']}/inbox").json()["items"]
     assert [item["kind"] for item in items] == ["wallet.top_up.succeeded"]
+
+
+def test_a_payment_chosen_for_sms_only_goes_by_sms_while_top_ups_keep_the_category(
+    client: TestClient, context: AppContext, payer: dict[str, Any]
+) -> None:
+    client.put(
+        f"/v1/users/{payer['id']}/preferences",
+        json={
+            "channels": {"transactional": ["inbox"]},
+            "kind_channels": {"wallet.payment.succeeded": ["sms"]},
+        },
+    )
+    transfer(
+        client,
+        kind="payment",
+        source=payer["wallet_id"],
+        amount=cny(12_800),
+        merchant={"name": "星巴克", "category": "5814"},
+    )
+    deliver_everything(context)
+    kinds = [item["kind"] for item in client.get(f"/v1/users/{payer['id']}/inbox").json()["items"]]
+    assert kinds == ["wallet.top_up.succeeded"]
+    sms = [line for line in sink_lines(context) if line["channel"] == "sms"]
+    assert len(sms) == 1
+    assert "128.00" in sms[0]["body"]

@@ -30,6 +30,40 @@ def test_defaults_then_changes_are_kept(client: TestClient) -> None:
     assert body["push_tokens"] == ["fcm-…1234"]
 
 
+def test_channels_per_kind_override_the_category_until_removed(client: TestClient) -> None:
+    user = create_user(client)
+    url = f"/v1/users/{user['id']}/preferences"
+    first = client.put(
+        url,
+        json={
+            "kind_channels": {
+                "credit.repayment.due": ["inbox", "sms"],
+                "wallet.payment.succeeded": ["push"],
+            }
+        },
+    )
+    assert first.status_code == 200, first.text
+    assert first.json()["kind_channels"] == {
+        "credit.repayment.due": ["inbox", "sms"],
+        "wallet.payment.succeeded": ["push"],
+    }
+    second = client.put(url, json={"kind_channels": {"wallet.payment.succeeded": None}})
+    assert second.json()["kind_channels"] == {"credit.repayment.due": ["inbox", "sms"]}
+    assert second.json()["channels"]["transactional"] == ["inbox", "push"]
+
+
+def test_unknown_kind_is_refused_naming_it_and_nothing_changes(client: TestClient) -> None:
+    user = create_user(client)
+    url = f"/v1/users/{user['id']}/preferences"
+    response = client.put(
+        url, json={"digest": False, "kind_channels": {"wallet.payment.teleported": ["sms"]}}
+    )
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["errors"][0]["field"] == "kind_channels.wallet.payment.teleported"
+    assert client.get(url).json()["digest"] is True
+
+
 def test_marketing_consent_is_a_ledger_with_who_and_how(client: TestClient) -> None:
     user = create_user(client)
     token = client.post(f"/v1/users/{user['id']}/tokens").json()["token"]

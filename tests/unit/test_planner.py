@@ -77,6 +77,7 @@ def prefs(
     digest: bool = False,
     consent: frozenset[ChannelName] = frozenset(),
     reachable: frozenset[ChannelName] = frozenset({INBOX, PUSH, SMS, EMAIL}),
+    kind_channels: dict[str, tuple[ChannelName, ...]] | None = None,
 ) -> Preferences:
     return Preferences(
         timezone=timezone,
@@ -85,6 +86,7 @@ def prefs(
         digest=digest,
         marketing_consent=consent,
         reachable=reachable,
+        kind_channels=kind_channels or {},
     )
 
 
@@ -222,6 +224,33 @@ def test_critical_fallback_chain_is_followed_transitively() -> None:
 
 
 # --- transactional ------------------------------------------------------------------------
+
+
+def test_a_kinds_own_channels_override_its_category() -> None:
+    now = local(SHANGHAI, 2024, 11, 24, 10)
+    choice = prefs(
+        channels={TRANSACTIONAL: (INBOX, PUSH)},
+        kind_channels={"credit.repayment.due": (INBOX, SMS)},
+    )
+    reminder = plan(intent("credit.repayment.due"), choice, [], POLICY, now)
+    payment = plan(intent(PAYMENT), choice, [], POLICY, now)
+    assert sorted(d.channel for d in reminder) == [INBOX, SMS]
+    assert sorted(d.channel for d in payment) == [INBOX, PUSH]
+
+
+def test_a_marketing_kind_on_sms_still_needs_sms_consent() -> None:
+    now = local(SHANGHAI, 2024, 11, 24, 10)
+    deliveries = by_channel(
+        plan(
+            intent(PROMOTION, MARKETING),
+            prefs(kind_channels={PROMOTION: (INBOX, SMS)}),
+            [],
+            POLICY,
+            now,
+        )
+    )
+    assert deliveries[SMS].status == "suppressed"
+    assert deliveries[SMS].reason == "no_consent"
 
 
 def test_transactional_payment_is_sent_at_once_during_quiet_hours() -> None:

@@ -108,6 +108,7 @@ preferences = Table(
     metadata,
     Column("user_id", Id, primary_key=True),
     Column("channels", Json, nullable=False),  # category → list of channel names
+    Column("kind_channels", Json),  # kind → list of channel names, overriding its category
     Column("quiet_hours_start", String(5)),
     Column("quiet_hours_end", String(5)),
     Column("digest", Boolean, nullable=False, server_default="1"),

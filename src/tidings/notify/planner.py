@@ -187,9 +187,12 @@ class PlanningContext:
 def requested_channels(
     intent: Intent, prefs: Preferences, policy: PlannerPolicy
 ) -> tuple[ChannelName, ...]:
-    """The rule's forced channels win, then the user's choice, then the house default."""
+    """The rule's forced channels win, then the user's choice for the kind, then for its
+    category, then the house default."""
     if intent.channels is not None:
         chosen = intent.channels
+    elif intent.kind in prefs.kind_channels:
+        chosen = prefs.kind_channels[intent.kind]
     elif intent.category in prefs.channels:
         chosen = prefs.channels[intent.category]
     else:

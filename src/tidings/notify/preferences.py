@@ -13,8 +13,10 @@ from datetime import datetime, time
 from sqlalchemy import Connection
 
 from tidings.kit.clock import as_utc
+from tidings.kit.errors import Unprocessable
 from tidings.kit.ids import new_id
 from tidings.notify import repository
+from tidings.notify.rules import RULES
 from tidings.notify.schemas import ConsentEventOut, PreferencesIn, PreferencesOut, QuietHoursIn
 from tidings.notify.types import Category, ChannelName, Preferences, QuietHours
 from tidings.privacy.crypto import Keyring
@@ -39,6 +41,28 @@ def _effective_channels(
     for category, names in (stored or {}).items():
         channels[Category(category)] = tuple(ChannelName(n) for n in names)
     return channels
+
+
+def _kind_channels(stored: dict[str, list[str]] | None) -> dict[str, tuple[ChannelName, ...]]:
+    return {kind: tuple(ChannelName(n) for n in names) for kind, names in (stored or {}).items()}
+
+
+def _merge_kind_channels(
+    stored: dict[str, list[str]] | None, changes: dict[str, list[ChannelName] | None]
+) -> dict[str, list[str]]:
+    """Apply a partial update; an unknown kind is refused naming it."""
+    merged = dict(stored or {})
+    for kind, names in changes.items():
+        if kind not in RULES:
+            raise Unprocessable(
+                f"{kind!r} is not a notification kind (see docs/events.md)",
+                field=f"kind_channels.{kind}",
+            )
+        if names is None:
+            merged.pop(kind, None)
+        else:
+            merged[kind] = list(dict.fromkeys(n.value for n in names))
+    return merged
 
 
 def _quiet_hours(start: str | None, end: str | None) -> QuietHours | None:
@@ -77,6 +101,7 @@ def planning_preferences(
         result[user_id] = Preferences(
             timezone=profile.timezone,
             channels=_effective_channels(row.channels if row is not None else None),
+            kind_channels=_kind_channels(row.kind_channels if row is not None else None),
             quiet_hours=_quiet_hours(row.quiet_hours_start, row.quiet_hours_end)
             if row is not None
             else None,
@@ -105,6 +130,10 @@ def get_preferences(conn: Connection, keyring: Keyring, user_id: str) -> Prefere
             c: list(names)
             for c, names in _effective_channels(row.channels if row else None).items()
         },
+        kind_channels={
+            kind: list(names)
+            for kind, names in _kind_channels(row.kind_channels if row else None).items()
+        },
         quiet_hours=quiet,
         digest=bool(row.digest) if row is not None else True,
         marketing_consent={
@@ -132,6 +161,9 @@ def update_preferences(
     if data.channels is not None:
         for category, names in data.channels.items():
             channels[category.value] = list(dict.fromkeys(n.value for n in names))
+    kind_channels = row.kind_channels if row is not None else None
+    if data.kind_channels is not None:
+        kind_channels = _merge_kind_channels(kind_channels, data.kind_channels)
     start = row.quiet_hours_start if row is not None else None
     end = row.quiet_hours_end if row is not None else None
     if data.quiet_hours is not None:
@@ -150,6 +182,7 @@ def update_preferences(
         {
             "user_id": user_id,
             "channels": channels,
+            "kind_channels": kind_channels or None,
             "quiet_hours_start": start,
             "quiet_hours_end": end,
             "digest": data.digest if data.digest is not None else (row.digest if row else True),

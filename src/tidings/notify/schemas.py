@@ -107,6 +107,11 @@ class PreferencesIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     channels: dict[Category, list[ChannelName]] | None = None
+    kind_channels: dict[str, list[ChannelName] | None] | None = Field(
+        default=None,
+        description="Channels for one kind (`credit.repayment.due`: sms), overriding its "
+        "category; `null` for a kind removes its override.",
+    )
     quiet_hours: QuietHoursIn | None = None
     clear_quiet_hours: bool = False
     digest: bool | None = None
@@ -123,6 +128,7 @@ class PreferencesOut(BaseModel):
     user_id: str
     timezone: str
     channels: dict[Category, list[ChannelName]]
+    kind_channels: dict[str, list[ChannelName]]
     quiet_hours: QuietHoursIn | None
     digest: bool
     marketing_consent: dict[ChannelName, bool]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from enum import StrEnum
@@ -71,6 +72,9 @@ class Preferences:
         default_factory=lambda: frozenset({ChannelName.INBOX})
     )
     """Channels the user has an address for (phone, email, push token, webhook)."""
+    kind_channels: Mapping[str, tuple[ChannelName, ...]] = field(default_factory=dict)
+    """Per-kind choices (repayment reminders by SMS, payments by push only) that override
+    the kind's category."""
 
 
 @dataclass(frozen=True, slots=True)
