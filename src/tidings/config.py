@@ -41,6 +41,10 @@ class Settings(BaseSettings):
         pattern=r"^https?://",
         description="A system subscribed to delivery status changes (signed webhooks).",
     )
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="Let users' webhooks reach loopback and private addresses (development).",
+    )
     brand: str = "Tidings钱包"
     brand_en: str = "Tidings Wallet"
     delivery_lease_seconds: float = Field(

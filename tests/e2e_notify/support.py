@@ -60,6 +60,7 @@ def environment(database_url: str, var_dir: Path, **settings: str) -> dict[str, 
         TIDINGS_CALLBACK_TOKEN=CALLBACK_TOKEN,
         TIDINGS_LOG_JSON="true",
         TIDINGS_WORKER_IDLE_MS="20",
+        TIDINGS_WEBHOOK_ALLOW_PRIVATE="true",  # every receiver here is on 127.0.0.1
         NO_PROXY="127.0.0.1,localhost",
     )
     env.update(settings)

@@ -64,6 +64,22 @@ def test_unknown_kind_is_refused_naming_it_and_nothing_changes(client: TestClien
     assert client.get(url).json()["digest"] is True
 
 
+def test_a_webhook_into_our_own_network_is_refused_naming_the_field(client: TestClient) -> None:
+    user = create_user(client)
+    url = f"/v1/users/{user['id']}/preferences"
+    for target in (
+        "http://169.254.169.254/latest/",
+        "http://127.0.0.1:8000/v1",
+        "http://localhost/",
+    ):
+        response = client.put(url, json={"webhook_url": target})
+        assert response.status_code == 422, target
+        assert response.json()["errors"][0]["field"] == "webhook_url"
+    assert client.get(url).json()["webhook_url"] is None
+    public = client.put(url, json={"webhook_url": "https://hooks.example.com/tidings"})
+    assert public.json()["webhook_url"] == "https://hooks.example.com/tidings"
+
+
 def test_marketing_consent_is_a_ledger_with_who_and_how(client: TestClient) -> None:
     user = create_user(client)
     token = client.post(f"/v1/users/{user['id']}/tokens").json()["token"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -71,7 +72,7 @@ def test_a_signed_cloud_event_is_verified_by_the_receiver(make_message: MessageF
     receiver = Receiver(SECRET)
     with StubServer(receiver) as server:
         message = make_message(ChannelName.WEBHOOK, to=server.url + "/hooks", data=CLOUD_EVENT)
-        result = WebhookAdapter(secret=SECRET).send(message)
+        result = WebhookAdapter(secret=SECRET, allow_private=True).send(message)
 
     assert result == SendResult(provider="webhook")
     assert receiver.accepted == [(message.delivery_id, CLOUD_EVENT)]
@@ -86,7 +87,7 @@ def test_a_tampered_body_or_an_old_timestamp_is_refused(make_message: MessageFac
     receiver = Receiver(SECRET)
     with StubServer(receiver) as server:
         message = make_message(ChannelName.WEBHOOK, to=server.url, data=CLOUD_EVENT)
-        WebhookAdapter(secret=SECRET).send(message)
+        WebhookAdapter(secret=SECRET, allow_private=True).send(message)
     request = server.requests[0]
 
     tampered = request.body.replace(b"12800", b"99800")
@@ -105,7 +106,7 @@ def test_a_receiver_refuses_a_replay_signed_long_ago(make_message: MessageFactor
     receiver = Receiver(SECRET)
     ten_minutes_ago = datetime.now(UTC) - timedelta(minutes=10)
     with StubServer(receiver) as server:
-        adapter = WebhookAdapter(secret=SECRET, clock=lambda: ten_minutes_ago)
+        adapter = WebhookAdapter(secret=SECRET, allow_private=True, clock=lambda: ten_minutes_ago)
         message = make_message(ChannelName.WEBHOOK, to=server.url, data=CLOUD_EVENT)
         with pytest.raises(TransientChannelError) as caught:
             adapter.send(message)
@@ -136,7 +137,7 @@ def test_410_gone_is_permanent(make_message: MessageFactory) -> None:
     with StubServer(lambda request: Reply(410)) as server:
         message = make_message(ChannelName.WEBHOOK, to=server.url, data=CLOUD_EVENT)
         with pytest.raises(PermanentChannelError) as caught:
-            WebhookAdapter(secret=SECRET).send(message)
+            WebhookAdapter(secret=SECRET, allow_private=True).send(message)
     assert caught.value.status == 410
 
 
@@ -147,7 +148,7 @@ def test_other_failures_are_retried_as_the_specification_asks(
     with StubServer(lambda request: Reply(status, headers={"Retry-After": "90"})) as server:
         message = make_message(ChannelName.WEBHOOK, to=server.url, data=CLOUD_EVENT)
         with pytest.raises(TransientChannelError) as caught:
-            WebhookAdapter(secret=SECRET).send(message)
+            WebhookAdapter(secret=SECRET, allow_private=True).send(message)
     assert (caught.value.status, caught.value.retry_after) == (status, 90.0)
 
 
@@ -155,13 +156,65 @@ def test_a_slow_receiver_times_out_as_transient(make_message: MessageFactory) ->
     with StubServer(lambda request: Reply(204, delay_s=0.5)) as server:
         message = make_message(ChannelName.WEBHOOK, to=server.url, data=CLOUD_EVENT)
         with pytest.raises(TransientChannelError, match="timed out"):
-            WebhookAdapter(secret=SECRET, timeout_s=0.2).send(message)
+            WebhookAdapter(secret=SECRET, allow_private=True, timeout_s=0.2).send(message)
 
 
 def test_a_non_http_url_is_permanent(make_message: MessageFactory) -> None:
     message = make_message(ChannelName.WEBHOOK, to="file:///etc/passwd", data=CLOUD_EVENT)
     with pytest.raises(PermanentChannelError, match="scheme"):
+        WebhookAdapter(secret=SECRET, allow_private=True).send(message)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.0.0.5:5432/",
+        "http://[::1]:8000/admin",
+        "http://[::ffff:192.168.1.1]/",
+        "https://localhost/hooks",
+    ],
+)
+def test_a_users_webhook_into_our_own_network_is_refused_without_a_request(
+    url: str, make_message: MessageFactory
+) -> None:
+    message = make_message(ChannelName.WEBHOOK, to=url, data=CLOUD_EVENT)
+    with pytest.raises(PermanentChannelError, match="refused destination"):
         WebhookAdapter(secret=SECRET).send(message)
+
+
+def test_a_name_that_resolves_to_a_private_address_is_refused(
+    make_message: MessageFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    receiver = Receiver(SECRET)
+    with StubServer(receiver) as server:
+        port = server.url.rsplit(":", 1)[1]
+        real = socket.getaddrinfo
+        monkeypatch.setattr(
+            socket,
+            "getaddrinfo",
+            lambda host, *a, **k: (
+                real("127.0.0.1", *a, **k) if host == "hooks.example.com" else real(host, *a, **k)
+            ),
+        )
+        message = make_message(
+            ChannelName.WEBHOOK, to=f"http://hooks.example.com:{port}/h", data=CLOUD_EVENT
+        )
+        with pytest.raises(PermanentChannelError, match=r"resolves to 127\.0\.0\.1"):
+            WebhookAdapter(secret=SECRET).send(message)
+    assert server.requests == []
+
+
+def test_the_operators_own_status_receiver_is_trusted(make_message: MessageFactory) -> None:
+    receiver = Receiver(SECRET)
+    with StubServer(receiver) as server:
+        adapter = WebhookAdapter(secret=SECRET, trusted_urls=frozenset({server.url + "/status"}))
+        ok = make_message(ChannelName.WEBHOOK, to=server.url + "/status", data=CLOUD_EVENT)
+        assert adapter.send(ok) == SendResult(provider="webhook")
+        other = make_message(ChannelName.WEBHOOK, to=server.url + "/other", data=CLOUD_EVENT)
+        with pytest.raises(PermanentChannelError):
+            adapter.send(other)
+    assert len(receiver.accepted) == 1
 
 
 def test_secrets_are_whsec_base64_of_enough_random_bytes() -> None:
@@ -173,6 +226,6 @@ def test_secrets_are_whsec_base64_of_enough_random_bytes() -> None:
 
 
 def test_repr_hides_the_secret() -> None:
-    adapter = WebhookAdapter(secret=SECRET)
+    adapter = WebhookAdapter(secret=SECRET, allow_private=True)
     assert SECRET.removeprefix("whsec_") not in repr(adapter)
     assert "secret='****'" in repr(adapter)

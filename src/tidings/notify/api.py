@@ -121,6 +121,7 @@ def put_preferences(
                 body,
                 actor=principal.user_id or "operator",
                 at=context.clock.now(),
+                allow_private_webhooks=context.settings.webhook_allow_private,
             )
 
     return with_retry(attempt)

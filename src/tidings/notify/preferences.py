@@ -16,6 +16,7 @@ from tidings.kit.clock import as_utc
 from tidings.kit.errors import Unprocessable
 from tidings.kit.ids import new_id
 from tidings.notify import repository
+from tidings.notify.channels.destinations import PrivateDestinationError, check_literal_destination
 from tidings.notify.rules import RULES
 from tidings.notify.schemas import ConsentEventOut, PreferencesIn, PreferencesOut, QuietHoursIn
 from tidings.notify.types import Category, ChannelName, Preferences, QuietHours
@@ -154,8 +155,16 @@ def update_preferences(
     *,
     actor: str,
     at: datetime,
+    allow_private_webhooks: bool = False,
 ) -> PreferencesOut:
     users.require_user(conn, user_id)
+    if data.webhook_url is not None and not allow_private_webhooks:
+        try:
+            check_literal_destination(data.webhook_url)
+        except PrivateDestinationError as exc:
+            raise Unprocessable(
+                f"webhooks go to public addresses only: {exc}", field="webhook_url"
+            ) from exc
     row = repository.get_preferences(conn, [user_id]).get(user_id)
     channels = dict(row.channels) if row is not None else {}
     if data.channels is not None:

@@ -76,7 +76,12 @@ def cached_overrides(
 
 def build_dispatcher(context: AppContext) -> Dispatcher:
     settings = context.settings
-    senders = build_channels(None, var_dir=settings.var_dir)
+    senders = build_channels(
+        None,
+        var_dir=settings.var_dir,
+        webhook_allow_private=settings.webhook_allow_private,
+        trusted_webhook_urls=frozenset(filter(None, [settings.status_webhook_url])),
+    )
     renderer = TemplateRenderer(
         brand=settings.brand, brand_en=settings.brand_en, overrides=cached_overrides(context)
     )

@@ -148,11 +148,15 @@ def build_channels(
     *,
     var_dir: Path,
     breaker: BreakerPolicy = DEFAULT_BREAKER,
+    webhook_allow_private: bool = False,
+    trusted_webhook_urls: frozenset[str] = frozenset(),
 ) -> dict[ChannelName, ProviderChain]:
     """One `ProviderChain` for each of SMS, email, push and webhook (never the inbox).
 
     `settings_like` is an environment-like mapping (None: `os.environ`). Raises
     `ChannelConfigError` naming the variable and field of the first invalid setting.
+    Webhooks go to public addresses only, except `trusted_webhook_urls` (the operator's own
+    status receiver) or everywhere with `webhook_allow_private` (development, tests).
     """
     env: Mapping[str, str] = os.environ if settings_like is None else settings_like
     sink_path = var_dir / DEFAULT_FILE_NAME
@@ -179,7 +183,16 @@ def build_channels(
         except ValueError as exc:
             raise ChannelConfigError(f"{WEBHOOK_SECRET_VARIABLE}: {exc}") from exc
         # One adapter serves every receiver: no breaker, or one dead receiver would stop all.
-        chains[ChannelName.WEBHOOK] = ProviderChain([WebhookAdapter(secret=secret)], breaker=None)
+        chains[ChannelName.WEBHOOK] = ProviderChain(
+            [
+                WebhookAdapter(
+                    secret=secret,
+                    allow_private=webhook_allow_private,
+                    trusted_urls=trusted_webhook_urls,
+                )
+            ],
+            breaker=None,
+        )
     else:
         chains[ChannelName.WEBHOOK] = ProviderChain(
             [FileSink(sink_path, channel=ChannelName.WEBHOOK)], breaker=None

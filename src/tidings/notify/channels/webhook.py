@@ -38,6 +38,7 @@ from tidings.notify.channels._http import (
     utc_now,
 )
 from tidings.notify.channels.base import ChannelInfo, describe, mask_secret
+from tidings.notify.channels.destinations import PrivateDestinationError, check_resolved_destination
 from tidings.notify.channels.retry import STANDARD_WEBHOOKS_SCHEDULE, WEBHOOK_SCHEDULE
 from tidings.notify.types import (
     ChannelName,
@@ -160,9 +161,13 @@ class WebhookAdapter:
         rate_per_s: float | None = None,
         transport: httpx.BaseTransport | None = None,
         clock: WallClock = utc_now,
+        allow_private: bool = False,
+        trusted_urls: frozenset[str] = frozenset(),
     ) -> None:
         decode_secret(secret)
         self._secret = secret
+        self._allow_private = allow_private
+        self._trusted_urls = trusted_urls
         self._clock = clock
         self._client = make_client(
             timeout_s=timeout_s,
@@ -182,6 +187,8 @@ class WebhookAdapter:
         scheme = urlsplit(message.to).scheme
         if scheme not in ("http", "https"):
             raise PermanentChannelError(f"not an http(s) URL: scheme {scheme!r}", provider=name)
+        if not self._allow_private and message.to not in self._trusted_urls:
+            self._check_destination(message.to)
         body = encode_body(message.data)
         timestamp = int(self._clock().timestamp())
         headers = {
@@ -203,6 +210,16 @@ class WebhookAdapter:
             status=status,
             retry_after=parse_retry_after(response.headers.get("Retry-After"), now=self._clock()),
         )
+
+    def _check_destination(self, url: str) -> None:
+        """Users choose their URLs: never POST into our own network (see destinations)."""
+        name = self._info.name
+        try:
+            check_resolved_destination(url)
+        except PrivateDestinationError as exc:
+            raise PermanentChannelError(f"refused destination: {exc}", provider=name) from exc
+        except OSError as exc:
+            raise TransientChannelError(f"cannot resolve receiver: {exc}", provider=name) from exc
 
     def close(self) -> None:
         self._client.close()
