@@ -34,8 +34,12 @@ messages to the file sink `<var_dir>/messages.jsonl` instead of sending them.
 
 ``TIDINGS_PUSH_PROVIDERS``::
 
-    [{"type": "fcm", "project_id": "tidings-prod", "access_token": "ya29.…",
-      "base_url": "https://fcm.googleapis.com"}]
+    [{"type": "fcm", "project_id": "tidings-prod",
+      "service_account_file": "/run/secrets/fcm-service-account.json"}]
+
+  Access tokens are minted from the service account's key (RS256 JWT bearer, RFC 7523) and
+  refreshed five minutes before they expire; ``service_account`` takes the key's JSON
+  inline instead; ``access_token`` (a fixed token, valid one hour) is for stubs only.
 
 ``TIDINGS_WEBHOOK_SECRET``: ``whsec_`` + base64 of 24–64 random bytes; generate one with
 ``tidings.notify.channels.webhook.generate_secret()``.

@@ -1,7 +1,9 @@
 """App push through an FCM HTTP v1-shaped API (`projects/{id}/messages:send`).
 
-The access token comes from configuration (or a callable that refreshes it): minting
-OAuth2 tokens from a service account is deployment plumbing, not this adapter's job.
+Access tokens are minted from the project's service account (`service_account_file` or an
+inline `service_account`) and refreshed before they expire; a fixed `access_token` is
+accepted for short tests against a stub. A 401 forgets the minted token, so the retry
+mints a fresh one.
 Duplicates from at-least-once delivery are collapsed on the device: the delivery id is the
 Android notification `tag` and the APNs `apns-collapse-id`, so a resend replaces, not adds.
 """
@@ -10,10 +12,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Literal
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from tidings.notify.channels._http import (
     DEFAULT_TIMEOUT_S,
@@ -25,6 +28,7 @@ from tidings.notify.channels._http import (
     utc_now,
 )
 from tidings.notify.channels.base import SECRET_MASK, ChannelInfo, describe, mask_url
+from tidings.notify.channels.google_auth import ServiceAccount, ServiceAccountTokens
 from tidings.notify.types import (
     Category,
     ChannelName,
@@ -54,9 +58,34 @@ class FcmSettings(BaseModel):
     name: str = "fcm"
     base_url: str = Field(default=DEFAULT_BASE_URL, pattern=r"^https?://")
     project_id: str = Field(min_length=1)
-    access_token: SecretStr
+    access_token: SecretStr | None = None
+    """A fixed token (they expire after an hour): stubs and quick trials only."""
+    service_account_file: Path | None = None
+    """The service account's JSON key file (mounted as a secret)."""
+    service_account: ServiceAccount | None = None
+    """The same key inline."""
     timeout_s: float = Field(default=DEFAULT_TIMEOUT_S, gt=0)
     rate_per_s: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> FcmSettings:
+        given = [
+            self.access_token is not None,
+            self.service_account_file is not None,
+            self.service_account is not None,
+        ]
+        if sum(given) != 1:
+            raise ValueError(
+                "give exactly one of service_account_file, service_account, access_token"
+            )
+        if self.service_account_file is not None:
+            try:
+                text = self.service_account_file.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise ValueError(f"cannot read service_account_file: {exc.strerror}") from exc
+            account = ServiceAccount.model_validate_json(text)
+            object.__setattr__(self, "service_account", account)
+        return self
 
 
 def _string_values(data: dict[str, Any]) -> dict[str, str]:
@@ -120,11 +149,21 @@ class FcmPushAdapter:
     ) -> None:
         self.settings = settings
         self._clock = clock
-        self._token = token_provider or settings.access_token.get_secret_value
         self._url = (
             f"{settings.base_url.rstrip('/')}/v1/projects/{settings.project_id}/messages:send"
         )
         self._client = make_client(timeout_s=settings.timeout_s, transport=transport, headers=None)
+        self._minted: ServiceAccountTokens | None = None
+        if token_provider is not None:
+            self._token = token_provider
+        elif settings.service_account is not None:
+            self._minted = ServiceAccountTokens(
+                settings.service_account, client=self._client, provider=settings.name, clock=clock
+            )
+            self._token = self._minted
+        else:
+            assert settings.access_token is not None
+            self._token = settings.access_token.get_secret_value
         self._info = ChannelInfo(
             name=settings.name,
             channel=ChannelName.PUSH,
@@ -154,6 +193,8 @@ class FcmPushAdapter:
             )
         code = _fcm_error_code(payload)
         detail = f"HTTP {status} {code}".rstrip()
+        if status == 401 and self._minted is not None:
+            self._minted.invalidate()
         retry_after = parse_retry_after(response.headers.get("Retry-After"), now=self._clock())
         if code in _PERMANENT_FCM_CODES:
             raise PermanentChannelError(detail, provider=name, status=status)
