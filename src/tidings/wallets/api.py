@@ -13,8 +13,9 @@ from tidings.api.writes import IdempotencyKey, run_write
 from tidings.kit.clock import as_utc
 from tidings.kit.db import read_transaction
 from tidings.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
-from tidings.wallets import service
+from tidings.wallets import service, statements
 from tidings.wallets.schemas import (
+    StatementOut,
     SubWalletCreate,
     TransactionOut,
     TransferCreate,
@@ -122,6 +123,26 @@ def list_transactions(
             kinds=kind,
             since=as_utc(since) if since else None,
             until=as_utc(until) if until else None,
+        )
+
+
+@router.get("/wallets/{wallet_id}/statements", response_model=Page[StatementOut])
+def list_statements(
+    wallet_id: str,
+    context: Context,
+    principal: CurrentPrincipal,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> Page[StatementOut]:
+    """Monthly statements of a main wallet, newest first (the `wallet.statements` job)."""
+    with read_transaction(context.engine) as conn:
+        return statements.list_statements(
+            conn,
+            wallet_id,
+            acting_user_id=principal.user_id,
+            limit=limit,
+            cursor=cursor,
+            at=context.clock.now(),
         )
 
 

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import CheckConstraint, Column, Date, ForeignKey, Index, String, Table, Text
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 from tidings.kit.tables import Amount, Id, Timestamp, metadata
 
@@ -48,3 +59,33 @@ transfers = Table(
     Index("ix_transfers_user_id_id", "user_id", "id"),
     Index("ix_transfers_refund_of", "refund_of"),
 )
+
+wallet_statements = Table(
+    "wallet_statements",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("wallet_id", Id, ForeignKey("wallets.id"), nullable=False),
+    Column("user_id", Id, nullable=False),
+    Column("period_start", Date, nullable=False),
+    Column("period_end", Date, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("opening_balance", Amount, nullable=False),
+    Column("total_in", Amount, nullable=False),
+    Column("total_out", Amount, nullable=False),
+    Column("closing_balance", Amount, nullable=False),
+    Column("entries", Integer, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    UniqueConstraint("wallet_id", "period_start", name="uq_wallet_statements_wallet_period"),
+    Index("ix_wallet_statements_wallet_id_id", "wallet_id", "id"),
+)
+"""One monthly statement per main wallet that moved money in the month."""
+
+wallet_statement_runs = Table(
+    "wallet_statement_runs",
+    metadata,
+    Column("timezone", String(64), primary_key=True),
+    Column("period_start", Date, primary_key=True),
+    Column("statements", Integer, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+)
+"""Which (time zone, month) the statements job has done, so hourly runs cost nothing."""

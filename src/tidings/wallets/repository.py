@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, case, func, insert, literal, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from tidings.kit.tables import AnyRow
 from tidings.ledger.models import accounts, ledger_entries, postings
 from tidings.users.models import users
-from tidings.wallets.models import transfers, wallets
+from tidings.wallets.models import transfers, wallet_statement_runs, wallet_statements, wallets
 
 _wallet_columns = (
     wallets,
@@ -151,3 +153,96 @@ def list_transactions(
     if until is not None:
         stmt = stmt.where(postings.c.created_at < until)
     return list(conn.execute(stmt))
+
+
+# -- monthly statements -------------------------------------------------------------------
+
+
+def timezones_with_main_wallets(conn: Connection) -> list[str]:
+    stmt = (
+        select(users.c.timezone)
+        .join(wallets, wallets.c.user_id == users.c.id)
+        .where(wallets.c.kind == "main")
+        .distinct()
+    )
+    return list(conn.execute(stmt).scalars())
+
+
+def claim_statement_run(
+    conn: Connection, *, timezone: str, period_start: date, at: datetime
+) -> bool:
+    """Mark (time zone, month) as done; False when an earlier or concurrent run has it."""
+    table = wallet_statement_runs
+    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    stmt = (
+        dialect_insert(table)
+        .values(timezone=timezone, period_start=period_start, statements=0, created_at=at)
+        .on_conflict_do_nothing()
+        .returning(table.c.timezone)
+    )
+    return conn.execute(stmt).first() is not None
+
+
+def finish_statement_run(
+    conn: Connection, *, timezone: str, period_start: date, statements: int
+) -> None:
+    table = wallet_statement_runs
+    conn.execute(
+        update(table)
+        .where(table.c.timezone == timezone, table.c.period_start == period_start)
+        .values(statements=statements)
+    )
+
+
+def statement_figures(
+    conn: Connection, *, timezone: str, start: datetime, end: datetime
+) -> list[AnyRow]:
+    """Per main wallet of users in `timezone` that moved money in [start, end): money in and
+    out (allocations to and from the user's own sub-wallets are neither), the net of every
+    posting in the period and after it, and the balance now — so the closing balance is
+    `balance - after`, exact whatever order postings' ids have."""
+    in_period = postings.c.created_at < end
+    counted = in_period & (ledger_entries.c.kind != "allocation")
+    zero = literal(0)
+    stmt = (
+        select(
+            wallets.c.id.label("wallet_id"),
+            wallets.c.user_id,
+            wallets.c.currency,
+            accounts.c.balance,
+            func.sum(
+                case((counted & (postings.c.amount > 0), postings.c.amount), else_=zero)
+            ).label("total_in"),
+            func.sum(
+                case((counted & (postings.c.amount < 0), -postings.c.amount), else_=zero)
+            ).label("total_out"),
+            func.sum(case((in_period, postings.c.amount), else_=zero)).label("net"),
+            func.sum(case((~in_period, postings.c.amount), else_=zero)).label("after"),
+            func.count(case((in_period, postings.c.id))).label("entries"),
+        )
+        .join(users, users.c.id == wallets.c.user_id)
+        .join(accounts, accounts.c.id == wallets.c.account_id)
+        .join(postings, postings.c.account_id == wallets.c.account_id)
+        .join(ledger_entries, ledger_entries.c.id == postings.c.entry_id)
+        .where(
+            wallets.c.kind == "main", users.c.timezone == timezone, postings.c.created_at >= start
+        )
+        .group_by(wallets.c.id, wallets.c.user_id, wallets.c.currency, accounts.c.balance)
+        .having(func.count(case((in_period, postings.c.id))) > 0)
+        .order_by(wallets.c.id)
+    )
+    return list(conn.execute(stmt))
+
+
+def insert_statements(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(insert(wallet_statements), list(rows))
+
+
+def list_statements(
+    conn: Connection, wallet_id: str, *, before_id: str | None, limit: int
+) -> list[AnyRow]:
+    stmt = select(wallet_statements).where(wallet_statements.c.wallet_id == wallet_id)
+    if before_id is not None:
+        stmt = stmt.where(wallet_statements.c.id < before_id)
+    return list(conn.execute(stmt.order_by(wallet_statements.c.id.desc()).limit(limit)))

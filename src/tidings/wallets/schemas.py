@@ -147,3 +147,19 @@ class TransactionOut(BaseModel):
     counterparty_wallet_id: str | None = None
     memo: str | None = None
     created_at: datetime
+
+
+class StatementOut(BaseModel):
+    """A main wallet's month: money in and out (moves to and from its own sub-wallets are
+    neither) and the balances either side, dates in the user's time zone."""
+
+    id: str
+    wallet_id: str
+    period_start: date
+    period_end: date
+    opening_balance: Money
+    total_in: Money
+    total_out: Money
+    closing_balance: Money
+    entries: int = Field(description="Ledger entries on the wallet in the month.")
+    created_at: datetime

@@ -21,9 +21,20 @@ def _notify_digests(context: AppContext, as_of: datetime) -> dict[str, Any]:
     return {"deliveries": build_dispatcher(context).run_digests(as_of)}
 
 
-JOBS: dict[str, Job] = {"notify.digests": _notify_digests}
+def _wallet_statements(context: AppContext, as_of: datetime) -> dict[str, Any]:
+    from tidings.kit.db import with_retry, write_transaction
+    from tidings.wallets.statements import issue_statements
 
-JOB_INTERVALS: dict[str, timedelta] = {}
+    def attempt() -> int:
+        with write_transaction(context.engine) as conn:
+            return issue_statements(conn, as_of=as_of)
+
+    return {"statements": with_retry(attempt)}
+
+
+JOBS: dict[str, Job] = {"notify.digests": _notify_digests, "wallet.statements": _wallet_statements}
+
+JOB_INTERVALS: dict[str, timedelta] = {"wallet.statements": timedelta(hours=1)}
 """Jobs the worker's scheduler runs by itself, each at this cadence with `as_of=now`.
 (Digests are not here: the dispatcher sends them as they fall due.)"""
 

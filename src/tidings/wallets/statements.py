@@ -1,0 +1,134 @@
+"""Monthly statements of main wallets: figures kept, and a `wallet.statement.ready` notice.
+
+The job runs every hour for the current moment; for each time zone its users live in, the
+month that has ended there is done once (a run marker per zone and month), so a late or
+repeated run — or an operator's catch-up run for a past moment — sends nothing twice.
+Wallets that did not move money in the month get no statement: a notice saying nothing
+happened is noise.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection
+
+from tidings.events import record_event
+from tidings.kit.clock import as_utc
+from tidings.kit.ids import new_id
+from tidings.kit.money import money
+from tidings.kit.pagination import Page, decode_cursor, encode_cursor
+from tidings.wallets import events, repository
+from tidings.wallets.schemas import StatementOut
+from tidings.wallets.service import get_wallet
+
+
+def last_complete_month(as_of: datetime, timezone: str) -> tuple[date, date]:
+    """The first and last calendar day of the month before the one `as_of` falls in, there."""
+    first_of_this_month = as_of.astimezone(ZoneInfo(timezone)).date().replace(day=1)
+    period_end = first_of_this_month - timedelta(days=1)
+    return period_end.replace(day=1), period_end
+
+
+def local_midnight(day: date, timezone: str) -> datetime:
+    return datetime.combine(day, time(0), ZoneInfo(timezone)).astimezone(UTC)
+
+
+def issue_statements(conn: Connection, *, as_of: datetime) -> int:
+    """Statements for every month that has ended in each zone and was not done yet."""
+    issued = 0
+    for timezone in repository.timezones_with_main_wallets(conn):
+        period_start, period_end = last_complete_month(as_of, timezone)
+        if not repository.claim_statement_run(
+            conn, timezone=timezone, period_start=period_start, at=as_of
+        ):
+            continue
+        figures = repository.statement_figures(
+            conn,
+            timezone=timezone,
+            start=local_midnight(period_start, timezone),
+            end=local_midnight(period_end + timedelta(days=1), timezone),
+        )
+        rows = []
+        for row in figures:
+            closing = int(row.balance) - int(row.after)
+            rows.append(
+                {
+                    "id": new_id("stm"),
+                    "wallet_id": row.wallet_id,
+                    "user_id": row.user_id,
+                    "period_start": period_start,
+                    "period_end": period_end,
+                    "currency": row.currency,
+                    "opening_balance": closing - int(row.net),
+                    "total_in": int(row.total_in),
+                    "total_out": int(row.total_out),
+                    "closing_balance": closing,
+                    "entries": int(row.entries),
+                    "created_at": as_of,
+                }
+            )
+        repository.insert_statements(conn, rows)
+        for statement in rows:
+            currency = statement["currency"]
+            record_event(
+                conn,
+                type=events.STATEMENT_READY,
+                user_id=statement["user_id"],
+                at=as_of,
+                data={
+                    "wallet_id": statement["wallet_id"],
+                    "statement_id": statement["id"],
+                    "period_start": period_start.isoformat(),
+                    "period_end": period_end.isoformat(),
+                    "opening_balance": {
+                        "value": statement["opening_balance"],
+                        "currency": currency,
+                    },
+                    "total_in": {"value": statement["total_in"], "currency": currency},
+                    "total_out": {"value": statement["total_out"], "currency": currency},
+                    "closing_balance": {
+                        "value": statement["closing_balance"],
+                        "currency": currency,
+                    },
+                },
+            )
+        repository.finish_statement_run(
+            conn, timezone=timezone, period_start=period_start, statements=len(rows)
+        )
+        issued += len(rows)
+    return issued
+
+
+def list_statements(
+    conn: Connection,
+    wallet_id: str,
+    *,
+    acting_user_id: str | None,
+    limit: int,
+    cursor: str | None,
+    at: datetime,
+) -> Page[StatementOut]:
+    """The wallet's monthly statements, newest first (404 for another user's wallet)."""
+    wallet = get_wallet(conn, wallet_id, acting_user_id=acting_user_id, at=at)
+    rows = repository.list_statements(
+        conn, wallet.id, before_id=decode_cursor(cursor), limit=limit + 1
+    )
+    items = [
+        StatementOut(
+            id=row.id,
+            wallet_id=row.wallet_id,
+            period_start=row.period_start,
+            period_end=row.period_end,
+            opening_balance=money(int(row.opening_balance), row.currency),
+            total_in=money(int(row.total_in), row.currency),
+            total_out=money(int(row.total_out), row.currency),
+            closing_balance=money(int(row.closing_balance), row.currency),
+            entries=int(row.entries),
+            created_at=as_utc(row.created_at),
+        )
+        for row in rows[:limit]
+    ]
+    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    return Page[StatementOut](items=items, next_cursor=next_cursor)
