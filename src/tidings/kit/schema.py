@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tidings import events
+from tidings.credit import models as credit_models
 from tidings.idempotency import models as idempotency_models
 from tidings.kit.tables import metadata
 from tidings.ledger import models as ledger_models
@@ -11,6 +12,7 @@ from tidings.users import models as users_models
 from tidings.wallets import models as wallets_models
 
 __all__ = [
+    "credit_models",
     "events",
     "idempotency_models",
     "ledger_models",
