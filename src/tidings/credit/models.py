@@ -114,6 +114,8 @@ credit_drawdowns = Table(
     Column("grace_days", Integer, nullable=False),
     Column("timezone", String(64), nullable=False),
     Column("start_date", Date, nullable=False),
+    Column("interest_from", Date, nullable=False),
+    Column("interest_base", Amount, nullable=False, server_default="0"),
     Column("status", String(16), nullable=False),
     Column("wallet_id", Id, nullable=False),
     Column("entry_id", Id),
@@ -122,7 +124,9 @@ credit_drawdowns = Table(
     CheckConstraint("amount > 0", name="amount_positive"),
     Index("ix_credit_drawdowns_line_id_id", "line_id", "id"),
 )
-"""A drawdown keeps the product terms it was made on (a later product edit changes nothing)."""
+"""A drawdown keeps the product terms it was made on (a later product edit changes nothing).
+`interest_from`/`interest_base`: since when interest accrues on the current period, and what
+was already paid of it then (moved by an early repayment that re-computed the schedule)."""
 
 credit_installments = Table(
     "credit_installments",

@@ -138,6 +138,8 @@ def upgrade() -> None:
         sa.Column("grace_days", sa.Integer(), nullable=False),
         sa.Column("timezone", sa.String(length=64), nullable=False),
         sa.Column("start_date", sa.Date(), nullable=False),
+        sa.Column("interest_from", sa.Date(), nullable=False),
+        sa.Column("interest_base", sa.BigInteger(), server_default="0", nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("wallet_id", sa.String(length=32), nullable=False),
         sa.Column("entry_id", sa.String(length=32), nullable=True),
