@@ -53,12 +53,53 @@ def test_an_amount_within_the_users_own_range_is_not_unusual() -> None:
     assert assess(amount=39_000).reasons == ()
 
 
-def test_an_amount_far_above_history_to_a_new_payee_steps_up() -> None:
+def test_a_big_purchase_at_a_new_shop_is_allowed_with_its_reasons() -> None:
+    """Furniture from a shop never used before is common; alone it does not hold the money."""
     result = assess(amount=300_000, new_payee=True)
 
-    assert {"amount_above_history", "amount_far_above_history", "new_payee"} <= set(result.reasons)
+    assert result.reasons == ("amount_above_history", "amount_far_above_history", "new_payee")
+    assert result.decision is RiskDecision.ALLOW
+
+
+def test_the_same_purchase_an_hour_after_a_new_device_login_is_a_takeover_and_blocked() -> None:
+    result = assess(
+        amount=300_000, new_payee=True, new_device=True, minutes_since_new_device_login=60.0
+    )
+
+    assert "takeover_pattern" in result.reasons
+    assert result.decision is RiskDecision.BLOCK
+
+
+def test_a_large_transfer_to_a_new_payee_after_a_new_device_login_steps_up_even_below_the_max() -> (
+    None
+):
+    """Attackers move ten medians even if the user once paid more (the rent)."""
+    result = assess(
+        amount=60_000,
+        history_max_amount=200_000,
+        new_payee=True,
+        new_device=True,
+        minutes_since_new_device_login=30.0,
+    )
+
+    assert "amount_above_history" not in result.reasons
+    assert "takeover_pattern" in result.reasons
     assert result.decision is RiskDecision.STEP_UP
-    assert result.level is RiskLevel.MEDIUM
+
+
+def test_a_second_large_transfer_to_the_attackers_payee_after_a_new_device_login_is_held() -> None:
+    """The payee is no longer new, but the day's outflow after a new device is."""
+    result = assess(
+        amount=150_000,
+        amount_last_24h=180_000,
+        history_max_amount=200_000,
+        new_device=True,
+        minutes_since_new_device_login=40.0,
+    )
+
+    assert "daily_outflow_above_history" in result.reasons
+    assert "takeover_pattern" in result.reasons
+    assert result.decision is not RiskDecision.ALLOW
 
 
 def test_a_coffee_drinkers_dinner_is_not_far_above_history() -> None:
@@ -183,16 +224,46 @@ def test_spending_a_salary_at_known_payees_is_not_mule_pass_through() -> None:
     assert "mule_pass_through" not in result.reasons
 
 
-def test_many_tiny_payments_to_many_payees_quickly_is_card_testing() -> None:
-    result = assess(
-        amount=150,
-        new_payee=True,
-        count_last_10_min=3,
-        count_last_hour=5,
-        distinct_payees_last_24h=6,
-    )
+def test_tiny_payments_to_new_payees_minutes_apart_is_card_testing_but_alone_allowed() -> None:
+    """A market morning looks the same; the rule alone does not hold the money."""
+    result = assess(amount=150, new_payee=True, count_last_10_min=1, distinct_payees_last_24h=1)
+
+    assert result.reasons == ("new_payee", "card_testing")
+    assert result.decision is RiskDecision.ALLOW
+
+
+@pytest.mark.parametrize(
+    "context",
+    [
+        {"new_device": True, "minutes_since_new_device_login": 3.0},
+        {"account_age_days": 0.5},
+        {"count_last_10_min": 5, "count_last_hour": 5},
+    ],
+    ids=["new_device", "new_account", "burst"],
+)
+def test_card_testing_from_a_new_device_a_new_account_or_in_a_burst_steps_up(
+    context: dict[str, Any],
+) -> None:
+    changes = {"amount": 150, "new_payee": True, "count_last_10_min": 2} | context
+    result = assess(distinct_payees_last_24h=3, **changes)
 
     assert "card_testing" in result.reasons
+    assert result.decision is not RiskDecision.ALLOW
+
+
+def test_a_fresh_account_sending_on_what_it_just_received_is_a_mule() -> None:
+    result = assess(
+        amount=120_000,
+        account_age_days=8.0,
+        history_count=3,
+        history_median_amount=2_000,
+        history_max_amount=4_000,
+        amount_last_24h=0,
+        incoming_last_24h=500_000,
+        new_payee=True,
+    )
+
+    assert "mule_pass_through" in result.reasons
     assert result.decision is RiskDecision.STEP_UP
 
 

@@ -72,6 +72,8 @@ class RiskPolicy:
     """Medians below 20.00 count as 20.00, so a coffee drinker's 60.00 dinner is not 'far'."""
     large_amount_without_history: int = 200_000
     """2,000.00: large for a user with (almost) no history."""
+    notable_amount_ratio: float = 10.0
+    """`takeover_pattern` counts amounts of this many medians even when below the maximum."""
     daily_outflow_ratio: float = 20.0
     """`daily_outflow_above_history`: 24 h outflow incl. this one over this many medians."""
     daily_outflow_floor: int = 100_000
@@ -92,14 +94,14 @@ class RiskPolicy:
     # Patterns.
     mule_min_incoming: int = 50_000
     """Mule pass-through needs at least 500.00 received in the last 24 h..."""
-    mule_pass_ratio: float = 0.6
+    mule_pass_ratio: float = 0.2
     """...and at least this share of it going out again (including this transfer)."""
     card_testing_max_amount: int = 1_000
-    """Card testing probes with payments of at most 10.00..."""
-    card_testing_min_payees_24h: int = 4
-    """...to this many distinct payees in 24 h (before this one)..."""
-    card_testing_min_count_hour: int = 3
-    """...with this many transfers in the hour before."""
+    """Card testing probes with payments of at most 10.00 to new payees..."""
+    card_testing_min_count_10_min: int = 1
+    """...with this many transfers in the 10 minutes before..."""
+    card_testing_min_payees_24h: int = 1
+    """...to this many distinct payees in 24 h (before this one)."""
     # Weights (points out of 100).
     weight_amount_above_history: int = 20
     weight_amount_far_above_history: int = 25
@@ -113,12 +115,12 @@ class RiskPolicy:
     weight_night_time: int = 5
     weight_recent_sensitive_change: int = 15
     weight_new_account: int = 10
-    weight_mule_pass_through: int = 40
-    weight_card_testing: int = 45
-    weight_takeover_pattern: int = 30
+    weight_mule_pass_through: int = 50
+    weight_card_testing: int = 40
+    weight_takeover_pattern: int = 35
     weight_sensitive_change_then_large_transfer: int = 30
     # Cut-offs.
-    step_up_score: int = 50
+    step_up_score: int = 60
     """At or above: hold the money and ask the owner for a one-time code."""
     block_score: int = 85
     """At or above: refuse the transfer."""
@@ -142,9 +144,12 @@ def assess_transfer(
     amount = s.amount
 
     # Amount against the user's own history.
-    above_history = False
+    above_history = outflow_spike = False
+    # Notable: large enough to matter in a takeover, even if the user once paid more (rent).
+    notable = amount >= p.large_amount_without_history
     if s.history_count >= p.min_history:
         median = max(s.history_median_amount, p.history_median_floor)
+        notable = amount >= p.notable_amount_ratio * median
         if amount > s.history_max_amount and amount >= p.above_history_ratio * median:
             above_history = True
             fired.append(AMOUNT_ABOVE_HISTORY)
@@ -156,7 +161,12 @@ def assess_transfer(
                 fired.append(AMOUNT_FAR_ABOVE_HISTORY)
                 score += p.weight_amount_far_above_history
         outflow = s.amount_last_24h + amount
-        if outflow >= p.daily_outflow_floor and outflow >= p.daily_outflow_ratio * median:
+        if (
+            not above_history
+            and outflow >= p.daily_outflow_floor
+            and outflow >= p.daily_outflow_ratio * median
+        ):
+            outflow_spike = True
             fired.append(DAILY_OUTFLOW_ABOVE_HISTORY)
             score += p.weight_daily_outflow_above_history
     elif amount >= p.large_amount_without_history:
@@ -199,20 +209,23 @@ def assess_transfer(
 
     # Patterns.
     if (
-        s.incoming_last_24h >= p.mule_min_incoming
-        and s.new_payee
+        s.new_payee
+        and s.incoming_last_24h >= p.mule_min_incoming
         and s.amount_last_24h + amount >= p.mule_pass_ratio * s.incoming_last_24h
     ):
         fired.append(MULE_PASS_THROUGH)
         score += p.weight_mule_pass_through
     if (
         amount <= p.card_testing_max_amount
+        and s.new_payee
+        and s.count_last_10_min >= p.card_testing_min_count_10_min
         and s.distinct_payees_last_24h >= p.card_testing_min_payees_24h
-        and s.count_last_hour >= p.card_testing_min_count_hour
     ):
         fired.append(CARD_TESTING)
         score += p.weight_card_testing
-    if (recent_device or recent_location) and s.new_payee and (above_history or recent_change):
+    if recent_device and (
+        (s.new_payee and (notable or recent_change)) or (not s.new_payee and outflow_spike)
+    ):
         fired.append(TAKEOVER_PATTERN)
         score += p.weight_takeover_pattern
     if recent_change and above_history:
