@@ -201,14 +201,24 @@ def demo(
 
 @app.command()
 def bench(
-    name: Annotated[str, typer.Argument(help="Benchmark: ledger or notify.")],
+    name: Annotated[str, typer.Argument(help="Benchmark: ledger, notify or risk.")],
     as_json: Annotated[bool, typer.Option("--json", help="Last line: one JSON object.")] = False,
     db: Annotated[str, typer.Option(help="sqlite, postgresql or both.")] = "sqlite",
     seconds: Annotated[float, typer.Option(help="Length of each timed phase.")] = 10.0,
+    transfers: Annotated[
+        int, typer.Option(min=1, help="risk: synthetic transfers to score.")
+    ] = 1_000_000,
+    seed: Annotated[int, typer.Option(help="risk: the synthetic stream's seed.")] = 2026,
 ) -> None:
     """Run one benchmark and print its figures."""
-    from tidings.bench import run_benchmark
+    from tidings.bench import figures_table, run_benchmark
 
-    figures = run_benchmark(name, db=db, seconds=seconds, console=console)
+    if name == "risk":  # no database: pure scoring over a synthetic stream
+        from tidings.bench import risk
+
+        figures = risk.run(console=console, transfers=transfers, seed=seed)
+        console.print(figures_table(name, figures))
+    else:
+        figures = run_benchmark(name, db=db, seconds=seconds, console=console)
     if as_json:
         typer.echo(json.dumps(figures))
