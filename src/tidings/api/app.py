@@ -16,6 +16,7 @@ from tidings.api.errors import install_error_handlers, problem_response
 from tidings.api.jobs import router as jobs_router
 from tidings.api.observability import ObservabilityMiddleware
 from tidings.config import Settings, get_settings
+from tidings.credit.api import router as credit_router
 from tidings.kit.db import read_transaction
 from tidings.kit.errors import PROBLEM_BASE
 from tidings.ledger.api import router as ledger_router
@@ -68,6 +69,7 @@ def create_app(context: AppContext | None = None, settings: Settings | None = No
 
     app.include_router(users_router)
     app.include_router(wallets_router)
+    app.include_router(credit_router)
     app.include_router(ledger_router)
     app.include_router(notify_router)
     app.include_router(templates_router)

@@ -1,0 +1,273 @@
+"""The credit line over HTTP (shapes in `../shared/API.md`, "Credit line resources")."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy import Connection
+
+from tidings.api.auth import Context, CurrentPrincipal
+from tidings.api.writes import IdempotencyKey, run_write
+from tidings.credit import service
+from tidings.credit.schemas import (
+    ApplicationCreate,
+    ApplicationOut,
+    AutoDebitIn,
+    DecisionIn,
+    DrawdownCreate,
+    DrawdownOut,
+    LimitIn,
+    LineOut,
+    ProductIn,
+    ProductOut,
+    QuoteIn,
+    QuoteOut,
+    RepaymentCreate,
+    RepaymentOut,
+    StatementItem,
+)
+from tidings.kit.db import read_transaction
+from tidings.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+
+router = APIRouter(prefix="/v1", tags=["credit"])
+
+
+@router.get("/credit/products", response_model=list[ProductOut])
+def list_products(context: Context, principal: CurrentPrincipal) -> list[ProductOut]:
+    """Credit products on offer (rates, fees, penalty, grace days, terms, methods)."""
+    with read_transaction(context.engine) as conn:
+        return service.list_products(conn)
+
+
+@router.post("/credit/products", response_model=ProductOut)
+def save_product(
+    body: ProductIn,
+    request: Request,
+    context: Context,
+    principal: CurrentPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Operator: create a product or replace its terms (existing drawdowns keep theirs)."""
+    principal.require_operator()
+    return run_write(
+        context,
+        principal,
+        request,
+        body=body,
+        idempotency_key=idempotency_key,
+        operation=lambda conn: service.save_product(conn, body, at=context.clock.now()),
+        status_code=200,
+    )
+
+
+@router.post("/credit/applications", status_code=201, response_model=ApplicationOut)
+def create_application(
+    body: ApplicationCreate,
+    request: Request,
+    context: Context,
+    principal: CurrentPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Apply for a credit line; the decision rule approves, rejects or refers it."""
+
+    def operation(conn: Connection) -> ApplicationOut:
+        return service.create_application(
+            conn, body, acting_user_id=principal.user_id, at=context.clock.now()
+        )
+
+    return run_write(
+        context,
+        principal,
+        request,
+        body=body,
+        idempotency_key=idempotency_key,
+        operation=operation,
+        status_code=201,
+    )
+
+
+@router.get("/credit/applications/{application_id}", response_model=ApplicationOut)
+def get_application(
+    application_id: str, context: Context, principal: CurrentPrincipal
+) -> ApplicationOut:
+    with read_transaction(context.engine) as conn:
+        return service.get_application(conn, application_id, acting_user_id=principal.user_id)
+
+
+@router.post("/credit/applications/{application_id}/decision", response_model=ApplicationOut)
+def decide(
+    application_id: str,
+    body: DecisionIn,
+    request: Request,
+    context: Context,
+    principal: CurrentPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Operator: approve (opens the line) or reject; may overturn an automatic rejection."""
+    principal.require_operator()
+    return run_write(
+        context,
+        principal,
+        request,
+        body=body,
+        idempotency_key=idempotency_key,
+        operation=lambda conn: service.decide(conn, application_id, body, at=context.clock.now()),
+        status_code=200,
+    )
+
+
+@router.get("/users/{user_id}/credit-line", response_model=LineOut)
+def line_of_user(user_id: str, context: Context, principal: CurrentPrincipal) -> LineOut:
+    """The user's credit line: limit, available, outstanding (404 when there is none)."""
+    principal.require_self(user_id)
+    with read_transaction(context.engine) as conn:
+        return service.line_of_user(conn, user_id)
+
+
+@router.get("/credit/lines/{line_id}", response_model=LineOut)
+def get_line(line_id: str, context: Context, principal: CurrentPrincipal) -> LineOut:
+    with read_transaction(context.engine) as conn:
+        return service.get_line(conn, line_id, acting_user_id=principal.user_id)
+
+
+@router.post("/credit/lines/{line_id}/limit", response_model=LineOut)
+def set_limit(
+    line_id: str,
+    body: LimitIn,
+    request: Request,
+    context: Context,
+    principal: CurrentPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Operator: raise or lower the limit (the borrower is told old and new)."""
+    principal.require_operator()
+
+    def operation(conn: Connection) -> LineOut:
+        return service.set_limit(
+            conn,
+            line_id,
+            limit=body.limit.value,
+            currency=body.limit.currency,
+            reason=body.reason,
+            by="operator",
+            at=context.clock.now(),
+        )
+
+    return run_write(
+        context,
+        principal,
+        request,
+        body=body,
+        idempotency_key=idempotency_key,
+        operation=operation,
+        status_code=200,
+    )
+
+
+@router.post("/credit/lines/{line_id}/auto-debit", response_model=LineOut)
+def set_auto_debit(
+    line_id: str,
+    body: AutoDebitIn,
+    request: Request,
+    context: Context,
+    principal: CurrentPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Turn automatic repayment from the main wallet on the due day on or off."""
+    return run_write(
+        context,
+        principal,
+        request,
+        body=body,
+        idempotency_key=idempotency_key,
+        operation=lambda conn: service.set_auto_debit(
+            conn, line_id, enabled=body.enabled, acting_user_id=principal.user_id
+        ),
+        status_code=200,
+    )
+
+
+@router.get("/credit/lines/{line_id}/statement", response_model=Page[StatementItem])
+def statement(
+    line_id: str,
+    context: Context,
+    principal: CurrentPrincipal,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=400)] = None,
+) -> Page[StatementItem]:
+    """The line's history — drawdowns, repayments, daily penalty entries — newest first."""
+    with read_transaction(context.engine) as conn:
+        return service.statement(
+            conn, line_id, acting_user_id=principal.user_id, limit=limit, cursor=cursor
+        )
+
+
+@router.post("/credit/quotes", response_model=QuoteOut)
+def quote(body: QuoteIn, context: Context, principal: CurrentPrincipal) -> QuoteOut:
+    """What a drawdown would cost (APR, total interest, schedule); writes nothing."""
+    with read_transaction(context.engine) as conn:
+        return service.quote(conn, body, acting_user_id=principal.user_id, at=context.clock.now())
+
+
+@router.post("/credit/drawdowns", status_code=201, response_model=DrawdownOut)
+def create_drawdown(
+    body: DrawdownCreate,
+    request: Request,
+    context: Context,
+    principal: CurrentPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Borrow: the money lands in the main wallet, with its schedule."""
+
+    def operation(conn: Connection) -> DrawdownOut:
+        return service.create_drawdown(
+            conn, body, acting_user_id=principal.user_id, at=context.clock.now()
+        )
+
+    return run_write(
+        context,
+        principal,
+        request,
+        body=body,
+        idempotency_key=idempotency_key,
+        operation=operation,
+        status_code=201,
+    )
+
+
+@router.get("/credit/drawdowns/{drawdown_id}", response_model=DrawdownOut)
+def get_drawdown(drawdown_id: str, context: Context, principal: CurrentPrincipal) -> DrawdownOut:
+    with read_transaction(context.engine) as conn:
+        return service.get_drawdown(
+            conn, drawdown_id, acting_user_id=principal.user_id, at=context.clock.now()
+        )
+
+
+@router.post(
+    "/credit/repayments",
+    status_code=201,
+    response_model=RepaymentOut,
+    responses={422: {"description": "More than is owed, not enough money, wrong currency…"}},
+)
+def repay(
+    body: RepaymentCreate,
+    request: Request,
+    context: Context,
+    principal: CurrentPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Repay from the borrower's wallet: penalty, then interest, then principal."""
+
+    def operation(conn: Connection) -> RepaymentOut:
+        return service.repay(conn, body, acting_user_id=principal.user_id, at=context.clock.now())
+
+    return run_write(
+        context,
+        principal,
+        request,
+        body=body,
+        idempotency_key=idempotency_key,
+        operation=operation,
+        status_code=201,
+    )

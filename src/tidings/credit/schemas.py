@@ -1,0 +1,211 @@
+"""API shapes of the credit line (see `../shared/API.md`, "Credit line resources")."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from tidings.credit.schedule import Method
+from tidings.kit.ids import ID_PATTERN
+from tidings.kit.money import CurrencyCode, Money, PositiveMoney
+from tidings.kit.text import LongText, ShortText
+
+Ref = Annotated[str, StringConstraints(pattern=ID_PATTERN), Field(examples=["usr_01JD..."])]
+ProductCode = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{1,32}$")]
+TermMonths = Annotated[int, Field(ge=1, le=360, examples=[3])]
+
+
+class ProductIn(BaseModel):
+    """A credit product: operators create or replace one by `code`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: ProductCode
+    name: ShortText
+    currency: CurrencyCode = "CNY"
+    annual_rate_bp: int = Field(ge=0, le=3600, description="10.80% a year is 1080.")
+    fee_bp: int = Field(0, ge=0, le=2000, description="One-off fee on each drawdown, kept from it.")
+    penalty_bp_per_day: int = Field(ge=0, le=100, description="0.05% a day is 5.")
+    grace_days: int = Field(0, ge=0, le=30)
+    terms: list[TermMonths] = Field(min_length=1, max_length=24)
+    methods: list[Method] = Field(min_length=1, max_length=3)
+    min_amount: PositiveMoney
+    max_limit: PositiveMoney
+    is_default: bool = False
+
+
+class ProductOut(BaseModel):
+    id: str
+    code: str
+    name: str
+    currency: str
+    annual_rate_bp: int
+    fee_bp: int
+    penalty_bp_per_day: int
+    grace_days: int
+    terms: list[int]
+    methods: list[Method]
+    min_amount: Money
+    max_limit: Money
+    is_default: bool
+
+
+ApplicationStatus = Literal["received", "under_review", "approved", "rejected"]
+
+
+class ApplicationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: Ref
+    requested_limit: PositiveMoney
+    product: ProductCode | None = Field(None, description="Product code; the default if absent.")
+
+
+class ApplicationOut(BaseModel):
+    id: str
+    user_id: str
+    status: ApplicationStatus
+    product: str
+    requested_limit: Money
+    granted_limit: Money | None = None
+    score: int | None = None
+    decided_by: Literal["rule", "operator"] | None = None
+    reason: str | None = None
+    line_id: str | None = None
+    created_at: datetime
+    decided_at: datetime | None = None
+
+
+class DecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["approve", "reject"]
+    limit: PositiveMoney | None = Field(None, description="Approve: the limit (default requested).")
+    reason: LongText | None = None
+
+
+class LineOut(BaseModel):
+    id: str
+    user_id: str
+    product: str
+    currency: str
+    limit: Money
+    available: Money
+    outstanding: Money
+    """Principal not yet repaid."""
+    status: Literal["active", "closed"]
+    auto_debit: bool
+    """Repay due installments from the main wallet on the due day."""
+    created_at: datetime
+
+
+class LimitIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    limit: PositiveMoney
+    reason: LongText
+
+
+class AutoDebitIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool
+
+
+class QuoteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    line_id: Ref
+    amount: PositiveMoney
+    term_months: TermMonths
+    method: Method = Method.EQUAL_INSTALLMENT
+
+
+DrawdownCreate = QuoteIn
+
+
+class InstallmentOut(BaseModel):
+    n: int
+    due_date: date
+    """Calendar date in the borrower's time zone."""
+    principal: Money
+    interest: Money
+    total: Money
+    paid: Money
+    penalty: Money
+    """Penalty recorded by the `credit.overdue` run (one entry per day overdue)."""
+    status: Literal["pending", "overdue", "paid"]
+
+
+class QuoteOut(BaseModel):
+    line_id: str
+    amount: Money
+    fee: Money
+    disbursed: Money
+    term_months: int
+    method: Method
+    annual_rate_bp: int
+    apr: str
+    """Annual percentage rate, percent with two decimals (IRR of the cash flows, fee
+    included): "10.80"."""
+    apr_bp: int
+    total_interest: Money
+    total_repayable: Money
+    schedule: list[InstallmentOut]
+
+
+class DrawdownOut(QuoteOut):
+    id: str
+    user_id: str
+    status: Literal["active", "settled"]
+    start_date: date
+    outstanding: Money
+    """Principal not yet repaid."""
+    overdue_days: int
+    penalty: Money
+    """Unpaid penalty, as the last `credit.overdue` run recorded it."""
+    remaining: Money
+    """Everything still owed on the schedule, penalty included."""
+    payoff: Money
+    """What settles the loan today (interest only to date)."""
+    created_at: datetime
+    settled_at: datetime | None = None
+
+
+class RepaymentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    drawdown_id: Ref
+    amount: PositiveMoney
+    source: Ref | None = Field(None, description="A wallet of the borrower; main if absent.")
+
+
+class Allocated(BaseModel):
+    penalty: Money
+    interest: Money
+    principal: Money
+
+
+class RepaymentOut(BaseModel):
+    id: str
+    drawdown_id: str
+    amount: Money
+    allocated: Allocated
+    remaining: Money
+    automatic: bool
+    created_at: datetime
+
+
+class StatementItem(BaseModel):
+    """One line of a credit line's history, newest first."""
+
+    id: str
+    kind: Literal["drawdown", "repayment", "penalty"]
+    drawdown_id: str
+    amount: Money
+    """Drawdowns and penalties add to what is owed; repayments take from it."""
+    day: date | None = None
+    """For a penalty: the overdue day it is for."""
+    at: datetime
