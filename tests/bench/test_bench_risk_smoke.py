@@ -1,0 +1,33 @@
+"""`tidings bench risk --json` runs as a command and ends with one JSON object of figures."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+TIDINGS = Path(sys.executable).with_name("tidings")
+
+
+def test_bench_risk_prints_recall_false_positives_and_latency_as_its_last_line() -> None:
+    done = subprocess.run(
+        [str(TIDINGS), "bench", "risk", "--json", "--transfers", "5000", "--seed", "3"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    assert figures["transfers"] == 5_000
+    assert figures["normal_transfers"] + figures["fraud_transfers"] == 5_000
+    for name in ("recall_ratio", "false_positive_ratio", "takeover_recall_ratio"):
+        assert 0.0 <= figures[name] <= 1.0, name
+    assert figures["fraud_transfers"] > 0
+    assert figures["recall_ratio"] > 0.5
+    for name in ("score_p50_us", "score_p99_us"):
+        assert math.isfinite(figures[name])
+        assert figures[name] > 0
+    assert figures["score_p99_us"] >= figures["score_p50_us"]
