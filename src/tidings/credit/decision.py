@@ -56,3 +56,20 @@ def scoring_rule(history: WalletHistory, *, requested: int, max_limit: int) -> D
     if points < REJECT_BELOW:
         return Decision("reject", points, None, f"score {points}: wallet history too short")
     return Decision("refer", points, None, f"score {points}: referred to an operator")
+
+
+REVIEW_RAISE_AFTER_PAID = 3
+"""Installments repaid on time before a line may be raised."""
+
+
+def reviewed_limit(
+    *, limit: int, outstanding: int, max_limit: int, paid: int, ever_overdue: int, overdue_now: int
+) -> int:
+    """The periodic review: a line with money overdue now is lowered to half (never below
+    what is outstanding, so nothing is called in); one repaid on time at least three times
+    and never late is raised by a fifth, up to the product's maximum."""
+    if overdue_now:
+        return min(limit, max(outstanding, limit // 2))
+    if paid >= REVIEW_RAISE_AFTER_PAID and not ever_overdue:
+        return max(limit, min(max_limit, limit + limit // 5))
+    return limit

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
     Connection,
+    Date,
     String,
     and_,
     bindparam,
     case,
     cast,
+    column,
     func,
     insert,
     literal,
@@ -20,7 +22,10 @@ from sqlalchemy import (
     select,
     union_all,
     update,
+    values,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from tidings.credit.models import (
     credit_applications,
@@ -28,11 +33,13 @@ from tidings.credit.models import (
     credit_installments,
     credit_limit_changes,
     credit_lines,
+    credit_notices,
     credit_penalties,
     credit_products,
     credit_repayments,
 )
-from tidings.kit.tables import AnyRow
+from tidings.events import outbox
+from tidings.kit.tables import AnyRow, Timestamp
 from tidings.ledger.models import accounts
 from tidings.users.models import users
 from tidings.wallets.models import transfers, wallets
@@ -314,4 +321,196 @@ def statement_page(
         at, item_id = before
         stmt = stmt.where(or_(history.c.at < at, and_(history.c.at == at, history.c.id < item_id)))
     stmt = stmt.order_by(history.c.at.desc(), history.c.id.desc()).limit(limit)
+    return list(conn.execute(stmt))
+
+
+# -- the nightly run (set-based: one statement per step and time zone) ---------------------
+
+
+def _dialect_insert(conn: Connection, table: Any) -> Any:
+    return (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(table)
+
+
+def open_timezones(conn: Connection) -> list[str]:
+    """Time zones of borrowers with an active drawdown (each has its own calendar day)."""
+    stmt = (
+        select(credit_drawdowns.c.timezone).where(credit_drawdowns.c.status == "active").distinct()
+    )
+    return sorted(conn.execute(stmt).scalars())
+
+
+_i = credit_installments
+_d = credit_drawdowns
+
+
+def claim_reminders(
+    conn: Connection, *, timezone: str, today: date, at: datetime
+) -> list[tuple[str, str]]:
+    """Mark the reminder step now due (T-3, T-1, due day) of every unpaid installment due in
+    the next three days; only markers not there before come back. After downtime the step
+    for today is the one sent (a missed T-3 is not sent on T-1)."""
+    step = case(
+        (_i.c.due_date == today, literal("due_0")),
+        (_i.c.due_date == today + timedelta(days=1), literal("due_1")),
+        else_=literal("due_3"),
+    )
+    candidates = select(_i.c.id, step, literal(at, Timestamp)).where(
+        _i.c.timezone == timezone,
+        _i.c.status == "pending",
+        _i.c.due_date >= today,
+        _i.c.due_date <= today + timedelta(days=3),
+    )
+    stmt = (
+        _dialect_insert(conn, credit_notices)
+        .from_select(["installment_id", "step", "created_at"], candidates)
+        .on_conflict_do_nothing()
+        .returning(credit_notices.c.installment_id, credit_notices.c.step)
+    )
+    return [(row[0], row[1]) for row in conn.execute(stmt)]
+
+
+def mark_overdue(conn: Connection, *, timezone: str, today: date) -> int:
+    """Installments unpaid after their due day become overdue, as of `today`."""
+    stmt = (
+        update(_i)
+        .where(
+            _i.c.timezone == timezone,
+            _i.c.status.in_(("pending", "overdue")),
+            _i.c.due_date < today,
+            or_(_i.c.overdue_as_of.is_(None), _i.c.overdue_as_of < today),
+        )
+        .values(status="overdue", overdue_as_of=today)
+    )
+    return conn.execute(stmt).rowcount
+
+
+def first_penalty_day(conn: Connection, *, timezone: str, today: date) -> date | None:
+    stmt = select(func.min(_i.c.penalty_from)).where(
+        _i.c.timezone == timezone, _i.c.status == "overdue", _i.c.penalty_from <= today
+    )
+    return conn.execute(stmt).scalar_one_or_none()
+
+
+def accrue_penalties(
+    conn: Connection, *, timezone: str, days: Sequence[date], today: date, at: datetime
+) -> int:
+    """One penalty entry per overdue installment and day from its first penalty day to
+    `today` (catching up every missed day); days already recorded are left alone. The
+    penalty is the day's rate on what the installment still owes (principal and interest),
+    rounded half up to the fen."""
+    calendar = values(column("day", Date), name="calendar").data([(d,) for d in days])
+    base = _i.c.principal - _i.c.principal_paid + _i.c.interest - _i.c.interest_paid
+    amount = (base * _d.c.penalty_bp_per_day * 2 + 10_000) // 20_000
+    candidates = (
+        select(
+            _i.c.id,
+            calendar.c.day,
+            _i.c.drawdown_id,
+            _d.c.line_id,
+            amount,
+            literal(at, Timestamp),
+        )
+        .select_from(
+            _i.join(_d, _d.c.id == _i.c.drawdown_id).join(
+                calendar, and_(calendar.c.day >= _i.c.penalty_from, calendar.c.day <= today)
+            )
+        )
+        .where(
+            _i.c.timezone == timezone,
+            _i.c.status == "overdue",
+            base > 0,
+            _d.c.penalty_bp_per_day > 0,
+        )
+    )
+    stmt = (
+        _dialect_insert(conn, credit_penalties)
+        .from_select(
+            ["installment_id", "day", "drawdown_id", "line_id", "amount", "created_at"],
+            candidates,
+        )
+        .on_conflict_do_nothing()
+    )
+    return conn.execute(stmt).rowcount
+
+
+def refresh_penalty_totals(conn: Connection, *, timezone: str) -> None:
+    """Each overdue installment's penalty is the sum of its entries (what reads show)."""
+    total = (
+        select(func.coalesce(func.sum(credit_penalties.c.amount), 0))
+        .where(credit_penalties.c.installment_id == _i.c.id)
+        .scalar_subquery()
+    )
+    conn.execute(
+        update(_i).where(_i.c.timezone == timezone, _i.c.status == "overdue").values(penalty=total)
+    )
+
+
+def claim_overdue_notices(
+    conn: Connection, *, timezone: str, today: date, at: datetime
+) -> list[tuple[str, str]]:
+    """Mark the overdue step reached (day 1, 3, 7, 30) of every overdue installment; only
+    new markers come back, so a re-run or a late run sends each step at most once."""
+
+    def day(n: int) -> date:
+        return today - timedelta(days=n)
+
+    step = case(
+        (_i.c.due_date <= day(30), literal("overdue_30")),
+        (_i.c.due_date <= day(7), literal("overdue_7")),
+        (_i.c.due_date <= day(3), literal("overdue_3")),
+        else_=literal("overdue_1"),
+    )
+    candidates = select(_i.c.id, step, literal(at, Timestamp)).where(
+        _i.c.timezone == timezone, _i.c.status == "overdue", _i.c.due_date < today
+    )
+    stmt = (
+        _dialect_insert(conn, credit_notices)
+        .from_select(["installment_id", "step", "created_at"], candidates)
+        .on_conflict_do_nothing()
+        .returning(credit_notices.c.installment_id, credit_notices.c.step)
+    )
+    return [(row[0], row[1]) for row in conn.execute(stmt)]
+
+
+def notice_figures(conn: Connection, installment_ids: Sequence[str]) -> list[AnyRow]:
+    """What a reminder or an overdue notice says, for a batch of installments."""
+    stmt = select(
+        _i.c.id,
+        _i.c.drawdown_id,
+        _i.c.user_id,
+        _i.c.due_date,
+        (_i.c.principal - _i.c.principal_paid + _i.c.interest - _i.c.interest_paid).label("owed"),
+        (_i.c.penalty - _i.c.penalty_paid).label("penalty"),
+        _d.c.amount,
+        _d.c.currency,
+    ).join(_d, _d.c.id == _i.c.drawdown_id)
+    rows: list[AnyRow] = []
+    for start in range(0, len(installment_ids), 5_000):
+        chunk = list(installment_ids[start : start + 5_000])
+        rows.extend(conn.execute(stmt.where(_i.c.id.in_(chunk))))
+    return rows
+
+
+def insert_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Outbox rows for a batch of notices (one executemany, not one round trip each)."""
+    if rows:
+        conn.execute(insert(outbox), list(rows))
+
+
+def auto_debit_candidates(conn: Connection, *, timezone: str, today: date) -> list[AnyRow]:
+    """Active drawdowns with money due by `today` on lines whose borrower enabled auto-debit."""
+    stmt = (
+        select(_d.c.id, _d.c.user_id, _d.c.currency)
+        .join(_i, _i.c.drawdown_id == _d.c.id)
+        .join(credit_lines, credit_lines.c.id == _d.c.line_id)
+        .where(
+            _i.c.timezone == timezone,
+            _i.c.status != "paid",
+            _i.c.due_date <= today,
+            _d.c.status == "active",
+            credit_lines.c.auto_debit,
+        )
+        .distinct()
+        .order_by(_d.c.id)
+    )
     return list(conn.execute(stmt))

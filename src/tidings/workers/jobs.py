@@ -32,9 +32,37 @@ def _wallet_statements(context: AppContext, as_of: datetime) -> dict[str, Any]:
     return {"statements": with_retry(attempt)}
 
 
-JOBS: dict[str, Job] = {"notify.digests": _notify_digests, "wallet.statements": _wallet_statements}
+def _credit_job(name: str) -> Job:
+    """The credit line's jobs (`tidings.credit.jobs`); each owns its transactions."""
 
-JOB_INTERVALS: dict[str, timedelta] = {"wallet.statements": timedelta(hours=1)}
+    def run(context: AppContext, as_of: datetime) -> dict[str, Any]:
+        from tidings.credit import jobs as credit
+
+        runner = {
+            "credit.auto_debit": credit.run_auto_debit,
+            "credit.overdue": credit.run_overdue,
+            "credit.reminders": credit.run_reminders,
+            "credit.limit_review": credit.run_limit_review,
+        }[name]
+        return dict(runner(context.engine, as_of=as_of))
+
+    return run
+
+
+CREDIT_JOBS = ("credit.auto_debit", "credit.overdue", "credit.reminders", "credit.limit_review")
+
+JOBS: dict[str, Job] = {
+    "notify.digests": _notify_digests,
+    "wallet.statements": _wallet_statements,
+    **{name: _credit_job(name) for name in CREDIT_JOBS},
+}
+
+JOB_INTERVALS: dict[str, timedelta] = {
+    "wallet.statements": timedelta(hours=1),
+    # Hourly: each borrower time zone's new day is picked up within the hour of its midnight
+    # (reminders from 09:00 local); runs that find nothing new cost one indexed scan.
+    **{name: timedelta(hours=1) for name in CREDIT_JOBS},
+}
 """Jobs the worker's scheduler runs by itself, each at this cadence with `as_of=now`.
 (Digests are not here: the dispatcher sends them as they fall due.)"""
 

@@ -1,0 +1,239 @@
+"""The credit line's periodic work, run by the scheduler (hourly) or by an operator for a
+chosen moment (`POST /v1/jobs/{name}/runs`, `tidings jobs run NAME --as-of`).
+
+Each job works per time zone on the borrowers' own calendar day, and is idempotent:
+markers with unique keys (installment + reminder step, installment + penalty day) make a
+re-run add nothing, and a run for a later day after downtime catches up — every missed
+penalty day is written, and only the notice step due *now* is sent, never twice.
+
+* `credit.auto_debit` — on the due day (and after, while money is due), repay from the main
+  wallet of borrowers who enabled it: what is due, or what the wallet holds if less. One
+  transaction per drawdown, so one borrower's refusal never holds up another.
+* `credit.overdue` — mark unpaid installments overdue, write one penalty entry per day
+  overdue after the product's grace days, and send overdue notices on days 1, 3, 7 and 30
+  (the planner keeps collection notices to 08:00-21:00 local and one a day).
+* `credit.reminders` — T-3, T-1 and due-day reminders, from 09:00 local time.
+* `credit.limit_review` — the periodic limit review (each line at most every 30 days).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import structlog
+from sqlalchemy import Connection, Engine
+
+from tidings.credit import events, repository, service
+from tidings.credit.decision import reviewed_limit
+from tidings.credit.schemas import RepaymentCreate
+from tidings.events import SOURCE
+from tidings.kit.db import read_transaction, with_retry, write_transaction
+from tidings.kit.errors import AppError
+from tidings.kit.ids import new_id
+from tidings.kit.money import PositiveMoney
+from tidings.users import service as users
+from tidings.wallets import repository as wallet_repository
+
+log = structlog.get_logger(__name__)
+
+REMINDER_LOCAL_HOUR = 9
+"""Repayment reminders go out from this local hour (nobody wants one at midnight)."""
+MAX_CATCH_UP_DAYS = 3_660
+REVIEW_EVERY = timedelta(days=30)
+DAYS_BEFORE = {"due_3": 3, "due_1": 1, "due_0": 0}
+
+
+def _outbox_row(*, type: str, user_id: str, data: dict[str, Any], at: datetime) -> dict[str, Any]:
+    """The row `tidings.events.record_event` writes, for a batch insert."""
+    return {
+        "id": new_id("evt"),
+        "source": SOURCE,
+        "type": type,
+        "subject": user_id,
+        "user_id": user_id,
+        "time": at,
+        "data": data,
+    }
+
+
+def _money(value: int, currency: str) -> dict[str, Any]:
+    return {"value": int(value), "currency": currency}
+
+
+def send_reminders(conn: Connection, *, as_of: datetime) -> int:
+    """Repayment reminders due at `as_of` in every borrower time zone; how many were sent."""
+    sent = 0
+    for timezone in repository.open_timezones(conn):
+        local = as_of.astimezone(ZoneInfo(timezone))
+        if local.hour < REMINDER_LOCAL_HOUR:
+            continue
+        claimed = dict(
+            repository.claim_reminders(conn, timezone=timezone, today=local.date(), at=as_of)
+        )
+        rows = [
+            _outbox_row(
+                type=events.REPAYMENT_DUE,
+                user_id=figures.user_id,
+                at=as_of,
+                data={
+                    "drawdown_id": figures.drawdown_id,
+                    "principal": _money(figures.amount, figures.currency),
+                    "amount_due": _money(figures.owed + figures.penalty, figures.currency),
+                    "due_date": figures.due_date.isoformat(),
+                    "days_before": DAYS_BEFORE[claimed[figures.id]],
+                },
+            )
+            for figures in repository.notice_figures(conn, list(claimed))
+        ]
+        repository.insert_events(conn, rows)
+        sent += len(rows)
+    return sent
+
+
+def record_overdue(conn: Connection, *, as_of: datetime) -> dict[str, int]:
+    """Overdue marking, penalty accrual and overdue notices for `as_of`."""
+    totals = {"overdue_marked": 0, "penalty_entries": 0, "overdue_notices": 0}
+    for timezone in repository.open_timezones(conn):
+        today = as_of.astimezone(ZoneInfo(timezone)).date()
+        totals["overdue_marked"] += repository.mark_overdue(conn, timezone=timezone, today=today)
+        first = repository.first_penalty_day(conn, timezone=timezone, today=today)
+        if first is not None:
+            first = max(first, today - timedelta(days=MAX_CATCH_UP_DAYS))
+            days = [first + timedelta(days=k) for k in range((today - first).days + 1)]
+            totals["penalty_entries"] += repository.accrue_penalties(
+                conn, timezone=timezone, days=days, today=today, at=as_of
+            )
+            repository.refresh_penalty_totals(conn, timezone=timezone)
+        claimed = dict(
+            repository.claim_overdue_notices(conn, timezone=timezone, today=today, at=as_of)
+        )
+        rows = [
+            _outbox_row(
+                type=events.OVERDUE,
+                user_id=figures.user_id,
+                at=as_of,
+                data={
+                    "drawdown_id": figures.drawdown_id,
+                    "amount_due": _money(figures.owed, figures.currency),
+                    "due_date": figures.due_date.isoformat(),
+                    "days_overdue": (today - figures.due_date).days,
+                    "penalty": _money(figures.penalty, figures.currency),
+                    "step": claimed[figures.id],
+                },
+            )
+            for figures in repository.notice_figures(conn, list(claimed))
+        ]
+        repository.insert_events(conn, rows)
+        totals["overdue_notices"] += len(rows)
+    return totals
+
+
+def run_reminders(engine: Engine, *, as_of: datetime) -> dict[str, int]:
+    def attempt() -> int:
+        with write_transaction(engine) as conn:
+            return send_reminders(conn, as_of=as_of)
+
+    return {"reminders": with_retry(attempt)}
+
+
+def run_overdue(engine: Engine, *, as_of: datetime) -> dict[str, int]:
+    def attempt() -> dict[str, int]:
+        with write_transaction(engine) as conn:
+            return record_overdue(conn, as_of=as_of)
+
+    return with_retry(attempt)
+
+
+def run_auto_debit(engine: Engine, *, as_of: datetime) -> dict[str, int]:
+    """Repay what is due from the main wallet for borrowers who enabled auto-debit."""
+    with read_transaction(engine) as conn:
+        candidates = [
+            row
+            for timezone in repository.open_timezones(conn)
+            for row in repository.auto_debit_candidates(
+                conn, timezone=timezone, today=as_of.astimezone(ZoneInfo(timezone)).date()
+            )
+        ]
+    debited = refused = amount = 0
+    for candidate in candidates:
+
+        def attempt(drawdown_id: str = candidate.id, currency: str = candidate.currency) -> int:
+            with write_transaction(engine) as conn:
+                owed = service.due_for_auto_debit(conn, drawdown_id, at=as_of)
+                if owed <= 0:
+                    return 0
+                drawdown = repository.get_drawdown(conn, drawdown_id)
+                assert drawdown is not None
+                wallet = wallet_repository.get_wallet(
+                    conn, users.get_main_wallet_id(conn, drawdown.user_id)
+                )
+                if wallet is None or wallet.status != "open":
+                    return 0
+                pay = min(owed, int(wallet.balance) - int(wallet.held))
+                if pay <= 0:
+                    return 0
+                service.repay(
+                    conn,
+                    RepaymentCreate(
+                        drawdown_id=drawdown_id,
+                        amount=PositiveMoney(value=pay, currency=currency),
+                    ),
+                    acting_user_id=None,
+                    at=as_of,
+                    automatic=True,
+                )
+                return pay
+
+        try:
+            paid = with_retry(attempt)
+        except AppError as exc:
+            refused += 1
+            log.info("credit.auto_debit.refused", drawdown_id=candidate.id, error=exc.detail)
+            continue
+        if paid:
+            debited += 1
+            amount += paid
+    return {"auto_debits": debited, "auto_debit_minor_units": amount, "auto_debit_refused": refused}
+
+
+def review_limits(conn: Connection, *, as_of: datetime) -> dict[str, int]:
+    """Raise or lower limits by the review rule; each line at most every 30 days."""
+    raised = lowered = 0
+    for line in repository.lines_due_for_review(conn, reviewed_before=as_of - REVIEW_EVERY):
+        record = repository.repayment_record(
+            conn,
+            line.id,
+            today=as_of.astimezone(ZoneInfo(users.timezone_of(conn, line.user_id))).date(),
+        )
+        limit = int(line.limit)
+        new_limit = reviewed_limit(
+            limit=limit,
+            outstanding=int(line.outstanding),
+            max_limit=int(line.max_limit),
+            paid=int(record.paid),
+            ever_overdue=int(record.ever_overdue),
+            overdue_now=int(record.overdue_now),
+        )
+        if new_limit != limit:
+            service.set_limit(
+                conn,
+                line.id,
+                limit=new_limit,
+                reason="periodic review",
+                by="review",
+                at=as_of,
+            )
+            raised += new_limit > limit
+            lowered += new_limit < limit
+        repository.update_line(conn, line.id, {"reviewed_at": as_of})
+    return {"limits_raised": raised, "limits_lowered": lowered}
+
+
+def run_limit_review(engine: Engine, *, as_of: datetime) -> dict[str, int]:
+    def attempt() -> dict[str, int]:
+        with write_transaction(engine) as conn:
+            return review_limits(conn, as_of=as_of)
+
+    return with_retry(attempt)
