@@ -3,6 +3,7 @@ method or order of repayments."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import date, timedelta
 
 from hypothesis import given, settings
@@ -42,7 +43,7 @@ def test_principal_parts_sum_exactly_to_the_amount_and_are_never_negative(
     assert sum(i.principal for i in schedule) == amount
     assert all(i.principal >= 0 and i.interest >= 0 for i in schedule)
     assert [i.n for i in schedule] == list(range(1, term + 1))
-    assert all(a.due_date < b.due_date for a, b in zip(schedule, schedule[1:], strict=False))
+    assert all(a.due_date < b.due_date for a, b in itertools.pairwise(schedule))
     if method is Method.EQUAL_PRINCIPAL:
         assert {i.principal for i in schedule[:-1]} <= {amount // term}
     if method is Method.BULLET:

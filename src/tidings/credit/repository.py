@@ -398,7 +398,7 @@ def accrue_penalties(
     `today` (catching up every missed day); days already recorded are left alone. The
     penalty is the day's rate on what the installment still owes (principal and interest),
     rounded half up to the fen."""
-    calendar = values(column("day", Date), name="calendar").data([(d,) for d in days])
+    calendar = values(column("day", Date), name="calendar").data([(d,) for d in days]).cte()
     base = _i.c.principal - _i.c.principal_paid + _i.c.interest - _i.c.interest_paid
     amount = (base * _d.c.penalty_bp_per_day * 2 + 10_000) // 20_000
     candidates = (
@@ -429,8 +429,10 @@ def accrue_penalties(
             candidates,
         )
         .on_conflict_do_nothing()
+        .returning(credit_penalties.c.day)
     )
-    return conn.execute(stmt).rowcount
+    # Counted from RETURNING: SQLite reports no rowcount for an INSERT with a CTE.
+    return len(conn.execute(stmt).all())
 
 
 def refresh_penalty_totals(conn: Connection, *, timezone: str) -> None:
