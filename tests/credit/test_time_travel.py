@@ -140,7 +140,8 @@ def test_three_month_loan_day_by_day_with_one_missed_payment(
         ),
         (
             date(2027, 3, 11),
-            "Your repayment of CNY 1,016.57 due on 10 Mar is 1 day overdue. Penalty so far: CNY 0.51.",
+            "Your repayment of CNY 1,016.57 due on 10 Mar is 1 day overdue. "
+            "Penalty so far: CNY 0.51.",
         ),
         (date(2027, 3, 13), "is 3 days overdue. Penalty so far: CNY 1.53."),
         (date(2027, 3, 17), "is 7 days overdue. Penalty so far: CNY 3.57."),
@@ -220,7 +221,8 @@ def test_auto_debit_repays_on_the_due_day_when_enabled(
     user = create_user(client)
     line = open_line(client, user)
     switched = client.post(f"/v1/credit/lines/{line['id']}/auto-debit", json={"enabled": True})
-    assert switched.status_code == 200 and switched.json()["auto_debit"] is True
+    assert switched.status_code == 200
+    assert switched.json()["auto_debit"] is True
     loan = draw(client, line["id"], 300_000, term=3, method="equal_principal")
     at_local(clock, date(2027, 2, 9))
     assert run_job(context, "credit.auto_debit", None)["auto_debits"] == 0  # not due yet
