@@ -201,7 +201,7 @@ def demo(
 
 @app.command()
 def bench(
-    name: Annotated[str, typer.Argument(help="Benchmark: ledger, notify or risk.")],
+    name: Annotated[str, typer.Argument(help="Benchmark: ledger, notify, risk or credit.")],
     as_json: Annotated[bool, typer.Option("--json", help="Last line: one JSON object.")] = False,
     db: Annotated[str, typer.Option(help="sqlite, postgresql or both.")] = "sqlite",
     seconds: Annotated[float, typer.Option(help="Length of each timed phase.")] = 10.0,
@@ -209,11 +209,24 @@ def bench(
         int, typer.Option(min=1, help="risk: synthetic transfers to score.")
     ] = 1_000_000,
     seed: Annotated[int, typer.Option(help="risk: the synthetic stream's seed.")] = 2026,
+    installments: Annotated[
+        int, typer.Option(min=3, help="credit: active installments in the nightly run.")
+    ] = 1_000_000,
 ) -> None:
     """Run one benchmark and print its figures."""
     from tidings.bench import figures_table, run_benchmark
 
-    if name == "risk":  # no database: pure scoring over a synthetic stream
+    if name == "credit":  # always PostgreSQL: the nightly run at production scale
+        from tidings.bench import credit
+        from tidings.bench.support import BenchmarkError
+
+        try:
+            figures = credit.run(console=console, installments=installments)
+        except BenchmarkError as exc:
+            console.print(f"[red]error:[/red] {exc}", highlight=False)
+            raise typer.Exit(1) from exc
+        console.print(figures_table(name, figures))
+    elif name == "risk":  # no database: pure scoring over a synthetic stream
         from tidings.bench import risk
 
         figures = risk.run(console=console, transfers=transfers, seed=seed)
