@@ -124,6 +124,11 @@ class RiskPolicy:
     """At or above: hold the money and ask the owner for a one-time code."""
     block_score: int = 85
     """At or above: refuse the transfer."""
+    # The optional online model (`risk.online`): it can only raise an allowed transfer.
+    model_step_up_probability: float = 0.7
+    """Step up an allowed transfer the model finds at least this likely to be fraud..."""
+    model_min_outcomes: int = 2_000
+    """...once it has learned from this many confirmed outcomes."""
 
 
 DEFAULT_POLICY: Final = RiskPolicy()
