@@ -122,9 +122,6 @@ class _Event:
     new_device: bool = False
     new_location: bool = False
 
-    def __lt__(self, other: _Event) -> bool:
-        return self.t < other.t
-
 
 @dataclass(slots=True)
 class _User:
