@@ -27,14 +27,11 @@ from sqlalchemy import Connection, Engine
 
 from tidings.credit import events, repository, service
 from tidings.credit.decision import reviewed_limit
-from tidings.credit.schemas import RepaymentCreate
 from tidings.events import SOURCE
 from tidings.kit.db import read_transaction, with_retry, write_transaction
 from tidings.kit.errors import AppError
 from tidings.kit.ids import new_id
-from tidings.kit.money import PositiveMoney
 from tidings.users import service as users
-from tidings.wallets import repository as wallet_repository
 
 log = structlog.get_logger(__name__)
 
@@ -159,32 +156,9 @@ def run_auto_debit(engine: Engine, *, as_of: datetime) -> dict[str, int]:
     debited = refused = amount = 0
     for candidate in candidates:
 
-        def attempt(drawdown_id: str = candidate.id, currency: str = candidate.currency) -> int:
+        def attempt(drawdown_id: str = candidate.id) -> int:
             with write_transaction(engine) as conn:
-                owed = service.due_for_auto_debit(conn, drawdown_id, at=as_of)
-                if owed <= 0:
-                    return 0
-                drawdown = repository.get_drawdown(conn, drawdown_id)
-                assert drawdown is not None
-                wallet = wallet_repository.get_wallet(
-                    conn, users.get_main_wallet_id(conn, drawdown.user_id)
-                )
-                if wallet is None or wallet.status != "open":
-                    return 0
-                pay = min(owed, int(wallet.balance) - int(wallet.held))
-                if pay <= 0:
-                    return 0
-                service.repay(
-                    conn,
-                    RepaymentCreate(
-                        drawdown_id=drawdown_id,
-                        amount=PositiveMoney(value=pay, currency=currency),
-                    ),
-                    acting_user_id=None,
-                    at=as_of,
-                    automatic=True,
-                )
-                return pay
+                return service.auto_debit(conn, drawdown_id, at=as_of)
 
         try:
             paid = with_retry(attempt)

@@ -759,7 +759,6 @@ def repay(
     *,
     acting_user_id: str | None,
     at: datetime,
-    automatic: bool = False,
 ) -> RepaymentOut:
     """Pay from the borrower's wallet: penalty, interest, principal, oldest first; early
     money re-computes what is left. More than is owed, or more than the wallet has, is
@@ -771,9 +770,8 @@ def repay(
     if data.amount.currency != currency:
         raise CurrencyMismatch(f"the loan is in {currency}", field="amount.currency")
     today = local_today(at, drawdown.timezone)
-    states = _states(repository.installments_of(conn, drawdown.id))
-    terms = _terms(drawdown)
-    payoff = payoff_amount(states, terms, today)
+    rows = repository.installments_of(conn, drawdown.id)
+    payoff = payoff_amount(_states(rows), _terms(drawdown), today)
     if data.amount.value > payoff:
         raise RepaymentExceedsOwed(
             f"at most {payoff} minor units settle this loan today",
@@ -784,9 +782,68 @@ def repay(
     wallet = _lock_wallet(conn, wallet_id, drawdown.user_id, "source")
     if wallet.currency != currency:
         raise CurrencyMismatch(f"the wallet holds {wallet.currency}", field="source")
-    result = allocate(states, terms, amount=data.amount.value, today=today)
+    return _apply_repayment(
+        conn,
+        drawdown,
+        rows,
+        wallet_id=wallet.id,
+        account_id=wallet.account_id,
+        amount=data.amount.value,
+        today=today,
+        at=at,
+        automatic=False,
+    )
+
+
+def auto_debit(conn: Connection, drawdown_id: str, *, at: datetime) -> int:
+    """Repay what is due today from the main wallet the loan was paid into — all of it, or
+    what the wallet holds if less; 0 when nothing is due or nothing is there."""
+    drawdown = repository.get_drawdown(conn, drawdown_id, lock=True)
+    if drawdown is None or drawdown.status != "active":
+        return 0
+    today = local_today(at, drawdown.timezone)
+    rows = repository.installments_of(conn, drawdown.id)
+    owed = sum(s.owed for s in _states(rows) if s.due_date <= today)
+    if owed <= 0:
+        return 0
+    locked = _lock_wallet(conn, drawdown.wallet_id, drawdown.user_id, "source")
+    wallet = wallet_repository.get_wallet(conn, locked.id)
+    assert wallet is not None
+    pay = min(owed, int(wallet.balance) - int(wallet.held))
+    if pay <= 0:
+        return 0
+    _apply_repayment(
+        conn,
+        drawdown,
+        rows,
+        wallet_id=wallet.id,
+        account_id=wallet.account_id,
+        amount=pay,
+        today=today,
+        at=at,
+        automatic=True,
+    )
+    return pay
+
+
+def _apply_repayment(
+    conn: Connection,
+    drawdown: AnyRow,
+    rows: Sequence[AnyRow],
+    *,
+    wallet_id: str,
+    account_id: str,
+    amount: int,
+    today: date,
+    at: datetime,
+    automatic: bool,
+) -> RepaymentOut:
+    """Allocate, post one balanced entry, store the new schedule, and tell the borrower."""
+    currency = drawdown.currency
+    states = _states(rows)
+    result = allocate(states, _terms(drawdown), amount=amount, today=today)
     repayment_id = new_id("rep")
-    legs = [Leg(wallet.account_id, -data.amount.value)]
+    legs = [Leg(account_id, -amount)]
     if result.principal:
         legs.append(
             Leg(
@@ -804,7 +861,7 @@ def repay(
     posted = ledger.post_entry(
         conn, kind="credit_repayment", reference=repayment_id, currency=currency, legs=legs, at=at
     )
-    _store_allocation(conn, drawdown, states, result, at=at)
+    _store_allocation(conn, drawdown, rows, result, at=at)
     repository.add_outstanding(conn, drawdown.line_id, -result.principal)
     remaining = result.remaining
     repository.insert_repayment(
@@ -814,9 +871,9 @@ def repay(
             "drawdown_id": drawdown.id,
             "line_id": drawdown.line_id,
             "user_id": drawdown.user_id,
-            "wallet_id": wallet.id,
+            "wallet_id": wallet_id,
             "currency": currency,
-            "amount": data.amount.value,
+            "amount": amount,
             "penalty": result.penalty,
             "interest": result.interest,
             "principal": result.principal,
@@ -834,7 +891,7 @@ def repay(
         data={
             "drawdown_id": drawdown.id,
             "repayment_id": repayment_id,
-            "amount": _m(data.amount.value, currency),
+            "amount": _m(amount, currency),
             "remaining": _m(remaining, currency),
             "allocated": {
                 "penalty": _m(result.penalty, currency),
@@ -848,7 +905,7 @@ def repay(
     return RepaymentOut(
         id=repayment_id,
         drawdown_id=drawdown.id,
-        amount=data.amount,
+        amount=money(amount, currency),
         allocated=Allocated(
             penalty=money(result.penalty, currency),
             interest=money(result.interest, currency),
@@ -863,19 +920,19 @@ def repay(
 def _store_allocation(
     conn: Connection,
     drawdown: AnyRow,
-    before: Sequence[InstallmentState],
+    rows: Sequence[AnyRow],
     result: Allocation,
     *,
     at: datetime,
 ) -> None:
-    previous = {s.id: s for s in before}
-    statuses = {row.id: row.status for row in repository.installments_of(conn, drawdown.id)}
-    rows = []
+    previous = {s.id: s for s in _states(rows)}
+    statuses = {row.id: row.status for row in rows}
+    changes = []
     for state in result.installments:
         if state == previous[state.id]:
             continue
         status = "paid" if state.settled else statuses[state.id]
-        rows.append(
+        changes.append(
             {
                 "b_id": state.id,
                 "principal": state.principal,
@@ -887,7 +944,7 @@ def _store_allocation(
                 "paid_at": at if status == "paid" else None,
             }
         )
-    repository.update_installments(conn, rows)
+    repository.update_installments(conn, changes)
     values: dict[str, Any] = {
         "interest_from": result.interest_from,
         "interest_base": result.interest_base,
@@ -895,16 +952,6 @@ def _store_allocation(
     if result.remaining == 0:
         values.update(status="settled", settled_at=at)
     repository.update_drawdown(conn, drawdown.id, values)
-
-
-def due_for_auto_debit(conn: Connection, drawdown_id: str, *, at: datetime) -> int:
-    """What the borrower owes today on a drawdown (installments due today or earlier)."""
-    drawdown = repository.get_drawdown(conn, drawdown_id)
-    if drawdown is None or drawdown.status != "active":
-        return 0
-    today = local_today(at, drawdown.timezone)
-    states = _states(repository.installments_of(conn, drawdown_id))
-    return sum(s.owed for s in states if s.due_date <= today)
 
 
 # -- statements ----------------------------------------------------------------------------
