@@ -198,6 +198,21 @@ def test_new_device_password_change_then_large_transfer_to_new_payee_is_blocked(
     assert result.score == 100
 
 
+def test_a_traveller_with_a_new_device_after_a_big_hotel_bill_still_pays_usual_places() -> None:
+    """The day's outflow is high, but an ordinary amount to a known payee is no takeover."""
+    result = assess(
+        amount=4_000,
+        amount_last_24h=150_000,
+        new_device=True,
+        minutes_since_new_device_login=300.0,
+        minutes_since_new_location_login=300.0,
+    )
+
+    assert "daily_outflow_above_history" in result.reasons
+    assert "takeover_pattern" not in result.reasons
+    assert result.decision is RiskDecision.ALLOW
+
+
 def test_a_new_device_and_a_usual_payee_at_a_usual_amount_is_allowed() -> None:
     """Travelling with a new phone and paying the usual merchants is legitimate."""
     result = assess(new_device=True, minutes_since_new_device_login=90.0)

@@ -229,7 +229,8 @@ def assess_transfer(
         fired.append(CARD_TESTING)
         score += p.weight_card_testing
     if recent_device and (
-        (s.new_payee and (notable or recent_change)) or (not s.new_payee and outflow_spike)
+        (s.new_payee and (notable or recent_change))
+        or (not s.new_payee and outflow_spike and notable)
     ):
         fired.append(TAKEOVER_PATTERN)
         score += p.weight_takeover_pattern
