@@ -4,6 +4,7 @@ and changes nothing."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -463,3 +464,17 @@ def test_repayments_in_any_order_keep_the_ledger_balanced_and_nothing_negative(
         ).scalar()
         total_outstanding = conn.execute(select(func.sum(credit_lines.c.outstanding))).scalar()
     assert -int(receivable) == int(total_outstanding)  # the receivable is what is owed
+
+
+def test_two_drawdowns_racing_for_one_limit_cannot_both_succeed(
+    client: TestClient, context: AppContext, borrower: dict[str, Any]
+) -> None:
+    line_id = borrower["line"]["id"]  # 10,000.00
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        statuses = sorted(
+            pool.map(lambda _: draw_response(client, line_id, 600_000, 3).status_code, range(2))
+        )
+    assert statuses == [201, 422]
+    line = client.get(f"/v1/credit/lines/{line_id}").json()
+    assert (line["outstanding"], line["available"]) == (cny(600_000), cny(400_000))
+    assert balance(client, borrower["wallet_id"]) == 600_000

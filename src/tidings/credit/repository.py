@@ -90,6 +90,11 @@ def get_application(conn: Connection, application_id: str, *, lock: bool = False
     return conn.execute(stmt.with_for_update() if lock else stmt).first()
 
 
+def lock_user(conn: Connection, user_id: str) -> None:
+    """Serialise a user's credit applications (one decision, one line at a time)."""
+    conn.execute(select(users.c.id).where(users.c.id == user_id).with_for_update())
+
+
 def open_application_of(conn: Connection, user_id: str) -> AnyRow | None:
     stmt = select(credit_applications.c.id).where(
         credit_applications.c.user_id == user_id,

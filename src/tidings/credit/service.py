@@ -203,6 +203,7 @@ def create_application(
     if acting_user_id is not None and acting_user_id != data.user_id:
         raise UserNotFound(f"user {data.user_id} not found", field="user_id")
     users.require_user(conn, data.user_id)
+    repository.lock_user(conn, data.user_id)
     product = _product(conn, data.product)
     if data.requested_limit.currency != product.currency:
         raise CurrencyMismatch(
@@ -268,6 +269,7 @@ def decide(
     )
     if row is None:
         raise ApplicationNotFound(f"application {application_id} not found")
+    repository.lock_user(conn, row.user_id)
     open_for_decision = row.status == "under_review" or (
         row.status == "rejected" and row.decided_by == "rule"
     )
