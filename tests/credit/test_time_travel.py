@@ -234,3 +234,57 @@ def test_auto_debit_repays_on_the_due_day_when_enabled(
     assert state["schedule"][0]["status"] == "paid"
     at_local(clock, date(2027, 2, 10), hour=10)
     assert run_job(context, "credit.reminders", None)["reminders"] == 0  # paid: no reminder
+
+
+def test_due_dates_follow_the_borrowers_calendar_clamped_to_the_month_end(
+    client: TestClient, context: AppContext, clock: FixedClock
+) -> None:
+    user = create_user(client, timezone="America/New_York", locale="en")
+    line = open_line(client, user)
+    # 20:00 on 31 January in New York is already 1 February in UTC and in Shanghai.
+    clock.at = datetime(2027, 1, 31, 20, tzinfo=ZoneInfo("America/New_York")).astimezone(UTC)
+    loan = draw(client, line["id"], 300_000, term=3, method="equal_principal")
+    assert loan["start_date"] == "2027-01-31"
+    assert [i["due_date"] for i in loan["schedule"]] == ["2027-02-28", "2027-03-31", "2027-04-30"]
+    # 00:30 on 1 March in New York: the first installment is one day overdue there.
+    clock.at = datetime(2027, 3, 1, 0, 30, tzinfo=ZoneInfo("America/New_York")).astimezone(UTC)
+    assert run_job(context, "credit.overdue", None)["penalty_entries"] == 1
+    assert client.get(f"/v1/credit/drawdowns/{loan['id']}").json()["overdue_days"] == 1
+
+
+def test_grace_days_delay_the_penalty_but_not_the_overdue_notice(
+    client: TestClient, context: AppContext, clock: FixedClock
+) -> None:
+    graceful = {
+        "code": "graceful",
+        "name": "宽限期产品",
+        "annual_rate_bp": 1080,
+        "penalty_bp_per_day": 5,
+        "grace_days": 3,
+        "terms": [3],
+        "methods": ["equal_principal"],
+        "min_amount": {"value": 10_000, "currency": "CNY"},
+        "max_limit": {"value": 5_000_000, "currency": "CNY"},
+    }
+    assert client.post("/v1/credit/products", json=graceful).status_code == 200
+    user = create_user(client)
+    applied = client.post(
+        "/v1/credit/applications",
+        json={
+            "user_id": user["id"],
+            "requested_limit": {"value": 2_000_000, "currency": "CNY"},
+            "product": "graceful",
+        },
+    ).json()
+    client.post(f"/v1/credit/applications/{applied['id']}/decision", json={"decision": "approve"})
+    line = client.get(f"/v1/users/{user['id']}/credit-line").json()
+    loan = draw(client, line["id"], 300_000, term=3, method="equal_principal")
+    at_local(clock, date(2027, 2, 11))  # day 1: overdue, still in grace
+    day1 = run_job(context, "credit.overdue", None)
+    assert (day1["overdue_notices"], day1["penalty_entries"]) == (1, 0)
+    at_local(clock, date(2027, 2, 17))  # day 7: penalties for days 4 to 7
+    day7 = run_job(context, "credit.overdue", None)
+    assert (day7["overdue_notices"], day7["penalty_entries"]) == (1, 4)
+    daily = (FIRST * 5 * 2 + 10_000) // 20_000
+    state = client.get(f"/v1/credit/drawdowns/{loan['id']}").json()
+    assert (state["overdue_days"], state["penalty"]["value"]) == (7, 4 * daily)
