@@ -288,3 +288,24 @@ def test_grace_days_delay_the_penalty_but_not_the_overdue_notice(
     daily = (FIRST * 5 * 2 + 10_000) // 20_000
     state = client.get(f"/v1/credit/drawdowns/{loan['id']}").json()
     assert (state["overdue_days"], state["penalty"]["value"]) == (7, 4 * daily)
+
+
+def test_operators_run_credit_jobs_over_http_for_a_past_moment_not_a_future_one(
+    client: TestClient, context: AppContext
+) -> None:
+    context.clock = FixedClock(datetime(2027, 1, 10, 2, tzinfo=UTC))
+    user = create_user(client)
+    line = open_line(client, user)
+    draw(client, line["id"], 300_000, term=3, method="equal_principal")
+    context.clock = FixedClock(datetime(2027, 3, 1, 2, tzinfo=UTC))
+    future = client.post("/v1/jobs/credit.overdue/runs", json={"as_of": "2027-04-01T02:00:00Z"})
+    assert future.status_code == 422
+    past = client.post("/v1/jobs/credit.overdue/runs", json={"as_of": "2027-02-12T02:00:00Z"})
+    assert past.status_code == 202, past.text
+    assert past.json()["penalty_entries"] == 2  # 11 and 12 February
+    now = client.post("/v1/jobs/credit.overdue/runs", json={})
+    assert now.json()["penalty_entries"] == 17  # 13 February to 1 March
+    headers = {
+        "Authorization": "Bearer " + client.post(f"/v1/users/{user['id']}/tokens").json()["token"]
+    }
+    assert client.post("/v1/jobs/credit.overdue/runs", json={}, headers=headers).status_code == 403
