@@ -65,6 +65,21 @@ class Settings(BaseSettings):
     log_json: bool = True
     allow_time_travel: bool = False
     step_up_amount: int = Field(default=500_000, ge=1, description="Minor units (5,000.00 CNY).")
+    verification_code_ttl_seconds: int = Field(
+        default=900, ge=30, le=86_400, description="How long a step-up code may be used."
+    )
+    step_up_hold_ttl_seconds: int = Field(
+        default=900, ge=30, le=86_400, description="An unverified held transfer is released after."
+    )
+    verification_attempts: int = Field(default=3, ge=1, le=10)
+    token_rate_limit: int = Field(
+        default=20, ge=1, description="Token issuances per user (and per client) per window."
+    )
+    token_rate_window_seconds: int = Field(default=3600, ge=1)
+    verification_rate_limit: int = Field(
+        default=10, ge=1, description="Code attempts per user (and per client) per window."
+    )
+    verification_rate_window_seconds: int = Field(default=600, ge=1)
 
     @field_validator("default_currency")
     @classmethod

@@ -22,6 +22,9 @@ from tidings.kit.errors import PROBLEM_BASE
 from tidings.ledger.api import router as ledger_router
 from tidings.notify.api import router as notify_router
 from tidings.notify.templates.api import router as templates_router
+from tidings.risk.api import rate_limited_response
+from tidings.risk.api import router as risk_router
+from tidings.risk.exceptions import RateLimited
 from tidings.users.api import router as users_router
 from tidings.wallets.api import router as wallets_router
 
@@ -43,6 +46,7 @@ def create_app(context: AppContext | None = None, settings: Settings | None = No
     app = FastAPI(title="Tidings", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.context = context
     install_error_handlers(app)
+    app.add_exception_handler(RateLimited, rate_limited_response)  # type: ignore[arg-type]
     app.add_middleware(ObservabilityMiddleware)
 
     @app.get("/healthz", tags=["operations"])
@@ -69,6 +73,7 @@ def create_app(context: AppContext | None = None, settings: Settings | None = No
 
     app.include_router(users_router)
     app.include_router(wallets_router)
+    app.include_router(risk_router)
     app.include_router(credit_router)
     app.include_router(ledger_router)
     app.include_router(notify_router)

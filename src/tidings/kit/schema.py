@@ -8,6 +8,7 @@ from tidings.idempotency import models as idempotency_models
 from tidings.kit.tables import metadata
 from tidings.ledger import models as ledger_models
 from tidings.notify import models as notify_models
+from tidings.risk import models as risk_models
 from tidings.users import models as users_models
 from tidings.wallets import models as wallets_models
 
@@ -18,6 +19,7 @@ __all__ = [
     "ledger_models",
     "metadata",
     "notify_models",
+    "risk_models",
     "users_models",
     "wallets_models",
 ]

@@ -187,6 +187,12 @@ def place_hold(
     return hold_id
 
 
+def covers(conn: Connection, account_id: str, amount: int) -> bool:
+    """Whether the account's available balance (balance - held) covers `amount` now."""
+    account = repository.get_account(conn, account_id)
+    return account is not None and int(account.balance) - int(account.held) >= amount
+
+
 def release_hold(conn: Connection, hold_id: str, *, at: datetime, status: str = "released") -> bool:
     """Give held money back to `available`; False when the hold was already settled."""
     hold = repository.get_hold(conn, hold_id)

@@ -14,6 +14,10 @@ EMAIL_CHANGED = "security.email.changed"
 TRANSACTION_SUSPICIOUS = "security.transaction.suspicious"
 VERIFICATION_CODE = "security.verification.code"
 WALLET_FROZEN = "security.wallet.frozen"
+WALLET_UNFROZEN = "security.wallet.unfrozen"
+LOGIN_IMPOSSIBLE_TRAVEL = "security.login.impossible_travel"
+VERIFICATION_FAILED = "security.verification.failed"
+VERIFICATION_EXPIRED = "security.verification.expired"
 
 
 class LoginNewDevice(EventData):
@@ -48,6 +52,30 @@ class WalletFrozen(EventData):
     reason: ShortText | None = None
 
 
+class WalletUnfrozen(EventData):
+    wallet_id: str | None = None
+
+
+class LoginImpossibleTravel(EventData):
+    city: ShortText
+    previous_city: ShortText
+    device: ShortText | None = None
+
+
+class VerificationFailed(EventData):
+    """Too many wrong codes: the transfer was cancelled and its hold released."""
+
+    amount: Money
+    transfer_id: str | None = None
+
+
+class VerificationExpired(EventData):
+    """Nobody entered the code in time: the transfer was cancelled and its hold released."""
+
+    amount: Money
+    transfer_id: str | None = None
+
+
 CATALOGUE = (
     EventType(LOGIN_NEW_DEVICE, LoginNewDevice, "A login from a device not seen before."),
     EventType(LOGIN_NEW_LOCATION, LoginNewLocation, "A login from a new city or country."),
@@ -57,4 +85,20 @@ CATALOGUE = (
     EventType(TRANSACTION_SUSPICIOUS, TransactionSuspicious, "A transfer looks suspicious."),
     EventType(VERIFICATION_CODE, VerificationCode, "A one-time code for a step-up check."),
     EventType(WALLET_FROZEN, WalletFrozen, "The wallet was frozen."),
+    EventType(WALLET_UNFROZEN, WalletUnfrozen, "An operator unfroze the wallet."),
+    EventType(
+        LOGIN_IMPOSSIBLE_TRAVEL,
+        LoginImpossibleTravel,
+        "A login too far from the previous one for the time between them.",
+    ),
+    EventType(
+        VERIFICATION_FAILED,
+        VerificationFailed,
+        "Three wrong codes: the held transfer was cancelled and the money released.",
+    ),
+    EventType(
+        VERIFICATION_EXPIRED,
+        VerificationExpired,
+        "A held transfer was not verified in time; the money was released.",
+    ),
 )

@@ -10,6 +10,8 @@ from sqlalchemy import Connection
 from tidings.api.auth import Context, CurrentPrincipal
 from tidings.api.writes import IdempotencyKey, run_write
 from tidings.kit.db import read_transaction, with_retry, write_transaction
+from tidings.risk import audit
+from tidings.risk.api import client_key, enforce_rate_limit
 from tidings.users import service
 from tidings.users.schemas import TokenOut, UserCreate, UserOut, UserUpdate
 from tidings.wallets import service as wallets
@@ -66,12 +68,35 @@ def update_user(
 
 
 @router.post("/{user_id}/tokens", status_code=201, response_model=TokenOut)
-def issue_token(user_id: str, context: Context, principal: CurrentPrincipal) -> TokenOut:
-    """Operator: a bearer token that can reach only this user's data. Shown once."""
+def issue_token(
+    user_id: str, request: Request, context: Context, principal: CurrentPrincipal
+) -> TokenOut:
+    """Operator: a bearer token that can reach only this user's data. Shown once.
+
+    Rate-limited per user and per client (429 with Retry-After); every issuance is audited.
+    """
     principal.require_operator()
-    ttl = timedelta(days=context.settings.token_ttl_days)
+    settings = context.settings
+    enforce_rate_limit(
+        context,
+        scope="token",
+        keys=[f"user:{user_id[:40]}", f"ip:{client_key(context, request)}"],
+        limit=settings.token_rate_limit,
+        window_seconds=settings.token_rate_window_seconds,
+    )
+    ttl = timedelta(days=settings.token_ttl_days)
     with write_transaction(context.engine) as conn:
-        return service.issue_token(conn, user_id, at=context.clock.now(), ttl=ttl)
+        token = service.issue_token(conn, user_id, at=context.clock.now(), ttl=ttl)
+        audit.record(
+            conn,
+            action="token.issued",
+            actor=audit.OPERATOR,
+            user_id=user_id,
+            subject_id=token.id,
+            at=context.clock.now(),
+            detail={"expires_at": token.expires_at.isoformat()},
+        )
+        return token
 
 
 @router.delete("/{user_id}/tokens/{token_id}", status_code=204)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated
 
@@ -13,6 +14,9 @@ from tidings.api.writes import IdempotencyKey, run_write
 from tidings.kit.clock import as_utc
 from tidings.kit.db import read_transaction
 from tidings.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from tidings.risk.api import record_blocked_transfer
+from tidings.risk.exceptions import TransferBlocked
+from tidings.risk.stepup import StepUpPolicy
 from tidings.wallets import service, statements
 from tidings.wallets.schemas import (
     StatementOut,
@@ -23,6 +27,7 @@ from tidings.wallets.schemas import (
     TransferOut,
     WalletOut,
 )
+from tidings.wallets.service import PENDING_VERIFICATION
 
 router = APIRouter(prefix="/v1", tags=["wallets"])
 
@@ -150,7 +155,18 @@ def list_statements(
     "/transfers",
     status_code=201,
     response_model=TransferOut,
-    responses={422: {"description": "Not enough money, wrong currency, closed wallet…"}},
+    responses={
+        202: {
+            "model": TransferOut,
+            "description": "Held for step-up verification (`status: pending_verification`): "
+            "the money is held and a one-time code was sent; post it to "
+            "`/v1/transfers/{id}/verification`.",
+        },
+        422: {
+            "description": "Not enough money, wrong currency, closed or frozen wallet, "
+            "blocked by the risk rules (`transfer-blocked`)…"
+        },
+    },
 )
 def create_transfer(
     body: TransferCreate,
@@ -159,22 +175,47 @@ def create_transfer(
     principal: CurrentPrincipal,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    """Move money: top_up, payment, p2p, allocation, refund (operator) or withdrawal."""
+    """Move money: top_up, payment, p2p, allocation, refund (operator) or withdrawal.
+
+    Outgoing transfers made with a user token are scored: a risky one (or any at or above
+    `TIDINGS_STEP_UP_AMOUNT`) answers 202 and waits for the owner's one-time code; a
+    fraudulent-looking one is refused (`transfer-blocked`).
+    """
+    held = False
+    step_up = StepUpPolicy.from_settings(context.settings)
 
     def operation(conn: Connection) -> TransferOut:
-        return service.create_transfer(
-            conn, context.keyring, body, acting_user_id=principal.user_id, at=context.clock.now()
+        nonlocal held
+        transfer = service.create_transfer(
+            conn,
+            context.keyring,
+            body,
+            acting_user_id=principal.user_id,
+            at=context.clock.now(),
+            step_up=step_up,
         )
+        held = transfer.status == PENDING_VERIFICATION
+        return transfer
 
-    return run_write(
-        context,
-        principal,
-        request,
-        body=body,
-        idempotency_key=idempotency_key,
-        operation=operation,
-        status_code=201,
-    )
+    try:
+        response = run_write(
+            context,
+            principal,
+            request,
+            body=body,
+            idempotency_key=idempotency_key,
+            operation=operation,
+            status_code=201,
+        )
+    except TransferBlocked as blocked:
+        record_blocked_transfer(context, principal, blocked)
+        raise
+    if held or (
+        "Idempotent-Replayed" in response.headers
+        and json.loads(bytes(response.body)).get("status") == PENDING_VERIFICATION
+    ):
+        response.status_code = 202
+    return response
 
 
 @router.get("/transfers/{transfer_id}", response_model=TransferOut)

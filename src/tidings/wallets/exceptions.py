@@ -24,6 +24,13 @@ class WalletClosed(Unprocessable):
     title = "Wallet closed"
 
 
+class WalletFrozen(Unprocessable):
+    """The wallet is frozen ("not me" or an operator): no money leaves it; incoming lands."""
+
+    code = "wallet-frozen"
+    title = "Wallet frozen"
+
+
 class InvalidTransfer(Unprocessable):
     """The transfer's fields do not fit its kind (e.g. a payment without a merchant)."""
 

@@ -34,7 +34,9 @@ wallets = Table(
     Column("goal_by", Date),
     Column("created_at", Timestamp, nullable=False),
     Column("closed_at", Timestamp),
+    Column("frozen_at", Timestamp),
 )
+"""`frozen_at` set: no money leaves the wallet (the owner's "not me", or an operator)."""
 
 transfers = Table(
     "transfers",

@@ -39,6 +39,7 @@ _LOCK_WALLETS = (
         wallets.c.kind,
         wallets.c.status,
         wallets.c.currency,
+        wallets.c.frozen_at,
         # Read here, not in a second query: every debit of a main wallet compares with it.
         users.c.low_balance_threshold,
     )
@@ -79,6 +80,16 @@ def close_wallet(conn: Connection, wallet_id: str, at: datetime) -> None:
 
 def insert_transfer(conn: Connection, values: dict[str, Any]) -> None:
     conn.execute(_INSERT_TRANSFER, values)
+
+
+def complete_transfer(conn: Connection, transfer_id: str, *, entry_id: str) -> None:
+    """A held transfer was verified and posted."""
+    stmt = (
+        update(transfers)
+        .where(transfers.c.id == transfer_id)
+        .values(status="succeeded", entry_id=entry_id)
+    )
+    conn.execute(stmt)
 
 
 def get_transfer(conn: Connection, transfer_id: str) -> AnyRow | None:

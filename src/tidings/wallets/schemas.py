@@ -92,6 +92,9 @@ class WalletOut(BaseModel):
     goal: GoalOut | None = None
     created_at: datetime
     closed_at: datetime | None = None
+    frozen_at: datetime | None = Field(
+        default=None, description="Set while the wallet is frozen: no money leaves it."
+    )
 
 
 class Merchant(BaseModel):

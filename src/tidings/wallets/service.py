@@ -16,12 +16,18 @@ from sqlalchemy import Connection
 from tidings.events import record_event
 from tidings.kit.clock import as_utc
 from tidings.kit.ids import is_id, new_id
-from tidings.kit.money import CurrencyMismatch, money
+from tidings.kit.money import CurrencyMismatch, PositiveMoney, money
 from tidings.kit.pagination import Page, decode_cursor, encode_cursor
 from tidings.kit.tables import AnyRow
 from tidings.ledger import service as ledger
+from tidings.ledger.exceptions import InsufficientFunds
 from tidings.ledger.service import Leg, SystemAccount, system_account_id
 from tidings.privacy.crypto import Keyring
+from tidings.risk import stepup
+from tidings.risk.audit import actor_of
+from tidings.risk.exceptions import TransferBlocked
+from tidings.risk.signals import RiskDecision
+from tidings.risk.stepup import DEFAULT_STEP_UP, StepUpPolicy
 from tidings.users import service as users
 from tidings.users.schemas import UserCreate, UserOut
 from tidings.wallets import events, repository
@@ -31,6 +37,7 @@ from tidings.wallets.exceptions import (
     RefundExceedsPayment,
     TransferNotFound,
     WalletClosed,
+    WalletFrozen,
     WalletNotFound,
 )
 from tidings.wallets.schemas import (
@@ -183,6 +190,7 @@ def _wallet_out(conn: Connection, row: AnyRow, at: datetime) -> WalletOut:
         goal=goal,
         created_at=as_utc(row.created_at),
         closed_at=as_utc(row.closed_at) if row.closed_at else None,
+        frozen_at=as_utc(row.frozen_at) if row.frozen_at else None,
     )
 
 
@@ -235,12 +243,20 @@ def create_transfer(
     *,
     acting_user_id: str | None,
     at: datetime,
+    step_up: StepUpPolicy = DEFAULT_STEP_UP,
 ) -> TransferOut:
-    """Move money as `data.kind` says; raises (changing nothing) when it may not happen."""
+    """Move money as `data.kind` says; raises (changing nothing) when it may not happen.
+
+    A frozen source wallet refuses. Outgoing transfers (payment, p2p, withdrawal) made with
+    the user's own token are scored first: a block raises `TransferBlocked`, a step-up holds
+    the money and answers `pending_verification` (the code goes out through the outbox).
+    Transfers the operator key makes are the company's own systems acting (core banking,
+    back office, which carry their own controls) and are not scored: a stolen session is a
+    user token, never the operator key.
+    """
     amount, currency = data.amount.value, data.amount.currency
     kind = data.kind
     transfer_id = new_id("trf")
-    occurred_at = at.isoformat()
     payment: AnyRow | None = None
     source: AnyRow | None
     destination: AnyRow | None
@@ -326,6 +342,183 @@ def create_transfer(
                 f"at most {left} minor units of this payment are left to refund", field="amount"
             )
 
+    if source is not None and source.frozen_at is not None:
+        raise WalletFrozen(
+            f"wallet {source.id} is frozen; money cannot leave it until an operator unfreezes it",
+            field="source",
+        )
+    if source is not None and kind in _SCORED and acting_user_id is not None:
+        merchant_name = data.merchant.name if data.merchant else None
+        assessment = stepup.assess(
+            conn,
+            user_id=source.user_id,
+            account_id=source.account_id,
+            kind=kind.value,
+            amount=amount,
+            destination_wallet_id=destination.id if destination is not None else None,
+            merchant=merchant_name,
+            at=at,
+            policy=step_up,
+        )
+        if assessment.decision is RiskDecision.BLOCK:
+            if not ledger.covers(conn, source.account_id, amount):
+                raise InsufficientFunds(
+                    "the wallet's available balance does not cover this amount", field="amount"
+                )
+            raise TransferBlocked(
+                "this transfer looks like fraud and was refused; nothing was held or moved",
+                user_id=source.user_id,
+                wallet_id=source.id,
+                amount=amount,
+                currency=currency,
+                kind=kind.value,
+                score=assessment.score,
+                reasons=assessment.reasons,
+            )
+        if assessment.decision is RiskDecision.STEP_UP:
+            held = _transfer_row_out(
+                transfer_id, data, source, destination, status=PENDING_VERIFICATION, at=at
+            )
+            repository.insert_transfer(conn, _transfer_values(held, entry_id=None))
+            stepup.hold_for_verification(
+                conn,
+                keyring,
+                transfer_id=transfer_id,
+                user_id=source.user_id,
+                account_id=source.account_id,
+                amount=amount,
+                currency=currency,
+                assessment=assessment,
+                actor=actor_of(acting_user_id),
+                at=at,
+                policy=step_up,
+            )
+            return held
+    return _execute(
+        conn,
+        keyring,
+        data,
+        transfer_id=transfer_id,
+        source=source,
+        destination=destination,
+        payment=payment,
+        at=at,
+    )
+
+
+PENDING_VERIFICATION = "pending_verification"
+"""A transfer held for the owner's one-time code: money held, nothing posted."""
+
+_SCORED = frozenset({TransferKind.PAYMENT, TransferKind.P2P, TransferKind.WITHDRAWAL})
+"""Money leaving the user: scored by the risk rules (allocations stay among own wallets)."""
+
+
+def _transfer_row_out(
+    transfer_id: str,
+    data: TransferCreate,
+    source: AnyRow,
+    destination: AnyRow | None,
+    *,
+    status: str,
+    at: datetime,
+) -> TransferOut:
+    return TransferOut(
+        id=transfer_id,
+        kind=data.kind,
+        status=status,
+        user_id=source.user_id,
+        source=source.id,
+        destination=destination.id if destination is not None else None,
+        amount=data.amount,
+        merchant=data.merchant,
+        refunded=money(0, data.amount.currency) if data.kind is TransferKind.PAYMENT else None,
+        memo=data.memo,
+        created_at=at,
+    )
+
+
+def _transfer_values(transfer: TransferOut, *, entry_id: str | None) -> dict[str, Any]:
+    merchant = transfer.merchant
+    return {
+        "id": transfer.id,
+        "kind": transfer.kind.value,
+        "status": transfer.status,
+        "user_id": transfer.user_id,
+        "source_wallet_id": transfer.source,
+        "destination_wallet_id": transfer.destination,
+        "amount": transfer.amount.value,
+        "currency": transfer.amount.currency,
+        "merchant_name": merchant.name if merchant else None,
+        "merchant_category": merchant.category if merchant else None,
+        "refund_of": transfer.refund_of,
+        "memo": transfer.memo,
+        "entry_id": entry_id,
+        "created_at": transfer.created_at,
+    }
+
+
+def complete_held_transfer(
+    conn: Connection, keyring: Keyring, transfer_id: str, *, at: datetime
+) -> TransferOut:
+    """Post a transfer that waited for step-up verification (its hold already released).
+
+    Raises like `create_transfer` when it can no longer happen (a wallet closed or frozen,
+    the money gone); the caller's transaction then rolls back and the hold stays.
+    """
+    row = repository.get_transfer(conn, transfer_id)
+    if row is None or row.status != PENDING_VERIFICATION:
+        raise TransferNotFound(f"transfer {transfer_id} is not waiting for verification")
+    ids = {"source": row.source_wallet_id}
+    if row.destination_wallet_id is not None:
+        ids["destination"] = row.destination_wallet_id
+    wallets = _load(conn, ids, None, own=set())
+    source, destination = wallets["source"], wallets.get("destination")
+    if source.frozen_at is not None:
+        raise WalletFrozen(f"wallet {source.id} is frozen", field="source")
+    merchant = None
+    if row.merchant_name is not None:
+        merchant = Merchant.model_construct(name=row.merchant_name, category=row.merchant_category)
+    data = TransferCreate.model_construct(
+        kind=TransferKind(row.kind),
+        source=row.source_wallet_id,
+        destination=row.destination_wallet_id,
+        amount=PositiveMoney.model_construct(value=int(row.amount), currency=row.currency),
+        merchant=merchant,
+        refund_of=None,
+        memo=row.memo,
+    )
+    return _execute(
+        conn,
+        keyring,
+        data,
+        transfer_id=transfer_id,
+        source=source,
+        destination=destination,
+        payment=None,
+        at=at,
+        created_at=as_utc(row.created_at),
+    )
+
+
+def _execute(
+    conn: Connection,
+    keyring: Keyring,
+    data: TransferCreate,
+    *,
+    transfer_id: str,
+    source: AnyRow | None,
+    destination: AnyRow | None,
+    payment: AnyRow | None,
+    at: datetime,
+    created_at: datetime | None = None,
+) -> TransferOut:
+    """Post the entry, write (or complete) the transfer row and record its events.
+
+    `created_at` is given when completing a held transfer: its row exists and is updated.
+    """
+    amount, currency = data.amount.value, data.amount.currency
+    kind = data.kind
+    occurred_at = at.isoformat()
     owner = source if source is not None else destination
     assert owner is not None
     outside = (
@@ -361,27 +554,12 @@ def create_transfer(
         refund_of=payment.id if payment is not None else None,
         refunded=money(0, currency) if kind is TransferKind.PAYMENT else None,
         memo=data.memo,
-        created_at=at,
+        created_at=created_at or at,
     )
-    repository.insert_transfer(
-        conn,
-        {
-            "id": transfer_id,
-            "kind": kind.value,
-            "status": transfer.status,
-            "user_id": owner.user_id,
-            "source_wallet_id": transfer.source,
-            "destination_wallet_id": transfer.destination,
-            "amount": amount,
-            "currency": currency,
-            "merchant_name": merchant.name if merchant else None,
-            "merchant_category": merchant.category if merchant else None,
-            "refund_of": transfer.refund_of,
-            "memo": data.memo,
-            "entry_id": posted.entry_id,
-            "created_at": at,
-        },
-    )
+    if created_at is None:
+        repository.insert_transfer(conn, _transfer_values(transfer, entry_id=posted.entry_id))
+    else:
+        repository.complete_transfer(conn, transfer_id, entry_id=posted.entry_id)
     amount_json = {"value": amount, "currency": currency}
     base = {"amount": amount_json, "transfer_id": transfer_id, "occurred_at": occurred_at}
 

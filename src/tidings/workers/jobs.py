@@ -49,12 +49,19 @@ def _credit_job(name: str) -> Job:
     return run
 
 
+def _risk_expire_holds(context: AppContext, as_of: datetime) -> dict[str, Any]:
+    from tidings.risk.jobs import run_expire_holds
+
+    return run_expire_holds(context.engine, as_of=as_of)
+
+
 CREDIT_JOBS = ("credit.auto_debit", "credit.overdue", "credit.reminders", "credit.limit_review")
 
 JOBS: dict[str, Job] = {
     "notify.digests": _notify_digests,
     "wallet.statements": _wallet_statements,
     **{name: _credit_job(name) for name in CREDIT_JOBS},
+    "risk.expire_holds": _risk_expire_holds,
 }
 
 JOB_INTERVALS: dict[str, timedelta] = {
@@ -62,6 +69,8 @@ JOB_INTERVALS: dict[str, timedelta] = {
     # Hourly: each borrower time zone's new day is picked up within the hour of its midnight
     # (reminders from 09:00 local); runs that find nothing new cost one indexed scan.
     **{name: timedelta(hours=1) for name in CREDIT_JOBS},
+    # Held transfers are released within ~30 s of their hold running out.
+    "risk.expire_holds": timedelta(seconds=30),
 }
 """Jobs the worker's scheduler runs by itself, each at this cadence with `as_of=now`.
 (Digests are not here: the dispatcher sends them as they fall due.)"""

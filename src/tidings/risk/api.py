@@ -1,0 +1,296 @@
+"""Security and risk over HTTP: logins, security changes, step-up codes, freezes, audit."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Query, Request, Response
+from sqlalchemy import Connection
+from starlette.responses import JSONResponse
+
+from tidings.api.auth import Context, CurrentPrincipal, Principal
+from tidings.api.context import AppContext
+from tidings.api.errors import problem_response
+from tidings.api.writes import IdempotencyKey, request_fingerprint, run_write
+from tidings.idempotency import service as idempotency
+from tidings.kit.db import read_transaction, with_retry, write_transaction
+from tidings.kit.errors import AppError
+from tidings.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from tidings.risk import audit, service
+from tidings.risk.exceptions import RateLimited, TransferBlocked
+from tidings.risk.schemas import (
+    AuditEntryOut,
+    FreezeCreate,
+    LoginCreate,
+    LoginOut,
+    SecurityChangeCreate,
+    SecurityChangeOut,
+    VerificationCreate,
+)
+from tidings.wallets.schemas import TransferOut, WalletOut
+
+router = APIRouter(prefix="/v1", tags=["security"])
+
+
+def client_key(context: AppContext, request: Request) -> str:
+    """The caller's address as a keyed hash: enough to count and group, not to identify."""
+    host = request.client.host if request.client else "unknown"
+    return context.keyring.lookup_hash(host, context="client-ip")[:32]
+
+
+def enforce_rate_limit(
+    context: AppContext, *, scope: str, keys: list[str], limit: int, window_seconds: int
+) -> None:
+    """Count this request under each key (user, client) and commit; 429 past the limit."""
+
+    def attempt() -> int | None:
+        with write_transaction(context.engine) as conn:
+            waits = [
+                service.count_request(
+                    conn,
+                    key=f"{scope}:{key}",
+                    limit=limit,
+                    window=timedelta(seconds=window_seconds),
+                    at=context.clock.now(),
+                )
+                for key in keys
+            ]
+        return max((w for w in waits if w is not None), default=None)
+
+    retry_after = with_retry(attempt)
+    if retry_after is not None:
+        raise RateLimited(
+            f"too many requests; try again in {retry_after} s", retry_after_seconds=retry_after
+        )
+
+
+def rate_limited_response(_: Request, exc: RateLimited) -> Response:
+    """429 problem with `Retry-After`, registered on the app for `RateLimited`."""
+    return problem_response(exc.problem(), headers={"Retry-After": str(exc.retry_after_seconds)})
+
+
+def record_blocked_transfer(
+    context: AppContext, principal: Principal, blocked: TransferBlocked
+) -> None:
+    """After a blocked transfer's transaction rolled back: its audit row and alert only."""
+
+    def attempt() -> None:
+        with write_transaction(context.engine) as conn:
+            service.record_block(
+                conn, blocked, actor=audit.actor_of(principal.user_id), at=context.clock.now()
+            )
+
+    with_retry(attempt)
+
+
+@router.post("/users/{user_id}/logins", status_code=201, response_model=LoginOut)
+def report_login(
+    user_id: str,
+    body: LoginCreate,
+    request: Request,
+    context: Context,
+    principal: CurrentPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """The app reports a login; a new device, new city or impossible travel alerts the owner."""
+    principal.require_self(user_id)
+
+    def operation(conn: Connection) -> LoginOut:
+        return service.report_login(
+            conn,
+            context.keyring,
+            user_id,
+            body,
+            actor=audit.actor_of(principal.user_id),
+            at=context.clock.now(),
+        )
+
+    return run_write(
+        context,
+        principal,
+        request,
+        body=body,
+        idempotency_key=idempotency_key,
+        operation=operation,
+        status_code=201,
+    )
+
+
+@router.post("/users/{user_id}/security-changes", status_code=201, response_model=SecurityChangeOut)
+def report_security_change(
+    user_id: str,
+    body: SecurityChangeCreate,
+    request: Request,
+    context: Context,
+    principal: CurrentPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """A password, phone or email change: the owner is alerted at once (critical)."""
+    principal.require_self(user_id)
+
+    def operation(conn: Connection) -> SecurityChangeOut:
+        return service.report_security_change(
+            conn, user_id, body, actor=audit.actor_of(principal.user_id), at=context.clock.now()
+        )
+
+    return run_write(
+        context,
+        principal,
+        request,
+        body=body,
+        idempotency_key=idempotency_key,
+        operation=operation,
+        status_code=201,
+    )
+
+
+@router.post(
+    "/transfers/{transfer_id}/verification",
+    response_model=TransferOut,
+    responses={
+        404: {"description": "No held transfer with this id for the caller"},
+        409: {"description": "Already verified, cancelled or expired"},
+        410: {"description": "The code expired; the transfer was cancelled"},
+        422: {"description": "Wrong code (`attempts_left`); the last wrong one cancels"},
+        429: {"description": "Too many attempts; see Retry-After"},
+    },
+)
+def verify_transfer(
+    transfer_id: str,
+    body: VerificationCreate,
+    request: Request,
+    context: Context,
+    principal: CurrentPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """The one-time code of a held transfer: the right one posts it (200, `succeeded`)."""
+    settings = context.settings
+    enforce_rate_limit(
+        context,
+        scope="verify",
+        keys=[f"user:{principal.user_id or transfer_id}", f"ip:{client_key(context, request)}"],
+        limit=settings.verification_rate_limit,
+        window_seconds=settings.verification_rate_window_seconds,
+    )
+    fingerprint = request_fingerprint(request, body) if idempotency_key is not None else ""
+
+    def attempt() -> Response | AppError:
+        with write_transaction(context.engine) as conn:
+            if idempotency_key is not None:
+                stored = idempotency.claim(
+                    conn,
+                    principal=principal.key,
+                    key=idempotency_key,
+                    request_hash=fingerprint,
+                    at=context.clock.now(),
+                )
+                if stored is not None:
+                    return JSONResponse(
+                        stored.body,
+                        status_code=stored.status,
+                        headers={"Idempotent-Replayed": "true"},
+                    )
+            outcome = service.verify_transfer(
+                conn,
+                context.keyring,
+                transfer_id,
+                body.code,
+                acting_user_id=principal.user_id,
+                at=context.clock.now(),
+            )
+            if outcome.transfer is not None:
+                answer, status = outcome.transfer.model_dump(mode="json"), 200
+            else:
+                assert outcome.error is not None
+                answer, status = outcome.error.problem(), outcome.error.status
+            if idempotency_key is not None:
+                idempotency.complete(
+                    conn, principal=principal.key, key=idempotency_key, status=status, body=answer
+                )
+            # A wrong code is committed (the attempt is spent) and then answered as an error.
+            return JSONResponse(answer, status_code=200) if outcome.error is None else outcome.error
+
+    result = with_retry(attempt)
+    if isinstance(result, AppError):
+        raise result
+    return result
+
+
+@router.post("/wallets/{wallet_id}/freeze", response_model=WalletOut)
+def freeze_wallet(
+    wallet_id: str,
+    request: Request,
+    context: Context,
+    principal: CurrentPrincipal,
+    body: Annotated[FreezeCreate | None, Body()] = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """ "Not me" (the owner) or an operator: no money leaves until an operator unfreezes.
+
+    Freezing the main wallet covers the user's sub-wallets; held transfers are cancelled.
+    """
+
+    def operation(conn: Connection) -> WalletOut:
+        return service.freeze_wallet(
+            conn,
+            context.keyring,
+            wallet_id,
+            acting_user_id=principal.user_id,
+            reason=body.reason if body else None,
+            at=context.clock.now(),
+        )
+
+    return run_write(
+        context,
+        principal,
+        request,
+        body=body,
+        idempotency_key=idempotency_key,
+        operation=operation,
+        status_code=200,
+    )
+
+
+@router.post("/wallets/{wallet_id}/unfreeze", response_model=WalletOut)
+def unfreeze_wallet(
+    wallet_id: str,
+    request: Request,
+    context: Context,
+    principal: CurrentPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Operator only, after checking who asks."""
+
+    def operation(conn: Connection) -> WalletOut:
+        return service.unfreeze_wallet(
+            conn, wallet_id, acting_user_id=principal.user_id, at=context.clock.now()
+        )
+
+    return run_write(
+        context,
+        principal,
+        request,
+        body=None,
+        idempotency_key=idempotency_key,
+        operation=operation,
+        status_code=200,
+    )
+
+
+@router.get("/audit", response_model=Page[AuditEntryOut])
+def list_audit(
+    context: Context,
+    principal: CurrentPrincipal,
+    user_id: Annotated[str | None, Query(max_length=40)] = None,
+    action: Annotated[str | None, Query(max_length=40)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> Page[AuditEntryOut]:
+    """Security-relevant actions, newest first: an operator sees all (or one user's with
+    `user_id`), a user only their own."""
+    if principal.user_id is not None:
+        principal.require_self(user_id or principal.user_id)
+        user_id = principal.user_id
+    with read_transaction(context.engine) as conn:
+        return service.list_audit(conn, user_id=user_id, action=action, limit=limit, cursor=cursor)

@@ -1,0 +1,105 @@
+"""Security and risk tables: logins, security changes, step-up verifications, audit, limits.
+
+No raw personal data: device ids and IP addresses are stored as keyed hashes (enough to tell
+"seen before" from "new"), cities as the app reported them (coarse, needed for travel checks).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    UniqueConstraint,
+)
+
+from tidings.kit.tables import Amount, Id, Json, Timestamp, metadata
+
+security_logins = Table(
+    "security_logins",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("user_id", Id, ForeignKey("users.id"), nullable=False),
+    Column("device_hash", String(64), nullable=False),
+    Column("ip_hash", String(64), nullable=False),
+    Column("city", String(100)),
+    Column("country", String(100)),
+    Column("user_agent", String(200)),
+    Column("new_device", Boolean, nullable=False),
+    Column("new_location", Boolean, nullable=False),
+    Column("risk_level", String(8), nullable=False),
+    Column("reasons", Json, nullable=False),
+    Column("at", Timestamp, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Index("ix_security_logins_user_id_at", "user_id", "at"),
+    Index("ix_security_logins_user_id_device_hash", "user_id", "device_hash"),
+)
+"""Logins the app reported; the detectors compare each with the user's earlier ones."""
+
+security_changes = Table(
+    "security_changes",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("user_id", Id, ForeignKey("users.id"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("at", Timestamp, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Index("ix_security_changes_user_id_at", "user_id", "at"),
+)
+"""Password, phone and email changes: a large transfer soon after one is suspicious."""
+
+step_up_verifications = Table(
+    "step_up_verifications",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("transfer_id", Id, ForeignKey("transfers.id"), nullable=False),
+    Column("user_id", Id, ForeignKey("users.id"), nullable=False),
+    Column("hold_id", Id, ForeignKey("holds.id"), nullable=False),
+    Column("code_hash", String(64), nullable=False),
+    Column("attempts_left", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("score", Integer, nullable=False),
+    Column("reasons", Json, nullable=False),
+    Column("amount", Amount, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("code_expires_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("settled_at", Timestamp),
+    UniqueConstraint("transfer_id", name="uq_step_up_verifications_transfer_id"),
+    CheckConstraint("attempts_left >= 0", name="attempts_non_negative"),
+    Index("ix_step_up_verifications_status_expires_at", "status", "expires_at"),
+)
+"""One per held transfer: the hashed one-time code, attempts left, and how it ended."""
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("at", Timestamp, nullable=False),
+    Column("actor", String(40), nullable=False),
+    Column("user_id", Id),
+    Column("action", String(40), nullable=False),
+    Column("subject_id", String(40)),
+    Column("ip_hash", String(64)),
+    Column("detail", Json, nullable=False),
+    Index("ix_audit_log_user_id_id", "user_id", "id"),
+)
+"""Who did what to whose account, and when; ids, levels and reasons, never personal data."""
+
+rate_limit_counters = Table(
+    "rate_limit_counters",
+    metadata,
+    Column("key", String(120), nullable=False),
+    Column("window_start", Timestamp, nullable=False),
+    Column("count", Integer, nullable=False),
+    PrimaryKeyConstraint("key", "window_start", name="pk_rate_limit_counters"),
+    Index("ix_rate_limit_counters_window_start", "window_start"),
+)
+"""Fixed-window counters in the database, so every serve process shares one limit."""

@@ -1,0 +1,356 @@
+"""Every query of the security and risk domain (SQLAlchemy Core, SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from tidings.kit.tables import AnyRow
+from tidings.ledger.models import ledger_entries, postings
+from tidings.risk.models import (
+    audit_log,
+    rate_limit_counters,
+    security_changes,
+    security_logins,
+    step_up_verifications,
+)
+from tidings.users.models import users
+from tidings.wallets.models import transfers, wallets
+
+OUTGOING_KINDS = ("payment", "p2p", "withdrawal")
+
+
+# ---- logins and security changes ---------------------------------------------------------
+
+
+def insert_login(conn: Connection, values: dict[str, Any]) -> None:
+    conn.execute(insert(security_logins), values)
+
+
+def device_seen(conn: Connection, user_id: str, device_hash: str) -> bool:
+    stmt = select(literal(1)).where(
+        security_logins.c.user_id == user_id, security_logins.c.device_hash == device_hash
+    )
+    return conn.execute(stmt.limit(1)).first() is not None
+
+
+def last_login(conn: Connection, user_id: str) -> AnyRow | None:
+    stmt = (
+        select(security_logins.c.city, security_logins.c.at)
+        .where(security_logins.c.user_id == user_id)
+        .order_by(security_logins.c.at.desc(), security_logins.c.id.desc())
+        .limit(1)
+    )
+    return conn.execute(stmt).first()
+
+
+def login_cities(conn: Connection, user_id: str, *, limit: int = 50) -> list[str]:
+    """Distinct cities the user logged in from (most recent logins first, bounded)."""
+    recent = (
+        select(security_logins.c.city)
+        .where(security_logins.c.user_id == user_id, security_logins.c.city.is_not(None))
+        .order_by(security_logins.c.at.desc())
+        .limit(500)
+        .subquery()
+    )
+    return list(conn.execute(select(recent.c.city).distinct().limit(limit)).scalars())
+
+
+def insert_security_change(conn: Connection, values: dict[str, Any]) -> None:
+    conn.execute(insert(security_changes), values)
+
+
+# ---- what a transfer's score needs (a few indexed queries per transfer) ------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingHistory:
+    count_90d: int
+    max_amount: int
+    count_10_min: int
+    count_hour: int
+    amount_24h: int
+    payees_24h: int
+
+
+def outgoing_history(conn: Connection, user_id: str, *, at: datetime) -> OutgoingHistory:
+    """Aggregates over the user's succeeded outgoing transfers of the last 90 days."""
+    t = transfers.c
+    payee = func.coalesce(t.destination_wallet_id, t.merchant_name)
+    day = at - timedelta(hours=24)
+    stmt = select(
+        func.count(),
+        func.coalesce(func.max(t.amount), 0),
+        func.count(case((t.created_at >= at - timedelta(minutes=10), 1))),
+        func.count(case((t.created_at >= at - timedelta(hours=1), 1))),
+        func.coalesce(func.sum(case((t.created_at >= day, t.amount), else_=0)), 0),
+        func.count(case((t.created_at >= day, payee)).distinct()),
+    ).where(
+        t.user_id == user_id,
+        t.kind.in_(OUTGOING_KINDS),
+        t.status == "succeeded",
+        t.created_at >= at - timedelta(days=90),
+        t.created_at <= at,
+    )
+    row = conn.execute(stmt).one()
+    return OutgoingHistory(*(int(v) for v in row))
+
+
+def median_outgoing_amount(conn: Connection, user_id: str, *, at: datetime, count: int) -> int:
+    """The median of the same 90 days (lower middle); 0 without history."""
+    if count == 0:
+        return 0
+    t = transfers.c
+    stmt = (
+        select(t.amount)
+        .where(
+            t.user_id == user_id,
+            t.kind.in_(OUTGOING_KINDS),
+            t.status == "succeeded",
+            t.created_at >= at - timedelta(days=90),
+            t.created_at <= at,
+        )
+        .order_by(t.amount)
+        .limit(1)
+        .offset((count - 1) // 2)
+    )
+    return int(conn.execute(stmt).scalar_one_or_none() or 0)
+
+
+def paid_before(
+    conn: Connection, user_id: str, *, destination_wallet_id: str | None, merchant: str | None
+) -> bool:
+    """The user already paid this wallet or merchant successfully."""
+    t = transfers.c
+    if destination_wallet_id is not None:
+        match = t.destination_wallet_id == destination_wallet_id
+    elif merchant is not None:
+        match = t.merchant_name == merchant
+    else:
+        return True
+    stmt = select(literal(1)).where(
+        t.user_id == user_id, t.kind.in_(OUTGOING_KINDS), t.status == "succeeded", match
+    )
+    return conn.execute(stmt.limit(1)).first() is not None
+
+
+def incoming_since(conn: Connection, account_id: str, since: datetime) -> int:
+    """Money other users sent (p2p) since a moment.
+
+    Top-ups are left out: they come from the owner's own bank card, and "top up, then pay a
+    new merchant" is the most ordinary thing a wallet sees, not a mule passing money on.
+    """
+    stmt = (
+        select(func.coalesce(func.sum(postings.c.amount), 0))
+        .join(ledger_entries, ledger_entries.c.id == postings.c.entry_id)
+        .where(
+            postings.c.account_id == account_id,
+            postings.c.amount > 0,
+            postings.c.created_at >= since,
+            ledger_entries.c.kind == "p2p",
+        )
+    )
+    return int(conn.execute(stmt).scalar_one())
+
+
+@dataclass(frozen=True, slots=True)
+class AccountContext:
+    created_at: datetime
+    timezone: str
+    latest_login_at: datetime | None
+    latest_new_device_at: datetime | None
+    latest_new_location_at: datetime | None
+    latest_change_at: datetime | None
+
+
+def account_context(conn: Connection, user_id: str, *, at: datetime) -> AccountContext:
+    """The user's age and time zone with their latest login signals, in one round trip."""
+    lg = security_logins.c
+
+    def latest(*conditions: Any) -> Any:
+        return (
+            select(func.max(lg.at))
+            .where(lg.user_id == user_id, lg.at <= at, *conditions)
+            .scalar_subquery()
+        )
+
+    change = (
+        select(func.max(security_changes.c.at))
+        .where(security_changes.c.user_id == user_id, security_changes.c.at <= at)
+        .scalar_subquery()
+    )
+    stmt = select(
+        users.c.created_at,
+        users.c.timezone,
+        latest(),
+        latest(lg.new_device),
+        latest(lg.new_location),
+        change,
+    ).where(users.c.id == user_id)
+    row = conn.execute(stmt).one()
+    return AccountContext(*row)
+
+
+# ---- step-up verifications ----------------------------------------------------------------
+
+
+def insert_verification(conn: Connection, values: dict[str, Any]) -> None:
+    conn.execute(insert(step_up_verifications), values)
+
+
+def lock_verification(conn: Connection, transfer_id: str) -> AnyRow | None:
+    stmt = (
+        select(step_up_verifications)
+        .where(step_up_verifications.c.transfer_id == transfer_id)
+        .with_for_update()
+    )
+    return conn.execute(stmt).first()
+
+
+def get_verification(conn: Connection, transfer_id: str) -> AnyRow | None:
+    stmt = select(step_up_verifications).where(step_up_verifications.c.transfer_id == transfer_id)
+    return conn.execute(stmt).first()
+
+
+def spend_attempt(conn: Connection, verification_id: str) -> int:
+    """One attempt used; the attempts left after it."""
+    v = step_up_verifications.c
+    stmt = (
+        update(step_up_verifications)
+        .where(v.id == verification_id, v.attempts_left > 0)
+        .values(attempts_left=v.attempts_left - 1)
+        .returning(v.attempts_left)
+    )
+    left = conn.execute(stmt).scalar_one_or_none()
+    return int(left) if left is not None else 0
+
+
+def settle_verification(
+    conn: Connection, verification_id: str, *, status: str, at: datetime
+) -> bool:
+    """Move a pending verification to its end state once; False when it had already ended."""
+    v = step_up_verifications.c
+    stmt = (
+        update(step_up_verifications)
+        .where(v.id == verification_id, v.status == "pending")
+        .values(status=status, settled_at=at)
+    )
+    return conn.execute(stmt).rowcount == 1
+
+
+def due_expirations(conn: Connection, *, at: datetime, limit: int) -> list[str]:
+    """Transfer ids of pending verifications whose hold ran out (oldest first)."""
+    v = step_up_verifications.c
+    stmt = (
+        select(v.transfer_id)
+        .where(v.status == "pending", v.expires_at <= at)
+        .order_by(v.expires_at)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    return list(conn.execute(stmt).scalars())
+
+
+# ---- transfers and wallets as the risk domain changes them -------------------------------
+
+
+def set_transfer_status(
+    conn: Connection, transfer_id: str, *, status: str, entry_id: str | None = None
+) -> None:
+    values: dict[str, Any] = {"status": status}
+    if entry_id is not None:
+        values["entry_id"] = entry_id
+    conn.execute(update(transfers).where(transfers.c.id == transfer_id).values(values))
+
+
+def set_frozen(conn: Connection, wallet_ids: Sequence[str], *, frozen_at: datetime | None) -> None:
+    stmt = update(wallets).where(wallets.c.id.in_(list(wallet_ids))).values(frozen_at=frozen_at)
+    conn.execute(stmt)
+
+
+def lock_user_wallets(conn: Connection, user_id: str) -> list[AnyRow]:
+    stmt = (
+        select(wallets.c.id, wallets.c.user_id, wallets.c.kind, wallets.c.frozen_at)
+        .where(wallets.c.user_id == user_id)
+        .order_by(wallets.c.id)
+        .with_for_update()
+    )
+    return list(conn.execute(stmt))
+
+
+def wallet_owner_and_kind(conn: Connection, wallet_id: str) -> AnyRow | None:
+    stmt = select(wallets.c.id, wallets.c.user_id, wallets.c.kind, wallets.c.frozen_at).where(
+        wallets.c.id == wallet_id
+    )
+    return conn.execute(stmt).first()
+
+
+# ---- audit log ------------------------------------------------------------------------------
+
+
+def insert_audit(conn: Connection, values: dict[str, Any]) -> None:
+    conn.execute(insert(audit_log), values)
+
+
+def list_audit(
+    conn: Connection,
+    *,
+    user_id: str | None,
+    action: str | None,
+    before_id: str | None,
+    limit: int,
+) -> list[AnyRow]:
+    stmt = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+    if user_id is not None:
+        stmt = stmt.where(audit_log.c.user_id == user_id)
+    if action is not None:
+        stmt = stmt.where(audit_log.c.action == action)
+    if before_id is not None:
+        stmt = stmt.where(audit_log.c.id < before_id)
+    return list(conn.execute(stmt))
+
+
+# ---- rate limits ----------------------------------------------------------------------------
+
+
+def count_hit(conn: Connection, key: str, window_start: datetime) -> int:
+    """Add one hit to the key's current window; the window's count after it (atomic upsert)."""
+    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    upsert = (
+        dialect_insert(rate_limit_counters)
+        .values(key=key, window_start=window_start, count=1)
+        .on_conflict_do_update(
+            index_elements=[rate_limit_counters.c.key, rate_limit_counters.c.window_start],
+            set_={"count": rate_limit_counters.c.count + 1},
+        )
+        .returning(rate_limit_counters.c.count)
+    )
+    return int(conn.execute(upsert).scalar_one())
+
+
+def forget_windows_before(conn: Connection, before: datetime) -> int:
+    stmt = delete(rate_limit_counters).where(rate_limit_counters.c.window_start < before)
+    return conn.execute(stmt).rowcount
+
+
+def pending_verifications_of_user(conn: Connection, user_id: str) -> list[str]:
+    """Transfer ids of the user's held transfers still waiting for a code."""
+    v = step_up_verifications.c
+    stmt = select(v.transfer_id).where(v.user_id == user_id, v.status == "pending")
+    return list(conn.execute(stmt.order_by(v.id)).scalars())

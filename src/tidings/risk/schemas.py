@@ -1,0 +1,114 @@
+"""API shapes of logins, security changes, step-up verification, freezes and the audit log."""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from tidings.kit.text import ShortText, printable
+from tidings.risk.signals import RiskLevel
+
+
+def _ip(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError as exc:
+        raise ValueError("must be an IPv4 or IPv6 address") from exc
+
+
+IpAddress = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=45), AfterValidator(_ip)
+]
+DeviceId = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(printable),
+]
+UserAgent = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=500),
+    AfterValidator(printable),
+]
+
+
+class LoginCreate(BaseModel):
+    """A login the app saw; `at` defaults to now (a past moment for late reports)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    device_id: DeviceId
+    ip: IpAddress
+    city: ShortText | None = None
+    country: ShortText | None = None
+    user_agent: UserAgent | None = None
+    at: datetime | None = None
+
+
+class LoginRiskOut(BaseModel):
+    level: RiskLevel
+    reasons: list[str] = Field(
+        description="`new_device`, `new_location`, `impossible_travel`; empty when nothing is odd."
+    )
+
+
+class LoginOut(BaseModel):
+    id: str
+    user_id: str
+    at: datetime
+    risk: LoginRiskOut
+
+
+class SecurityChangeKind(StrEnum):
+    PASSWORD = "password"  # noqa: S105 - a kind of change, not a secret
+    """The login password."""
+    PHONE = "phone"
+    """The phone number SMS go to."""
+    EMAIL = "email"
+    """The email address."""
+
+
+class SecurityChangeCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: SecurityChangeKind
+    at: datetime | None = None
+
+
+class SecurityChangeOut(BaseModel):
+    id: str
+    user_id: str
+    kind: SecurityChangeKind
+    at: datetime
+
+
+class VerificationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=16),
+        Field(examples=["482913"]),
+    ]
+
+
+class FreezeCreate(BaseModel):
+    """Why: `not_me` when the owner reports activity that was not theirs (the default for a
+    user); operators may write a short reason."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: ShortText | None = None
+
+
+class AuditEntryOut(BaseModel):
+    id: str
+    at: datetime
+    actor: str = Field(description="`operator`, `system` or `user:<id>`.")
+    user_id: str | None
+    action: str
+    subject_id: str | None
+    detail: dict[str, Any]

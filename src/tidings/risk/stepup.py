@@ -1,0 +1,179 @@
+"""Scoring an outgoing transfer and holding it for a one-time code (called by wallets).
+
+This module never imports the wallets service, so `wallets.service.create_transfer` can use
+it; completing or cancelling a held transfer lives in `risk.service`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Final
+
+import structlog
+from sqlalchemy import Connection
+
+from tidings.config import Settings
+from tidings.events import record_event
+from tidings.kit.ids import new_id
+from tidings.ledger import service as ledger
+from tidings.privacy.crypto import Keyring
+from tidings.risk import audit, events, features, repository
+from tidings.risk.scoring import assess_transfer
+from tidings.risk.signals import RiskAssessment, RiskDecision, RiskLevel
+
+log = structlog.get_logger(__name__)
+
+AMOUNT_AT_STEP_UP_LIMIT: Final = "amount_at_step_up_limit"
+"""The reason added when the amount alone (>= `TIDINGS_STEP_UP_AMOUNT`) asks for a code."""
+TRANSFER_PURPOSE: Final = "transfer"
+"""`purpose` of a transfer's code; templates word it per locale."""
+CODE_DIGITS: Final = 6
+
+
+@dataclass(frozen=True, slots=True)
+class StepUpPolicy:
+    """The settings of step-up verification, passed in so tests and callers can change them."""
+
+    step_up_amount: int = 500_000
+    """Outgoing transfers at or above this (minor units) always ask for a code."""
+    code_ttl: timedelta = timedelta(minutes=15)
+    hold_ttl: timedelta = timedelta(minutes=15)
+    attempts: int = 3
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> StepUpPolicy:
+        return cls(
+            step_up_amount=settings.step_up_amount,
+            code_ttl=timedelta(seconds=settings.verification_code_ttl_seconds),
+            hold_ttl=timedelta(seconds=settings.step_up_hold_ttl_seconds),
+            attempts=settings.verification_attempts,
+        )
+
+
+DEFAULT_STEP_UP: Final = StepUpPolicy()
+
+
+def assess(
+    conn: Connection,
+    *,
+    user_id: str,
+    account_id: str,
+    kind: str,
+    amount: int,
+    destination_wallet_id: str | None,
+    merchant: str | None,
+    at: datetime,
+    policy: StepUpPolicy = DEFAULT_STEP_UP,
+) -> RiskAssessment:
+    """The rules' decision, raised to step-up for amounts at or above the step-up limit."""
+    signals = features.transfer_signals(
+        conn,
+        user_id=user_id,
+        account_id=account_id,
+        kind=kind,
+        amount=amount,
+        destination_wallet_id=destination_wallet_id,
+        merchant=merchant,
+        at=at,
+    )
+    assessment = assess_transfer(signals)
+    if amount >= policy.step_up_amount and assessment.decision is RiskDecision.ALLOW:
+        assessment = replace(
+            assessment,
+            level=RiskLevel.MEDIUM,
+            decision=RiskDecision.STEP_UP,
+            reasons=(*assessment.reasons, AMOUNT_AT_STEP_UP_LIMIT),
+        )
+    return assessment
+
+
+def code_hash(keyring: Keyring, *, transfer_id: str, code: str) -> str:
+    """HMAC of the code with a server key, bound to its transfer (a leaked table is useless)."""
+    return keyring.lookup_hash(code, context=f"step-up:{transfer_id}")
+
+
+def code_matches(keyring: Keyring, *, transfer_id: str, code: str, stored: str) -> bool:
+    return hmac.compare_digest(code_hash(keyring, transfer_id=transfer_id, code=code), stored)
+
+
+def hold_for_verification(
+    conn: Connection,
+    keyring: Keyring,
+    *,
+    transfer_id: str,
+    user_id: str,
+    account_id: str,
+    amount: int,
+    currency: str,
+    assessment: RiskAssessment,
+    actor: str,
+    at: datetime,
+    policy: StepUpPolicy = DEFAULT_STEP_UP,
+) -> None:
+    """Hold the money (available drops, nothing posted), store the hashed code, send the code.
+
+    The transfer row (status `pending_verification`) must already be written.
+    """
+    hold_id = ledger.place_hold(
+        conn,
+        account_id=account_id,
+        amount=amount,
+        currency=currency,
+        reason=f"step-up verification of {transfer_id}",
+        at=at,
+        expires_at=at + policy.hold_ttl,
+    )
+    code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
+    repository.insert_verification(
+        conn,
+        {
+            "id": new_id("vrf"),
+            "transfer_id": transfer_id,
+            "user_id": user_id,
+            "hold_id": hold_id,
+            "code_hash": code_hash(keyring, transfer_id=transfer_id, code=code),
+            "attempts_left": policy.attempts,
+            "status": "pending",
+            "score": assessment.score,
+            "reasons": list(assessment.reasons),
+            "amount": amount,
+            "currency": currency,
+            "code_expires_at": at + min(policy.code_ttl, policy.hold_ttl),
+            "expires_at": at + policy.hold_ttl,
+            "created_at": at,
+        },
+    )
+    record_event(
+        conn,
+        type=events.VERIFICATION_CODE,
+        user_id=user_id,
+        at=at,
+        data={
+            "code": code,
+            "purpose": TRANSFER_PURPOSE,
+            "expires_in_minutes": max(
+                1, int(min(policy.code_ttl, policy.hold_ttl).total_seconds()) // 60
+            ),
+            "amount": {"value": amount, "currency": currency},
+            "transfer_id": transfer_id,
+            "occurred_at": at.isoformat(),
+        },
+    )
+    audit.record(
+        conn,
+        action="transfer.step_up",
+        actor=actor,
+        user_id=user_id,
+        subject_id=transfer_id,
+        at=at,
+        detail={
+            "amount": amount,
+            "currency": currency,
+            "score": assessment.score,
+            "reasons": list(assessment.reasons),
+        },
+    )
+    log.info("risk.transfer.held", transfer_id=transfer_id, score=assessment.score)
