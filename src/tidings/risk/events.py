@@ -38,6 +38,8 @@ class TransactionSuspicious(EventData):
     amount: Money
     transfer_id: str | None = None
     reason: ShortText | None = None
+    blocked: bool = False
+    """True when the risk rules refused the transfer (nothing left the wallet)."""
 
 
 class VerificationCode(EventData):

@@ -128,12 +128,28 @@ _COMMON: dict[str, dict[str, Any]] = {
     },
     "security.verification.code": {
         "code": "482913",
+        "purpose": "transfer",
         "expires_in_minutes": 15,
         "amount": cny(880000),
     },
     "security.wallet.frozen": {
         "wallet_id": WALLET_ID,
         "occurred_at": "2024-11-24T14:10:00Z",
+    },
+    "security.wallet.unfrozen": {
+        "wallet_id": WALLET_ID,
+        "occurred_at": "2024-11-25T10:30:00Z",
+    },
+    "security.login.impossible_travel": {"occurred_at": "2024-11-24T13:41:00Z"},
+    "security.verification.failed": {
+        "amount": cny(880000),
+        "transfer_id": "trf_01JDQZM0000000000000000004",
+        "occurred_at": "2024-11-24T14:08:00Z",
+    },
+    "security.verification.expired": {
+        "amount": cny(880000),
+        "transfer_id": "trf_01JDQZM0000000000000000004",
+        "occurred_at": "2024-11-24T14:17:00Z",
     },
     "credit.application.received": {"application_id": "cap_01JDQZM0000000000000000005"},
     "credit.application.under_review": {"application_id": "cap_01JDQZM0000000000000000005"},
@@ -214,7 +230,10 @@ _WORDS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         {"reason": "收款方为新账户"},
         {"reason": "the payee is a new account"},
     ),
-    "security.verification.code": ({"purpose": "确认转账"}, {"purpose": "confirm a transfer"}),
+    "security.login.impossible_travel": (
+        {"city": "伦敦", "previous_city": "深圳", "device": "iPhone 15"},
+        {"city": "London", "previous_city": "Shenzhen", "device": "iPhone 15"},
+    ),
     "security.wallet.frozen": (
         {"reason": "您在App中报告了非本人操作"},
         {"reason": "you reported activity that was not yours"},
