@@ -39,10 +39,14 @@ def client_key(context: AppContext, request: Request) -> str:
     return context.keyring.lookup_hash(host, context="client-ip")[:32]
 
 
+CLIENT_LIMIT_FACTOR = 10
+"""A client address may make this many times a user's limit (several users behind one NAT)."""
+
+
 def enforce_rate_limit(
-    context: AppContext, *, scope: str, keys: list[str], limit: int, window_seconds: int
+    context: AppContext, *, scope: str, limits: dict[str, int], window_seconds: int
 ) -> None:
-    """Count this request under each key (user, client) and commit; 429 past the limit."""
+    """Count this request under each key (a user, a client) and commit; 429 past a limit."""
 
     def attempt() -> int | None:
         with write_transaction(context.engine) as conn:
@@ -54,7 +58,7 @@ def enforce_rate_limit(
                     window=timedelta(seconds=window_seconds),
                     at=context.clock.now(),
                 )
-                for key in keys
+                for key, limit in limits.items()
             ]
         return max((w for w in waits if w is not None), default=None)
 
@@ -169,8 +173,11 @@ def verify_transfer(
     enforce_rate_limit(
         context,
         scope="verify",
-        keys=[f"user:{principal.user_id or transfer_id}", f"ip:{client_key(context, request)}"],
-        limit=settings.verification_rate_limit,
+        limits={
+            f"user:{principal.user_id or transfer_id[:40]}": settings.verification_rate_limit,
+            f"ip:{client_key(context, request)}": settings.verification_rate_limit
+            * CLIENT_LIMIT_FACTOR,
+        },
         window_seconds=settings.verification_rate_window_seconds,
     )
     fingerprint = request_fingerprint(request, body) if idempotency_key is not None else ""

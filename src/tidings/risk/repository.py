@@ -75,6 +75,13 @@ def insert_security_change(conn: Connection, values: dict[str, Any]) -> None:
     conn.execute(insert(security_changes), values)
 
 
+def latest_change(conn: Connection, user_id: str, *, kind: str, at: datetime) -> datetime | None:
+    c = security_changes.c
+    stmt = select(func.max(c.at)).where(c.user_id == user_id, c.kind == kind, c.at <= at)
+    value: datetime | None = conn.execute(stmt).scalar_one_or_none()
+    return value
+
+
 # ---- what a transfer's score needs (a few indexed queries per transfer) ------------------
 
 

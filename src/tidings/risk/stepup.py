@@ -17,11 +17,12 @@ from sqlalchemy import Connection
 
 from tidings.config import Settings
 from tidings.events import record_event
+from tidings.kit.clock import as_utc
 from tidings.kit.ids import new_id
 from tidings.ledger import service as ledger
 from tidings.privacy.crypto import Keyring
 from tidings.risk import audit, events, features, repository
-from tidings.risk.scoring import assess_transfer
+from tidings.risk.scoring import DEFAULT_POLICY, assess_transfer
 from tidings.risk.signals import RiskAssessment, RiskDecision, RiskLevel
 
 log = structlog.get_logger(__name__)
@@ -68,7 +69,13 @@ def assess(
     at: datetime,
     policy: StepUpPolicy = DEFAULT_STEP_UP,
 ) -> RiskAssessment:
-    """The rules' decision, raised to step-up for amounts at or above the step-up limit."""
+    """The rules' decision; at or above the step-up limit it is always a step-up.
+
+    "Always" includes what the rules would block (a takeover's large transfer): the code goes
+    to the owner's phone, who alone can release it, and is alerted either way. The one
+    exception is a phone changed in the last 48 h: the code would reach the new phone, so a
+    block stays a block.
+    """
     signals = features.transfer_signals(
         conn,
         user_id=user_id,
@@ -80,14 +87,25 @@ def assess(
         at=at,
     )
     assessment = assess_transfer(signals)
-    if amount >= policy.step_up_amount and assessment.decision is RiskDecision.ALLOW:
-        assessment = replace(
-            assessment,
-            level=RiskLevel.MEDIUM,
-            decision=RiskDecision.STEP_UP,
-            reasons=(*assessment.reasons, AMOUNT_AT_STEP_UP_LIMIT),
-        )
-    return assessment
+    if amount < policy.step_up_amount or assessment.decision is RiskDecision.STEP_UP:
+        return assessment
+    if assessment.decision is RiskDecision.BLOCK and _phone_changed_recently(conn, user_id, at=at):
+        return assessment  # the code would go to the new phone: nobody to ask, refuse
+    return replace(
+        assessment,
+        level=max(assessment.level, RiskLevel.MEDIUM, key=_LEVELS.index),
+        decision=RiskDecision.STEP_UP,
+        reasons=(*assessment.reasons, AMOUNT_AT_STEP_UP_LIMIT),
+    )
+
+
+_LEVELS: Final = (RiskLevel.LOW, RiskLevel.MEDIUM, RiskLevel.HIGH)
+
+
+def _phone_changed_recently(conn: Connection, user_id: str, *, at: datetime) -> bool:
+    window = timedelta(minutes=DEFAULT_POLICY.sensitive_change_window_minutes)
+    changed = repository.latest_change(conn, user_id, kind="phone", at=at)
+    return changed is not None and at - as_utc(changed) <= window
 
 
 def code_hash(keyring: Keyring, *, transfer_id: str, code: str) -> str:
