@@ -37,6 +37,13 @@ class TransferBlocked(Unprocessable):
         self.reasons = reasons
 
 
+class ReportedInFuture(Unprocessable):
+    """A reported `at` later than now (beyond a few minutes of clock drift)."""
+
+    code = "time-in-future"
+    title = "Time in the future"
+
+
 class VerificationNotFound(NotFound):
     """No step-up verification for this transfer, or not one the caller may see."""
 

@@ -25,6 +25,7 @@ from tidings.ledger import service as ledger
 from tidings.privacy.crypto import Keyring
 from tidings.risk import audit, detectors, events, repository, stepup
 from tidings.risk.exceptions import (
+    ReportedInFuture,
     TransferBlocked,
     UnfreezeOperatorOnly,
     VerificationExpired,
@@ -65,7 +66,7 @@ def _reported_at(value: datetime | None, *, at: datetime) -> datetime:
         return at
     moment = as_utc(value)
     if moment > at + CLOCK_SKEW:
-        raise AppError("must not be in the future", field="at")
+        raise ReportedInFuture("must not be in the future", field="at")
     return moment
 
 
