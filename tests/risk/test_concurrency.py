@@ -4,8 +4,8 @@ racing the expiry job either posts or is released, never both (on SQLite and Pos
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
 from collections.abc import Callable
+from datetime import timedelta
 
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
