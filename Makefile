@@ -36,6 +36,8 @@ bench: setup
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/tidings bench ledger --db both
 	$(BIN)/tidings bench notify --db both
+	$(BIN)/tidings bench risk
+	$(BIN)/tidings bench credit
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
     allow_time_travel: bool = False
+    risk_scoring: bool = Field(
+        default=True,
+        description="Score outgoing transfers; off only where a core in front already does.",
+    )
     step_up_amount: int = Field(default=500_000, ge=1, description="Minor units (5,000.00 CNY).")
     verification_code_ttl_seconds: int = Field(
         default=900, ge=30, le=86_400, description="How long a step-up code may be used."

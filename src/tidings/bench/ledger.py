@@ -55,6 +55,7 @@ from tidings.kit.money import PositiveMoney
 from tidings.ledger import service as ledger
 from tidings.ledger.service import SystemAccount, system_account_id
 from tidings.privacy.crypto import Keyring
+from tidings.risk.stepup import UNSCORED
 from tidings.users.schemas import UserCreate
 from tidings.wallets import service as wallets
 from tidings.wallets.schemas import Merchant, TransferCreate, TransferKind
@@ -230,6 +231,7 @@ def _pay(context: AppContext, wallet_id: str) -> None:
             ),
             acting_user_id=None,
             at=context.clock.now(),
+            step_up=UNSCORED,
         )
 
 

@@ -26,6 +26,7 @@ from tidings.kit.db import with_retry, write_transaction
 from tidings.kit.errors import AppError
 from tidings.kit.money import Money, PositiveMoney, format_money
 from tidings.privacy.crypto import Keyring
+from tidings.risk.stepup import UNSCORED
 from tidings.users import service as users
 from tidings.users.schemas import UserCreate, UserOut
 from tidings.wallets import service as wallets
@@ -449,10 +450,14 @@ class _Made:
 
 
 def _transfer(data: TransferCreate, *, remember: _Made | None = None) -> _Run:
-    """A step that makes this transfer (with the operator's rights, as a back office would)."""
+    """A step that makes this transfer (with the operator's rights, as a back office would).
+
+    The demo imports a month of genuine history, so the risk check is off."""
 
     def run(conn: Connection, keyring: Keyring, at: datetime) -> None:
-        made = wallets.create_transfer(conn, keyring, data, acting_user_id=None, at=at)
+        made = wallets.create_transfer(
+            conn, keyring, data, acting_user_id=None, at=at, step_up=UNSCORED
+        )
         if remember is not None and made.status == "succeeded":
             remember.transfer_id = made.id
 

@@ -43,6 +43,10 @@ class StepUpPolicy:
     code_ttl: timedelta = timedelta(minutes=15)
     hold_ttl: timedelta = timedelta(minutes=15)
     attempts: int = 3
+    scoring: bool = True
+    """False skips the risk check altogether: where a banking core in front already scores
+    (`TIDINGS_RISK_SCORING=false`), when importing history (the demo), and when exercising the
+    books alone (ledger tests and benchmarks, whose repetitive traffic looks like fraud)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> StepUpPolicy:
@@ -51,10 +55,12 @@ class StepUpPolicy:
             code_ttl=timedelta(seconds=settings.verification_code_ttl_seconds),
             hold_ttl=timedelta(seconds=settings.step_up_hold_ttl_seconds),
             attempts=settings.verification_attempts,
+            scoring=settings.risk_scoring,
         )
 
 
 DEFAULT_STEP_UP: Final = StepUpPolicy()
+UNSCORED: Final = StepUpPolicy(scoring=False)
 
 
 def assess(

@@ -177,7 +177,7 @@ def create_transfer(
 ) -> Response:
     """Move money: top_up, payment, p2p, allocation, refund (operator) or withdrawal.
 
-    Outgoing transfers made with a user token are scored: a risky one (or any at or above
+    Outgoing transfers are scored, whoever makes them: a risky one (or any at or above
     `TIDINGS_STEP_UP_AMOUNT`) answers 202 and waits for the owner's one-time code; a
     fraudulent-looking one is refused (`transfer-blocked`).
     """

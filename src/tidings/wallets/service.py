@@ -247,12 +247,11 @@ def create_transfer(
 ) -> TransferOut:
     """Move money as `data.kind` says; raises (changing nothing) when it may not happen.
 
-    A frozen source wallet refuses. Outgoing transfers (payment, p2p, withdrawal) made with
-    the user's own token are scored first: a block raises `TransferBlocked`, a step-up holds
-    the money and answers `pending_verification` (the code goes out through the outbox).
-    Transfers the operator key makes are the company's own systems acting (core banking,
-    back office, which carry their own controls) and are not scored: a stolen session is a
-    user token, never the operator key.
+    A frozen source wallet refuses. Outgoing transfers (payment, p2p, withdrawal) are scored
+    first, whoever makes them: the app with the user's token, or the company's backend with
+    the operator key on the user's behalf (a stolen session reaches us either way). A block
+    raises `TransferBlocked`; a step-up holds the money and answers `pending_verification`
+    (the code goes out through the outbox to the owner alone).
     """
     amount, currency = data.amount.value, data.amount.currency
     kind = data.kind
@@ -347,7 +346,7 @@ def create_transfer(
             f"wallet {source.id} is frozen; money cannot leave it until an operator unfreezes it",
             field="source",
         )
-    if source is not None and kind in _SCORED and acting_user_id is not None:
+    if source is not None and kind in _SCORED and step_up.scoring:
         merchant_name = data.merchant.name if data.merchant else None
         assessment = stepup.assess(
             conn,
