@@ -136,6 +136,7 @@ def test_a_user_reports_only_their_own_logins(
         ("password", security.PASSWORD_CHANGED),
         ("phone", security.PHONE_CHANGED),
         ("email", security.EMAIL_CHANGED),
+        ("payee", security.PAYEE_ADDED),
     ],
 )
 def test_a_security_change_alerts_the_owner(

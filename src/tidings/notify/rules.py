@@ -70,6 +70,7 @@ RULES: dict[str, Rule] = {
     security.PASSWORD_CHANGED: Rule(CRIT),
     security.PHONE_CHANGED: Rule(CRIT),
     security.EMAIL_CHANGED: Rule(CRIT),
+    security.PAYEE_ADDED: Rule(CRIT),
     security.TRANSACTION_SUSPICIOUS: Rule(CRIT),
     security.VERIFICATION_CODE: Rule(CRIT, channels=(ChannelName.SMS, ChannelName.PUSH)),
     security.WALLET_FROZEN: Rule(CRIT),

@@ -11,6 +11,7 @@ LOGIN_NEW_LOCATION = "security.login.new_location"
 PASSWORD_CHANGED = "security.password.changed"  # noqa: S105 - an event name
 PHONE_CHANGED = "security.phone.changed"
 EMAIL_CHANGED = "security.email.changed"
+PAYEE_ADDED = "security.payee.added"
 TRANSACTION_SUSPICIOUS = "security.transaction.suspicious"
 VERIFICATION_CODE = "security.verification.code"
 WALLET_FROZEN = "security.wallet.frozen"
@@ -31,7 +32,7 @@ class LoginNewLocation(EventData):
 
 
 class CredentialChanged(EventData):
-    """Password, phone or email changed; no field is required."""
+    """Password, phone or email changed, or a payee added; no field is required."""
 
 
 class TransactionSuspicious(EventData):
@@ -84,6 +85,7 @@ CATALOGUE = (
     EventType(PASSWORD_CHANGED, CredentialChanged, "The password was changed."),
     EventType(PHONE_CHANGED, CredentialChanged, "The phone number was changed."),
     EventType(EMAIL_CHANGED, CredentialChanged, "The email address was changed."),
+    EventType(PAYEE_ADDED, CredentialChanged, "A payee (bank card or contact) was added."),
     EventType(TRANSACTION_SUSPICIOUS, TransactionSuspicious, "A transfer looks suspicious."),
     EventType(VERIFICATION_CODE, VerificationCode, "A one-time code for a step-up check."),
     EventType(WALLET_FROZEN, WalletFrozen, "The wallet was frozen."),

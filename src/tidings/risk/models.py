@@ -52,7 +52,7 @@ security_changes = Table(
     Column("created_at", Timestamp, nullable=False),
     Index("ix_security_changes_user_id_at", "user_id", "at"),
 )
-"""Password, phone and email changes: a large transfer soon after one is suspicious."""
+"""Password, phone and email changes and new payees: a large transfer soon after is suspicious."""
 
 step_up_verifications = Table(
     "step_up_verifications",

@@ -69,6 +69,8 @@ class SecurityChangeKind(StrEnum):
     """The phone number SMS go to."""
     EMAIL = "email"
     """The email address."""
+    PAYEE = "payee"
+    """A payee added: a bank card to withdraw to, or a contact to send money to."""
 
 
 class SecurityChangeCreate(BaseModel):

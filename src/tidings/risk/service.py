@@ -192,14 +192,15 @@ _CHANGE_EVENTS: Final = {
     SecurityChangeKind.PASSWORD: events.PASSWORD_CHANGED,
     SecurityChangeKind.PHONE: events.PHONE_CHANGED,
     SecurityChangeKind.EMAIL: events.EMAIL_CHANGED,
+    SecurityChangeKind.PAYEE: events.PAYEE_ADDED,
 }
 
 
 def report_security_change(
     conn: Connection, user_id: str, data: SecurityChangeCreate, *, actor: str, at: datetime
 ) -> SecurityChangeOut:
-    """Store a password, phone or email change and alert the owner; large transfers in the
-    next two days score higher (`recent_sensitive_change`)."""
+    """Store a password, phone or email change or a new payee and alert the owner; large
+    transfers in the next two days score higher (`recent_sensitive_change`)."""
     users.require_user(conn, user_id)
     change_at = _reported_at(data.at, at=at)
     change_id = new_id("sch")

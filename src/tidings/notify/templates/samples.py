@@ -121,6 +121,7 @@ _COMMON: dict[str, dict[str, Any]] = {
     "security.password.changed": {"occurred_at": "2024-11-24T13:45:00Z"},
     "security.phone.changed": {"occurred_at": "2024-11-24T13:45:00Z"},
     "security.email.changed": {"occurred_at": "2024-11-24T13:45:00Z"},
+    "security.payee.added": {"occurred_at": "2024-11-24T13:47:00Z"},
     "security.transaction.suspicious": {
         "amount": cny(880000),
         "transfer_id": "trf_01JDQZM0000000000000000004",
