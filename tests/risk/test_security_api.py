@@ -227,6 +227,15 @@ def test_the_issue_scenario_above_the_limit_is_held_for_the_owner_not_blocked(
     )
     assert response.status_code == 202, response.text
     assert wallet(client, alice.wallet_id)["available"]["value"] == 200_000
+    # The code alone would not say what looked wrong: a critical alert with "not me" does.
+    [alert] = events_of(engine, alice.id, security.TRANSACTION_SUSPICIOUS)
+    assert (alert["amount"], alert["held"], alert["transfer_id"]) == (
+        cny(800_000),
+        True,
+        response.json()["id"],
+    )
+    assert "sensitive_change_then_large_transfer" in alert["reasons"]
+    assert alert["not_me_url"] == f"/v1/wallets/{alice.wallet_id}/freeze"
 
 
 def test_after_a_phone_change_a_would_be_block_stays_a_block_above_the_limit(

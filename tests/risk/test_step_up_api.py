@@ -59,6 +59,8 @@ def test_a_transfer_at_the_step_up_limit_is_held_not_posted(
     assert code_event["expires_in_minutes"] == 15
     assert len(code_event["code"]) == 6
     assert code_event["code"].isdigit()
+    # A large amount alone asks for the code; nothing looked odd, so no alarm besides it.
+    assert events_of(engine, alice.id, security.TRANSACTION_SUSPICIOUS) == []
     # Only a keyed hash of the code is stored.
     with engine.connect() as conn:
         stored = conn.exec_driver_sql("SELECT code_hash FROM step_up_verifications").scalar_one()

@@ -41,6 +41,8 @@ class TransactionSuspicious(EventData):
     reason: ShortText | None = None
     blocked: bool = False
     """True when the risk rules refused the transfer (nothing left the wallet)."""
+    held: bool = False
+    """True when the transfer waits for the owner's one-time code (held, nothing sent yet)."""
 
 
 class VerificationCode(EventData):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Final
 
 import structlog
 from sqlalchemy import Connection
@@ -24,6 +24,7 @@ from tidings.kit.tables import AnyRow
 from tidings.ledger import service as ledger
 from tidings.privacy.crypto import Keyring
 from tidings.risk import audit, detectors, events, repository, stepup
+from tidings.risk.alerts import alert_data
 from tidings.risk.exceptions import (
     ReportedInFuture,
     TransferBlocked,
@@ -56,11 +57,6 @@ CLOCK_SKEW: Final = timedelta(minutes=5)
 """A reported `at` may be this far ahead of our clock (phones' clocks drift)."""
 
 
-def not_me_url(wallet_id: str) -> str:
-    """The "not me" action every security alert carries: freeze this wallet."""
-    return f"/v1/wallets/{wallet_id}/freeze"
-
-
 def _reported_at(value: datetime | None, *, at: datetime) -> datetime:
     if value is None:
         return at
@@ -68,16 +64,6 @@ def _reported_at(value: datetime | None, *, at: datetime) -> datetime:
     if moment > at + CLOCK_SKEW:
         raise ReportedInFuture("must not be in the future", field="at")
     return moment
-
-
-def _alert_data(conn: Connection, user_id: str, at: datetime, **data: Any) -> dict[str, Any]:
-    wallet_id = users.get_main_wallet_id(conn, user_id)
-    return {
-        **{k: v for k, v in data.items() if v is not None},
-        "wallet_id": wallet_id,
-        "not_me_url": not_me_url(wallet_id),
-        "occurred_at": at.isoformat(),
-    }
 
 
 # ---- logins -------------------------------------------------------------------------------
@@ -139,7 +125,7 @@ def report_login(
             type=events.LOGIN_IMPOSSIBLE_TRAVEL,
             user_id=user_id,
             at=at,
-            data=_alert_data(
+            data=alert_data(
                 conn,
                 user_id,
                 login_at,
@@ -155,7 +141,7 @@ def report_login(
             type=events.LOGIN_NEW_DEVICE,
             user_id=user_id,
             at=at,
-            data=_alert_data(
+            data=alert_data(
                 conn, user_id, login_at, device=device, city=data.city, login_id=login_id
             ),
         )
@@ -165,7 +151,7 @@ def report_login(
             type=events.LOGIN_NEW_LOCATION,
             user_id=user_id,
             at=at,
-            data=_alert_data(
+            data=alert_data(
                 conn, user_id, login_at, city=data.city, country=data.country, login_id=login_id
             ),
         )
@@ -219,7 +205,7 @@ def report_security_change(
         type=_CHANGE_EVENTS[data.kind],
         user_id=user_id,
         at=at,
-        data=_alert_data(conn, user_id, change_at, change_id=change_id),
+        data=alert_data(conn, user_id, change_at, change_id=change_id),
     )
     audit.record(
         conn,
@@ -261,7 +247,7 @@ def record_block(conn: Connection, blocked: TransferBlocked, *, actor: str, at: 
         type=events.TRANSACTION_SUSPICIOUS,
         user_id=blocked.user_id,
         at=at,
-        data=_alert_data(
+        data=alert_data(
             conn,
             blocked.user_id,
             at,
@@ -306,7 +292,7 @@ def _end_held_transfer(
         type=event_type,
         user_id=row.user_id,
         at=at,
-        data=_alert_data(
+        data=alert_data(
             conn,
             row.user_id,
             at,

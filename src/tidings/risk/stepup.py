@@ -22,6 +22,7 @@ from tidings.kit.ids import new_id
 from tidings.ledger import service as ledger
 from tidings.privacy.crypto import Keyring
 from tidings.risk import audit, events, features, repository
+from tidings.risk.alerts import alert_data
 from tidings.risk.scoring import DEFAULT_POLICY, assess_transfer
 from tidings.risk.signals import RiskAssessment, RiskDecision, RiskLevel
 
@@ -114,6 +115,14 @@ def _phone_changed_recently(conn: Connection, user_id: str, *, at: datetime) -> 
     return changed is not None and at - as_utc(changed) <= window
 
 
+def _rules_objected(assessment: RiskAssessment) -> bool:
+    """The rules (or the model) asked for the step-up, not the amount alone."""
+    return (
+        AMOUNT_AT_STEP_UP_LIMIT not in assessment.reasons
+        or assessment.score >= DEFAULT_POLICY.step_up_score
+    )
+
+
 def code_hash(keyring: Keyring, *, transfer_id: str, code: str) -> str:
     """HMAC of the code with a server key, bound to its transfer (a leaked table is useless)."""
     return keyring.lookup_hash(code, context=f"step-up:{transfer_id}")
@@ -137,7 +146,8 @@ def hold_for_verification(
     at: datetime,
     policy: StepUpPolicy = DEFAULT_STEP_UP,
 ) -> None:
-    """Hold the money (available drops, nothing posted), store the hashed code, send the code.
+    """Hold the money (available drops, nothing posted), store the hashed code, send the code;
+    when the rules (not only the amount) asked for it, alert the owner too.
 
     The transfer row (status `pending_verification`) must already be written.
     """
@@ -200,4 +210,22 @@ def hold_for_verification(
             "reasons": list(assessment.reasons),
         },
     )
+    if _rules_objected(assessment):
+        # Not just a large amount: the rules saw something odd (a takeover's large transfer
+        # after a password change). The code alone would not tell the owner; this alert does.
+        record_event(
+            conn,
+            type=events.TRANSACTION_SUSPICIOUS,
+            user_id=user_id,
+            at=at,
+            data=alert_data(
+                conn,
+                user_id,
+                at,
+                amount={"value": amount, "currency": currency},
+                transfer_id=transfer_id,
+                held=True,
+                reasons=list(assessment.reasons),
+            ),
+        )
     log.info("risk.transfer.held", transfer_id=transfer_id, score=assessment.score)
