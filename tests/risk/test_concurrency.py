@@ -48,7 +48,7 @@ def verifier(context: AppContext, member: Member, transfer_id: str, code: str) -
                 acting_user_id=member.id,
                 at=context.clock.now(),
             )
-        return "posted" if outcome.transfer is not None else type(outcome.error).__name__
+        return type(outcome).__name__ if isinstance(outcome, AppError) else "posted"
 
     def action() -> str:
         try:

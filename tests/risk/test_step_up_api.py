@@ -117,6 +117,24 @@ def test_wrong_codes_count_down_and_the_third_cancels_and_releases(
     assert events_of(engine, alice.id, wallet_events.PAYMENT_SUCCEEDED) == []
 
 
+def test_a_retried_wrong_code_spends_one_attempt_and_answers_the_same_problem(
+    client: TestClient, engine: Engine, alice: Member
+) -> None:
+    transfer = held_payment(client, alice)
+    url = f"/v1/transfers/{transfer['id']}/verification"
+    body = {"code": wrong(sent_code(engine, alice.id))}
+    headers = {**alice.headers, "Idempotency-Key": "verify-1"}
+    first = client.post(url, json=body, headers=headers)
+    again = client.post(url, json=body, headers=headers)
+    assert (first.status_code, again.status_code) == (422, 422)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.headers["content-type"] == "application/problem+json"
+    assert again.json() == first.json()
+    assert first.json()["attempts_left"] == 2
+    # The retry did not spend an attempt: the next wrong code still leaves one.
+    assert verify(client, alice, transfer["id"], body["code"]).json()["attempts_left"] == 1
+
+
 def test_an_unverified_hold_is_released_by_the_job_after_15_minutes(
     client: TestClient, engine: Engine, alice: Member, clock: FixedClock
 ) -> None:

@@ -15,8 +15,10 @@ from starlette.responses import JSONResponse, Response
 
 from tidings.api.auth import Principal
 from tidings.api.context import AppContext
+from tidings.api.errors import PROBLEM_JSON
 from tidings.idempotency import service as idempotency
 from tidings.kit.db import with_retry, write_transaction
+from tidings.kit.errors import AppError
 
 IdempotencyKey = Annotated[
     str | None,
@@ -43,13 +45,17 @@ def run_write(
     *,
     body: BaseModel | None,
     idempotency_key: str | None,
-    operation: Callable[[Connection], BaseModel | dict[str, Any]],
+    operation: Callable[[Connection], BaseModel | dict[str, Any] | AppError],
     status_code: int,
 ) -> Response:
-    """Run `operation` in one write transaction and answer with its JSON."""
+    """Run `operation` in one write transaction and answer with its JSON.
+
+    An operation may return (not raise) an `AppError`: a refusal whose side effects must be
+    committed (a wrong one-time code spends an attempt). It is answered as the problem.
+    """
     fingerprint = request_fingerprint(request, body) if idempotency_key is not None else ""
 
-    def attempt() -> Response:
+    def attempt() -> Response | AppError:
         with write_transaction(context.engine) as conn:
             if idempotency_key is not None:
                 stored = idempotency.claim(
@@ -64,17 +70,25 @@ def run_write(
                         stored.body,
                         status_code=stored.status,
                         headers={"Idempotent-Replayed": "true"},
+                        media_type=PROBLEM_JSON if stored.status >= 400 else None,
                     )
             result = operation(conn)
-            body = result.model_dump(mode="json") if isinstance(result, BaseModel) else result
+            if isinstance(result, AppError):
+                status, answer = result.status, result.problem()
+            else:
+                status = status_code
+                answer = result.model_dump(mode="json") if isinstance(result, BaseModel) else result
             if idempotency_key is not None:
                 idempotency.complete(
                     conn,
                     principal=principal.key,
                     key=idempotency_key,
-                    status=status_code,
-                    body=body,
+                    status=status,
+                    body=answer,
                 )
-            return JSONResponse(body, status_code=status_code)
+            return result if isinstance(result, AppError) else JSONResponse(answer, status)
 
-    return with_retry(attempt)
+    outcome = with_retry(attempt)
+    if isinstance(outcome, AppError):
+        raise outcome
+    return outcome

@@ -7,13 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Request, Response
 from sqlalchemy import Connection
-from starlette.responses import JSONResponse
 
 from tidings.api.auth import Context, CurrentPrincipal, Principal
 from tidings.api.context import AppContext
 from tidings.api.errors import problem_response
-from tidings.api.writes import IdempotencyKey, request_fingerprint, run_write
-from tidings.idempotency import service as idempotency
+from tidings.api.writes import IdempotencyKey, run_write
 from tidings.kit.db import read_transaction, with_retry, write_transaction
 from tidings.kit.errors import AppError
 from tidings.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
@@ -180,48 +178,27 @@ def verify_transfer(
         },
         window_seconds=settings.verification_rate_window_seconds,
     )
-    fingerprint = request_fingerprint(request, body) if idempotency_key is not None else ""
 
-    def attempt() -> Response | AppError:
-        with write_transaction(context.engine) as conn:
-            if idempotency_key is not None:
-                stored = idempotency.claim(
-                    conn,
-                    principal=principal.key,
-                    key=idempotency_key,
-                    request_hash=fingerprint,
-                    at=context.clock.now(),
-                )
-                if stored is not None:
-                    return JSONResponse(
-                        stored.body,
-                        status_code=stored.status,
-                        headers={"Idempotent-Replayed": "true"},
-                    )
-            outcome = service.verify_transfer(
-                conn,
-                context.keyring,
-                transfer_id,
-                body.code,
-                acting_user_id=principal.user_id,
-                at=context.clock.now(),
-            )
-            if outcome.transfer is not None:
-                answer, status = outcome.transfer.model_dump(mode="json"), 200
-            else:
-                assert outcome.error is not None
-                answer, status = outcome.error.problem(), outcome.error.status
-            if idempotency_key is not None:
-                idempotency.complete(
-                    conn, principal=principal.key, key=idempotency_key, status=status, body=answer
-                )
-            # A wrong code is committed (the attempt is spent) and then answered as an error.
-            return JSONResponse(answer, status_code=200) if outcome.error is None else outcome.error
+    def operation(conn: Connection) -> TransferOut | AppError:
+        # A wrong code is committed (the attempt is spent) and then answered as the problem.
+        return service.verify_transfer(
+            conn,
+            context.keyring,
+            transfer_id,
+            body.code,
+            acting_user_id=principal.user_id,
+            at=context.clock.now(),
+        )
 
-    result = with_retry(attempt)
-    if isinstance(result, AppError):
-        raise result
-    return result
+    return run_write(
+        context,
+        principal,
+        request,
+        body=body,
+        idempotency_key=idempotency_key,
+        operation=operation,
+        status_code=200,
+    )
 
 
 @router.post("/wallets/{wallet_id}/freeze", response_model=WalletOut)

@@ -2,13 +2,11 @@
 
 Stateless and never commits: the request or the job that calls owns the transaction. Outcomes
 that must be kept *and* answered with an error (a wrong code uses an attempt; the third one
-cancels the transfer) come back as `VerificationOutcome.error`, for the caller to raise after
-committing.
+cancels the transfer) are returned, not raised, for the caller to answer after committing.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
@@ -262,14 +260,6 @@ def record_block(conn: Connection, blocked: TransferBlocked, *, actor: str, at: 
 # ---- step-up verification -----------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class VerificationOutcome:
-    """The posted transfer, or the error to answer after committing what happened."""
-
-    transfer: TransferOut | None = None
-    error: AppError | None = None
-
-
 def _visible_verification(conn: Connection, transfer_id: str, acting_user_id: str | None) -> AnyRow:
     row = repository.lock_verification(conn, transfer_id) if is_id(transfer_id, "trf") else None
     if row is None or (acting_user_id is not None and row.user_id != acting_user_id):
@@ -321,8 +311,11 @@ def verify_transfer(
     *,
     acting_user_id: str | None,
     at: datetime,
-) -> VerificationOutcome:
-    """Check a step-up code: the right one posts the held transfer in this transaction."""
+) -> TransferOut | AppError:
+    """Check a step-up code: the right one posts the held transfer in this transaction.
+
+    A wrong or late code is returned as the error to answer once this transaction commits
+    (the spent attempt, the cancellation must stay)."""
     row = _visible_verification(conn, transfer_id, acting_user_id)
     actor = audit.actor_of(acting_user_id)
     if row.status != "pending":
@@ -336,10 +329,8 @@ def verify_transfer(
             actor=actor,
             at=at,
         )
-        return VerificationOutcome(
-            error=VerificationExpired(
-                "the code expired; the transfer was cancelled and the money released"
-            )
+        return VerificationExpired(
+            "the code expired; the transfer was cancelled and the money released"
         )
     if stepup.code_matches(keyring, transfer_id=transfer_id, code=code, stored=row.code_hash):
         repository.settle_verification(conn, row.id, status="verified", at=at)
@@ -354,7 +345,7 @@ def verify_transfer(
             at=at,
             detail={"amount": int(row.amount), "currency": row.currency},
         )
-        return VerificationOutcome(transfer=transfer)
+        return transfer
     left = repository.spend_attempt(conn, row.id)
     audit.record(
         conn,
@@ -366,21 +357,17 @@ def verify_transfer(
         detail={"attempts_left": left},
     )
     if left > 0:
-        return VerificationOutcome(
-            error=WrongVerificationCode(
-                f"the code is wrong; {left} attempt(s) left", field="code", attempts_left=left
-            )
+        return WrongVerificationCode(
+            f"the code is wrong; {left} attempt(s) left", field="code", attempts_left=left
         )
     _end_held_transfer(
         conn, row, status="failed", event_type=events.VERIFICATION_FAILED, actor=actor, at=at
     )
-    return VerificationOutcome(
-        error=VerificationFailed(
-            "the code is wrong and no attempt is left; the transfer was cancelled and the "
-            "money released",
-            field="code",
-            attempts_left=0,
-        )
+    return VerificationFailed(
+        "the code is wrong and no attempt is left; the transfer was cancelled and the "
+        "money released",
+        field="code",
+        attempts_left=0,
     )
 
 
