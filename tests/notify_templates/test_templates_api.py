@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
+from sqlalchemy.exc import IntegrityError
 
 from tests.helpers import create_user
-from tidings.kit.db import read_transaction
+from tidings.api.context import AppContext
+from tidings.kit.db import read_transaction, with_retry, write_transaction
 from tidings.notify.catalogue import EVENT_TYPES
+from tidings.notify.models import templates
 from tidings.notify.rules import RULES
 from tidings.notify.templates import TemplateRenderer, sample_data
-from tidings.notify.templates.service import active_override, active_overrides, override_lookup
+from tidings.notify.templates.api import renderer
+from tidings.notify.templates.schemas import TemplateCreate
+from tidings.notify.templates.service import (
+    activate_version,
+    active_override,
+    active_overrides,
+    create_version,
+    override_lookup,
+)
 from tidings.notify.types import ChannelName
 
 KIND = "wallet.payment.succeeded"
@@ -117,6 +129,51 @@ def test_activate_rolls_back_to_an_earlier_version_and_to_the_shipped_default(
     assert [(i["version"], i["active"]) for i in items] == [(2, False), (1, False), (0, True)]
     with read_transaction(engine) as conn:
         assert active_override(conn, KIND, "sms", "zh-CN") is None
+
+
+def test_operators_writing_at_once_get_distinct_versions_and_one_active(
+    client: TestClient, context: AppContext
+) -> None:
+    first = create(client)
+    writers = 6
+    barrier = threading.Barrier(writers)
+    failures: list[BaseException] = []
+
+    def write(n: int) -> None:
+        def attempt() -> None:
+            with write_transaction(context.engine) as conn:
+                if n % 2:  # half roll back to version 1 while the others add versions
+                    activate_version(conn, renderer(context), first["id"])
+                else:
+                    body = TemplateCreate.model_validate(
+                        {"kind": KIND, "channel": "sms", "locale": "zh-CN", "body": f"版本{n}。"}
+                    )
+                    create_version(
+                        conn, renderer(context), body, actor="ops", at=context.clock.now()
+                    )
+
+        barrier.wait()
+        try:
+            with_retry(attempt)
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert failures == []
+    items = versions(client, kind=KIND, channel="sms", locale="zh-CN")
+    assert sorted(item["version"] for item in items) == [0, 1, 2, 3, 4]
+    assert sum(item["active"] for item in items) == 1
+
+
+def test_the_database_refuses_a_second_active_version(client: TestClient, engine: Engine) -> None:
+    first = create(client)
+    create(client, body="第二版：{{ amount|money }}。")
+    with pytest.raises(IntegrityError), write_transaction(engine) as conn:
+        conn.execute(update(templates).where(templates.c.id == first["id"]).values(active=True))
 
 
 @pytest.mark.parametrize("template_id", ["tpl_01JDQZM0000000000000000000", "default:x:sms:zh-CN"])

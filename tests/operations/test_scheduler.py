@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from tidings.api.context import AppContext
 from tidings.workers import jobs
-from tidings.workers.scheduler import advisory_key, run_due_jobs
+from tidings.workers.scheduler import job_key, run_due_jobs
 
 
 @pytest.fixture
@@ -57,12 +57,8 @@ def test_on_postgresql_a_job_another_worker_is_running_is_skipped(
 ) -> None:
     intervals = {"test.counting": timedelta(minutes=1)}
     with context.engine.connect() as other_worker:
-        other_worker.execute(
-            text("SELECT pg_advisory_lock(:k)"), {"k": advisory_key("test.counting")}
-        )
+        other_worker.execute(text("SELECT pg_advisory_lock(:k)"), {"k": job_key("test.counting")})
         assert run_due_jobs(context, {}, intervals) == []
-        other_worker.execute(
-            text("SELECT pg_advisory_unlock(:k)"), {"k": advisory_key("test.counting")}
-        )
+        other_worker.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": job_key("test.counting")})
     assert run_due_jobs(context, {}, intervals) == ["test.counting"]
     assert len(counting_job) == 1

@@ -8,12 +8,13 @@ from __future__ import annotations
 import random
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import structlog
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -112,6 +113,20 @@ def read_transaction(engine: Engine) -> Iterator[Connection]:
             )
         with conn.begin():
             yield conn
+
+
+def advisory_key(name: str) -> int:
+    """A stable 32-bit key per name (crc32 fits PostgreSQL's bigint lock space)."""
+    return zlib.crc32(f"tidings.{name}".encode())
+
+
+def transaction_lock(conn: Connection, name: str) -> None:
+    """Serialise writers of something no single row stands for, until this transaction ends.
+
+    Only PostgreSQL needs it: a SQLite write transaction already holds the database's one
+    write lock."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": advisory_key(name)})
 
 
 _RETRYABLE_PG_CODES = {"40001", "40P01", "55P03"}

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from tidings.kit.tables import Id, Json, Timestamp, metadata
@@ -147,5 +148,14 @@ templates = Table(
     Column("created_by", String(64), nullable=False),
     Column("created_at", Timestamp, nullable=False),
     UniqueConstraint("kind", "channel", "locale", "version", name="uq_notify_templates_version"),
+    Index(
+        "uq_notify_templates_active",
+        "kind",
+        "channel",
+        "locale",
+        unique=True,
+        postgresql_where=text("active"),
+        sqlite_where=text("active"),
+    ),
 )
-"""Operator versions of templates; the active one overrides the shipped default."""
+"""Operator versions of templates; the one active version overrides the shipped default."""

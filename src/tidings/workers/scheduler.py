@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 import time
-import zlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import timedelta
@@ -18,6 +17,7 @@ import structlog
 from sqlalchemy import text
 
 from tidings.api.context import AppContext
+from tidings.kit.db import advisory_key
 from tidings.workers.jobs import JOB_INTERVALS, run_job
 
 log = structlog.get_logger(__name__)
@@ -25,9 +25,9 @@ log = structlog.get_logger(__name__)
 TICK_SECONDS = 1.0
 
 
-def advisory_key(job: str) -> int:
-    """A stable 32-bit key per job name (crc32 fits PostgreSQL's bigint lock space)."""
-    return zlib.crc32(f"tidings.job.{job}".encode())
+def job_key(job: str) -> int:
+    """The advisory lock key of one job."""
+    return advisory_key(f"job.{job}")
 
 
 @contextmanager
@@ -37,7 +37,7 @@ def job_lock(context: AppContext, job: str) -> Iterator[bool]:
         yield True
         return
     with context.engine.connect() as conn:
-        key = advisory_key(job)
+        key = job_key(job)
         got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
         conn.commit()
         try:

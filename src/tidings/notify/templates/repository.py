@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
+from tidings.kit.db import transaction_lock
 from tidings.kit.tables import AnyRow
 from tidings.notify.models import templates
 
@@ -16,6 +17,11 @@ def _triple(kind: str, channel: str, locale: str) -> Any:
         & (templates.c.channel == channel)
         & (templates.c.locale == locale)
     )
+
+
+def lock_group(conn: Connection, kind: str, channel: str, locale: str) -> None:
+    """Operators writing versions of one (kind, channel, locale) at once take turns."""
+    transaction_lock(conn, f"template.{kind}.{channel}.{locale}")
 
 
 def list_versions(

@@ -231,6 +231,7 @@ def create_version(
     source = _source_from(renderer, channel=data.channel, title=data.title, body=data.body)
     check_template(renderer, source, kind=data.kind, channel=data.channel, locale=data.locale)
     channel = data.channel.value
+    repository.lock_group(conn, data.kind, channel, data.locale)
     version = repository.latest_version_number(conn, data.kind, channel, data.locale) + 1
     repository.deactivate_all(conn, data.kind, channel, data.locale)
     template_id = new_id("tpl")
@@ -276,6 +277,7 @@ def activate_version(
     """Make one version the active one (a roll-back); the shipped default's id restores it."""
     if template_id.startswith(_DEFAULT_PREFIX):
         kind, channel, locale, source = _parse_default_id(renderer, template_id)
+        repository.lock_group(conn, kind, channel.value, locale)
         repository.deactivate_all(conn, kind, channel.value, locale)
         return _default_out(kind, channel, locale, source, active=True)
     row = repository.get_version(conn, template_id)
@@ -289,6 +291,7 @@ def activate_version(
         channel=ChannelName(row.channel),
         locale=row.locale,
     )
+    repository.lock_group(conn, row.kind, row.channel, row.locale)
     repository.deactivate_all(conn, row.kind, row.channel, row.locale)
     repository.activate(conn, template_id)
     return _row_out(row).model_copy(update={"active": True})
