@@ -236,6 +236,30 @@ def test_auto_debit_repays_on_the_due_day_when_enabled(
     assert run_job(context, "credit.reminders", None)["reminders"] == 0  # paid: no reminder
 
 
+def test_a_night_of_auto_debits_repays_every_due_drawdown_once_and_keeps_the_books(
+    client: TestClient, context: AppContext, clock: FixedClock
+) -> None:
+    # On PostgreSQL the job debits several drawdowns at once; two of them share a borrower,
+    # her wallet and her line.
+    loans: list[dict[str, Any]] = []
+    for n in range(5):
+        line = open_line(client, create_user(client))
+        client.post(f"/v1/credit/lines/{line['id']}/auto-debit", json={"enabled": True})
+        for _ in range(2 if n == 0 else 1):
+            loans.append(draw(client, line["id"], 300_000, term=3, method="equal_principal"))
+    at_local(clock, date(2027, 2, 10), hour=0)
+    night = run_job(context, "credit.auto_debit", None)
+    assert (night["auto_debits"], night["auto_debit_minor_units"]) == (6, 6 * FIRST)
+    assert night["auto_debit_refused"] == 0
+    assert run_job(context, "credit.auto_debit", None)["auto_debits"] == 0
+    for loan in loans:
+        state = client.get(f"/v1/credit/drawdowns/{loan['id']}").json()
+        assert [i["status"] for i in state["schedule"]] == ["paid", "pending", "pending"]
+    line = client.get(f"/v1/credit/lines/{loans[0]['line_id']}").json()
+    assert line["outstanding"]["value"] == 2 * (300_000 - 100_000)
+    assert client.get("/v1/ledger/trial-balance").json()["ok"] is True
+
+
 def test_due_dates_follow_the_borrowers_calendar_clamped_to_the_month_end(
     client: TestClient, context: AppContext, clock: FixedClock
 ) -> None:

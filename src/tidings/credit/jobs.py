@@ -18,6 +18,7 @@ penalty day is written, and only the notice step due *now* is sent, never twice.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,7 +29,7 @@ from sqlalchemy import Connection, Engine
 from tidings.credit import events, repository, service
 from tidings.credit.decision import reviewed_limit
 from tidings.events import SOURCE
-from tidings.kit.db import read_transaction, with_retry, write_transaction
+from tidings.kit.db import is_sqlite, read_transaction, with_retry, write_transaction
 from tidings.kit.errors import AppError
 from tidings.kit.ids import new_id
 from tidings.users import service as users
@@ -40,6 +41,8 @@ REMINDER_LOCAL_HOUR = 9
 MAX_CATCH_UP_DAYS = 3_660
 REVIEW_EVERY = timedelta(days=30)
 DAYS_BEFORE = {"due_3": 3, "due_1": 1, "due_0": 0}
+AUTO_DEBIT_THREADS = 4
+"""Auto-debits in flight at once on PostgreSQL (SQLite has one writer)."""
 
 
 def _outbox_row(*, type: str, user_id: str, data: dict[str, Any], at: datetime) -> dict[str, Any]:
@@ -144,31 +147,36 @@ def run_overdue(engine: Engine, *, as_of: datetime) -> dict[str, int]:
 
 
 def run_auto_debit(engine: Engine, *, as_of: datetime) -> dict[str, int]:
-    """Repay what is due from the main wallet for borrowers who enabled auto-debit."""
+    """Repay what is due from the main wallet for borrowers who enabled auto-debit.
+
+    On PostgreSQL several drawdowns are debited at once (each in its own transaction, their
+    rows locked): a debit is a dozen round trips, so one at a time leaves the server idle."""
     with read_transaction(engine) as conn:
         candidates = [
-            row
+            row.id
             for timezone in repository.open_timezones(conn)
             for row in repository.auto_debit_candidates(
                 conn, timezone=timezone, today=as_of.astimezone(ZoneInfo(timezone)).date()
             )
         ]
-    debited = refused = amount = 0
-    for candidate in candidates:
 
-        def attempt(drawdown_id: str = candidate.id) -> int:
+    def debit(drawdown_id: str) -> int | None:
+        def attempt() -> int:
             with write_transaction(engine) as conn:
                 return service.auto_debit(conn, drawdown_id, at=as_of)
 
         try:
-            paid = with_retry(attempt)
+            return with_retry(attempt)
         except AppError as exc:
-            refused += 1
-            log.info("credit.auto_debit.refused", drawdown_id=candidate.id, error=exc.detail)
-            continue
-        if paid:
-            debited += 1
-            amount += paid
+            log.info("credit.auto_debit.refused", drawdown_id=drawdown_id, error=exc.detail)
+            return None
+
+    threads = 1 if is_sqlite(engine) else AUTO_DEBIT_THREADS
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="auto-debit") as pool:
+        paid = list(pool.map(debit, candidates))
+    debited = sum(1 for amount in paid if amount)
+    refused = paid.count(None)
+    amount = sum(amount or 0 for amount in paid)
     return {"auto_debits": debited, "auto_debit_minor_units": amount, "auto_debit_refused": refused}
 
 
