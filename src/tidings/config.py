@@ -68,6 +68,13 @@ class Settings(BaseSettings):
         default=True,
         description="Score outgoing transfers; off only where a core in front already does.",
     )
+    risk_model: bool = Field(
+        default=False,
+        description="Let the online model step up transfers the rules allow, once trained.",
+    )
+    risk_model_settle_days: int = Field(
+        default=30, ge=1, le=365, description="Days without a reported outcome that mean not fraud."
+    )
     step_up_amount: int = Field(default=500_000, ge=1, description="Minor units (5,000.00 CNY).")
     verification_code_ttl_seconds: int = Field(
         default=900, ge=30, le=86_400, description="How long a step-up code may be used."

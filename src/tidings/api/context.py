@@ -12,6 +12,7 @@ from tidings.config import Settings, resolve_data_key, resolve_lookup_key
 from tidings.kit.clock import Clock, SystemClock
 from tidings.kit.db import make_engine
 from tidings.privacy.crypto import Keyring
+from tidings.risk.learning import ModelCache
 
 
 @dataclass
@@ -20,6 +21,11 @@ class AppContext:
     engine: Engine
     keyring: Keyring
     clock: Clock = field(default_factory=SystemClock)
+    risk_model: ModelCache = field(init=False)
+    """The online risk model's latest version in this process (used when it is turned on)."""
+
+    def __post_init__(self) -> None:
+        self.risk_model = ModelCache(self.keyring)
 
     def user_defaults(self) -> dict[str, Any]:
         """Settings that fill what a new user's request leaves out."""

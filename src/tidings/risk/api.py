@@ -15,13 +15,15 @@ from tidings.api.writes import IdempotencyKey, run_write
 from tidings.kit.db import read_transaction, with_retry, write_transaction
 from tidings.kit.errors import AppError
 from tidings.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
-from tidings.risk import audit, service
+from tidings.risk import audit, learning, service
 from tidings.risk.exceptions import RateLimited, TransferBlocked
 from tidings.risk.schemas import (
     AuditEntryOut,
     FreezeCreate,
     LoginCreate,
     LoginOut,
+    RiskOutcomeIn,
+    RiskOutcomeOut,
     SecurityChangeCreate,
     SecurityChangeOut,
     VerificationCreate,
@@ -256,6 +258,35 @@ def unfreeze_wallet(
         principal,
         request,
         body=None,
+        idempotency_key=idempotency_key,
+        operation=operation,
+        status_code=200,
+    )
+
+
+@router.put("/transfers/{transfer_id}/risk-outcome", response_model=RiskOutcomeOut)
+def record_risk_outcome(
+    transfer_id: str,
+    body: Annotated[RiskOutcomeIn, Body()],
+    request: Request,
+    context: Context,
+    principal: CurrentPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Operator only: what an investigation or a chargeback established, for the online model
+    to learn (`risk.learn_model`)."""
+    principal.require_operator()
+
+    def operation(conn: Connection) -> RiskOutcomeOut:
+        return learning.record_outcome(
+            conn, transfer_id, fraudulent=body.fraudulent, at=context.clock.now()
+        )
+
+    return run_write(
+        context,
+        principal,
+        request,
+        body=body,
         idempotency_key=idempotency_key,
         operation=operation,
         status_code=200,

@@ -50,6 +50,13 @@ class VerificationNotFound(NotFound):
     code = "verification-not-found"
 
 
+class TransferNotScored(NotFound):
+    """No online-model observation for this transfer (scored before the model was on, blocked
+    by the rules, or not an outgoing transfer)."""
+
+    code = "transfer-not-scored"
+
+
 class VerificationNotPending(Conflict):
     """The transfer was already verified, cancelled or expired."""
 

@@ -1,4 +1,5 @@
-"""Security and risk tables: logins, security changes, step-up verifications, audit, limits.
+"""Security and risk tables: logins, security changes, step-up verifications, audit, limits,
+and the online model's observations and state.
 
 No raw personal data: device ids and IP addresses are stored as keyed hashes (enough to tell
 "seen before" from "new"), cities as the app reported them (coarse, needed for travel checks).
@@ -10,9 +11,11 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     PrimaryKeyConstraint,
     String,
     Table,
@@ -103,3 +106,33 @@ rate_limit_counters = Table(
     Index("ix_rate_limit_counters_window_start", "window_start"),
 )
 """Fixed-window counters in the database, so every serve process shares one limit."""
+
+risk_model_observations = Table(
+    "risk_model_observations",
+    metadata,
+    Column("transfer_id", Id, primary_key=True),
+    Column("user_id", Id, ForeignKey("users.id"), nullable=False),
+    Column("features", Json, nullable=False),
+    Column("probability", Float, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("fraudulent", Boolean),
+    Column("outcome_source", String(16)),
+    Column("outcome_at", Timestamp),
+    Column("learned_at", Timestamp),
+    Index("ix_risk_model_observations_learned_at_created_at", "learned_at", "created_at"),
+)
+"""What the online model saw when it scored a transfer (scale-free numbers, no personal data),
+and the outcome once confirmed: the learning job trains on these rows in order."""
+
+risk_models = Table(
+    "risk_models",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("state", LargeBinary, nullable=False),
+    Column("signature", String(64), nullable=False),
+    Column("outcomes_learned", Integer, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+)
+"""The online model's learned state, sealed with an HMAC under a server key so that only
+state this service wrote is ever loaded; every process scores with the latest version."""

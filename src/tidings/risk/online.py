@@ -79,14 +79,21 @@ class OnlineRiskModel:
 
     def fraud_probability(self, signals: TransferSignals, assessment: RiskAssessment) -> float:
         """0-1; 0.5 (no opinion) until the first outcome is learned."""
-        proba = self._pipeline.predict_proba_one(features(signals, assessment))
-        return float(proba.get(True, 0.0))
+        return self.probability_of(features(signals, assessment))
+
+    def probability_of(self, x: dict[str, float]) -> float:
+        """The same, from `features` computed (and perhaps stored) earlier."""
+        return float(self._pipeline.predict_proba_one(x).get(True, 0.0))
 
     def learn(
         self, signals: TransferSignals, assessment: RiskAssessment, *, fraudulent: bool
     ) -> None:
         """Learn one confirmed outcome (the signals and assessment as they were at the time)."""
-        self._pipeline.learn_one(features(signals, assessment), fraudulent)
+        self.learn_features(features(signals, assessment), fraudulent=fraudulent)
+
+    def learn_features(self, x: dict[str, float], *, fraudulent: bool) -> None:
+        """The same, from stored `features`."""
+        self._pipeline.learn_one(x, fraudulent)
         self.outcomes_learned += 1
 
 

@@ -25,6 +25,8 @@ from tidings.ledger.models import ledger_entries, postings
 from tidings.risk.models import (
     audit_log,
     rate_limit_counters,
+    risk_model_observations,
+    risk_models,
     security_changes,
     security_logins,
     step_up_verifications,
@@ -361,3 +363,103 @@ def pending_verifications_of_user(conn: Connection, user_id: str) -> list[str]:
     v = step_up_verifications.c
     stmt = select(v.transfer_id).where(v.user_id == user_id, v.status == "pending")
     return list(conn.execute(stmt.order_by(v.id)).scalars())
+
+
+# ---- the online model ------------------------------------------------------------------------
+
+
+def insert_observation(conn: Connection, values: dict[str, Any]) -> None:
+    conn.execute(insert(risk_model_observations), values)
+
+
+def get_observation(conn: Connection, transfer_id: str) -> AnyRow | None:
+    stmt = select(risk_model_observations).where(
+        risk_model_observations.c.transfer_id == transfer_id
+    )
+    return conn.execute(stmt).first()
+
+
+def set_outcome(
+    conn: Connection,
+    transfer_id: str,
+    *,
+    fraudulent: bool,
+    source: str,
+    at: datetime,
+    only_if_unknown: bool,
+) -> AnyRow | None:
+    """Record an outcome; a changed one is learned again. None when there is no observation
+    (or, with `only_if_unknown`, when an outcome is already there)."""
+    obs = risk_model_observations.c
+    stmt = update(risk_model_observations).where(obs.transfer_id == transfer_id)
+    if only_if_unknown:
+        stmt = stmt.where(obs.fraudulent.is_(None))
+    changed = obs.fraudulent.is_(None) | (obs.fraudulent != fraudulent)
+    stmt = stmt.values(
+        fraudulent=fraudulent,
+        outcome_source=source,
+        outcome_at=at,
+        learned_at=case((changed, None), else_=obs.learned_at),
+    ).returning(*risk_model_observations.c)
+    return conn.execute(stmt).first()
+
+
+def observations_to_learn(
+    conn: Connection, *, settled_before: datetime, limit: int
+) -> list[AnyRow]:
+    """Not yet learned, with a confirmed outcome or old enough to count as settled, oldest
+    first (the order outcomes became known)."""
+    obs = risk_model_observations.c
+    known_at = func.coalesce(obs.outcome_at, obs.created_at)
+    stmt = (
+        select(risk_model_observations)
+        .where(
+            obs.learned_at.is_(None),
+            obs.fraudulent.is_not(None) | (obs.created_at < settled_before),
+        )
+        .order_by(known_at, obs.transfer_id)
+        .limit(limit)
+    )
+    return list(conn.execute(stmt))
+
+
+def mark_learned(conn: Connection, transfer_ids: Sequence[str], *, at: datetime) -> None:
+    """Learned; the settled ones (no outcome reported in time) are recorded as legitimate."""
+    obs = risk_model_observations.c
+    stmt = (
+        update(risk_model_observations)
+        .where(obs.transfer_id.in_(transfer_ids))
+        .values(
+            learned_at=at,
+            outcome_source=func.coalesce(obs.outcome_source, "settled"),
+            outcome_at=func.coalesce(obs.outcome_at, at),
+            fraudulent=func.coalesce(obs.fraudulent, False),
+        )
+    )
+    conn.execute(stmt)
+
+
+def forget_learned_observations(conn: Connection, *, learned_before: datetime) -> int:
+    stmt = delete(risk_model_observations).where(
+        risk_model_observations.c.learned_at < learned_before
+    )
+    return conn.execute(stmt).rowcount or 0
+
+
+def get_model(conn: Connection, name: str) -> AnyRow | None:
+    return conn.execute(select(risk_models).where(risk_models.c.name == name)).first()
+
+
+def model_version(conn: Connection, name: str) -> int | None:
+    stmt = select(risk_models.c.version).where(risk_models.c.name == name)
+    version = conn.execute(stmt).scalar_one_or_none()
+    return None if version is None else int(version)
+
+
+def save_model(conn: Connection, values: dict[str, Any]) -> None:
+    """Insert the first version or replace the state (the caller holds the model's lock)."""
+    done = conn.execute(
+        update(risk_models).where(risk_models.c.name == values["name"]).values(values)
+    )
+    if not done.rowcount:
+        conn.execute(insert(risk_models), values)

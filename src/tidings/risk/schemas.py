@@ -1,4 +1,5 @@
-"""API shapes of logins, security changes, step-up verification, freezes and the audit log."""
+"""API shapes of logins, security changes, step-up verification, freezes, the audit log and
+the online model's outcomes."""
 
 from __future__ import annotations
 
@@ -95,6 +96,22 @@ class VerificationCreate(BaseModel):
         StringConstraints(strip_whitespace=True, min_length=1, max_length=16),
         Field(examples=["482913"]),
     ]
+
+
+class RiskOutcomeIn(BaseModel):
+    """What an investigation, a chargeback or the owner's report established."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    fraudulent: bool
+
+
+class RiskOutcomeOut(BaseModel):
+    transfer_id: str
+    fraudulent: bool
+    source: str = Field(description="`operator`, `verified` (the owner's code) or `settled`.")
+    recorded_at: datetime
+    probability: float = Field(description="What the online model thought when it scored it.")
 
 
 class FreezeCreate(BaseModel):

@@ -21,7 +21,7 @@ from tidings.kit.pagination import Page, decode_cursor, encode_cursor
 from tidings.kit.tables import AnyRow
 from tidings.ledger import service as ledger
 from tidings.privacy.crypto import Keyring
-from tidings.risk import audit, detectors, events, repository, stepup
+from tidings.risk import audit, detectors, events, learning, repository, stepup
 from tidings.risk.alerts import alert_data
 from tidings.risk.exceptions import (
     ReportedInFuture,
@@ -336,6 +336,7 @@ def verify_transfer(
         repository.settle_verification(conn, row.id, status="verified", at=at)
         ledger.release_hold(conn, row.hold_id, at=at, status="captured")
         transfer = wallets.complete_held_transfer(conn, keyring, transfer_id, at=at)
+        learning.record_verified(conn, transfer_id, at=at)
         audit.record(
             conn,
             action="verification.verified",

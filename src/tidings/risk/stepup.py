@@ -21,8 +21,9 @@ from tidings.kit.clock import as_utc
 from tidings.kit.ids import new_id
 from tidings.ledger import service as ledger
 from tidings.privacy.crypto import Keyring
-from tidings.risk import audit, events, features, repository
+from tidings.risk import audit, events, features, learning, repository
 from tidings.risk.alerts import alert_data
+from tidings.risk.learning import ModelCache
 from tidings.risk.scoring import DEFAULT_POLICY, assess_transfer
 from tidings.risk.signals import RiskAssessment, RiskDecision, RiskLevel
 
@@ -48,15 +49,18 @@ class StepUpPolicy:
     """False skips the risk check altogether: where a banking core in front already scores
     (`TIDINGS_RISK_SCORING=false`), when importing history (the demo), and when exercising the
     books alone (ledger tests and benchmarks, whose repetitive traffic looks like fraud)."""
+    model: ModelCache | None = None
+    """The online model beside the rules (`TIDINGS_RISK_MODEL=true`), or none."""
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> StepUpPolicy:
+    def from_settings(cls, settings: Settings, *, model: ModelCache | None = None) -> StepUpPolicy:
         return cls(
             step_up_amount=settings.step_up_amount,
             code_ttl=timedelta(seconds=settings.verification_code_ttl_seconds),
             hold_ttl=timedelta(seconds=settings.step_up_hold_ttl_seconds),
             attempts=settings.verification_attempts,
             scoring=settings.risk_scoring,
+            model=model if settings.risk_model else None,
         )
 
 
@@ -67,6 +71,7 @@ UNSCORED: Final = StepUpPolicy(scoring=False)
 def assess(
     conn: Connection,
     *,
+    transfer_id: str,
     user_id: str,
     account_id: str,
     kind: str,
@@ -94,6 +99,16 @@ def assess(
         at=at,
     )
     assessment = assess_transfer(signals)
+    if policy.model is not None:
+        assessment = learning.consult(
+            conn,
+            policy.model,
+            transfer_id=transfer_id,
+            user_id=user_id,
+            signals=signals,
+            assessment=assessment,
+            at=at,
+        )
     if amount < policy.step_up_amount or assessment.decision is RiskDecision.STEP_UP:
         return assessment
     if assessment.decision is RiskDecision.BLOCK and _phone_changed_recently(conn, user_id, at=at):

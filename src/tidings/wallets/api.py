@@ -182,7 +182,7 @@ def create_transfer(
     fraudulent-looking one is refused (`transfer-blocked`).
     """
     held = False
-    step_up = StepUpPolicy.from_settings(context.settings)
+    step_up = StepUpPolicy.from_settings(context.settings, model=context.risk_model)
 
     def operation(conn: Connection) -> TransferOut:
         nonlocal held

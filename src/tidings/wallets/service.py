@@ -350,6 +350,7 @@ def create_transfer(
         merchant_name = data.merchant.name if data.merchant else None
         assessment = stepup.assess(
             conn,
+            transfer_id=transfer_id,
             user_id=source.user_id,
             account_id=source.account_id,
             kind=kind.value,

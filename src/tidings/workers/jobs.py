@@ -55,6 +55,13 @@ def _risk_expire_holds(context: AppContext, as_of: datetime) -> dict[str, Any]:
     return run_expire_holds(context.engine, as_of=as_of)
 
 
+def _risk_learn_model(context: AppContext, as_of: datetime) -> dict[str, Any]:
+    from tidings.risk.jobs import run_learn_model
+
+    settle_after = timedelta(days=context.settings.risk_model_settle_days)
+    return run_learn_model(context.engine, context.keyring, as_of=as_of, settle_after=settle_after)
+
+
 CREDIT_JOBS = ("credit.auto_debit", "credit.overdue", "credit.reminders", "credit.limit_review")
 
 JOBS: dict[str, Job] = {
@@ -62,6 +69,7 @@ JOBS: dict[str, Job] = {
     "wallet.statements": _wallet_statements,
     **{name: _credit_job(name) for name in CREDIT_JOBS},
     "risk.expire_holds": _risk_expire_holds,
+    "risk.learn_model": _risk_learn_model,
 }
 
 JOB_INTERVALS: dict[str, timedelta] = {
@@ -71,6 +79,8 @@ JOB_INTERVALS: dict[str, timedelta] = {
     **{name: timedelta(hours=1) for name in CREDIT_JOBS},
     # Held transfers are released within ~30 s of their hold running out.
     "risk.expire_holds": timedelta(seconds=30),
+    # New outcomes reach the model within a minute (and every process within 30 s more).
+    "risk.learn_model": timedelta(minutes=1),
 }
 """Jobs the worker's scheduler runs by itself, each at this cadence with `as_of=now`.
 (Digests are not here: the dispatcher sends them as they fall due.)"""
