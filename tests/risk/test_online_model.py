@@ -141,21 +141,26 @@ def test_outcome_bad_input_is_a_problem_and_users_cannot_label(
     assert observation(engine, transfer["id"]).fraudulent is None
 
 
-def test_a_transfer_nobody_reports_counts_as_not_fraud_after_the_settle_days(
+def test_money_that_moved_and_nobody_reported_counts_as_not_fraud_after_the_settle_days(
     client: TestClient, engine: Engine, model_on: AppContext, clock: FixedClock, alice: Member
 ) -> None:
     payment = pay(client, alice, 12_000).json()
+    held = pay(client, alice, LARGE).json()
+    later(clock, minutes=16)
+    assert run_job(model_on, "risk.expire_holds", None)["expired"] == 1
     assert learn(model_on)["outcomes_learned"] == 0
     later(clock, days=29)
     assert learn(model_on)["outcomes_learned"] == 0
     later(clock, days=2)
+    # The payment settles; the hold nobody verified proves nothing either way.
     assert learn(model_on)["outcomes_learned"] == 1
     settled = observation(engine, payment["id"])
     assert (settled.fraudulent, settled.outcome_source) == (False, "settled")
-    # Learned observations are forgotten after 180 days.
+    assert observation(engine, held["id"]).learned_at is None
+    # Both are forgotten after 180 days.
     later(clock, days=181)
-    assert learn(model_on)["observations_forgotten"] == 1
-    assert observation(engine, payment["id"]) is None
+    assert learn(model_on)["observations_forgotten"] == 2
+    assert count_rows(engine, risk_model_observations) == 0
 
 
 def test_a_trained_model_steps_up_what_the_rules_allow(

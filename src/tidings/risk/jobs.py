@@ -57,6 +57,6 @@ def run_learn_model(
 
     def forget() -> int:
         with write_transaction(engine) as conn:
-            return learning.forget_learned(conn, as_of=as_of)
+            return learning.forget_old(conn, as_of=as_of)
 
     return {"outcomes_learned": learned, "observations_forgotten": with_retry(forget)}

@@ -3,12 +3,13 @@ remembers what it saw, and learns outcomes as they are confirmed.
 
 Every transfer it scores leaves an observation (the model's scale-free features, never
 personal data). Outcomes come from the owner (a step-up verified with the right code: not
-fraud), from operators (`PUT /v1/transfers/{id}/risk-outcome`: a confirmed fraud, a chargeback,
-or a cleared alarm) and from time (no outcome within `TIDINGS_RISK_MODEL_SETTLE_DAYS`: not
-fraud). The `risk.learn_model` job trains on them in the order they became known and saves a
-new version; every process picks it up within `REFRESH_SECONDS`. The model's state is a
-pickle, so it is sealed with an HMAC under a key derived from the server's look-up key and
-never loaded unless the seal matches.
+fraud), from operators (`PUT /v1/transfers/{id}/risk-outcome`: a confirmed fraud, a
+chargeback, or a cleared alarm) and from time (money that moved and nobody reported within
+`TIDINGS_RISK_MODEL_SETTLE_DAYS`: not fraud; a cancelled hold never settles). The
+`risk.learn_model` job trains on them in the order they became known and saves a new version;
+every process picks it up within `REFRESH_SECONDS`. The model's state is a pickle, so it is
+sealed with an HMAC under a key derived from the server's look-up key and never loaded unless
+the seal matches.
 
 river is imported only where the model is in use: a process with the model off never pays
 for it.
@@ -45,7 +46,7 @@ MODEL_NAME: Final = "transfers"
 REFRESH_SECONDS: Final = 30.0
 LEARN_BATCH: Final = 2_000
 KEEP_LEARNED: Final = timedelta(days=180)
-"""Learned observations are kept this long, so a late correction can still be learned."""
+"""Observations are kept this long, so a late correction can still be learned."""
 
 
 def _signature(keyring: Keyring, state: bytes) -> str:
@@ -198,5 +199,5 @@ def learn_batch(
     return len(rows)
 
 
-def forget_learned(conn: Connection, *, as_of: datetime) -> int:
-    return repository.forget_learned_observations(conn, learned_before=as_of - KEEP_LEARNED)
+def forget_old(conn: Connection, *, as_of: datetime) -> int:
+    return repository.forget_observations(conn, before=as_of - KEEP_LEARNED)

@@ -407,15 +407,21 @@ def set_outcome(
 def observations_to_learn(
     conn: Connection, *, settled_before: datetime, limit: int
 ) -> list[AnyRow]:
-    """Not yet learned, with a confirmed outcome or old enough to count as settled, oldest
-    first (the order outcomes became known)."""
+    """Not yet learned, with a confirmed outcome, or old enough to count as settled, oldest
+    first (the order outcomes became known). Only money that moved can settle: a held transfer
+    that was cancelled or expired proves nothing either way until someone says."""
     obs = risk_model_observations.c
     known_at = func.coalesce(obs.outcome_at, obs.created_at)
+    moved = (
+        select(literal(1))
+        .where(transfers.c.id == obs.transfer_id, transfers.c.status == "succeeded")
+        .exists()
+    )
     stmt = (
         select(risk_model_observations)
         .where(
             obs.learned_at.is_(None),
-            obs.fraudulent.is_not(None) | (obs.created_at < settled_before),
+            obs.fraudulent.is_not(None) | ((obs.created_at < settled_before) & moved),
         )
         .order_by(known_at, obs.transfer_id)
         .limit(limit)
@@ -439,10 +445,11 @@ def mark_learned(conn: Connection, transfer_ids: Sequence[str], *, at: datetime)
     conn.execute(stmt)
 
 
-def forget_learned_observations(conn: Connection, *, learned_before: datetime) -> int:
-    stmt = delete(risk_model_observations).where(
-        risk_model_observations.c.learned_at < learned_before
-    )
+def forget_observations(conn: Connection, *, before: datetime) -> int:
+    """Learned before `before`, or scored before it and never settled (a cancelled hold)."""
+    obs = risk_model_observations.c
+    unsettled = obs.learned_at.is_(None) & obs.fraudulent.is_(None) & (obs.created_at < before)
+    stmt = delete(risk_model_observations).where((obs.learned_at < before) | unsettled)
     return conn.execute(stmt).rowcount or 0
 
 
