@@ -15,7 +15,7 @@ from tests.helpers import cny
 from tidings.api.context import AppContext
 from tidings.kit.clock import FixedClock
 from tidings.kit.db import write_transaction
-from tidings.risk import learning, repository
+from tidings.risk import learning
 from tidings.risk.models import risk_model_observations, risk_models
 from tidings.risk.online import ONLINE_MODEL, OnlineRiskModel
 from tidings.workers.jobs import run_job
@@ -186,19 +186,8 @@ def test_a_trained_model_steps_up_what_the_rules_allow(
     for _ in range(250):
         for features, fraudulent in seen:
             model.learn_features(dict(features), fraudulent=fraudulent)
-    state, signature = learning.seal(model_on.keyring, model)
     with write_transaction(engine) as conn:
-        repository.save_model(
-            conn,
-            {
-                "name": learning.MODEL_NAME,
-                "state": state,
-                "signature": signature,
-                "outcomes_learned": model.outcomes_learned,
-                "version": 1,
-                "updated_at": model_on.clock.now(),
-            },
-        )
+        learning.install_model(conn, model_on.keyring, model, at=model_on.clock.now())
     model_on.risk_model = learning.ModelCache(model_on.keyring)  # a process starting now
 
     held = send(client, alice, bob, 30_000)

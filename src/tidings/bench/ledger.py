@@ -3,7 +3,11 @@
 For each database three phases run against one throw-away database:
 
 - **service**: payments through `wallets.service.create_transfer`, one per transaction, in
-  this process; what a request costs without HTTP.
+  this process; what a request costs without HTTP. The books alone: risk checks off.
+- **scored**: the same with the risk rules on (their signals read from the database for
+  every payment), as production runs.
+- **model**: the same with the online model too (a model trained on 5,000 transfers of the
+  synthetic stream, consulted and observed for every payment).
 - **raw**: the same rows written with the DB-API driver and nothing else (two balance
   updates, two postings, the ledger entry, the transfer, the outbox event); the floor the
   service layer is measured against (`<db>_service_vs_raw_ratio`).
@@ -20,7 +24,7 @@ import tempfile
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, closing, contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
@@ -55,12 +59,16 @@ from tidings.kit.money import PositiveMoney
 from tidings.ledger import service as ledger
 from tidings.ledger.service import SystemAccount, system_account_id
 from tidings.privacy.crypto import Keyring
-from tidings.risk.stepup import UNSCORED
+from tidings.risk import learning
+from tidings.risk.online import OnlineRiskModel
+from tidings.risk.scoring import assess_transfer
+from tidings.risk.stepup import UNSCORED, StepUpPolicy
+from tidings.risk.synthetic import Pattern, stream
 from tidings.users.schemas import UserCreate
 from tidings.wallets import service as wallets
 from tidings.wallets.schemas import Merchant, TransferCreate, TransferKind
 
-PHASES: Final = ("service", "raw", "http")
+PHASES: Final = ("service", "scored", "model", "raw", "http")
 """Every phase, in the order they run."""
 
 CURRENCY: Final = "CNY"
@@ -77,6 +85,11 @@ WRK_THREADS: Final = 2
 WRK_CONNECTIONS: Final = 16
 MERCHANT_NAME: Final = "Bench Coffee"
 MERCHANT_CATEGORY: Final = "5814"
+MODEL_TRAINING_TRANSFERS: Final = 5_000
+SCORED_USERS: Final = 300
+HISTORY_PER_USER: Final = 30
+"""Scored payments cycle through this many users, each with this much history: the rules'
+queries read a realistic 90 days, not thousands of benchmark payments of eight wallets."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,10 +145,43 @@ def _run_on(
                     _pay(context, wallet.wallet_id)
             service: Timings | None = None
             if "service" in phases:
-                service = _service_phase(
-                    context, funded, kind=kind, seconds=seconds, progress=progress
+                service = _payments_phase(
+                    context,
+                    funded,
+                    UNSCORED,
+                    seconds=seconds,
+                    progress=progress,
+                    description=f"{kind}: service-layer payments",
                 )
                 figures.update(_timing_figures(f"{kind}_service", service))
+            if {"scored", "model"} & set(phases):
+                with step(
+                    progress,
+                    f"{kind}: {SCORED_USERS} users with {HISTORY_PER_USER} payments of history",
+                ):
+                    people = _users_with_history(context)
+            if "scored" in phases:
+                scored = _payments_phase(
+                    context,
+                    people,
+                    StepUpPolicy(),
+                    seconds=seconds,
+                    progress=progress,
+                    description=f"{kind}: payments scored by the risk rules",
+                )
+                figures.update(_timing_figures(f"{kind}_scored", scored))
+            if "model" in phases:
+                with step(progress, f"{kind}: train and install an online model"):
+                    _install_trained_model(context)
+                modelled = _payments_phase(
+                    context,
+                    people,
+                    StepUpPolicy(model=context.risk_model),
+                    seconds=seconds,
+                    progress=progress,
+                    description=f"{kind}: payments scored by the rules and the online model",
+                )
+                figures.update(_timing_figures(f"{kind}_model", modelled))
             if "raw" in phases:
                 raw = _raw_phase(database, funded, seconds=seconds, progress=progress)
                 figures.update(_timing_figures(f"{kind}_raw", raw))
@@ -172,10 +218,13 @@ def _context(database: BenchDatabase, workdir: Path) -> AppContext:
     )
 
 
-def _funded_wallets(context: AppContext, count: int) -> list[BenchWallet]:
+def _funded_wallets(
+    context: AppContext, count: int, *, first: int = 0, at: datetime | None = None
+) -> list[BenchWallet]:
     """Users made through the service layer, as an integrator's would be, each topped up."""
     funded = []
-    for n in range(count):
+    at = at or context.clock.now()
+    for n in range(first, first + count):
         with write_transaction(context.engine) as conn:
             user = wallets.create_user_with_wallet(
                 conn,
@@ -188,7 +237,7 @@ def _funded_wallets(context: AppContext, count: int) -> list[BenchWallet]:
                     locale="zh-CN",
                     timezone="Asia/Shanghai",
                 ),
-                at=context.clock.now(),
+                at=at,
                 **context.user_defaults(),
             )
             wallets.create_transfer(
@@ -200,7 +249,7 @@ def _funded_wallets(context: AppContext, count: int) -> list[BenchWallet]:
                     amount=PositiveMoney(value=TOP_UP, currency=CURRENCY),
                 ),
                 acting_user_id=None,
-                at=context.clock.now(),
+                at=at,
             )
         funded.append(BenchWallet(user.wallet_id, user.id, ""))
     return _with_account_ids(context, funded)
@@ -217,7 +266,13 @@ def _with_account_ids(context: AppContext, funded: list[BenchWallet]) -> list[Be
     return [BenchWallet(w.wallet_id, w.user_id, accounts[w.wallet_id]) for w in funded]
 
 
-def _pay(context: AppContext, wallet_id: str) -> None:
+def _pay(
+    context: AppContext,
+    wallet_id: str,
+    policy: StepUpPolicy = UNSCORED,
+    *,
+    at: datetime | None = None,
+) -> None:
     """One payment in its own write transaction, as the HTTP handler runs it minus HTTP."""
     with write_transaction(context.engine) as conn:
         wallets.create_transfer(
@@ -230,27 +285,52 @@ def _pay(context: AppContext, wallet_id: str) -> None:
                 merchant=Merchant(name=MERCHANT_NAME, category=MERCHANT_CATEGORY),
             ),
             acting_user_id=None,
-            at=context.clock.now(),
-            step_up=UNSCORED,
+            at=at or context.clock.now(),
+            step_up=policy,
         )
 
 
-def _service_phase(
+def _payments_phase(
     context: AppContext,
     funded: Sequence[BenchWallet],
+    policy: StepUpPolicy,
     *,
-    kind: DatabaseKind,
     seconds: float,
     progress: Progress,
+    description: str,
 ) -> Timings:
     cycle = itertools.cycle([w.wallet_id for w in funded])
     return run_timed(
-        lambda: _pay(context, next(cycle)),
+        lambda: _pay(context, next(cycle), policy),
         seconds=seconds,
         progress=progress,
-        description=f"{kind}: service-layer payments",
+        description=description,
         unit="transfers",
     )
+
+
+def _users_with_history(context: AppContext) -> list[BenchWallet]:
+    """Scored payers as the rules meet them: accounts 90 days old, each with a history of
+    `HISTORY_PER_USER` payments over the last 60 days (what the risk queries read)."""
+    now = context.clock.now()
+    people = _funded_wallets(
+        context, SCORED_USERS, first=SERVICE_USERS, at=now - timedelta(days=90)
+    )
+    step_back = timedelta(days=60) / HISTORY_PER_USER
+    for n in range(HISTORY_PER_USER):
+        for person in people:
+            _pay(context, person.wallet_id, at=now - (HISTORY_PER_USER - n) * step_back)
+    return people
+
+
+def _install_trained_model(context: AppContext) -> None:
+    """A model that has learned enough to be consulted for real (predictions, not a shrug)."""
+    model = OnlineRiskModel()
+    for signals, pattern in stream(1, MODEL_TRAINING_TRANSFERS):
+        assessment = assess_transfer(signals)
+        model.learn(signals, assessment, fraudulent=pattern is not Pattern.NORMAL)
+    with write_transaction(context.engine) as conn:
+        learning.install_model(conn, context.keyring, model, at=context.clock.now())
 
 
 def _timing_figures(prefix: str, timings: Timings) -> dict[str, float]:

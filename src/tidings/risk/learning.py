@@ -184,6 +184,24 @@ def learn_batch(
     for row in rows:
         model.learn_features(dict(row.features), fraudulent=bool(row.fraudulent))
     repository.mark_learned(conn, [row.transfer_id for row in rows], at=as_of)
+    version = 1 if stored is None else int(stored.version) + 1
+    _save(conn, keyring, model, version=version, at=as_of)
+    return len(rows)
+
+
+def install_model(
+    conn: Connection, keyring: Keyring, model: OnlineRiskModel, *, at: datetime
+) -> int:
+    """Save `model` as the next version (one trained elsewhere, e.g. on history); its number."""
+    transaction_lock(conn, f"risk.model.{MODEL_NAME}")
+    version = (repository.model_version(conn, MODEL_NAME) or 0) + 1
+    _save(conn, keyring, model, version=version, at=at)
+    return version
+
+
+def _save(
+    conn: Connection, keyring: Keyring, model: OnlineRiskModel, *, version: int, at: datetime
+) -> None:
     state, signature = seal(keyring, model)
     repository.save_model(
         conn,
@@ -192,11 +210,10 @@ def learn_batch(
             "state": state,
             "signature": signature,
             "outcomes_learned": model.outcomes_learned,
-            "version": 1 if stored is None else int(stored.version) + 1,
-            "updated_at": as_of,
+            "version": version,
+            "updated_at": at,
         },
     )
-    return len(rows)
 
 
 def forget_old(conn: Connection, *, as_of: datetime) -> int:

@@ -88,108 +88,74 @@ def latest_change(conn: Connection, user_id: str, *, kind: str, at: datetime) ->
 
 
 @dataclass(frozen=True, slots=True)
-class OutgoingHistory:
-    count_90d: int
-    max_amount: int
-    count_10_min: int
-    count_hour: int
-    amount_24h: int
-    payees_24h: int
+class TransferFacts:
+    """Everything a transfer's signals are made of, read in one round trip."""
 
-
-def outgoing_history(conn: Connection, user_id: str, *, at: datetime) -> OutgoingHistory:
-    """Aggregates over the user's succeeded outgoing transfers of the last 90 days."""
-    t = transfers.c
-    payee = func.coalesce(t.destination_wallet_id, t.merchant_name)
-    day = at - timedelta(hours=24)
-    stmt = select(
-        func.count(),
-        func.coalesce(func.max(t.amount), 0),
-        func.count(case((t.created_at >= at - timedelta(minutes=10), 1))),
-        func.count(case((t.created_at >= at - timedelta(hours=1), 1))),
-        func.coalesce(func.sum(case((t.created_at >= day, t.amount), else_=0)), 0),
-        func.count(case((t.created_at >= day, payee)).distinct()),
-    ).where(
-        t.user_id == user_id,
-        t.kind.in_(OUTGOING_KINDS),
-        t.status == "succeeded",
-        t.created_at >= at - timedelta(days=90),
-        t.created_at <= at,
-    )
-    row = conn.execute(stmt).one()
-    return OutgoingHistory(*(int(v) for v in row))
-
-
-def median_outgoing_amount(conn: Connection, user_id: str, *, at: datetime, count: int) -> int:
-    """The median of the same 90 days (lower middle); 0 without history."""
-    if count == 0:
-        return 0
-    t = transfers.c
-    stmt = (
-        select(t.amount)
-        .where(
-            t.user_id == user_id,
-            t.kind.in_(OUTGOING_KINDS),
-            t.status == "succeeded",
-            t.created_at >= at - timedelta(days=90),
-            t.created_at <= at,
-        )
-        .order_by(t.amount)
-        .limit(1)
-        .offset((count - 1) // 2)
-    )
-    return int(conn.execute(stmt).scalar_one_or_none() or 0)
-
-
-def paid_before(
-    conn: Connection, user_id: str, *, destination_wallet_id: str | None, merchant: str | None
-) -> bool:
-    """The user already paid this wallet or merchant successfully."""
-    t = transfers.c
-    if destination_wallet_id is not None:
-        match = t.destination_wallet_id == destination_wallet_id
-    elif merchant is not None:
-        match = t.merchant_name == merchant
-    else:
-        return True
-    stmt = select(literal(1)).where(
-        t.user_id == user_id, t.kind.in_(OUTGOING_KINDS), t.status == "succeeded", match
-    )
-    return conn.execute(stmt.limit(1)).first() is not None
-
-
-def incoming_since(conn: Connection, account_id: str, since: datetime) -> int:
-    """Money other users sent (p2p) since a moment.
-
-    Top-ups are left out: they come from the owner's own bank card, and "top up, then pay a
-    new merchant" is the most ordinary thing a wallet sees, not a mule passing money on.
-    """
-    stmt = (
-        select(func.coalesce(func.sum(postings.c.amount), 0))
-        .join(ledger_entries, ledger_entries.c.id == postings.c.entry_id)
-        .where(
-            postings.c.account_id == account_id,
-            postings.c.amount > 0,
-            postings.c.created_at >= since,
-            ledger_entries.c.kind == "p2p",
-        )
-    )
-    return int(conn.execute(stmt).scalar_one())
-
-
-@dataclass(frozen=True, slots=True)
-class AccountContext:
     created_at: datetime
     timezone: str
     latest_login_at: datetime | None
     latest_new_device_at: datetime | None
     latest_new_location_at: datetime | None
     latest_change_at: datetime | None
+    count_90d: int
+    max_amount: int
+    count_10_min: int
+    count_hour: int
+    amount_24h: int
+    payees_24h: int
+    paid_before: bool
+    incoming_24h: int
+    median_amount: int | None
+    """None where the database cannot take it in the same query (SQLite): `median_amount`."""
 
 
-def account_context(conn: Connection, user_id: str, *, at: datetime) -> AccountContext:
-    """The user's age and time zone with their latest login signals, in one round trip."""
+def _outgoing_90d(user_id: str, at: datetime) -> tuple[Any, ...]:
+    t = transfers.c
+    return (
+        t.user_id == user_id,
+        t.kind.in_(OUTGOING_KINDS),
+        t.status == "succeeded",
+        t.created_at >= at - timedelta(days=90),
+        t.created_at <= at,
+    )
+
+
+def transfer_facts(
+    conn: Connection,
+    *,
+    user_id: str,
+    account_id: str,
+    at: datetime,
+    destination_wallet_id: str | None,
+    merchant: str | None,
+) -> TransferFacts:
+    """The user's age, time zone and latest login signals; aggregates over their succeeded
+    outgoing transfers of the last 90 days (and, on PostgreSQL, their median); whether they
+    paid this payee before; money other users sent them (p2p) in the last 24 h.
+
+    Top-ups are left out of that last figure: they come from the owner's own bank card, and
+    "top up, then pay a new merchant" is the most ordinary thing a wallet sees, not a mule
+    passing money on. Every part is an indexed look-up of this user's rows only.
+    """
+    t = transfers.c
     lg = security_logins.c
+    day = at - timedelta(hours=24)
+    payee = func.coalesce(t.destination_wallet_id, t.merchant_name)
+    aggregates = [
+        func.count().label("count_90d"),
+        func.coalesce(func.max(t.amount), 0).label("max_amount"),
+        func.count(case((t.created_at >= at - timedelta(minutes=10), 1))).label("count_10_min"),
+        func.count(case((t.created_at >= at - timedelta(hours=1), 1))).label("count_hour"),
+        func.coalesce(func.sum(case((t.created_at >= day, t.amount), else_=0)), 0).label(
+            "amount_24h"
+        ),
+        func.count(case((t.created_at >= day, payee)).distinct()).label("payees_24h"),
+    ]
+    with_median = conn.dialect.name == "postgresql"
+    if with_median:
+        # The lower middle, like `median_amount`'s offset (percentile_disc picks a real row).
+        aggregates.append(func.percentile_disc(0.5).within_group(t.amount).label("median"))
+    history = select(*aggregates).where(*_outgoing_90d(user_id, at)).subquery()
 
     def latest(*conditions: Any) -> Any:
         return (
@@ -203,16 +169,87 @@ def account_context(conn: Connection, user_id: str, *, at: datetime) -> AccountC
         .where(security_changes.c.user_id == user_id, security_changes.c.at <= at)
         .scalar_subquery()
     )
-    stmt = select(
-        users.c.created_at,
-        users.c.timezone,
-        latest(),
-        latest(lg.new_device),
-        latest(lg.new_location),
-        change,
-    ).where(users.c.id == user_id)
+    if destination_wallet_id is not None:
+        same_payee: Any = t.destination_wallet_id == destination_wallet_id
+    elif merchant is not None:
+        same_payee = t.merchant_name == merchant
+    else:
+        same_payee = None
+    paid_before: Any = (
+        literal(True)
+        if same_payee is None
+        else select(literal(1))
+        .where(
+            t.user_id == user_id, t.kind.in_(OUTGOING_KINDS), t.status == "succeeded", same_payee
+        )
+        .exists()
+    )
+    incoming = (
+        select(func.coalesce(func.sum(postings.c.amount), 0))
+        .join(ledger_entries, ledger_entries.c.id == postings.c.entry_id)
+        .where(
+            postings.c.account_id == account_id,
+            postings.c.amount > 0,
+            postings.c.created_at >= day,
+            ledger_entries.c.kind == "p2p",
+        )
+        .scalar_subquery()
+    )
+    stmt = (
+        select(
+            users.c.created_at,
+            users.c.timezone,
+            latest(),
+            latest(lg.new_device),
+            latest(lg.new_location),
+            change,
+            history.c.count_90d,
+            history.c.max_amount,
+            history.c.count_10_min,
+            history.c.count_hour,
+            history.c.amount_24h,
+            history.c.payees_24h,
+            paid_before,
+            incoming,
+            history.c.median if with_median else literal(None),
+        )
+        .select_from(users)
+        .join(history, literal(True))
+        .where(users.c.id == user_id)
+    )
     row = conn.execute(stmt).one()
-    return AccountContext(*row)
+    return TransferFacts(
+        created_at=row[0],
+        timezone=row[1],
+        latest_login_at=row[2],
+        latest_new_device_at=row[3],
+        latest_new_location_at=row[4],
+        latest_change_at=row[5],
+        count_90d=int(row[6]),
+        max_amount=int(row[7]),
+        count_10_min=int(row[8]),
+        count_hour=int(row[9]),
+        amount_24h=int(row[10]),
+        payees_24h=int(row[11]),
+        paid_before=bool(row[12]),
+        incoming_24h=int(row[13]),
+        median_amount=int(row[14] or 0) if with_median else None,
+    )
+
+
+def median_amount(conn: Connection, user_id: str, *, at: datetime, count: int) -> int:
+    """The median of the same 90 days (lower middle); 0 without history. For SQLite, which
+    has no ordered-set aggregate to take it in `transfer_facts`."""
+    if count == 0:
+        return 0
+    stmt = (
+        select(transfers.c.amount)
+        .where(*_outgoing_90d(user_id, at))
+        .order_by(transfers.c.amount)
+        .limit(1)
+        .offset((count - 1) // 2)
+    )
+    return int(conn.execute(stmt).scalar_one_or_none() or 0)
 
 
 # ---- step-up verifications ----------------------------------------------------------------
