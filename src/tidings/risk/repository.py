@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -9,6 +10,8 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
+    Select,
+    bindparam,
     case,
     delete,
     func,
@@ -20,7 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from tidings.kit.tables import AnyRow
+from tidings.kit.tables import AnyRow, Id, Timestamp
 from tidings.ledger.models import ledger_entries, postings
 from tidings.risk.models import (
     audit_log,
@@ -109,53 +112,46 @@ class TransferFacts:
     """None where the database cannot take it in the same query (SQLite): `median_amount`."""
 
 
-def _outgoing_90d(user_id: str, at: datetime) -> tuple[Any, ...]:
+def _outgoing_90d(user_id: Any, at: Any, since: Any) -> tuple[Any, ...]:
     t = transfers.c
     return (
         t.user_id == user_id,
         t.kind.in_(OUTGOING_KINDS),
         t.status == "succeeded",
-        t.created_at >= at - timedelta(days=90),
+        t.created_at >= since,
         t.created_at <= at,
     )
 
 
-def transfer_facts(
-    conn: Connection,
-    *,
-    user_id: str,
-    account_id: str,
-    at: datetime,
-    destination_wallet_id: str | None,
-    merchant: str | None,
-) -> TransferFacts:
-    """The user's age, time zone and latest login signals; aggregates over their succeeded
-    outgoing transfers of the last 90 days (and, on PostgreSQL, their median); whether they
-    paid this payee before; money other users sent them (p2p) in the last 24 h.
-
-    Top-ups are left out of that last figure: they come from the owner's own bank card, and
-    "top up, then pay a new merchant" is the most ordinary thing a wallet sees, not a mule
-    passing money on. Every part is an indexed look-up of this user's rows only.
-    """
+@functools.cache
+def _transfer_facts_statement(*, with_median: bool, payee: str | None) -> Select[Any]:
+    """Built once per shape and run with bound values: building this statement costs more
+    than the database takes to answer it."""
     t = transfers.c
     lg = security_logins.c
-    day = at - timedelta(hours=24)
-    payee = func.coalesce(t.destination_wallet_id, t.merchant_name)
+    user_id = bindparam("user_id", type_=Id)
+    at = bindparam("at", type_=Timestamp)
+    day = bindparam("day", type_=Timestamp)
+    payee_key = func.coalesce(t.destination_wallet_id, t.merchant_name)
     aggregates = [
         func.count().label("count_90d"),
         func.coalesce(func.max(t.amount), 0).label("max_amount"),
-        func.count(case((t.created_at >= at - timedelta(minutes=10), 1))).label("count_10_min"),
-        func.count(case((t.created_at >= at - timedelta(hours=1), 1))).label("count_hour"),
+        func.count(case((t.created_at >= bindparam("ten_minutes", type_=Timestamp), 1))).label(
+            "count_10_min"
+        ),
+        func.count(case((t.created_at >= bindparam("hour", type_=Timestamp), 1))).label(
+            "count_hour"
+        ),
         func.coalesce(func.sum(case((t.created_at >= day, t.amount), else_=0)), 0).label(
             "amount_24h"
         ),
-        func.count(case((t.created_at >= day, payee)).distinct()).label("payees_24h"),
+        func.count(case((t.created_at >= day, payee_key)).distinct()).label("payees_24h"),
     ]
-    with_median = conn.dialect.name == "postgresql"
     if with_median:
         # The lower middle, like `median_amount`'s offset (percentile_disc picks a real row).
         aggregates.append(func.percentile_disc(0.5).within_group(t.amount).label("median"))
-    history = select(*aggregates).where(*_outgoing_90d(user_id, at)).subquery()
+    since = bindparam("since", type_=Timestamp)
+    history = select(*aggregates).where(*_outgoing_90d(user_id, at, since)).subquery()
 
     def latest(*conditions: Any) -> Any:
         return (
@@ -169,33 +165,31 @@ def transfer_facts(
         .where(security_changes.c.user_id == user_id, security_changes.c.at <= at)
         .scalar_subquery()
     )
-    if destination_wallet_id is not None:
-        same_payee: Any = t.destination_wallet_id == destination_wallet_id
-    elif merchant is not None:
-        same_payee = t.merchant_name == merchant
-    else:
-        same_payee = None
-    paid_before: Any = (
-        literal(True)
-        if same_payee is None
-        else select(literal(1))
-        .where(
-            t.user_id == user_id, t.kind.in_(OUTGOING_KINDS), t.status == "succeeded", same_payee
+    paid_before: Any = literal(True)
+    if payee is not None:
+        column = t.destination_wallet_id if payee == "wallet" else t.merchant_name
+        paid_before = (
+            select(literal(1))
+            .where(
+                t.user_id == user_id,
+                t.kind.in_(OUTGOING_KINDS),
+                t.status == "succeeded",
+                column == bindparam("payee", type_=column.type),
+            )
+            .exists()
         )
-        .exists()
-    )
     incoming = (
         select(func.coalesce(func.sum(postings.c.amount), 0))
         .join(ledger_entries, ledger_entries.c.id == postings.c.entry_id)
         .where(
-            postings.c.account_id == account_id,
+            postings.c.account_id == bindparam("account_id", type_=Id),
             postings.c.amount > 0,
             postings.c.created_at >= day,
             ledger_entries.c.kind == "p2p",
         )
         .scalar_subquery()
     )
-    stmt = (
+    return (
         select(
             users.c.created_at,
             users.c.timezone,
@@ -217,7 +211,47 @@ def transfer_facts(
         .join(history, literal(True))
         .where(users.c.id == user_id)
     )
-    row = conn.execute(stmt).one()
+
+
+def transfer_facts(
+    conn: Connection,
+    *,
+    user_id: str,
+    account_id: str,
+    at: datetime,
+    destination_wallet_id: str | None,
+    merchant: str | None,
+) -> TransferFacts:
+    """The user's age, time zone and latest login signals; aggregates over their succeeded
+    outgoing transfers of the last 90 days (and, on PostgreSQL, their median); whether they
+    paid this payee before; money other users sent them (p2p) in the last 24 h.
+
+    Top-ups are left out of that last figure: they come from the owner's own bank card, and
+    "top up, then pay a new merchant" is the most ordinary thing a wallet sees, not a mule
+    passing money on. Every part is an indexed look-up of this user's rows only.
+    """
+    with_median = conn.dialect.name == "postgresql"
+    payee = (
+        "wallet"
+        if destination_wallet_id is not None
+        else "merchant"
+        if merchant is not None
+        else None
+    )
+    stmt = _transfer_facts_statement(with_median=with_median, payee=payee)
+    row = conn.execute(
+        stmt,
+        {
+            "user_id": user_id,
+            "account_id": account_id,
+            "at": at,
+            "since": at - timedelta(days=90),
+            "day": at - timedelta(hours=24),
+            "hour": at - timedelta(hours=1),
+            "ten_minutes": at - timedelta(minutes=10),
+            "payee": destination_wallet_id if destination_wallet_id is not None else merchant,
+        },
+    ).one()
     return TransferFacts(
         created_at=row[0],
         timezone=row[1],
@@ -244,7 +278,7 @@ def median_amount(conn: Connection, user_id: str, *, at: datetime, count: int) -
         return 0
     stmt = (
         select(transfers.c.amount)
-        .where(*_outgoing_90d(user_id, at))
+        .where(*_outgoing_90d(user_id, at, at - timedelta(days=90)))
         .order_by(transfers.c.amount)
         .limit(1)
         .offset((count - 1) // 2)
