@@ -28,3 +28,15 @@ def test_ledger_benchmark_reports_positive_figures_for_service_and_raw_on_sqlite
         assert isinstance(value, int | float), name
         assert math.isfinite(value), name
         assert value > 0, (name, value)
+
+
+def test_ledger_benchmark_times_scored_payments_with_and_without_the_model() -> None:
+    figures = ledger.run(
+        databases=["sqlite"],
+        seconds=0.5,
+        console=Console(file=io.StringIO()),
+        phases=("scored", "model"),
+    )
+    for phase in ("scored", "model"):
+        assert figures[f"sqlite_{phase}_transfers"] > 0
+        assert 0 < figures[f"sqlite_{phase}_p50_ms"] <= figures[f"sqlite_{phase}_p99_ms"]
