@@ -6,10 +6,11 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import (
     Connection,
+    Integer,
     Select,
     bindparam,
     case,
@@ -271,19 +272,33 @@ def transfer_facts(
     )
 
 
+_MEDIAN: Final = (
+    select(transfers.c.amount)
+    .where(
+        *_outgoing_90d(
+            bindparam("user_id", type_=Id),
+            bindparam("at", type_=Timestamp),
+            bindparam("since", type_=Timestamp),
+        )
+    )
+    .order_by(transfers.c.amount)
+    .limit(1)
+    .offset(bindparam("middle", type_=Integer))
+)
+
+
 def median_amount(conn: Connection, user_id: str, *, at: datetime, count: int) -> int:
     """The median of the same 90 days (lower middle); 0 without history. For SQLite, which
     has no ordered-set aggregate to take it in `transfer_facts`."""
     if count == 0:
         return 0
-    stmt = (
-        select(transfers.c.amount)
-        .where(*_outgoing_90d(user_id, at, at - timedelta(days=90)))
-        .order_by(transfers.c.amount)
-        .limit(1)
-        .offset((count - 1) // 2)
-    )
-    return int(conn.execute(stmt).scalar_one_or_none() or 0)
+    values = {
+        "user_id": user_id,
+        "at": at,
+        "since": at - timedelta(days=90),
+        "middle": (count - 1) // 2,
+    }
+    return int(conn.execute(_MEDIAN, values).scalar_one_or_none() or 0)
 
 
 # ---- step-up verifications ----------------------------------------------------------------
