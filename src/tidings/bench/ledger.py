@@ -154,34 +154,34 @@ def _run_on(
                     description=f"{kind}: service-layer payments",
                 )
                 figures.update(_timing_figures(f"{kind}_service", service))
-            if {"scored", "model"} & set(phases):
+            # Each scored phase gets payers of its own, so one phase's payments do not
+            # become the next one's history.
+            scored_phases = [
+                ("scored", StepUpPolicy(), "the risk rules"),
+                ("model", StepUpPolicy(model=context.risk_model), "the rules and the online model"),
+            ]
+            for number, (phase, policy, by) in enumerate(scored_phases):
+                if phase not in phases:
+                    continue
                 with step(
                     progress,
                     f"{kind}: {SCORED_USERS} users with {HISTORY_PER_USER} payments of history",
                 ):
-                    people = _users_with_history(context)
-            if "scored" in phases:
-                scored = _payments_phase(
+                    people = _users_with_history(
+                        context, first=SERVICE_USERS + number * SCORED_USERS
+                    )
+                if phase == "model":
+                    with step(progress, f"{kind}: train and install an online model"):
+                        _install_trained_model(context)
+                timings = _payments_phase(
                     context,
                     people,
-                    StepUpPolicy(),
+                    policy,
                     seconds=seconds,
                     progress=progress,
-                    description=f"{kind}: payments scored by the risk rules",
+                    description=f"{kind}: payments scored by {by}",
                 )
-                figures.update(_timing_figures(f"{kind}_scored", scored))
-            if "model" in phases:
-                with step(progress, f"{kind}: train and install an online model"):
-                    _install_trained_model(context)
-                modelled = _payments_phase(
-                    context,
-                    people,
-                    StepUpPolicy(model=context.risk_model),
-                    seconds=seconds,
-                    progress=progress,
-                    description=f"{kind}: payments scored by the rules and the online model",
-                )
-                figures.update(_timing_figures(f"{kind}_model", modelled))
+                figures.update(_timing_figures(f"{kind}_{phase}", timings))
             if "raw" in phases:
                 raw = _raw_phase(database, funded, seconds=seconds, progress=progress)
                 figures.update(_timing_figures(f"{kind}_raw", raw))
@@ -309,13 +309,11 @@ def _payments_phase(
     )
 
 
-def _users_with_history(context: AppContext) -> list[BenchWallet]:
+def _users_with_history(context: AppContext, *, first: int) -> list[BenchWallet]:
     """Scored payers as the rules meet them: accounts 90 days old, each with a history of
     `HISTORY_PER_USER` payments over the last 60 days (what the risk queries read)."""
     now = context.clock.now()
-    people = _funded_wallets(
-        context, SCORED_USERS, first=SERVICE_USERS, at=now - timedelta(days=90)
-    )
+    people = _funded_wallets(context, SCORED_USERS, first=first, at=now - timedelta(days=90))
     step_back = timedelta(days=60) / HISTORY_PER_USER
     for n in range(HISTORY_PER_USER):
         for person in people:
