@@ -169,14 +169,13 @@ def learn_batch(
     """Train on up to `LEARN_BATCH` outcomes and save the next version; how many it learned.
 
     One learner at a time (a transaction lock), so no version is lost to a race."""
-    from tidings.risk.online import OnlineRiskModel
-
     transaction_lock(conn, f"risk.model.{MODEL_NAME}")
     rows = repository.observations_to_learn(
         conn, settled_before=as_of - settle_after, limit=LEARN_BATCH
     )
     if not rows:
         return 0
+    from tidings.risk.online import OnlineRiskModel
     stored = repository.get_model(conn, MODEL_NAME)
     model = None if stored is None else unseal(keyring, stored)
     if model is None:

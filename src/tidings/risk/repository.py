@@ -458,13 +458,6 @@ def insert_observation(conn: Connection, values: dict[str, Any]) -> None:
     conn.execute(insert(risk_model_observations), values)
 
 
-def get_observation(conn: Connection, transfer_id: str) -> AnyRow | None:
-    stmt = select(risk_model_observations).where(
-        risk_model_observations.c.transfer_id == transfer_id
-    )
-    return conn.execute(stmt).first()
-
-
 def set_outcome(
     conn: Connection,
     transfer_id: str,
