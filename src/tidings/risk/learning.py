@@ -176,6 +176,7 @@ def learn_batch(
     if not rows:
         return 0
     from tidings.risk.online import OnlineRiskModel
+
     stored = repository.get_model(conn, MODEL_NAME)
     model = None if stored is None else unseal(keyring, stored)
     if model is None:
