@@ -7,6 +7,7 @@ import socket
 import time
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 
 from tidings.notify.channels.webhook import (
@@ -203,6 +204,52 @@ def test_a_name_that_resolves_to_a_private_address_is_refused(
         with pytest.raises(PermanentChannelError, match=r"resolves to 127\.0\.0\.1"):
             WebhookAdapter(secret=SECRET).send(message)
     assert server.requests == []
+
+
+@pytest.mark.parametrize(
+    ("url", "sent_to", "host", "tls_name"),
+    [
+        ("http://hooks.example.com/h", "http://93.184.216.34/h", "hooks.example.com", None),
+        (
+            "https://hooks.example.com:8443/h?x=1",
+            "https://93.184.216.34:8443/h?x=1",
+            "hooks.example.com:8443",
+            "hooks.example.com",
+        ),
+    ],
+)
+def test_the_post_goes_to_the_address_that_was_checked_not_to_a_second_look_up(
+    url: str,
+    sent_to: str,
+    host: str,
+    tls_name: str | None,
+    make_message: MessageFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # DNS rebinding: the name answers a public address for the check, then 127.0.0.1.
+    answers = iter(["93.184.216.34", "127.0.0.1", "127.0.0.1"])
+
+    def rebinding(
+        host: str, port: int, *args: object, **kwargs: object
+    ) -> list[tuple[object, ...]]:
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (next(answers), port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    seen: list[httpx.Request] = []
+
+    def receiver(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(204)
+
+    adapter = WebhookAdapter(secret=SECRET, transport=httpx.MockTransport(receiver))
+    message = make_message(ChannelName.WEBHOOK, to=url, data=CLOUD_EVENT)
+    assert adapter.send(message) == SendResult(provider="webhook")
+    (request,) = seen
+    assert str(request.url) == sent_to
+    assert request.headers["host"] == host
+    assert request.extensions.get("sni_hostname") == tls_name
+    # Signed as usual: the receiver verifies what it got.
+    verify(SECRET, headers=dict(request.headers), body=request.content)
 
 
 def test_the_operators_own_status_receiver_is_trusted(make_message: MessageFactory) -> None:

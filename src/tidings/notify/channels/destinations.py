@@ -5,15 +5,19 @@ POST into the operator's own network (cloud metadata at 169.254.169.254, an admi
 127.0.0.1, a database on 10.0.0.5) — server-side request forgery. URLs are checked twice:
 when saved (a literal private address or `localhost` is refused at once) and before every
 send (the host name is resolved and every address it resolves to must be public, so a
-name later pointed at a private address is refused too). Development and tests that post
-to 127.0.0.1 set `TIDINGS_WEBHOOK_ALLOW_PRIVATE=1`.
+name later pointed at a private address is refused too). The send then goes to the address
+that was checked, not to a second look-up of the name: a DNS server answering a public
+address for the check and a private one for the connection (DNS rebinding) gets nowhere.
+Development and tests that post to 127.0.0.1 set `TIDINGS_WEBHOOK_ALLOW_PRIVATE=1`.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
-from urllib.parse import urlsplit
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 LOCAL_NAMES = ("localhost", "localhost.localdomain")
 
@@ -49,13 +53,44 @@ def check_literal_destination(url: str) -> None:
         raise PrivateDestinationError(f"{host} is not a public address")
 
 
-def check_resolved_destination(url: str) -> None:
-    """Refuse a URL any of whose addresses is not public; `OSError` when the name does not
-    resolve (the caller retries: DNS failures are usually passing)."""
+def check_resolved_destination(url: str) -> str:
+    """Refuse a URL any of whose addresses is not public, else the first of them; `OSError`
+    when the name does not resolve (the caller retries: DNS failures are usually passing)."""
     check_literal_destination(url)
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    for *_, sockaddr in socket.getaddrinfo(_host(url), port, type=socket.SOCK_STREAM):
-        address = str(sockaddr[0])
+    addresses = [
+        str(sockaddr[0])
+        for *_, sockaddr in socket.getaddrinfo(_host(url), port, type=socket.SOCK_STREAM)
+    ]
+    for address in addresses:
         if not is_public(address):
             raise PrivateDestinationError(f"{parts.hostname} resolves to {address}")
+    if not addresses:
+        raise OSError(f"{parts.hostname} has no address")
+    return addresses[0]
+
+
+@dataclass(frozen=True, slots=True)
+class PinnedRequest:
+    """A request to the checked address that still reaches the receiver by its name: the
+    `Host` header it expects and, over https, the name its certificate must carry."""
+
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+def pin(url: str, address: str) -> PinnedRequest:
+    parts = urlsplit(url)
+    userinfo, _, host_and_port = parts.netloc.rpartition("@")
+    literal = f"[{address}]" if ":" in address else address
+    netloc = (f"{userinfo}@" if userinfo else "") + literal
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    extensions = {"sni_hostname": _host(url)} if parts.scheme == "https" else {}
+    return PinnedRequest(
+        url=urlunsplit(parts._replace(netloc=netloc)),
+        headers={"Host": host_and_port},
+        extensions=extensions,
+    )

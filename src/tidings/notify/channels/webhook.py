@@ -38,7 +38,12 @@ from tidings.notify.channels._http import (
     utc_now,
 )
 from tidings.notify.channels.base import ChannelInfo, describe, mask_secret
-from tidings.notify.channels.destinations import PrivateDestinationError, check_resolved_destination
+from tidings.notify.channels.destinations import (
+    PinnedRequest,
+    PrivateDestinationError,
+    check_resolved_destination,
+    pin,
+)
 from tidings.notify.channels.retry import STANDARD_WEBHOOKS_SCHEDULE, WEBHOOK_SCHEDULE
 from tidings.notify.types import (
     ChannelName,
@@ -187,8 +192,9 @@ class WebhookAdapter:
         scheme = urlsplit(message.to).scheme
         if scheme not in ("http", "https"):
             raise PermanentChannelError(f"not an http(s) URL: scheme {scheme!r}", provider=name)
+        target = PinnedRequest(url=message.to)
         if not self._allow_private and message.to not in self._trusted_urls:
-            self._check_destination(message.to)
+            target = pin(message.to, self._check_destination(message.to))
         body = encode_body(message.data)
         timestamp = int(self._clock().timestamp())
         headers = {
@@ -198,7 +204,14 @@ class WebhookAdapter:
                 self._secret, msg_id=message.delivery_id, timestamp=timestamp, body=body
             ),
         }
-        response = post(self._client, provider=name, url=message.to, content=body, headers=headers)
+        response = post(
+            self._client,
+            provider=name,
+            url=target.url,
+            content=body,
+            headers={**headers, **target.headers},
+            extensions=target.extensions,
+        )
         status = response.status_code
         if 200 <= status < 300:
             return SendResult(provider=name)
@@ -211,11 +224,12 @@ class WebhookAdapter:
             retry_after=parse_retry_after(response.headers.get("Retry-After"), now=self._clock()),
         )
 
-    def _check_destination(self, url: str) -> None:
-        """Users choose their URLs: never POST into our own network (see destinations)."""
+    def _check_destination(self, url: str) -> str:
+        """Users choose their URLs: never POST into our own network (see destinations).
+        The address to send to: the one that was checked."""
         name = self._info.name
         try:
-            check_resolved_destination(url)
+            return check_resolved_destination(url)
         except PrivateDestinationError as exc:
             raise PermanentChannelError(f"refused destination: {exc}", provider=name) from exc
         except OSError as exc:
