@@ -144,7 +144,7 @@ def test_a_wallet_with_history_is_approved_by_the_rule_and_a_referral_waits_for_
     assert "原因：收入证明不足" in latest["body"]
 
 
-def test_limit_changes_are_notices_with_old_and_new_limit(
+def test_limit_changes_are_notices_and_statement_lines_with_old_and_new_limit(
     client: TestClient, context: AppContext, borrower: dict[str, Any]
 ) -> None:
     line_id = borrower["line"]["id"]
@@ -161,6 +161,14 @@ def test_limit_changes_are_notices_with_old_and_new_limit(
     assert any("已由10,000.00元提升至15,000.00元" in b for b in bodies)
     assert any("已由15,000.00元调整为8,000.00元" in b for b in bodies)
     headers = as_user(client, borrower)
+    statement = client.get(f"/v1/credit/lines/{line_id}/statement", headers=headers).json()
+    changes = [
+        (i["kind"], i["drawdown_id"], i["previous_limit"], i["amount"]) for i in statement["items"]
+    ]
+    assert changes == [
+        ("limit_change", None, cny(1_500_000), cny(800_000)),
+        ("limit_change", None, cny(1_000_000), cny(1_500_000)),
+    ]
     forbidden = client.post(
         f"/v1/credit/lines/{line_id}/limit",
         json={"limit": cny(9_000_000), "reason": "me"},

@@ -283,14 +283,17 @@ def insert_repayment(conn: Connection, values: dict[str, Any]) -> None:
 def statement_page(
     conn: Connection, line_id: str, *, before: tuple[datetime, str] | None, limit: int
 ) -> list[AnyRow]:
-    """Drawdowns, repayments and penalty entries of a line, newest first."""
+    """Drawdowns, repayments, penalty entries and limit changes of a line, newest first."""
+    no_day = literal(None, type_=credit_penalties.c.day.type)
+    no_amount = literal(None, type_=credit_limit_changes.c.old_limit.type)
     drawdowns = select(
         credit_drawdowns.c.id.label("id"),
         literal("drawdown").label("kind"),
         credit_drawdowns.c.id.label("drawdown_id"),
         credit_drawdowns.c.amount.label("amount"),
         credit_drawdowns.c.currency.label("currency"),
-        literal(None, type_=credit_penalties.c.day.type).label("day"),
+        no_day.label("day"),
+        no_amount.label("previous_limit"),
         credit_drawdowns.c.created_at.label("at"),
     ).where(credit_drawdowns.c.line_id == line_id)
     repayments = select(
@@ -299,7 +302,8 @@ def statement_page(
         credit_repayments.c.drawdown_id,
         credit_repayments.c.amount,
         credit_repayments.c.currency,
-        literal(None, type_=credit_penalties.c.day.type),
+        no_day,
+        no_amount,
         credit_repayments.c.created_at,
     ).where(credit_repayments.c.line_id == line_id)
     penalties = (
@@ -315,12 +319,27 @@ def statement_page(
             credit_penalties.c.amount,
             credit_drawdowns.c.currency,
             credit_penalties.c.day,
+            no_amount,
             credit_penalties.c.created_at,
         )
         .join(credit_drawdowns, credit_drawdowns.c.id == credit_penalties.c.drawdown_id)
         .where(credit_penalties.c.line_id == line_id)
     )
-    history = union_all(drawdowns, repayments, penalties).subquery()
+    limit_changes = (
+        select(
+            credit_limit_changes.c.id,
+            literal("limit_change"),
+            literal(None, type_=credit_drawdowns.c.id.type),
+            credit_limit_changes.c.new_limit,
+            credit_lines.c.currency,
+            no_day,
+            credit_limit_changes.c.old_limit,
+            credit_limit_changes.c.created_at,
+        )
+        .join(credit_lines, credit_lines.c.id == credit_limit_changes.c.line_id)
+        .where(credit_limit_changes.c.line_id == line_id)
+    )
+    history = union_all(drawdowns, repayments, penalties, limit_changes).subquery()
     stmt = select(history)
     if before is not None:
         at, item_id = before

@@ -202,10 +202,14 @@ class StatementItem(BaseModel):
     """One line of a credit line's history, newest first."""
 
     id: str
-    kind: Literal["drawdown", "repayment", "penalty"]
-    drawdown_id: str
+    kind: Literal["drawdown", "repayment", "penalty", "limit_change"]
+    drawdown_id: str | None
+    """None for a limit change."""
     amount: Money
-    """Drawdowns and penalties add to what is owed; repayments take from it."""
+    """Drawdowns and penalties add to what is owed; repayments take from it; for a limit
+    change, the new limit."""
     day: date | None = None
     """For a penalty: the overdue day it is for."""
+    previous_limit: Money | None = None
+    """For a limit change: the limit before it."""
     at: datetime

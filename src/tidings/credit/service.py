@@ -986,7 +986,8 @@ def statement(
     limit: int,
     cursor: str | None,
 ) -> Page[StatementItem]:
-    """A line's history — drawdowns, repayments, daily penalty entries — newest first."""
+    """A line's history — drawdowns, repayments, daily penalty entries, limit changes —
+    newest first."""
     line = _visible_line(conn, line_id, acting_user_id)
     rows = repository.statement_page(conn, line.id, before=_decode_cursor(cursor), limit=limit + 1)
     items = [
@@ -996,6 +997,9 @@ def statement(
             drawdown_id=row.drawdown_id,
             amount=money(int(row.amount), row.currency),
             day=row.day,
+            previous_limit=(
+                None if row.previous_limit is None else money(int(row.previous_limit), row.currency)
+            ),
             at=as_utc(row.at),
         )
         for row in rows[:limit]
