@@ -375,16 +375,20 @@ def test_a_freeze_cancels_held_transfers_and_releases_their_money(
 def test_token_issuance_is_rate_limited_per_user_with_retry_after(
     client: TestClient, context: AppContext, alice: Member, bob: Member, clock: FixedClock
 ) -> None:
-    context.settings.token_rate_limit = 3  # alice's fixture already used one
+    context.settings.token_rate_limit = 3  # alice's fixture already used one, at 02:00
+    later(clock, minutes=20)
     for _ in range(2):
         assert client.post(f"/v1/users/{alice.id}/tokens").status_code == 201
     refused = client.post(f"/v1/users/{alice.id}/tokens")
     assert refused.status_code == 429
     assert refused.json()["type"].endswith("/rate-limited")
+    # The hour's window (02:00-03:00) ends in 40 minutes.
     retry_after = int(refused.headers["Retry-After"])
-    assert 1 <= retry_after <= 3600
+    assert retry_after == 40 * 60
     assert client.post(f"/v1/users/{bob.id}/tokens").status_code == 201  # another user
-    later(clock, seconds=retry_after)
+    later(clock, seconds=retry_after - 1)
+    assert client.post(f"/v1/users/{alice.id}/tokens").status_code == 429
+    later(clock, seconds=1)
     assert client.post(f"/v1/users/{alice.id}/tokens").status_code == 201
     issued = client.get("/v1/audit", params={"user_id": alice.id, "action": "token.issued"})
     assert len(issued.json()["items"]) == 4
