@@ -154,34 +154,17 @@ def _run_on(
                     description=f"{kind}: service-layer payments",
                 )
                 figures.update(_timing_figures(f"{kind}_service", service))
-            # Each scored phase gets payers of its own, so one phase's payments do not
-            # become the next one's history.
-            scored_phases = [
-                ("scored", StepUpPolicy(), "the risk rules"),
-                ("model", StepUpPolicy(model=context.risk_model), "the rules and the online model"),
-            ]
-            for number, (phase, policy, by) in enumerate(scored_phases):
-                if phase not in phases:
-                    continue
-                with step(
-                    progress,
-                    f"{kind}: {SCORED_USERS} users with {HISTORY_PER_USER} payments of history",
-                ):
-                    people = _users_with_history(
-                        context, first=SERVICE_USERS + number * SCORED_USERS
+            for number, phase in enumerate(("scored", "model")):
+                if phase in phases:
+                    timings = _scored_phase(
+                        context,
+                        kind=kind,
+                        with_model=phase == "model",
+                        first=SERVICE_USERS + number * SCORED_USERS,
+                        seconds=seconds,
+                        progress=progress,
                     )
-                if phase == "model":
-                    with step(progress, f"{kind}: train and install an online model"):
-                        _install_trained_model(context)
-                timings = _payments_phase(
-                    context,
-                    people,
-                    policy,
-                    seconds=seconds,
-                    progress=progress,
-                    description=f"{kind}: payments scored by {by}",
-                )
-                figures.update(_timing_figures(f"{kind}_{phase}", timings))
+                    figures.update(_timing_figures(f"{kind}_{phase}", timings))
             if "raw" in phases:
                 raw = _raw_phase(database, funded, seconds=seconds, progress=progress)
                 figures.update(_timing_figures(f"{kind}_raw", raw))
@@ -319,6 +302,35 @@ def _users_with_history(context: AppContext, *, first: int) -> list[BenchWallet]
         for person in people:
             _pay(context, person.wallet_id, at=now - (HISTORY_PER_USER - n) * step_back)
     return people
+
+
+def _scored_phase(
+    context: AppContext,
+    *,
+    kind: DatabaseKind,
+    with_model: bool,
+    first: int,
+    seconds: float,
+    progress: Progress,
+) -> Timings:
+    """Payments scored by the rules (and the online model): payers of the phase's own, so one
+    phase's payments do not become the next one's history."""
+    with step(
+        progress, f"{kind}: {SCORED_USERS} users with {HISTORY_PER_USER} payments of history"
+    ):
+        people = _users_with_history(context, first=first)
+    if with_model:
+        with step(progress, f"{kind}: train and install an online model"):
+            _install_trained_model(context)
+    by = "the rules and the online model" if with_model else "the risk rules"
+    return _payments_phase(
+        context,
+        people,
+        StepUpPolicy(model=context.risk_model if with_model else None),
+        seconds=seconds,
+        progress=progress,
+        description=f"{kind}: payments scored by {by}",
+    )
 
 
 def _install_trained_model(context: AppContext) -> None:

@@ -84,6 +84,8 @@ class ModelCache:
         self._checked_at = -math.inf
 
     def current(self, conn: Connection) -> OnlineRiskModel | None:
+        if time.monotonic() - self._checked_at < self._refresh_seconds:
+            return self._model  # fresh enough: no lock on the transfer path
         with self._lock:
             now = time.monotonic()
             if now - self._checked_at >= self._refresh_seconds:
@@ -166,10 +168,8 @@ def record_outcome(
 def learn_batch(
     conn: Connection, keyring: Keyring, *, as_of: datetime, settle_after: timedelta
 ) -> int:
-    """Train on up to `LEARN_BATCH` outcomes and save the next version; how many it learned.
-
-    One learner at a time (a transaction lock), so no version is lost to a race."""
-    transaction_lock(conn, f"risk.model.{MODEL_NAME}")
+    """Train on up to `LEARN_BATCH` outcomes and save the next version; how many it learned."""
+    _lock_model(conn)
     rows = repository.observations_to_learn(
         conn, settled_before=as_of - settle_after, limit=LEARN_BATCH
     )
@@ -193,10 +193,15 @@ def install_model(
     conn: Connection, keyring: Keyring, model: OnlineRiskModel, *, at: datetime
 ) -> int:
     """Save `model` as the next version (one trained elsewhere, e.g. on history); its number."""
-    transaction_lock(conn, f"risk.model.{MODEL_NAME}")
+    _lock_model(conn)
     version = (repository.model_version(conn, MODEL_NAME) or 0) + 1
     _save(conn, keyring, model, version=version, at=at)
     return version
+
+
+def _lock_model(conn: Connection) -> None:
+    """One writer of the model at a time, so no version is lost to a race."""
+    transaction_lock(conn, f"risk.model.{MODEL_NAME}")
 
 
 def _save(
