@@ -173,11 +173,13 @@ def run_auto_debit(engine: Engine, *, as_of: datetime) -> dict[str, int]:
 
     threads = 1 if is_sqlite(engine) else AUTO_DEBIT_THREADS
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="auto-debit") as pool:
-        paid = list(pool.map(debit, candidates))
-    debited = sum(1 for amount in paid if amount)
-    refused = paid.count(None)
-    amount = sum(amount or 0 for amount in paid)
-    return {"auto_debits": debited, "auto_debit_minor_units": amount, "auto_debit_refused": refused}
+        outcomes = list(pool.map(debit, candidates))
+    paid = [amount for amount in outcomes if amount]
+    return {
+        "auto_debits": len(paid),
+        "auto_debit_minor_units": sum(paid),
+        "auto_debit_refused": outcomes.count(None),
+    }
 
 
 def review_limits(conn: Connection, *, as_of: datetime) -> dict[str, int]:
