@@ -177,15 +177,19 @@ class Cluster:
                 )
         pytest.fail("no free port for the server after 3 attempts")
 
-    def worker(self, *, env: dict[str, str] | None = None, name: str = "worker") -> Process:
-        """`tidings worker`, once it has logged that its loops run."""
-        process = self.launch_worker(env=env, name=name)
+    def worker(
+        self, *args: str, env: dict[str, str] | None = None, name: str = "worker"
+    ) -> Process:
+        """`tidings worker [args]`, once it has logged that its loops run."""
+        process = self.launch_worker(*args, env=env, name=name)
         self.wait_started(process)
         return process
 
-    def launch_worker(self, *, env: dict[str, str] | None = None, name: str = "worker") -> Process:
-        """`tidings worker`, without waiting for it (start several at once, then wait)."""
-        return self._process(name, ["worker"], env).start(self.workdir)
+    def launch_worker(
+        self, *args: str, env: dict[str, str] | None = None, name: str = "worker"
+    ) -> Process:
+        """`tidings worker [args]`, without waiting for it (start several at once, then wait)."""
+        return self._process(name, ["worker", *args], env).start(self.workdir)
 
     def wait_started(self, *workers: Process) -> None:
         for process in workers:

@@ -51,7 +51,7 @@ def create_app(context: AppContext | None = None, settings: Settings | None = No
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> Response:
-        """200 when the service and its database answer."""
+        """200 when the service, its database and this process's background loops work."""
         try:
             with read_transaction(context.engine) as conn:
                 conn.execute(text("SELECT 1"))
@@ -62,6 +62,26 @@ def create_app(context: AppContext | None = None, settings: Settings | None = No
                     "title": "Database unavailable",
                     "status": 503,
                     "detail": type(exc).__name__,
+                }
+            )
+        failing = context.loop_health.failing()
+        if failing:
+            return problem_response(
+                {
+                    "type": PROBLEM_BASE + "loop-failing",
+                    "title": "A background loop is failing",
+                    "status": 503,
+                    "detail": "crashing and restarted with back-off: "
+                    + ", ".join(failure.loop for failure in failing),
+                    "loops": [
+                        {
+                            "loop": failure.loop,
+                            "crashes": failure.crashes,
+                            "error": failure.error,
+                            "retry_in_s": failure.retry_in_s,
+                        }
+                        for failure in failing
+                    ],
                 }
             )
         return JSONResponse({"status": "ok", "version": __version__})

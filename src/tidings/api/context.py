@@ -11,6 +11,7 @@ from starlette.requests import HTTPConnection
 from tidings.config import Settings, resolve_data_key, resolve_lookup_key
 from tidings.kit.clock import Clock, SystemClock
 from tidings.kit.db import make_engine
+from tidings.kit.health import LoopHealth
 from tidings.privacy.crypto import Keyring
 from tidings.risk.learning import ModelCache
 
@@ -21,6 +22,8 @@ class AppContext:
     engine: Engine
     keyring: Keyring
     clock: Clock = field(default_factory=SystemClock)
+    loop_health: LoopHealth = field(default_factory=LoopHealth)
+    """The background loops of this process that are crashing (reported by `/healthz`)."""
     risk_model: ModelCache = field(init=False)
     """The online risk model's latest version in this process (used when it is turned on)."""
 

@@ -29,6 +29,17 @@ def _setup() -> None:
     configure_logging(level=settings.log_level, json=settings.log_json)
 
 
+def _check_provider_settings() -> None:
+    """Stop before starting anything when a provider setting is wrong (never fail silently)."""
+    from tidings.notify.channels.config import ChannelConfigError, check_channel_settings
+
+    try:
+        check_channel_settings()
+    except ChannelConfigError as exc:
+        console.print(f"[red]invalid setting[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
 @app.command()
 def migrate() -> None:
     """Bring the database to the latest schema."""
@@ -53,6 +64,7 @@ def serve(
 
     from tidings.api.app import create_app
 
+    _check_provider_settings()
     settings = get_settings()
     application = create_app(settings=settings)
     if not no_worker:
@@ -71,14 +83,27 @@ def serve(
 
 
 @app.command()
-def worker() -> None:
+def worker(
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Serve this process's Prometheus metrics on this port (/metrics); each worker "
+            "process needs its own port.",
+            min=1,
+            max=65535,
+        ),
+    ] = None,
+) -> None:
     """Run the background loops only (relay, dispatcher); any number may run on PostgreSQL."""
     import signal
     import threading
 
+    from prometheus_client import start_http_server
+
     from tidings.api.context import build_context
     from tidings.workers.runner import Worker
 
+    _check_provider_settings()
     context = build_context(get_settings())
     if context.settings.is_sqlite:
         console.print("[yellow]SQLite: run one worker process only (tidings serve has one)")
@@ -87,6 +112,9 @@ def worker() -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopped.set())
     running.start()
+    if metrics_port is not None:
+        start_http_server(metrics_port, addr=context.settings.host)
+        console.print(f"metrics on http://{context.settings.host}:{metrics_port}/metrics")
     console.print("[green]worker running[/green]; Ctrl-C to stop")
     stopped.wait()
     running.shutdown()

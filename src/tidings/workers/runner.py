@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -43,12 +44,17 @@ class Worker:
         log.info("worker.started", loops=[loop.__name__ for loop in self.loops])
 
     def _guarded(self, loop: Loop) -> None:
+        """Restart a crashed loop after a growing back-off, and let `/healthz` know."""
         while not self.stop.is_set():
+            started = time.monotonic()
             try:
                 loop(self.context, self.stop)
-            except Exception:
-                log.exception("worker.loop_crashed", loop=loop.__name__)
-                self.stop.wait(1.0)
+            except Exception as exc:
+                backoff = self.context.loop_health.crashed(
+                    loop.__name__, exc, ran_for_s=time.monotonic() - started
+                )
+                log.exception("worker.loop_crashed", loop=loop.__name__, retry_in_s=backoff)
+                self.stop.wait(backoff)
 
     def shutdown(self, timeout: float = 10.0) -> None:
         self.stop.set()

@@ -147,6 +147,38 @@ def _parse(
     return _unique_names(variable, list(entries))
 
 
+def parse_provider_lists(env: Mapping[str, str]) -> dict[ChannelName, list[Any]]:
+    """Each channel's provider settings, validated; `ChannelConfigError` names what is wrong."""
+    return {
+        ChannelName.SMS: _parse(
+            SMS_VARIABLE, env.get(SMS_VARIABLE), _SMS_LIST, types=("aliyun", "http")
+        ),
+        ChannelName.EMAIL: _parse(
+            EMAIL_VARIABLE, env.get(EMAIL_VARIABLE), _EMAIL_LIST, types=("smtp",)
+        ),
+        ChannelName.PUSH: _parse(PUSH_VARIABLE, env.get(PUSH_VARIABLE), _PUSH_LIST, types=("fcm",)),
+    }
+
+
+def webhook_secret(env: Mapping[str, str]) -> str:
+    """The webhook signing secret ('' when unset), refused with its variable's name if bad."""
+    secret = env.get(WEBHOOK_SECRET_VARIABLE, "").strip()
+    if secret:
+        try:
+            decode_secret(secret)
+        except ValueError as exc:
+            raise ChannelConfigError(f"{WEBHOOK_SECRET_VARIABLE}: {exc}") from exc
+    return secret
+
+
+def check_channel_settings(settings_like: Mapping[str, str] | None = None) -> None:
+    """Validate every provider setting without connecting anywhere (`serve` and `worker`
+    call it before starting, so a typo stops the process instead of every delivery)."""
+    env: Mapping[str, str] = os.environ if settings_like is None else settings_like
+    parse_provider_lists(env)
+    webhook_secret(env)
+
+
 def build_channels(
     settings_like: Mapping[str, str] | None,
     *,
@@ -165,27 +197,15 @@ def build_channels(
     env: Mapping[str, str] = os.environ if settings_like is None else settings_like
     sink_path = var_dir / DEFAULT_FILE_NAME
     chains: dict[ChannelName, ProviderChain] = {}
-    lists = {
-        ChannelName.SMS: _parse(
-            SMS_VARIABLE, env.get(SMS_VARIABLE), _SMS_LIST, types=("aliyun", "http")
-        ),
-        ChannelName.EMAIL: _parse(
-            EMAIL_VARIABLE, env.get(EMAIL_VARIABLE), _EMAIL_LIST, types=("smtp",)
-        ),
-        ChannelName.PUSH: _parse(PUSH_VARIABLE, env.get(PUSH_VARIABLE), _PUSH_LIST, types=("fcm",)),
-    }
+    lists = parse_provider_lists(env)
     for channel, entries in lists.items():
         providers = [_FACTORIES[type(entry)](entry) for entry in entries]
         if not providers:
             chains[channel] = ProviderChain([FileSink(sink_path, channel=channel)], breaker=None)
         else:
             chains[channel] = ProviderChain(providers, breaker=breaker)
-    secret = env.get(WEBHOOK_SECRET_VARIABLE, "").strip()
+    secret = webhook_secret(env)
     if secret:
-        try:
-            decode_secret(secret)
-        except ValueError as exc:
-            raise ChannelConfigError(f"{WEBHOOK_SECRET_VARIABLE}: {exc}") from exc
         # One adapter serves every receiver: no breaker, or one dead receiver would stop all.
         chains[ChannelName.WEBHOOK] = ProviderChain(
             [
