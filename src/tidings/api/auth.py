@@ -59,7 +59,9 @@ async def authenticate(
         return Principal(user_id=None)
     user_id = await run_in_threadpool(_user_for_token, context, presented)
     if user_id is None:
-        raise Unauthorized("the key or token is not valid (or has expired or been revoked)")
+        raise Unauthorized(
+            "the key or token is not valid (or has expired or been revoked)", token_presented=True
+        )
     return Principal(user_id=user_id)
 
 

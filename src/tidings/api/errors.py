@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from http import HTTPStatus
 from typing import Any
 
 import structlog
@@ -55,18 +57,55 @@ async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
 
 
 async def _app_error(_: Request, exc: AppError) -> JSONResponse:
-    return problem_response(exc.problem())
+    return problem_response(exc.problem(), headers=exc.headers())
 
 
-async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+_HTTP_METHODS = frozenset({"get", "put", "post", "delete", "patch", "head", "options"})
+
+
+PathMethods = tuple[tuple[re.Pattern[str], frozenset[str]], ...]
+
+
+def _path_methods(app: FastAPI) -> PathMethods:
+    """Each documented path as a pattern with the methods it serves (built once per app)."""
+    cached: PathMethods | None = getattr(app.state, "path_methods", None)
+    if cached is not None:
+        return cached
+    found = []
+    for template, item in app.openapi()["paths"].items():
+        pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+        methods = {m.upper() for m in item if m in _HTTP_METHODS}
+        if "GET" in methods:
+            methods.add("HEAD")
+        found.append((re.compile(pattern + "$"), frozenset(methods)))
+    app.state.path_methods = tuple(found)
+    return app.state.path_methods  # type: ignore[no-any-return]
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method the resource serves (each method is a route of its own, so Starlette's
+    own `Allow` names only the first route's)."""
+    path = request.url.path
+    methods: set[str] = set()
+    for pattern, served in _path_methods(request.app):
+        if pattern.match(path):
+            methods |= served
+    return ", ".join(sorted(methods))
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    headers = dict(exc.headers) if exc.headers else {}
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request)
+    phrase = HTTPStatus(exc.status_code).phrase
     return problem_response(
         {
-            "type": "about:blank",
-            "title": str(exc.detail) if exc.status_code != 404 else "Not found",
+            "type": "about:blank",  # RFC 9457 §4.2.1: the title is then the status phrase
+            "title": phrase,
             "status": exc.status_code,
             "detail": str(exc.detail),
         },
-        headers=dict(exc.headers) if exc.headers else None,
+        headers=headers or None,
     )
 
 

@@ -32,6 +32,10 @@ class AppError(Exception):
         body.update(self.extra)
         return body
 
+    def headers(self) -> dict[str, str] | None:
+        """HTTP headers the status calls for (a challenge, a retry time)."""
+        return None
+
 
 class NotFound(AppError):
     """The thing does not exist, or the caller may not see it (same answer, on purpose)."""
@@ -42,11 +46,21 @@ class NotFound(AppError):
 
 
 class Unauthorized(AppError):
-    """No valid credentials."""
+    """No valid credentials; the answer names the scheme to use (RFC 9110 §11.6.1, RFC 6750)."""
 
     status = 401
     code = "unauthorized"
     title = "Unauthorized"
+
+    def __init__(self, detail: str, *, token_presented: bool = False, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.token_presented = token_presented
+
+    def headers(self) -> dict[str, str]:
+        challenge = 'Bearer realm="tidings"'
+        if self.token_presented:
+            challenge += ', error="invalid_token"'
+        return {"WWW-Authenticate": challenge}
 
 
 class Forbidden(AppError):
