@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from cloudevents.core.bindings.http import HTTPMessage, from_http_event
 
 from tidings.notify.channels.webhook import (
     WebhookAdapter,
@@ -81,7 +82,10 @@ def test_a_signed_cloud_event_is_verified_by_the_receiver(make_message: MessageF
     assert headers["webhook-id"] == message.delivery_id
     assert abs(int(headers["webhook-timestamp"]) - time.time()) < 5
     assert headers["webhook-signature"].startswith("v1,")
-    assert headers["content-type"] == "application/json"
+    assert headers["content-type"] == "application/cloudevents+json; charset=utf-8"
+    parsed = from_http_event(HTTPMessage(headers=dict(headers), body=server.requests[0].body))
+    assert parsed.get_id() == CLOUD_EVENT["id"]
+    assert parsed.get_data() == CLOUD_EVENT["data"]
 
 
 def test_a_tampered_body_or_an_old_timestamp_is_refused(make_message: MessageFactory) -> None:

@@ -32,6 +32,18 @@ def _field(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
+def validation_problem(errors: list[Any]) -> dict[str, Any]:
+    """The 422 problem for pydantic errors, each failing field named."""
+    fields = [{"field": _field(tuple(e["loc"])), "message": e["msg"]} for e in errors]
+    return {
+        "type": PROBLEM_BASE + "validation",
+        "title": "Invalid request",
+        "status": 422,
+        "detail": "; ".join(f"{f['field']}: {f['message']}" for f in fields),
+        "errors": fields,
+    }
+
+
 async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
     errors = list(exc.errors())
     if any(e.get("type") == "json_invalid" for e in errors):
@@ -44,16 +56,7 @@ async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
                 "errors": [{"field": "body", "message": "not valid JSON"}],
             }
         )
-    fields = [{"field": _field(tuple(e["loc"])), "message": e["msg"]} for e in errors]
-    return problem_response(
-        {
-            "type": PROBLEM_BASE + "validation",
-            "title": "Invalid request",
-            "status": 422,
-            "detail": "; ".join(f"{f['field']}: {f['message']}" for f in fields),
-            "errors": fields,
-        }
-    )
+    return problem_response(validation_problem(errors))
 
 
 async def _app_error(_: Request, exc: AppError) -> JSONResponse:

@@ -5,21 +5,27 @@ from __future__ import annotations
 import hmac
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 from sqlalchemy import Connection
 
 from tidings.api.auth import Context, CurrentPrincipal
 from tidings.api.context import AppContext
+from tidings.api.errors import validation_problem
 from tidings.api.writes import IdempotencyKey, run_write
 from tidings.kit.db import read_transaction, with_retry, write_transaction
 from tidings.kit.errors import Unauthorized
 from tidings.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from tidings.notify import inbox, ingest, preferences
+from tidings.notify.cloudevents_http import BATCH, JSON, STRUCTURED, events_from_http
 from tidings.notify.delivery import authenticity, receipts
 from tidings.notify.schemas import (
     CloudEventIn,
     ConsentEventOut,
     EventAccepted,
+    EventBatchAccepted,
+    EventBatchIn,
     InboxPage,
     MarkedRead,
     NotificationOut,
@@ -32,28 +38,92 @@ from tidings.notify.schemas import (
 router = APIRouter(prefix="/v1", tags=["notifications"])
 
 
-@router.post("/events", status_code=202, response_model=EventAccepted)
+async def _raw_body(request: Request) -> bytes:
+    """The body as sent: its media type decides how it is read (CloudEvents content modes)."""
+    return await request.body()
+
+
+def _event_schema() -> dict[str, Any]:
+    schema = CloudEventIn.model_json_schema()
+    schema.pop("title", None)
+    return schema
+
+
+_EVENT_BODY_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "Structured mode (the whole event), batch mode (an array of events), or "
+        "binary mode: the `data` as JSON with the attributes in `ce-*` headers "
+        "(`ce-specversion`, `ce-id`, `ce-source`, `ce-type`, `ce-subject`, `ce-time`).",
+        "content": {
+            STRUCTURED: {"schema": _event_schema()},
+            JSON: {"schema": _event_schema()},
+            BATCH: {"schema": {"type": "array", "items": _event_schema()}},
+        },
+    }
+}
+
+
+def _validated_event(document: Any, *, loc: tuple[str | int, ...]) -> CloudEventIn:
+    try:
+        return CloudEventIn.model_validate(document)
+    except ValidationError as exc:
+        errors = [{**error, "loc": (*loc, *error["loc"])} for error in exc.errors()]
+        raise RequestValidationError(errors) from exc
+
+
+@router.post(
+    "/events",
+    status_code=202,
+    response_model=EventAccepted | EventBatchAccepted,
+    openapi_extra=_EVENT_BODY_DOC,
+)
 def post_event(
-    body: CloudEventIn,
     request: Request,
     context: Context,
     principal: CurrentPrincipal,
+    raw_body: Annotated[bytes, Depends(_raw_body)],
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    """Operator: a CloudEvents 1.0 event from a banking core. The same `source` + `id` again
-    answers 202 with `duplicate: true` and changes nothing."""
+    """Operator: CloudEvents 1.0 from a banking core, in structured, binary or batch mode.
+    The same `source` + `id` again answers 202 with `duplicate: true` and changes nothing;
+    a batch answers with a result per event."""
     principal.require_operator()
+    received = events_from_http(request.headers, raw_body)
+    at = context.clock.now()
+    if not received.batch:
+        event = _validated_event(received.events[0], loc=("body",))
+        return run_write(
+            context,
+            principal,
+            request,
+            body=event,
+            idempotency_key=idempotency_key,
+            operation=lambda conn: ingest.accept_event(conn, context.keyring, event, at=at),
+            status_code=202,
+        )
+    checked: list[CloudEventIn | dict[str, Any]] = []
+    for index, document in enumerate(received.events):
+        try:
+            checked.append(_validated_event(document, loc=(index,)))
+        except RequestValidationError as exc:
+            checked.append(validation_problem(list(exc.errors())))
 
-    def operation(conn: Connection) -> EventAccepted:
-        return ingest.accept_event(conn, context.keyring, body, at=context.clock.now())
+    def accept_batch(conn: Connection) -> EventBatchAccepted:
+        return EventBatchAccepted(
+            items=[
+                ingest.accept_batch_item(conn, context.keyring, index, item, at=at)
+                for index, item in enumerate(checked)
+            ]
+        )
 
     return run_write(
         context,
         principal,
         request,
-        body=body,
+        body=EventBatchIn(events=received.events),
         idempotency_key=idempotency_key,
-        operation=operation,
+        operation=accept_batch,
         status_code=202,
     )
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import Connection
@@ -14,7 +15,7 @@ from tidings.kit.errors import AppError, Unprocessable
 from tidings.kit.ids import new_id
 from tidings.notify import repository
 from tidings.notify.catalogue import EVENT_TYPES, validate_event_data
-from tidings.notify.schemas import CloudEventIn, EventAccepted
+from tidings.notify.schemas import CloudEventIn, EventAccepted, EventBatchItem
 from tidings.privacy.crypto import Keyring
 from tidings.users import service as users
 
@@ -91,3 +92,22 @@ def accept_event(
         duplicate=False,
         known_type=known,
     )
+
+
+def accept_batch_item(
+    conn: Connection,
+    keyring: Keyring,
+    index: int,
+    item: CloudEventIn | dict[str, Any],
+    *,
+    at: datetime,
+) -> EventBatchItem:
+    """One event of a batch: stored once, or its problem (an invalid event, an unknown
+    subject) without stopping the others. `item` is the event, or the problem it already has."""
+    if isinstance(item, dict):
+        return EventBatchItem(index=index, status=item["status"], problem=item)
+    try:
+        accepted = accept_event(conn, keyring, item, at=at)
+    except AppError as exc:
+        return EventBatchItem(index=index, status=exc.status, problem=exc.problem())
+    return EventBatchItem(index=index, status=202, event=accepted)

@@ -8,12 +8,22 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from tidings.kit.text import printable
+from tidings.notify.cloudevents_http import is_json_media_type, split_media_type
 from tidings.notify.types import Category, ChannelName
 
 ClockTime = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
 Bounded255 = Annotated[
     str, StringConstraints(min_length=1, max_length=255), AfterValidator(printable)
 ]
+
+
+def json_media_type(value: str) -> str:
+    """`datacontenttype` may carry parameters (`application/json; charset=utf-8`); the data
+    must be JSON."""
+    media_type, _ = split_media_type(value)
+    if not is_json_media_type(media_type):
+        raise ValueError("the data of an event must be JSON (application/json or a +json type)")
+    return value
 
 
 class CloudEventIn(BaseModel):
@@ -27,8 +37,32 @@ class CloudEventIn(BaseModel):
     type: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)+$", max_length=80)]
     subject: Bounded255 = Field(description="The user: our id (usr_…) or your external_id.")
     time: datetime | None = None
-    datacontenttype: Literal["application/json"] | None = None
+    datacontenttype: (
+        Annotated[str, StringConstraints(max_length=255), AfterValidator(json_media_type)] | None
+    ) = Field(default=None, examples=["application/json; charset=utf-8"])
     data: dict[str, Any]
+
+
+class EventBatchIn(BaseModel):
+    """A batch-mode request (`application/cloudevents-batch+json`), as posted; what an
+    `Idempotency-Key` is checked against."""
+
+    events: list[Any]
+
+
+class EventBatchItem(BaseModel):
+    """One event of a batch: accepted (`event`) or refused (`problem`, RFC 9457)."""
+
+    index: int
+    status: int
+    event: EventAccepted | None = None
+    problem: dict[str, Any] | None = None
+
+
+class EventBatchAccepted(BaseModel):
+    """A result per event, in the batch's order; each event is stored once."""
+
+    items: list[EventBatchItem]
 
 
 class EventAccepted(BaseModel):

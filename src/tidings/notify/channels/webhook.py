@@ -25,6 +25,7 @@ import json
 import secrets
 import time
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -148,6 +149,14 @@ def encode_body(data: Mapping[str, object]) -> bytes:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
+def content_type(payload: Any) -> str:
+    """A CloudEvent goes as `application/cloudevents+json` (structured mode, HTTP binding
+    §3.2.1); anything else as plain JSON."""
+    if isinstance(payload, dict) and payload.get("specversion") is not None:
+        return "application/cloudevents+json; charset=utf-8"
+    return "application/json"
+
+
 class WebhookAdapter:
     """POSTs `message.data` (the CloudEvent the dispatcher built) to `message.to`, signed.
 
@@ -174,11 +183,7 @@ class WebhookAdapter:
         self._allow_private = allow_private
         self._trusted_urls = trusted_urls
         self._clock = clock
-        self._client = make_client(
-            timeout_s=timeout_s,
-            transport=transport,
-            headers={"Content-Type": "application/json"},
-        )
+        self._client = make_client(timeout_s=timeout_s, transport=transport, headers={})
         self._info = ChannelInfo(
             name=name, channel=ChannelName.WEBHOOK, body_limit=None, rate_per_s=rate_per_s
         )
@@ -198,6 +203,7 @@ class WebhookAdapter:
         body = encode_body(message.data)
         timestamp = int(self._clock().timestamp())
         headers = {
+            "Content-Type": content_type(message.data),
             "webhook-id": message.delivery_id,
             "webhook-timestamp": str(timestamp),
             "webhook-signature": sign(
