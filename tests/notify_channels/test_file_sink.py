@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -68,3 +71,54 @@ def test_an_unwritable_path_is_transient(tmp_path: Path, make_message: MessageFa
     sink = FileSink(tmp_path, channel=ChannelName.SMS)  # a directory, not a file
     with pytest.raises(TransientChannelError, match="cannot append"):
         sink.send(make_message())
+
+
+def test_a_delivery_the_file_already_holds_is_not_written_again(
+    tmp_path: Path, make_message: MessageFactory
+) -> None:
+    """A worker killed after writing, before recording the send: its retry (in a new
+    process, whose sink has never seen the file) must not add a second line."""
+    path = tmp_path / "messages.jsonl"
+    message = make_message()
+    earlier = {"delivery_id": message.delivery_id, "channel": "sms", "body": message.body}
+    torn = '{"delivery_id": "dlv_torn_by_the_crash", "bo'
+    path.write_text(json.dumps(earlier) + "\n" + torn, encoding="utf-8")
+
+    sink = FileSink(path, channel=ChannelName.SMS)
+    first = sink.send(message)
+    again = FileSink(path, channel=ChannelName.SMS).send(message)
+
+    assert first == again == SendResult(provider="file", provider_message_id=message.delivery_id)
+    assert path.read_text(encoding="utf-8").count(message.delivery_id) == 1
+
+
+def test_two_processes_sending_the_same_deliveries_write_each_once(
+    tmp_path: Path, make_message: MessageFactory
+) -> None:
+    path = tmp_path / "messages.jsonl"
+    messages = [make_message() for _ in range(50)]
+    script = (
+        "import json, sys\n"
+        "from pathlib import Path\n"
+        "from tidings.notify.channels.file_sink import FileSink\n"
+        "from tidings.notify.types import Category, ChannelName, OutgoingMessage\n"
+        "sink = FileSink(Path(sys.argv[1]), channel=ChannelName.SMS)\n"
+        "for fields in json.load(sys.stdin):\n"
+        "    fields['channel'] = ChannelName(fields['channel'])\n"
+        "    fields['category'] = Category(fields['category'])\n"
+        "    sink.send(OutgoingMessage(**fields))\n"
+    )
+    payload = json.dumps([dataclasses.asdict(m) for m in messages], default=str)
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(path)], stdin=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    for worker in workers:
+        assert worker.stdin is not None
+        worker.stdin.write(payload)
+        worker.stdin.close()
+    assert [worker.wait(timeout=60) for worker in workers] == [0, 0]
+    written = [record["delivery_id"] for record in lines(path)]
+    assert sorted(written) == sorted(m.delivery_id for m in messages)

@@ -2,14 +2,19 @@
 
 So a fresh install "sends" without any account, and an operator (or a test) can read what
 would have gone out. Recipients are masked: the file is a log, and logs never hold personal
-data in clear.
+data in clear. Like a provider honouring an idempotency key, the sink writes a delivery id
+once: a worker killed after writing but before recording the send retries it, and the sink,
+which knows every id in its file (all processes take turns on an advisory file lock), skips
+it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import threading
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -21,14 +26,38 @@ from tidings.privacy.masking import mask_email, mask_phone
 
 DEFAULT_FILE_NAME = "messages.jsonl"
 
-_locks_guard = threading.Lock()
-_locks: dict[Path, threading.Lock] = {}
+@dataclass
+class _FileIndex:
+    """The delivery ids already in one file, and how far this process has read it."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    delivery_ids: set[str] = field(default_factory=set)
+    read_up_to: int = 0
+
+    def catch_up(self, fd: int) -> None:
+        """Read what was appended since we last looked (by any process)."""
+        end = os.fstat(fd).st_size
+        if end < self.read_up_to:  # the file was truncated or replaced
+            self.delivery_ids.clear()
+            self.read_up_to = 0
+        chunk = os.pread(fd, end - self.read_up_to, self.read_up_to)
+        complete = chunk[: chunk.rfind(b"\n") + 1]
+        for line in complete.splitlines():
+            try:
+                self.delivery_ids.add(str(json.loads(line)["delivery_id"]))
+            except (ValueError, KeyError, TypeError):
+                continue  # a line torn by a crash, or not ours
+        self.read_up_to += len(complete)
 
 
-def _lock_for(path: Path) -> threading.Lock:
-    """One lock per file, shared by every sink writing to it in this process."""
-    with _locks_guard:
-        return _locks.setdefault(path, threading.Lock())
+_indexes_guard = threading.Lock()
+_indexes: dict[Path, _FileIndex] = {}
+
+
+def _index_for(path: Path) -> _FileIndex:
+    """One index per file, shared by every sink writing to it in this process."""
+    with _indexes_guard:
+        return _indexes.setdefault(path, _FileIndex())
 
 
 def mask_recipient(channel: ChannelName, to: str) -> str:
@@ -44,9 +73,9 @@ def mask_recipient(channel: ChannelName, to: str) -> str:
 
 
 class FileSink:
-    """Appends one JSON line per message; thread-safe, and safe across processes for lines
-    shorter than the OS's atomic append size (each line is one `write` on an O_APPEND file).
-    Fails only on OSError (disk full, permissions), which is transient."""
+    """Appends one JSON line per delivery id; thread-safe and safe across processes (an
+    exclusive `flock` around reading the new tail and appending). Fails only on OSError
+    (disk full, permissions), which is transient."""
 
     def __init__(
         self,
@@ -58,7 +87,7 @@ class FileSink:
     ) -> None:
         self.path = path
         self._clock = clock
-        self._lock = _lock_for(path.resolve())
+        self._index = _index_for(path.resolve())
         self._info = ChannelInfo(name=name, channel=channel, body_limit=None, rate_per_s=None)
 
     @property
@@ -79,16 +108,21 @@ class FileSink:
     def send(self, message: OutgoingMessage) -> SendResult:
         line = json.dumps(self.record(message, at=self._clock()), ensure_ascii=False) + "\n"
         data = line.encode("utf-8")
+        index = self._index
         try:
-            with self._lock:
+            with index.lock:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
                 try:
-                    view = memoryview(data)
-                    while view:
-                        view = view[os.write(fd, view) :]
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                    index.catch_up(fd)
+                    if message.delivery_id not in index.delivery_ids:
+                        view = memoryview(data)
+                        while view:
+                            view = view[os.write(fd, view) :]
+                        index.catch_up(fd)
                 finally:
-                    os.close(fd)
+                    os.close(fd)  # closing releases the flock
         except OSError as exc:
             raise TransientChannelError(
                 f"cannot append to {self.path}: {exc.strerror}", provider=self._info.name
