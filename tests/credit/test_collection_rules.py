@@ -110,4 +110,11 @@ def test_limit_review_raises_a_line_repaid_on_time_and_lowers_an_overdue_one(
     assert (again["limits_raised"], again["limits_lowered"]) == (0, 0)  # once per 30 days
     deliver_everything(context)
     bodies = [i["body"] for i in client.get(f"/v1/users/{good['id']}/inbox").json()["items"]]
-    assert any("已由10,000.00元提升至12,000.00元" in b for b in bodies)
+    assert any(
+        "因您一直按时还款，您的信用额度已由10,000.00元提升至12,000.00元" in b for b in bodies
+    )
+    late_bodies = [i["body"] for i in client.get(f"/v1/users/{late['id']}/inbox").json()["items"]]
+    assert any(
+        "因您有一笔还款已逾期，您的信用额度已由10,000.00元调整为5,000.00元" in b
+        for b in late_bodies
+    )

@@ -153,13 +153,17 @@ def test_limit_changes_are_notices_and_statement_lines_with_old_and_new_limit(
     )
     assert raised.json()["limit"] == cny(1_500_000)
     lowered = client.post(
-        f"/v1/credit/lines/{line_id}/limit", json={"limit": cny(800_000), "reason": "review"}
+        f"/v1/credit/lines/{line_id}/limit",
+        json={"limit": cny(800_000), "reason": "case 7781", "reason_code": "risk_control"},
     )
     assert lowered.json()["available"] == cny(800_000)
     deliver_everything(context)
     bodies = [i["body"] for i in client.get(f"/v1/users/{borrower['id']}/inbox").json()["items"]]
     assert any("已由10,000.00元提升至15,000.00元" in b for b in bodies)
-    assert any("已由15,000.00元调整为8,000.00元" in b for b in bodies)
+    assert any(
+        "因您的账户近期有异常活动，您的信用额度已由15,000.00元调整为8,000.00元" in b for b in bodies
+    )
+    assert not any("case 7781" in b for b in bodies)  # the internal reason is never sent
     headers = as_user(client, borrower)
     statement = client.get(f"/v1/credit/lines/{line_id}/statement", headers=headers).json()
     changes = [

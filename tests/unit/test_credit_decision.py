@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tidings.credit.decision import WalletHistory, reviewed_limit, score, scoring_rule
+from tidings.credit.events import LimitChangeReason
 
 NEW = WalletHistory(account_age_days=0, money_in_90d=0, payments_90d=0, balance=0)
 SEASONED = WalletHistory(
@@ -34,7 +35,7 @@ def test_review_lowers_an_overdue_line_to_half_but_never_below_what_is_owed() ->
             paid=5,
             ever_overdue=1,
             overdue_now=1,
-        )
+        ).limit
         == 500_000
     )
     assert (
@@ -45,7 +46,7 @@ def test_review_lowers_an_overdue_line_to_half_but_never_below_what_is_owed() ->
             paid=0,
             ever_overdue=1,
             overdue_now=1,
-        )
+        ).limit
         == 800_000
     )
 
@@ -59,7 +60,7 @@ def test_review_raises_a_line_repaid_on_time_by_a_fifth_up_to_the_product_maximu
             paid=3,
             ever_overdue=0,
             overdue_now=0,
-        )
+        ).limit
         == 1_200_000
     )
     assert (
@@ -70,7 +71,7 @@ def test_review_raises_a_line_repaid_on_time_by_a_fifth_up_to_the_product_maximu
             paid=3,
             ever_overdue=0,
             overdue_now=0,
-        )
+        ).limit
         == 1_100_000
     )
     assert (
@@ -81,6 +82,16 @@ def test_review_raises_a_line_repaid_on_time_by_a_fifth_up_to_the_product_maximu
             paid=3,
             ever_overdue=1,
             overdue_now=0,
-        )
+        ).limit
         == 1_000_000
     )  # once late, not raised
+
+
+def test_review_says_why_the_limit_changed() -> None:
+    history = {"outstanding": 0, "max_limit": 9_000_000, "paid": 3}
+    lowered = reviewed_limit(limit=1_000_000, ever_overdue=1, overdue_now=1, **history)
+    raised = reviewed_limit(limit=1_000_000, ever_overdue=0, overdue_now=0, **history)
+    kept = reviewed_limit(limit=1_000_000, ever_overdue=1, overdue_now=0, **history)
+    assert lowered.reason is LimitChangeReason.OVERDUE
+    assert raised.reason is LimitChangeReason.REPAID_ON_TIME
+    assert kept.reason is LimitChangeReason.ACCOUNT_REVIEW

@@ -150,6 +150,7 @@ def set_limit(
             limit=body.limit.value,
             currency=body.limit.currency,
             reason=body.reason,
+            reason_code=body.reason_code,
             by="operator",
             at=context.clock.now(),
         )

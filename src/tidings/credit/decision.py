@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from tidings.credit.events import LimitChangeReason
+
 Outcome = Literal["approve", "reject", "refer"]
 
 APPROVE_SCORE = 60
@@ -62,14 +64,24 @@ REVIEW_RAISE_AFTER_PAID = 3
 """Installments repaid on time before a line may be raised."""
 
 
+@dataclass(frozen=True, slots=True)
+class LimitReview:
+    """The limit a review sets, and why (told to the borrower when it changes)."""
+
+    limit: int
+    reason: LimitChangeReason
+
+
 def reviewed_limit(
     *, limit: int, outstanding: int, max_limit: int, paid: int, ever_overdue: int, overdue_now: int
-) -> int:
+) -> LimitReview:
     """The periodic review: a line with money overdue now is lowered to half (never below
     what is outstanding, so nothing is called in); one repaid on time at least three times
     and never late is raised by a fifth, up to the product's maximum."""
     if overdue_now:
-        return min(limit, max(outstanding, limit // 2))
+        return LimitReview(min(limit, max(outstanding, limit // 2)), LimitChangeReason.OVERDUE)
     if paid >= REVIEW_RAISE_AFTER_PAID and not ever_overdue:
-        return max(limit, min(max_limit, limit + limit // 5))
-    return limit
+        return LimitReview(
+            max(limit, min(max_limit, limit + limit // 5)), LimitChangeReason.REPAID_ON_TIME
+        )
+    return LimitReview(limit, LimitChangeReason.ACCOUNT_REVIEW)

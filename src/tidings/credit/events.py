@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from enum import StrEnum
 
 from tidings.events import EventData, EventType
 from tidings.kit.money import Money
@@ -32,9 +33,25 @@ class ApplicationRejected(ApplicationEvent):
     reason: ShortText | None = None
 
 
+class LimitChangeReason(StrEnum):
+    """Why a limit changed, in words a borrower is told (one plain phrase per reason)."""
+
+    OVERDUE = "overdue"
+    """A repayment is overdue now."""
+    REPAID_ON_TIME = "repaid_on_time"
+    """Repaid on time, never late."""
+    ACCOUNT_REVIEW = "account_review"
+    """An operator's review of the account as a whole."""
+    RISK_CONTROL = "risk_control"
+    """Unusual activity on the account."""
+    REQUESTED = "requested"
+    """The borrower asked for it."""
+
+
 class LimitChanged(EventData):
     old_limit: Money
     new_limit: Money
+    reason_code: LimitChangeReason = LimitChangeReason.ACCOUNT_REVIEW
 
 
 class LoanDisbursed(EventData):

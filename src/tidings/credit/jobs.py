@@ -192,7 +192,7 @@ def review_limits(conn: Connection, *, as_of: datetime) -> dict[str, int]:
             today=as_of.astimezone(ZoneInfo(users.timezone_of(conn, line.user_id))).date(),
         )
         limit = int(line.limit)
-        new_limit = reviewed_limit(
+        review = reviewed_limit(
             limit=limit,
             outstanding=int(line.outstanding),
             max_limit=int(line.max_limit),
@@ -200,17 +200,18 @@ def review_limits(conn: Connection, *, as_of: datetime) -> dict[str, int]:
             ever_overdue=int(record.ever_overdue),
             overdue_now=int(record.overdue_now),
         )
-        if new_limit != limit:
+        if review.limit != limit:
             service.set_limit(
                 conn,
                 line.id,
-                limit=new_limit,
+                limit=review.limit,
                 reason="periodic review",
+                reason_code=review.reason,
                 by="review",
                 at=as_of,
             )
-            raised += new_limit > limit
-            lowered += new_limit < limit
+            raised += review.limit > limit
+            lowered += review.limit < limit
         repository.update_line(conn, line.id, {"reviewed_at": as_of})
     return {"limits_raised": raised, "limits_lowered": lowered}
 

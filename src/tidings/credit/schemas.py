@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from tidings.credit.events import LimitChangeReason
 from tidings.credit.schedule import Method
 from tidings.kit.ids import ID_PATTERN
 from tidings.kit.money import CurrencyCode, Money, PositiveMoney
@@ -105,7 +106,11 @@ class LimitIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     limit: PositiveMoney
-    reason: LongText
+    reason: LongText = Field(description="The internal record of why (never sent).")
+    reason_code: LimitChangeReason = Field(
+        default=LimitChangeReason.ACCOUNT_REVIEW,
+        description="Why, as the borrower is told it in one plain phrase.",
+    )
 
 
 class AutoDebitIn(BaseModel):

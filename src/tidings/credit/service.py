@@ -416,10 +416,12 @@ def set_limit(
     reason: str,
     by: str,
     at: datetime,
+    reason_code: events.LimitChangeReason = events.LimitChangeReason.ACCOUNT_REVIEW,
     currency: str | None = None,
 ) -> LineOut:
-    """Raise or lower a line's limit; the borrower is told the old and the new limit.
-    A limit below what is outstanding leaves nothing available; nothing is called in."""
+    """Raise or lower a line's limit; the borrower is told the old and the new limit and,
+    in one plain phrase, why (`reason_code`; `reason` is the internal record). A limit below
+    what is outstanding leaves nothing available; nothing is called in."""
     row = _visible_line(conn, line_id, None, lock=True)
     if currency is not None and currency != row.currency:
         raise CurrencyMismatch(f"the line lends {row.currency}", field="limit.currency")
@@ -447,6 +449,7 @@ def set_limit(
                 "line_id": line_id,
                 "old_limit": _m(old, row.currency),
                 "new_limit": _m(limit, row.currency),
+                "reason_code": reason_code.value,
             },
         )
     return get_line(conn, line_id, acting_user_id=None)

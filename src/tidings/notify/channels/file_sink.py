@@ -26,6 +26,7 @@ from tidings.privacy.masking import mask_email, mask_phone
 
 DEFAULT_FILE_NAME = "messages.jsonl"
 
+
 @dataclass
 class _FileIndex:
     """The delivery ids already in one file, and how far this process has read it."""

@@ -31,6 +31,15 @@ _PURPOSES: dict[str, tuple[str, str]] = {
     "custom": ("自定义", "Custom"),
 }
 
+_LIMIT_REASONS: dict[str, tuple[str, str]] = {
+    "overdue": ("您有一笔还款已逾期", "a repayment is overdue"),
+    "repaid_on_time": ("您一直按时还款", "you have repaid on time"),
+    "account_review": ("根据对您账户的综合评估", "of a review of your account"),
+    "risk_control": ("您的账户近期有异常活动", "of unusual activity on your account"),
+    "requested": ("您申请了调整", "you asked for it"),
+}
+"""Why a credit limit changed, as one plain phrase (credit.events.LimitChangeReason)."""
+
 
 class FilterError(ValueError):
     """A value a filter cannot format; the message says which filter and what it got."""
@@ -188,6 +197,13 @@ def wallet_purpose(ctx: Context, purpose: Any) -> str:
     return names[0] if is_chinese(_locale(ctx)) else names[1]
 
 
+@pass_context
+def limit_reason(ctx: Context, reason_code: Any) -> str:
+    """A limit change's reason code (`overdue`) as the phrase the borrower reads."""
+    phrases = _LIMIT_REASONS.get(str(reason_code), _LIMIT_REASONS["account_review"])
+    return phrases[0] if is_chinese(_locale(ctx)) else phrases[1]
+
+
 FILTERS: dict[str, Any] = {
     "money": money,
     "tail": tail,
@@ -196,4 +212,5 @@ FILTERS: dict[str, Any] = {
     "local_date": local_date,
     "percent": percent,
     "wallet_purpose": wallet_purpose,
+    "limit_reason": limit_reason,
 }

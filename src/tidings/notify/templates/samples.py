@@ -159,8 +159,16 @@ _COMMON: dict[str, dict[str, Any]] = {
         "limit": cny(2000000),
     },
     "credit.application.rejected": {"application_id": "cap_01JDQZM0000000000000000005"},
-    "credit.limit.raised": {"old_limit": cny(2000000), "new_limit": cny(3000000)},
-    "credit.limit.lowered": {"old_limit": cny(3000000), "new_limit": cny(1500000)},
+    "credit.limit.raised": {
+        "old_limit": cny(2000000),
+        "new_limit": cny(3000000),
+        "reason_code": "repaid_on_time",
+    },
+    "credit.limit.lowered": {
+        "old_limit": cny(3000000),
+        "new_limit": cny(1500000),
+        "reason_code": "overdue",
+    },
     "credit.loan.disbursed": {
         "drawdown_id": "drw_01JDQZM0000000000000000006",
         "amount": cny(200000),
