@@ -85,18 +85,28 @@ class Sender(Protocol):
 class Pacer:
     """Spaces one provider's sends to its rate across this process's sending threads."""
 
-    def __init__(self, rate_per_s: float) -> None:
+    def __init__(
+        self,
+        rate_per_s: float,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.interval = 1.0 / rate_per_s
         self._next = 0.0
         self._lock = threading.Lock()
+        self._monotonic = monotonic
+        self._sleep = sleep
 
     def wait(self) -> None:
+        """Take the next free slot (one `interval` after the last one taken) and sleep until
+        it comes."""
         with self._lock:
-            now = time.monotonic()
+            now = self._monotonic()
             slot = max(now, self._next)
             self._next = slot + self.interval
         if slot > now:
-            time.sleep(slot - now)
+            self._sleep(slot - now)
 
 
 RetryDelay = Callable[[ChannelName, int, float | None], float | None]
