@@ -96,13 +96,21 @@ def get_transfer(conn: Connection, transfer_id: str) -> AnyRow | None:
     return conn.execute(select(transfers).where(transfers.c.id == transfer_id)).first()
 
 
+def lock_transfer(conn: Connection, transfer_id: str) -> AnyRow | None:
+    """A transfer row-locked until the end of the transaction (PostgreSQL; on SQLite the
+    writer lock already serialises): the lock that moving a held transfer also takes."""
+    stmt = select(transfers).where(transfers.c.id == transfer_id).with_for_update()
+    return conn.execute(stmt).first()
+
+
 def add_refunded(conn: Connection, payment_id: str, amount: int) -> bool:
-    """Count a refund against its payment; False when it would exceed the payment."""
+    """Count a refund against its succeeded payment; False when it would exceed it."""
     stmt = (
         update(transfers)
         .where(
             transfers.c.id == payment_id,
-            transfers.c.refunded_amount + amount <= transfers.c.amount,
+            transfers.c.status == "succeeded",
+            transfers.c.refunded_amount <= transfers.c.amount - amount,
         )
         .values(refunded_amount=transfers.c.refunded_amount + amount)
     )

@@ -35,6 +35,7 @@ from tidings.wallets.exceptions import (
     InvalidTransfer,
     OperatorOnly,
     RefundExceedsPayment,
+    RefundOfUnsettledPayment,
     TransferNotFound,
     WalletClosed,
     WalletFrozen,
@@ -261,6 +262,11 @@ def create_transfer(
     destination: AnyRow | None
 
     if kind is TransferKind.TOP_UP:
+        if acting_user_id is not None:
+            raise OperatorOnly(
+                "a top-up is money arriving from outside, confirmed by the company's backend "
+                "(operator key)"
+            )
         _require_present(data, "destination")
         _require_absent(data, "source", "merchant", "refund_of")
         wallets = _load(
@@ -308,9 +314,17 @@ def create_transfer(
             raise OperatorOnly("refunds are made by the merchant side (operator key)")
         _require_present(data, "refund_of")
         _require_absent(data, "source", "destination", "merchant")
-        payment = repository.get_transfer(conn, data.refund_of or "")
+        # Locked first, like verifying or cancelling a held payment locks it: the status
+        # read here cannot change before this transaction ends.
+        payment = repository.lock_transfer(conn, data.refund_of or "")
         if payment is None or payment.kind != TransferKind.PAYMENT.value:
             raise TransferNotFound(f"payment {data.refund_of} not found", field="refund_of")
+        if payment.status != SUCCEEDED:
+            raise RefundOfUnsettledPayment(
+                f"payment {payment.id} is {payment.status}: only a succeeded payment, whose "
+                "money reached the merchant, can be refunded",
+                field="refund_of",
+            )
         # Lock the paying wallet and the main wallet together, in id order, like every
         # other movement between them (two separate locks could deadlock with a close).
         main_id = users.get_main_wallet_id(conn, payment.user_id)
@@ -408,6 +422,8 @@ def create_transfer(
 
 PENDING_VERIFICATION = "pending_verification"
 """A transfer held for the owner's one-time code: money held, nothing posted."""
+SUCCEEDED = "succeeded"
+"""A transfer whose entry is posted: the money moved."""
 
 _SCORED = frozenset({TransferKind.PAYMENT, TransferKind.P2P, TransferKind.WITHDRAWAL})
 """Money leaving the user: scored by the risk rules (allocations stay among own wallets)."""
