@@ -58,3 +58,10 @@ class RefundOfUnsettledPayment(Conflict):
 
     code = "refund-of-unsettled-payment"
     title = "Payment not settled"
+
+
+class AmountAboveMaximum(Unprocessable):
+    """One transfer moves at most `TIDINGS_MAX_AMOUNT` minor units."""
+
+    code = "amount-above-maximum"
+    title = "Amount above maximum"

@@ -8,7 +8,7 @@ half-written.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
@@ -32,6 +32,7 @@ from tidings.users import service as users
 from tidings.users.schemas import UserCreate, UserOut
 from tidings.wallets import events, repository
 from tidings.wallets.exceptions import (
+    AmountAboveMaximum,
     InvalidTransfer,
     OperatorOnly,
     RefundExceedsPayment,
@@ -52,6 +53,9 @@ from tidings.wallets.schemas import (
     TransferOut,
     WalletOut,
 )
+
+DEFAULT_MAX_AMOUNT: Final = 10**12
+"""`TIDINGS_MAX_AMOUNT`: the most one transfer moves (10,000,000,000.00 CNY)."""
 
 
 def create_user_with_wallet(
@@ -245,6 +249,7 @@ def create_transfer(
     acting_user_id: str | None,
     at: datetime,
     step_up: StepUpPolicy = DEFAULT_STEP_UP,
+    max_amount: int = DEFAULT_MAX_AMOUNT,
 ) -> TransferOut:
     """Move money as `data.kind` says; raises (changing nothing) when it may not happen.
 
@@ -256,6 +261,10 @@ def create_transfer(
     """
     amount, currency = data.amount.value, data.amount.currency
     kind = data.kind
+    if amount > max_amount:
+        raise AmountAboveMaximum(
+            f"at most {max_amount} minor units per transfer", field="amount.value"
+        )
     transfer_id = new_id("trf")
     payment: AnyRow | None = None
     source: AnyRow | None
