@@ -40,8 +40,11 @@ _LOCK_WALLETS = (
         wallets.c.status,
         wallets.c.currency,
         wallets.c.frozen_at,
-        # Read here, not in a second query: every debit of a main wallet compares with it.
+        # Read here, not in a second query: every debit of a main wallet compares with it,
+        # and every scored one needs the owner's day and own step-up amount.
         users.c.low_balance_threshold,
+        users.c.timezone,
+        users.c.step_up_amount,
     )
     .join(users, users.c.id == wallets.c.user_id)
     .where(wallets.c.id.in_(bindparam("wallet_ids", expanding=True)))

@@ -381,6 +381,8 @@ def create_transfer(
             destination_wallet_id=destination.id if destination is not None else None,
             merchant=merchant_name,
             at=at,
+            timezone=source.timezone,
+            own_step_up_amount=source.step_up_amount,
             policy=step_up,
         )
         if assessment.decision is RiskDecision.BLOCK:
