@@ -153,6 +153,18 @@ def test_money_above_64_bits_is_422_in_every_request(client: TestClient, value: 
         ("PATCH", f"/v1/users/{user['id']}", {"low_balance_threshold": huge}),
         ("PATCH", f"/v1/users/{user['id']}", {"step_up_amount": huge}),
         ("POST", "/v1/credit/applications", {"user_id": user["id"], "requested_limit": huge}),
+        (
+            "POST",
+            "/v1/events",
+            {
+                "specversion": "1.0",
+                "id": f"evt-{value}",
+                "source": "core",
+                "type": "wallet.payment.succeeded",
+                "subject": user["id"],
+                "data": {"amount": huge, "merchant": {"name": "星巴克"}, "balance_after": huge},
+            },
+        ),
     ]
     with assert_books_unchanged(client, [wallet]):
         for method, path, body in requests:
