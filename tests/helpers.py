@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine, func, select
+
+from tidings.events import outbox
+from tidings.ledger.models import accounts
+from tidings.wallets.models import transfers, wallets
 
 _serial = itertools.count(1)
 
@@ -44,3 +52,40 @@ def balance(client: TestClient, wallet_id: str) -> int:
     response = client.get(f"/v1/wallets/{wallet_id}")
     assert response.status_code == 200, response.text
     return int(response.json()["balance"]["value"])
+
+
+@dataclass(frozen=True)
+class Books:
+    """What a refused request must leave as it was: each wallet's balance and available, the
+    number of transfers and the number of outbox rows (events, codes, alerts)."""
+
+    wallets: dict[str, tuple[int, int]]
+    transfers: int
+    outbox: int
+
+
+def read_books(source: TestClient | Engine, wallet_ids: Iterable[str]) -> Books:
+    engine: Engine = source if isinstance(source, Engine) else source.app.state.context.engine  # type: ignore[attr-defined]
+    ids = list(wallet_ids)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(wallets.c.id, accounts.c.balance, accounts.c.held)
+            .join(accounts, accounts.c.id == wallets.c.account_id)
+            .where(wallets.c.id.in_(ids))
+        ).all()
+        transfer_count = conn.execute(select(func.count()).select_from(transfers)).scalar_one()
+        outbox_count = conn.execute(select(func.count()).select_from(outbox)).scalar_one()
+    found = {row.id: (int(row.balance), int(row.balance) - int(row.held)) for row in rows}
+    assert set(found) == set(ids), f"unknown wallets: {set(ids) - set(found)}"
+    return Books(wallets=found, transfers=int(transfer_count), outbox=int(outbox_count))
+
+
+@contextmanager
+def assert_books_unchanged(
+    source: TestClient | Engine, wallet_ids: Iterable[str]
+) -> Iterator[None]:
+    """Around a refused request: no balance, available, transfer or outbox row changed."""
+    ids = list(wallet_ids)
+    before = read_books(source, ids)
+    yield
+    assert read_books(source, ids) == before

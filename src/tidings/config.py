@@ -91,6 +91,16 @@ class Settings(BaseSettings):
         default=10, ge=1, description="Code attempts per user (and per client) per window."
     )
     verification_rate_window_seconds: int = Field(default=600, ge=1)
+    # Money bounds and the step-up day total (issue #12).
+    max_amount: int = Field(
+        default=10**12, ge=1, le=2**63 - 1, description="Minor units one transfer may move."
+    )
+    step_up_daily_amount: int = Field(
+        default=500_000,
+        ge=1,
+        description="Minor units: a user's outgoing transfers in their local day, this one "
+        "included, at or past it ask for a code.",
+    )
 
     @field_validator("default_currency")
     @classmethod

@@ -264,13 +264,16 @@ def walkthrough(server: Server) -> None:
 
     # Top up 1,000.00 CNY; the same Idempotency-Key replays the first answer, another body is 409.
     top_up = {"kind": "top_up", "destination": a_main, "amount": cny(100_000)}
-    first = _ok(me.post("/v1/transfers", json=top_up, headers={"Idempotency-Key": "topup-1"}), 201)
+    # Money from outside is the backend's word: Alice's own token may not mint it.
+    assert _problem(me.post("/v1/transfers", json=top_up), 403)["type"].endswith("operator-only")
+    key = {"Idempotency-Key": "topup-1"}
+    first = _ok(operator.post("/v1/transfers", json=top_up, headers=key), 201)
     assert first["status"] == "succeeded"
-    again = me.post("/v1/transfers", json=top_up, headers={"Idempotency-Key": "topup-1"})
+    again = operator.post("/v1/transfers", json=top_up, headers=key)
     assert _ok(again, 201)["id"] == first["id"]
     assert again.headers.get("idempotent-replayed") == "true"
     other = {**top_up, "amount": cny(1)}
-    _problem(me.post("/v1/transfers", json=other, headers={"Idempotency-Key": "topup-1"}), 409)
+    _problem(operator.post("/v1/transfers", json=other, headers=key), 409)
 
     # A travel sub-wallet with a monthly budget of 2,000.00; 500.00 allocated to it.
     travel = _ok(

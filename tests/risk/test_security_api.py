@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from tests.helpers import cny, top_up
+from tests.helpers import assert_books_unchanged, cny, top_up
 from tidings.api.context import AppContext
 from tidings.kit.clock import FixedClock
 from tidings.ledger.models import holds
@@ -260,9 +260,10 @@ def test_a_blocked_transfer_without_the_money_is_just_insufficient_funds(
     client: TestClient, engine: Engine, bob: Member, clock: FixedClock
 ) -> None:
     takeover_setup(client, bob, clock, "password")
-    response = pay(client, bob, 300_000)
-    assert response.status_code == 422
-    assert response.json()["type"].endswith("/insufficient-funds")
+    with assert_books_unchanged(client, [bob.wallet_id]):
+        response = pay(client, bob, 300_000)
+        assert response.status_code == 422
+        assert response.json()["type"].endswith("/insufficient-funds")
     assert events_of(engine, bob.id, security.TRANSACTION_SUSPICIOUS) == []
 
 
@@ -275,9 +276,10 @@ def test_not_me_freezes_outgoing_money_while_incoming_still_lands(
     response = client.post(f"/v1/wallets/{alice.wallet_id}/freeze", headers=alice.headers)
     assert response.status_code == 200, response.text
     assert response.json()["frozen_at"] is not None
-    refused = pay(client, alice, 1_000)
-    assert refused.status_code == 422
-    assert refused.json()["type"].endswith("/wallet-frozen")
+    with assert_books_unchanged(client, [alice.wallet_id]):
+        refused = pay(client, alice, 1_000)
+        assert refused.status_code == 422
+        assert refused.json()["type"].endswith("/wallet-frozen")
     assert refused.json()["errors"][0]["field"] == "source"
     top_up(client, alice.wallet_id, 5_000)
     top_up(client, bob.wallet_id, 5_000)
@@ -314,18 +316,19 @@ def test_freezing_the_main_wallet_covers_sub_wallets(client: TestClient, alice: 
         },
     )
     client.post(f"/v1/wallets/{alice.wallet_id}/freeze", headers=alice.headers)
-    response = client.post(
-        "/v1/transfers",
-        json={
-            "kind": "payment",
-            "source": sub["id"],
-            "amount": cny(1_000),
-            "merchant": {"name": "携程"},
-        },
-        headers=alice.headers,
-    )
-    assert response.status_code == 422
-    assert response.json()["type"].endswith("/wallet-frozen")
+    with assert_books_unchanged(client, [alice.wallet_id, sub["id"]]):
+        response = client.post(
+            "/v1/transfers",
+            json={
+                "kind": "payment",
+                "source": sub["id"],
+                "amount": cny(1_000),
+                "merchant": {"name": "携程"},
+            },
+            headers=alice.headers,
+        )
+        assert response.status_code == 422
+        assert response.json()["type"].endswith("/wallet-frozen")
 
 
 def test_only_an_operator_unfreezes(

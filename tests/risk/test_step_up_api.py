@@ -8,7 +8,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from tests.helpers import cny
+from tests.helpers import assert_books_unchanged, cny
 from tidings.api.context import AppContext
 from tidings.kit.clock import FixedClock
 from tidings.ledger.models import holds
@@ -84,8 +84,9 @@ def test_the_right_code_posts_the_transfer_and_its_notice(
     assert items[0]["transfer_id"] == transfer["id"]
     assert items[0]["amount"] == cny(-LARGE)
     # Once posted, the code cannot be used again.
-    again = verify(client, alice, transfer["id"], sent_code(engine, alice.id))
-    assert again.status_code == 409
+    with assert_books_unchanged(client, [alice.wallet_id]):
+        again = verify(client, alice, transfer["id"], sent_code(engine, alice.id))
+        assert again.status_code == 409
     assert client.get("/v1/ledger/trial-balance").json()["ok"] is True
 
 
@@ -113,7 +114,9 @@ def test_wrong_codes_count_down_and_the_third_cancels_and_releases(
     assert [f["transfer_id"] for f in failed] == [transfer["id"]]
     assert failed[0]["not_me_url"] == f"/v1/wallets/{alice.wallet_id}/freeze"
     # Even the right code is too late now.
-    assert verify(client, alice, transfer["id"], sent_code(engine, alice.id)).status_code == 409
+    with assert_books_unchanged(client, [alice.wallet_id]):
+        late = verify(client, alice, transfer["id"], sent_code(engine, alice.id))
+        assert late.status_code == 409
     assert events_of(engine, alice.id, wallet_events.PAYMENT_SUCCEEDED) == []
 
 
@@ -176,9 +179,10 @@ def test_the_job_runs_through_the_jobs_api(
 def test_a_held_transfer_needs_the_money_and_changes_nothing_without_it(
     client: TestClient, engine: Engine, alice: Member
 ) -> None:
-    response = pay(client, alice, 2_000_000)
-    assert response.status_code == 422
-    assert response.json()["type"].endswith("/insufficient-funds")
+    with assert_books_unchanged(client, [alice.wallet_id]):
+        response = pay(client, alice, 2_000_000)
+        assert response.status_code == 422
+        assert response.json()["type"].endswith("/insufficient-funds")
     assert count_rows(engine, transfers, status="pending_verification") == 0
     assert events_of(engine, alice.id, security.VERIFICATION_CODE) == []
 

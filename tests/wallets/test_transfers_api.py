@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from tests.helpers import balance, cny, create_user, top_up, transfer
+from tests.helpers import assert_books_unchanged, balance, cny, create_user, top_up, transfer
 
 STARBUCKS = {"name": "星巴克", "category": "5814"}
 
@@ -73,7 +73,8 @@ def test_bad_payment_is_a_problem_naming_the_field_and_writes_nothing(
         "merchant": STARBUCKS,
         **body,
     }
-    response = client.post("/v1/transfers", json=request)
+    with assert_books_unchanged(client, [funded["wallet_id"]]):
+        response = client.post("/v1/transfers", json=request)
     assert 400 <= response.status_code < 500, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
     assert field in {e["field"] for e in response.json()["errors"]}
@@ -81,13 +82,14 @@ def test_bad_payment_is_a_problem_naming_the_field_and_writes_nothing(
     assert balance(client, funded["wallet_id"]) == 100_000
 
 
-def test_malformed_json_is_400(client: TestClient) -> None:
-    response = client.post(
-        "/v1/transfers",
-        content=b'{"kind": "payment",',
-        headers={"Content-Type": "application/json"},
-    )
-    assert response.status_code == 400
+def test_malformed_json_is_400(client: TestClient, funded: dict[str, Any]) -> None:
+    with assert_books_unchanged(client, [funded["wallet_id"]]):
+        response = client.post(
+            "/v1/transfers",
+            content=b'{"kind": "payment",',
+            headers={"Content-Type": "application/json"},
+        )
+        assert response.status_code == 400
     assert response.json()["title"] == "Malformed JSON"
 
 
@@ -96,17 +98,18 @@ def test_user_cannot_pay_from_another_users_wallet(
 ) -> None:
     mallory = create_user(client)
     token = client.post(f"/v1/users/{mallory['id']}/tokens").json()["token"]
-    response = client.post(
-        "/v1/transfers",
-        headers={"Authorization": f"Bearer {token}"},
-        json={
-            "kind": "payment",
-            "source": funded["wallet_id"],
-            "amount": cny(100),
-            "merchant": STARBUCKS,
-        },
-    )
-    assert response.status_code == 404
+    with assert_books_unchanged(client, [funded["wallet_id"], mallory["wallet_id"]]):
+        response = client.post(
+            "/v1/transfers",
+            headers={"Authorization": f"Bearer {token}"},
+            json={
+                "kind": "payment",
+                "source": funded["wallet_id"],
+                "amount": cny(100),
+                "merchant": STARBUCKS,
+            },
+        )
+        assert response.status_code == 404
     assert balance(client, funded["wallet_id"]) == 100_000
 
 
@@ -139,11 +142,13 @@ def test_sub_wallet_budget_allocation_payment_and_partial_refunds(
 
     transfer(client, kind="refund", refund_of=paid["id"], amount=cny(10_000))
     assert balance(client, travel) == 30_000
-    too_much = client.post(
-        "/v1/transfers", json={"kind": "refund", "refund_of": paid["id"], "amount": cny(20_001)}
-    )
-    assert too_much.status_code == 422
-    assert too_much.json()["errors"][0]["field"] == "amount"
+    with assert_books_unchanged(client, [main, travel]):
+        too_much = client.post(
+            "/v1/transfers",
+            json={"kind": "refund", "refund_of": paid["id"], "amount": cny(20_001)},
+        )
+        assert too_much.status_code == 422
+        assert too_much.json()["errors"][0]["field"] == "amount"
     transfer(client, kind="refund", refund_of=paid["id"], amount=cny(20_000))
     assert client.get(f"/v1/transfers/{paid['id']}").json()["refunded"] == cny(30_000)
     assert balance(client, travel) == 50_000
@@ -167,11 +172,12 @@ def test_refund_after_sub_wallet_closed_lands_in_main(
     assert balance(client, main) == 96_000
     transfer(client, kind="refund", refund_of=paid["id"], amount=cny(4_000))
     assert balance(client, main) == 100_000
-    refused = client.post(
-        "/v1/transfers",
-        json={"kind": "allocation", "source": main, "destination": sub, "amount": cny(1)},
-    )
-    assert refused.status_code == 422
+    with assert_books_unchanged(client, [main, sub]):
+        refused = client.post(
+            "/v1/transfers",
+            json={"kind": "allocation", "source": main, "destination": sub, "amount": cny(1)},
+        )
+        assert refused.status_code == 422
 
 
 def test_only_operators_refund(client: TestClient, funded: dict[str, Any]) -> None:
@@ -179,12 +185,13 @@ def test_only_operators_refund(client: TestClient, funded: dict[str, Any]) -> No
         client, kind="payment", source=funded["wallet_id"], amount=cny(500), merchant=STARBUCKS
     )
     token = client.post(f"/v1/users/{funded['id']}/tokens").json()["token"]
-    response = client.post(
-        "/v1/transfers",
-        headers={"Authorization": f"Bearer {token}"},
-        json={"kind": "refund", "refund_of": paid["id"], "amount": cny(500)},
-    )
-    assert response.status_code == 403
+    with assert_books_unchanged(client, [funded["wallet_id"]]):
+        response = client.post(
+            "/v1/transfers",
+            headers={"Authorization": f"Bearer {token}"},
+            json={"kind": "refund", "refund_of": paid["id"], "amount": cny(500)},
+        )
+        assert response.status_code == 403
 
 
 def test_p2p_goes_to_another_users_main_wallet_with_masked_counterparty(
@@ -202,28 +209,30 @@ def test_p2p_goes_to_another_users_main_wallet_with_masked_counterparty(
     received = [e for e in events(engine) if e[0] == "wallet.transfer.received"][-1]
     assert received[1] == friend["id"]
     assert received[2]["counterparty"] == "张*丰"
-    same_user = client.post(
-        "/v1/transfers",
-        json={
-            "kind": "p2p",
-            "source": funded["wallet_id"],
-            "destination": funded["wallet_id"],
-            "amount": cny(1),
-        },
-    )
-    assert same_user.status_code == 422
+    with assert_books_unchanged(client, [funded["wallet_id"], friend["wallet_id"]]):
+        same_user = client.post(
+            "/v1/transfers",
+            json={
+                "kind": "p2p",
+                "source": funded["wallet_id"],
+                "destination": funded["wallet_id"],
+                "amount": cny(1),
+            },
+        )
+        assert same_user.status_code == 422
 
 
 def test_insufficient_funds_changes_nothing(
     client: TestClient, engine: Engine, funded: dict[str, Any]
 ) -> None:
     before = counts(engine)
-    response = client.post(
-        "/v1/transfers",
-        json={"kind": "withdrawal", "source": funded["wallet_id"], "amount": cny(100_001)},
-    )
-    assert response.status_code == 422
-    assert response.json()["title"] == "Insufficient funds"
+    with assert_books_unchanged(client, [funded["wallet_id"]]):
+        response = client.post(
+            "/v1/transfers",
+            json={"kind": "withdrawal", "source": funded["wallet_id"], "amount": cny(100_001)},
+        )
+        assert response.status_code == 422
+        assert response.json()["title"] == "Insufficient funds"
     assert counts(engine) == before
 
 
@@ -256,11 +265,13 @@ def test_idempotency_key_replays_the_first_result_and_refuses_another_body(
     assert first.json() == again.json()
     assert again.headers["Idempotent-Replayed"] == "true"
     assert balance(client, funded["wallet_id"]) == 99_000
-    other = client.post(
-        "/v1/transfers", json={**body, "amount": cny(2_000)}, headers={"Idempotency-Key": "pay-1"}
-    )
-    assert other.status_code == 409
-    assert balance(client, funded["wallet_id"]) == 99_000
+    with assert_books_unchanged(client, [funded["wallet_id"]]):
+        other = client.post(
+            "/v1/transfers",
+            json={**body, "amount": cny(2_000)},
+            headers={"Idempotency-Key": "pay-1"},
+        )
+        assert other.status_code == 409
 
 
 def test_transactions_newest_first_with_cursor_and_kind_filter(

@@ -74,8 +74,9 @@ PHASES: Final = ("service", "scored", "model", "raw", "http")
 CURRENCY: Final = "CNY"
 PAYMENT: Final = 1_280
 """12.80 CNY: a coffee, far below the step-up amount and never near the low-balance line."""
-TOP_UP: Final = 10**13
-"""Enough that no run drains a wallet."""
+TOP_UP: Final = 10**12
+"""Enough that no run drains a wallet, and no more than one transfer may move
+(`TIDINGS_MAX_AMOUNT`)."""
 SERVICE_USERS: Final = 8
 HTTP_USERS: Final = 32
 """More wallets than wrk connections, so concurrent payments rarely queue on one row."""

@@ -10,7 +10,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
 
 from tidings.kit.errors import Unprocessable
 
-# Large enough for any wallet, small enough that sums never overflow a 64-bit column.
+# The most any Money in a request may say: a 64-bit column holds it with room to spare (and
+# anything larger is a 422, never a 500). One transfer moves at most `TIDINGS_MAX_AMOUNT`,
+# and the ledger refuses any posting that would take a balance past the 64-bit range.
 MAX_MINOR_UNITS = 10**15
 
 _KNOWN_CURRENCIES = frozenset(list_currencies())

@@ -12,6 +12,14 @@ class InsufficientFunds(Unprocessable):
     title = "Insufficient funds"
 
 
+class AmountOutOfRange(Unprocessable):
+    """The posting would take a balance (or the held money) past what a 64-bit integer holds;
+    refused before anything is written, so stored money stays an exact integer."""
+
+    code = "amount-out-of-range"
+    title = "Amount out of range"
+
+
 class UnbalancedEntry(AppError):
     """A programming error caught before the database would refuse it."""
 

@@ -10,13 +10,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import NoReturn
 
 from sqlalchemy import Connection
 
 from tidings.kit.ids import new_id
 from tidings.kit.money import CurrencyMismatch
 from tidings.ledger import repository
-from tidings.ledger.exceptions import InsufficientFunds, UnbalancedEntry
+from tidings.ledger.exceptions import AmountOutOfRange, InsufficientFunds, UnbalancedEntry
 
 
 class SystemAccount(StrEnum):
@@ -115,9 +116,7 @@ def post_entry(
             _create_system_account(conn, leg.account_id, currency, at)
             balance = repository.apply_amount(conn, leg.account_id, leg.amount)
         if balance is None:
-            raise InsufficientFunds(
-                "the wallet's available balance does not cover this amount", field="amount"
-            )
+            _refuse(conn, leg.account_id, leg.amount)
         balances[leg.account_id] = balance
         rows.append(
             {
@@ -133,6 +132,19 @@ def post_entry(
     repository.insert_postings(conn, rows)
     repository.insert_entry(conn, entry_id=entry_id, kind=kind, reference=reference, at=at)
     return PostedEntry(entry_id=entry_id, balances_after=balances)
+
+
+def _refuse(conn: Connection, account_id: str, amount: int) -> NoReturn:
+    """Why `apply_amount` refused: the range (rare, and checked only then), or the money."""
+    account = repository.get_account(conn, account_id)
+    if account is not None and not repository.in_range(int(account.balance) + amount):
+        raise AmountOutOfRange(
+            "this would take a balance past the largest amount the ledger holds",
+            field="amount",
+        )
+    raise InsufficientFunds(
+        "the wallet's available balance does not cover this amount", field="amount"
+    )
 
 
 def _create_system_account(conn: Connection, account_id: str, currency: str, at: datetime) -> None:
@@ -165,6 +177,11 @@ def place_hold(
         raise CurrencyMismatch(
             f"the account holds {account.currency if account else 'nothing'}, not {currency}",
             field="amount.currency",
+        )
+    if not repository.in_range(int(account.held) + amount):
+        raise AmountOutOfRange(
+            "this would take the held money past the largest amount the ledger holds",
+            field="amount",
         )
     if not repository.change_held(conn, account_id, amount):
         raise InsufficientFunds(

@@ -31,8 +31,10 @@ def transfer_signals(
     destination_wallet_id: str | None,
     merchant: str | None,
     at: datetime,
+    local_day_start: datetime | None = None,
 ) -> TransferSignals:
-    """What the rules need to know about this transfer, before it is written."""
+    """What the rules need to know about this transfer, before it is written; with the start
+    of the user's local day, also what they sent out since then (for the day's step-up)."""
     facts = repository.transfer_facts(
         conn,
         user_id=user_id,
@@ -40,6 +42,7 @@ def transfer_signals(
         at=at,
         destination_wallet_id=destination_wallet_id,
         merchant=merchant,
+        local_day_start=local_day_start,
     )
     median = facts.median_amount
     if median is None:
@@ -64,4 +67,5 @@ def transfer_signals(
         minutes_since_new_device_login=_minutes_since(new_device_at, at),
         minutes_since_new_location_login=_minutes_since(facts.latest_new_location_at, at),
         minutes_since_sensitive_change=_minutes_since(facts.latest_change_at, at),
+        amount_local_day=facts.amount_local_day,
     )

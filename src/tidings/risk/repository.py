@@ -111,6 +111,8 @@ class TransferFacts:
     incoming_24h: int
     median_amount: int | None
     """None where the database cannot take it in the same query (SQLite): `median_amount`."""
+    amount_local_day: int
+    """Outgoing transfers, succeeded or held, since `local_day_start`."""
 
 
 def _outgoing_90d(user_id: Any, at: Any, since: Any) -> tuple[Any, ...]:
@@ -190,6 +192,17 @@ def _transfer_facts_statement(*, with_median: bool, payee: str | None) -> Select
         )
         .scalar_subquery()
     )
+    local_day = (
+        select(func.coalesce(func.sum(t.amount), 0))
+        .where(
+            t.user_id == user_id,
+            t.kind.in_(OUTGOING_KINDS),
+            t.status.in_(("succeeded", "pending_verification")),
+            t.created_at >= bindparam("local_day", type_=Timestamp),
+            t.created_at <= at,
+        )
+        .scalar_subquery()
+    )
     return (
         select(
             users.c.created_at,
@@ -207,6 +220,7 @@ def _transfer_facts_statement(*, with_median: bool, payee: str | None) -> Select
             paid_before,
             incoming,
             history.c.median if with_median else literal(None),
+            local_day,
         )
         .select_from(users)
         .join(history, literal(True))
@@ -222,10 +236,12 @@ def transfer_facts(
     at: datetime,
     destination_wallet_id: str | None,
     merchant: str | None,
+    local_day_start: datetime | None = None,
 ) -> TransferFacts:
     """The user's age, time zone and latest login signals; aggregates over their succeeded
     outgoing transfers of the last 90 days (and, on PostgreSQL, their median); whether they
-    paid this payee before; money other users sent them (p2p) in the last 24 h.
+    paid this payee before; money other users sent them (p2p) in the last 24 h; and, given
+    the start of the user's local day, their outgoing transfers since then, succeeded or held.
 
     Top-ups are left out of that last figure: they come from the owner's own bank card, and
     "top up, then pay a new merchant" is the most ordinary thing a wallet sees, not a mule
@@ -250,6 +266,7 @@ def transfer_facts(
             "day": at - timedelta(hours=24),
             "hour": at - timedelta(hours=1),
             "ten_minutes": at - timedelta(minutes=10),
+            "local_day": local_day_start if local_day_start is not None else at,
             "payee": destination_wallet_id if destination_wallet_id is not None else merchant,
         },
     ).one()
@@ -269,6 +286,7 @@ def transfer_facts(
         paid_before=bool(row[12]),
         incoming_24h=int(row[13]),
         median_amount=int(row[14] or 0) if with_median else None,
+        amount_local_day=int(row[15]),
     )
 
 

@@ -70,6 +70,9 @@ class TransferSignals:
     """None when the user never logged in from a new city or country."""
     minutes_since_sensitive_change: float | None
     """Since the last password, phone or email change; None when there was none."""
+    amount_local_day: int = 0
+    """Outgoing transfers since midnight in the user's time zone, succeeded or held for a
+    code (not this one): what the day's step-up limit adds this transfer to."""
 
 
 @dataclass(frozen=True, slots=True)

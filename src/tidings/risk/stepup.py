@@ -9,8 +9,9 @@ from __future__ import annotations
 import hmac
 import secrets
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Final
+from zoneinfo import ZoneInfo
 
 import structlog
 from sqlalchemy import Connection
@@ -31,6 +32,10 @@ log = structlog.get_logger(__name__)
 
 AMOUNT_AT_STEP_UP_LIMIT: Final = "amount_at_step_up_limit"
 """The reason added when the amount alone (>= `TIDINGS_STEP_UP_AMOUNT`) asks for a code."""
+DAILY_AMOUNT_AT_STEP_UP_LIMIT: Final = "daily_amount_at_step_up_limit"
+"""The reason added when the user's local day of outgoing transfers, this one included,
+reaches `TIDINGS_STEP_UP_DAILY_AMOUNT`: splitting a large sum does not avoid the code."""
+_LIMIT_REASONS: Final = frozenset({AMOUNT_AT_STEP_UP_LIMIT, DAILY_AMOUNT_AT_STEP_UP_LIMIT})
 TRANSFER_PURPOSE: Final = "transfer"
 """`purpose` of a transfer's code; templates word it per locale."""
 CODE_DIGITS: Final = 6
@@ -42,6 +47,9 @@ class StepUpPolicy:
 
     step_up_amount: int = 500_000
     """Outgoing transfers at or above this (minor units) always ask for a code."""
+    daily_amount: int = 500_000
+    """So does one that takes the user's local day of outgoing transfers (succeeded or held)
+    to this or past it."""
     code_ttl: timedelta = timedelta(minutes=15)
     hold_ttl: timedelta = timedelta(minutes=15)
     attempts: int = 3
@@ -56,6 +64,7 @@ class StepUpPolicy:
     def from_settings(cls, settings: Settings, *, model: ModelCache | None = None) -> StepUpPolicy:
         return cls(
             step_up_amount=settings.step_up_amount,
+            daily_amount=settings.step_up_daily_amount,
             code_ttl=timedelta(seconds=settings.verification_code_ttl_seconds),
             hold_ttl=timedelta(seconds=settings.step_up_hold_ttl_seconds),
             attempts=settings.verification_attempts,
@@ -79,9 +88,16 @@ def assess(
     destination_wallet_id: str | None,
     merchant: str | None,
     at: datetime,
+    timezone: str,
+    own_step_up_amount: int | None = None,
     policy: StepUpPolicy = DEFAULT_STEP_UP,
 ) -> RiskAssessment:
-    """The rules' decision; at or above the step-up limit it is always a step-up.
+    """The rules' decision; at or above a step-up limit it is always a step-up.
+
+    The limits: this transfer alone reaching `policy.step_up_amount`, or the user's outgoing
+    transfers since midnight in their `timezone` (succeeded or held), this one included,
+    reaching `policy.daily_amount`. A user's own `own_step_up_amount` lowers both, never
+    raises them.
 
     "Always" includes what the rules would block (a takeover's large transfer): the code goes
     to the owner's phone, who alone can release it, and is alerted either way. The one
@@ -97,6 +113,7 @@ def assess(
         destination_wallet_id=destination_wallet_id,
         merchant=merchant,
         at=at,
+        local_day_start=local_midnight(at, timezone),
     )
     assessment = assess_transfer(signals)
     if policy.model is not None:
@@ -109,7 +126,19 @@ def assess(
             assessment=assessment,
             at=at,
         )
-    if amount < policy.step_up_amount or assessment.decision is RiskDecision.STEP_UP:
+    per_transfer, per_day = policy.step_up_amount, policy.daily_amount
+    if own_step_up_amount is not None:
+        per_transfer = min(per_transfer, own_step_up_amount)
+        per_day = min(per_day, own_step_up_amount)
+    limits = tuple(
+        reason
+        for reason, reached in (
+            (AMOUNT_AT_STEP_UP_LIMIT, amount >= per_transfer),
+            (DAILY_AMOUNT_AT_STEP_UP_LIMIT, signals.amount_local_day + amount >= per_day),
+        )
+        if reached
+    )
+    if not limits or assessment.decision is RiskDecision.STEP_UP:
         return assessment
     if assessment.decision is RiskDecision.BLOCK and _phone_changed_recently(conn, user_id, at=at):
         return assessment  # the code would go to the new phone: nobody to ask, refuse
@@ -117,8 +146,15 @@ def assess(
         assessment,
         level=max(assessment.level, RiskLevel.MEDIUM, key=_LEVELS.index),
         decision=RiskDecision.STEP_UP,
-        reasons=(*assessment.reasons, AMOUNT_AT_STEP_UP_LIMIT),
+        reasons=(*assessment.reasons, *limits),
     )
+
+
+def local_midnight(at: datetime, timezone: str) -> datetime:
+    """The start of `at`'s day in the user's time zone, in UTC."""
+    local = at.astimezone(ZoneInfo(timezone))
+    start = datetime.combine(local.date(), time(), tzinfo=local.tzinfo)
+    return start.astimezone(UTC)
 
 
 _LEVELS: Final = (RiskLevel.LOW, RiskLevel.MEDIUM, RiskLevel.HIGH)
@@ -131,9 +167,9 @@ def _phone_changed_recently(conn: Connection, user_id: str, *, at: datetime) -> 
 
 
 def _rules_objected(assessment: RiskAssessment) -> bool:
-    """The rules (or the model) asked for the step-up, not the amount alone."""
+    """The rules (or the model) asked for the step-up, not an amount limit alone."""
     return (
-        AMOUNT_AT_STEP_UP_LIMIT not in assessment.reasons
+        not _LIMIT_REASONS.intersection(assessment.reasons)
         or assessment.score >= DEFAULT_POLICY.step_up_score
     )
 

@@ -22,6 +22,7 @@ users = Table(
     Column("timezone", String(64), nullable=False),
     Column("currency", String(3), nullable=False),
     Column("low_balance_threshold", Amount, nullable=False),
+    Column("step_up_amount", Amount),  # the user's own, lower step-up amount (minor units)
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
 )

@@ -10,7 +10,7 @@ import phonenumbers
 from babel import Locale, UnknownLocaleError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from tidings.kit.money import CurrencyCode, Money, NonNegativeMoney
+from tidings.kit.money import CurrencyCode, Money, NonNegativeMoney, PositiveMoney
 from tidings.kit.text import ShortText, printable
 
 _TIMEZONES = frozenset(available_timezones())
@@ -93,6 +93,11 @@ class UserUpdate(BaseModel):
     locale: LocaleTag | None = None
     timezone: TimeZone | None = None
     low_balance_threshold: NonNegativeMoney | None = None
+    step_up_amount: PositiveMoney | None = Field(
+        default=None,
+        description="The user's own step-up amount: lowers (never raises) both "
+        "`TIDINGS_STEP_UP_AMOUNT` and `TIDINGS_STEP_UP_DAILY_AMOUNT` for them; null clears it.",
+    )
 
 
 class UserOut(BaseModel):
@@ -105,6 +110,9 @@ class UserOut(BaseModel):
     timezone: str
     currency: str
     low_balance_threshold: Money
+    step_up_amount: Money | None = Field(
+        default=None, description="The user's own step-up amount, when they set one."
+    )
     wallet_id: str
     created_at: datetime
 

@@ -106,6 +106,9 @@ def get_user(conn: Connection, keyring: Keyring, user_id: str) -> UserOut:
         timezone=row.timezone,
         currency=row.currency,
         low_balance_threshold=money(int(row.low_balance_threshold), row.currency),
+        step_up_amount=(
+            money(int(row.step_up_amount), row.currency) if row.step_up_amount is not None else None
+        ),
         wallet_id=row.main_wallet_id,
         created_at=as_utc(row.created_at),
     )
@@ -129,6 +132,13 @@ def update_user(
     if data.low_balance_threshold is not None:
         _require_wallet_currency(data.low_balance_threshold, current.currency)
         values["low_balance_threshold"] = data.low_balance_threshold.value
+    if "step_up_amount" in data.model_fields_set:
+        own = data.step_up_amount
+        if own is not None and own.currency != current.currency:
+            raise CurrencyMismatch(
+                "step_up_amount must be in the wallet currency", field="step_up_amount.currency"
+            )
+        values["step_up_amount"] = own.value if own is not None else None
     repository.update_user(conn, user_id, values)
     return get_user(conn, keyring, user_id)
 

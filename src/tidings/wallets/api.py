@@ -193,6 +193,7 @@ def create_transfer(
             acting_user_id=principal.user_id,
             at=context.clock.now(),
             step_up=step_up,
+            max_amount=context.settings.max_amount,
         )
         held = transfer.status == PENDING_VERIFICATION
         return transfer

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tidings.kit.errors import Forbidden, NotFound, Unprocessable
+from tidings.kit.errors import Conflict, Forbidden, NotFound, Unprocessable
 
 
 class WalletNotFound(NotFound):
@@ -46,6 +46,22 @@ class RefundExceedsPayment(Unprocessable):
 
 
 class OperatorOnly(Forbidden):
-    """Only an operator may do this (a refund comes from the merchant side)."""
+    """Only an operator may do this: money arriving from outside (a top-up) or going back
+    from the merchant side (a refund) is confirmed by the company's backend."""
 
     code = "operator-only"
+
+
+class RefundOfUnsettledPayment(Conflict):
+    """Only a succeeded payment can be refunded: a held one has moved no money yet, and a
+    cancelled or expired one never will."""
+
+    code = "refund-of-unsettled-payment"
+    title = "Payment not settled"
+
+
+class AmountAboveMaximum(Unprocessable):
+    """One transfer moves at most `TIDINGS_MAX_AMOUNT` minor units."""
+
+    code = "amount-above-maximum"
+    title = "Amount above maximum"

@@ -40,8 +40,11 @@ _LOCK_WALLETS = (
         wallets.c.status,
         wallets.c.currency,
         wallets.c.frozen_at,
-        # Read here, not in a second query: every debit of a main wallet compares with it.
+        # Read here, not in a second query: every debit of a main wallet compares with it,
+        # and every scored one needs the owner's day and own step-up amount.
         users.c.low_balance_threshold,
+        users.c.timezone,
+        users.c.step_up_amount,
     )
     .join(users, users.c.id == wallets.c.user_id)
     .where(wallets.c.id.in_(bindparam("wallet_ids", expanding=True)))
@@ -96,13 +99,21 @@ def get_transfer(conn: Connection, transfer_id: str) -> AnyRow | None:
     return conn.execute(select(transfers).where(transfers.c.id == transfer_id)).first()
 
 
+def lock_transfer(conn: Connection, transfer_id: str) -> AnyRow | None:
+    """A transfer row-locked until the end of the transaction (PostgreSQL; on SQLite the
+    writer lock already serialises): the lock that moving a held transfer also takes."""
+    stmt = select(transfers).where(transfers.c.id == transfer_id).with_for_update()
+    return conn.execute(stmt).first()
+
+
 def add_refunded(conn: Connection, payment_id: str, amount: int) -> bool:
-    """Count a refund against its payment; False when it would exceed the payment."""
+    """Count a refund against its succeeded payment; False when it would exceed it."""
     stmt = (
         update(transfers)
         .where(
             transfers.c.id == payment_id,
-            transfers.c.refunded_amount + amount <= transfers.c.amount,
+            transfers.c.status == "succeeded",
+            transfers.c.refunded_amount <= transfers.c.amount - amount,
         )
         .values(refunded_amount=transfers.c.refunded_amount + amount)
     )

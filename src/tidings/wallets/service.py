@@ -8,7 +8,7 @@ half-written.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
@@ -32,9 +32,11 @@ from tidings.users import service as users
 from tidings.users.schemas import UserCreate, UserOut
 from tidings.wallets import events, repository
 from tidings.wallets.exceptions import (
+    AmountAboveMaximum,
     InvalidTransfer,
     OperatorOnly,
     RefundExceedsPayment,
+    RefundOfUnsettledPayment,
     TransferNotFound,
     WalletClosed,
     WalletFrozen,
@@ -51,6 +53,9 @@ from tidings.wallets.schemas import (
     TransferOut,
     WalletOut,
 )
+
+DEFAULT_MAX_AMOUNT: Final = 10**12
+"""`TIDINGS_MAX_AMOUNT`: the most one transfer moves (10,000,000,000.00 CNY)."""
 
 
 def create_user_with_wallet(
@@ -244,6 +249,7 @@ def create_transfer(
     acting_user_id: str | None,
     at: datetime,
     step_up: StepUpPolicy = DEFAULT_STEP_UP,
+    max_amount: int = DEFAULT_MAX_AMOUNT,
 ) -> TransferOut:
     """Move money as `data.kind` says; raises (changing nothing) when it may not happen.
 
@@ -255,12 +261,21 @@ def create_transfer(
     """
     amount, currency = data.amount.value, data.amount.currency
     kind = data.kind
+    if amount > max_amount:
+        raise AmountAboveMaximum(
+            f"at most {max_amount} minor units per transfer", field="amount.value"
+        )
     transfer_id = new_id("trf")
     payment: AnyRow | None = None
     source: AnyRow | None
     destination: AnyRow | None
 
     if kind is TransferKind.TOP_UP:
+        if acting_user_id is not None:
+            raise OperatorOnly(
+                "a top-up is money arriving from outside, confirmed by the company's backend "
+                "(operator key)"
+            )
         _require_present(data, "destination")
         _require_absent(data, "source", "merchant", "refund_of")
         wallets = _load(
@@ -308,9 +323,17 @@ def create_transfer(
             raise OperatorOnly("refunds are made by the merchant side (operator key)")
         _require_present(data, "refund_of")
         _require_absent(data, "source", "destination", "merchant")
-        payment = repository.get_transfer(conn, data.refund_of or "")
+        # Locked first, like verifying or cancelling a held payment locks it: the status
+        # read here cannot change before this transaction ends.
+        payment = repository.lock_transfer(conn, data.refund_of or "")
         if payment is None or payment.kind != TransferKind.PAYMENT.value:
             raise TransferNotFound(f"payment {data.refund_of} not found", field="refund_of")
+        if payment.status != SUCCEEDED:
+            raise RefundOfUnsettledPayment(
+                f"payment {payment.id} is {payment.status}: only a succeeded payment, whose "
+                "money reached the merchant, can be refunded",
+                field="refund_of",
+            )
         # Lock the paying wallet and the main wallet together, in id order, like every
         # other movement between them (two separate locks could deadlock with a close).
         main_id = users.get_main_wallet_id(conn, payment.user_id)
@@ -358,6 +381,8 @@ def create_transfer(
             destination_wallet_id=destination.id if destination is not None else None,
             merchant=merchant_name,
             at=at,
+            timezone=source.timezone,
+            own_step_up_amount=source.step_up_amount,
             policy=step_up,
         )
         if assessment.decision is RiskDecision.BLOCK:
@@ -408,6 +433,8 @@ def create_transfer(
 
 PENDING_VERIFICATION = "pending_verification"
 """A transfer held for the owner's one-time code: money held, nothing posted."""
+SUCCEEDED = "succeeded"
+"""A transfer whose entry is posted: the money moved."""
 
 _SCORED = frozenset({TransferKind.PAYMENT, TransferKind.P2P, TransferKind.WITHDRAWAL})
 """Money leaving the user: scored by the risk rules (allocations stay among own wallets)."""
