@@ -5,6 +5,10 @@ raise), SQLite's money columns refuse anything but an integer, and a Money value
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from tests.helpers import assert_books_unchanged, balance, cny, create_user, top_up
 from tests.ledger.builders import account_of, assert_trial_balance_ok
 from tidings.api.context import AppContext
-from tidings.kit.db import read_transaction, write_transaction
+from tidings.kit.db import make_engine, read_transaction, write_transaction
 from tidings.kit.migrate import downgrade, upgrade
 from tidings.ledger import service as ledger
 from tidings.ledger.exceptions import AmountOutOfRange
@@ -173,9 +177,18 @@ def test_money_above_64_bits_is_422_in_every_request(client: TestClient, value: 
             assert response.headers["content-type"].startswith("application/problem+json")
 
 
-def test_sqlite_money_columns_refuse_non_integers(engine: Engine, context: AppContext) -> None:
-    if engine.dialect.name != "sqlite":
-        pytest.skip("PostgreSQL's BIGINT holds integers only by itself")
+@pytest.fixture
+def sqlite_engine(sqlite_template: Path, tmp_path: Path) -> Iterator[Engine]:
+    """SQLite only: PostgreSQL's BIGINT holds integers by itself (its tests are above)."""
+    path = tmp_path / "money.db"
+    shutil.copy(sqlite_template, path)
+    engine = make_engine(f"sqlite:///{path}")
+    yield engine
+    engine.dispose()
+
+
+def test_sqlite_money_columns_refuse_non_integers(sqlite_engine: Engine) -> None:
+    engine = sqlite_engine
     user_id = "usr_01JD0000000000000000000000"
     with engine.begin() as conn:
         conn.execute(
@@ -186,7 +199,7 @@ def test_sqlite_money_columns_refuse_non_integers(engine: Engine, context: AppCo
                 "kind": "wallet",
                 "currency": "CNY",
                 "allow_negative": False,
-                "created_at": context.clock.now(),
+                "created_at": datetime.now(UTC),
             },
         )
     for value in (9.24e18, 1.5, "12 fen", b"\x01"):
