@@ -97,8 +97,10 @@ def report_login(
     principal: CurrentPrincipal,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    """The app reports a login; a new device, new city or impossible travel alerts the owner."""
-    principal.require_self(user_id)
+    """The company's backend (operator key) reports a login as it happens (`at` within minutes
+    of now); a new device, new city or impossible travel alerts the owner. A user token may
+    not: a stolen session would make its own device "known"."""
+    principal.require_operator()
 
     def operation(conn: Connection) -> LoginOut:
         return service.report_login(
@@ -130,8 +132,9 @@ def report_security_change(
     principal: CurrentPrincipal,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    """A password, phone or email change: the owner is alerted at once (critical)."""
-    principal.require_self(user_id)
+    """The company's backend (operator key) reports a password, phone or email change or a new
+    payee as it happens; the owner is alerted at once (critical)."""
+    principal.require_operator()
 
     def operation(conn: Connection) -> SecurityChangeOut:
         return service.report_security_change(

@@ -37,11 +37,12 @@ class TransferBlocked(Unprocessable):
         self.reasons = reasons
 
 
-class ReportedInFuture(Unprocessable):
-    """A reported `at` later than now (beyond a few minutes of clock drift)."""
+class ReportedTimeOutOfWindow(Unprocessable):
+    """A reported `at` more than a few minutes from now: the backend reports what happens as
+    it happens, so an old (or future) moment is a forged history, not a late report."""
 
-    code = "time-in-future"
-    title = "Time in the future"
+    code = "time-out-of-window"
+    title = "Time out of window"
 
 
 class VerificationNotFound(NotFound):

@@ -24,7 +24,7 @@ from tidings.privacy.crypto import Keyring
 from tidings.risk import audit, detectors, events, learning, repository, stepup
 from tidings.risk.alerts import alert_data
 from tidings.risk.exceptions import (
-    ReportedInFuture,
+    ReportedTimeOutOfWindow,
     TransferBlocked,
     UnfreezeOperatorOnly,
     VerificationExpired,
@@ -51,16 +51,20 @@ log = structlog.get_logger(__name__)
 
 NOT_ME: Final = "not_me"
 """The freeze reason when the owner reports activity that was not theirs."""
-CLOCK_SKEW: Final = timedelta(minutes=5)
-"""A reported `at` may be this far ahead of our clock (phones' clocks drift)."""
+REPORT_WINDOW: Final = timedelta(minutes=5)
+"""A reported `at` may be this far from our clock, either way (clocks drift, reports queue);
+further back would let a caller write a history (a "known" device, an old change)."""
 
 
 def _reported_at(value: datetime | None, *, at: datetime) -> datetime:
     if value is None:
         return at
     moment = as_utc(value)
-    if moment > at + CLOCK_SKEW:
-        raise ReportedInFuture("must not be in the future", field="at")
+    if abs(moment - at) > REPORT_WINDOW:
+        minutes = int(REPORT_WINDOW.total_seconds() // 60)
+        raise ReportedTimeOutOfWindow(
+            f"must be within {minutes} minutes of now (report as it happens)", field="at"
+        )
     return moment
 
 
