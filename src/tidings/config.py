@@ -91,6 +91,14 @@ class Settings(BaseSettings):
         default=10, ge=1, description="Code attempts per user (and per client) per window."
     )
     verification_rate_window_seconds: int = Field(default=600, ge=1)
+    # ---- contact changes and one-time codes (issue #12) ----
+    contact_change_cooling_hours: int = Field(
+        default=48,
+        ge=0,
+        le=24 * 90,
+        description="After a phone or email change: large outgoing transfers are refused, and "
+        "one-time codes go only to contacts and push tokens older than this.",
+    )
 
     @field_validator("default_currency")
     @classmethod

@@ -7,7 +7,6 @@ it; completing or cancelling a held transfer lives in `risk.service`.
 from __future__ import annotations
 
 import hmac
-import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Final
@@ -20,12 +19,15 @@ from tidings.events import record_event
 from tidings.kit.clock import as_utc
 from tidings.kit.ids import new_id
 from tidings.ledger import service as ledger
+from tidings.privacy.codes import DESTINATIONS, SEALED_CODE, seal_code
 from tidings.privacy.crypto import Keyring
-from tidings.risk import audit, events, features, learning, repository
+from tidings.risk import audit, codes, events, features, learning, repository
 from tidings.risk.alerts import alert_data
+from tidings.risk.exceptions import ContactRecentlyChanged, TransferBlocked
 from tidings.risk.learning import ModelCache
 from tidings.risk.scoring import DEFAULT_POLICY, assess_transfer
 from tidings.risk.signals import RiskAssessment, RiskDecision, RiskLevel
+from tidings.users import service as users
 
 log = structlog.get_logger(__name__)
 
@@ -33,7 +35,6 @@ AMOUNT_AT_STEP_UP_LIMIT: Final = "amount_at_step_up_limit"
 """The reason added when the amount alone (>= `TIDINGS_STEP_UP_AMOUNT`) asks for a code."""
 TRANSFER_PURPOSE: Final = "transfer"
 """`purpose` of a transfer's code; templates word it per locale."""
-CODE_DIGITS: Final = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,9 @@ class StepUpPolicy:
     books alone (ledger tests and benchmarks, whose repetitive traffic looks like fraud)."""
     model: ModelCache | None = None
     """The online model beside the rules (`TIDINGS_RISK_MODEL=true`), or none."""
+    contact_cooling: timedelta = timedelta(hours=48)
+    """After a phone or email change: large transfers are refused, and codes go only to
+    contacts and devices older than this."""
 
     @classmethod
     def from_settings(cls, settings: Settings, *, model: ModelCache | None = None) -> StepUpPolicy:
@@ -61,6 +65,7 @@ class StepUpPolicy:
             attempts=settings.verification_attempts,
             scoring=settings.risk_scoring,
             model=model if settings.risk_model else None,
+            contact_cooling=timedelta(hours=settings.contact_change_cooling_hours),
         )
 
 
@@ -147,6 +152,55 @@ def code_matches(keyring: Keyring, *, transfer_id: str, code: str, stored: str) 
     return hmac.compare_digest(code_hash(keyring, transfer_id=transfer_id, code=code), stored)
 
 
+CONTACT_RECENTLY_CHANGED: Final = "contact_recently_changed"
+"""The reason a large transfer is refused in the cooling period after a contact change."""
+NO_TRUSTED_CONTACT: Final = "no_trusted_contact"
+"""The reason a transfer is refused when no contact or device may receive its code."""
+
+
+def _code_destinations(
+    conn: Connection,
+    keyring: Keyring,
+    *,
+    transfer_id: str,
+    user_id: str,
+    amount: int,
+    currency: str,
+    assessment: RiskAssessment,
+    at: datetime,
+    policy: StepUpPolicy,
+) -> dict[str, str]:
+    """Where the code may go (sealed addresses), or the refusal: a large transfer in the
+    cooling period after a contact change, or no contact old enough to trust with a code."""
+    refusal: type[TransferBlocked] | None = None
+    reasons: tuple[str, ...] = ()
+    destinations: dict[str, str] = {}
+    large = amount >= policy.step_up_amount or AMOUNT_AT_STEP_UP_LIMIT in assessment.reasons
+    if large and users.contact_changed_since(conn, user_id, at - policy.contact_cooling):
+        refusal, reasons = ContactRecentlyChanged, (CONTACT_RECENTLY_CHANGED,)
+        detail = "the phone or email changed recently; large transfers wait for the cooling period"
+    else:
+        destinations = codes.step_up_destinations(
+            conn, keyring, user_id, at=at, cooling=policy.contact_cooling
+        )
+        if not destinations:
+            refusal, reasons = TransferBlocked, (NO_TRUSTED_CONTACT,)
+            detail = "no phone or device the owner has had long enough can receive the code"
+    if refusal is None:
+        return destinations
+    transfer = repository.wallet_and_kind_of_transfer(conn, transfer_id)
+    raise refusal(
+        f"{detail}; nothing was held or moved",
+        user_id=user_id,
+        wallet_id=transfer.source_wallet_id if transfer is not None else "",
+        amount=amount,
+        currency=currency,
+        kind=transfer.kind if transfer is not None else "",
+        score=assessment.score,
+        reasons=(*assessment.reasons, *reasons),
+    )
+
+
 def hold_for_verification(
     conn: Connection,
     keyring: Keyring,
@@ -175,7 +229,35 @@ def hold_for_verification(
         at=at,
         expires_at=at + policy.hold_ttl,
     )
-    code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
+    destinations = _code_destinations(
+        conn,
+        keyring,
+        transfer_id=transfer_id,
+        user_id=user_id,
+        amount=amount,
+        currency=currency,
+        assessment=assessment,
+        at=at,
+        policy=policy,
+    )
+    code = codes.new_code()
+    code_event_id = record_event(
+        conn,
+        type=events.VERIFICATION_CODE,
+        user_id=user_id,
+        at=at,
+        data={
+            SEALED_CODE: seal_code(keyring, code),
+            DESTINATIONS: destinations,
+            "purpose": TRANSFER_PURPOSE,
+            "expires_in_minutes": max(
+                1, int(min(policy.code_ttl, policy.hold_ttl).total_seconds()) // 60
+            ),
+            "amount": {"value": amount, "currency": currency},
+            "transfer_id": transfer_id,
+            "occurred_at": at.isoformat(),
+        },
+    )
     repository.insert_verification(
         conn,
         {
@@ -193,22 +275,7 @@ def hold_for_verification(
             "code_expires_at": at + min(policy.code_ttl, policy.hold_ttl),
             "expires_at": at + policy.hold_ttl,
             "created_at": at,
-        },
-    )
-    record_event(
-        conn,
-        type=events.VERIFICATION_CODE,
-        user_id=user_id,
-        at=at,
-        data={
-            "code": code,
-            "purpose": TRANSFER_PURPOSE,
-            "expires_in_minutes": max(
-                1, int(min(policy.code_ttl, policy.hold_ttl).total_seconds()) // 60
-            ),
-            "amount": {"value": amount, "currency": currency},
-            "transfer_id": transfer_id,
-            "occurred_at": at.isoformat(),
+            "code_event_id": code_event_id,
         },
     )
     audit.record(
