@@ -379,6 +379,9 @@ def test_the_full_takeover_story_a_thief_cannot_verify_a_19000_withdrawal(
     patched = client.patch(f"/v1/users/{member.id}", json={"phone": THIEF_PHONE}, headers=thief)
     assert patched.status_code == 403
     asked = ask_change(client, member, phone=THIEF_PHONE)
+    deliver_everything(context)
+    sent = messages(context, security.CONTACT_CHANGE_CODE)
+    assert [(m["channel"], m["to"]) for m in sent] == [("sms", mask_phone(OWNER_PHONE))]
     guess = wrong(change_code(engine, member))  # the code went to the owner's phone
     for _ in range(3):
         assert confirm(client, member, asked["id"], guess).status_code == 422
@@ -390,7 +393,9 @@ def test_the_full_takeover_story_a_thief_cannot_verify_a_19000_withdrawal(
         headers=thief,
     )
     assert login.status_code == 403
-    # The withdrawal is held; its code goes to the owner's phone only, never his push token.
+    # Minutes later the withdrawal is held; its code goes to the owner's phone only, never
+    # his push token.
+    later(clock, minutes=2)
     held = withdraw(client, member, LARGE)
     assert held.status_code == 202, held.text
     deliver_everything(context)
