@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime, time
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -72,24 +73,34 @@ def _quiet_hours(start: str | None, end: str | None) -> QuietHours | None:
     return QuietHours(start=time.fromisoformat(start), end=time.fromisoformat(end))
 
 
+def _stored_tokens(keyring: Keyring, sealed: str | None) -> list[Any]:
+    """The sealed list: token strings (before registration times were kept) or
+    `{token, registered_at}` objects, in registration order."""
+    if not sealed:
+        return []
+    items: list[Any] = json.loads(keyring.decrypt(sealed, context="prefs.push_tokens"))
+    return items
+
+
 def _push_token_entries(
     keyring: Keyring, sealed: str | None, *, stored_at: datetime
 ) -> list[tuple[str, datetime]]:
-    """Each token with when it was registered, oldest registration order kept; a token
-    stored before registration times were kept counts as registered at `stored_at`."""
-    if not sealed:
-        return []
-    entries: list[tuple[str, datetime]] = []
-    for item in json.loads(keyring.decrypt(sealed, context="prefs.push_tokens")):
-        if isinstance(item, str):
-            entries.append((item, stored_at))
-        else:
-            entries.append((str(item["token"]), datetime.fromisoformat(item["registered_at"])))
-    return entries
+    """Each token with when it was registered; a token stored before registration times were
+    kept counts as registered at `stored_at` (the row's last change: the latest it can be)."""
+    return [
+        (item, stored_at)
+        if isinstance(item, str)
+        else (str(item["token"]), datetime.fromisoformat(item["registered_at"]))
+        for item in _stored_tokens(keyring, sealed)
+    ]
 
 
 def push_tokens(keyring: Keyring, sealed: str | None) -> list[str]:
-    return [token for token, _ in _push_token_entries(keyring, sealed, stored_at=datetime.now())]
+    """The tokens, the latest registered last."""
+    return [
+        item if isinstance(item, str) else str(item["token"])
+        for item in _stored_tokens(keyring, sealed)
+    ]
 
 
 def _seal_push_tokens(

@@ -215,10 +215,14 @@ def hold_for_verification(
     at: datetime,
     policy: StepUpPolicy = DEFAULT_STEP_UP,
 ) -> None:
-    """Hold the money (available drops, nothing posted), store the hashed code, send the code;
-    when the rules (not only the amount) asked for it, alert the owner too.
+    """Hold the money (available drops, nothing posted), store the hashed code, send the code
+    (sealed, to trusted addresses only); when the rules (not only the amount) asked for it,
+    alert the owner too.
 
-    The transfer row (status `pending_verification`) must already be written.
+    Raises `TransferBlocked` (the caller's transaction rolls back) for a large transfer in the
+    cooling period after a contact change (`contact-recently-changed`), or when no contact or
+    device old enough can receive the code. The transfer row (status `pending_verification`)
+    must already be written.
     """
     hold_id = ledger.place_hold(
         conn,
