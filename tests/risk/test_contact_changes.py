@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
@@ -414,7 +415,11 @@ def test_the_full_takeover_story_a_thief_cannot_verify_a_19000_withdrawal(
 
 
 def test_no_table_or_sink_keeps_a_step_up_code_after_it_is_verified_or_expires(
-    client: TestClient, context: AppContext, engine: Engine, clock: FixedClock
+    client: TestClient,
+    context: AppContext,
+    engine: Engine,
+    clock: FixedClock,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     member = settled_owner(client, clock)
     verified = withdraw(client, member, 600_000).json()
@@ -437,6 +442,10 @@ def test_no_table_or_sink_keeps_a_step_up_code_after_it_is_verified_or_expires(
     run_expire_holds(engine, as_of=clock.at)
     assert SEALED_CODE not in events_of(engine, member.id, security.VERIFICATION_CODE)[-1]
     assert not code_kept_anywhere(engine, context, expiring)
+    logged = "".join(capfd.readouterr())
+    assert "risk.transfer.held" in logged  # the logs were captured...
+    assert code not in logged  # ...and never show a code
+    assert expiring not in logged
 
 
 def test_no_table_or_sink_keeps_a_contact_change_code_after_it_is_used_or_expires(
