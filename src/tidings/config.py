@@ -101,6 +101,14 @@ class Settings(BaseSettings):
         description="Minor units: a user's outgoing transfers in their local day, this one "
         "included, at or past it ask for a code.",
     )
+    # Contact changes and one-time codes (issue #12).
+    contact_change_cooling_hours: int = Field(
+        default=48,
+        ge=0,
+        le=24 * 90,
+        description="After a phone or email change: large outgoing transfers are refused, and "
+        "one-time codes go only to contacts and push tokens older than this.",
+    )
 
     @field_validator("default_currency")
     @classmethod

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Column, Connection, Index, String, Table, insert
+from sqlalchemy import Column, Connection, Index, String, Table, insert, select, update
 
 from tidings.kit.ids import new_id
 from tidings.kit.tables import Id, Json, Timestamp, metadata
@@ -81,3 +81,14 @@ def record_event(
         },
     )
     return event_id
+
+
+def forget_event_field(conn: Connection, event_id: str | None, key: str) -> None:
+    """Drop one field (a spent one-time code) from an event's data; nothing if absent."""
+    if event_id is None:
+        return
+    row = conn.execute(select(outbox.c.data).where(outbox.c.id == event_id)).first()
+    if row is None or key not in row.data:
+        return
+    data = {k: v for k, v in dict(row.data).items() if k != key}
+    conn.execute(update(outbox).where(outbox.c.id == event_id).values(data=data))

@@ -10,10 +10,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
+from tests.conftest import DATA_KEY, LOOKUP_KEY
 from tests.helpers import cny, create_user, top_up
 from tidings.api.context import AppContext
 from tidings.events import outbox
 from tidings.kit.clock import FixedClock
+from tidings.privacy.codes import SEALED_CODE, open_code
+from tidings.privacy.crypto import Keyring
 from tidings.risk import events as security
 
 START = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
@@ -77,11 +80,15 @@ def count_rows(engine: Engine, table: Any, **where: Any) -> int:
         return int(conn.execute(stmt).scalar_one())
 
 
-def sent_code(engine: Engine, user_id: str) -> str:
-    """The latest one-time code, as the SMS/push carried it."""
-    codes = events_of(engine, user_id, security.VERIFICATION_CODE)
+TEST_KEYRING = Keyring.from_specs(data_key_spec=DATA_KEY, lookup_key_b64=LOOKUP_KEY)
+
+
+def sent_code(engine: Engine, user_id: str, kind: str = security.VERIFICATION_CODE) -> str:
+    """The latest one-time code, as the SMS/push carried it (sealed in its event until used)."""
+    codes = events_of(engine, user_id, kind)
     assert codes, "no verification code was sent"
-    return str(codes[-1]["code"])
+    assert SEALED_CODE in codes[-1], "the code was already used or expired (blanked)"
+    return open_code(TEST_KEYRING, codes[-1][SEALED_CODE])
 
 
 def wallet(client: TestClient, wallet_id: str) -> dict[str, Any]:
@@ -104,9 +111,22 @@ def login(
         body["city"] = city
     if at is not None:
         body["at"] = at.isoformat()
-    response = client.post(f"/v1/users/{member.id}/logins", json=body, headers=member.headers)
+    # The company's backend reports logins (operator key), as they happen.
+    response = client.post(f"/v1/users/{member.id}/logins", json=body)
     assert response.status_code == expect, response.text
     return dict(response.json())
+
+
+def login_earlier(
+    client: TestClient, member: Member, clock: FixedClock, *, ago: timedelta, **details: Any
+) -> dict[str, Any]:
+    """A login the backend reported when it happened, `ago` before now."""
+    now = clock.at
+    clock.at = now - ago
+    try:
+        return login(client, member, **details)
+    finally:
+        clock.at = now
 
 
 def pay(client: TestClient, member: Member, value: int, *, merchant: str = "京东商城") -> Any:

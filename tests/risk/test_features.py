@@ -20,7 +20,7 @@ from tidings.risk.scoring import SENSITIVE_CHANGE_THEN_LARGE_TRANSFER, assess_tr
 from tidings.risk.signals import RiskDecision, TransferSignals
 from tidings.wallets import repository as wallet_rows
 
-from .conftest import START, Member, later, login
+from .conftest import START, Member, later, login, login_earlier
 
 
 def operator_pay(client: TestClient, member: Member, value: int, merchant: str) -> None:
@@ -120,7 +120,7 @@ def test_logins_and_changes_become_minutes_since(
     assert before.new_device is False
     assert before.minutes_since_new_device_login is None
     assert before.minutes_since_sensitive_change is None
-    login(client, alice, device="phone-A", city="上海", at=clock.at - timedelta(days=3))
+    login_earlier(client, alice, clock, ago=timedelta(days=3), device="phone-A", city="上海")
     login(client, alice, device="phone-B", city="北京")
     later(clock, minutes=30)
     client.post(f"/v1/users/{alice.id}/security-changes", json={"kind": "password"})

@@ -57,14 +57,18 @@ def test_a_transfer_at_the_step_up_limit_is_held_not_posted(
     code_event = events_of(engine, alice.id, security.VERIFICATION_CODE)[-1]
     assert code_event["amount"] == cny(LARGE)
     assert code_event["expires_in_minutes"] == 15
-    assert len(code_event["code"]) == 6
-    assert code_event["code"].isdigit()
+    code = sent_code(engine, alice.id)
+    assert len(code) == 6
+    assert code.isdigit()
+    # The event carries the code sealed, never in clear.
+    assert "code" not in code_event
+    assert code not in str(code_event)
     # A large amount alone asks for the code; nothing looked odd, so no alarm besides it.
     assert events_of(engine, alice.id, security.TRANSACTION_SUSPICIOUS) == []
     # Only a keyed hash of the code is stored.
     with engine.connect() as conn:
         stored = conn.exec_driver_sql("SELECT code_hash FROM step_up_verifications").scalar_one()
-    assert code_event["code"] not in stored
+    assert code not in stored
 
 
 def test_the_right_code_posts_the_transfer_and_its_notice(
@@ -72,7 +76,8 @@ def test_the_right_code_posts_the_transfer_and_its_notice(
 ) -> None:
     transfer = held_payment(client, alice)
     later(clock, minutes=2)
-    response = verify(client, alice, transfer["id"], sent_code(engine, alice.id))
+    code = sent_code(engine, alice.id)
+    response = verify(client, alice, transfer["id"], code)
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "succeeded"
     mine = wallet(client, alice.wallet_id)
@@ -85,7 +90,7 @@ def test_the_right_code_posts_the_transfer_and_its_notice(
     assert items[0]["amount"] == cny(-LARGE)
     # Once posted, the code cannot be used again.
     with assert_books_unchanged(client, [alice.wallet_id]):
-        again = verify(client, alice, transfer["id"], sent_code(engine, alice.id))
+        again = verify(client, alice, transfer["id"], code)
         assert again.status_code == 409
     assert client.get("/v1/ledger/trial-balance").json()["ok"] is True
 
@@ -94,7 +99,8 @@ def test_wrong_codes_count_down_and_the_third_cancels_and_releases(
     client: TestClient, engine: Engine, alice: Member
 ) -> None:
     transfer = held_payment(client, alice)
-    bad = wrong(sent_code(engine, alice.id))
+    right = sent_code(engine, alice.id)
+    bad = wrong(right)
     for left in (2, 1):
         response = verify(client, alice, transfer["id"], bad)
         assert response.status_code == 422, response.text
@@ -115,8 +121,7 @@ def test_wrong_codes_count_down_and_the_third_cancels_and_releases(
     assert failed[0]["not_me_url"] == f"/v1/wallets/{alice.wallet_id}/freeze"
     # Even the right code is too late now.
     with assert_books_unchanged(client, [alice.wallet_id]):
-        late = verify(client, alice, transfer["id"], sent_code(engine, alice.id))
-        assert late.status_code == 409
+        assert verify(client, alice, transfer["id"], right).status_code == 409
     assert events_of(engine, alice.id, wallet_events.PAYMENT_SUCCEEDED) == []
 
 

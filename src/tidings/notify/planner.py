@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tidings.kit.clock import as_utc
 from tidings.notify.types import Category, ChannelName, Intent, Preferences, QuietHours
-from tidings.risk.events import VERIFICATION_CODE
+from tidings.risk.events import CONTACT_CHANGE_CODE, VERIFICATION_CODE
 
 Status = Literal["pending", "digest", "suppressed"]
 Reason = Literal[
@@ -478,7 +478,7 @@ def over_collection_daily_limit(
 
 def is_verification_code(kind: str) -> bool:
     """Providers count one-time codes separately from every other SMS."""
-    return kind == VERIFICATION_CODE
+    return kind in (VERIFICATION_CODE, CONTACT_CHANGE_CODE)
 
 
 def sms_limits(kind: str, policy: PlannerPolicy) -> tuple[Limit, ...]:

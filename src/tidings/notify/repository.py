@@ -453,3 +453,9 @@ def set_delivery_status(
         .values(status=status, final_at=at, reason=reason)
     )
     return bool(conn.execute(stmt).rowcount == 1)
+
+
+def event_field(conn: Connection, event_id: str, key: str) -> Any:
+    """One field of an outbox event's data (a sealed one-time code), or None."""
+    data = conn.execute(select(outbox.c.data).where(outbox.c.id == event_id)).scalar_one_or_none()
+    return None if data is None else dict(data).get(key)

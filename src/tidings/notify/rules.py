@@ -17,6 +17,7 @@ from tidings.credit import events as credit
 from tidings.feedback import events as follow_up
 from tidings.insights import events as insights
 from tidings.notify.types import Category, ChannelName, Intent
+from tidings.privacy.codes import CODE_IN_EVENT, DESTINATIONS, SEALED_CODE
 from tidings.risk import events as security
 from tidings.wallets import events as wallet
 
@@ -73,6 +74,7 @@ RULES: dict[str, Rule] = {
     security.PAYEE_ADDED: Rule(CRIT),
     security.TRANSACTION_SUSPICIOUS: Rule(CRIT),
     security.VERIFICATION_CODE: Rule(CRIT, channels=(ChannelName.SMS, ChannelName.PUSH)),
+    security.CONTACT_CHANGE_CODE: Rule(CRIT, channels=(ChannelName.SMS, ChannelName.EMAIL)),
     security.WALLET_FROZEN: Rule(CRIT),
     security.WALLET_UNFROZEN: Rule(CRIT),
     security.LOGIN_IMPOSSIBLE_TRAVEL: Rule(CRIT),
@@ -105,6 +107,13 @@ def intents_for(
     if rule is None or user_id is None:
         return []
     own_key = rule.dedup(data) if rule.dedup else None
+    channels = rule.channels
+    if SEALED_CODE in data:
+        # A one-time code goes only where its domain pinned it (contacts the user has had for
+        # a while), never by fallback elsewhere; the code itself stays in the event alone.
+        pinned = data.get(DESTINATIONS) or {}
+        channels = tuple(c for c in (channels or ()) if c.value in pinned)
+        data = {k: v for k, v in data.items() if k != SEALED_CODE} | {CODE_IN_EVENT: True}
     # Templates say when it happened; the envelope's time stands in when the data does not.
     data = {"occurred_at": at.isoformat(), **data}
     return [
@@ -117,6 +126,6 @@ def intents_for(
             occurred_at=at,
             dedup_key=f"{event_type}:{own_key}" if own_key else None,
             collection=rule.collection,
-            channels=rule.channels,
+            channels=channels,
         )
     ]

@@ -107,6 +107,8 @@ class OutgoingMessage:
     template_code: str | None = None
     """Provider-side template id (Aliyun SMS TemplateCode), when the provider wants one."""
     template_params: dict[str, str] = field(default_factory=dict)
+    confidential: tuple[str, ...] = ()
+    """Parts of the body (a one-time code) that a log or a kept copy must never show."""
 
 
 @dataclass(frozen=True, slots=True)

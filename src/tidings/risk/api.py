@@ -15,10 +15,13 @@ from tidings.api.writes import IdempotencyKey, run_write
 from tidings.kit.db import read_transaction, with_retry, write_transaction
 from tidings.kit.errors import AppError
 from tidings.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
-from tidings.risk import audit, learning, service
+from tidings.risk import audit, contact_changes, learning, service
 from tidings.risk.exceptions import RateLimited, TransferBlocked
 from tidings.risk.schemas import (
     AuditEntryOut,
+    ContactChangeConfirm,
+    ContactChangeCreate,
+    ContactChangeOut,
     FreezeCreate,
     LoginCreate,
     LoginOut,
@@ -28,6 +31,7 @@ from tidings.risk.schemas import (
     SecurityChangeOut,
     VerificationCreate,
 )
+from tidings.users.schemas import UserOut
 from tidings.wallets.schemas import TransferOut, WalletOut
 
 router = APIRouter(prefix="/v1", tags=["security"])
@@ -97,8 +101,10 @@ def report_login(
     principal: CurrentPrincipal,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    """The app reports a login; a new device, new city or impossible travel alerts the owner."""
-    principal.require_self(user_id)
+    """The company's backend (operator key) reports a login as it happens (`at` within minutes
+    of now); a new device, new city or impossible travel alerts the owner. A user token may
+    not: a stolen session would make its own device "known"."""
+    principal.require_operator()
 
     def operation(conn: Connection) -> LoginOut:
         return service.report_login(
@@ -130,8 +136,9 @@ def report_security_change(
     principal: CurrentPrincipal,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    """A password, phone or email change: the owner is alerted at once (critical)."""
-    principal.require_self(user_id)
+    """The company's backend (operator key) reports a password, phone or email change or a new
+    payee as it happens; the owner is alerted at once (critical)."""
+    principal.require_operator()
 
     def operation(conn: Connection) -> SecurityChangeOut:
         return service.report_security_change(
@@ -146,6 +153,115 @@ def report_security_change(
         idempotency_key=idempotency_key,
         operation=operation,
         status_code=201,
+    )
+
+
+def _limit_contact_change_attempts(
+    context: AppContext, request: Request, principal: Principal, user_id: str
+) -> None:
+    """Asking for codes and trying them count like step-up code attempts."""
+    settings = context.settings
+    enforce_rate_limit(
+        context,
+        scope="contact-change",
+        limits={
+            f"user:{principal.user_id or user_id[:40]}": settings.verification_rate_limit,
+            f"ip:{client_key(context, request)}": settings.verification_rate_limit
+            * CLIENT_LIMIT_FACTOR,
+        },
+        window_seconds=settings.verification_rate_window_seconds,
+    )
+
+
+@router.post(
+    "/users/{user_id}/contact-changes",
+    status_code=202,
+    response_model=ContactChangeOut,
+    responses={
+        422: {"description": "Nothing new, or no current contact old enough for a code"},
+        429: {"description": "Too many attempts; see Retry-After"},
+    },
+)
+def request_contact_change(
+    user_id: str,
+    body: ContactChangeCreate,
+    request: Request,
+    context: Context,
+    principal: CurrentPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """A new phone and/or email: a one-time code goes to the current contact (the phone by
+    SMS for a phone change, the email for an email change); confirm it to apply the change."""
+    principal.require_self(user_id)
+    _limit_contact_change_attempts(context, request, principal, user_id)
+    policy = contact_changes.ContactChangePolicy.from_settings(context.settings)
+
+    def operation(conn: Connection) -> ContactChangeOut:
+        return contact_changes.request_change(
+            conn,
+            context.keyring,
+            user_id,
+            body,
+            actor=audit.actor_of(principal.user_id),
+            at=context.clock.now(),
+            policy=policy,
+        )
+
+    return run_write(
+        context,
+        principal,
+        request,
+        body=body,
+        idempotency_key=idempotency_key,
+        operation=operation,
+        status_code=202,
+    )
+
+
+@router.post(
+    "/users/{user_id}/contact-changes/{change_id}/confirm",
+    response_model=UserOut,
+    responses={
+        404: {"description": "No such contact change for the caller"},
+        409: {"description": "Already confirmed, failed or expired"},
+        410: {"description": "The code expired"},
+        422: {"description": "Wrong code (`attempts_left`); the last wrong one ends the change"},
+        429: {"description": "Too many attempts; see Retry-After"},
+    },
+)
+def confirm_contact_change(
+    user_id: str,
+    change_id: str,
+    body: ContactChangeConfirm,
+    request: Request,
+    context: Context,
+    principal: CurrentPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """The code sent to the current contact: the right one applies the change (200, the user,
+    masked), alerts the old phone and email and starts the cooling period."""
+    principal.require_self(user_id)
+    _limit_contact_change_attempts(context, request, principal, user_id)
+
+    def operation(conn: Connection) -> UserOut | AppError:
+        return contact_changes.confirm_change(
+            conn,
+            context.keyring,
+            user_id,
+            change_id,
+            body.code,
+            actor=audit.actor_of(principal.user_id),
+            at=context.clock.now(),
+        )
+
+    return run_write(
+        context,
+        principal,
+        request,
+        body=body,
+        idempotency_key=idempotency_key,
+        operation=operation,
+        status_code=200,
     )
 
 

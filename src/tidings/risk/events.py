@@ -19,6 +19,7 @@ WALLET_UNFROZEN = "security.wallet.unfrozen"
 LOGIN_IMPOSSIBLE_TRAVEL = "security.login.impossible_travel"
 VERIFICATION_FAILED = "security.verification.failed"
 VERIFICATION_EXPIRED = "security.verification.expired"
+CONTACT_CHANGE_CODE = "security.contact_change.code"
 
 
 class LoginNewDevice(EventData):
@@ -46,10 +47,23 @@ class TransactionSuspicious(EventData):
 
 
 class VerificationCode(EventData):
-    code: ShortText
+    code: ShortText | None = None
+    """The code in clear: only from an outside core; ours carry `sealed_code`."""
+    sealed_code: str | None = None
+    """The code under AES-GCM; read when the message is rendered, blanked once spent."""
     purpose: ShortText
     expires_in_minutes: int = 15
     amount: Money | None = None
+
+
+class ContactChangeCode(EventData):
+    """A code, sent to the current phone or email, that confirms a change of contact."""
+
+    code: ShortText | None = None
+    sealed_code: str | None = None
+    change: ShortText
+    """What changes: `phone`, `email` or `phone_email`."""
+    expires_in_minutes: int = 15
 
 
 class WalletFrozen(EventData):
@@ -90,6 +104,11 @@ CATALOGUE = (
     EventType(PAYEE_ADDED, CredentialChanged, "A payee (bank card or contact) was added."),
     EventType(TRANSACTION_SUSPICIOUS, TransactionSuspicious, "A transfer looks suspicious."),
     EventType(VERIFICATION_CODE, VerificationCode, "A one-time code for a step-up check."),
+    EventType(
+        CONTACT_CHANGE_CODE,
+        ContactChangeCode,
+        "A one-time code, to the current contact, confirming a phone or email change.",
+    ),
     EventType(WALLET_FROZEN, WalletFrozen, "The wallet was frozen."),
     EventType(WALLET_UNFROZEN, WalletUnfrozen, "An operator unfroze the wallet."),
     EventType(

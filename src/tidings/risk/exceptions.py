@@ -37,11 +37,20 @@ class TransferBlocked(Unprocessable):
         self.reasons = reasons
 
 
-class ReportedInFuture(Unprocessable):
-    """A reported `at` later than now (beyond a few minutes of clock drift)."""
+class ContactRecentlyChanged(TransferBlocked):
+    """A large outgoing transfer in the cooling period after a phone or email change: refused,
+    not stepped up, because the code could reach whoever made the change."""
 
-    code = "time-in-future"
-    title = "Time in the future"
+    code = "contact-recently-changed"
+    title = "Contact recently changed"
+
+
+class ReportedTimeOutOfWindow(Unprocessable):
+    """A reported `at` more than a few minutes from now: the backend reports what happens as
+    it happens, so an old (or future) moment is a forged history, not a late report."""
+
+    code = "time-out-of-window"
+    title = "Time out of window"
 
 
 class VerificationNotFound(NotFound):
@@ -102,3 +111,38 @@ class UnfreezeOperatorOnly(Forbidden):
     """Only an operator unfreezes a wallet, after checking who asks."""
 
     code = "operator-only"
+
+
+class NoTrustedContact(Unprocessable):
+    """No contact the user has had for longer than the cooling period to send a code to."""
+
+    code = "no-trusted-contact"
+    title = "No trusted contact for a code"
+
+
+class NothingToChange(Unprocessable):
+    """A contact change that names no new phone or email."""
+
+    code = "nothing-to-change"
+    title = "Nothing to change"
+
+
+class ContactChangeNotFound(NotFound):
+    """No contact change with this id for the caller."""
+
+    code = "contact-change-not-found"
+
+
+class ContactChangeNotPending(Conflict):
+    """The contact change was already confirmed, failed or expired."""
+
+    code = "contact-change-not-pending"
+    title = "Contact change not pending"
+
+
+class ContactChangeExpired(AppError):
+    """The code ran out of time; ask for a new one."""
+
+    status = 410
+    code = "contact-change-expired"
+    title = "Contact change expired"

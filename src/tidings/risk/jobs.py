@@ -1,5 +1,6 @@
-"""Periodic work of the risk domain: release holds nobody verified in time, and train the
-online model on the outcomes confirmed since its last run."""
+"""Periodic work of the risk domain: release holds nobody verified in time (and blank the
+codes of contact changes nobody confirmed), and train the online model on the outcomes
+confirmed since its last run."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from sqlalchemy import Engine
 
 from tidings.kit.db import with_retry, write_transaction
 from tidings.privacy.crypto import Keyring
-from tidings.risk import learning, service
+from tidings.risk import contact_changes, learning, service
 
 BATCH = 500
 
@@ -32,11 +33,19 @@ def run_expire_holds(engine: Engine, *, as_of: datetime) -> dict[str, Any]:
         if done < BATCH:
             break
 
+    def expire_contact_changes() -> int:
+        with write_transaction(engine) as conn:
+            return contact_changes.expire_changes(conn, at=as_of, limit=BATCH)
+
     def forget() -> int:
         with write_transaction(engine) as conn:
             return service.forget_old_rate_windows(conn, at=as_of)
 
-    return {"expired": expired, "rate_windows_forgotten": with_retry(forget)}
+    return {
+        "expired": expired,
+        "contact_changes_expired": with_retry(expire_contact_changes),
+        "rate_windows_forgotten": with_retry(forget),
+    }
 
 
 def run_learn_model(

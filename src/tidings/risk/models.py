@@ -19,6 +19,7 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Table,
+    Text,
     UniqueConstraint,
 )
 
@@ -75,11 +76,35 @@ step_up_verifications = Table(
     Column("expires_at", Timestamp, nullable=False),
     Column("created_at", Timestamp, nullable=False),
     Column("settled_at", Timestamp),
+    # The outbox event that carries the sealed code, blanked once the code is spent.
+    Column("code_event_id", Id),
     UniqueConstraint("transfer_id", name="uq_step_up_verifications_transfer_id"),
     CheckConstraint("attempts_left >= 0", name="attempts_non_negative"),
     Index("ix_step_up_verifications_status_expires_at", "status", "expires_at"),
 )
 """One per held transfer: the hashed one-time code, attempts left, and how it ended."""
+
+contact_changes = Table(
+    "contact_changes",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("user_id", Id, ForeignKey("users.id"), nullable=False),
+    Column("phone_enc", Text),
+    Column("email_enc", Text),
+    Column("code_hash", String(64), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("attempts_left", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("code_event_id", Id),
+    Column("actor", String(40), nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("settled_at", Timestamp),
+    CheckConstraint("attempts_left >= 0", name="attempts_non_negative"),
+    Index("ix_contact_changes_user_id_created_at", "user_id", "created_at"),
+)
+"""A phone or email change waiting for the code sent to the current contact: the new values
+sealed, the code as a keyed hash, attempts left, and how it ended."""
 
 audit_log = Table(
     "audit_log",

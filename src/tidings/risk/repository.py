@@ -28,6 +28,7 @@ from tidings.kit.tables import AnyRow, Id, Timestamp
 from tidings.ledger.models import ledger_entries, postings
 from tidings.risk.models import (
     audit_log,
+    contact_changes,
     rate_limit_counters,
     risk_model_observations,
     risk_models,
@@ -378,6 +379,64 @@ def due_expirations(conn: Connection, *, at: datetime, limit: int) -> list[str]:
     if conn.dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
     return list(conn.execute(stmt).scalars())
+
+
+# ---- contact changes -----------------------------------------------------------------------
+
+
+def insert_contact_change(conn: Connection, values: dict[str, Any]) -> None:
+    conn.execute(insert(contact_changes), values)
+
+
+def lock_contact_change(conn: Connection, change_id: str) -> AnyRow | None:
+    stmt = select(contact_changes).where(contact_changes.c.id == change_id).with_for_update()
+    return conn.execute(stmt).first()
+
+
+def spend_contact_change_attempt(conn: Connection, change_id: str) -> int:
+    """One attempt used; the attempts left after it."""
+    c = contact_changes.c
+    stmt = (
+        update(contact_changes)
+        .where(c.id == change_id, c.attempts_left > 0)
+        .values(attempts_left=c.attempts_left - 1)
+        .returning(c.attempts_left)
+    )
+    left = conn.execute(stmt).scalar_one_or_none()
+    return int(left) if left is not None else 0
+
+
+def settle_contact_change(conn: Connection, change_id: str, *, status: str, at: datetime) -> bool:
+    """Move a pending contact change to its end state once; False when it had already ended."""
+    c = contact_changes.c
+    stmt = (
+        update(contact_changes)
+        .where(c.id == change_id, c.status == "pending")
+        .values(status=status, settled_at=at)
+    )
+    return conn.execute(stmt).rowcount == 1
+
+
+def due_contact_changes(conn: Connection, *, at: datetime, limit: int) -> list[str]:
+    """Ids of pending contact changes whose code ran out (oldest first)."""
+    c = contact_changes.c
+    stmt = (
+        select(c.id)
+        .where(c.status == "pending", c.expires_at <= at)
+        .order_by(c.expires_at)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    return list(conn.execute(stmt).scalars())
+
+
+def wallet_and_kind_of_transfer(conn: Connection, transfer_id: str) -> AnyRow | None:
+    """The source wallet and kind of a (just written) transfer."""
+    stmt = select(transfers.c.source_wallet_id, transfers.c.kind).where(
+        transfers.c.id == transfer_id
+    )
+    return conn.execute(stmt).first()
 
 
 # ---- transfers and wallets as the risk domain changes them -------------------------------

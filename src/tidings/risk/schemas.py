@@ -12,6 +12,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from tidings.kit.text import ShortText, printable
 from tidings.risk.signals import RiskLevel
+from tidings.users.schemas import Email, Phone
 
 
 def _ip(value: str) -> str:
@@ -131,3 +132,21 @@ class AuditEntryOut(BaseModel):
     action: str
     subject_id: str | None
     detail: dict[str, Any]
+
+
+class ContactChangeCreate(BaseModel):
+    """A new phone and/or email; a code goes to the current contact to confirm it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    phone: Phone | None = None
+    email: Email | None = None
+
+
+class ContactChangeOut(BaseModel):
+    id: str
+    expires_at: datetime
+
+
+class ContactChangeConfirm(VerificationCreate):
+    """The code sent to the current contact."""

@@ -8,23 +8,24 @@ cancels the transfer) are returned, not raised, for the caller to answer after c
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
 import structlog
 from sqlalchemy import Connection
 
-from tidings.events import record_event
+from tidings.events import forget_event_field, record_event
 from tidings.kit.clock import as_utc
 from tidings.kit.errors import AppError
 from tidings.kit.ids import is_id, new_id
 from tidings.kit.pagination import Page, decode_cursor, encode_cursor
 from tidings.kit.tables import AnyRow
 from tidings.ledger import service as ledger
+from tidings.privacy.codes import SEALED_CODE
 from tidings.privacy.crypto import Keyring
 from tidings.risk import audit, detectors, events, learning, repository, stepup
 from tidings.risk.alerts import alert_data
 from tidings.risk.exceptions import (
-    ReportedInFuture,
+    ReportedTimeOutOfWindow,
     TransferBlocked,
     UnfreezeOperatorOnly,
     VerificationExpired,
@@ -51,16 +52,20 @@ log = structlog.get_logger(__name__)
 
 NOT_ME: Final = "not_me"
 """The freeze reason when the owner reports activity that was not theirs."""
-CLOCK_SKEW: Final = timedelta(minutes=5)
-"""A reported `at` may be this far ahead of our clock (phones' clocks drift)."""
+REPORT_WINDOW: Final = timedelta(minutes=5)
+"""A reported `at` may be this far from our clock, either way (clocks drift, reports queue);
+further back would let a caller write a history (a "known" device, an old change)."""
 
 
 def _reported_at(value: datetime | None, *, at: datetime) -> datetime:
     if value is None:
         return at
     moment = as_utc(value)
-    if moment > at + CLOCK_SKEW:
-        raise ReportedInFuture("must not be in the future", field="at")
+    if abs(moment - at) > REPORT_WINDOW:
+        minutes = int(REPORT_WINDOW.total_seconds() // 60)
+        raise ReportedTimeOutOfWindow(
+            f"must be within {minutes} minutes of now (report as it happens)", field="at"
+        )
     return moment
 
 
@@ -187,23 +192,41 @@ def report_security_change(
     transfers in the next two days score higher (`recent_sensitive_change`)."""
     users.require_user(conn, user_id)
     change_at = _reported_at(data.at, at=at)
+    return record_security_change(conn, user_id, data.kind, actor=actor, at=at, change_at=change_at)
+
+
+def record_security_change(
+    conn: Connection,
+    user_id: str,
+    kind: SecurityChangeKind,
+    *,
+    actor: str,
+    at: datetime,
+    change_at: datetime | None = None,
+    destinations: dict[str, str] | None = None,
+    detail: dict[str, Any] | None = None,
+) -> SecurityChangeOut:
+    """The security-change row (risk rules read it), the owner's critical alert (to the sealed
+    `destinations` when given: the old phone and email after a contact change) and the
+    audit row."""
+    change_at = change_at or at
     change_id = new_id("sch")
     repository.insert_security_change(
         conn,
         {
             "id": change_id,
             "user_id": user_id,
-            "kind": data.kind.value,
+            "kind": kind.value,
             "at": change_at,
             "created_at": at,
         },
     )
     record_event(
         conn,
-        type=_CHANGE_EVENTS[data.kind],
+        type=_CHANGE_EVENTS[kind],
         user_id=user_id,
         at=at,
-        data=alert_data(conn, user_id, change_at, change_id=change_id),
+        data=alert_data(conn, user_id, change_at, change_id=change_id, destinations=destinations),
     )
     audit.record(
         conn,
@@ -212,9 +235,9 @@ def report_security_change(
         user_id=user_id,
         subject_id=change_id,
         at=at,
-        detail={"kind": data.kind.value},
+        detail={"kind": kind.value, **(detail or {})},
     )
-    return SecurityChangeOut(id=change_id, user_id=user_id, kind=data.kind, at=change_at)
+    return SecurityChangeOut(id=change_id, user_id=user_id, kind=kind, at=change_at)
 
 
 # ---- blocked transfers ------------------------------------------------------------------
@@ -273,6 +296,7 @@ def _end_held_transfer(
     """Cancel a held transfer: release its hold, mark it, alert the owner; once only."""
     if not repository.settle_verification(conn, row.id, status=status, at=at):
         return False
+    forget_event_field(conn, row.code_event_id, SEALED_CODE)
     ledger.release_hold(conn, row.hold_id, at=at)
     repository.set_transfer_status(
         conn, row.transfer_id, status="expired" if status == "expired" else "cancelled"
@@ -334,6 +358,7 @@ def verify_transfer(
         )
     if stepup.code_matches(keyring, transfer_id=transfer_id, code=code, stored=row.code_hash):
         repository.settle_verification(conn, row.id, status="verified", at=at)
+        forget_event_field(conn, row.code_event_id, SEALED_CODE)
         ledger.release_hold(conn, row.hold_id, at=at, status="captured")
         transfer = wallets.complete_held_transfer(conn, keyring, transfer_id, at=at)
         learning.record_verified(conn, transfer_id, at=at)

@@ -7,7 +7,6 @@ it; completing or cancelling a held transfer lives in `risk.service`.
 from __future__ import annotations
 
 import hmac
-import secrets
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from typing import Final
@@ -21,12 +20,15 @@ from tidings.events import record_event
 from tidings.kit.clock import as_utc
 from tidings.kit.ids import new_id
 from tidings.ledger import service as ledger
+from tidings.privacy.codes import DESTINATIONS, SEALED_CODE, seal_code
 from tidings.privacy.crypto import Keyring
-from tidings.risk import audit, events, features, learning, repository
+from tidings.risk import audit, codes, events, features, learning, repository
 from tidings.risk.alerts import alert_data
+from tidings.risk.exceptions import ContactRecentlyChanged, TransferBlocked
 from tidings.risk.learning import ModelCache
 from tidings.risk.scoring import DEFAULT_POLICY, assess_transfer
 from tidings.risk.signals import RiskAssessment, RiskDecision, RiskLevel
+from tidings.users import service as users
 
 log = structlog.get_logger(__name__)
 
@@ -38,7 +40,6 @@ reaches `TIDINGS_STEP_UP_DAILY_AMOUNT`: splitting a large sum does not avoid the
 _LIMIT_REASONS: Final = frozenset({AMOUNT_AT_STEP_UP_LIMIT, DAILY_AMOUNT_AT_STEP_UP_LIMIT})
 TRANSFER_PURPOSE: Final = "transfer"
 """`purpose` of a transfer's code; templates word it per locale."""
-CODE_DIGITS: Final = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +60,9 @@ class StepUpPolicy:
     books alone (ledger tests and benchmarks, whose repetitive traffic looks like fraud)."""
     model: ModelCache | None = None
     """The online model beside the rules (`TIDINGS_RISK_MODEL=true`), or none."""
+    contact_cooling: timedelta = timedelta(hours=48)
+    """After a phone or email change: large transfers are refused, and codes go only to
+    contacts and devices older than this."""
 
     @classmethod
     def from_settings(cls, settings: Settings, *, model: ModelCache | None = None) -> StepUpPolicy:
@@ -70,6 +74,7 @@ class StepUpPolicy:
             attempts=settings.verification_attempts,
             scoring=settings.risk_scoring,
             model=model if settings.risk_model else None,
+            contact_cooling=timedelta(hours=settings.contact_change_cooling_hours),
         )
 
 
@@ -183,6 +188,57 @@ def code_matches(keyring: Keyring, *, transfer_id: str, code: str, stored: str) 
     return hmac.compare_digest(code_hash(keyring, transfer_id=transfer_id, code=code), stored)
 
 
+CONTACT_RECENTLY_CHANGED: Final = "contact_recently_changed"
+"""The reason a large transfer is refused in the cooling period after a contact change."""
+NO_TRUSTED_CONTACT: Final = "no_trusted_contact"
+"""The reason a transfer is refused when no contact or device may receive its code."""
+
+
+def _code_destinations(
+    conn: Connection,
+    keyring: Keyring,
+    *,
+    transfer_id: str,
+    user_id: str,
+    amount: int,
+    currency: str,
+    assessment: RiskAssessment,
+    at: datetime,
+    policy: StepUpPolicy,
+) -> dict[str, str]:
+    """Where the code may go (sealed addresses), or the refusal: a large transfer in the
+    cooling period after a contact change, or no contact old enough to trust with a code."""
+    refusal: type[TransferBlocked] | None = None
+    reasons: tuple[str, ...] = ()
+    destinations: dict[str, str] = {}
+    # Large: this transfer, or the day's total with it, reached a step-up limit (the split
+    # of a large sum into small transfers waits for the cooling period as well).
+    large = amount >= policy.step_up_amount or not _LIMIT_REASONS.isdisjoint(assessment.reasons)
+    if large and users.contact_changed_since(conn, user_id, at - policy.contact_cooling):
+        refusal, reasons = ContactRecentlyChanged, (CONTACT_RECENTLY_CHANGED,)
+        detail = "the phone or email changed recently; large transfers wait for the cooling period"
+    else:
+        destinations = codes.step_up_destinations(
+            conn, keyring, user_id, at=at, cooling=policy.contact_cooling
+        )
+        if not destinations:
+            refusal, reasons = TransferBlocked, (NO_TRUSTED_CONTACT,)
+            detail = "no phone or device the owner has had long enough can receive the code"
+    if refusal is None:
+        return destinations
+    transfer = repository.wallet_and_kind_of_transfer(conn, transfer_id)
+    raise refusal(
+        f"{detail}; nothing was held or moved",
+        user_id=user_id,
+        wallet_id=transfer.source_wallet_id if transfer is not None else "",
+        amount=amount,
+        currency=currency,
+        kind=transfer.kind if transfer is not None else "",
+        score=assessment.score,
+        reasons=(*assessment.reasons, *reasons),
+    )
+
+
 def hold_for_verification(
     conn: Connection,
     keyring: Keyring,
@@ -197,10 +253,14 @@ def hold_for_verification(
     at: datetime,
     policy: StepUpPolicy = DEFAULT_STEP_UP,
 ) -> None:
-    """Hold the money (available drops, nothing posted), store the hashed code, send the code;
-    when the rules (not only the amount) asked for it, alert the owner too.
+    """Hold the money (available drops, nothing posted), store the hashed code, send the code
+    (sealed, to trusted addresses only); when the rules (not only the amount) asked for it,
+    alert the owner too.
 
-    The transfer row (status `pending_verification`) must already be written.
+    Raises `TransferBlocked` (the caller's transaction rolls back) for a large transfer in the
+    cooling period after a contact change (`contact-recently-changed`), or when no contact or
+    device old enough can receive the code. The transfer row (status `pending_verification`)
+    must already be written.
     """
     hold_id = ledger.place_hold(
         conn,
@@ -211,7 +271,35 @@ def hold_for_verification(
         at=at,
         expires_at=at + policy.hold_ttl,
     )
-    code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
+    destinations = _code_destinations(
+        conn,
+        keyring,
+        transfer_id=transfer_id,
+        user_id=user_id,
+        amount=amount,
+        currency=currency,
+        assessment=assessment,
+        at=at,
+        policy=policy,
+    )
+    code = codes.new_code()
+    code_event_id = record_event(
+        conn,
+        type=events.VERIFICATION_CODE,
+        user_id=user_id,
+        at=at,
+        data={
+            SEALED_CODE: seal_code(keyring, code),
+            DESTINATIONS: destinations,
+            "purpose": TRANSFER_PURPOSE,
+            "expires_in_minutes": max(
+                1, int(min(policy.code_ttl, policy.hold_ttl).total_seconds()) // 60
+            ),
+            "amount": {"value": amount, "currency": currency},
+            "transfer_id": transfer_id,
+            "occurred_at": at.isoformat(),
+        },
+    )
     repository.insert_verification(
         conn,
         {
@@ -229,22 +317,7 @@ def hold_for_verification(
             "code_expires_at": at + min(policy.code_ttl, policy.hold_ttl),
             "expires_at": at + policy.hold_ttl,
             "created_at": at,
-        },
-    )
-    record_event(
-        conn,
-        type=events.VERIFICATION_CODE,
-        user_id=user_id,
-        at=at,
-        data={
-            "code": code,
-            "purpose": TRANSFER_PURPOSE,
-            "expires_in_minutes": max(
-                1, int(min(policy.code_ttl, policy.hold_ttl).total_seconds()) // 60
-            ),
-            "amount": {"value": amount, "currency": currency},
-            "transfer_id": transfer_id,
-            "occurred_at": at.isoformat(),
+            "code_event_id": code_event_id,
         },
     )
     audit.record(

@@ -10,9 +10,10 @@ from sqlalchemy import Connection
 from tidings.api.auth import Context, CurrentPrincipal
 from tidings.api.writes import IdempotencyKey, run_write
 from tidings.kit.db import read_transaction, with_retry, write_transaction
-from tidings.risk import audit
+from tidings.risk import audit, contact_changes
 from tidings.risk.api import enforce_rate_limit
 from tidings.users import service
+from tidings.users.exceptions import ContactChangeNeedsCode
 from tidings.users.schemas import TokenOut, UserCreate, UserOut, UserUpdate
 from tidings.wallets import service as wallets
 
@@ -57,12 +58,33 @@ def get_user(user_id: str, context: Context, principal: CurrentPrincipal) -> Use
 def update_user(
     user_id: str, body: UserUpdate, context: Context, principal: CurrentPrincipal
 ) -> UserOut:
-    """Change contact data, locale, time zone or the low-balance threshold."""
+    """Change the name, locale, time zone or low-balance threshold; the phone and email only
+    with the operator key (a user confirms a code instead: `POST .../contact-changes`)."""
     principal.require_self(user_id)
+    if principal.user_id is not None and (body.phone is not None or body.email is not None):
+        raise ContactChangeNeedsCode(
+            "a new phone or email needs a code sent to the current contact: "
+            f"POST /v1/users/{user_id}/contact-changes",
+            field="phone" if body.phone is not None else "email",
+        )
 
     def attempt() -> UserOut:
+        at = context.clock.now()
         with write_transaction(context.engine) as conn:
-            return service.update_user(conn, context.keyring, user_id, body, at=context.clock.now())
+            if body.phone is None and body.email is None:
+                return service.update_user(conn, context.keyring, user_id, body, at=at)
+            before = service.contact_of(conn, context.keyring, user_id)
+            user = service.update_user(conn, context.keyring, user_id, body, at=at)
+            contact_changes.record_contact_changed(
+                conn,
+                context.keyring,
+                user_id,
+                before=before,
+                actor=audit.OPERATOR,
+                at=at,
+                via="operator",
+            )
+            return user
 
     return with_retry(attempt)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tidings.kit.errors import Conflict, NotFound
+from tidings.kit.errors import Conflict, Forbidden, NotFound
 
 
 class UserNotFound(NotFound):
@@ -16,3 +16,11 @@ class ExternalIdTaken(Conflict):
 
     code = "external-id-taken"
     title = "External id already in use"
+
+
+class ContactChangeNeedsCode(Forbidden):
+    """A user token changes the phone or email only with a code sent to the current contact
+    (`POST /v1/users/{user_id}/contact-changes`), or a stolen session could take the account."""
+
+    code = "contact-change-needs-code"
+    title = "Contact change needs a code"

@@ -18,6 +18,9 @@ users = Table(
     Column("phone_hash", String(64), index=True),
     Column("email_enc", Text),
     Column("email_hash", String(64), index=True),
+    # When the phone or email last changed after sign-up (None: the one given at sign-up).
+    Column("phone_changed_at", Timestamp),
+    Column("email_changed_at", Timestamp),
     Column("locale", String(16), nullable=False),
     Column("timezone", String(64), nullable=False),
     Column("currency", String(3), nullable=False),

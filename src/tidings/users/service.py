@@ -29,6 +29,9 @@ class Contact:
     email: str | None
     locale: str
     timezone: str
+    phone_changed_at: datetime | None = None
+    """When the phone last changed after sign-up; None: the number given at sign-up."""
+    email_changed_at: datetime | None = None
 
 
 TOKEN_PREFIX = "tdu_"  # noqa: S105 - a prefix, not a secret
@@ -114,6 +117,19 @@ def get_user(conn: Connection, keyring: Keyring, user_id: str) -> UserOut:
     )
 
 
+def _contact_values(
+    keyring: Keyring, before: Contact, *, phone: str | None, email: str | None, at: datetime
+) -> dict[str, Any]:
+    """Sealed columns for a new phone or email, and when it changed (the same value again is
+    no change)."""
+    values: dict[str, Any] = {}
+    if phone is not None and phone != before.phone:
+        values.update(_seal(keyring, "phone", phone), phone_changed_at=at)
+    if email is not None and email != before.email:
+        values.update(_seal(keyring, "email", email), email_changed_at=at)
+    return values
+
+
 def update_user(
     conn: Connection, keyring: Keyring, user_id: str, data: UserUpdate, *, at: datetime
 ) -> UserOut:
@@ -121,10 +137,9 @@ def update_user(
     values: dict[str, Any] = {"updated_at": at}
     if data.name is not None:
         values["name_enc"] = keyring.encrypt(data.name, context="users.name")
-    if data.phone is not None:
-        values.update(_seal(keyring, "phone", data.phone))
-    if data.email is not None:
-        values.update(_seal(keyring, "email", data.email))
+    if data.phone is not None or data.email is not None:
+        before = contact_of(conn, keyring, user_id)
+        values.update(_contact_values(keyring, before, phone=data.phone, email=data.email, at=at))
     if data.locale is not None:
         values["locale"] = data.locale
     if data.timezone is not None:
@@ -141,6 +156,45 @@ def update_user(
         values["step_up_amount"] = own.value if own is not None else None
     repository.update_user(conn, user_id, values)
     return get_user(conn, keyring, user_id)
+
+
+def change_contact(
+    conn: Connection,
+    keyring: Keyring,
+    user_id: str,
+    *,
+    phone: str | None,
+    email: str | None,
+    at: datetime,
+) -> Contact:
+    """Set a new phone and/or email (confirmed by the caller); the contact as it was before."""
+    before = contact_of(conn, keyring, user_id)
+    values = _contact_values(keyring, before, phone=phone, email=email, at=at)
+    if values:
+        repository.update_user(conn, user_id, {**values, "updated_at": at})
+    return before
+
+
+def contact_of(conn: Connection, keyring: Keyring, user_id: str) -> Contact:
+    """One user's clear contact data, with when the phone and email last changed."""
+    found = contacts(conn, keyring, [user_id]) if is_id(user_id, "usr") else {}
+    if user_id not in found:
+        raise UserNotFound(f"user {user_id} not found")
+    return found[user_id]
+
+
+def trusted(changed_at: datetime | None, *, trusted_before: datetime) -> bool:
+    """A contact the user has had since sign-up, or since before `trusted_before`."""
+    return changed_at is None or as_utc(changed_at) <= trusted_before
+
+
+def contact_changed_since(conn: Connection, user_id: str, since: datetime) -> bool:
+    """Whether the phone or email changed after `since` (a cooling period's start)."""
+    row = repository.get_user(conn, user_id)
+    return row is not None and any(
+        changed is not None and as_utc(changed) > since
+        for changed in (row.phone_changed_at, row.email_changed_at)
+    )
 
 
 def require_user(conn: Connection, user_id: str) -> None:
@@ -167,6 +221,8 @@ def contacts(conn: Connection, keyring: Keyring, user_ids: list[str]) -> dict[st
             email=keyring.decrypt(row.email_enc, context="users.email") if row.email_enc else None,
             locale=row.locale,
             timezone=row.timezone,
+            phone_changed_at=as_utc(row.phone_changed_at) if row.phone_changed_at else None,
+            email_changed_at=as_utc(row.email_changed_at) if row.email_changed_at else None,
         )
         for row in repository.get_users(conn, user_ids)
     }

@@ -1,11 +1,11 @@
 """The embedded default: messages for a channel with no provider go to a JSON-lines file.
 
 So a fresh install "sends" without any account, and an operator (or a test) can read what
-would have gone out. Recipients are masked: the file is a log, and logs never hold personal
-data in clear. Like a provider honouring an idempotency key, the sink writes a delivery id
-once: a worker killed after writing but before recording the send retries it, and the sink,
-which knows every id in its file (all processes take turns on an advisory file lock), skips
-it.
+would have gone out. Recipients and one-time codes are masked: the file is a log, and logs
+never hold personal data or codes in clear. Like a provider honouring an idempotency key, the
+sink writes a delivery id once: a worker killed after writing but before recording the send
+retries it, and the sink, which knows every id in its file (all processes take turns on an
+advisory file lock), skips it.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from tidings.notify.channels._http import WallClock, utc_now
 from tidings.notify.channels.base import ChannelInfo, describe
 from tidings.notify.types import ChannelName, OutgoingMessage, SendResult, TransientChannelError
+from tidings.privacy.codes import redact
 from tidings.privacy.masking import mask_email, mask_phone
 
 DEFAULT_FILE_NAME = "messages.jsonl"
@@ -102,8 +103,8 @@ class FileSink:
             "channel": str(message.channel),
             "kind": message.kind,
             "to": mask_recipient(message.channel, message.to),
-            "title": message.title,
-            "body": message.body,
+            "title": redact(message.title, message.confidential) if message.title else None,
+            "body": redact(message.body, message.confidential),
         }
 
     def send(self, message: OutgoingMessage) -> SendResult:

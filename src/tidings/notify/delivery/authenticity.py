@@ -17,6 +17,7 @@ from tidings.kit.clock import as_utc
 from tidings.notify import repository
 from tidings.notify.schemas import VerifyOut
 from tidings.notify.types import ChannelName
+from tidings.privacy.codes import REDACTED
 
 CODE_LENGTH = 6
 CODE_PATTERN = re.compile(r"(?:防伪码|Code)\s*([A-Z2-7]{6})\b")
@@ -32,6 +33,15 @@ def authenticity_code(key: bytes, delivery_id: str, content: str) -> str:
     return base64.b32encode(digest.digest()).decode()[:CODE_LENGTH]
 
 
+def _reads_as(content: str, text: str) -> bool:
+    """Whether `text` holds the message as kept; a kept one-time code (masked) matches any
+    digits, so a genuine code message still verifies after its code was blanked."""
+    if REDACTED not in content:
+        return content in text
+    pattern = r"\d+".join(re.escape(part) for part in content.split(REDACTED))
+    return re.search(pattern, text) is not None
+
+
 def verify(conn: Connection, *, text: str | None, code: str | None) -> VerifyOut:
     """Genuine when a message we sent carries this code and (for a text) reads exactly so."""
     if text is not None:
@@ -45,7 +55,7 @@ def verify(conn: Connection, *, text: str | None, code: str | None) -> VerifyOut
     for row in repository.deliveries_with_code(conn, code.upper()):
         if row.content is None or row.sent_at is None:
             continue
-        if wanted is None or normalise(row.content) in wanted:
+        if wanted is None or _reads_as(normalise(row.content), wanted):
             return VerifyOut(
                 genuine=True,
                 kind=row.kind,

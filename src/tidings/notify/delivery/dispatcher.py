@@ -37,6 +37,14 @@ from tidings.notify.types import (
     SendResult,
     TransientChannelError,
 )
+from tidings.privacy.codes import (
+    CODE_IN_EVENT,
+    DESTINATIONS,
+    SEALED_CODE,
+    open_code,
+    open_destinations,
+    redact,
+)
 from tidings.privacy.crypto import Keyring
 from tidings.users import service as users
 
@@ -332,7 +340,15 @@ class Dispatcher:
     def _authenticity_key(self) -> bytes:
         return self.keyring.derive_key("authenticity")
 
-    def _render(self, row: AnyRow, contact: users.Contact) -> tuple[Rendered, str]:
+    def _one_time_code(self, event_id: str) -> str | None:
+        """The sealed code of a notice's event, opened; None once it was used or expired."""
+        with read_transaction(self.engine) as conn:
+            sealed = repository.event_field(conn, event_id, SEALED_CODE)
+        return open_code(self.keyring, sealed) if isinstance(sealed, str) else None
+
+    def _render(
+        self, row: AnyRow, contact: users.Contact, data: dict[str, Any]
+    ) -> tuple[Rendered, str]:
         """Render once; the code is derived from the rendered text, then printed in it."""
         codes: list[str] = []
 
@@ -344,7 +360,7 @@ class Dispatcher:
             kind=row.kind,
             channel=ChannelName(row.channel),
             locale=contact.locale,
-            data=dict(row.data),
+            data=data,
             timezone=contact.timezone,
             category=Category(row.category),
             code_for=code_for,
@@ -358,11 +374,21 @@ class Dispatcher:
         channel = ChannelName(row.channel)
         now = self.clock.now()
         attempts = int(row.attempts) + 1
+        data = dict(row.data)
+        secret = None
+        if data.pop(CODE_IN_EVENT, False):
+            secret = self._one_time_code(row.event_id)
+            if secret is None:  # used or expired meanwhile: nothing to send, nowhere else
+                reason = "the one-time code was used or has expired"
+                values = {"status": "failed", "attempts": attempts, "final_at": now}
+                return Outcome(row, "failed", values={**values, "reason": reason})
+            data["code"] = secret
+        pinned = open_destinations(self.keyring, data.pop(DESTINATIONS, None))
         try:
             if channel is ChannelName.WEBHOOK:
                 content, code = None, None
             else:
-                content, code = self._render(row, contact)
+                content, code = self._render(row, contact, data)
         except Exception as exc:  # a template that cannot render is a permanent failure
             log.error("notify.delivery.render_failed", delivery_id=row.id, error=str(exc)[:200])
             return self._failed(row, now, attempts, f"render: {exc}"[:255], provider=None)
@@ -377,7 +403,7 @@ class Dispatcher:
                     "sent_at": now,
                     "final_at": now,
                     "auth_code": code,
-                    "content": content.body,
+                    "content": redact(content.body, [secret or ""]),
                     "provider": "inbox",
                 },
                 inbox={
@@ -391,12 +417,17 @@ class Dispatcher:
                     "created_at": now,
                 },
             )
-        to = {
-            ChannelName.SMS: contact.phone,
-            ChannelName.EMAIL: contact.email,
-            ChannelName.PUSH: tokens[-1] if tokens else None,
-            ChannelName.WEBHOOK: webhook_url,
-        }[channel]
+        to = (
+            pinned.get(channel.value)
+            or {
+                ChannelName.SMS: contact.phone,
+                ChannelName.EMAIL: contact.email,
+                ChannelName.PUSH: tokens[-1] if tokens else None,
+                ChannelName.WEBHOOK: webhook_url,
+            }[channel]
+        )
+        if secret is not None and channel.value not in pinned:
+            to = None  # a code goes only to the addresses its domain pinned
         if to is None:
             return self._failed(row, now, attempts, "no address for this channel", provider=None)
         message = OutgoingMessage(
@@ -408,6 +439,7 @@ class Dispatcher:
             body=content.body if content else "",
             title=content.title if content else None,
             html=content.html if content else None,
+            confidential=(secret,) if secret else (),
             data=self._webhook_payload(row)
             if channel is ChannelName.WEBHOOK
             else {"delivery_id": row.id, "kind": row.kind},
@@ -438,7 +470,7 @@ class Dispatcher:
                 "attempts": attempts,
                 "sent_at": now,
                 "auth_code": code,
-                "content": content.body if content else None,
+                "content": redact(content.body, [secret or ""]) if content else None,
                 "provider": result.provider,
                 "provider_message_id": result.provider_message_id,
             },

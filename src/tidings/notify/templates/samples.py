@@ -133,6 +133,11 @@ _COMMON: dict[str, dict[str, Any]] = {
         "expires_in_minutes": 15,
         "amount": cny(880000),
     },
+    "security.contact_change.code": {
+        "code": "482913",
+        "change": "phone",
+        "expires_in_minutes": 15,
+    },
     "security.wallet.frozen": {
         "wallet_id": WALLET_ID,
         "occurred_at": "2024-11-24T14:10:00Z",

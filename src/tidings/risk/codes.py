@@ -1,0 +1,66 @@
+"""Where a one-time code may go: only to contacts and devices the user has had for longer than
+the cooling period after a contact change (`TIDINGS_CONTACT_CHANGE_COOLING_HOURS`).
+
+A stolen session can register a push token, and an operator may have just changed the phone;
+neither may receive a code that releases money or changes the account. The addresses are
+chosen here, when the code is made, and pinned (sealed) in the event: the notification engine
+sends the code to those and nowhere else, whatever fallback it would otherwise take.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+from typing import Final
+
+from sqlalchemy import Connection
+
+from tidings.notify import preferences
+from tidings.privacy.codes import seal_destination
+from tidings.privacy.crypto import Keyring
+from tidings.users import service as users
+
+CODE_DIGITS: Final = 6
+SMS: Final = "sms"
+EMAIL: Final = "email"
+PUSH: Final = "push"
+
+
+def new_code() -> str:
+    return f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
+
+
+def trusted_contact(
+    contact: users.Contact, channel: str, *, at: datetime, cooling: timedelta
+) -> str | None:
+    """The phone (`sms`) or email (`email`) when the user has had it for the cooling period."""
+    cutoff = at - cooling
+    if channel == SMS and contact.phone:
+        return (
+            contact.phone
+            if users.trusted(contact.phone_changed_at, trusted_before=cutoff)
+            else None
+        )
+    if channel == EMAIL and contact.email:
+        return (
+            contact.email
+            if users.trusted(contact.email_changed_at, trusted_before=cutoff)
+            else None
+        )
+    return None
+
+
+def step_up_destinations(
+    conn: Connection, keyring: Keyring, user_id: str, *, at: datetime, cooling: timedelta
+) -> dict[str, str]:
+    """Sealed addresses for a step-up code: the phone, and the newest push token registered
+    before the cooling period; empty when there is none (the transfer is then refused)."""
+    contact = users.contact_of(conn, keyring, user_id)
+    found: dict[str, str] = {}
+    phone = trusted_contact(contact, SMS, at=at, cooling=cooling)
+    if phone is not None:
+        found[SMS] = seal_destination(keyring, SMS, phone)
+    token = preferences.trusted_push_token(conn, keyring, user_id, registered_before=at - cooling)
+    if token is not None:
+        found[PUSH] = seal_destination(keyring, PUSH, token)
+    return found
