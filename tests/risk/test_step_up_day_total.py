@@ -91,12 +91,34 @@ def test_a_user_set_step_up_amount_never_raises_the_settings(
     )
     assert response.status_code == 200, response.text
     assert withdraw(client, member, 500_000).status_code == 202
-    # Cleared, it is the settings again.
-    cleared = client.patch(
-        f"/v1/users/{member.id}", json={"step_up_amount": None}, headers=member.headers
-    )
+    # Cleared (by the operator: see below), it is the settings again.
+    cleared = client.patch(f"/v1/users/{member.id}", json={"step_up_amount": None})
     assert cleared.status_code == 200, cleared.text
     assert cleared.json()["step_up_amount"] is None
+
+
+def test_a_user_token_may_lower_its_step_up_amount_but_never_raise_or_clear_it(
+    client: TestClient, clock: FixedClock
+) -> None:
+    """A stolen session must not undo the owner's own, lower step-up amount."""
+    member = new_member(client, funds=2_000_000)
+    own = f"/v1/users/{member.id}"
+    assert client.patch(
+        own, json={"step_up_amount": cny(100_000)}, headers=member.headers
+    ).is_success
+    assert client.patch(
+        own, json={"step_up_amount": cny(50_000)}, headers=member.headers
+    ).is_success
+    for raised in (cny(60_000), None):
+        refused = client.patch(own, json={"step_up_amount": raised}, headers=member.headers)
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["type"].endswith("/step-up-amount-raise-needs-operator")
+    assert client.get(own).json()["step_up_amount"] == cny(50_000)
+    assert withdraw(client, member, 50_000).status_code == 202
+    # The operator (customer service, after checking who asks) may raise it.
+    assert client.patch(own, json={"step_up_amount": cny(200_000)}).json()["step_up_amount"] == (
+        cny(200_000)
+    )
 
 
 def test_a_user_step_up_amount_in_another_currency_is_refused(

@@ -71,8 +71,11 @@ def update_user(
     def attempt() -> UserOut:
         at = context.clock.now()
         with write_transaction(context.engine) as conn:
+            by_owner = principal.user_id is not None
             if body.phone is None and body.email is None:
-                return service.update_user(conn, context.keyring, user_id, body, at=at)
+                return service.update_user(
+                    conn, context.keyring, user_id, body, at=at, by_owner=by_owner
+                )
             before = service.contact_of(conn, context.keyring, user_id)
             user = service.update_user(conn, context.keyring, user_id, body, at=at)
             contact_changes.record_contact_changed(

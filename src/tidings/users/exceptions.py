@@ -18,6 +18,14 @@ class ExternalIdTaken(Conflict):
     title = "External id already in use"
 
 
+class StepUpAmountRaiseNeedsOperator(Forbidden):
+    """A user token may lower its own step-up amount, never raise or remove it: a stolen
+    session would otherwise undo the owner's own protection before moving money."""
+
+    code = "step-up-amount-raise-needs-operator"
+    title = "Raising the step-up amount needs the operator"
+
+
 class ContactChangeNeedsCode(Forbidden):
     """A user token changes the phone or email only with a code sent to the current contact
     (`POST /v1/users/{user_id}/contact-changes`), or a stolen session could take the account."""

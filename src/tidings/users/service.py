@@ -17,7 +17,7 @@ from tidings.kit.money import CurrencyMismatch, Money, money
 from tidings.privacy.crypto import Keyring
 from tidings.privacy.masking import mask_email, mask_name, mask_phone
 from tidings.users import repository
-from tidings.users.exceptions import ExternalIdTaken, UserNotFound
+from tidings.users.exceptions import ExternalIdTaken, StepUpAmountRaiseNeedsOperator, UserNotFound
 from tidings.users.schemas import TokenOut, UserCreate, UserOut, UserUpdate
 
 
@@ -131,8 +131,15 @@ def _contact_values(
 
 
 def update_user(
-    conn: Connection, keyring: Keyring, user_id: str, data: UserUpdate, *, at: datetime
+    conn: Connection,
+    keyring: Keyring,
+    user_id: str,
+    data: UserUpdate,
+    *,
+    at: datetime,
+    by_owner: bool = False,
 ) -> UserOut:
+    """Apply a change; with `by_owner` (a user token) the own step-up amount may only go down."""
     current = get_user(conn, keyring, user_id)
     values: dict[str, Any] = {"updated_at": at}
     if data.name is not None:
@@ -152,6 +159,14 @@ def update_user(
         if own is not None and own.currency != current.currency:
             raise CurrencyMismatch(
                 "step_up_amount must be in the wallet currency", field="step_up_amount.currency"
+            )
+        previous = current.step_up_amount
+        lowered = own is not None and (previous is None or own.value <= previous.value)
+        if by_owner and not lowered:
+            raise StepUpAmountRaiseNeedsOperator(
+                "your own step-up amount can only be lowered here; to raise or remove it, "
+                "ask customer service (the operator key)",
+                field="step_up_amount",
             )
         values["step_up_amount"] = own.value if own is not None else None
     repository.update_user(conn, user_id, values)
