@@ -23,6 +23,7 @@ from tidings.notify.schemas import (
     InboxPage,
     MarkedRead,
     NotificationOut,
+    NotificationPage,
     PreferencesIn,
     PreferencesOut,
     VerifyIn,
@@ -71,6 +72,21 @@ def list_inbox(
     principal.require_self(user_id)
     with read_transaction(context.engine) as conn:
         return inbox.list_inbox(conn, user_id, limit=limit, cursor=cursor, unread_only=unread)
+
+
+@router.get("/users/{user_id}/notifications", response_model=NotificationPage)
+def list_notifications(
+    user_id: str,
+    context: Context,
+    principal: CurrentPrincipal,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> NotificationPage:
+    """Every notice of the user, newest first, with each channel's delivery status and the
+    reason it was held back or stopped (no consent, outside the window, …)."""
+    principal.require_self(user_id)
+    with read_transaction(context.engine) as conn:
+        return inbox.list_notifications(conn, user_id, limit=limit, cursor=cursor)
 
 
 @router.post("/users/{user_id}/inbox/read-all", response_model=MarkedRead)

@@ -1,7 +1,8 @@
 """Users' notification preferences and the marketing-consent ledger.
 
 Consent is never a flag that is overwritten: every grant and withdrawal is a new row saying
-when, how and by whom, and the latest row per channel is in force.
+when, how and by whom, and the latest row per channel is in force. Marketing consent is per
+channel, the in-app inbox included, and off until the user grants it.
 """
 
 from __future__ import annotations
@@ -137,11 +138,7 @@ def get_preferences(conn: Connection, keyring: Keyring, user_id: str) -> Prefere
         },
         quiet_hours=quiet,
         digest=bool(row.digest) if row is not None else True,
-        marketing_consent={
-            channel: channel.value in consents
-            for channel in ChannelName
-            if channel is not ChannelName.INBOX
-        },
+        marketing_consent={channel: channel.value in consents for channel in ChannelName},
         push_tokens=[t[:4] + "…" + t[-4:] for t in tokens],
         webhook_url=row.webhook_url if row is not None else None,
     )
@@ -228,7 +225,8 @@ def record_consent(
     at: datetime,
     purpose: str = MARKETING,
 ) -> None:
-    """Append to the consent ledger (grants and withdrawals alike)."""
+    """Append to the consent ledger (grants and withdrawals alike). Withdrawing marketing
+    consent cancels that channel's pending marketing deliveries in the same transaction."""
     repository.insert_consent_event(
         conn,
         {
@@ -243,6 +241,10 @@ def record_consent(
             "at": at,
         },
     )
+    if purpose == MARKETING and not granted:
+        repository.cancel_pending_marketing(
+            conn, user_id=user_id, channel=channel.value, reason="no_consent", at=at
+        )
 
 
 def consent_history(conn: Connection, user_id: str) -> list[ConsentEventOut]:
