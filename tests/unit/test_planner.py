@@ -957,4 +957,5 @@ def test_recheck_never_lets_marketing_go_outside_its_window_or_without_consent(
             local_now = now.astimezone(user_zone(choice, POLICY)).time()
             assert in_daily_span(local_now, POLICY.marketing_window)
         if check.status == "pending":
-            assert check.due_at is not None and check.due_at > now
+            assert check.due_at is not None
+            assert check.due_at > now

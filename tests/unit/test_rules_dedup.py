@@ -43,7 +43,8 @@ def test_budget_alerts_of_two_months_have_two_keys_and_one_month_one(event_type:
     november = key(event_type, budget(), datetime(2026, 11, 20, 4, tzinfo=UTC))
     later_november = key(event_type, budget(), datetime(2026, 11, 28, 4, tzinfo=UTC))
     december = key(event_type, budget(), datetime(2026, 12, 5, 4, tzinfo=UTC))
-    assert november is not None and december is not None
+    assert november is not None
+    assert december is not None
     assert november == later_november
     assert november != december
     assert "2026-11-01" in november
