@@ -17,12 +17,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
-from sqlalchemy import event
+from sqlalchemy import event, select
 
 from tests.helpers import create_user
 from tidings.api.context import AppContext
+from tidings.events import outbox
 from tidings.kit.clock import FixedClock
-from tidings.kit.db import write_transaction
+from tidings.kit.db import read_transaction, write_transaction
 from tidings.kit.ids import new_id
 from tidings.notify import repository
 from tidings.notify.planner import PlannerPolicy
@@ -325,3 +326,23 @@ def test_send_time_checks_cost_the_same_queries_for_one_user_or_many(
         return len(statements)
 
     assert dispatch_batch(1) == dispatch_batch(12)
+
+
+def test_cancellations_on_withdrawal_reach_the_status_webhook_subscriber(
+    client: TestClient, context: AppContext, clock: FixedClock
+) -> None:
+    context.settings.status_webhook_url = "https://ops.example.com/tidings-status"
+    user = marketing_user(client, inbox=True, sms=True)
+    promote(client, user)
+    relay_once(context, PlannerPolicy())
+    client.put(f"/v1/users/{user['id']}/preferences", json={"marketing_consent": {"sms": False}})
+    with read_transaction(context.engine) as conn:
+        changes = [
+            dict(row.data)
+            for row in conn.execute(
+                select(outbox.c.data).where(outbox.c.type == "notify.delivery.updated")
+            )
+        ]
+    assert [(c["channel"], c["status"], c["reason"]) for c in changes] == [
+        ("sms", "cancelled", "no_consent")
+    ]

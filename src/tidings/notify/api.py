@@ -138,6 +138,7 @@ def put_preferences(
                 actor=principal.user_id or "operator",
                 at=context.clock.now(),
                 allow_private_webhooks=context.settings.webhook_allow_private,
+                report_status=context.settings.status_webhook_url is not None,
             )
 
     return with_retry(attempt)
@@ -200,5 +201,11 @@ def aliyun_sms_up(
     """Aliyun SmsUp push: replies; `T`, `TD` or `退订` withdraw SMS marketing consent."""
     _check_callback(context, token)
     with write_transaction(context.engine) as conn:
-        receipts.apply_sms_replies(conn, context.keyring, body, at=context.clock.now())
+        receipts.apply_sms_replies(
+            conn,
+            context.keyring,
+            body,
+            at=context.clock.now(),
+            report_status=context.settings.status_webhook_url is not None,
+        )
     return _ALIYUN_OK

@@ -20,6 +20,7 @@ from tidings.notify import repository
 from tidings.notify.channels.destinations import PrivateDestinationError, check_literal_destination
 from tidings.notify.rules import RULES
 from tidings.notify.schemas import ConsentEventOut, PreferencesIn, PreferencesOut, QuietHoursIn
+from tidings.notify.status import record_status_change
 from tidings.notify.types import Category, ChannelName, Preferences, QuietHours
 from tidings.privacy.crypto import Keyring
 from tidings.users import service as users
@@ -153,6 +154,7 @@ def update_preferences(
     actor: str,
     at: datetime,
     allow_private_webhooks: bool = False,
+    report_status: bool = False,
 ) -> PreferencesOut:
     users.require_user(conn, user_id)
     if data.webhook_url is not None and not allow_private_webhooks:
@@ -209,6 +211,7 @@ def update_preferences(
             actor=actor,
             evidence="PUT /v1/users/{user_id}/preferences",
             at=at,
+            report_status=report_status,
         )
     return get_preferences(conn, keyring, user_id)
 
@@ -224,6 +227,7 @@ def record_consent(
     evidence: str | None,
     at: datetime,
     purpose: str = MARKETING,
+    report_status: bool = False,
 ) -> None:
     """Append to the consent ledger (grants and withdrawals alike). Withdrawing marketing
     consent cancels that channel's pending marketing deliveries in the same transaction."""
@@ -242,9 +246,20 @@ def record_consent(
         },
     )
     if purpose == MARKETING and not granted:
-        repository.cancel_pending_marketing(
+        cancelled = repository.cancel_pending_marketing(
             conn, user_id=user_id, channel=channel.value, reason="no_consent", at=at
         )
+        for delivery in cancelled if report_status else ():
+            record_status_change(
+                conn,
+                delivery_id=delivery.id,
+                notification_id=delivery.notification_id,
+                user_id=user_id,
+                channel=channel.value,
+                status="cancelled",
+                reason="no_consent",
+                at=at,
+            )
 
 
 def consent_history(conn: Connection, user_id: str) -> list[ConsentEventOut]:

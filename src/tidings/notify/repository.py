@@ -207,9 +207,10 @@ def insert_consent_event(conn: Connection, values: dict[str, Any]) -> None:
 
 def cancel_pending_marketing(
     conn: Connection, *, user_id: str, channel: str, reason: str, at: datetime
-) -> int:
+) -> list[AnyRow]:
     """One UPDATE: every marketing delivery to this user on this channel not yet claimed by a
-    worker is cancelled (a claimed one is rechecked by the dispatcher before it goes)."""
+    worker is cancelled (a claimed one is rechecked by the dispatcher before it goes); the
+    cancelled deliveries' ids and notification ids."""
     marketing = select(notifications.c.id).where(
         notifications.c.user_id == user_id, notifications.c.category == "marketing"
     )
@@ -222,8 +223,9 @@ def cancel_pending_marketing(
             deliveries.c.notification_id.in_(marketing.scalar_subquery()),
         )
         .values(status="cancelled", reason=reason, final_at=at)
+        .returning(deliveries.c.id, deliveries.c.notification_id)
     )
-    return int(conn.execute(stmt).rowcount)
+    return list(conn.execute(stmt))
 
 
 def consent_history(conn: Connection, user_id: str) -> list[AnyRow]:
