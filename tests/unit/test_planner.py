@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -13,9 +14,12 @@ from hypothesis import strategies as st
 from tidings.notify.planner import (
     PlannedDelivery,
     PlannerPolicy,
+    SendCheck,
     SentRecord,
     in_daily_span,
     plan,
+    recheck_marketing,
+    user_zone,
 )
 from tidings.notify.types import Category, ChannelName, Intent, Preferences, QuietHours
 
@@ -112,7 +116,7 @@ def test_marketing_sms_at_2230_waits_until_0800_local() -> None:
     now = local(SHANGHAI, 2024, 11, 24, 22, 30)
     deliveries = plan(
         intent(PROMOTION, MARKETING),
-        prefs(channels={MARKETING: (INBOX, SMS)}, consent=frozenset({SMS})),
+        prefs(channels={MARKETING: (INBOX, SMS)}, consent=frozenset({INBOX, SMS})),
         [],
         POLICY,
         now,
@@ -124,12 +128,12 @@ def test_marketing_sms_at_2230_waits_until_0800_local() -> None:
     assert by_channel(deliveries)[INBOX].due_at == sms.due_at
 
 
-def test_marketing_without_consent_is_suppressed_but_inbox_lands() -> None:
+def test_marketing_without_consent_is_suppressed_on_that_channel_only() -> None:
     now = local(SHANGHAI, 2024, 11, 24, 10)
     deliveries = by_channel(
         plan(
             intent(PROMOTION, MARKETING),
-            prefs(channels={MARKETING: (INBOX, PUSH, SMS)}, consent=frozenset({PUSH})),
+            prefs(channels={MARKETING: (INBOX, PUSH, SMS)}, consent=frozenset({INBOX, PUSH})),
             [],
             POLICY,
             now,
@@ -138,6 +142,21 @@ def test_marketing_without_consent_is_suppressed_but_inbox_lands() -> None:
     assert deliveries[INBOX] == PlannedDelivery(INBOX, now, "pending", None)
     assert deliveries[PUSH] == PlannedDelivery(PUSH, now, "pending", None)
     assert deliveries[SMS] == PlannedDelivery(SMS, now, "suppressed", "no_consent")
+
+
+def test_marketing_in_the_inbox_needs_inbox_consent_too() -> None:
+    now = local(SHANGHAI, 2024, 11, 24, 10)
+    deliveries = by_channel(
+        plan(
+            intent(PROMOTION, MARKETING),
+            prefs(channels={MARKETING: (INBOX, PUSH)}, consent=frozenset({PUSH})),
+            [],
+            POLICY,
+            now,
+        )
+    )
+    assert deliveries[INBOX] == PlannedDelivery(INBOX, now, "suppressed", "no_consent")
+    assert deliveries[PUSH] == PlannedDelivery(PUSH, now, "pending", None)
 
 
 def test_marketing_waits_for_the_later_of_window_and_quiet_hours() -> None:
@@ -160,7 +179,13 @@ def test_marketing_over_its_daily_cap_is_suppressed_except_in_the_inbox() -> Non
         sent(PUSH, now - timedelta(hours=h), kind=PROMOTION, category=MARKETING) for h in (1, 2)
     ]
     deliveries = by_channel(
-        plan(intent(PROMOTION, MARKETING), prefs(consent=frozenset({PUSH})), history, POLICY, now)
+        plan(
+            intent(PROMOTION, MARKETING),
+            prefs(consent=frozenset({INBOX, PUSH})),
+            history,
+            POLICY,
+            now,
+        )
     )
     assert deliveries[PUSH].status == "suppressed"
     assert deliveries[PUSH].reason == "cap"
@@ -172,7 +197,7 @@ def test_marketing_whose_users_quiet_hours_cover_the_whole_window_only_reaches_t
     deliveries = by_channel(
         plan(
             intent(PROMOTION, MARKETING),
-            prefs(quiet=QuietHours(time(7), time(21)), consent=frozenset({PUSH})),
+            prefs(quiet=QuietHours(time(7), time(21)), consent=frozenset({INBOX, PUSH})),
             [],
             POLICY,
             now,
@@ -672,7 +697,7 @@ def test_marketing_window_opens_at_0800_local_after_the_clocks_change() -> None:
     ]:
         deliveries = plan(
             intent(PROMOTION, MARKETING),
-            prefs(timezone=NEW_YORK, consent=frozenset({PUSH})),
+            prefs(timezone=NEW_YORK, consent=frozenset({INBOX, PUSH})),
             [],
             POLICY,
             evening,
@@ -697,7 +722,7 @@ def test_an_unknown_user_timezone_falls_back_to_the_house_zone() -> None:
     now = local(SHANGHAI, 2024, 11, 24, 22, 30)
     deliveries = plan(
         intent(PROMOTION, MARKETING),
-        prefs(timezone="Mars/Olympus_Mons", consent=frozenset({PUSH})),
+        prefs(timezone="Mars/Olympus_Mons", consent=frozenset({INBOX, PUSH})),
         [],
         POLICY,
         now,
@@ -790,7 +815,7 @@ def test_marketing_is_never_due_outside_its_window_or_without_consent(
     for delivery in plan(notice, choice, history, POLICY, now):
         if delivery.status != "suppressed":
             assert in_daily_span(wall_clock(delivery, choice), POLICY.marketing_window)
-            assert delivery.channel is INBOX or delivery.channel in choice.marketing_consent
+            assert delivery.channel in choice.marketing_consent
 
 
 @given(situations(category=CRITICAL, collection=False))
@@ -860,3 +885,77 @@ def test_sms_never_breaks_the_providers_per_number_limits(situation: Situation) 
             for length, limit in limits:
                 recent = [at for at in same if delivery.due_at - length < at <= delivery.due_at]
                 assert len(recent) + 1 <= limit
+
+
+# --- at the moment of sending ---------------------------------------------------------------
+
+
+def test_recheck_cancels_marketing_whose_consent_was_withdrawn() -> None:
+    now = local(SHANGHAI, 2024, 11, 25, 8)
+    check = recheck_marketing(
+        intent(PROMOTION, MARKETING), SMS, prefs(consent=frozenset({INBOX})), [], POLICY, now
+    )
+    assert check == SendCheck("cancelled", "no_consent")
+
+
+def test_recheck_moves_marketing_found_outside_the_window_to_the_next_opening() -> None:
+    now = local(SHANGHAI, 2024, 11, 24, 22, 30)
+    for channel in (SMS, INBOX):
+        check = recheck_marketing(
+            intent(PROMOTION, MARKETING),
+            channel,
+            prefs(consent=frozenset({INBOX, SMS})),
+            [],
+            POLICY,
+            now,
+        )
+        assert check == SendCheck(
+            "pending", "marketing_window", local(SHANGHAI, 2024, 11, 25, 8)
+        ), channel
+
+
+def test_recheck_holds_marketing_in_quiet_hours_set_since_as_the_planner_would() -> None:
+    now = local(SHANGHAI, 2024, 11, 25, 8, 30)
+    choice = prefs(consent=frozenset({INBOX, SMS}), quiet=QuietHours(time(7), time(9)))
+    for channel in (SMS, INBOX):
+        check = recheck_marketing(intent(PROMOTION, MARKETING), channel, choice, [], POLICY, now)
+        assert check == SendCheck("pending", "quiet_hours", local(SHANGHAI, 2024, 11, 25, 9))
+    # quiet hours covering the whole window: the planner's answer, not a wait forever
+    never = prefs(consent=frozenset({INBOX, SMS}), quiet=QuietHours(time(7), time(21)))
+    check = recheck_marketing(intent(PROMOTION, MARKETING), SMS, never, [], POLICY, now)
+    assert check == SendCheck("suppressed", "quiet_hours")
+    inbox = recheck_marketing(intent(PROMOTION, MARKETING), INBOX, never, [], POLICY, now)
+    assert inbox == SendCheck("send")
+
+
+def test_recheck_counts_what_was_sent_against_the_cap_but_not_the_inbox() -> None:
+    now = local(SHANGHAI, 2024, 11, 25, 12)
+    choice = prefs(consent=frozenset({INBOX, SMS}))
+    today = [
+        sent(SMS, now - timedelta(hours=h), kind=PROMOTION, category=MARKETING) for h in (1, 2)
+    ]
+    over = recheck_marketing(intent(PROMOTION, MARKETING), SMS, choice, today, POLICY, now)
+    assert over == SendCheck("suppressed", "cap")
+    assert recheck_marketing(
+        intent(PROMOTION, MARKETING), INBOX, choice, today, POLICY, now
+    ) == SendCheck("send")
+    yesterday = [replace(record, at=record.at - timedelta(days=1)) for record in today]
+    assert recheck_marketing(
+        intent(PROMOTION, MARKETING), SMS, choice, yesterday, POLICY, now
+    ) == SendCheck("send")
+
+
+@given(situations(category=MARKETING))
+def test_recheck_never_lets_marketing_go_outside_its_window_or_without_consent(
+    situation: Situation,
+) -> None:
+    notice, choice, history, now = situation
+    for channel in ChannelName:
+        check = recheck_marketing(notice, channel, choice, history, POLICY, now)
+        if check.status == "send":
+            assert channel in choice.marketing_consent
+            local_now = now.astimezone(user_zone(choice, POLICY)).time()
+            assert in_daily_span(local_now, POLICY.marketing_window)
+        if check.status == "pending":
+            assert check.due_at is not None
+            assert check.due_at > now

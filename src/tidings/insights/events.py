@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Literal
 
 from tidings.events import EventData, EventType
@@ -18,6 +19,9 @@ class BudgetThresholdReached(EventData):
     wallet_id: str | None = None
     wallet_name: ShortText
     period: Literal["month", "week"] | None = None
+    period_start: date | None = None
+    """The first day of the budget period (user's calendar); without it, the period holding
+    `occurred_at` (or the event's time) in the user's time zone."""
     used_percent: int
     spent: Money
     limit: Money
@@ -27,6 +31,9 @@ class BudgetExceeded(EventData):
     wallet_id: str | None = None
     wallet_name: ShortText
     period: Literal["month", "week"] | None = None
+    period_start: date | None = None
+    """The first day of the budget period (user's calendar); without it, the period holding
+    `occurred_at` (or the event's time) in the user's time zone."""
     spent: Money
     limit: Money
 

@@ -29,6 +29,7 @@ from tidings.notify.schemas import (
     InboxPage,
     MarkedRead,
     NotificationOut,
+    NotificationPage,
     PreferencesIn,
     PreferencesOut,
     VerifyIn,
@@ -143,6 +144,21 @@ def list_inbox(
         return inbox.list_inbox(conn, user_id, limit=limit, cursor=cursor, unread_only=unread)
 
 
+@router.get("/users/{user_id}/notifications", response_model=NotificationPage)
+def list_notifications(
+    user_id: str,
+    context: Context,
+    principal: CurrentPrincipal,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> NotificationPage:
+    """Every notice of the user, newest first, with each channel's delivery status and the
+    reason it was held back or stopped (no consent, outside the window, …)."""
+    principal.require_self(user_id)
+    with read_transaction(context.engine) as conn:
+        return inbox.list_notifications(conn, user_id, limit=limit, cursor=cursor)
+
+
 @router.post("/users/{user_id}/inbox/read-all", response_model=MarkedRead)
 def mark_all_read(user_id: str, context: Context, principal: CurrentPrincipal) -> MarkedRead:
     principal.require_self(user_id)
@@ -192,6 +208,7 @@ def put_preferences(
                 actor=principal.user_id or "operator",
                 at=context.clock.now(),
                 allow_private_webhooks=context.settings.webhook_allow_private,
+                report_status=context.settings.status_webhook_url is not None,
             )
 
     return with_retry(attempt)
@@ -254,5 +271,11 @@ def aliyun_sms_up(
     """Aliyun SmsUp push: replies; `T`, `TD` or `退订` withdraw SMS marketing consent."""
     _check_callback(context, token)
     with write_transaction(context.engine) as conn:
-        receipts.apply_sms_replies(conn, context.keyring, body, at=context.clock.now())
+        receipts.apply_sms_replies(
+            conn,
+            context.keyring,
+            body,
+            at=context.clock.now(),
+            report_status=context.settings.status_webhook_url is not None,
+        )
     return _ALIYUN_OK

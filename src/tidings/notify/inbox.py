@@ -15,10 +15,13 @@ from tidings.notify import repository
 from tidings.notify.schemas import (
     AttemptOut,
     DeliveryOut,
+    DeliveryStatusOut,
     InboxItemOut,
     InboxPage,
     MarkedRead,
     NotificationOut,
+    NotificationPage,
+    NotificationSummaryOut,
 )
 from tidings.notify.types import Category, ChannelName
 from tidings.users import service as users
@@ -51,6 +54,41 @@ def list_inbox(
         items=items,
         next_cursor=encode_cursor(rows[limit - 1].id) if len(rows) > limit else None,
         unread_count=repository.unread_count(conn, user_id),
+    )
+
+
+def list_notifications(
+    conn: Connection, user_id: str, *, limit: int, cursor: str | None
+) -> NotificationPage:
+    """Every notice of the user, newest first, each with its deliveries' status: whether it
+    reached the inbox, went by SMS, waits for a window or was stopped, and why. Two queries
+    a page (after the user's own), however many notices it holds."""
+    users.require_user(conn, user_id)
+    rows = repository.list_notifications(
+        conn, user_id, before_id=decode_cursor(cursor), limit=limit + 1
+    )
+    page = rows[:limit]
+    statuses: dict[str, list[DeliveryStatusOut]] = {row.id: [] for row in page}
+    for delivery in repository.delivery_statuses_of(conn, [row.id for row in page]):
+        statuses[delivery.notification_id].append(
+            DeliveryStatusOut(
+                channel=ChannelName(delivery.channel),
+                status=delivery.status,
+                reason=delivery.reason,
+            )
+        )
+    return NotificationPage(
+        items=[
+            NotificationSummaryOut(
+                id=row.id,
+                kind=row.kind,
+                category=Category(row.category),
+                created_at=as_utc(row.created_at),
+                deliveries=statuses[row.id],
+            )
+            for row in page
+        ],
+        next_cursor=encode_cursor(page[-1].id) if len(rows) > limit else None,
     )
 
 

@@ -7,7 +7,12 @@ deliveries, and writes one delivery row per `PlannedDelivery`.
 Two kinds of rules decide *when*: compliance windows (marketing 08:00-20:00, collection
 08:00-21:00) bind every channel, the inbox too; the user's quiet hours are a courtesy that
 never holds back the inbox beyond those windows. Rules that *count* (caps, the collection
-daily limit, consent, the digest) spare the inbox: it interrupts nobody, so it always lands.
+daily limit, the digest) spare the inbox: it interrupts nobody, so it always lands. Marketing
+consent does not: it is per channel, the inbox included, and off until granted (PIPL).
+
+The dispatcher asks again when a marketing delivery is about to go (`recheck_marketing`):
+consent may have been withdrawn, the window may have closed, the caps may be full since the
+notice was planned.
 """
 
 from __future__ import annotations
@@ -426,8 +431,8 @@ def in_trailing_window(at: datetime, *, end: datetime, length: timedelta) -> boo
 
 
 def lacks_marketing_consent(channel: ChannelName, prefs: Preferences) -> bool:
-    """Marketing goes only where the user currently consents; the inbox needs no consent."""
-    return channel is not ChannelName.INBOX and channel not in prefs.marketing_consent
+    """Marketing goes only where the user currently consents, the in-app inbox included."""
+    return channel not in prefs.marketing_consent
 
 
 def goes_to_digest(intent: Intent, channel: ChannelName, prefs: Preferences) -> bool:
@@ -603,3 +608,56 @@ def plan(
             if substitute is not None:
                 queue.insert(0, substitute)
     return without_planned_fallbacks(planned)
+
+
+# --- at the moment of sending -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SendCheck:
+    """What the dispatcher does with a marketing delivery it has claimed."""
+
+    status: Literal["send", "pending", "cancelled", "suppressed"]
+    """send it now; wait until `due_at`; cancelled (no consent); suppressed (cap, quiet)."""
+    reason: Reason | None = None
+    due_at: datetime | None = None
+    """For `pending`: the next moment every timing rule allows (UTC)."""
+
+
+def recheck_marketing(
+    intent: Intent,
+    channel: ChannelName,
+    prefs: Preferences,
+    sent: Sequence[SentRecord],
+    policy: PlannerPolicy,
+    now: datetime,
+) -> SendCheck:
+    """The marketing rules again, as they stand at `now`: consent (withdrawn since planning
+    cancels), the window and quiet hours (closed since: wait for the next opening) and the
+    caps (`sent` is what actually went out, plus what this batch already lets go)."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    now = now.astimezone(UTC)
+    if lacks_marketing_consent(channel, prefs):
+        return SendCheck("cancelled", "no_consent")
+    zone = user_zone(prefs, policy)
+    context = PlanningContext(
+        intent, prefs, policy, zone, now, timing_rules(intent, prefs, policy, zone)
+    )
+    slot = schedule(channel, context)
+    if slot is None:
+        return SendCheck("suppressed", "quiet_hours")
+    due, reason = slot
+    if due > now:
+        return SendCheck("pending", reason, due)
+    counted = [replace(record, at=as_utc(record.at)) for record in sent]
+    if channel is not ChannelName.INBOX and over_category_cap(
+        Category.MARKETING, at=now, counted=counted, policy=policy
+    ):
+        return SendCheck("suppressed", "cap")
+    return SendCheck("send")
+
+
+def cap_lookback(policy: PlannerPolicy) -> timedelta:
+    """How far back a send still counts towards some category cap."""
+    return max((length for length, _ in policy.category_caps.values()), default=timedelta(0))

@@ -1,7 +1,8 @@
 """Users' notification preferences and the marketing-consent ledger.
 
 Consent is never a flag that is overwritten: every grant and withdrawal is a new row saying
-when, how and by whom, and the latest row per channel is in force.
+when, how and by whom, and the latest row per channel is in force. Marketing consent is per
+channel, the in-app inbox included, and off until the user grants it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from tidings.notify import repository
 from tidings.notify.channels.destinations import PrivateDestinationError, check_literal_destination
 from tidings.notify.rules import RULES
 from tidings.notify.schemas import ConsentEventOut, PreferencesIn, PreferencesOut, QuietHoursIn
+from tidings.notify.status import record_status_change
 from tidings.notify.types import Category, ChannelName, Preferences, QuietHours
 from tidings.privacy.crypto import Keyring
 from tidings.users import service as users
@@ -188,11 +190,7 @@ def get_preferences(conn: Connection, keyring: Keyring, user_id: str) -> Prefere
         },
         quiet_hours=quiet,
         digest=bool(row.digest) if row is not None else True,
-        marketing_consent={
-            channel: channel.value in consents
-            for channel in ChannelName
-            if channel is not ChannelName.INBOX
-        },
+        marketing_consent={channel: channel.value in consents for channel in ChannelName},
         push_tokens=[t[:4] + "…" + t[-4:] for t in tokens],
         webhook_url=row.webhook_url if row is not None else None,
     )
@@ -207,6 +205,7 @@ def update_preferences(
     actor: str,
     at: datetime,
     allow_private_webhooks: bool = False,
+    report_status: bool = False,
 ) -> PreferencesOut:
     users.require_user(conn, user_id)
     if data.webhook_url is not None and not allow_private_webhooks:
@@ -262,6 +261,7 @@ def update_preferences(
             actor=actor,
             evidence="PUT /v1/users/{user_id}/preferences",
             at=at,
+            report_status=report_status,
         )
     return get_preferences(conn, keyring, user_id)
 
@@ -277,8 +277,10 @@ def record_consent(
     evidence: str | None,
     at: datetime,
     purpose: str = MARKETING,
+    report_status: bool = False,
 ) -> None:
-    """Append to the consent ledger (grants and withdrawals alike)."""
+    """Append to the consent ledger (grants and withdrawals alike). Withdrawing marketing
+    consent cancels that channel's pending marketing deliveries in the same transaction."""
     repository.insert_consent_event(
         conn,
         {
@@ -293,6 +295,21 @@ def record_consent(
             "at": at,
         },
     )
+    if purpose == MARKETING and not granted:
+        cancelled = repository.cancel_pending_marketing(
+            conn, user_id=user_id, channel=channel.value, reason="no_consent", at=at
+        )
+        for delivery in cancelled if report_status else ():
+            record_status_change(
+                conn,
+                delivery_id=delivery.id,
+                notification_id=delivery.notification_id,
+                user_id=user_id,
+                channel=channel.value,
+                status="cancelled",
+                reason="no_consent",
+                at=at,
+            )
 
 
 def consent_history(conn: Connection, user_id: str) -> list[ConsentEventOut]:

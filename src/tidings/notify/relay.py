@@ -47,11 +47,15 @@ def relay_batch(
         return RelayResult(0, 0, 0)
     intents: list[Intent] = []
     delivery_rows: list[dict[str, Any]] = []
+    # Loaded first: periods in de-duplication keys (a budget's month) are on the user's calendar.
+    user_ids = sorted({e.user_id for e in events if e.user_id and e.type in rules.RULES})
+    prefs = preferences.planning_preferences(conn, keyring, user_ids) if user_ids else {}
     for event in events:
         if event.type == DELIVERY_UPDATED:
             if platform_webhook:
                 delivery_rows.extend(_platform_webhook(conn, event, now))
             continue
+        known = prefs.get(event.user_id) if event.user_id else None
         intents.extend(
             rules.intents_for(
                 event_type=event.type,
@@ -59,10 +63,10 @@ def relay_batch(
                 user_id=event.user_id,
                 data=dict(event.data),
                 at=as_utc(event.time),
+                timezone=known.timezone if known is not None else None,
             )
         )
     user_ids = sorted({intent.user_id for intent in intents})
-    prefs = preferences.planning_preferences(conn, keyring, user_ids) if user_ids else {}
     history = _history(conn, user_ids, since=now - HISTORY_WINDOW)
     notice_rows: list[dict[str, Any]] = []
     planned_rows: dict[str, list[dict[str, Any]]] = {}

@@ -140,6 +140,28 @@ def recent_deliveries(conn: Connection, user_ids: Sequence[str], since: datetime
     return list(conn.execute(stmt))
 
 
+def sent_since(
+    conn: Connection, user_ids: Sequence[str], *, category: str, since: datetime
+) -> list[AnyRow]:
+    """What actually went out to these users in a category lately (not what is planned)."""
+    stmt = (
+        select(
+            deliveries.c.user_id,
+            deliveries.c.channel,
+            deliveries.c.sent_at,
+            notifications.c.kind,
+            notifications.c.category,
+        )
+        .join(notifications, notifications.c.id == deliveries.c.notification_id)
+        .where(
+            deliveries.c.user_id.in_(user_ids),
+            deliveries.c.sent_at >= since,
+            notifications.c.category == category,
+        )
+    )
+    return list(conn.execute(stmt))
+
+
 def get_preferences(conn: Connection, user_ids: Sequence[str]) -> dict[str, AnyRow]:
     stmt = select(preferences).where(preferences.c.user_id.in_(user_ids))
     return {row.user_id: row for row in conn.execute(stmt)}
@@ -181,6 +203,29 @@ def current_consents(
 
 def insert_consent_event(conn: Connection, values: dict[str, Any]) -> None:
     conn.execute(insert(consent_events), values)
+
+
+def cancel_pending_marketing(
+    conn: Connection, *, user_id: str, channel: str, reason: str, at: datetime
+) -> list[AnyRow]:
+    """One UPDATE: every marketing delivery to this user on this channel not yet claimed by a
+    worker is cancelled (a claimed one is rechecked by the dispatcher before it goes); the
+    cancelled deliveries' ids and notification ids."""
+    marketing = select(notifications.c.id).where(
+        notifications.c.user_id == user_id, notifications.c.category == "marketing"
+    )
+    stmt = (
+        update(deliveries)
+        .where(
+            deliveries.c.user_id == user_id,
+            deliveries.c.channel == channel,
+            deliveries.c.status == "pending",
+            deliveries.c.notification_id.in_(marketing.scalar_subquery()),
+        )
+        .values(status="cancelled", reason=reason, final_at=at)
+        .returning(deliveries.c.id, deliveries.c.notification_id)
+    )
+    return list(conn.execute(stmt))
 
 
 def consent_history(conn: Connection, user_id: str) -> list[AnyRow]:
@@ -405,6 +450,43 @@ def mark_read(conn: Connection, user_id: str, item_ids: Sequence[str] | None, at
     if item_ids is not None:
         stmt = stmt.where(inbox_items.c.id.in_(item_ids))
     return int(conn.execute(stmt.values(read_at=at)).rowcount)
+
+
+def list_notifications(
+    conn: Connection, user_id: str, *, before_id: str | None, limit: int
+) -> list[AnyRow]:
+    """The user's notices, newest first (ids are ULIDs, so id order is time order)."""
+    stmt = (
+        select(
+            notifications.c.id,
+            notifications.c.kind,
+            notifications.c.category,
+            notifications.c.created_at,
+        )
+        .where(notifications.c.user_id == user_id)
+        .order_by(notifications.c.id.desc())
+        .limit(limit)
+    )
+    if before_id is not None:
+        stmt = stmt.where(notifications.c.id < before_id)
+    return list(conn.execute(stmt))
+
+
+def delivery_statuses_of(conn: Connection, notification_ids: Sequence[str]) -> list[AnyRow]:
+    """Each delivery's channel, status and reason, for a page of notices in one query."""
+    if not notification_ids:
+        return []
+    stmt = (
+        select(
+            deliveries.c.notification_id,
+            deliveries.c.channel,
+            deliveries.c.status,
+            deliveries.c.reason,
+        )
+        .where(deliveries.c.notification_id.in_(notification_ids))
+        .order_by(deliveries.c.id)
+    )
+    return list(conn.execute(stmt))
 
 
 def get_notification(conn: Connection, notification_id: str) -> AnyRow | None:

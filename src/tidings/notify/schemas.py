@@ -128,6 +128,30 @@ class NotificationOut(BaseModel):
     deliveries: list[DeliveryOut]
 
 
+class DeliveryStatusOut(BaseModel):
+    channel: ChannelName
+    status: str = Field(
+        description="pending, sending, sent, delivered, undeliverable, failed, digest, "
+        "suppressed or cancelled."
+    )
+    reason: str | None = Field(
+        description="Why not (yet): no_consent, marketing_window, quiet_hours, cap, …"
+    )
+
+
+class NotificationSummaryOut(BaseModel):
+    id: str = Field(description="The notification's id (use it with /v1/notifications/{id}).")
+    kind: str
+    category: Category
+    created_at: datetime
+    deliveries: list[DeliveryStatusOut]
+
+
+class NotificationPage(BaseModel):
+    items: list[NotificationSummaryOut]
+    next_cursor: str | None
+
+
 class QuietHoursIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

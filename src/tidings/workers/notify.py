@@ -102,6 +102,7 @@ def build_dispatcher(context: AppContext) -> Dispatcher:
         status_webhook_url=settings.status_webhook_url,
         lease=timedelta(seconds=settings.delivery_lease_seconds),
         send_concurrency=settings.send_concurrency,
+        policy=PlannerPolicy(default_timezone=settings.default_timezone),
         rates={
             channel: sender.info.rate_per_s
             for channel, sender in senders.items()

@@ -28,11 +28,19 @@ from tidings.kit.ids import new_id
 from tidings.kit.tables import AnyRow
 from tidings.notify import preferences, repository
 from tidings.notify.delivery.authenticity import authenticity_code
+from tidings.notify.planner import (
+    PlannerPolicy,
+    SendCheck,
+    SentRecord,
+    cap_lookback,
+    recheck_marketing,
+)
 from tidings.notify.status import PLATFORM, record_status_change
 from tidings.notify.types import (
     Category,
     ChannelError,
     ChannelName,
+    Intent,
     OutgoingMessage,
     SendResult,
     TransientChannelError,
@@ -152,6 +160,8 @@ class Dispatcher:
     sent one by one would spend its time waiting on the network."""
     rates: Mapping[ChannelName, float] = field(default_factory=dict)
     """Each channel's provider rate (sends per second), honoured by this process."""
+    policy: PlannerPolicy = field(default_factory=PlannerPolicy)
+    """The planner's rules, asked again for marketing at the moment of sending."""
 
     @cached_property
     def _pool(self) -> ThreadPoolExecutor:
@@ -183,7 +193,9 @@ class Dispatcher:
         rows = with_retry(claim)
         if not rows:
             return 0
-        addresses = self._addresses({row.user_id for row in rows})
+        held = self._recheck_marketing(rows, now)
+        sendable = [row for row in rows if row.id not in held]
+        addresses = self._addresses({row.user_id for row in sendable})
         # Slow providers: what is not sent by half the lease goes back undone, or another
         # worker would take it while we still send it.
         hand_back_at = time.monotonic() + self.lease.total_seconds() / 2
@@ -195,12 +207,76 @@ class Dispatcher:
 
         # Claims hold at most one delivery per user and channel, so sending a batch's rows
         # at once keeps each user's order on each channel.
-        external = [row for row in rows if row.channel != ChannelName.INBOX]
+        external = [row for row in sendable if row.channel != ChannelName.INBOX]
         sending = [self._pool.submit(deliver, row) for row in external]
-        outcomes = [deliver(row) for row in rows if row.channel == ChannelName.INBOX]
+        outcomes = list(held.values())
+        outcomes.extend(deliver(row) for row in sendable if row.channel == ChannelName.INBOX)
         outcomes.extend(future.result() for future in sending)
         with_retry(lambda: self._record(outcomes))
         return len(rows)
+
+    def _recheck_marketing(self, rows: list[AnyRow], now: datetime) -> dict[str, Outcome]:
+        """Marketing in the batch that must not go now, by delivery id: consent withdrawn
+        since it was planned (cancelled), the window or quiet hours closed (back to pending
+        at the next opening), the cap full (suppressed). Four queries for the whole batch,
+        none when it holds no marketing."""
+        marketing = [row for row in rows if row.category == Category.MARKETING]
+        if not marketing:
+            return {}
+        user_ids = sorted({row.user_id for row in marketing})
+        with read_transaction(self.engine) as conn:
+            prefs = preferences.planning_preferences(conn, self.keyring, user_ids)
+            sent = repository.sent_since(
+                conn,
+                user_ids,
+                category=Category.MARKETING.value,
+                since=now - cap_lookback(self.policy),
+            )
+        history: dict[str, list[SentRecord]] = {user_id: [] for user_id in user_ids}
+        for record in sent:
+            history[record.user_id].append(
+                SentRecord(
+                    ChannelName(record.channel),
+                    record.kind,
+                    Category(record.category),
+                    as_utc(record.sent_at),
+                )
+            )
+        held: dict[str, Outcome] = {}
+        for row in marketing:
+            channel = ChannelName(row.channel)
+            user_prefs = prefs.get(row.user_id)
+            if user_prefs is None:  # the user is gone: nobody consents any more
+                check = SendCheck("cancelled", "no_consent")
+            else:
+                intent = Intent(
+                    kind=row.kind,
+                    category=Category.MARKETING,
+                    user_id=row.user_id,
+                    event_id=row.event_id,
+                    data={},
+                    occurred_at=as_utc(row.notified_at),
+                )
+                check = recheck_marketing(
+                    intent, channel, user_prefs, history[row.user_id], self.policy, now
+                )
+            if check.status == "send":
+                history[row.user_id].append(SentRecord(channel, row.kind, Category.MARKETING, now))
+                continue
+            values: dict[str, Any] = {"status": check.status, "reason": check.reason}
+            if check.status == "pending":
+                values["due_at"] = check.due_at
+            else:
+                values["final_at"] = now
+            held[row.id] = Outcome(row, check.status, values=values)
+            log.info(
+                "notify.delivery.held_at_send",
+                delivery_id=row.id,
+                channel=row.channel,
+                status=check.status,
+                reason=check.reason,
+            )
+        return held
 
     def run_digests(self, now: datetime | None = None) -> int:
         """Send each user one summary per channel of the notices held for the digest."""

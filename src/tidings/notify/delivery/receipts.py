@@ -90,9 +90,15 @@ def _e164(number: str) -> str | None:
 
 
 def apply_sms_replies(
-    conn: Connection, keyring: Keyring, replies: list[AliyunSmsUp], *, at: datetime
+    conn: Connection,
+    keyring: Keyring,
+    replies: list[AliyunSmsUp],
+    *,
+    at: datetime,
+    report_status: bool = False,
 ) -> int:
-    """An unsubscribe reply withdraws SMS marketing consent for every user of that number."""
+    """An unsubscribe reply withdraws SMS marketing consent for every user of that number
+    (cancelling their pending marketing SMS at once)."""
     withdrawn = 0
     for reply in replies:
         if reply.content.strip().upper() not in UNSUBSCRIBE_WORDS:
@@ -110,6 +116,7 @@ def apply_sms_replies(
                 actor="provider:aliyun",
                 evidence=f"SmsUp {reply.sequence_id}: {reply.content.strip()[:20]}",
                 at=at,
+                report_status=report_status,
             )
             withdrawn += 1
         log.info("notify.consent.withdrawn_by_sms", phone=mask_phone(number))
