@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
-from tidings.kit.errors import PROBLEM_BASE, AppError
+from tidings.kit.errors import PROBLEM_BASE, AppError, RateLimited
 
 log = structlog.get_logger(__name__)
 
@@ -55,7 +55,10 @@ async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
 
 
 async def _app_error(_: Request, exc: AppError) -> JSONResponse:
-    return problem_response(exc.problem())
+    headers = (
+        {"Retry-After": str(exc.retry_after_seconds)} if isinstance(exc, RateLimited) else None
+    )
+    return problem_response(exc.problem(), headers=headers)
 
 
 async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:

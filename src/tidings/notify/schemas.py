@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from tidings.kit.text import printable
+from tidings.kit.clock import UtcDateTime
+from tidings.kit.text import JsonObject, printable
 from tidings.notify.types import Category, ChannelName
 
 ClockTime = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
@@ -26,9 +27,9 @@ class CloudEventIn(BaseModel):
     source: Bounded255
     type: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)+$", max_length=80)]
     subject: Bounded255 = Field(description="The user: our id (usr_…) or your external_id.")
-    time: datetime | None = None
+    time: UtcDateTime | None = None
     datacontenttype: Literal["application/json"] | None = None
-    data: dict[str, Any]
+    data: JsonObject = Field(description="At most 64 KB as JSON.")
 
 
 class EventAccepted(BaseModel):
