@@ -42,7 +42,10 @@ async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
                 "errors": [{"field": "body", "message": "not valid JSON"}],
             }
         )
-    fields = [{"field": _field(tuple(e["loc"])), "message": e["msg"]} for e in errors]
+    fields = [
+        {"field": _field(tuple(e["loc"])), "message": e["msg"].removeprefix("Value error, ")}
+        for e in errors
+    ]
     return problem_response(
         {
             "type": PROBLEM_BASE + "validation",
