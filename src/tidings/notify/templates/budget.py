@@ -206,11 +206,10 @@ def safe_range(*args: int) -> range:
 _HERE = __name__
 
 
-def _imported(name: str, *args: nodes.Expr, lineno: int) -> nodes.Call:
-    call = nodes.Call(
+def _imported(name: str, *args: nodes.Node, lineno: int) -> nodes.Call:
+    return nodes.Call(
         nodes.ImportedName(f"{_HERE}.{name}"), list(args), [], None, None, lineno=lineno
     )
-    return call
 
 
 def instrument(tree: nodes.Template) -> nodes.Template:

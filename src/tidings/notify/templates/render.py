@@ -9,7 +9,6 @@ the authenticity code, the segment limit — are applied here, not left to each 
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -184,15 +183,14 @@ class _Sandbox(SandboxedEnvironment):
 
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
         budget.spend()
-        bound_to = getattr(__obj, "__self__", None)
-        if isinstance(bound_to, str):  # "x".ljust(10**9), "{:>999999999}".format(1)
-            budget.check_arguments([bound_to, *args], kwargs)
-        elif isinstance(__obj, functools.partial):  # the sandbox's own str.format
-            budget.check_arguments([*__obj.args, *args], kwargs)
+        if isinstance(getattr(__obj, "__self__", None), str):  # "x".ljust(10**9)
+            budget.check_arguments(args, kwargs)
         return super().call(__context, __obj, *args, **kwargs)
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         budget.spend()
+        if isinstance(obj, str) and attribute in {"format", "format_map"}:
+            budget.check_arguments([obj], {})  # "{:>999999999}".format(1)
         return super().getattr(obj, attribute)
 
     def getitem(self, obj: Any, argument: Any) -> Any:
