@@ -3,6 +3,9 @@ when saved, and a delivery whose render runs over fails for good with the reason
 
 from __future__ import annotations
 
+import json
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -147,3 +150,44 @@ def test_a_delivery_whose_render_runs_over_fails_for_good_with_the_reason(
     inbox = next(d for d in deliveries if d["channel"] == "inbox")
     assert inbox["status"] == "failed"
     assert "render budget" in inbox["reason"]
+
+
+def test_a_digest_goes_out_with_the_kind_when_a_notice_runs_over_the_budget(
+    client: TestClient, context: AppContext
+) -> None:
+    template = {
+        "kind": "followup.ticket.answered",
+        "channel": "inbox",
+        "locale": "zh-CN",
+        "title": "{% if rows is defined %}{% for a in rows %}{% for b in rows %}{% for c in rows %}"
+        "{% endfor %}{% endfor %}{% endfor %}{% endif %}工单已答复",
+        "body": "{{ summary }}",
+    }
+    assert client.post("/v1/templates", json=template).status_code == 201, template
+    user = create_user(client)
+    client.put(
+        f"/v1/users/{user['id']}/preferences",
+        json={"channels": {"informational": ["inbox", "sms"]}, "digest": True},
+    )
+    event = {
+        "specversion": "1.0",
+        "id": "ticket-budget",
+        "source": "urn:helpdesk",
+        "type": "followup.ticket.answered",
+        "subject": user["id"],
+        "data": {"ticket_id": "T-1", "summary": "已处理", "rows": list(range(100))},
+    }
+    assert client.post("/v1/events", json=event).status_code == 202
+    dispatcher = build_dispatcher(context)
+    for _ in range(5):
+        relay_once(context, PlannerPolicy())
+        dispatcher.run_once()
+    context.settings.allow_time_travel = True
+    evening = (context.clock.now() + timedelta(days=1)).replace(hour=13, minute=30)
+    ran = client.post("/v1/jobs/notify.digests/runs", json={"as_of": evening.isoformat()})
+    assert ran.status_code == 202, ran.text
+    assert ran.json()["deliveries"] == 1
+    lines = (Path(context.settings.var_dir) / "messages.jsonl").read_text().splitlines()
+    digests = [json.loads(line) for line in lines if json.loads(line)["channel"] == "sms"]
+    assert len(digests) == 1
+    assert "followup.ticket.answered" in digests[0]["body"]
