@@ -55,7 +55,8 @@ class FailedAuthThrottle:
         return wait
 
     def record_failure(self, context: AppContext, key: str) -> None:
-        """Count one failure (committed); 429 when it reaches the limit, else nothing."""
+        """Count one failure (committed); 429 when the count is past the limit (failures
+        racing in from other processes), else the caller answers 401."""
         self._clear_until.pop(key, None)
 
         def attempt() -> int:
