@@ -30,7 +30,7 @@ from tidings.privacy.crypto import Keyring
 PG_ADMIN_DSN = os.environ.get(
     "TIDINGS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
-ADMIN_KEY = "test-admin-key"
+ADMIN_KEY = "test-admin-key-0123456789abcdefghijklmnop"
 DATA_KEY = "k1:" + base64.b64encode(b"\x01" * 32).decode()
 LOOKUP_KEY = base64.b64encode(b"\x02" * 32).decode()
 

@@ -14,6 +14,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 log = structlog.get_logger(__name__)
 
+MIN_ADMIN_KEY_CHARS = 32
+"""An operator key anyone could guess in a day of tries is no key."""
+
 
 class Settings(BaseSettings):
     """Service settings; every field maps to `TIDINGS_<NAME>`."""
@@ -109,6 +112,26 @@ class Settings(BaseSettings):
         description="After a phone or email change: large outgoing transfers are refused, and "
         "one-time codes go only to contacts and push tokens older than this.",
     )
+    # Input limits and authentication throttling (issue #12).
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=1024, description="Larger request bodies are refused with 413."
+    )
+    auth_failure_limit: int = Field(
+        default=20, ge=1, description="Failed authentications per client address per window."
+    )
+    auth_failure_window_seconds: int = Field(default=300, ge=1)
+
+    @field_validator("admin_key")
+    @classmethod
+    def _long_admin_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value():
+            return None  # set but empty: no operator key, as when unset
+        if value is not None and len(value.get_secret_value()) < MIN_ADMIN_KEY_CHARS:
+            raise ValueError(
+                f"TIDINGS_ADMIN_KEY must be at least {MIN_ADMIN_KEY_CHARS} characters "
+                "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+            )
+        return value
 
     @field_validator("default_currency")
     @classmethod

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Column, Connection, Index, String, Table, insert, select, update
 
+from tidings.kit.clock import UtcDateTime
 from tidings.kit.ids import new_id
 from tidings.kit.tables import Id, Json, Timestamp, metadata
 
@@ -25,7 +26,7 @@ class EventData(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    occurred_at: datetime | None = None
+    occurred_at: UtcDateTime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,7 +45,7 @@ from tidings.users.schemas import UserCreate
 from tidings.wallets import service as wallets
 from tidings.wallets.schemas import Purpose, SubWalletCreate, TransferCreate
 
-ADMIN_KEY = "schemathesis-admin-key"
+ADMIN_KEY = "schemathesis-admin-key-0123456789abcdefghij"
 DATA_KEY = "k1:" + base64.b64encode(b"\x03" * 32).decode()
 LOOKUP_KEY = base64.b64encode(b"\x04" * 32).decode()
 MAX_EXAMPLES = 25

@@ -32,7 +32,7 @@ import pytest
 pytestmark = pytest.mark.e2e
 
 TIDINGS = Path(sys.executable).with_name("tidings")
-ADMIN_KEY = "e2e-admin-key"
+ADMIN_KEY = "e2e-admin-key-0123456789abcdefghijklmnopq"
 PG_ADMIN_DSN = os.environ.get(
     "TIDINGS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
@@ -488,7 +488,9 @@ def test_the_documented_curl_session_works(tmp_path: Path) -> None:
     ids.append("TOKEN")
     with running_server(f"sqlite:///{tmp_path / 'tidings.db'}", tmp_path) as server:
         session = script.replace(DOC_BASE_URL, server.base_url)
-        session = session.replace("Bearer dev-admin", f"Bearer {ADMIN_KEY}")
+        session = session.replace(
+            "Bearer dev-admin-key-change-me-0123456789", f"Bearer {ADMIN_KEY}"
+        )
         session += "\n" + "".join(f'echo "captured {name}=${name}"\n' for name in ids)
         done = subprocess.run(
             ["bash", "-euo", "pipefail", "-c", session],

@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 TIDINGS = Path(sys.executable).with_name("tidings")
-ADMIN_KEY = "e2e-notify-admin-key"
+ADMIN_KEY = "e2e-notify-admin-key-0123456789abcdefghij"
 CALLBACK_TOKEN = "e2e-notify-callback-token"
 DATA_KEY = "k1:" + base64.b64encode(b"\x11" * 32).decode()
 LOOKUP_KEY = base64.b64encode(b"\x22" * 32).decode()

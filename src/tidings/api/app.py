@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 from tidings import __version__
 from tidings.api.context import AppContext, build_context
 from tidings.api.errors import install_error_handlers, problem_response
+from tidings.api.guard import RequestGuardMiddleware
 from tidings.api.jobs import router as jobs_router
 from tidings.api.observability import ObservabilityMiddleware
 from tidings.config import Settings, get_settings
@@ -22,9 +23,7 @@ from tidings.kit.errors import PROBLEM_BASE
 from tidings.ledger.api import router as ledger_router
 from tidings.notify.api import router as notify_router
 from tidings.notify.templates.api import router as templates_router
-from tidings.risk.api import rate_limited_response
 from tidings.risk.api import router as risk_router
-from tidings.risk.exceptions import RateLimited
 from tidings.users.api import router as users_router
 from tidings.wallets.api import router as wallets_router
 
@@ -46,7 +45,7 @@ def create_app(context: AppContext | None = None, settings: Settings | None = No
     app = FastAPI(title="Tidings", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.context = context
     install_error_handlers(app)
-    app.add_exception_handler(RateLimited, rate_limited_response)  # type: ignore[arg-type]
+    app.add_middleware(RequestGuardMiddleware, max_body_bytes=context.settings.max_body_bytes)
     app.add_middleware(ObservabilityMiddleware)
 
     @app.get("/healthz", tags=["operations"])

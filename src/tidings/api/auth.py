@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from dataclasses import dataclass
 from typing import Annotated
@@ -9,8 +10,10 @@ from typing import Annotated
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import HTTPConnection
 
 from tidings.api.context import AppContext, get_context
+from tidings.api.throttle import FailedAuthThrottle
 from tidings.kit.db import read_transaction
 from tidings.kit.errors import Forbidden, Unauthorized
 from tidings.users import service as users
@@ -44,30 +47,54 @@ class Principal:
             raise UserNotFound(f"user {user_id} not found")
 
 
+def _digest(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest()
+
+
 async def authenticate(
+    request: HTTPConnection,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     context: Annotated[AppContext, Depends(get_context)],
 ) -> Principal:
-    """Async so the operator key is checked without a thread hop; tokens need the database."""
+    """Async so a valid operator key is checked without a thread hop; tokens, and addresses
+    that failed lately, need the database."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("send Authorization: Bearer <operator key or user token>")
     presented = credentials.credentials
+    throttle = context.auth_throttle
+    key = throttle.key(context, request)
     admin_key = context.settings.admin_key
-    if admin_key is not None and hmac.compare_digest(
-        presented.encode(), admin_key.get_secret_value().encode()
-    ):
+    # Both sides hashed first, so the comparison takes the same time whatever the length.
+    is_operator = admin_key is not None and hmac.compare_digest(
+        _digest(presented), _digest(admin_key.get_secret_value())
+    )
+    if is_operator and throttle.known_clear(key):
         return Principal(user_id=None)
-    user_id = await run_in_threadpool(_user_for_token, context, presented)
+    wait, user_id = await run_in_threadpool(
+        _check, context, throttle, key, None if is_operator else presented
+    )
+    if wait is not None:
+        throttle.refuse(context)
+    if is_operator:
+        return Principal(user_id=None)
     if user_id is None:
+        await run_in_threadpool(throttle.record_failure, context, key)
         raise Unauthorized(
             "the key or token is not valid (or has expired or been revoked)", token_presented=True
         )
     return Principal(user_id=user_id)
 
 
-def _user_for_token(context: AppContext, token: str) -> str | None:
+def _check(
+    context: AppContext, throttle: FailedAuthThrottle, key: str, token: str | None
+) -> tuple[int | None, str | None]:
+    """In one read: how long the address must wait (None: it may try) and the token's user."""
+    at = context.clock.now()
     with read_transaction(context.engine) as conn:
-        return users.user_for_token(conn, token, at=context.clock.now())
+        wait = None if throttle.known_clear(key) else throttle.retry_after(conn, key, at=at)
+        if wait is not None or token is None:
+            return wait, None
+        return None, users.user_for_token(conn, token, at=at)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Engine
 from starlette.requests import HTTPConnection
 
+from tidings.api.throttle import FailedAuthThrottle
 from tidings.config import Settings, resolve_data_key, resolve_lookup_key
 from tidings.kit.clock import Clock, SystemClock
 from tidings.kit.db import make_engine
@@ -26,9 +27,15 @@ class AppContext:
     """The background loops of this process that are crashing (reported by `/healthz`)."""
     risk_model: ModelCache = field(init=False)
     """The online risk model's latest version in this process (used when it is turned on)."""
+    auth_throttle: FailedAuthThrottle = field(init=False)
+    """Failed authentications per client address (counted in the database)."""
 
     def __post_init__(self) -> None:
         self.risk_model = ModelCache(self.keyring)
+        self.auth_throttle = FailedAuthThrottle(
+            limit=self.settings.auth_failure_limit,
+            window_seconds=self.settings.auth_failure_window_seconds,
+        )
 
     def user_defaults(self) -> dict[str, Any]:
         """Settings that fill what a new user's request leaves out."""

@@ -34,7 +34,10 @@ def _field(loc: tuple[Any, ...]) -> str:
 
 def validation_problem(errors: list[Any]) -> dict[str, Any]:
     """The 422 problem for pydantic errors, each failing field named."""
-    fields = [{"field": _field(tuple(e["loc"])), "message": e["msg"]} for e in errors]
+    fields = [
+        {"field": _field(tuple(e["loc"])), "message": e["msg"].removeprefix("Value error, ")}
+        for e in errors
+    ]
     return {
         "type": PROBLEM_BASE + "validation",
         "title": "Invalid request",

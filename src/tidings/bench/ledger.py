@@ -189,7 +189,7 @@ def _context(database: BenchDatabase, workdir: Path) -> AppContext:
     settings = Settings(
         database_url=database.url,
         var_dir=workdir / "var",
-        admin_key=SecretStr("bench-admin-key"),
+        admin_key=SecretStr("bench-admin-key-0123456789abcdefghijklmnop"),
         data_key=SecretStr(BENCH_DATA_KEY),
         lookup_key=SecretStr(BENCH_LOOKUP_KEY),
     )
@@ -628,7 +628,7 @@ def _http_phase(
     seconds: float,
     progress: Progress,
 ) -> dict[str, float]:
-    admin_key = new_id("key")
+    admin_key = new_id("key") + "-bench-operator"
     with running_server(
         database.url, workdir, admin_key=admin_key, progress=progress, label=database.kind
     ) as base_url:

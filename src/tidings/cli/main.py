@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
@@ -25,7 +26,12 @@ console = Console(stderr=True)
 
 @app.callback()
 def _setup() -> None:
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except ValidationError as exc:  # refuse to start on a bad setting, naming it
+        for error in exc.errors():
+            console.print(f"[red]configuration error:[/red] {error['msg']}")
+        raise typer.Exit(code=2) from None
     configure_logging(level=settings.log_level, json=settings.log_json)
 
 

@@ -85,3 +85,18 @@ class Unprocessable(AppError):
     status = 422
     code = "unprocessable"
     title = "Unprocessable request"
+
+
+class RateLimited(AppError):
+    """Too many requests of one kind for one user or client; retry after `retry_after` s."""
+
+    status = 429
+    code = "rate-limited"
+    title = "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after_seconds: int) -> None:
+        super().__init__(detail, retry_after=retry_after_seconds)
+        self.retry_after_seconds = retry_after_seconds
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_seconds)}

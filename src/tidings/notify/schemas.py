@@ -7,7 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from tidings.kit.text import printable
+from tidings.kit.clock import UtcDateTime
+from tidings.kit.text import JsonObject, printable
 from tidings.notify.cloudevents_http import is_json_media_type, split_media_type
 from tidings.notify.types import Category, ChannelName
 
@@ -36,11 +37,11 @@ class CloudEventIn(BaseModel):
     source: Bounded255
     type: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)+$", max_length=80)]
     subject: Bounded255 = Field(description="The user: our id (usr_…) or your external_id.")
-    time: datetime | None = None
+    time: UtcDateTime | None = None
     datacontenttype: (
         Annotated[str, StringConstraints(max_length=255), AfterValidator(json_media_type)] | None
     ) = Field(default=None, examples=["application/json; charset=utf-8"])
-    data: dict[str, Any]
+    data: JsonObject = Field(description="At most 64 KB as JSON.")
 
 
 class EventBatchIn(BaseModel):

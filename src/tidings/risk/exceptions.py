@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tidings.kit.errors import AppError, Conflict, Forbidden, NotFound, Unprocessable
+from tidings.kit.errors import RateLimited as RateLimited  # shared with the API toolkit
 
 
 class TransferBlocked(Unprocessable):
@@ -93,18 +94,6 @@ class VerificationExpired(AppError):
     status = 410
     code = "verification-expired"
     title = "Verification expired"
-
-
-class RateLimited(AppError):
-    """Too many requests of one kind for one user or client; retry after `retry_after` s."""
-
-    status = 429
-    code = "rate-limited"
-    title = "Too many requests"
-
-    def __init__(self, detail: str, *, retry_after_seconds: int) -> None:
-        super().__init__(detail, retry_after=retry_after_seconds)
-        self.retry_after_seconds = retry_after_seconds
 
 
 class UnfreezeOperatorOnly(Forbidden):

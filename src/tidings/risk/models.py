@@ -16,13 +16,13 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
-    PrimaryKeyConstraint,
     String,
     Table,
     Text,
     UniqueConstraint,
 )
 
+from tidings.kit.ratelimit import rate_limit_counters as rate_limit_counters  # lives in kit now
 from tidings.kit.tables import Amount, Id, Json, Timestamp, metadata
 
 security_logins = Table(
@@ -120,17 +120,6 @@ audit_log = Table(
     Index("ix_audit_log_user_id_id", "user_id", "id"),
 )
 """Who did what to whose account, and when; ids, levels and reasons, never personal data."""
-
-rate_limit_counters = Table(
-    "rate_limit_counters",
-    metadata,
-    Column("key", String(120), nullable=False),
-    Column("window_start", Timestamp, nullable=False),
-    Column("count", Integer, nullable=False),
-    PrimaryKeyConstraint("key", "window_start", name="pk_rate_limit_counters"),
-    Index("ix_rate_limit_counters_window_start", "window_start"),
-)
-"""Fixed-window counters in the database, so every serve process shares one limit."""
 
 risk_model_observations = Table(
     "risk_model_observations",

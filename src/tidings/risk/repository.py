@@ -21,8 +21,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from tidings.kit.tables import AnyRow, Id, Timestamp
 from tidings.ledger.models import ledger_entries, postings
@@ -499,21 +497,6 @@ def list_audit(
 
 
 # ---- rate limits ----------------------------------------------------------------------------
-
-
-def count_hit(conn: Connection, key: str, window_start: datetime) -> int:
-    """Add one hit to the key's current window; the window's count after it (atomic upsert)."""
-    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    upsert = (
-        dialect_insert(rate_limit_counters)
-        .values(key=key, window_start=window_start, count=1)
-        .on_conflict_do_update(
-            index_elements=[rate_limit_counters.c.key, rate_limit_counters.c.window_start],
-            set_={"count": rate_limit_counters.c.count + 1},
-        )
-        .returning(rate_limit_counters.c.count)
-    )
-    return int(conn.execute(upsert).scalar_one())
 
 
 def forget_windows_before(conn: Connection, before: datetime) -> int:

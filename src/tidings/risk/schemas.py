@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from tidings.kit.clock import UtcDateTime
 from tidings.kit.text import ShortText, printable
 from tidings.risk.signals import RiskLevel
 from tidings.users.schemas import Email, Phone
@@ -47,7 +48,7 @@ class LoginCreate(BaseModel):
     city: ShortText | None = None
     country: ShortText | None = None
     user_agent: UserAgent | None = None
-    at: datetime | None = None
+    at: UtcDateTime | None = None
 
 
 class LoginRiskOut(BaseModel):
@@ -79,7 +80,7 @@ class SecurityChangeCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: SecurityChangeKind
-    at: datetime | None = None
+    at: UtcDateTime | None = None
 
 
 class SecurityChangeOut(BaseModel):

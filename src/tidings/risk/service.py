@@ -7,13 +7,14 @@ cancels the transfer) are returned, not raised, for the caller to answer after c
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 import structlog
 from sqlalchemy import Connection
 
 from tidings.events import forget_event_field, record_event
+from tidings.kit import ratelimit
 from tidings.kit.clock import as_utc
 from tidings.kit.errors import AppError
 from tidings.kit.ids import is_id, new_id
@@ -519,14 +520,10 @@ def count_request(
     None while within `limit`; past it, the seconds until the window ends (`Retry-After`).
     The count is written either way, so the caller commits before refusing.
     """
-    seconds = int(window.total_seconds())
-    epoch = int(at.timestamp())
-    start = epoch - epoch % seconds
-    count = repository.count_hit(conn, key, datetime.fromtimestamp(start, tz=UTC))
-    if count <= limit:
-        return None
-    log.info("risk.rate_limited", scope=key.split(":", 1)[0])
-    return max(1, start + seconds - epoch)
+    wait = ratelimit.count_request(conn, key=key, limit=limit, window=window, at=at)
+    if wait is not None:
+        log.info("risk.rate_limited", scope=key.split(":", 1)[0])
+    return wait
 
 
 def forget_old_rate_windows(conn: Connection, *, at: datetime) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -11,7 +10,7 @@ from sqlalchemy import Connection
 
 from tidings.api.auth import Context, CurrentPrincipal
 from tidings.api.writes import IdempotencyKey, run_write
-from tidings.kit.clock import as_utc
+from tidings.kit.clock import UtcDateTime, as_utc
 from tidings.kit.db import read_transaction
 from tidings.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from tidings.risk.api import record_blocked_transfer
@@ -114,8 +113,8 @@ def list_transactions(
     kind: Annotated[
         list[TransferKind] | None, Query(description="Repeat to allow several.")
     ] = None,
-    since: Annotated[datetime | None, Query(description="From this moment (inclusive).")] = None,
-    until: Annotated[datetime | None, Query(description="Before this moment.")] = None,
+    since: Annotated[UtcDateTime | None, Query(description="From this moment (inclusive).")] = None,
+    until: Annotated[UtcDateTime | None, Query(description="Before this moment.")] = None,
 ) -> Page[TransactionOut]:
     """The wallet's entries, newest first: amount in (+) or out (−) and the balance after."""
     with read_transaction(context.engine) as conn:

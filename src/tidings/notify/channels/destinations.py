@@ -26,11 +26,56 @@ class PrivateDestinationError(ValueError):
     """The URL points (or resolves) to a loopback, private, link-local or reserved address."""
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+"""The well-known NAT64 prefix: the gateway connects to the IPv4 address in the last 32 bits."""
+_LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")
+"""Local-use NAT64 (RFC 8215): never a public destination, whatever it embeds."""
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+"""Deprecated IPv4-compatible addresses (`::10.0.0.1`), and `::1`, `::` among them."""
+_IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")
+"""SIIT IPv4-translated addresses (`::ffff:0:10.0.0.1`)."""
+_ISATAP_IDS = (0x0000_5EFE, 0x0200_5EFE)
+"""An ISATAP interface id carries an IPv4 address in its last 32 bits."""
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address leads to: IPv4-mapped, -compatible and -translated,
+    NAT64, 6to4, Teredo (server and client) and ISATAP forms each embed one."""
+    low32 = ipaddress.IPv4Address(int(ip) & 0xFFFF_FFFF)
+    found: list[ipaddress.IPv4Address] = []
+    if ip.ipv4_mapped is not None:
+        found.append(ip.ipv4_mapped)
+    if ip in _NAT64 or ip in _IPV4_COMPATIBLE or ip in _IPV4_TRANSLATED:
+        found.append(low32)
+    if ip.sixtofour is not None:
+        found.append(ip.sixtofour)
+    if ip.teredo is not None:
+        found.extend(ip.teredo)
+    if (int(ip) >> 32) & 0xFFFF_FFFF in _ISATAP_IDS:
+        found.append(low32)
+    return found
+
+
 def is_public(address: str) -> bool:
+    """A global unicast address, and so is every IPv4 address it embeds."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _LOCAL_NAT64:
+            return False
+        if not all(v4.is_global and not v4.is_multicast for v4 in embedded_ipv4(ip)):
+            return False
     return ip.is_global and not ip.is_multicast
+
+
+def _legacy_ipv4(host: str) -> str | None:
+    """`127.1`, `0x7f000001`, `2130706433`: forms of an IPv4 address that resolvers accept
+    but `ipaddress` does not; the dotted quad they mean, or None."""
+    if not host or not all(c in "0123456789abcdefx." for c in host):
+        return None
+    try:
+        return socket.inet_ntoa(socket.inet_aton(host))
+    except OSError:
+        return None
 
 
 def _host(url: str) -> str:
@@ -46,7 +91,7 @@ def check_literal_destination(url: str) -> None:
     if host in LOCAL_NAMES or host.endswith(".localhost"):
         raise PrivateDestinationError(f"{host} is this machine")
     try:
-        public = is_public(host)
+        public = is_public(_legacy_ipv4(host) or host)
     except ValueError:  # a name, resolved when sending
         return
     if not public:

@@ -311,6 +311,23 @@ class Dispatcher:
             DELIVERIES.labels(channel, str(values["status"])).inc(len(members))
         return len(rows)
 
+    def _digest_title(self, member: AnyRow, contact: users.Contact) -> str:
+        """A notice's inbox title, or its kind when its template cannot render (broken, or
+        past the render budget): one bad template must not hold up the whole digest."""
+        try:
+            rendered = self.renderer.render(
+                kind=member.kind,
+                channel=ChannelName.INBOX,
+                locale=contact.locale,
+                data=dict(member.data),
+                timezone=contact.timezone,
+                category=Category(member.category),
+            )
+        except Exception as exc:  # the template is code an operator wrote: its failure
+            log.error("notify.digest.render_failed", delivery_id=member.id, error=str(exc)[:200])
+            return str(member.kind)
+        return rendered.title or str(member.kind)
+
     def digest_text(self, titles: list[str], locale: str) -> str:
         shown = titles[:5]
         if locale.startswith("zh"):
@@ -333,18 +350,7 @@ class Dispatcher:
         now: datetime,
     ) -> dict[str, Any]:
         contact, tokens, _ = address
-        titles = [
-            self.renderer.render(
-                kind=m.kind,
-                channel=ChannelName.INBOX,
-                locale=contact.locale,
-                data=dict(m.data),
-                timezone=contact.timezone,
-                category=Category(m.category),
-            ).title
-            or m.kind
-            for m in members
-        ]
+        titles = [self._digest_title(m, contact) for m in members]
         text = self.digest_text(titles, contact.locale)
         lead = members[0]
         code = authenticity_code(self._authenticity_key, lead.id, text)

@@ -75,10 +75,12 @@ def create_template(
 ) -> Response:
     """Operator: a new version, checked in the sandbox, that becomes the active one."""
     principal.require_operator()
+    # Rendered on the samples before the write transaction: a slow template holds no lock.
+    source = service.checked_source(renderer(context), body)
 
     def operation(conn: Connection) -> TemplateVersionOut:
-        return service.create_version(
-            conn, renderer(context), body, actor=principal.key, at=context.clock.now()
+        return service.store_version(
+            conn, body, source, actor=principal.key, at=context.clock.now()
         )
 
     return run_write(
@@ -113,9 +115,13 @@ def activate_template(
     """Operator: make this version the active one (roll back); a shipped default's id
     (`default:<kind>:<channel>:<locale>`) sets every operator version of it aside."""
     principal.require_operator()
+    with read_transaction(context.engine) as conn:
+        stored = service.stored_version(conn, template_id)
+    if stored is not None:  # checked outside any transaction, as when it was created
+        service.check_version(renderer(context), stored)
 
     def operation(conn: Connection) -> TemplateVersionOut:
-        return service.activate_version(conn, renderer(context), template_id)
+        return service.activate_version(conn, renderer(context), template_id, checked=True)
 
     return run_write(
         context,

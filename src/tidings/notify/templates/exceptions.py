@@ -51,6 +51,14 @@ class TemplateRenderFailed(TemplateProblem):
     title = "Template failed to render"
 
 
+class TemplateTooCostly(TemplateRenderFailed):
+    """Rendering went past the budget: too many loop iterations or calls, too much output,
+    too long, or too big a value (`budget.py`)."""
+
+    code = "template-too-costly"
+    title = "Template exceeds the render budget"
+
+
 class SmsTooLong(TemplateProblem):
     """The SMS would take more segments than allowed (cost and readability)."""
 

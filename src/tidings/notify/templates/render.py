@@ -21,11 +21,13 @@ from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 
 from tidings.notify.catalogue import EVENT_TYPES
+from tidings.notify.templates import budget
 from tidings.notify.templates.exceptions import (
     ChannelHasNoTemplate,
     SmsTooLong,
     TemplateRenderFailed,
     TemplateSyntaxProblem,
+    TemplateTooCostly,
     UnknownKind,
     UnsafeTemplate,
 )
@@ -163,22 +165,37 @@ def locale_candidates(locale: str) -> list[str]:
 
 
 class _Sandbox(SandboxedEnvironment):
-    """The sandbox, also refusing string repetition and powers that would eat the memory."""
+    """The sandbox, also holding every render to its budget (`budget.py`): steps, time,
+    output and the size of what `+`, `*`, `**`, `%`, calls and filters build."""
 
-    intercepted_binops = frozenset({"*", "**"})
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.globals["range"] = budget.safe_range
+        for name, function in list(self.filters.items()):
+            self.filters[name] = budget.guard_filter(name, function)
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**" and isinstance(right, int | float) and abs(right) > 64:
-            raise SecurityError("exponent too large")
-        if operator == "*":
-            for sequence, times in ((left, right), (right, left)):
-                if (
-                    isinstance(sequence, str | list | tuple)
-                    and isinstance(times, int)
-                    and len(sequence) * times > MAX_TEXT_CHARS
-                ):
-                    raise SecurityError("repetition result too large")
+        budget.spend()
+        budget.check_binop(operator, left, right)
         return super().call_binop(context, operator, left, right)
+
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        budget.spend()
+        if isinstance(getattr(__obj, "__self__", None), str):  # "x".ljust(10**9)
+            budget.check_arguments(args, kwargs)
+        return super().call(__context, __obj, *args, **kwargs)
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        budget.spend()
+        if isinstance(obj, str) and attribute in {"format", "format_map"}:
+            budget.check_arguments([obj], {})  # "{:>999999999}".format(1)
+        return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        budget.spend()
+        return super().getitem(obj, argument)
 
 
 _FORBIDDEN_NODES: tuple[type[nodes.Node], ...] = (
@@ -437,7 +454,7 @@ class TemplateRenderer:
     def _compile_unchecked(self, text: str) -> Template:
         tree = self._text_env.parse(text)
         _refuse_internals(tree)
-        return self._text_env.from_string(tree)
+        return self._text_env.from_string(budget.instrument(tree))
 
     def _compile(self, text: str, field: str) -> Template:
         try:
@@ -458,7 +475,10 @@ class TemplateRenderer:
     def _render_field(self, text: str, field: str, context: dict[str, Any]) -> str:
         template = self._compile(text, field)
         try:
-            rendered = template.render(context)
+            with budget.render_budget():  # compiled first: only the render counts
+                rendered = template.render(context)
+        except budget.OverBudget as exc:
+            raise TemplateTooCostly(f"{field}: {exc} (the render budget)", field=field) from None
         except SecurityError as exc:
             raise UnsafeTemplate(f"{field}: {exc}", field=field) from None
         except UndefinedError as exc:

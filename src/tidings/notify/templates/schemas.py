@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from tidings.kit.text import JsonObject
 from tidings.notify.templates.render import canonical_locale
 from tidings.notify.types import ChannelName
 
@@ -71,7 +72,7 @@ class TemplatePreview(BaseModel):
     locale: LocaleTag = "zh-CN"
     title: TitleSource | None = None
     body: BodySource | None = None
-    data: dict[str, Any] | None = Field(
+    data: JsonObject | None = Field(
         None, description="Event data to render with; the kind's sample data when absent."
     )
     timezone: TimeZoneName = "Asia/Shanghai"

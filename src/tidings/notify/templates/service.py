@@ -227,9 +227,29 @@ def create_version(
     at: datetime,
 ) -> TemplateVersionOut:
     """Store a checked version as the next number and make it the active one."""
+    source = checked_source(renderer, data)
+    return store_version(conn, data, source, actor=actor, at=at)
+
+
+def checked_source(renderer: TemplateRenderer, data: TemplateCreate) -> TemplateSource:
+    """The new version's source once it has passed every check (renders within budget on
+    the kind's samples). Needs no database: callers run it before their write transaction,
+    so a slow template never holds the write lock."""
     _known_kind(renderer, data.kind)
     source = _source_from(renderer, channel=data.channel, title=data.title, body=data.body)
     check_template(renderer, source, kind=data.kind, channel=data.channel, locale=data.locale)
+    return source
+
+
+def store_version(
+    conn: Connection,
+    data: TemplateCreate,
+    source: TemplateSource,
+    *,
+    actor: str,
+    at: datetime,
+) -> TemplateVersionOut:
+    """Store a version `checked_source` returned as the next number, the active one."""
     channel = data.channel.value
     repository.lock_group(conn, data.kind, channel, data.locale)
     version = repository.latest_version_number(conn, data.kind, channel, data.locale) + 1
@@ -271,10 +291,33 @@ def _parse_default_id(
     raise TemplateVersionNotFound(f"template {template_id} not found")
 
 
+def stored_version(conn: Connection, template_id: str) -> TemplateVersionOut | None:
+    """A stored version, to check before activating it (None for a shipped default's id)."""
+    if template_id.startswith(_DEFAULT_PREFIX):
+        return None
+    row = repository.get_version(conn, template_id)
+    if row is None:
+        raise TemplateVersionNotFound(f"template {template_id} not found")
+    return _row_out(row)
+
+
+def check_version(renderer: TemplateRenderer, version: TemplateVersionOut) -> None:
+    """Check a stored version again (the samples and rules may have moved on since it was
+    written); no database, so callers run it outside their write transaction."""
+    check_template(
+        renderer,
+        TemplateSource(title=version.title, body=version.body),
+        kind=version.kind,
+        channel=version.channel,
+        locale=version.locale,
+    )
+
+
 def activate_version(
-    conn: Connection, renderer: TemplateRenderer, template_id: str
+    conn: Connection, renderer: TemplateRenderer, template_id: str, *, checked: bool = False
 ) -> TemplateVersionOut:
-    """Make one version the active one (a roll-back); the shipped default's id restores it."""
+    """Make one version the active one (a roll-back); the shipped default's id restores it.
+    `checked`: the caller already ran `check_template` on it, outside the transaction."""
     if template_id.startswith(_DEFAULT_PREFIX):
         kind, channel, locale, source = _parse_default_id(renderer, template_id)
         repository.lock_group(conn, kind, channel.value, locale)
@@ -283,14 +326,14 @@ def activate_version(
     row = repository.get_version(conn, template_id)
     if row is None:
         raise TemplateVersionNotFound(f"template {template_id} not found")
-    # Checked again: the samples (and the rules) may have moved on since it was written.
-    check_template(
-        renderer,
-        TemplateSource(title=row.title, body=row.body),
-        kind=row.kind,
-        channel=ChannelName(row.channel),
-        locale=row.locale,
-    )
+    if not checked:  # again: the samples (and the rules) may have moved on since
+        check_template(
+            renderer,
+            TemplateSource(title=row.title, body=row.body),
+            kind=row.kind,
+            channel=ChannelName(row.channel),
+            locale=row.locale,
+        )
     repository.lock_group(conn, row.kind, row.channel, row.locale)
     repository.deactivate_all(conn, row.kind, row.channel, row.locale)
     repository.activate(conn, template_id)
