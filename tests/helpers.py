@@ -89,3 +89,21 @@ def assert_books_unchanged(
     before = read_books(source, ids)
     yield
     assert read_books(source, ids) == before
+
+
+def payment_event(subject: str, event_id: str = "core-1", **data: Any) -> dict[str, Any]:
+    """A core's `wallet.payment.succeeded` as a structured CloudEvent (extra data kept)."""
+    return {
+        "specversion": "1.0",
+        "id": event_id,
+        "source": "urn:bank:core",
+        "type": "wallet.payment.succeeded",
+        "subject": subject,
+        "time": "2026-11-24T07:30:00Z",
+        "data": {
+            "amount": cny(12_800),
+            "merchant": {"name": "星巴克", "category": "5814"},
+            "balance_after": cny(345_678),
+            **data,
+        },
+    }

@@ -12,29 +12,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from tests.helpers import cny, create_user, top_up
+from tests.helpers import cny, create_user, payment_event, top_up
 
 
 def outbox_count(engine: Engine) -> int:
     with engine.connect() as conn:
         return int(conn.execute(text("SELECT count(*) FROM outbox")).scalar_one())
-
-
-def payment_event(subject: str, event_id: str = "core-1", **data: Any) -> dict[str, Any]:
-    return {
-        "specversion": "1.0",
-        "id": event_id,
-        "source": "urn:bank:core",
-        "type": "wallet.payment.succeeded",
-        "subject": subject,
-        "time": "2026-11-24T07:30:00Z",
-        "data": {
-            "amount": cny(12_800),
-            "merchant": {"name": "星巴克", "category": "5814"},
-            "balance_after": cny(345_678),
-            **data,
-        },
-    }
 
 
 def post_raw(client: TestClient, method: str, path: str, body: str) -> Any:
