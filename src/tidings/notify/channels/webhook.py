@@ -275,4 +275,6 @@ class WebhookAdapter:
         self._client.close()
 
     def __repr__(self) -> str:
-        return describe("WebhookAdapter", name=self._info.name, secret=mask_secret(self._secrets[0]))
+        return describe(
+            "WebhookAdapter", name=self._info.name, secret=mask_secret(self._secrets[0])
+        )
