@@ -109,7 +109,8 @@ def test_during_a_rotation_both_secrets_verify_and_after_the_overlap_only_the_ne
     rotated = client.post(f"/v1/users/{user['id']}/webhook-secret/rotate")
     assert rotated.status_code == 200
     new = rotated.json()["secret"]
-    assert new.startswith("whsec_") and new != old
+    assert new.startswith("whsec_")
+    assert new != old
     assert rotated.json()["previous_valid_until"] is not None
 
     top_up(client, user["wallet_id"], 10_000)

@@ -30,8 +30,8 @@ MAX_PREVIOUS: Final = 3
 """Previous secrets kept signing at once (rotating again within the overlap keeps the
 older ones too, up to this many), so a lost rotation answer locks nobody out."""
 
-_CURRENT: Final = "prefs.webhook_secret"  # noqa: S105 - an associated-data label
-_PREVIOUS: Final = "prefs.webhook_previous_secrets"  # noqa: S105 - an associated-data label
+_CURRENT: Final = "prefs.webhook_secret"
+_PREVIOUS: Final = "prefs.webhook_previous_secrets"
 
 
 class NoWebhook(Conflict):

@@ -389,7 +389,9 @@ class Dispatcher:
             data={"delivery_id": lead.id, "kind": "notify.digest"},
         )
         try:
-            result = self.senders[channel].send(message)
+            result = self._send_digest_message(
+                message, tokens if channel is ChannelName.PUSH else []
+            )
         except TransientChannelError as exc:
             delay = self.retry_delay(channel, int(lead.attempts) + 1, exc.retry_after)
             if delay is None:
@@ -411,6 +413,24 @@ class Dispatcher:
             "provider_message_id": result.provider_message_id,
             "reason": f"digest of {len(members)}",
         }
+
+    def _send_digest_message(self, message: OutgoingMessage, devices: list[str]) -> SendResult:
+        """A digest by push goes to every device: sent when one has it, else the first
+        device's error. Other channels: the one address."""
+        if not devices:
+            return self.senders[message.channel].send(message)
+        result: SendResult | None = None
+        errors: list[ChannelError] = []
+        for token in dict.fromkeys(devices):
+            try:
+                result = self.senders[message.channel].send(
+                    replace(message, to=token, device=self._device(token))
+                )
+            except ChannelError as exc:
+                errors.append(exc)
+        if result is None:
+            raise errors[0]
+        return result
 
     def _addresses(self, user_ids: set[str]) -> dict[str, Address]:
         found: dict[str, Address] = {}
