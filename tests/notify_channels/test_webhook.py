@@ -287,7 +287,12 @@ def test_the_operators_secret_may_list_a_second_one_for_a_rotation(
 ) -> None:
     new, old = generate_secret(), generate_secret()
     receivers = [Receiver(new), Receiver(old)]
-    with StubServer(lambda request: [r(request) for r in receivers][0]) as server:
+
+    def both(request: Received) -> Reply:
+        replies = [receiver(request) for receiver in receivers]
+        return replies[0]
+
+    with StubServer(both) as server:
         message = make_message(ChannelName.WEBHOOK, to=server.url + "/status", data=CLOUD_EVENT)
         WebhookAdapter(secret=f"{new} {old}", allow_private=True).send(message)
         [request] = server.requests
