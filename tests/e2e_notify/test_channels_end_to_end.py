@@ -287,6 +287,9 @@ def check_every_channel(
     )
     assert prefs["channels"]["transactional"] == ["inbox", "sms", "email", "webhook"]
     assert prefs["webhook_url"] == providers.webhook_url
+    # The endpoint's own secret, shown once: the receiver verifies with it from now on.
+    assert prefs["webhook_secret"].startswith("whsec_")
+    providers.webhooks.secret = prefs["webhook_secret"]
 
     # (a) A payment of 1,288.00 CNY reaches all four channels; SMS only at the third try.
     payment = ok(

@@ -116,6 +116,9 @@ def test_notifications_list_pages_newest_first_in_the_same_queries_per_page(
         if not statement.startswith("BEGIN"):
             statements.append(statement)
 
+    # Warm up: the failed-authentication throttle reads its counter at most once a second
+    # per address, so a first request after a slow setup reads one more row.
+    client.get(url, params={"limit": 2})
     event.listen(context.engine, "before_cursor_execute", count)
     try:
         first = client.get(url, params={"limit": 2}).json()
@@ -136,6 +139,7 @@ def test_notifications_list_pages_newest_first_in_the_same_queries_per_page(
     assert seen == [item["id"] for item in whole["items"]]
     assert seen == sorted(seen, reverse=True)
     assert len(seen) == 5
-    assert all(len(item["deliveries"]) == 1 for item in whole["items"])
+    # the inbox, and push skipped (this user has no device)
+    assert all(len(item["deliveries"]) == 2 for item in whole["items"])
     bad = client.get(url, params={"cursor": "not-a-cursor"})
     assert bad.status_code == 422

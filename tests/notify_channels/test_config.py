@@ -148,3 +148,14 @@ def test_reads_os_environ_when_given_none(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setenv("TIDINGS_SMS_PROVIDERS", json.dumps([HTTP]))
     chains = build_channels(None, var_dir=tmp_path)
     assert isinstance(chains[ChannelName.SMS].providers[0], HttpSmsAdapter)
+
+
+def test_the_webhook_secret_may_list_a_second_one_for_a_rotation(tmp_path: Path) -> None:
+    new, old = generate_secret(), generate_secret()
+    chains = build_channels({"TIDINGS_WEBHOOK_SECRET": f"{new}, {old}"}, var_dir=tmp_path)
+    assert isinstance(chains[ChannelName.WEBHOOK].providers[0], WebhookAdapter)
+    text = repr(chains)
+    assert new[6:] not in text
+    assert old[6:] not in text
+    with pytest.raises(ChannelConfigError, match="TIDINGS_WEBHOOK_SECRET"):
+        build_channels({"TIDINGS_WEBHOOK_SECRET": f"{new} whsec_c2hvcnQ="}, var_dir=tmp_path)

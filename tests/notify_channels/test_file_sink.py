@@ -122,3 +122,19 @@ def test_two_processes_sending_the_same_deliveries_write_each_once(
     assert [worker.wait(timeout=60) for worker in workers] == [0, 0]
     written = [record["delivery_id"] for record in lines(path)]
     assert sorted(written) == sorted(m.delivery_id for m in messages)
+
+
+def test_one_push_delivery_is_written_once_per_device(
+    tmp_path: Path, make_message: MessageFactory
+) -> None:
+    path = tmp_path / "messages.jsonl"
+    sink = FileSink(path, channel=ChannelName.PUSH)
+    message = make_message(ChannelName.PUSH, to="fcm-token-phone-0001")
+    phone = dataclasses.replace(message, device="phone")
+    tablet = dataclasses.replace(message, to="fcm-token-tablet-0002", device="tablet")
+    for sent in (phone, tablet, phone, tablet):
+        sink.send(sent)
+    assert [(r["delivery_id"], r["device"]) for r in lines(path)] == [
+        (message.delivery_id, "phone"),
+        (message.delivery_id, "tablet"),
+    ]

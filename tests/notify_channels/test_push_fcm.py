@@ -25,6 +25,7 @@ from tidings.notify.types import (
     PermanentChannelError,
     SendResult,
     TransientChannelError,
+    UnregisteredRecipient,
 )
 
 from .conftest import MessageFactory
@@ -129,9 +130,17 @@ def test_an_unregistered_token_is_permanent(
     assert caught.value.status == 404
 
 
+def test_an_unregistered_token_says_the_device_is_gone_for_good(
+    server: StubServer, make_message: MessageFactory
+) -> None:
+    with pytest.raises(UnregisteredRecipient):
+        adapter_for(server).send(make_message(ChannelName.PUSH, to="uninstalled"))
+
+
 def test_an_invalid_token_is_permanent(server: StubServer, make_message: MessageFactory) -> None:
-    with pytest.raises(PermanentChannelError, match="INVALID_ARGUMENT"):
+    with pytest.raises(PermanentChannelError, match="INVALID_ARGUMENT") as caught:
         adapter_for(server).send(make_message(ChannelName.PUSH, to="garbage"))
+    assert not isinstance(caught.value, UnregisteredRecipient)
 
 
 def test_unavailable_is_transient_with_retry_after(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import json
 import socket
 import time
@@ -10,6 +12,10 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 from cloudevents.core.bindings.http import HTTPMessage, from_http_event
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import (
+    WebhookVerificationError as StandardWebhookVerificationError,
+)
 
 from tidings.notify.channels.webhook import (
     WebhookAdapter,
@@ -274,6 +280,49 @@ def test_secrets_are_whsec_base64_of_enough_random_bytes() -> None:
         decode_secret("whsec_not base64!")
     with pytest.raises(ValueError, match="24"):
         decode_secret("whsec_c2hvcnQ=")
+
+
+def test_the_operators_secret_may_list_a_second_one_for_a_rotation(
+    make_message: MessageFactory,
+) -> None:
+    new, old = generate_secret(), generate_secret()
+    receivers = [Receiver(new), Receiver(old)]
+
+    def both(request: Received) -> Reply:
+        replies = [receiver(request) for receiver in receivers]
+        return replies[0]
+
+    with StubServer(both) as server:
+        message = make_message(ChannelName.WEBHOOK, to=server.url + "/status", data=CLOUD_EVENT)
+        WebhookAdapter(secret=f"{new} {old}", allow_private=True).send(message)
+        [request] = server.requests
+    assert len(request.headers["webhook-signature"].split()) == 2
+    assert all(len(r.accepted) == 1 for r in receivers)
+    for secret in (new, old):
+        Webhook(secret).verify(request.body, dict(request.headers))
+
+
+def test_a_message_with_its_endpoints_own_secret_is_signed_with_that_alone(
+    make_message: MessageFactory,
+) -> None:
+    own = generate_secret()
+    with StubServer(lambda request: Reply(204)) as server:
+        message = dataclasses.replace(
+            make_message(ChannelName.WEBHOOK, to=server.url + "/hooks", data=CLOUD_EVENT),
+            signing_secrets=(own,),
+        )
+        WebhookAdapter(secret=SECRET, allow_private=True).send(message)
+        [request] = server.requests
+    Webhook(own).verify(request.body, dict(request.headers))
+    with pytest.raises(StandardWebhookVerificationError):
+        Webhook(SECRET).verify(request.body, dict(request.headers))
+
+
+def test_unpadded_secrets_are_accepted_as_the_reference_library_accepts_them() -> None:
+    padded = generate_secret()
+    unpadded = "whsec_" + base64.b64encode(b"k" * 25).decode().rstrip("=")
+    assert decode_secret(padded.rstrip("=")) == Webhook(padded.rstrip("="))._whsecret
+    assert decode_secret(unpadded) == Webhook(unpadded)._whsecret == b"k" * 25
 
 
 def test_repr_hides_the_secret() -> None:

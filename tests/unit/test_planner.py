@@ -573,12 +573,31 @@ def test_unreachable_channel_is_dropped_and_critical_uses_fallback() -> None:
         reachable=frozenset({SMS, EMAIL}),
     )
     payment = plan(intent(PAYMENT, TRANSACTIONAL), no_app, [], POLICY, now)
-    assert [d.channel for d in payment] == [INBOX, EMAIL]
+    assert [(d.channel, d.status) for d in payment] == [
+        (INBOX, "pending"),
+        (EMAIL, "pending"),
+        (PUSH, "skipped"),
+    ]
 
     alert = plan(intent(LOGIN_NEW_DEVICE, CRITICAL), no_app, [], POLICY, now)
     assert alert == [
         PlannedDelivery(INBOX, now, "pending", None),
         PlannedDelivery(SMS, now, "pending", None),
+        PlannedDelivery(PUSH, now, "skipped", "no_device"),
+    ]
+
+
+def test_push_chosen_without_a_device_is_skipped_with_no_device_not_dropped() -> None:
+    now = local(SHANGHAI, 2024, 11, 24, 10)
+    no_app = prefs(channels={TRANSACTIONAL: (INBOX, PUSH)}, reachable=frozenset({SMS}))
+    deliveries = plan(intent(PAYMENT, TRANSACTIONAL), no_app, [], POLICY, now)
+    assert deliveries == [
+        PlannedDelivery(INBOX, now, "pending", None),
+        PlannedDelivery(PUSH, now, "skipped", "no_device"),
+    ]
+    push_only = prefs(channels={TRANSACTIONAL: (PUSH,)}, reachable=frozenset())
+    assert plan(intent(PAYMENT, TRANSACTIONAL), push_only, [], POLICY, now) == [
+        PlannedDelivery(PUSH, now, "skipped", "no_device")
     ]
 
 
@@ -813,7 +832,7 @@ def test_marketing_is_never_due_outside_its_window_or_without_consent(
 ) -> None:
     notice, choice, history, now = situation
     for delivery in plan(notice, choice, history, POLICY, now):
-        if delivery.status != "suppressed":
+        if delivery.status not in ("suppressed", "skipped"):
             assert in_daily_span(wall_clock(delivery, choice), POLICY.marketing_window)
             assert delivery.channel in choice.marketing_consent
 
@@ -823,8 +842,8 @@ def test_critical_is_always_due_now(situation: Situation) -> None:
     notice, choice, history, now = situation
     for delivery in plan(notice, choice, history, POLICY, now):
         assert delivery.due_at == now
-        assert delivery.status in ("pending", "suppressed")
-        assert delivery.reason in (None, "sms_limit", "unreachable")
+        assert delivery.status in ("pending", "suppressed", "skipped")
+        assert delivery.reason in (None, "sms_limit", "unreachable", "no_device")
 
 
 @given(situations())
@@ -862,7 +881,7 @@ def test_collection_contacts_stay_in_their_window_and_daily_limit(situation: Sit
         day(d.due_at) for d in deliveries if d.status == "pending" and d.channel is not INBOX
     )
     for delivery in deliveries:
-        if delivery.status != "suppressed":
+        if delivery.status not in ("suppressed", "skipped"):
             assert in_daily_span(wall_clock(delivery, choice), POLICY.collection_window)
     for local_day, count in added.items():
         assert count <= max(0, POLICY.collection_per_day - already[local_day])

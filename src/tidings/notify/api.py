@@ -17,7 +17,7 @@ from tidings.api.writes import IdempotencyKey, run_write
 from tidings.kit.db import read_transaction, with_retry, write_transaction
 from tidings.kit.errors import Unauthorized
 from tidings.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from tidings.notify import inbox, ingest, preferences
+from tidings.notify import inbox, ingest, preferences, webhook_secrets
 from tidings.notify.cloudevents_http import BATCH, JSON, STRUCTURED, events_from_http
 from tidings.notify.delivery import authenticity, receipts
 from tidings.notify.schemas import (
@@ -34,6 +34,7 @@ from tidings.notify.schemas import (
     PreferencesOut,
     VerifyIn,
     VerifyOut,
+    WebhookSecretOut,
 )
 
 router = APIRouter(prefix="/v1", tags=["notifications"])
@@ -210,6 +211,23 @@ def put_preferences(
                 allow_private_webhooks=context.settings.webhook_allow_private,
                 report_status=context.settings.status_webhook_url is not None,
             )
+
+    return with_retry(attempt)
+
+
+@router.post("/users/{user_id}/webhook-secret/rotate", response_model=WebhookSecretOut)
+def rotate_webhook_secret(
+    user_id: str, context: Context, principal: CurrentPrincipal
+) -> WebhookSecretOut:
+    """A new signing secret for the user's webhook, shown once; the replaced one keeps
+    signing for 24 hours (both signatures on every request meanwhile). 409 `no-webhook`
+    without a webhook URL. Not replayed by `Idempotency-Key` (the answer holds a secret, which
+    is never stored in clear): a retry rotates again, and the earlier secrets still sign."""
+    principal.require_self(user_id)
+
+    def attempt() -> WebhookSecretOut:
+        with write_transaction(context.engine) as conn:
+            return webhook_secrets.rotate(conn, context.keyring, user_id, at=context.clock.now())
 
     return with_retry(attempt)
 

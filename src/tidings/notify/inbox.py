@@ -130,6 +130,7 @@ def get_notification(
         attempts.setdefault(attempt.delivery_id, []).append(
             AttemptOut(
                 provider=attempt.provider,
+                device=attempt.device,
                 outcome=attempt.outcome,
                 status_code=attempt.status_code,
                 error=attempt.error,

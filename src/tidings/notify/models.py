@@ -87,6 +87,8 @@ delivery_attempts = Table(
     Column("error", String(500)),
     Column("duration_ms", Integer),
     Column("at", Timestamp, nullable=False),
+    # Push: which of the user's devices (a keyed hash of its token, never the token).
+    Column("device", String(64)),
 )
 
 inbox_items = Table(
@@ -115,6 +117,11 @@ preferences = Table(
     Column("digest", Boolean, nullable=False, server_default="1"),
     Column("push_tokens_enc", Text),
     Column("webhook_url", String(500)),
+    # The webhook's Standard Webhooks secret, sealed; during a rotation the previous one
+    # signs too, until `webhook_previous_secret_until`.
+    Column("webhook_secret_enc", Text),
+    Column("webhook_previous_secret_enc", Text),
+    Column("webhook_previous_secret_until", Timestamp),
     Column("updated_at", Timestamp, nullable=False),
 )
 

@@ -29,7 +29,7 @@ from tidings.kit.clock import as_utc
 from tidings.notify.types import Category, ChannelName, Intent, Preferences, QuietHours
 from tidings.risk.events import CONTACT_CHANGE_CODE, VERIFICATION_CODE
 
-Status = Literal["pending", "digest", "suppressed"]
+Status = Literal["pending", "digest", "suppressed", "skipped"]
 Reason = Literal[
     "quiet_hours",
     "marketing_window",
@@ -40,6 +40,7 @@ Reason = Literal[
     "collection_window",
     "collection_daily_limit",
     "digest",
+    "no_device",
 ]
 DailyWindow = tuple[time, time]
 """A local wall-clock span [start, end); it wraps midnight when start > end."""
@@ -591,8 +592,11 @@ def plan(
     )
     counted = [replace(record, at=as_utc(record.at)) for record in history]
     routes = route_channels(intent, prefs, policy)
+    no_device = without_device(intent, prefs, policy, now)
     if not routes:
         chosen = requested_channels(intent, prefs, policy)
+        if no_device:
+            return no_device
         return [PlannedDelivery(chosen[0], now, "suppressed", "unreachable")] if chosen else []
     planned: list[PlannedDelivery] = []
     queue = list(routes)
@@ -607,7 +611,20 @@ def plan(
             substitute = next_route(route, in_plan=in_plan)
             if substitute is not None:
                 queue.insert(0, substitute)
-    return without_planned_fallbacks(planned)
+    return without_planned_fallbacks(planned) + no_device
+
+
+def without_device(
+    intent: Intent, prefs: Preferences, policy: PlannerPolicy, now: datetime
+) -> list[PlannedDelivery]:
+    """Push chosen for this notice by a user who has no device registered: one `skipped` row
+    (`no_device`), so the notice's deliveries say why no push came, instead of nothing. A
+    rule's forced list is alternatives (SMS, else push): an unused one is not skipped."""
+    if intent.channels is not None or is_reachable(ChannelName.PUSH, prefs):
+        return []
+    if ChannelName.PUSH not in requested_channels(intent, prefs, policy):
+        return []
+    return [PlannedDelivery(ChannelName.PUSH, now, "skipped", "no_device")]
 
 
 # --- at the moment of sending -------------------------------------------------------------

@@ -17,7 +17,7 @@ from sqlalchemy import Connection
 from tidings.kit.clock import as_utc
 from tidings.kit.errors import Unprocessable
 from tidings.kit.ids import new_id
-from tidings.notify import repository
+from tidings.notify import repository, webhook_secrets
 from tidings.notify.channels.destinations import PrivateDestinationError, check_literal_destination
 from tidings.notify.rules import RULES
 from tidings.notify.schemas import ConsentEventOut, PreferencesIn, PreferencesOut, QuietHoursIn
@@ -229,6 +229,12 @@ def update_preferences(
         start, end = data.quiet_hours.start, data.quiet_hours.end
     if data.clear_quiet_hours:
         start = end = None
+    secret_columns: dict[str, Any] = {}
+    new_secret = None
+    if data.webhook_url is not None and (
+        row is None or row.webhook_url != data.webhook_url or not row.webhook_secret_enc
+    ):
+        new_secret, secret_columns = webhook_secrets.new_secret_columns(keyring)
     sealed_tokens = row.push_tokens_enc if row is not None else None
     if data.push_tokens is not None:
         previous = _push_token_entries(
@@ -248,6 +254,7 @@ def update_preferences(
             "webhook_url": data.webhook_url
             if data.webhook_url is not None
             else (row.webhook_url if row else None),
+            **secret_columns,
             "updated_at": at,
         },
     )
@@ -263,7 +270,26 @@ def update_preferences(
             at=at,
             report_status=report_status,
         )
-    return get_preferences(conn, keyring, user_id)
+    saved = get_preferences(conn, keyring, user_id)
+    return saved.model_copy(update={"webhook_secret": new_secret}) if new_secret else saved
+
+
+def remove_push_tokens(
+    conn: Connection, keyring: Keyring, user_id: str, tokens: Sequence[str], *, at: datetime
+) -> int:
+    """Forget tokens a push provider reports as unregistered (the app was uninstalled);
+    the others keep their registration times. The number removed."""
+    row = repository.get_preferences(conn, [user_id]).get(user_id)
+    if row is None or not row.push_tokens_enc:
+        return 0
+    entries = _push_token_entries(keyring, row.push_tokens_enc, stored_at=as_utc(row.updated_at))
+    gone = set(tokens)
+    kept = [(token, registered) for token, registered in entries if token not in gone]
+    if len(kept) == len(entries):
+        return 0
+    sealed = _seal_push_tokens(keyring, [token for token, _ in kept], previous=kept, at=at)
+    repository.set_push_tokens(conn, user_id, sealed)
+    return len(entries) - len(kept)
 
 
 def record_consent(

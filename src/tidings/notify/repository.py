@@ -133,7 +133,7 @@ def recent_deliveries(conn: Connection, user_ids: Sequence[str], since: datetime
             deliveries.c.user_id.in_(user_ids),
             deliveries.c.due_at >= since,
             deliveries.c.status.notin_(
-                ("suppressed", "digest", "digesting", "failed", "cancelled")
+                ("suppressed", "digest", "digesting", "failed", "cancelled", "skipped")
             ),
         )
     )
@@ -541,3 +541,45 @@ def event_field(conn: Connection, event_id: str, key: str) -> Any:
     """One field of an outbox event's data (a sealed one-time code), or None."""
     data = conn.execute(select(outbox.c.data).where(outbox.c.id == event_id)).scalar_one_or_none()
     return None if data is None else dict(data).get(key)
+
+
+def set_webhook_secrets(
+    conn: Connection,
+    user_id: str,
+    *,
+    current: str,
+    previous: str | None,
+    previous_until: datetime | None,
+) -> None:
+    """The sealed secrets of a user's webhook endpoint (a rotation)."""
+    conn.execute(
+        update(preferences)
+        .where(preferences.c.user_id == user_id)
+        .values(
+            webhook_secret_enc=current,
+            webhook_previous_secret_enc=previous,
+            webhook_previous_secret_until=previous_until,
+        )
+    )
+
+
+def set_push_tokens(conn: Connection, user_id: str, sealed: str | None) -> None:
+    """Replace a user's sealed push tokens (an unregistered device removed)."""
+    conn.execute(
+        update(preferences).where(preferences.c.user_id == user_id).values(push_tokens_enc=sealed)
+    )
+
+
+def sent_devices(conn: Connection, delivery_ids: Sequence[str]) -> dict[str, set[str]]:
+    """Push deliveries → the devices that already have them (a retry skips those)."""
+    found: dict[str, set[str]] = {}
+    if not delivery_ids:
+        return found
+    stmt = select(delivery_attempts.c.delivery_id, delivery_attempts.c.device).where(
+        delivery_attempts.c.delivery_id.in_(delivery_ids),
+        delivery_attempts.c.outcome == "sent",
+        delivery_attempts.c.device.is_not(None),
+    )
+    for row in conn.execute(stmt):
+        found.setdefault(row.delivery_id, set()).add(row.device)
+    return found

@@ -99,6 +99,10 @@ class MarkedRead(BaseModel):
 
 class AttemptOut(BaseModel):
     provider: str | None
+    device: str | None = Field(
+        default=None,
+        description="Push: the device this attempt went to (a keyed hash of its token).",
+    )
     outcome: str
     status_code: int | None
     error: str | None
@@ -133,7 +137,7 @@ class DeliveryStatusOut(BaseModel):
     channel: ChannelName
     status: str = Field(
         description="pending, sending, sent, delivered, undeliverable, failed, digest, "
-        "suppressed or cancelled."
+        "suppressed, cancelled or skipped (push to a user with no device: `no_device`)."
     )
     reason: str | None = Field(
         description="Why not (yet): no_consent, marketing_window, quiet_hours, cap, …"
@@ -193,6 +197,22 @@ class PreferencesOut(BaseModel):
     marketing_consent: dict[ChannelName, bool]
     push_tokens: list[str] = Field(description="Masked.")
     webhook_url: str | None
+    webhook_secret: str | None = Field(
+        default=None,
+        description="The Standard Webhooks secret (`whsec_…`) of a newly saved `webhook_url`: "
+        "shown once, in the answer of the PUT that saved it; null otherwise. Rotate it with "
+        "`POST /v1/users/{user_id}/webhook-secret/rotate`.",
+    )
+
+
+class WebhookSecretOut(BaseModel):
+    """A new signing secret for the user's webhook endpoint, shown once."""
+
+    secret: str = Field(description="`whsec_` + base64; verify requests with it.")
+    previous_valid_until: datetime | None = Field(
+        description="Until when the replaced secret still signs too (each request then "
+        "carries one signature per secret)."
+    )
 
 
 class ConsentEventOut(BaseModel):

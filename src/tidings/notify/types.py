@@ -109,6 +109,11 @@ class OutgoingMessage:
     template_params: dict[str, str] = field(default_factory=dict)
     confidential: tuple[str, ...] = ()
     """Parts of the body (a one-time code) that a log or a kept copy must never show."""
+    signing_secrets: tuple[str, ...] = ()
+    """Webhooks: the endpoint's own secrets (the current first); empty: the adapter's."""
+    device: str | None = None
+    """Push: which of the user's devices (a keyed hash of `to`); with `delivery_id`, what a
+    sender de-duplicates on, as one delivery goes to each of the user's devices."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,3 +149,8 @@ class TransientChannelError(ChannelError):
 
 class PermanentChannelError(ChannelError):
     """Invalid number, unsubscribed, rejected content: retrying cannot help; fall back."""
+
+
+class UnregisteredRecipient(PermanentChannelError):
+    """The address is gone for good at the provider (a push token FCM reports
+    `UNREGISTERED`: the app was uninstalled): forget it, never send there again."""

@@ -42,8 +42,11 @@ messages to the file sink `<var_dir>/messages.jsonl` instead of sending them.
   inline instead; ``access_token`` (a fixed token, valid one hour) is for stubs only.
 
 ``TIDINGS_WEBHOOK_SECRET``: ``whsec_`` + base64 of 24–64 random bytes; generate one with
-``tidings.notify.channels.webhook.generate_secret()``.
-Webhooks are signed per Standard Webhooks; receivers verify with ``verify``.
+``tidings.notify.channels.webhook.generate_secret()``. It signs what goes to the operator's
+status receiver (``TIDINGS_STATUS_WEBHOOK_URL``); a second secret after a space or comma
+signs too, for a rotation. Each user's webhook is signed with that endpoint's own secret.
+Webhooks are signed per Standard Webhooks; receivers verify with ``verify`` or the
+``standardwebhooks`` library.
 
 Every provider also accepts ``name`` (unique within its channel; recorded as the provider
 of each attempt; defaults to the type, then ``<type>-2``, …), ``timeout_s`` (default 10,
@@ -68,7 +71,7 @@ from tidings.notify.channels.push_fcm import FcmPushAdapter, FcmSettings
 from tidings.notify.channels.sms_aliyun import AliyunSmsAdapter, AliyunSmsSettings
 from tidings.notify.channels.sms_http import HttpSmsAdapter, HttpSmsSettings
 from tidings.notify.channels.smtp import SmtpEmailAdapter, SmtpSettings
-from tidings.notify.channels.webhook import WebhookAdapter, decode_secret
+from tidings.notify.channels.webhook import WebhookAdapter, parse_secrets
 from tidings.notify.types import ChannelName
 
 SMS_VARIABLE = "TIDINGS_SMS_PROVIDERS"
@@ -165,7 +168,7 @@ def webhook_secret(env: Mapping[str, str]) -> str:
     secret = env.get(WEBHOOK_SECRET_VARIABLE, "").strip()
     if secret:
         try:
-            decode_secret(secret)
+            parse_secrets(secret)
         except ValueError as exc:
             raise ChannelConfigError(f"{WEBHOOK_SECRET_VARIABLE}: {exc}") from exc
     return secret

@@ -46,10 +46,16 @@ class _FileIndex:
         complete = chunk[: chunk.rfind(b"\n") + 1]
         for line in complete.splitlines():
             try:
-                self.delivery_ids.add(str(json.loads(line)["delivery_id"]))
+                record = json.loads(line)
+                self.delivery_ids.add(_key(str(record["delivery_id"]), record.get("device")))
             except (ValueError, KeyError, TypeError):
                 continue  # a line torn by a crash, or not ours
         self.read_up_to += len(complete)
+
+
+def _key(delivery_id: str, device: str | None) -> str:
+    """What the sink writes once: a delivery, or a push delivery to one of its devices."""
+    return f"{delivery_id}/{device}" if device else delivery_id
 
 
 _indexes_guard = threading.Lock()
@@ -97,7 +103,7 @@ class FileSink:
         return self._info
 
     def record(self, message: OutgoingMessage, *, at: datetime) -> dict[str, str | None]:
-        return {
+        line: dict[str, str | None] = {
             "at": at.isoformat(),
             "delivery_id": message.delivery_id,
             "channel": str(message.channel),
@@ -106,6 +112,9 @@ class FileSink:
             "title": redact(message.title, message.confidential) if message.title else None,
             "body": redact(message.body, message.confidential),
         }
+        if message.device is not None:
+            line["device"] = message.device
+        return line
 
     def send(self, message: OutgoingMessage) -> SendResult:
         line = json.dumps(self.record(message, at=self._clock()), ensure_ascii=False) + "\n"
@@ -118,7 +127,7 @@ class FileSink:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX)
                     index.catch_up(fd)
-                    if message.delivery_id not in index.delivery_ids:
+                    if _key(message.delivery_id, message.device) not in index.delivery_ids:
                         view = memoryview(data)
                         while view:
                             view = view[os.write(fd, view) :]

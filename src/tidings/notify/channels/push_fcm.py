@@ -36,6 +36,7 @@ from tidings.notify.types import (
     PermanentChannelError,
     SendResult,
     TransientChannelError,
+    UnregisteredRecipient,
 )
 
 DEFAULT_BASE_URL = "https://fcm.googleapis.com"
@@ -196,6 +197,8 @@ class FcmPushAdapter:
         if status == 401 and self._minted is not None:
             self._minted.invalidate()
         retry_after = parse_retry_after(response.headers.get("Retry-After"), now=self._clock())
+        if code == "UNREGISTERED" or (status == 404 and code in ("", "NOT_FOUND")):
+            raise UnregisteredRecipient(detail, provider=name, status=status)
         if code in _PERMANENT_FCM_CODES:
             raise PermanentChannelError(detail, provider=name, status=status)
         if code in _TRANSIENT_FCM_CODES or status in (401, 403, 408, 429) or status >= 500:

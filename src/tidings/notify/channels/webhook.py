@@ -24,7 +24,7 @@ import hmac
 import json
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -63,7 +63,9 @@ __all__ = [
     "WebhookVerificationError",
     "decode_secret",
     "generate_secret",
+    "parse_secrets",
     "sign",
+    "sign_all",
     "verify",
 ]
 
@@ -83,8 +85,10 @@ def generate_secret() -> str:
 
 
 def decode_secret(secret: str) -> bytes:
-    """The HMAC key inside `whsec_<base64>` (the prefix is optional, as in the reference libs)."""
-    encoded = secret.removeprefix(SECRET_PREFIX)
+    """The HMAC key inside `whsec_<base64>` (the prefix is optional, as in the reference libs;
+    the padding too, as `standardwebhooks` adds it back)."""
+    encoded = secret.strip().removeprefix(SECRET_PREFIX)
+    encoded += "=" * (-len(encoded) % 4)
     try:
         key = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError) as exc:
@@ -104,6 +108,24 @@ def sign(secret: str, *, msg_id: str, timestamp: int, body: bytes | str) -> str:
     signed = f"{msg_id}.{timestamp}.".encode() + _as_bytes(body)
     digest = hmac.new(key, signed, hashlib.sha256).digest()
     return "v1," + base64.b64encode(digest).decode("ascii")
+
+
+def parse_secrets(value: str) -> tuple[str, ...]:
+    """One secret, or several separated by spaces or commas (the first is the current one,
+    the others still sign during a rotation); each is checked, `ValueError` if bad."""
+    secrets_ = tuple(part for part in value.replace(",", " ").split() if part)
+    for secret in secrets_:
+        decode_secret(secret)
+    return secrets_
+
+
+def sign_all(secrets_: Sequence[str], *, msg_id: str, timestamp: int, body: bytes | str) -> str:
+    """The `webhook-signature` value signed with each secret, space-separated (a receiver
+    accepts any signature that matches its secret, so both sides of a rotation verify)."""
+    return " ".join(
+        sign(secret, msg_id=msg_id, timestamp=timestamp, body=body)
+        for secret in dict.fromkeys(secrets_)
+    )
 
 
 def _header(headers: Mapping[str, str], name: str) -> str:
@@ -160,6 +182,10 @@ def content_type(payload: Any) -> str:
 class WebhookAdapter:
     """POSTs `message.data` (the CloudEvent the dispatcher built) to `message.to`, signed.
 
+    Signed with the message's own secrets (each user's endpoint has its own, the previous
+    one too during a rotation) or, for a message without any (the operator's status
+    receiver), with the adapter's `secret`: one or several, space- or comma-separated.
+
     One adapter serves every receiver URL, so its `ProviderChain` should run without a
     circuit breaker (one receiver being down must not stop the others; `build_channels`
     does that). 2xx: sent. 410: the receiver is gone, permanent. Everything else, time-outs
@@ -178,8 +204,9 @@ class WebhookAdapter:
         allow_private: bool = False,
         trusted_urls: frozenset[str] = frozenset(),
     ) -> None:
-        decode_secret(secret)
-        self._secret = secret
+        self._secrets = parse_secrets(secret)
+        if not self._secrets:
+            raise ValueError("a webhook adapter needs a signing secret")
         self._allow_private = allow_private
         self._trusted_urls = trusted_urls
         self._clock = clock
@@ -206,8 +233,11 @@ class WebhookAdapter:
             "Content-Type": content_type(message.data),
             "webhook-id": message.delivery_id,
             "webhook-timestamp": str(timestamp),
-            "webhook-signature": sign(
-                self._secret, msg_id=message.delivery_id, timestamp=timestamp, body=body
+            "webhook-signature": sign_all(
+                message.signing_secrets or self._secrets,
+                msg_id=message.delivery_id,
+                timestamp=timestamp,
+                body=body,
             ),
         }
         response = post(
@@ -245,4 +275,6 @@ class WebhookAdapter:
         self._client.close()
 
     def __repr__(self) -> str:
-        return describe("WebhookAdapter", name=self._info.name, secret=mask_secret(self._secret))
+        return describe(
+            "WebhookAdapter", name=self._info.name, secret=mask_secret(self._secrets[0])
+        )

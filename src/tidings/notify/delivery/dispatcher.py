@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any, Protocol
@@ -26,7 +26,7 @@ from tidings.kit.clock import Clock, as_utc
 from tidings.kit.db import read_transaction, with_retry, write_transaction
 from tidings.kit.ids import new_id
 from tidings.kit.tables import AnyRow
-from tidings.notify import preferences, repository
+from tidings.notify import preferences, repository, webhook_secrets
 from tidings.notify.delivery.authenticity import authenticity_code
 from tidings.notify.planner import (
     PlannerPolicy,
@@ -44,6 +44,7 @@ from tidings.notify.types import (
     OutgoingMessage,
     SendResult,
     TransientChannelError,
+    UnregisteredRecipient,
 )
 from tidings.privacy.codes import (
     CODE_IN_EVENT,
@@ -125,6 +126,9 @@ class Pacer:
             self._sleep(slot - now)
 
 
+Address = tuple[users.Contact, list[str], str | None, tuple[str, ...]]
+"""A user's contact, push tokens (latest last), webhook URL and that endpoint's secrets."""
+
 RetryDelay = Callable[[ChannelName, int, float | None], float | None]
 """(channel, attempts so far, provider's Retry-After) → seconds to wait, or None to give up."""
 
@@ -137,6 +141,10 @@ class Outcome:
     attempt: dict[str, Any] | None = None
     inbox: dict[str, Any] | None = None
     fallback: dict[str, Any] | None = None
+    more_attempts: list[dict[str, Any]] = field(default_factory=list)
+    """Push: one attempt per device beyond `attempt`."""
+    unregistered: list[str] = field(default_factory=list)
+    """Push tokens the provider reported gone: removed from the user's devices."""
 
 
 @dataclass
@@ -196,6 +204,12 @@ class Dispatcher:
         held = self._recheck_marketing(rows, now)
         sendable = [row for row in rows if row.id not in held]
         addresses = self._addresses({row.user_id for row in sendable})
+        retried_push = [r.id for r in sendable if r.channel == ChannelName.PUSH and r.attempts]
+        if retried_push:
+            with read_transaction(self.engine) as conn:
+                has_it = repository.sent_devices(conn, retried_push)
+        else:
+            has_it = {}
         # Slow providers: what is not sent by half the lease goes back undone, or another
         # worker would take it while we still send it.
         hand_back_at = time.monotonic() + self.lease.total_seconds() / 2
@@ -203,7 +217,7 @@ class Dispatcher:
         def deliver(row: AnyRow) -> Outcome:
             if time.monotonic() > hand_back_at:
                 return Outcome(row, "pending", values={"status": "pending"})
-            return self._deliver(row, addresses[row.user_id])
+            return self._deliver(row, addresses[row.user_id], has_it.get(row.id, set()))
 
         # Claims hold at most one delivery per user and channel, so sending a batch's rows
         # at once keeps each user's order on each channel.
@@ -345,11 +359,11 @@ class Dispatcher:
     def _send_digest(
         self,
         members: list[AnyRow],
-        address: tuple[users.Contact, list[str], str | None],
+        address: Address,
         channel: ChannelName,
         now: datetime,
     ) -> dict[str, Any]:
-        contact, tokens, _ = address
+        contact, tokens, _, _ = address
         titles = [self._digest_title(m, contact) for m in members]
         text = self.digest_text(titles, contact.locale)
         lead = members[0]
@@ -375,7 +389,9 @@ class Dispatcher:
             data={"delivery_id": lead.id, "kind": "notify.digest"},
         )
         try:
-            result = self.senders[channel].send(message)
+            result = self._send_digest_message(
+                message, tokens if channel is ChannelName.PUSH else []
+            )
         except TransientChannelError as exc:
             delay = self.retry_delay(channel, int(lead.attempts) + 1, exc.retry_after)
             if delay is None:
@@ -398,13 +414,31 @@ class Dispatcher:
             "reason": f"digest of {len(members)}",
         }
 
-    def _addresses(
-        self, user_ids: set[str]
-    ) -> dict[str, tuple[users.Contact, list[str], str | None]]:
-        found: dict[str, tuple[users.Contact, list[str], str | None]] = {}
+    def _send_digest_message(self, message: OutgoingMessage, devices: list[str]) -> SendResult:
+        """A digest by push goes to every device: sent when one has it, else the first
+        device's error. Other channels: the one address."""
+        if not devices:
+            return self.senders[message.channel].send(message)
+        result: SendResult | None = None
+        errors: list[ChannelError] = []
+        for token in dict.fromkeys(devices):
+            try:
+                result = self.senders[message.channel].send(
+                    replace(message, to=token, device=self._device(token))
+                )
+            except ChannelError as exc:
+                errors.append(exc)
+        if result is None:
+            raise errors[0]
+        return result
+
+    def _addresses(self, user_ids: set[str]) -> dict[str, Address]:
+        found: dict[str, Address] = {}
+        now = self.clock.now()
         if PLATFORM in user_ids:
             platform = users.Contact(PLATFORM, PLATFORM, None, None, "en", "UTC")
-            found[PLATFORM] = (platform, [], self.status_webhook_url)
+            # The operator's receiver: signed with TIDINGS_WEBHOOK_SECRET (the adapter's).
+            found[PLATFORM] = (platform, [], self.status_webhook_url, ())
         wanted = list(user_ids - {PLATFORM})
         with read_transaction(self.engine) as conn:
             stored = repository.get_preferences(conn, wanted)
@@ -415,8 +449,13 @@ class Dispatcher:
                     known[user_id],
                     preferences.push_tokens(self.keyring, row.push_tokens_enc if row else None),
                     row.webhook_url if row else None,
+                    webhook_secrets.signing_secrets(self.keyring, row, now=now),
                 )
         return found
+
+    def _device(self, token: str) -> str:
+        """A push device's name in attempts and logs: a keyed hash of its token."""
+        return self.keyring.lookup_hash(token, context="push.device")[:24]
 
     @cached_property
     def _authenticity_key(self) -> bytes:
@@ -449,10 +488,8 @@ class Dispatcher:
         )
         return rendered, codes[-1]
 
-    def _deliver(
-        self, row: AnyRow, address: tuple[users.Contact, list[str], str | None]
-    ) -> Outcome:
-        contact, tokens, webhook_url = address
+    def _deliver(self, row: AnyRow, address: Address, has_it: set[str] | None = None) -> Outcome:
+        contact, tokens, webhook_url, signing_secrets = address
         channel = ChannelName(row.channel)
         now = self.clock.now()
         attempts = int(row.attempts) + 1
@@ -510,6 +547,9 @@ class Dispatcher:
         )
         if secret is not None and channel.value not in pinned:
             to = None  # a code goes only to the addresses its domain pinned
+        if to is None and channel is ChannelName.PUSH and secret is None:
+            # Every device was removed since the notice was planned.
+            return self._failed(row, now, attempts, "no_device", provider=None, status="skipped")
         if to is None:
             return self._failed(row, now, attempts, "no address for this channel", provider=None)
         message = OutgoingMessage(
@@ -525,7 +565,18 @@ class Dispatcher:
             data=self._webhook_payload(row)
             if channel is ChannelName.WEBHOOK
             else {"delivery_id": row.id, "kind": row.kind},
+            signing_secrets=signing_secrets if channel is ChannelName.WEBHOOK else (),
         )
+        if channel is ChannelName.PUSH:
+            # Every device of the user; a one-time code only to the token its domain pinned.
+            devices = [to] if channel.value in pinned else tokens
+            kept_copy = {
+                "auth_code": code,
+                "content": redact(content.body, [secret or ""]) if content else None,
+            }
+            return self._deliver_push(
+                row, message, devices, has_it or set(), now, attempts, kept_copy=kept_copy
+            )
         pacer = self._pacers.get(channel)
         if pacer is not None:
             pacer.wait()
@@ -566,6 +617,99 @@ class Dispatcher:
             },
         )
 
+    def _deliver_push(
+        self,
+        row: AnyRow,
+        message: OutgoingMessage,
+        tokens: list[str],
+        has_it: set[str],
+        now: datetime,
+        attempts: int,
+        *,
+        kept_copy: dict[str, Any],
+    ) -> Outcome:
+        """One push delivery to each of the user's devices, one attempt row per device. A
+        retry goes only to devices that do not have it yet (their attempts say `sent`); the
+        delivery is sent once any device has it and none is left to retry, failed (and
+        falls back) when none could get it. A token the provider reports unregistered is
+        removed from the user's devices."""
+        rows: list[dict[str, Any]] = []
+        gone: list[str] = []
+        retryable: list[TransientChannelError] = []
+        refused: list[ChannelError] = []
+        result: SendResult | None = None
+        pacer = self._pacers.get(ChannelName.PUSH)
+        for token in dict.fromkeys(tokens):
+            device = self._device(token)
+            if device in has_it:
+                continue
+            if pacer is not None:
+                pacer.wait()
+            started = time.perf_counter()
+            try:
+                result = self.senders[ChannelName.PUSH].send(
+                    replace(message, to=token, device=device)
+                )
+            except TransientChannelError as exc:
+                retryable.append(exc)
+                rows.append(self._attempt(row, now, "retryable", exc, started, device=device))
+                continue
+            except ChannelError as exc:
+                refused.append(exc)
+                rows.append(self._attempt(row, now, "permanent", exc, started, device=device))
+                if isinstance(exc, UnregisteredRecipient):
+                    gone.append(token)
+                    log.info("notify.push.device_unregistered", delivery_id=row.id, device=device)
+                continue
+            has_it.add(device)
+            rows.append(
+                {
+                    "id": new_id("att"),
+                    "delivery_id": row.id,
+                    "provider": result.provider,
+                    "device": device,
+                    "outcome": "sent",
+                    "duration_ms": int((time.perf_counter() - started) * 1000),
+                    "at": now,
+                }
+            )
+        if retryable:
+            first = retryable[0]
+            delay = self.retry_delay(ChannelName.PUSH, attempts, first.retry_after)
+            if delay is not None:
+                RETRIES.labels(row.channel).inc()
+                values = {
+                    "status": "pending",
+                    "attempts": attempts,
+                    "due_at": now + timedelta(seconds=delay),
+                    "reason": f"{len(retryable)} device(s) to retry: {first.detail}"[:255],
+                }
+                return Outcome(row, "pending", values, more_attempts=rows, unregistered=gone)
+        if not has_it:
+            last = (retryable or refused)[-1] if (retryable or refused) else None
+            reason = "no_device" if last is None else last.detail[:255]
+            outcome = self._failed(
+                row,
+                now,
+                attempts,
+                reason,
+                provider=last.provider if last else None,
+                status="skipped" if last is None else "failed",
+            )
+            outcome.more_attempts, outcome.unregistered = rows, gone
+            return outcome
+        missed = len(retryable) + len(refused)
+        values = {
+            "status": "sent",
+            "attempts": attempts,
+            "sent_at": now,
+            **kept_copy,
+            "reason": f"{missed} device(s) could not get it" if missed else None,
+        }
+        if result is not None:
+            values.update(provider=result.provider, provider_message_id=result.provider_message_id)
+        return Outcome(row, "sent", values, more_attempts=rows, unregistered=gone)
+
     def _webhook_payload(self, row: AnyRow) -> dict[str, Any]:
         """The notice as a CloudEvent: its id is the delivery id (the webhook-id too)."""
         return {
@@ -585,12 +729,20 @@ class Dispatcher:
         }
 
     def _attempt(
-        self, row: AnyRow, now: datetime, outcome: str, exc: ChannelError, started: float
+        self,
+        row: AnyRow,
+        now: datetime,
+        outcome: str,
+        exc: ChannelError,
+        started: float,
+        *,
+        device: str | None = None,
     ) -> dict[str, Any]:
         return {
             "id": new_id("att"),
             "delivery_id": row.id,
             "provider": exc.provider,
+            "device": device,
             "outcome": outcome,
             "status_code": exc.status,
             "error": exc.detail[:500],
@@ -641,8 +793,10 @@ class Dispatcher:
         *,
         provider: str | None,
         attempt: dict[str, Any] | None = None,
+        status: str = "failed",
     ) -> Outcome:
-        """Failed for good; the next channel in the fallback chain takes over."""
+        """Failed for good (or skipped: push to no device); the next channel in the fallback
+        chain takes over."""
         chain = [c for c in row.fallback.split(",") if c]
         fallback = None
         if chain:
@@ -655,7 +809,7 @@ class Dispatcher:
                 "due_at": now,
                 "fallback": ",".join(chain[1:]),
                 "fallback_of": row.id,
-                "reason": f"fallback: {row.channel} failed",
+                "reason": f"fallback: {row.channel} {status}",
                 "created_at": now,
             }
             log.warning(
@@ -663,9 +817,9 @@ class Dispatcher:
             )
         return Outcome(
             row,
-            "failed",
+            status,
             values={
-                "status": "failed",
+                "status": status,
                 "attempts": attempts,
                 "final_at": now,
                 "reason": reason,
@@ -685,7 +839,19 @@ class Dispatcher:
                 if outcome.row.id not in owned:  # our lease ran out; another worker has it
                     log.warning("notify.delivery.lease_lost", delivery_id=outcome.row.id)
             repository.insert_inbox_items(conn, [o.inbox for o in kept if o.inbox])
-            repository.insert_attempts(conn, [o.attempt for o in kept if o.attempt])
+            repository.insert_attempts(
+                conn,
+                [o.attempt for o in kept if o.attempt] + [a for o in kept for a in o.more_attempts],
+            )
+            for outcome in kept:
+                if outcome.unregistered:
+                    preferences.remove_push_tokens(
+                        conn,
+                        self.keyring,
+                        outcome.row.user_id,
+                        outcome.unregistered,
+                        at=self.clock.now(),
+                    )
             repository.insert_deliveries(conn, [o.fallback for o in kept if o.fallback])
             if self.status_webhook_url is not None:
                 for outcome in kept:
