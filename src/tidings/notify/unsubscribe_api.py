@@ -9,7 +9,7 @@ token. A token we did not make is 404.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
@@ -150,7 +150,13 @@ def _page(
 Lang = Annotated[str | None, Query(max_length=16, pattern=r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]+)*$")]
 
 
-@router.get("/u/{token}", response_class=HTMLResponse)
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/html": {}}, "description": "The page (HTML)"},
+    404: {"content": {"text/html": {}}, "description": "Not a token we made (HTML page)"},
+}
+
+
+@router.get("/u/{token}", response_class=HTMLResponse, responses=_RESPONSES)
 def unsubscribe_page(
     token: str, request: Request, context: Context, lang: Lang = None
 ) -> HTMLResponse:
@@ -168,7 +174,7 @@ def unsubscribe_page(
     return _page(brands, language=language, state="ask", channel=target.channel, action=action)
 
 
-@router.post("/u/{token}", response_class=HTMLResponse)
+@router.post("/u/{token}", response_class=HTMLResponse, responses=_RESPONSES)
 def confirm_unsubscribe(
     token: str,
     request: Request,

@@ -470,7 +470,7 @@ class Dispatcher:
             timezone=contact.timezone,
             category=Category(row.category),
             code_for=code_for,
-            **({"unsubscribe_url": unsubscribe_url} if unsubscribe_url else {}),
+            unsubscribe_url=unsubscribe_url,
         )
         return rendered, codes[-1]
 
