@@ -48,6 +48,18 @@ class Settings(BaseSettings):
         default=False,
         description="Let users' webhooks reach loopback and private addresses (development).",
     )
+    public_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^/?#]+(/[^?#]*)?$",
+        description="Where users reach this service; links in messages are built from it "
+        "(default `http://127.0.0.1:<port>`). Use https in production.",
+    )
+    unsubscribe_mailto: str | None = Field(
+        default=None,
+        pattern=r"^[^@\s<>]+@[^@\s<>]+$",
+        description="An address marketing emails also offer in List-Unsubscribe (mailto:); "
+        "unset: the link only.",
+    )
     brand: str = "Tidings钱包"
     brand_en: str = "Tidings Wallet"
     delivery_lease_seconds: float = Field(
@@ -137,6 +149,11 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_currency(cls, value: str) -> str:
         return value.upper()
+
+    @property
+    def public_base_url(self) -> str:
+        """The absolute base of every link we send, without a trailing slash."""
+        return (self.public_url or f"http://127.0.0.1:{self.port}").rstrip("/")
 
     @property
     def is_sqlite(self) -> bool:

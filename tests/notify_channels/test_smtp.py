@@ -152,12 +152,26 @@ def test_marketing_email_carries_one_click_unsubscribe(
     smtp_server: Controller, mailbox: Mailbox, make_message: MessageFactory
 ) -> None:
     message = make_message(
-        ChannelName.EMAIL, to="li@example.com", data={"unsubscribe_url": "https://t.example/u/1"}
+        ChannelName.EMAIL,
+        to="li@example.com",
+        unsubscribe_url="https://t.example/u/1",
+        unsubscribe_mailto="mailto:unsubscribe@t.example?subject=unsubscribe%201",
     )
     adapter_for(smtp_server).send(message)
     email = mailbox.parsed()
-    assert email["List-Unsubscribe"] == "<https://t.example/u/1>"
+    assert email["List-Unsubscribe"] == (
+        "<https://t.example/u/1>, <mailto:unsubscribe@t.example?subject=unsubscribe%201>"
+    )
     assert email["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+
+def test_mail_that_is_not_marketing_has_no_list_unsubscribe(
+    smtp_server: Controller, mailbox: Mailbox, make_message: MessageFactory
+) -> None:
+    adapter_for(smtp_server).send(make_message(ChannelName.EMAIL, to="li@example.com"))
+    email = mailbox.parsed()
+    assert email["List-Unsubscribe"] is None
+    assert email["List-Unsubscribe-Post"] is None
 
 
 def test_unknown_recipient_5xx_is_permanent(

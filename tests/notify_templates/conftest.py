@@ -16,10 +16,11 @@ from tidings.notify.templates.api import router
 
 @pytest.fixture
 def client(context: AppContext) -> Iterator[TestClient]:
-    """An HTTP client of the real app, authenticated as an operator."""
+    """An HTTP client of the real app, authenticated as the operator alice."""
     app = create_app(context)
     mounted = {route.path for route in app.routes if isinstance(route, APIRoute)}
     if "/v1/templates" not in mounted:
         app.include_router(router)
-    with TestClient(app, headers={"Authorization": f"Bearer {ADMIN_KEY}"}) as test_client:
+    headers = {"Authorization": f"Bearer {ADMIN_KEY}", "X-Operator": "alice"}
+    with TestClient(app, headers=headers) as test_client:
         yield test_client

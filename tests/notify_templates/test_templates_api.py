@@ -11,6 +11,7 @@ from sqlalchemy import Engine, update
 from sqlalchemy.exc import IntegrityError
 
 from tests.helpers import create_user
+from tests.notify_templates.support import publish
 from tidings.api.context import AppContext
 from tidings.kit.db import read_transaction, with_retry, write_transaction
 from tidings.notify.catalogue import EVENT_TYPES
@@ -32,10 +33,16 @@ KIND = "wallet.payment.succeeded"
 PAYMENT_SMS = "您消费{{ amount|money }}（{{ merchant.name }}）。"
 
 
-def create(client: TestClient, expect: int = 201, **body: Any) -> dict[str, Any]:
+def create(client: TestClient, **body: Any) -> dict[str, Any]:
+    """A version in force: drafted by alice, approved and activated by bob."""
     payload = {"kind": KIND, "channel": "sms", "locale": "zh-CN", "body": PAYMENT_SMS, **body}
-    response = client.post("/v1/templates", json=payload)
-    assert response.status_code == expect, response.text
+    return publish(client, payload)
+
+
+def draft(client: TestClient, operator: str = "alice", **body: Any) -> dict[str, Any]:
+    payload = {"kind": KIND, "channel": "sms", "locale": "zh-CN", "body": PAYMENT_SMS, **body}
+    response = client.post("/v1/templates", json=payload, headers={"X-Operator": operator})
+    assert response.status_code == 201, response.text
     return dict(response.json())
 
 
@@ -70,16 +77,18 @@ def test_list_without_filters_covers_every_kind_channel_and_locale(client: TestC
     assert all(item["shipped"] and item["active"] for item in items)
 
 
-def test_a_new_version_becomes_active_and_the_dispatcher_sees_it(
+def test_an_approved_version_once_activated_is_in_force_and_the_dispatcher_sees_it(
     client: TestClient, engine: Engine
 ) -> None:
     created = create(client)
     assert created["id"].startswith("tpl_")
     assert created["version"] == 1
     assert created["active"]
+    assert created["status"] == "active"
     assert not created["shipped"]
-    assert created["created_by"] == "operator"
+    assert created["created_by"] == "alice"
     assert created["created_at"].endswith(("Z", "+00:00"))
+    assert (created["approved_by"], created["activated_by"]) == ("bob", "bob")
 
     with read_transaction(engine) as conn:
         override = active_override(conn, KIND, "sms", "zh-CN")
@@ -114,10 +123,11 @@ def test_activate_rolls_back_to_an_earlier_version_and_to_the_shipped_default(
     first = create(client)
     create(client, body="第二版：{{ amount|money }}。")
 
-    response = client.post(f"/v1/templates/{first['id']}/activate")
+    response = client.post(f"/v1/templates/{first['id']}/activate", headers={"X-Operator": "carol"})
     assert response.status_code == 200, response.text
     assert response.json()["active"]
     assert response.json()["version"] == 1
+    assert response.json()["activated_by"] == "carol"
     items = versions(client, kind=KIND, channel="sms", locale="zh-CN")
     assert [(i["version"], i["active"]) for i in items] == [(2, False), (1, True), (0, False)]
 
@@ -143,7 +153,13 @@ def test_operators_writing_at_once_get_distinct_versions_and_one_active(
         def attempt() -> None:
             with write_transaction(context.engine) as conn:
                 if n % 2:  # half roll back to version 1 while the others add versions
-                    activate_version(conn, renderer(context), first["id"])
+                    activate_version(
+                        conn,
+                        renderer(context),
+                        first["id"],
+                        operator="bob",
+                        at=context.clock.now(),
+                    )
                 else:
                     body = TemplateCreate.model_validate(
                         {"kind": KIND, "channel": "sms", "locale": "zh-CN", "body": f"版本{n}。"}
@@ -360,3 +376,89 @@ def test_users_cannot_manage_templates(client: TestClient) -> None:
     assert client.post("/v1/templates/preview", json=preview, headers=as_user).status_code == 403
     default = f"/v1/templates/default:{KIND}:sms:zh-CN/activate"
     assert client.post(default, headers=as_user).status_code == 403
+
+
+def test_a_new_version_is_a_draft_that_changes_nothing_until_approved_and_activated(
+    client: TestClient, engine: Engine
+) -> None:
+    drafted = draft(client)
+    assert drafted["status"] == "draft"
+    assert not drafted["active"]
+    assert (drafted["created_by"], drafted["approved_by"], drafted["activated_by"]) == (
+        "alice",
+        None,
+        None,
+    )
+    with read_transaction(engine) as conn:
+        assert active_override(conn, KIND, "sms", "zh-CN") is None
+    items = versions(client, kind=KIND, channel="sms", locale="zh-CN")
+    assert [(i["version"], i["status"]) for i in items] == [(1, "draft"), (0, "active")]
+
+    refused = client.post(f"/v1/templates/{drafted['id']}/activate", headers={"X-Operator": "bob"})
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["type"].endswith("/template-not-approved")
+    with read_transaction(engine) as conn:
+        assert active_override(conn, KIND, "sms", "zh-CN") is None
+
+
+def test_the_author_cannot_approve_their_own_version(client: TestClient) -> None:
+    drafted = draft(client, operator="alice")
+    for same in ("alice", " Alice "):
+        response = client.post(
+            f"/v1/templates/{drafted['id']}/approve", headers={"X-Operator": same}
+        )
+        assert response.status_code == 409, response.text
+        problem = response.json()
+        assert problem["type"].endswith("/template-approval-needs-second-operator")
+        assert "another operator" in problem["detail"]
+    [listed] = [i for i in versions(client, kind=KIND) if i["id"] == drafted["id"]]
+    assert listed["status"] == "draft"
+
+
+def test_approved_then_activated_goes_live_with_who_and_when_recorded(
+    client: TestClient, context: AppContext, engine: Engine
+) -> None:
+    drafted = draft(client, operator="alice", body="新版：{{ amount|money }}。")
+    approved = client.post(f"/v1/templates/{drafted['id']}/approve", headers={"X-Operator": "bob"})
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["status"] == "approved"
+    assert approved.json()["approved_by"] == "bob"
+    assert approved.json()["approved_at"] is not None
+    with read_transaction(engine) as conn:  # approved is not yet in force
+        assert active_override(conn, KIND, "sms", "zh-CN") is None
+
+    again = client.post(f"/v1/templates/{drafted['id']}/approve", headers={"X-Operator": "carol"})
+    assert again.status_code == 409
+    assert again.json()["type"].endswith("/template-already-approved")
+
+    live = client.post(f"/v1/templates/{drafted['id']}/activate", headers={"X-Operator": "alice"})
+    assert live.status_code == 200, live.text
+    record = live.json()
+    assert record["status"] == "active"
+    assert (record["created_by"], record["approved_by"], record["activated_by"]) == (
+        "alice",
+        "bob",
+        "alice",
+    )
+    assert record["created_at"] <= record["approved_at"] <= record["activated_at"]
+    with read_transaction(engine) as conn:
+        override = active_override(conn, KIND, "sms", "zh-CN")
+    assert override is not None
+    assert override.body == "新版：{{ amount|money }}。"
+    [listed] = [i for i in versions(client, kind=KIND) if i["id"] == drafted["id"]]
+    assert listed == record
+
+
+@pytest.mark.parametrize("header", [None, "", "   "])
+def test_template_changes_name_the_operator(client: TestClient, header: str | None) -> None:
+    drafted = draft(client)
+    headers = {"X-Operator": header} if header is not None else {}
+    client.headers.pop("X-Operator")
+    payload = {"kind": KIND, "channel": "sms", "locale": "zh-CN", "body": PAYMENT_SMS}
+    for response in (
+        client.post("/v1/templates", json=payload, headers=headers),
+        client.post(f"/v1/templates/{drafted['id']}/approve", headers=headers),
+        client.post(f"/v1/templates/{drafted['id']}/activate", headers=headers),
+    ):
+        assert problem_field(response) == "X-Operator"
+        assert response.json()["type"].endswith("/operator-required")

@@ -45,3 +45,29 @@ def test_the_newest_of_several_active_versions_stays_in_force(engine: Engine) ->
     assert active == [("en", 1), ("zh-CN", 3)]
     with pytest.raises(IntegrityError), write_transaction(engine) as conn:
         conn.execute(insert(templates), version(4))
+
+
+def test_versions_written_before_the_approval_rule_count_as_approved_and_stay_in_force(
+    engine: Engine,
+) -> None:
+    """Migration 0015: what was live stays live, and every older version may be rolled back
+    to; the record says its author approved and activated it when it was written."""
+    with engine.begin() as conn:
+        config = alembic_config()
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0014")
+        first, second = version(1), version(2)
+        first["active"] = False
+        conn.execute(insert(templates), [first, second])
+    upgrade(engine)
+    with engine.connect() as conn:
+        rows = {
+            row.version: row
+            for row in conn.execute(select(templates)).fetchall()
+            if row.kind == "wallet.payment.succeeded"
+        }
+    written = datetime(2026, 11, 1, tzinfo=UTC)
+    assert rows[2].active
+    assert (rows[2].approved_by, rows[2].activated_by) == ("operator", "operator")
+    assert rows[2].approved_at.replace(tzinfo=UTC) == written
+    assert (rows[1].approved_by, rows[1].activated_by) == ("operator", None)

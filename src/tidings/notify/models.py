@@ -154,6 +154,10 @@ templates = Table(
     Column("active", Boolean, nullable=False),
     Column("created_by", String(64), nullable=False),
     Column("created_at", Timestamp, nullable=False),
+    Column("approved_by", String(64)),  # a second operator; None: a draft
+    Column("approved_at", Timestamp),
+    Column("activated_by", String(64)),  # the last operator who put it in force
+    Column("activated_at", Timestamp),
     UniqueConstraint("kind", "channel", "locale", "version", name="uq_notify_templates_version"),
     Index(
         "uq_notify_templates_active",

@@ -91,6 +91,14 @@ class Recipient:
 
 
 @dataclass(frozen=True, slots=True)
+class ProviderTemplate:
+    """A provider-side template (Aliyun `TemplateCode`) and its variables, rendered."""
+
+    code: str
+    params: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
 class OutgoingMessage:
     """One rendered message for one channel; `delivery_id` is the provider idempotency key."""
 
@@ -107,6 +115,13 @@ class OutgoingMessage:
     template_code: str | None = None
     """Provider-side template id (Aliyun SMS TemplateCode), when the provider wants one."""
     template_params: dict[str, str] = field(default_factory=dict)
+    provider_templates: Mapping[str, ProviderTemplate] = field(default_factory=dict)
+    """Provider name → its approved template for this message's kind with the variables
+    rendered (Aliyun SMS); a provider without an entry sends the body."""
+    unsubscribe_url: str | None = None
+    """Marketing: the absolute `/u/` link (email: List-Unsubscribe with one-click)."""
+    unsubscribe_mailto: str | None = None
+    """Marketing email: a `mailto:` also offered in List-Unsubscribe."""
     confidential: tuple[str, ...] = ()
     """Parts of the body (a one-time code) that a log or a kept copy must never show."""
     signing_secrets: tuple[str, ...] = ()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -11,7 +12,7 @@ import structlog
 
 from tidings.api.context import AppContext
 from tidings.kit.db import with_retry, write_transaction
-from tidings.notify.channels.config import build_channels
+from tidings.notify.channels.config import build_channels, sms_templates
 from tidings.notify.channels.retry import DEFAULT_POLICIES
 from tidings.notify.delivery.dispatcher import Dispatcher
 from tidings.notify.planner import PlannerPolicy
@@ -103,6 +104,9 @@ def build_dispatcher(context: AppContext) -> Dispatcher:
         lease=timedelta(seconds=settings.delivery_lease_seconds),
         send_concurrency=settings.send_concurrency,
         policy=PlannerPolicy(default_timezone=settings.default_timezone),
+        public_url=settings.public_base_url,
+        unsubscribe_mailto=settings.unsubscribe_mailto,
+        sms_templates=sms_templates(os.environ),
         rates={
             channel: sender.info.rate_per_s
             for channel, sender in senders.items()

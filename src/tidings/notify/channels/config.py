@@ -14,9 +14,15 @@ messages to the file sink `<var_dir>/messages.jsonl` instead of sending them.
      {"type": "http", "url": "https://sms.example.com/v1/messages", "api_key": "…",
       "api_key_header": "Authorization", "sender": "Tidings"}]
 
-  - ``aliyun``: Dysmsapi SendSms. ``template_code`` is used for messages that have no
-    template of their own, with TemplateParam ``{"content": <body>}`` (so that template's
-    text should be ``${content}``). ``endpoint`` and ``region_id`` have the defaults shown.
+  - ``aliyun``: Dysmsapi SendSms. ``templates`` maps a kind to its approved template:
+    ``{"wallet.payment.succeeded": {"code": "SMS_123", "params": {"amount":
+    "{{ amount|money(bare=true) }}", "merchant": "{{ merchant.name }}"}}}``; each variable
+    is a Jinja2 source rendered in the templates' sandbox with their filters, in the user's
+    locale and time zone, and may be at most 35 characters (else the delivery fails for
+    good, saying which). Sources that do not compile stop start-up, naming the variable.
+    ``template_code`` is the fallback for kinds without an entry, with TemplateParam
+    ``{"content": <body>}`` (so that template's text should be ``${content}``).
+    ``endpoint`` and ``region_id`` have the defaults shown.
   - ``http``: a generic JSON API: POST ``{"to", "body", "id", "sender"?}`` with
     ``Idempotency-Key``. ``api_key_header`` ``Authorization`` (default) sends
     ``Bearer <key>``; any other header name carries the bare key. ``body_limit`` defaults
@@ -72,7 +78,7 @@ from tidings.notify.channels.sms_aliyun import AliyunSmsAdapter, AliyunSmsSettin
 from tidings.notify.channels.sms_http import HttpSmsAdapter, HttpSmsSettings
 from tidings.notify.channels.smtp import SmtpEmailAdapter, SmtpSettings
 from tidings.notify.channels.webhook import WebhookAdapter, parse_secrets
-from tidings.notify.types import ChannelName
+from tidings.notify.types import ChannelName, ProviderTemplate
 
 SMS_VARIABLE = "TIDINGS_SMS_PROVIDERS"
 EMAIL_VARIABLE = "TIDINGS_EMAIL_PROVIDERS"
@@ -174,11 +180,42 @@ def webhook_secret(env: Mapping[str, str]) -> str:
     return secret
 
 
+def sms_templates(env: Mapping[str, str]) -> dict[str, dict[str, ProviderTemplate]]:
+    """SMS provider name → kind → its approved template (variables as Jinja2 sources)."""
+    return {
+        entry.name: {
+            kind: ProviderTemplate(code=template.code, params=dict(template.params))
+            for kind, template in entry.templates.items()
+        }
+        for entry in parse_provider_lists(env)[ChannelName.SMS]
+        if isinstance(entry, AliyunSmsSettings) and entry.templates
+    }
+
+
+def _check_sms_templates(env: Mapping[str, str]) -> None:
+    """Every per-kind template variable must compile in the sandbox (named when it does not)."""
+    from tidings.notify.templates.exceptions import TemplateProblem
+    from tidings.notify.templates.render import TemplateRenderer
+
+    renderer = TemplateRenderer()
+    for index, entry in enumerate(parse_provider_lists(env)[ChannelName.SMS]):
+        if not isinstance(entry, AliyunSmsSettings):
+            continue
+        for kind, template in entry.templates.items():
+            for name, source in template.params.items():
+                where = f"{SMS_VARIABLE}[{index}].templates.{kind}.params.{name}"
+                try:
+                    renderer.check_compiles(source, where)
+                except TemplateProblem as exc:
+                    raise ChannelConfigError(exc.detail) from exc
+
+
 def check_channel_settings(settings_like: Mapping[str, str] | None = None) -> None:
     """Validate every provider setting without connecting anywhere (`serve` and `worker`
     call it before starting, so a typo stops the process instead of every delivery)."""
     env: Mapping[str, str] = os.environ if settings_like is None else settings_like
     parse_provider_lists(env)
+    _check_sms_templates(env)
     webhook_secret(env)
 
 

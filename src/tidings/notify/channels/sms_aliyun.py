@@ -94,6 +94,18 @@ _PERMANENT_CODES = frozenset(
 per-number limit is permanent: no retry within the policy's minutes can help, fall back."""
 
 
+class AliyunTemplate(BaseModel):
+    """One kind's approved Aliyun template: its TemplateCode and each variable as a Jinja2
+    source, rendered like our own templates (sandbox, filters, the user's locale and zone)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    code: str = Field(min_length=1, max_length=64, description="The approved TemplateCode.")
+    params: dict[str, str] = Field(
+        default_factory=dict, description="Variable name → Jinja2 source of its value."
+    )
+
+
 class AliyunSmsSettings(BaseModel):
     """One Aliyun SMS account (an entry of `TIDINGS_SMS_PROVIDERS` with `"type": "aliyun"`)."""
 
@@ -107,7 +119,13 @@ class AliyunSmsSettings(BaseModel):
     sign_name: str = Field(min_length=1, description="The approved signature, e.g. Tidings钱包.")
     template_code: str = Field(
         min_length=1,
-        description="Template for messages without their own: one variable, ${content}.",
+        description="Template for kinds without their own: one variable, ${content}.",
+    )
+    templates: dict[str, AliyunTemplate] = Field(
+        default_factory=dict,
+        description="Kind → its approved template and variables, e.g. "
+        '{"wallet.payment.succeeded": {"code": "SMS_123", "params": '
+        '{"amount": "{{ amount|money(bare=true) }}"}}}.',
     )
     region_id: str = "cn-hangzhou"
     timeout_s: float = Field(default=DEFAULT_TIMEOUT_S, gt=0)
@@ -173,7 +191,11 @@ class AliyunSmsAdapter:
     def request_params(self, message: OutgoingMessage) -> dict[str, str]:
         """The signed form fields for one message (public so tests can inspect them)."""
         settings = self.settings
-        if message.template_code:
+        own = message.provider_templates.get(settings.name)
+        if own is not None:
+            template_code = own.code
+            template_params = dict(own.params)
+        elif message.template_code:
             template_code = message.template_code
             template_params = dict(message.template_params)
         else:

@@ -75,6 +75,18 @@ def _subject(message: OutgoingMessage) -> str:
     return " ".join(text.split())
 
 
+def list_unsubscribe(message: OutgoingMessage) -> str | None:
+    """RFC 2369 List-Unsubscribe: the `/u/` link (which takes RFC 8058 one-click POSTs),
+    then the `mailto:`; None for mail that is not marketing. Mailbox providers honour
+    one-click only over https: set `TIDINGS_PUBLIC_URL` to an https address in production."""
+    links = [
+        f"<{link}>"
+        for link in (message.unsubscribe_url, message.unsubscribe_mailto)
+        if link and link.startswith(("https://", "http://", "mailto:"))
+    ]
+    return ", ".join(links) or None
+
+
 def message_id(delivery_id: str, domain: str) -> str:
     """`<delivery-id@domain>`: stable across retries of one delivery, unique across deliveries."""
     return f"<{_UNSAFE_ID_CHARS.sub('_', delivery_id)}@{domain}>"
@@ -111,10 +123,11 @@ class SmtpEmailAdapter:
         email["Date"] = format_datetime(self._clock())
         email["Message-ID"] = message_id(message.delivery_id, self._domain)
         email["Auto-Submitted"] = "auto-generated"
-        unsubscribe = message.data.get("unsubscribe_url")
-        if isinstance(unsubscribe, str) and unsubscribe.startswith("https://"):
-            email["List-Unsubscribe"] = f"<{unsubscribe}>"
-            email["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        unsubscribe = list_unsubscribe(message)
+        if unsubscribe is not None:
+            email["List-Unsubscribe"] = unsubscribe
+            if message.unsubscribe_url:
+                email["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         email.set_content(message.body, charset="utf-8")
         if message.html:
             email.add_alternative(message.html, subtype="html", charset="utf-8")

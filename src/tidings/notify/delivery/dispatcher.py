@@ -26,7 +26,7 @@ from tidings.kit.clock import Clock, as_utc
 from tidings.kit.db import read_transaction, with_retry, write_transaction
 from tidings.kit.ids import new_id
 from tidings.kit.tables import AnyRow
-from tidings.notify import preferences, repository, webhook_secrets
+from tidings.notify import preferences, repository, unsubscribe, webhook_secrets
 from tidings.notify.delivery.authenticity import authenticity_code
 from tidings.notify.planner import (
     PlannerPolicy,
@@ -36,12 +36,14 @@ from tidings.notify.planner import (
     recheck_marketing,
 )
 from tidings.notify.status import PLATFORM, record_status_change
+from tidings.notify.templates.exceptions import TemplateProblem
 from tidings.notify.types import (
     Category,
     ChannelError,
     ChannelName,
     Intent,
     OutgoingMessage,
+    ProviderTemplate,
     SendResult,
     TransientChannelError,
     UnregisteredRecipient,
@@ -92,7 +94,19 @@ class Renderer(Protocol):
         category: Category,
         authenticity_code: str | None = None,
         code_for: Callable[[str], str] | None = None,
+        unsubscribe_url: str | None = None,
     ) -> Rendered: ...
+
+    def render_params(
+        self,
+        params: Mapping[str, str],
+        *,
+        kind: str,
+        locale: str,
+        data: dict[str, Any],
+        timezone: str,
+        category: Category,
+    ) -> dict[str, str]: ...
 
 
 class Sender(Protocol):
@@ -128,6 +142,9 @@ class Pacer:
 
 Address = tuple[users.Contact, list[str], str | None, tuple[str, ...]]
 """A user's contact, push tokens (latest last), webhook URL and that endpoint's secrets."""
+
+MAX_TEMPLATE_PARAM_CHARS = 35
+"""Aliyun's limit on one SMS template variable."""
 
 RetryDelay = Callable[[ChannelName, int, float | None], float | None]
 """(channel, attempts so far, provider's Retry-After) → seconds to wait, or None to give up."""
@@ -170,6 +187,12 @@ class Dispatcher:
     """Each channel's provider rate (sends per second), honoured by this process."""
     policy: PlannerPolicy = field(default_factory=PlannerPolicy)
     """The planner's rules, asked again for marketing at the moment of sending."""
+    public_url: str = "http://127.0.0.1:8000"
+    """The base of links in messages (`TIDINGS_PUBLIC_URL`): marketing's `/u/` link."""
+    unsubscribe_mailto: str | None = None
+    """Marketing email also offers this address in List-Unsubscribe."""
+    sms_templates: Mapping[str, Mapping[str, ProviderTemplate]] = field(default_factory=dict)
+    """SMS provider name → kind → its approved template, params as Jinja sources (Aliyun)."""
 
     @cached_property
     def _pool(self) -> ThreadPoolExecutor:
@@ -477,6 +500,7 @@ class Dispatcher:
             codes.append(authenticity_code(self._authenticity_key, row.id, content))
             return codes[-1]
 
+        unsubscribe_url = self._unsubscribe(row)[0]
         rendered = self.renderer.render(
             kind=row.kind,
             channel=ChannelName(row.channel),
@@ -485,8 +509,51 @@ class Dispatcher:
             timezone=contact.timezone,
             category=Category(row.category),
             code_for=code_for,
+            unsubscribe_url=unsubscribe_url,
         )
         return rendered, codes[-1]
+
+    def _unsubscribe(self, row: AnyRow) -> tuple[str | None, str | None]:
+        """Marketing's `/u/` link and, for email, the `mailto:`; (None, None) otherwise."""
+        channel = ChannelName(row.channel)
+        if row.category != Category.MARKETING or channel not in unsubscribe.LINK_CHANNELS:
+            return None, None
+        token = unsubscribe.make_token(self.keyring, user_id=row.user_id, channel=channel)
+        mailto = None
+        if channel is ChannelName.EMAIL and self.unsubscribe_mailto:
+            mailto = unsubscribe.mailto(self.unsubscribe_mailto, token)
+        return unsubscribe.unsubscribe_url(self.public_url, token), mailto
+
+    def _provider_templates(
+        self, row: AnyRow, contact: users.Contact, data: dict[str, Any]
+    ) -> dict[str, ProviderTemplate]:
+        """Each SMS provider's approved template for this kind, its variables rendered;
+        `TemplateProblem` (a value too long for the provider, a render failure) is final."""
+        found: dict[str, ProviderTemplate] = {}
+        if row.channel != ChannelName.SMS:
+            return found
+        for provider, kinds in self.sms_templates.items():
+            template = kinds.get(row.kind)
+            if template is None:
+                continue
+            params = self.renderer.render_params(
+                template.params,
+                kind=row.kind,
+                locale=contact.locale,
+                data=data,
+                timezone=contact.timezone,
+                category=Category(row.category),
+            )
+            for name, value in params.items():
+                if len(value) > MAX_TEMPLATE_PARAM_CHARS:
+                    raise TemplateProblem(
+                        f"SMS template {template.code} of {provider}: variable {name!r} "
+                        f"renders {len(value)} characters; the provider takes at most "
+                        f"{MAX_TEMPLATE_PARAM_CHARS}",
+                        field=f"params.{name}",
+                    )
+            found[provider] = ProviderTemplate(code=template.code, params=params)
+        return found
 
     def _deliver(self, row: AnyRow, address: Address, has_it: set[str] | None = None) -> Outcome:
         contact, tokens, webhook_url, signing_secrets = address
@@ -508,6 +575,7 @@ class Dispatcher:
                 content, code = None, None
             else:
                 content, code = self._render(row, contact, data)
+            provider_templates = self._provider_templates(row, contact, data)
         except Exception as exc:  # a template that cannot render is a permanent failure
             log.error("notify.delivery.render_failed", delivery_id=row.id, error=str(exc)[:200])
             return self._failed(row, now, attempts, f"render: {exc}"[:255], provider=None)
@@ -552,6 +620,7 @@ class Dispatcher:
             return self._failed(row, now, attempts, "no_device", provider=None, status="skipped")
         if to is None:
             return self._failed(row, now, attempts, "no address for this channel", provider=None)
+        unsubscribe_url, unsubscribe_mailto = self._unsubscribe(row)
         message = OutgoingMessage(
             delivery_id=row.id,
             channel=channel,
@@ -562,6 +631,9 @@ class Dispatcher:
             title=content.title if content else None,
             html=content.html if content else None,
             confidential=(secret,) if secret else (),
+            provider_templates=provider_templates,
+            unsubscribe_url=unsubscribe_url,
+            unsubscribe_mailto=unsubscribe_mailto,
             data=self._webhook_payload(row)
             if channel is ChannelName.WEBHOOK
             else {"delivery_id": row.id, "kind": row.kind},

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from sqlalchemy import Connection
 
 from tidings.api.auth import Context, CurrentPrincipal
@@ -14,6 +14,7 @@ from tidings.api.writes import IdempotencyKey, run_write
 from tidings.kit.db import read_transaction
 from tidings.kit.pagination import Page
 from tidings.notify.templates import service
+from tidings.notify.templates.exceptions import OperatorRequired
 from tidings.notify.templates.render import TemplateRenderer, canonical_locale
 from tidings.notify.templates.schemas import (
     PreviewOut,
@@ -31,6 +32,36 @@ _PROBLEMS: dict[int | str, dict[str, str]] = {
         "render with the kind's sample data, or SMS over the segment limit"
     },
 }
+
+
+_CONFLICTS: dict[int | str, dict[str, str]] = {
+    409: {
+        "description": "template-approval-needs-second-operator (the author may not approve "
+        "their own version), template-already-approved, or template-not-approved (a draft "
+        "cannot be activated)"
+    },
+}
+
+OperatorHeader = Annotated[
+    str | None,
+    Header(
+        alias="X-Operator",
+        max_length=64,
+        description="The operator making the change (e.g. alice): recorded, and a version's "
+        "author may not approve it.",
+    ),
+]
+
+
+def operator_name(value: str | None) -> str:
+    """The operator's name from `X-Operator`; required for every template change."""
+    name = (value or "").strip()
+    if not name or not name.isprintable():
+        raise OperatorRequired(
+            "name the operator making this change in the X-Operator header (e.g. alice)",
+            field="X-Operator",
+        )
+    return name
 
 
 @lru_cache(maxsize=4)
@@ -71,17 +102,19 @@ def create_template(
     request: Request,
     context: Context,
     principal: CurrentPrincipal,
+    x_operator: OperatorHeader = None,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    """Operator: a new version, checked in the sandbox, that becomes the active one."""
+    """Operator: a new version, checked in the sandbox, stored as a draft by the operator
+    named in `X-Operator`; it goes live once another operator approves it and it is
+    activated."""
     principal.require_operator()
+    operator = operator_name(x_operator)
     # Rendered on the samples before the write transaction: a slow template holds no lock.
     source = service.checked_source(renderer(context), body)
 
     def operation(conn: Connection) -> TemplateVersionOut:
-        return service.store_version(
-            conn, body, source, actor=principal.key, at=context.clock.now()
-        )
+        return service.store_version(conn, body, source, actor=operator, at=context.clock.now())
 
     return run_write(
         context,
@@ -104,24 +137,67 @@ def preview_template(
         return service.preview(conn, renderer(context), body)
 
 
-@router.post("/{template_id}/activate", response_model=TemplateVersionOut, responses=_PROBLEMS)
+@router.post("/{template_id}/approve", response_model=TemplateVersionOut, responses=_CONFLICTS)
+def approve_template(
+    template_id: str,
+    request: Request,
+    context: Context,
+    principal: CurrentPrincipal,
+    x_operator: OperatorHeader = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Operator: approve a draft written by another operator (409
+    `template-approval-needs-second-operator` for its author); who and when are recorded.
+    It goes live when activated."""
+    principal.require_operator()
+    operator = operator_name(x_operator)
+
+    def operation(conn: Connection) -> TemplateVersionOut:
+        return service.approve_version(conn, template_id, operator=operator, at=context.clock.now())
+
+    return run_write(
+        context,
+        principal,
+        request,
+        body=None,
+        idempotency_key=idempotency_key,
+        operation=operation,
+        status_code=200,
+    )
+
+
+@router.post(
+    "/{template_id}/activate",
+    response_model=TemplateVersionOut,
+    responses={**_PROBLEMS, **_CONFLICTS},
+)
 def activate_template(
     template_id: str,
     request: Request,
     context: Context,
     principal: CurrentPrincipal,
+    x_operator: OperatorHeader = None,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    """Operator: make this version the active one (roll back); a shipped default's id
-    (`default:<kind>:<channel>:<locale>`) sets every operator version of it aside."""
+    """Operator: put an approved version in force (also a roll-back; a draft is 409
+    `template-not-approved`); a shipped default's id (`default:<kind>:<channel>:<locale>`)
+    sets every operator version of it aside. Who and when are recorded on the version."""
     principal.require_operator()
+    operator = operator_name(x_operator)
     with read_transaction(context.engine) as conn:
         stored = service.stored_version(conn, template_id)
     if stored is not None:  # checked outside any transaction, as when it was created
         service.check_version(renderer(context), stored)
 
     def operation(conn: Connection) -> TemplateVersionOut:
-        return service.activate_version(conn, renderer(context), template_id, checked=True)
+        return service.activate_version(
+            conn,
+            renderer(context),
+            template_id,
+            operator=operator,
+            at=context.clock.now(),
+            checked=True,
+        )
 
     return run_write(
         context,

@@ -6,7 +6,7 @@ the dispatcher can catch `TemplateProblem` alone: retrying a template that fails
 
 from __future__ import annotations
 
-from tidings.kit.errors import NotFound, Unprocessable
+from tidings.kit.errors import Conflict, NotFound, Unprocessable
 
 
 class TemplateProblem(Unprocessable):
@@ -70,3 +70,32 @@ class TemplateVersionNotFound(NotFound):
     """No template version with that id."""
 
     code = "template-not-found"
+
+
+class OperatorRequired(Unprocessable):
+    """Template changes name the operator making them (`X-Operator`), so the two-person
+    rule can be kept and the record says who."""
+
+    code = "operator-required"
+    title = "Operator name required"
+
+
+class ApprovalNeedsSecondOperator(Conflict):
+    """The operator who wrote a version may not approve it: a second operator must."""
+
+    code = "template-approval-needs-second-operator"
+    title = "A second operator must approve"
+
+
+class TemplateAlreadyApproved(Conflict):
+    """The version (or the shipped default) is approved already."""
+
+    code = "template-already-approved"
+    title = "Template already approved"
+
+
+class TemplateNotApproved(Conflict):
+    """A draft goes live only after a second operator has approved it."""
+
+    code = "template-not-approved"
+    title = "Template not approved"

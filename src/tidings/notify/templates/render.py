@@ -9,7 +9,7 @@ the authenticity code, the segment limit — are applied here, not left to each 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -92,6 +92,7 @@ class _Wording:
     email_footer: tuple[str, ...]
     email_check: str
     email_unsubscribe: str
+    unsubscribe_link: str
 
 
 def _wording(*, zh: bool, brand: str) -> _Wording:
@@ -103,6 +104,7 @@ def _wording(*, zh: bool, brand: str) -> _Wording:
             email_footer=(f"本邮件由{brand}发送，请勿直接回复。", "我们不会索要您的密码或验证码。"),
             email_check="可在App中输入防伪码，核对本邮件是否由我们发出。",
             email_unsubscribe="不想再收到营销邮件？可在App“设置-消息通知”中随时关闭。",
+            unsubscribe_link="退订：{url}",
         )
     return _Wording(
         signature=f"[{brand}] ",
@@ -117,6 +119,7 @@ def _wording(*, zh: bool, brand: str) -> _Wording:
             "Don't want marketing emails? Turn them off any time in the app under "
             "Settings > Notifications."
         ),
+        unsubscribe_link="Unsubscribe: {url}",
     )
 
 
@@ -277,6 +280,7 @@ class TemplateRenderer:
         category: Category,
         authenticity_code: str | None = None,
         code_for: Callable[[str], str] | None = None,
+        unsubscribe_url: str | None = None,
     ) -> RenderedContent:
         """The message for one channel, in the best locale available for the user.
 
@@ -294,6 +298,7 @@ class TemplateRenderer:
             category=category,
             authenticity_code=authenticity_code,
             code_for=code_for,
+            unsubscribe_url=unsubscribe_url,
         )
 
     def text_channel(self, channel: ChannelName | str) -> ChannelName:
@@ -349,8 +354,10 @@ class TemplateRenderer:
         category: Category,
         authenticity_code: str | None = None,
         code_for: Callable[[str], str] | None = None,
+        unsubscribe_url: str | None = None,
     ) -> RenderedContent:
-        """Render a given template (shipped, stored or a draft being checked) for `locale`."""
+        """Render a given template (shipped, stored or a draft being checked) for `locale`.
+        Marketing outside SMS ends with `unsubscribe_url` (the `/u/` link) when given."""
         channel = self.text_channel(channel)
         zh = is_chinese(locale)
         brand = self.brand if zh else self.brand_en
@@ -390,13 +397,12 @@ class TemplateRenderer:
             raise TemplateRenderFailed("the title rendered empty", field="title")
         code = code_line(title + body)
 
+        link = wording.unsubscribe_link.format(url=unsubscribe_url) if unsubscribe_url else None
         if channel is not ChannelName.EMAIL:
-            if code is None:
-                text = body
-            elif "\n" in body:  # a body in paragraphs gets the code as its last paragraph
-                text = f"{body}\n\n{code}"
-            else:
-                text = _append(body, code, zh=zh)
+            text = body
+            for line in (code, link if marketing else None):
+                if line is not None:  # a body in paragraphs gets them as its last paragraphs
+                    text = f"{text}\n\n{line}" if "\n" in body else _append(text, line, zh=zh)
             return RenderedContent(title=title, body=text, html=None, segments=None)
 
         main = f"{body}\n\n{code}" if code else body
@@ -404,7 +410,7 @@ class TemplateRenderer:
         footer = [line for line in wording.email_footer if line.rstrip("。.") not in main]
         if code:
             footer.insert(1, wording.email_check)
-        if marketing:
+        if marketing and link is None:
             footer.append(wording.email_unsubscribe)
         html = self._layout.render(
             lang=locale,
@@ -412,9 +418,38 @@ class TemplateRenderer:
             brand=brand,
             paragraphs=_paragraphs(main),
             footer=footer,
+            unsubscribe=(wording.unsubscribe_link.split("{")[0], unsubscribe_url)
+            if marketing and link is not None
+            else None,
         )
-        text = main + "\n\n" + "\n".join(footer)
+        text = main + "\n\n" + "\n".join([*footer, *([link] if marketing and link else [])])
         return RenderedContent(title=title, body=text, html=html, segments=None)
+
+    def render_params(
+        self,
+        params: Mapping[str, str],
+        *,
+        kind: str,
+        locale: str,
+        data: dict[str, Any],
+        timezone: str,
+        category: Category,
+    ) -> dict[str, str]:
+        """Render a provider template's variables (Aliyun TemplateParam) in the same sandbox,
+        with the same filters, in the user's locale and time zone; each on one line."""
+        zh = is_chinese(locale)
+        context = self._context(
+            kind,
+            data,
+            locale=canonical_locale(locale),
+            timezone=timezone,
+            brand=self.brand if zh else self.brand_en,
+            category=category,
+        )
+        return {
+            name: " ".join(self._render_field(source, f"params.{name}", context).split())
+            for name, source in params.items()
+        }
 
     def check_compiles(self, text: str, field: str) -> None:
         """Raise the problem an operator should see when `text` does not compile or is unsafe."""

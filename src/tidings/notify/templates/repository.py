@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
@@ -69,8 +70,20 @@ def deactivate_all(conn: Connection, kind: str, channel: str, locale: str) -> No
     conn.execute(stmt.values(active=False))
 
 
-def activate(conn: Connection, template_id: str) -> None:
-    conn.execute(update(templates).where(templates.c.id == template_id).values(active=True))
+def activate(conn: Connection, template_id: str, *, operator: str, at: datetime) -> None:
+    conn.execute(
+        update(templates)
+        .where(templates.c.id == template_id)
+        .values(active=True, activated_by=operator, activated_at=at)
+    )
+
+
+def approve(conn: Connection, template_id: str, *, operator: str, at: datetime) -> None:
+    conn.execute(
+        update(templates)
+        .where(templates.c.id == template_id)
+        .values(approved_by=operator, approved_at=at)
+    )
 
 
 def insert_version(conn: Connection, values: dict[str, Any]) -> None:

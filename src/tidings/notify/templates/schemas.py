@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -46,7 +47,8 @@ BodySource = Annotated[str, Field(min_length=1, max_length=MAX_SOURCE_CHARS)]
 
 
 class TemplateCreate(BaseModel):
-    """A new version for one (kind, channel, locale); it becomes the active one."""
+    """A new version for one (kind, channel, locale): a draft until a second operator
+    approves it, in force once activated."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -78,10 +80,22 @@ class TemplatePreview(BaseModel):
     timezone: TimeZoneName = "Asia/Shanghai"
 
 
+class TemplateStatus(StrEnum):
+    """Where a version stands in the two-operator workflow."""
+
+    DRAFT = "draft"
+    """Written; not sent to anyone until a second operator approves it and it is activated."""
+    APPROVED = "approved"
+    """Approved by a second operator; may be activated (or rolled back to) at any time."""
+    ACTIVE = "active"
+    """In force: what is sent for its (kind, channel, locale)."""
+
+
 class TemplateVersionOut(BaseModel):
     """One version; the shipped default is version 0 with id `default:<kind>:<channel>:<locale>`."""
 
     id: str
+    status: TemplateStatus
     kind: str
     channel: ChannelName
     locale: str
@@ -92,6 +106,11 @@ class TemplateVersionOut(BaseModel):
     shipped: bool
     created_by: str | None
     created_at: datetime | None
+    approved_by: str | None = None
+    approved_at: datetime | None = None
+    activated_by: str | None = None
+    """Who last put it in force, and when."""
+    activated_at: datetime | None = None
 
 
 class PreviewOut(BaseModel):

@@ -1,4 +1,9 @@
-"""Operator template versions: list, create (checked before it can go live), roll back, preview.
+"""Operator template versions: list, draft (checked before it can go live), approve, activate
+(or roll back), preview.
+
+Two operators for every change that reaches users: a version is written as a draft, a
+second operator (never its author) approves it, and an operator activates an approved
+version; who and when are kept on the version for each step.
 
 A version is checked in the sandbox against the kind's sample data — once complete, once with
 only the fields every event of the kind must carry — so an operator cannot make a template go
@@ -20,6 +25,9 @@ from tidings.notify.catalogue import EVENT_TYPES, validate_event_data
 from tidings.notify.rules import RULES
 from tidings.notify.templates import repository
 from tidings.notify.templates.exceptions import (
+    ApprovalNeedsSecondOperator,
+    TemplateAlreadyApproved,
+    TemplateNotApproved,
     TemplateProblem,
     TemplateRenderFailed,
     TemplateVersionNotFound,
@@ -36,6 +44,7 @@ from tidings.notify.templates.schemas import (
     PreviewOut,
     TemplateCreate,
     TemplatePreview,
+    TemplateStatus,
     TemplateVersionOut,
 )
 from tidings.notify.types import Category, ChannelName
@@ -80,9 +89,20 @@ def default_id(kind: str, channel: str, locale: str) -> str:
     return f"{_DEFAULT_PREFIX}{kind}:{channel}:{locale}"
 
 
+def _status(row: AnyRow) -> TemplateStatus:
+    if row.active:
+        return TemplateStatus.ACTIVE
+    return TemplateStatus.APPROVED if row.approved_by is not None else TemplateStatus.DRAFT
+
+
+def _at(value: datetime | None) -> datetime | None:
+    return as_utc(value) if value is not None else None
+
+
 def _row_out(row: AnyRow) -> TemplateVersionOut:
     return TemplateVersionOut(
         id=row.id,
+        status=_status(row),
         kind=row.kind,
         channel=ChannelName(row.channel),
         locale=row.locale,
@@ -93,6 +113,10 @@ def _row_out(row: AnyRow) -> TemplateVersionOut:
         shipped=False,
         created_by=row.created_by,
         created_at=as_utc(row.created_at),
+        approved_by=row.approved_by,
+        approved_at=_at(row.approved_at),
+        activated_by=row.activated_by,
+        activated_at=_at(row.activated_at),
     )
 
 
@@ -101,6 +125,7 @@ def _default_out(
 ) -> TemplateVersionOut:
     return TemplateVersionOut(
         id=default_id(kind, channel.value, locale),
+        status=TemplateStatus.ACTIVE if active else TemplateStatus.APPROVED,
         kind=kind,
         channel=channel,
         locale=locale,
@@ -226,7 +251,7 @@ def create_version(
     actor: str,
     at: datetime,
 ) -> TemplateVersionOut:
-    """Store a checked version as the next number and make it the active one."""
+    """Store a checked version as the next number, a draft."""
     source = checked_source(renderer, data)
     return store_version(conn, data, source, actor=actor, at=at)
 
@@ -249,11 +274,11 @@ def store_version(
     actor: str,
     at: datetime,
 ) -> TemplateVersionOut:
-    """Store a version `checked_source` returned as the next number, the active one."""
+    """Store a version `checked_source` returned as the next number, a draft by `actor`
+    (the operator's name): nothing changes for users until it is approved and activated."""
     channel = data.channel.value
     repository.lock_group(conn, data.kind, channel, data.locale)
     version = repository.latest_version_number(conn, data.kind, channel, data.locale) + 1
-    repository.deactivate_all(conn, data.kind, channel, data.locale)
     template_id = new_id("tpl")
     repository.insert_version(
         conn,
@@ -265,7 +290,7 @@ def store_version(
             "version": version,
             "title": source.title,
             "body": source.body,
-            "active": True,
+            "active": False,
             "created_by": actor,
             "created_at": at,
         },
@@ -313,11 +338,50 @@ def check_version(renderer: TemplateRenderer, version: TemplateVersionOut) -> No
     )
 
 
-def activate_version(
-    conn: Connection, renderer: TemplateRenderer, template_id: str, *, checked: bool = False
+def same_operator(first: str, second: str) -> bool:
+    """Names compared as people type them: `Alice` and ` alice` are one operator."""
+    return first.strip().casefold() == second.strip().casefold()
+
+
+def approve_version(
+    conn: Connection, template_id: str, *, operator: str, at: datetime
 ) -> TemplateVersionOut:
-    """Make one version the active one (a roll-back); the shipped default's id restores it.
-    `checked`: the caller already ran `check_template` on it, outside the transaction."""
+    """A second operator approves a draft: recorded (who, when); it is not in force yet."""
+    if template_id.startswith(_DEFAULT_PREFIX):
+        raise TemplateAlreadyApproved("a shipped default needs no approval")
+    row = repository.get_version(conn, template_id)
+    if row is None:
+        raise TemplateVersionNotFound(f"template {template_id} not found")
+    repository.lock_group(conn, row.kind, row.channel, row.locale)
+    row = repository.get_version(conn, template_id)  # as it is now we hold the group
+    assert row is not None
+    if row.approved_by is not None:
+        raise TemplateAlreadyApproved(
+            f"template {template_id} was approved by {row.approved_by} already"
+        )
+    if same_operator(row.created_by, operator):
+        raise ApprovalNeedsSecondOperator(
+            f"{operator} wrote template {template_id}; another operator must approve it",
+            field="X-Operator",
+        )
+    repository.approve(conn, template_id, operator=operator, at=at)
+    approved = repository.get_version(conn, template_id)
+    assert approved is not None
+    return _row_out(approved)
+
+
+def activate_version(
+    conn: Connection,
+    renderer: TemplateRenderer,
+    template_id: str,
+    *,
+    operator: str,
+    at: datetime,
+    checked: bool = False,
+) -> TemplateVersionOut:
+    """Put an approved version in force (also a roll-back); the shipped default's id restores
+    it. A draft is refused until a second operator approves it. `checked`: the caller already
+    ran `check_template` on it, outside the transaction."""
     if template_id.startswith(_DEFAULT_PREFIX):
         kind, channel, locale, source = _parse_default_id(renderer, template_id)
         repository.lock_group(conn, kind, channel.value, locale)
@@ -335,9 +399,18 @@ def activate_version(
             locale=row.locale,
         )
     repository.lock_group(conn, row.kind, row.channel, row.locale)
+    row = repository.get_version(conn, template_id)  # as it is now we hold the group
+    assert row is not None
+    if row.approved_by is None:
+        raise TemplateNotApproved(
+            f"template {template_id} is a draft: a second operator must approve it "
+            f"(POST /v1/templates/{template_id}/approve) before it goes live"
+        )
     repository.deactivate_all(conn, row.kind, row.channel, row.locale)
-    repository.activate(conn, template_id)
-    return _row_out(row).model_copy(update={"active": True})
+    repository.activate(conn, template_id, operator=operator, at=at)
+    activated = repository.get_version(conn, template_id)
+    assert activated is not None
+    return _row_out(activated)
 
 
 def _checked_data(kind: str, data: dict[str, Any]) -> dict[str, Any]:
