@@ -94,6 +94,11 @@ class StatementReady(WalletEvent):
     total_in: Money
     total_out: Money
     closing_balance: Money
+    opening_balance: Money | None = None
+    moved_to_sub_wallets: Money | None = None
+    """Allocations to the user's own sub-wallets (neither in nor out)."""
+    moved_from_sub_wallets: Money | None = None
+    """Money back from the user's own sub-wallets (neither in nor out)."""
 
 
 class SubWalletClosed(WalletEvent):
