@@ -76,8 +76,9 @@ def _reported_at(value: datetime | None, *, at: datetime) -> datetime:
 def _device_label(data: LoginCreate) -> dict[str, str]:
     """What an alert calls the device: the name the app gave it (`device`), and the platform
     its user agent names (`platform`, for a message that cannot carry the name); with
-    neither the template says "a new device". Never the device id, which is a secret of the app's install: it is stored
-    hashed and would let whoever reads a message impersonate the device."""
+    neither the template says "a new device". Never the device id, which is a secret of the
+    app's install: it is stored hashed and would let whoever reads a message impersonate the
+    device."""
     platform = detectors.platform_of(data.user_agent)
     label = {"platform": platform} if platform else {}
     return label | ({"device": data.device_name} if data.device_name else {})

@@ -18,8 +18,8 @@ from tidings.notify.kinds.service import active_kind
 from tidings.notify.planner import PlannerPolicy
 from tidings.notify.relay import RelayResult, relay_batch
 from tidings.notify.templates.render import TemplateRenderer, TemplateSource
-from tidings.notify.templates.source import CustomKindTemplates
 from tidings.notify.templates.service import active_override
+from tidings.notify.templates.source import CustomKindTemplates
 from tidings.notify.types import ChannelName
 from tidings.workers.runner import Loop
 

@@ -97,7 +97,7 @@ def _sources(templates: dict[str, KindTemplates]) -> dict[tuple[ChannelName, str
 
 
 def _sample(definition: KindDefinition) -> dict[str, Any]:
-    return {name: SAMPLE_TEXT for name in definition.required_fields} | (definition.sample or {})
+    return dict.fromkeys(definition.required_fields, SAMPLE_TEXT) | (definition.sample or {})
 
 
 def _custom(
