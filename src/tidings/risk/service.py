@@ -149,9 +149,7 @@ def report_login(
             type=events.LOGIN_NEW_DEVICE,
             user_id=user_id,
             at=at,
-            data=alert_data(
-                conn, user_id, login_at, city=data.city, login_id=login_id, **device
-            ),
+            data=alert_data(conn, user_id, login_at, city=data.city, login_id=login_id, **device),
         )
     elif risk.new_location:
         record_event(

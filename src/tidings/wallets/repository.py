@@ -245,12 +245,12 @@ def statement_figures(
             func.sum(
                 case((counted & (postings.c.amount < 0), -postings.c.amount), else_=zero)
             ).label("total_out"),
-            func.sum(
-                case((moved & (postings.c.amount < 0), -postings.c.amount), else_=zero)
-            ).label("moved_to"),
-            func.sum(
-                case((moved & (postings.c.amount > 0), postings.c.amount), else_=zero)
-            ).label("moved_from"),
+            func.sum(case((moved & (postings.c.amount < 0), -postings.c.amount), else_=zero)).label(
+                "moved_to"
+            ),
+            func.sum(case((moved & (postings.c.amount > 0), postings.c.amount), else_=zero)).label(
+                "moved_from"
+            ),
             func.sum(case((in_period, postings.c.amount), else_=zero)).label("net"),
             func.sum(case((~in_period, postings.c.amount), else_=zero)).label("after"),
             func.count(case((in_period, postings.c.id))).label("entries"),

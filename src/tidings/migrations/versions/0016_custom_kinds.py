@@ -57,9 +57,7 @@ def upgrade() -> None:
             sa.Column("moved_to_sub_wallets", sa.BigInteger(), nullable=False, server_default="0")
         )
         batch.add_column(
-            sa.Column(
-                "moved_from_sub_wallets", sa.BigInteger(), nullable=False, server_default="0"
-            )
+            sa.Column("moved_from_sub_wallets", sa.BigInteger(), nullable=False, server_default="0")
         )
 
 

@@ -11,7 +11,13 @@ from tidings.api.auth import Context, CurrentPrincipal
 from tidings.api.writes import IdempotencyKey, run_write
 from tidings.kit.db import read_transaction
 from tidings.notify.kinds import service
-from tidings.notify.kinds.schemas import KindCreate, KindDefinition, KindList, KindOut
+from tidings.notify.kinds.schemas import (
+    KindChangeList,
+    KindCreate,
+    KindDefinition,
+    KindList,
+    KindOut,
+)
 
 router = APIRouter(prefix="/v1/kinds", tags=["kinds"])
 
@@ -69,6 +75,15 @@ def get_kind(kind: KindPath, context: Context, principal: CurrentPrincipal) -> K
     principal.require_operator()
     with read_transaction(context.engine) as conn:
         return service.get(conn, kind)
+
+
+@router.get("/{kind}/changes", response_model=KindChangeList)
+def kind_changes(kind: KindPath, context: Context, principal: CurrentPrincipal) -> KindChangeList:
+    """Operator: every registration, update and retirement of the kind, oldest first: who,
+    when, and the definition it left."""
+    principal.require_operator()
+    with read_transaction(context.engine) as conn:
+        return service.changes(conn, kind)
 
 
 @router.put("/{kind}", response_model=KindOut, responses=_PROBLEMS)

@@ -124,3 +124,17 @@ class KindOut(BaseModel):
 
 class KindList(BaseModel):
     items: list[KindOut]
+
+
+class KindChangeOut(BaseModel):
+    """One change of the registry, as audited: who, when, and the definition it left."""
+
+    action: Literal["registered", "updated", "retired"]
+    version: int
+    actor: str
+    at: datetime
+    definition: dict[str, object]
+
+
+class KindChangeList(BaseModel):
+    items: list[KindChangeOut]

@@ -23,6 +23,8 @@ from tidings.kit.tables import AnyRow
 from tidings.notify.catalogue import EVENT_TYPES
 from tidings.notify.kinds import repository
 from tidings.notify.kinds.schemas import (
+    KindChangeList,
+    KindChangeOut,
     KindCreate,
     KindDefinition,
     KindList,
@@ -130,9 +132,7 @@ def from_row(row: AnyRow) -> CustomKind:
     )
 
 
-def check_definition(
-    kind: str, definition: KindDefinition, *, brand: str, brand_en: str
-) -> None:
+def check_definition(kind: str, definition: KindDefinition, *, brand: str, brand_en: str) -> None:
     """Raise the 422 an operator should see unless every template of the kind renders (the
     field named `templates.<locale>.<channel>.<title|body>`). Needs no database: callers run
     it before their write transaction."""
@@ -151,29 +151,45 @@ def check_definition(
     )
     sample = _sample(definition)
     minimal = {k: v for k, v in sample.items() if k in definition.required_fields}
-    for (channel, locale), source in sorted(custom.templates.sources.items()):
-        if channel not in TEXT_CHANNELS:
-            continue
-        for data in (sample, minimal):
-            try:
-                renderer.render_source(
-                    source,
-                    kind=kind,
-                    channel=channel,
-                    locale=locale,
-                    data=data,
-                    timezone=SAMPLE_TIMEZONE,
-                    category=custom.category,
-                    authenticity_code=SAMPLE_CODE,
-                )
-            except TemplateProblem as exc:
-                where = f"templates.{locale}.{channel.value}.{exc.field or 'body'}"
-                hint = (
-                    " (with the required fields only; guard optional ones with {% if field %})"
-                    if data is minimal and data != sample
-                    else ""
-                )
-                raise type(exc)(f"{where}: {exc.detail}{hint}", field=where) from None
+    for locale, text in definition.templates.items():
+        for channel in TEXT_CHANNELS:
+            source = custom.templates.sources[(channel, locale)]
+            for data in (sample, minimal):
+                try:
+                    renderer.render_source(
+                        source,
+                        kind=kind,
+                        channel=channel,
+                        locale=locale,
+                        data=data,
+                        timezone=SAMPLE_TIMEZONE,
+                        category=custom.category,
+                        authenticity_code=SAMPLE_CODE,
+                    )
+                except TemplateProblem as exc:
+                    key = _key_of(text, channel, title=exc.field == "title")
+                    where = f"templates.{locale}.{key}"
+                    hint = (
+                        " (with the required fields only; guard optional ones with {% if field %})"
+                        if data is minimal and data != sample
+                        else ""
+                    )
+                    raise type(exc)(
+                        f"{where} ({channel.value}): {exc.detail}{hint}", field=where
+                    ) from None
+
+
+def _key_of(text: KindTemplates, channel: ChannelName, *, title: bool) -> str:
+    """The field of the operator's definition a channel's title or body came from."""
+    own = {
+        ChannelName.SMS: (None, "sms"),
+        ChannelName.PUSH: ("push_title", "push_body"),
+        ChannelName.EMAIL: ("email_subject", "email_body"),
+    }.get(channel, (None, None))
+    key = own[0] if title else own[1]
+    if key is not None and getattr(text, key) is not None:
+        return key
+    return "title" if title else "body"
 
 
 def _out(row: AnyRow) -> KindOut:
@@ -235,9 +251,7 @@ def refuse_built_in(kind: str) -> None:
         )
 
 
-def register(
-    conn: Connection, data: KindCreate, *, actor: str, at: datetime
-) -> KindOut:
+def register(conn: Connection, data: KindCreate, *, actor: str, at: datetime) -> KindOut:
     """A new kind, active at once (its templates already passed `check_definition`)."""
     refuse_built_in(data.type)
     repository.lock_type(conn, data.type)
@@ -316,6 +330,25 @@ def get(conn: Connection, kind: str) -> KindOut:
     if row is None:
         raise KindNotFound(f"kind {kind} not found")
     return _out(row)
+
+
+def changes(conn: Connection, kind: str) -> KindChangeList:
+    """The kind's audit trail, oldest first (404 when it was never registered)."""
+    rows = repository.changes(conn, kind)
+    if not rows:
+        raise KindNotFound(f"kind {kind} not found")
+    return KindChangeList(
+        items=[
+            KindChangeOut(
+                action=row.action,
+                version=int(row.version),
+                actor=row.actor,
+                at=as_utc(row.at),
+                definition=dict(row.definition),
+            )
+            for row in rows
+        ]
+    )
 
 
 def list_kinds(conn: Connection) -> KindList:
