@@ -47,6 +47,8 @@ class PaymentFailed(WalletEvent):
     amount: Money
     merchant: MerchantRef
     reason: ShortText
+    """`insufficient_funds`, `wallet_frozen` or `risk_blocked` (each said in plain words by
+    the templates), or the core's own text. Nothing was charged."""
 
 
 class TransferReceived(WalletEvent):
