@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -82,13 +82,14 @@ def read_books(source: TestClient | Engine, wallet_ids: Iterable[str]) -> Books:
 
 @contextmanager
 def assert_books_unchanged(
-    source: TestClient | Engine, wallet_ids: Iterable[str]
+    source: TestClient | Engine, wallet_ids: Iterable[str], *, notices: int = 0
 ) -> Iterator[None]:
-    """Around a refused request: no balance, available, transfer or outbox row changed."""
+    """Around a refused request: no balance, available, transfer or outbox row changed, but
+    for `notices` events telling the owner of the refusal (`wallet.payment.failed`)."""
     ids = list(wallet_ids)
     before = read_books(source, ids)
     yield
-    assert read_books(source, ids) == before
+    assert read_books(source, ids) == replace(before, outbox=before.outbox + notices)
 
 
 def payment_event(subject: str, event_id: str = "core-1", **data: Any) -> dict[str, Any]:

@@ -286,11 +286,27 @@ def test_a_blocked_transfer_without_the_money_is_just_insufficient_funds(
     client: TestClient, engine: Engine, bob: Member, clock: FixedClock
 ) -> None:
     takeover_setup(client, bob, clock, "password")
-    with assert_books_unchanged(client, [bob.wallet_id]):
+    with assert_books_unchanged(client, [bob.wallet_id], notices=1):
         response = pay(client, bob, 300_000)
         assert response.status_code == 422
         assert response.json()["type"].endswith("/insufficient-funds")
     assert events_of(engine, bob.id, security.TRANSACTION_SUSPICIOUS) == []
+    [failed] = events_of(engine, bob.id, wallet_events.PAYMENT_FAILED)
+    assert failed["reason"] == "insufficient_funds"
+
+
+def test_a_blocked_payment_alerts_once_not_twice(
+    client: TestClient, engine: Engine, alice: Member, clock: FixedClock
+) -> None:
+    """The block's critical alert tells the owner; no `wallet.payment.failed` on top."""
+    takeover_setup(client, alice, clock, "password")
+    response = pay(client, alice, 300_000)
+    assert response.status_code == 422, response.text
+    assert response.json()["type"].endswith("/transfer-blocked")
+    assert [a["blocked"] for a in events_of(engine, alice.id, security.TRANSACTION_SUSPICIOUS)] == [
+        True
+    ]
+    assert events_of(engine, alice.id, wallet_events.PAYMENT_FAILED) == []
 
 
 # ---- freeze --------------------------------------------------------------------------------
@@ -302,7 +318,7 @@ def test_not_me_freezes_outgoing_money_while_incoming_still_lands(
     response = client.post(f"/v1/wallets/{alice.wallet_id}/freeze", headers=alice.headers)
     assert response.status_code == 200, response.text
     assert response.json()["frozen_at"] is not None
-    with assert_books_unchanged(client, [alice.wallet_id]):
+    with assert_books_unchanged(client, [alice.wallet_id], notices=1):  # payment.failed
         refused = pay(client, alice, 1_000)
         assert refused.status_code == 422
         assert refused.json()["type"].endswith("/wallet-frozen")
@@ -342,7 +358,7 @@ def test_freezing_the_main_wallet_covers_sub_wallets(client: TestClient, alice: 
         },
     )
     client.post(f"/v1/wallets/{alice.wallet_id}/freeze", headers=alice.headers)
-    with assert_books_unchanged(client, [alice.wallet_id, sub["id"]]):
+    with assert_books_unchanged(client, [alice.wallet_id, sub["id"]], notices=1):
         response = client.post(
             "/v1/transfers",
             json={

@@ -73,12 +73,17 @@ def test_bad_payment_is_a_problem_naming_the_field_and_writes_nothing(
         "merchant": STARBUCKS,
         **body,
     }
-    with assert_books_unchanged(client, [funded["wallet_id"]]):
+    # A payment refused for lack of money tells its owner (one event), and writes no money.
+    told = 1 if field == "amount" else 0
+    with assert_books_unchanged(client, [funded["wallet_id"]], notices=told):
         response = client.post("/v1/transfers", json=request)
     assert 400 <= response.status_code < 500, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
     assert field in {e["field"] for e in response.json()["errors"]}
-    assert counts(engine) == before
+    transfers, postings, outbox = counts(engine)
+    assert (transfers, postings, outbox - told) == before
+    if told:
+        assert events(engine)[-1][0] == "wallet.payment.failed"
     assert balance(client, funded["wallet_id"]) == 100_000
 
 

@@ -22,6 +22,7 @@ from tidings.kit.db import read_transaction
 from tidings.kit.errors import PROBLEM_BASE
 from tidings.ledger.api import router as ledger_router
 from tidings.notify.api import router as notify_router
+from tidings.notify.kinds.api import router as kinds_router
 from tidings.notify.templates.api import router as templates_router
 from tidings.notify.unsubscribe_api import router as unsubscribe_router
 from tidings.risk.api import router as risk_router
@@ -99,5 +100,6 @@ def create_app(context: AppContext | None = None, settings: Settings | None = No
     app.include_router(notify_router)
     app.include_router(templates_router)
     app.include_router(unsubscribe_router)
+    app.include_router(kinds_router)
     app.include_router(jobs_router)
     return app

@@ -8,6 +8,7 @@ from tidings.idempotency import models as idempotency_models
 from tidings.kit.tables import metadata
 from tidings.ledger import models as ledger_models
 from tidings.notify import models as notify_models
+from tidings.notify.kinds import models as kinds_models
 from tidings.risk import models as risk_models
 from tidings.users import models as users_models
 from tidings.wallets import models as wallets_models
@@ -16,6 +17,7 @@ __all__ = [
     "credit_models",
     "events",
     "idempotency_models",
+    "kinds_models",
     "ledger_models",
     "metadata",
     "notify_models",

@@ -15,6 +15,7 @@ from tidings.kit.errors import AppError, Unprocessable
 from tidings.kit.ids import new_id
 from tidings.notify import repository
 from tidings.notify.catalogue import EVENT_TYPES, validate_event_data
+from tidings.notify.kinds import service as kinds
 from tidings.notify.schemas import CloudEventIn, EventAccepted, EventBatchItem
 from tidings.privacy.crypto import Keyring
 from tidings.users import service as users
@@ -34,11 +35,15 @@ class InvalidEventData(AppError):
     code = "invalid-event-data"
     title = "Invalid event data"
 
-    def __init__(self, error: ValidationError) -> None:
-        fields = [
-            {"field": ".".join(["data", *(str(p) for p in e["loc"])]), "message": e["msg"]}
-            for e in error.errors()
-        ]
+    def __init__(self, error: ValidationError | list[str]) -> None:
+        fields = (
+            [
+                {"field": ".".join(["data", *(str(p) for p in e["loc"])]), "message": e["msg"]}
+                for e in error.errors()
+            ]
+            if isinstance(error, ValidationError)
+            else [{"field": f"data.{name}", "message": "Field required"} for name in error]
+        )
         super().__init__("; ".join(f"{f['field']}: {f['message']}" for f in fields))
         self.extra = {"errors": fields}
 
@@ -54,6 +59,13 @@ def accept_event(
             data = validate_event_data(event.type, event.data)
         except ValidationError as exc:
             raise InvalidEventData(exc) from exc
+    else:  # an operator-registered kind (`/v1/kinds`) has its required fields checked too
+        registered = kinds.active_kind(conn, event.type)
+        if registered is not None:
+            known = True
+            missing = kinds.missing_fields(registered, data)
+            if missing:
+                raise InvalidEventData(missing)
     user_id = users.find_user_id(conn, keyring, event.subject)
     if user_id is None:
         raise UnknownSubject(

@@ -193,12 +193,14 @@ class PlanningContext:
 def requested_channels(
     intent: Intent, prefs: Preferences, policy: PlannerPolicy
 ) -> tuple[ChannelName, ...]:
-    """The rule's forced channels win, then the user's choice for the kind, then for its
-    category, then the house default."""
+    """The rule's forced channels win, then the user's choice for the kind, then a registered
+    kind's own channels, then the user's choice for its category, then the house default."""
     if intent.channels is not None:
         chosen = intent.channels
     elif intent.kind in prefs.kind_channels:
         chosen = prefs.kind_channels[intent.kind]
+    elif intent.default_channels is not None:
+        chosen = intent.default_channels
     elif intent.category in prefs.channels:
         chosen = prefs.channels[intent.category]
     else:

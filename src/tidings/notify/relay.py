@@ -18,6 +18,7 @@ from tidings.kit.clock import as_utc
 from tidings.kit.ids import new_id
 from tidings.kit.tables import AnyRow
 from tidings.notify import preferences, repository, rules
+from tidings.notify.kinds import service as kinds
 from tidings.notify.planner import PlannerPolicy, SentRecord, plan
 from tidings.notify.status import DELIVERY_UPDATED, PLATFORM
 from tidings.notify.types import Category, ChannelName, Intent
@@ -47,8 +48,15 @@ def relay_batch(
         return RelayResult(0, 0, 0)
     intents: list[Intent] = []
     delivery_rows: list[dict[str, Any]] = []
+    # Types the built-in rules do not know may be registered kinds: read in this transaction
+    # (one query, only for a batch that has such types), so a new kind works at once.
+    registered = kinds.active_kinds(
+        conn, [e.type for e in events if e.type not in rules.RULES and e.type != DELIVERY_UPDATED]
+    )
     # Loaded first: periods in de-duplication keys (a budget's month) are on the user's calendar.
-    user_ids = sorted({e.user_id for e in events if e.user_id and e.type in rules.RULES})
+    user_ids = sorted(
+        {e.user_id for e in events if e.user_id and (e.type in rules.RULES or e.type in registered)}
+    )
     prefs = preferences.planning_preferences(conn, keyring, user_ids) if user_ids else {}
     for event in events:
         if event.type == DELIVERY_UPDATED:
@@ -64,6 +72,7 @@ def relay_batch(
                 data=dict(event.data),
                 at=as_utc(event.time),
                 timezone=known.timezone if known is not None else None,
+                rule=registered[event.type].rule() if event.type in registered else None,
             )
         )
     user_ids = sorted({intent.user_id for intent in intents})

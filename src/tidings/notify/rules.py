@@ -34,6 +34,9 @@ class Rule:
     dedup: DedupKey | None = None
     collection: bool = False
     channels: tuple[ChannelName, ...] | None = None
+    kind_channels: tuple[ChannelName, ...] | None = None
+    """A registered kind's own channels, in place of its category's (the user's choice for
+    the kind still wins); unlike `channels`, all of them, not alternatives."""
 
 
 def _part(value: Any) -> str:
@@ -167,10 +170,12 @@ def intents_for(
     data: dict[str, Any],
     at: datetime,
     timezone: str | None = None,
+    rule: Rule | None = None,
 ) -> list[Intent]:
     """The notices one event should produce; none for types no rule knows or no user.
-    `timezone` is the user's: periods (a budget's month) are on their calendar."""
-    rule = RULES.get(event_type)
+    `timezone` is the user's: periods (a budget's month) are on their calendar. `rule` is a
+    registered kind's (`/v1/kinds`), for a type the built-in rules do not know."""
+    rule = RULES.get(event_type, rule)
     if rule is None or user_id is None:
         return []
     day = local_day(data.get("occurred_at"), at, timezone)
@@ -195,5 +200,6 @@ def intents_for(
             dedup_key=f"{event_type}:{own_key}" if own_key else None,
             collection=rule.collection,
             channels=channels,
+            default_channels=rule.kind_channels,
         )
     ]

@@ -50,6 +50,9 @@ class Intent:
     """A debt-collection notice: 08:00-21:00 local, at most one a day."""
     channels: tuple[ChannelName, ...] | None = None
     """Channels forced by the rule (e.g. a verification code goes by SMS); None: preferences."""
+    default_channels: tuple[ChannelName, ...] | None = None
+    """A registered kind's channels, used in place of the category's when the user made no
+    choice for the kind."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -118,3 +118,30 @@ def assess_login(
     else:
         level = RiskLevel.LOW
     return LoginRisk(level, tuple(reasons))
+
+
+_PLATFORMS: Final = (
+    ("iphone", "iPhone"),
+    ("ipad", "iPad"),
+    ("harmonyos", "HarmonyOS"),
+    ("openharmony", "HarmonyOS"),
+    ("android", "Android"),
+    ("windows", "Windows"),
+    ("cros", "Chromebook"),
+    ("macintosh", "Mac"),
+    ("mac os", "Mac"),
+    ("macos", "Mac"),
+    ("darwin", "Mac"),
+    ("linux", "Linux"),
+)
+"""User-agent fragments, most specific first (an Android UA also says Linux; a HarmonyOS one
+Android), and the platform an alert names."""
+
+
+def platform_of(user_agent: str | None) -> str | None:
+    """The platform a user agent names (`iPhone`, `Android`…), or None when it names none we
+    know: an alert then says "a new device" rather than quote the raw string."""
+    if not user_agent:
+        return None
+    lowered = user_agent.lower()
+    return next((name for fragment, name in _PLATFORMS if fragment in lowered), None)

@@ -23,13 +23,19 @@ CONTACT_CHANGE_CODE = "security.contact_change.code"
 
 
 class LoginNewDevice(EventData):
-    device: ShortText
+    device: ShortText | None = None
+    """The device's name as the app gave it; never its id."""
+    platform: ShortText | None = None
+    """Without a name: the platform its user agent names (`iPhone`, `Android`, `Windows`…)."""
     city: ShortText | None = None
 
 
 class LoginNewLocation(EventData):
     city: ShortText
     country: ShortText | None = None
+    device: ShortText | None = None
+    """The device's name as the app gave it; never its id."""
+    platform: ShortText | None = None
 
 
 class CredentialChanged(EventData):
@@ -79,6 +85,7 @@ class LoginImpossibleTravel(EventData):
     city: ShortText
     previous_city: ShortText
     device: ShortText | None = None
+    platform: ShortText | None = None
 
 
 class VerificationFailed(EventData):

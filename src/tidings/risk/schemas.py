@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from tidings.kit.clock import UtcDateTime
-from tidings.kit.text import ShortText, printable
+from tidings.kit.text import DisplayText, ShortText, printable
 from tidings.risk.signals import RiskLevel
 from tidings.users.schemas import Email, Phone
 
@@ -43,7 +43,15 @@ class LoginCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    device_id: DeviceId
+    device_id: DeviceId = Field(
+        description="The app install's id: stored hashed, never shown in any message."
+    )
+    device_name: DisplayText | None = Field(
+        None,
+        description="How the app describes the device, shown in alerts as given "
+        "(e.g. `iPhone 15 (张三的手机)`); without it, alerts name the user agent's platform "
+        "or say 'a new device'.",
+    )
     ip: IpAddress
     city: ShortText | None = None
     country: ShortText | None = None

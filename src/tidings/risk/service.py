@@ -73,11 +73,15 @@ def _reported_at(value: datetime | None, *, at: datetime) -> datetime:
 # ---- logins -------------------------------------------------------------------------------
 
 
-def _device_label(data: LoginCreate) -> str:
-    """What the alert calls the device: the app's description, else the id's last characters."""
-    if data.user_agent:
-        return data.user_agent[:40]
-    return "…" + data.device_id[-4:]
+def _device_label(data: LoginCreate) -> dict[str, str]:
+    """What an alert calls the device: the name the app gave it (`device`), and the platform
+    its user agent names (`platform`, for a message that cannot carry the name); with
+    neither the template says "a new device". Never the device id, which is a secret of the
+    app's install: it is stored hashed and would let whoever reads a message impersonate the
+    device."""
+    platform = detectors.platform_of(data.user_agent)
+    label = {"platform": platform} if platform else {}
+    return label | ({"device": data.device_name} if data.device_name else {})
 
 
 def report_login(
@@ -135,8 +139,8 @@ def report_login(
                 login_at,
                 city=data.city,
                 previous_city=history.last.city,
-                device=device,
                 login_id=login_id,
+                **device,
             ),
         )
     elif risk.new_device:
@@ -145,9 +149,7 @@ def report_login(
             type=events.LOGIN_NEW_DEVICE,
             user_id=user_id,
             at=at,
-            data=alert_data(
-                conn, user_id, login_at, device=device, city=data.city, login_id=login_id
-            ),
+            data=alert_data(conn, user_id, login_at, city=data.city, login_id=login_id, **device),
         )
     elif risk.new_location:
         record_event(
@@ -156,7 +158,13 @@ def report_login(
             user_id=user_id,
             at=at,
             data=alert_data(
-                conn, user_id, login_at, city=data.city, country=data.country, login_id=login_id
+                conn,
+                user_id,
+                login_at,
+                city=data.city,
+                country=data.country,
+                login_id=login_id,
+                **device,
             ),
         )
     audit.record(

@@ -9,14 +9,17 @@ from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import Connection
 
 from tidings.api.auth import Context, CurrentPrincipal
+from tidings.api.context import AppContext
 from tidings.api.writes import IdempotencyKey, run_write
 from tidings.kit.clock import UtcDateTime, as_utc
-from tidings.kit.db import read_transaction
+from tidings.kit.db import read_transaction, with_retry, write_transaction
 from tidings.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from tidings.ledger.exceptions import InsufficientFunds
 from tidings.risk.api import record_blocked_transfer
 from tidings.risk.exceptions import TransferBlocked
 from tidings.risk.stepup import StepUpPolicy
 from tidings.wallets import service, statements
+from tidings.wallets.exceptions import WalletFrozen
 from tidings.wallets.schemas import (
     StatementOut,
     SubWalletCreate,
@@ -26,7 +29,7 @@ from tidings.wallets.schemas import (
     TransferOut,
     WalletOut,
 )
-from tidings.wallets.service import PENDING_VERIFICATION
+from tidings.wallets.service import PENDING_VERIFICATION, PaymentFailure
 
 router = APIRouter(prefix="/v1", tags=["wallets"])
 
@@ -208,7 +211,18 @@ def create_transfer(
             status_code=201,
         )
     except TransferBlocked as blocked:
+        # The block's own alert (`security.transaction.suspicious`, critical) tells the owner;
+        # a `wallet.payment.failed` as well would be two notices for one refusal.
         record_blocked_transfer(context, principal, blocked)
+        raise
+    except (InsufficientFunds, WalletFrozen) as refused:
+        if body.kind is TransferKind.PAYMENT:
+            reason = (
+                PaymentFailure.WALLET_FROZEN
+                if isinstance(refused, WalletFrozen)
+                else PaymentFailure.INSUFFICIENT_FUNDS
+            )
+            _record_payment_failed(context, body, reason, acting_user_id=principal.user_id)
         raise
     if held or (
         "Idempotent-Replayed" in response.headers
@@ -216,6 +230,26 @@ def create_transfer(
     ):
         response.status_code = 202
     return response
+
+
+def _record_payment_failed(
+    context: AppContext,
+    body: TransferCreate,
+    reason: PaymentFailure,
+    *,
+    acting_user_id: str | None,
+) -> None:
+    """After a refused payment's transaction rolled back (no money written, and no stored
+    idempotent answer, so the same key may be retried after a top-up): its notice only, in a
+    transaction of its own, like a risk block's audit row and alert."""
+
+    def attempt() -> None:
+        with write_transaction(context.engine) as conn:
+            service.record_payment_failed(
+                conn, body, reason=reason, acting_user_id=acting_user_id, at=context.clock.now()
+            )
+
+    with_retry(attempt)
 
 
 @router.get("/transfers/{transfer_id}", response_model=TransferOut)

@@ -47,6 +47,8 @@ class PaymentFailed(WalletEvent):
     amount: Money
     merchant: MerchantRef
     reason: ShortText
+    """`insufficient_funds`, `wallet_frozen` or `risk_blocked` (each said in plain words by
+    the templates), or the core's own text. Nothing was charged."""
 
 
 class TransferReceived(WalletEvent):
@@ -94,6 +96,11 @@ class StatementReady(WalletEvent):
     total_in: Money
     total_out: Money
     closing_balance: Money
+    opening_balance: Money | None = None
+    moved_to_sub_wallets: Money | None = None
+    """Allocations to the user's own sub-wallets (neither in nor out)."""
+    moved_from_sub_wallets: Money | None = None
+    """Money back from the user's own sub-wallets (neither in nor out)."""
 
 
 class SubWalletClosed(WalletEvent):

@@ -75,6 +75,8 @@ wallet_statements = Table(
     Column("total_in", Amount, nullable=False),
     Column("total_out", Amount, nullable=False),
     Column("closing_balance", Amount, nullable=False),
+    Column("moved_to_sub_wallets", Amount, nullable=False, server_default="0"),
+    Column("moved_from_sub_wallets", Amount, nullable=False, server_default="0"),
     Column("entries", Integer, nullable=False),
     Column("created_at", Timestamp, nullable=False),
     UniqueConstraint("wallet_id", "period_start", name="uq_wallet_statements_wallet_period"),

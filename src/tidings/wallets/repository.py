@@ -216,15 +216,22 @@ def finish_statement_run(
     )
 
 
+SUB_WALLET_MOVES = ("allocation",)
+"""Ledger entry kinds that move money between a user's main wallet and their own sub-wallets."""
+
+
 def statement_figures(
     conn: Connection, *, timezone: str, start: datetime, end: datetime
 ) -> list[AnyRow]:
     """Per main wallet of users in `timezone` that moved money in [start, end): money in and
-    out (allocations to and from the user's own sub-wallets are neither), the net of every
+    out, the moves to and from the user's own sub-wallets (allocations, which are neither,
+    and the balance a closed sub-wallet sends back), the net of every
     posting in the period and after it, and the balance now — so the closing balance is
     `balance - after`, exact whatever order postings' ids have."""
     in_period = postings.c.created_at < end
-    counted = in_period & (ledger_entries.c.kind != "allocation")
+    own = ledger_entries.c.kind.in_(SUB_WALLET_MOVES)
+    counted = in_period & ~own
+    moved = in_period & own
     zero = literal(0)
     stmt = (
         select(
@@ -238,6 +245,12 @@ def statement_figures(
             func.sum(
                 case((counted & (postings.c.amount < 0), -postings.c.amount), else_=zero)
             ).label("total_out"),
+            func.sum(case((moved & (postings.c.amount < 0), -postings.c.amount), else_=zero)).label(
+                "moved_to"
+            ),
+            func.sum(case((moved & (postings.c.amount > 0), postings.c.amount), else_=zero)).label(
+                "moved_from"
+            ),
             func.sum(case((in_period, postings.c.amount), else_=zero)).label("net"),
             func.sum(case((~in_period, postings.c.amount), else_=zero)).label("after"),
             func.count(case((in_period, postings.c.id))).label("entries"),

@@ -153,8 +153,9 @@ class TransactionOut(BaseModel):
 
 
 class StatementOut(BaseModel):
-    """A main wallet's month: money in and out (moves to and from its own sub-wallets are
-    neither) and the balances either side, dates in the user's time zone."""
+    """A main wallet's month: money in and out, the moves to and from the user's own
+    sub-wallets on lines of their own, and the balances either side, dates in the user's time
+    zone. opening + in − out − moved_to_sub_wallets + moved_from_sub_wallets = closing."""
 
     id: str
     wallet_id: str
@@ -163,6 +164,12 @@ class StatementOut(BaseModel):
     opening_balance: Money
     total_in: Money
     total_out: Money
+    moved_to_sub_wallets: Money = Field(
+        description="Allocations from this wallet to the user's own sub-wallets."
+    )
+    moved_from_sub_wallets: Money = Field(
+        description="Money back from the user's own sub-wallets (allocations, closings)."
+    )
     closing_balance: Money
     entries: int = Field(description="Ledger entries on the wallet in the month.")
     created_at: datetime

@@ -8,6 +8,7 @@ half-written.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from enum import StrEnum
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
@@ -429,6 +430,50 @@ def create_transfer(
         payment=payment,
         at=at,
     )
+
+
+class PaymentFailure(StrEnum):
+    """Why a payment was refused, as `wallet.payment.failed` says it."""
+
+    INSUFFICIENT_FUNDS = "insufficient_funds"
+    """The wallet's available balance did not cover the amount."""
+    WALLET_FROZEN = "wallet_frozen"
+    """The wallet is frozen; no money leaves it."""
+    RISK_BLOCKED = "risk_blocked"
+    """The risk rules refused it (our own blocks say so by `security.transaction.suspicious`;
+    a core may post this reason for its own)."""
+
+
+def record_payment_failed(
+    conn: Connection,
+    data: TransferCreate,
+    *,
+    reason: PaymentFailure,
+    acting_user_id: str | None,
+    at: datetime,
+) -> bool:
+    """After a refused payment's transaction rolled back (nothing held, nothing posted): the
+    owner's `wallet.payment.failed`, so a refused payment is never silent. False (nothing
+    recorded) when the payment names no wallet the caller may use."""
+    if data.kind is not TransferKind.PAYMENT or data.source is None or data.merchant is None:
+        return False
+    wallet = repository.get_wallet(conn, data.source)
+    if wallet is None or (acting_user_id is not None and wallet.user_id != acting_user_id):
+        return False
+    record_event(
+        conn,
+        type=events.PAYMENT_FAILED,
+        user_id=wallet.user_id,
+        at=at,
+        data={
+            "wallet_id": wallet.id,
+            "amount": data.amount.model_dump(mode="json"),
+            "merchant": data.merchant.model_dump(mode="json", exclude_none=True),
+            "reason": reason.value,
+            "occurred_at": at.isoformat(),
+        },
+    )
+    return True
 
 
 PENDING_VERIFICATION = "pending_verification"

@@ -4,7 +4,8 @@ The job runs every hour for the current moment; for each time zone its users liv
 month that has ended there is done once (a run marker per zone and month), so a late or
 repeated run — or an operator's catch-up run for a past moment — sends nothing twice.
 Wallets that did not move money in the month get no statement: a notice saying nothing
-happened is noise.
+happened is noise. Every statement adds up: opening + in − out − moved to sub-wallets + moved
+from sub-wallets = closing.
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ def issue_statements(conn: Connection, *, as_of: datetime) -> int:
                     "opening_balance": closing - int(row.net),
                     "total_in": int(row.total_in),
                     "total_out": int(row.total_out),
+                    "moved_to_sub_wallets": int(row.moved_to),
+                    "moved_from_sub_wallets": int(row.moved_from),
                     "closing_balance": closing,
                     "entries": int(row.entries),
                     "created_at": as_of,
@@ -88,6 +91,14 @@ def issue_statements(conn: Connection, *, as_of: datetime) -> int:
                     },
                     "total_in": {"value": statement["total_in"], "currency": currency},
                     "total_out": {"value": statement["total_out"], "currency": currency},
+                    "moved_to_sub_wallets": {
+                        "value": statement["moved_to_sub_wallets"],
+                        "currency": currency,
+                    },
+                    "moved_from_sub_wallets": {
+                        "value": statement["moved_from_sub_wallets"],
+                        "currency": currency,
+                    },
                     "closing_balance": {
                         "value": statement["closing_balance"],
                         "currency": currency,
@@ -124,6 +135,8 @@ def list_statements(
             opening_balance=money(int(row.opening_balance), row.currency),
             total_in=money(int(row.total_in), row.currency),
             total_out=money(int(row.total_out), row.currency),
+            moved_to_sub_wallets=money(int(row.moved_to_sub_wallets), row.currency),
+            moved_from_sub_wallets=money(int(row.moved_from_sub_wallets), row.currency),
             closing_balance=money(int(row.closing_balance), row.currency),
             entries=int(row.entries),
             created_at=as_utc(row.created_at),

@@ -15,10 +15,12 @@ from tidings.kit.db import with_retry, write_transaction
 from tidings.notify.channels.config import build_channels, sms_templates
 from tidings.notify.channels.retry import DEFAULT_POLICIES
 from tidings.notify.delivery.dispatcher import Dispatcher
+from tidings.notify.kinds.service import active_kind
 from tidings.notify.planner import PlannerPolicy
 from tidings.notify.relay import RelayResult, relay_batch
 from tidings.notify.templates.render import TemplateRenderer, TemplateSource
 from tidings.notify.templates.service import active_override
+from tidings.notify.templates.source import CustomKindTemplates
 from tidings.notify.types import ChannelName
 from tidings.workers.runner import Loop
 
@@ -75,6 +77,26 @@ def cached_overrides(
     return lookup
 
 
+def cached_custom_kinds(
+    context: AppContext,
+) -> Callable[[str], CustomKindTemplates | None]:
+    """Registered kinds' templates (`/v1/kinds`), re-read at most every few seconds: a new
+    or changed kind renders in every worker process within `OVERRIDE_TTL_S`, no restart."""
+    cache: dict[str, tuple[float, CustomKindTemplates | None]] = {}
+
+    def lookup(kind: str) -> CustomKindTemplates | None:
+        hit = cache.get(kind)
+        if hit is not None and time.monotonic() - hit[0] < OVERRIDE_TTL_S:
+            return hit[1]
+        with context.engine.connect() as conn:
+            found = active_kind(conn, kind)
+        templates = found.templates if found is not None else None
+        cache[kind] = (time.monotonic(), templates)
+        return templates
+
+    return lookup
+
+
 def build_dispatcher(context: AppContext) -> Dispatcher:
     settings = context.settings
     senders = build_channels(
@@ -84,7 +106,10 @@ def build_dispatcher(context: AppContext) -> Dispatcher:
         trusted_webhook_urls=frozenset(filter(None, [settings.status_webhook_url])),
     )
     renderer = TemplateRenderer(
-        brand=settings.brand, brand_en=settings.brand_en, overrides=cached_overrides(context)
+        brand=settings.brand,
+        brand_en=settings.brand_en,
+        overrides=cached_overrides(context),
+        custom_kinds=cached_custom_kinds(context),
     )
 
     def retry_delay(channel: ChannelName, attempts: int, retry_after: float | None) -> float | None:

@@ -79,7 +79,10 @@ def _legacy_ipv4(host: str) -> str | None:
 
 
 def _host(url: str) -> str:
-    host = urlsplit(url).hostname
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:  # `http://[`: an unclosed IPv6 bracket
+        raise PrivateDestinationError("the URL's host cannot be read") from None
     if not host:
         raise PrivateDestinationError("the URL has no host")
     return host.rstrip(".").lower()

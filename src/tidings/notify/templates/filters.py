@@ -20,6 +20,7 @@ from babel.numbers import get_currency_name, get_currency_precision
 from jinja2 import pass_context
 from jinja2.runtime import Context
 
+from tidings.notify.templates.sms import is_gsm7
 from tidings.privacy import masking
 
 DEFAULT_LOCALE = "zh-CN"
@@ -213,4 +214,5 @@ FILTERS: dict[str, Any] = {
     "percent": percent,
     "wallet_purpose": wallet_purpose,
     "limit_reason": limit_reason,
+    "gsm7": is_gsm7,
 }

@@ -36,6 +36,7 @@ from tidings.notify.templates.sms import sms_segments
 from tidings.notify.templates.source import (
     DEFAULT_LOCALE,
     TEXT_CHANNELS,
+    CustomKindTemplates,
     TemplateSource,
     email_layout,
     load_shipped,
@@ -59,6 +60,8 @@ MAX_TEXT_CHARS = 20_000
 
 Overrides = Callable[[str, str, str], TemplateSource | None]
 """`(kind, channel, locale)` → the operator's active template, or None for the shipped one."""
+CustomKinds = Callable[[str], CustomKindTemplates | None]
+"""`kind` → the templates of an active operator-registered kind, or None."""
 
 OPTIONAL_EXTRAS: dict[str, tuple[str, ...]] = {
     "wallet.budget.threshold_reached": ("period",),
@@ -246,8 +249,10 @@ class TemplateRenderer:
         brand_en: str = "Tidings Wallet",
         overrides: Overrides | None = None,
         max_sms_segments: int = DEFAULT_MAX_SMS_SEGMENTS,
+        custom_kinds: CustomKinds | None = None,
     ) -> None:
         self.brand = brand
+        self._custom_kinds = custom_kinds
         self.brand_en = brand_en
         self.max_sms_segments = max_sms_segments
         self._overrides = overrides
@@ -330,7 +335,7 @@ class TemplateRenderer:
         the operator's version first, then the shipped default. `overrides` replaces the
         renderer's own look-up (the API passes one bound to its transaction)."""
         if kind not in self._kinds:
-            raise UnknownKind(f"no templates for kind {kind!r}", field="kind")
+            return self._custom_source(kind, channel, locale)
         lookup = overrides or self._overrides
         for candidate in locale_candidates(locale):
             if lookup is not None:
@@ -340,6 +345,19 @@ class TemplateRenderer:
             shipped = self._shipped.get((kind, channel, candidate))
             if shipped is not None:
                 return shipped, candidate
+        raise UnknownKind(f"no {channel.value} template for kind {kind!r}", field="kind")
+
+    def _custom_source(
+        self, kind: str, channel: ChannelName, locale: str
+    ) -> tuple[TemplateSource, str]:
+        """An operator-registered kind's text in the best locale it has (zh-CN at worst)."""
+        custom = self._custom_kinds(kind) if self._custom_kinds is not None else None
+        if custom is None:
+            raise UnknownKind(f"no templates for kind {kind!r}", field="kind")
+        for candidate in locale_candidates(locale):
+            source = custom.sources.get((channel, candidate))
+            if source is not None:
+                return source, candidate
         raise UnknownKind(f"no {channel.value} template for kind {kind!r}", field="kind")
 
     def render_source(
@@ -479,6 +497,9 @@ class TemplateRenderer:
             if spec is not None
             else ()
         )
+        if spec is None and self._custom_kinds is not None:
+            custom = self._custom_kinds(kind)
+            declared = custom.optional if custom is not None else ()
         optional = dict.fromkeys((*declared, *OPTIONAL_EXTRAS.get(kind, ())))
         context = {**optional, **data}
         for name in _RESERVED:

@@ -84,8 +84,11 @@ _COMMON: dict[str, dict[str, Any]] = {
         "wallet_id": WALLET_ID,
         "period_start": "2024-11-01",
         "period_end": "2024-11-30",
+        "opening_balance": cny(169128),
         "total_in": cny(850000),
         "total_out": cny(623450),
+        "moved_to_sub_wallets": cny(100000),
+        "moved_from_sub_wallets": cny(50000),
         "closing_balance": cny(345678),
     },
     "wallet.budget.threshold_reached": {
@@ -215,8 +218,8 @@ _WORDS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         {"merchant": {"name": "Starbucks", "category": "5814"}},
     ),
     "wallet.payment.failed": (
-        {"merchant": {"name": "星巴克"}, "reason": "余额不足"},
-        {"merchant": {"name": "Starbucks"}, "reason": "not enough balance"},
+        {"merchant": {"name": "星巴克"}, "reason": "insufficient_funds"},
+        {"merchant": {"name": "Starbucks"}, "reason": "insufficient_funds"},
     ),
     "wallet.transfer.received": ({"counterparty": "李*"}, {"counterparty": "Li**"}),
     "wallet.transfer.sent": ({"counterparty": "张*丰"}, {"counterparty": "Zh**"}),
@@ -233,12 +236,12 @@ _WORDS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     ),
     "wallet.sub_wallet.closed": ({"name": "旅行"}, {"name": "Travel"}),
     "security.login.new_device": (
-        {"device": "iPhone 15", "city": "深圳"},
-        {"device": "iPhone 15", "city": "Shenzhen"},
+        {"device": "iPhone 15 (张三的手机)", "city": "深圳"},
+        {"device": "iPhone 15 (Zhang's phone)", "city": "Shenzhen"},
     ),
     "security.login.new_location": (
-        {"city": "深圳", "country": "中国"},
-        {"city": "Shenzhen", "country": "China"},
+        {"city": "深圳", "country": "中国", "platform": "Android"},
+        {"city": "Shenzhen", "country": "China", "platform": "Android"},
     ),
     "security.transaction.suspicious": (
         {"reason": "收款方为新账户"},

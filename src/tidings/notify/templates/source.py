@@ -94,3 +94,12 @@ def load_shipped() -> ShippedTemplates:
 def email_layout() -> str:
     """The one HTML layout every email is wrapped in."""
     return resources.files(_PACKAGE).joinpath("defaults", "email.html").read_text("utf-8")
+
+
+@dataclass(frozen=True, slots=True)
+class CustomKindTemplates:
+    """An operator-registered kind's text (`/v1/kinds`): a source per (channel, locale), and
+    the fields that read as None when an event leaves them out (its sample's optional ones)."""
+
+    sources: dict[tuple[ChannelName, str], TemplateSource]
+    optional: tuple[str, ...] = ()

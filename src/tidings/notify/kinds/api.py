@@ -1,0 +1,136 @@
+"""Operator-registered event kinds over HTTP (thin: parse, check, call the service, shape)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request, Response
+from sqlalchemy import Connection
+
+from tidings.api.auth import Context, CurrentPrincipal
+from tidings.api.writes import IdempotencyKey, run_write
+from tidings.kit.db import read_transaction
+from tidings.notify.kinds import service
+from tidings.notify.kinds.schemas import (
+    KindChangeList,
+    KindCreate,
+    KindDefinition,
+    KindList,
+    KindOut,
+)
+
+router = APIRouter(prefix="/v1/kinds", tags=["kinds"])
+
+KindPath = Annotated[str, Path(min_length=1, max_length=80)]
+
+_PROBLEMS: dict[int | str, dict[str, str]] = {
+    409: {"description": "A built-in event type (`kind-built-in`), or registered already"},
+    422: {
+        "description": "A template that does not compile, is unsafe, fails on the sample "
+        "data, is over the render budget or the SMS segment limit (the field names "
+        "`templates.<locale>.<channel>.<title|body>`); no zh-CN template"
+    },
+}
+
+
+@router.post("", status_code=201, response_model=KindOut, responses=_PROBLEMS)
+def register_kind(
+    body: KindCreate,
+    request: Request,
+    context: Context,
+    principal: CurrentPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Operator: a new event kind; a core's events of that type become notices at once."""
+    principal.require_operator()
+    service.refuse_built_in(body.type)
+    # Rendered on the samples before the write transaction: a slow template holds no lock.
+    settings = context.settings
+    service.check_definition(body.type, body, brand=settings.brand, brand_en=settings.brand_en)
+
+    def operation(conn: Connection) -> KindOut:
+        return service.register(conn, body, actor=principal.key, at=context.clock.now())
+
+    return run_write(
+        context,
+        principal,
+        request,
+        body=body,
+        idempotency_key=idempotency_key,
+        operation=operation,
+        status_code=201,
+    )
+
+
+@router.get("", response_model=KindList)
+def list_kinds(context: Context, principal: CurrentPrincipal) -> KindList:
+    """Operator: every registered kind, active and retired."""
+    principal.require_operator()
+    with read_transaction(context.engine) as conn:
+        return service.list_kinds(conn)
+
+
+@router.get("/{kind}", response_model=KindOut)
+def get_kind(kind: KindPath, context: Context, principal: CurrentPrincipal) -> KindOut:
+    principal.require_operator()
+    with read_transaction(context.engine) as conn:
+        return service.get(conn, kind)
+
+
+@router.get("/{kind}/changes", response_model=KindChangeList)
+def kind_changes(kind: KindPath, context: Context, principal: CurrentPrincipal) -> KindChangeList:
+    """Operator: every registration, update and retirement of the kind, oldest first: who,
+    when, and the definition it left."""
+    principal.require_operator()
+    with read_transaction(context.engine) as conn:
+        return service.changes(conn, kind)
+
+
+@router.put("/{kind}", response_model=KindOut, responses=_PROBLEMS)
+def update_kind(
+    kind: KindPath,
+    body: KindDefinition,
+    request: Request,
+    context: Context,
+    principal: CurrentPrincipal,
+) -> Response:
+    """Operator: a new definition of a registered kind (active again if it was retired)."""
+    principal.require_operator()
+    service.refuse_built_in(kind)
+    settings = context.settings
+    service.check_definition(kind, body, brand=settings.brand, brand_en=settings.brand_en)
+
+    def operation(conn: Connection) -> KindOut:
+        return service.update(conn, kind, body, actor=principal.key, at=context.clock.now())
+
+    return run_write(
+        context,
+        principal,
+        request,
+        body=body,
+        idempotency_key=None,
+        operation=operation,
+        status_code=200,
+    )
+
+
+@router.delete("/{kind}", response_model=KindOut)
+def retire_kind(
+    kind: KindPath, request: Request, context: Context, principal: CurrentPrincipal
+) -> Response:
+    """Operator: retire a kind; its events are accepted as an unknown type again and produce
+    nothing. The definition stays (`PUT` brings it back)."""
+    principal.require_operator()
+
+    def operation(conn: Connection) -> KindOut:
+        return service.retire(conn, kind, actor=principal.key, at=context.clock.now())
+
+    return run_write(
+        context,
+        principal,
+        request,
+        body=None,
+        idempotency_key=None,
+        operation=operation,
+        status_code=200,
+    )
