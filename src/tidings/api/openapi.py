@@ -2,7 +2,8 @@
 documented, as `application/problem+json` with one shared `Problem` schema.
 
 Done once, over the whole document, from what each operation declares: a bearer
-requirement (401, 403, 429), a request body (400, 413, 415), path parameters (404), a
+requirement (401, 403, 429), a request body (400, 413, 415), path parameters or a body
+(404: what they name may not exist), a
 state-changing method (409; the `Idempotency-Key` conflict among others). Every operation
 may answer 422: the request guard refuses a NUL in any path or query. A route adds what
 only it answers (a provider callback's 401, `/healthz`'s 503) with FastAPI's `responses=`;
@@ -102,8 +103,8 @@ def error_statuses(method: str, operation: dict[str, Any]) -> set[int]:
         statuses |= {401, 403, 429}
     if "requestBody" in operation:
         statuses |= {400, 413, 415}
-    if any(parameter.get("in") == "path" for parameter in parameters):
-        statuses.add(404)
+    if "requestBody" in operation or any(p.get("in") == "path" for p in parameters):
+        statuses.add(404)  # a path id, or one a body names (a wallet, a credit line)
     if method in _STATE_CHANGING:
         statuses.add(409)
     return statuses

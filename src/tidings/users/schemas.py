@@ -11,7 +11,7 @@ from babel import Locale, UnknownLocaleError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from tidings.kit.money import CurrencyCode, Money, NonNegativeMoney, PositiveMoney
-from tidings.kit.text import ShortText, printable
+from tidings.kit.text import PRINTABLE_PATTERN, ShortText, printable
 
 _TIMEZONES = frozenset(available_timezones())
 
@@ -92,6 +92,7 @@ ExternalId = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=128),
     AfterValidator(printable),
+    Field(json_schema_extra={"pattern": PRINTABLE_PATTERN}),
 ]
 
 
