@@ -305,8 +305,7 @@ def _only_beyond_json_schema(problem: dict[str, Any], body: Any) -> bool:
     whole_floats = set(_whole_float_paths(body))
     fields = [error.get("field", "") for error in problem.get("errors", [])]
     return bool(fields) and all(
-        field.rsplit(".", 1)[-1] in BEYOND_JSON_SCHEMA or field in whole_floats
-        for field in fields
+        field.rsplit(".", 1)[-1] in BEYOND_JSON_SCHEMA or field in whole_floats for field in fields
     )
 
 

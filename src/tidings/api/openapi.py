@@ -132,9 +132,7 @@ def document_problems(document: dict[str, Any]) -> dict[str, Any]:
             if method not in _METHODS:
                 continue
             responses = operation.setdefault("responses", {})
-            declared = {
-                int(code) for code in responses if str(code).isdigit() and int(code) >= 400
-            }
+            declared = {int(code) for code in responses if str(code).isdigit() and int(code) >= 400}
             for status in sorted(error_statuses(method, operation) | declared):
                 given = responses.get(str(status), {}).get("description")
                 default = given if given and given != "Validation Error" else None

@@ -84,9 +84,7 @@ def read_date(value: object) -> object:
     raise ValueError("must be a date written YYYY-MM-DD")
 
 
-UtcDateTime = Annotated[
-    datetime, BeforeValidator(read_time), AfterValidator(representable_utc)
-]
+UtcDateTime = Annotated[datetime, BeforeValidator(read_time), AfterValidator(representable_utc)]
 """Every moment a request carries: RFC 3339 (an offset, or UTC when none is given), turned
 into UTC, refused with 422 when it cannot be (`0001-01-01T00:00:00+05:00`)."""
 
