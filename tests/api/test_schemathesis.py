@@ -1,4 +1,8 @@
-"""Property-based fuzzing of the whole OpenAPI schema: no input may ever cause a 5xx.
+"""Property-based fuzzing of the whole OpenAPI schema with every schemathesis check: no input
+causes a 5xx, every answer keeps to what the document says (status codes, content types,
+headers, body schemas), invalid data is refused, valid data is accepted, authentication is
+enforced, and methods a path does not serve are 405 with `Allow`. One check is replaced by a
+narrower one of ours (`valid_data_passes_validation`, which says why).
 
 Schemathesis generates requests for every operation in `/openapi.json`: the schema's
 examples, its boundary values (coverage phase), and random valid and deliberately invalid
