@@ -11,7 +11,8 @@ route's inputs are re-wired here, once, after every router is included:
 - a query, path or header parameter arrives as text: an integer must be written in
   digits (`?limit=5`, not `5.0`), a number as a JSON number, a boolean as `true` or
   `false` (not `1`, `yes` or `2`); the rest is validated as before;
-- a body in a media type that is not JSON is 415 (`errors.py` renders it).
+- a body in a media type that is not JSON is 415 (`errors.py` renders it); form fields
+  (HTML pages) are left as FastAPI validates them.
 
 Routes added later are covered by the same call; no route or schema opts in.
 """
@@ -24,7 +25,7 @@ import types
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
-from fastapi import FastAPI
+from fastapi import FastAPI, params
 from fastapi._compat import ModelField  # the field FastAPI validates each input with
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
@@ -137,15 +138,16 @@ def read_inputs_as_json(app: FastAPI) -> None:
         # An included route validates with the dependant of its inclusion, not its own.
         for dependant in _dependants(context.dependant):
             for field in dependant.body_params:
-                if type(field) is ModelField:
+                # A form (an HTML page's POST) is text by nature, and validated as FastAPI does.
+                if type(field) is ModelField and not isinstance(field.field_info, params.Form):
                     field.__class__ = JsonBodyField
-            for params in (
+            for fields in (
                 dependant.query_params,
                 dependant.path_params,
                 dependant.header_params,
                 dependant.cookie_params,
             ):
-                for field in params:
+                for field in fields:
                     if type(field) is ModelField:
                         field.__class__ = JsonSpelledParamField
 
