@@ -24,6 +24,7 @@ on two cores. A failure prints the request as curl and the response.
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -33,13 +34,15 @@ import pytest
 import schemathesis
 from hypothesis import settings
 from hypothesis import strategies as st
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr, ValidationError
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from tidings.api.app import create_app
 from tidings.api.context import AppContext
+from tidings.api.strict import validate_json_value
 from tidings.config import Settings
+from tidings.credit.schemas import RepaymentCreate
 from tidings.kit.db import make_engine, write_transaction
 from tidings.kit.migrate import upgrade
 from tidings.privacy.crypto import Keyring
@@ -63,6 +66,17 @@ schemathesis.openapi.format(
     "phone", st.sampled_from(["13812348000", "+8613912345678", "+14155550123", "021 6212 3456"])
 )
 schemathesis.openapi.format("locale", st.sampled_from(["zh-CN", "en", "en-GB", "zh_Hant_TW"]))
+
+
+class OperatorKey:
+    """Every case is sent with the operator key, as explicit credentials: `ignored_auth` then
+    checks that the same request without them, or with wrong ones, is refused."""
+
+    def get(self, case: schemathesis.Case[Any], context: Any) -> str:
+        return ADMIN_KEY
+
+    def set(self, case: schemathesis.Case[Any], data: str, context: Any) -> None:
+        case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
 
 
 @dataclass
@@ -148,7 +162,7 @@ def fuzz_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenApiSch
     seed = _seed(context)
 
     schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(context))
-    schema.config.update(headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+    schema.auth()(OperatorKey)
     schema.config.generation.update(
         modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
         max_examples=MAX_EXAMPLES,
@@ -156,8 +170,8 @@ def fuzz_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenApiSch
         # The API refuses a NUL in any string (documented, and fuzzed in test_inputs.py and
         # test_fuzz_writes.py); JSON Schema has no way to say so of every string.
         allow_x00=False,
-        # The operator key is sent as a configured header; generated credentials would only
-        # be overwritten by it, and would make `ignored_auth` take them for the real ones.
+        # The operator key comes from `OperatorKey`; generated credentials would only be
+        # replaced by it.
         with_security_parameters=False,
     )
     schema.config.checks.update(
@@ -194,8 +208,13 @@ def _register_hooks(schema: OpenApiSchema, seed: Seed) -> None:
 
     @schema.hook
     def flatmap_body(context: schemathesis.HookContext, body: Any) -> st.SearchStrategy[Any]:
-        """Ids in a body as generated or real; transfers also cut to a shape that may succeed."""
+        """Ids in a body as generated or real; transfers also cut to a shape that may succeed.
+        Only valid bodies: an invalid one (the negative phase) must stay as invalid as it is."""
         if not isinstance(body, dict) or not body_ids.keys() & body.keys():
+            return st.just(body)
+        operation = context.operation
+        model = BODY_MODELS.get(operation.path) if operation is not None else None
+        if model is None or not _valid(model, body):
             return st.just(body)
         mixed = st.fixed_dictionaries(
             {
@@ -203,7 +222,6 @@ def _register_hooks(schema: OpenApiSchema, seed: Seed) -> None:
                 for key, value in body.items()
             }
         )
-        operation = context.operation
         if operation is not None and operation.path == "/v1/transfers" and "kind" in body:
             return st.one_of(mixed, _shaped_transfer(seed, body))
         return mixed
@@ -213,10 +231,29 @@ def _register_hooks(schema: OpenApiSchema, seed: Seed) -> None:
         _: schemathesis.HookContext, headers: dict[str, Any] | None
     ) -> st.SearchStrategy[dict[str, Any] | None]:
         """Generated Idempotency-Keys repeat ("0"): most writes would replay or conflict (409)."""
-        if not headers or "Idempotency-Key" not in headers:
-            return st.just(headers)
+        if not headers or not _valid_idempotency_key(headers.get("Idempotency-Key")):
+            return st.just(headers)  # none, or an invalid one the negative phase wants sent
         without = {k: v for k, v in headers.items() if k != "Idempotency-Key"}
         return st.sampled_from([headers, without])
+
+
+BODY_MODELS: dict[str, type[BaseModel]] = {
+    "/v1/transfers": TransferCreate,
+    "/v1/credit/repayments": RepaymentCreate,
+}
+"""The bodies whose ids the hooks mix with real ones."""
+
+
+def _valid(model: type[BaseModel], body: Any) -> bool:
+    try:
+        validate_json_value(model, body)
+    except ValidationError:
+        return False
+    return True
+
+
+def _valid_idempotency_key(value: Any) -> bool:
+    return isinstance(value, str) and re.fullmatch(r"[\x21-\x7e]{1,255}", value) is not None
 
 
 def _shaped_transfer(seed: Seed, body: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:

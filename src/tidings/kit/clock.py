@@ -6,7 +6,7 @@ import re
 from datetime import UTC, date, datetime
 from typing import Annotated, Protocol
 
-from pydantic import AfterValidator, BeforeValidator, TypeAdapter, ValidationError
+from pydantic import AfterValidator, BeforeValidator, Field, TypeAdapter, ValidationError
 
 
 class Clock(Protocol):
@@ -84,7 +84,14 @@ def read_date(value: object) -> object:
     raise ValueError("must be a date written YYYY-MM-DD")
 
 
-UtcDateTime = Annotated[datetime, BeforeValidator(read_time), AfterValidator(representable_utc)]
+UtcDateTime = Annotated[
+    datetime,
+    BeforeValidator(read_time),
+    AfterValidator(representable_utc),
+    # The years `representable_utc` allows, said in the schema (JSON Schema has no bounds
+    # for times); an offset can still carry a moment at either edge across it.
+    Field(json_schema_extra={"pattern": "^(19[7-9][0-9]|2[0-9]{3})-"}),
+]
 """Every moment a request carries: RFC 3339 (an offset, or UTC when none is given), turned
 into UTC, refused with 422 when it cannot be (`0001-01-01T00:00:00+05:00`)."""
 
