@@ -131,7 +131,11 @@ def _dependants(dependant: Dependant) -> Iterator[Dependant]:
 
 
 def read_inputs_as_json(app: FastAPI) -> None:
-    """Re-wire the inputs of every API route of `app` (call it after the last router)."""
+    """Re-wire the inputs of every API route of `app` (call it after the last router).
+
+    Each field FastAPI built is given our subclass in place (its class swapped, nothing
+    else changed), so every reference FastAPI holds to it validates the same way; a field
+    already re-wired (the same router in another app) is left as it is."""
     for context in iter_route_contexts(app.routes):
         if not isinstance(context.original_route, APIRoute):
             continue
