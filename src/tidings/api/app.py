@@ -16,6 +16,8 @@ from tidings.api.errors import install_error_handlers, problem_response
 from tidings.api.guard import RequestGuardMiddleware
 from tidings.api.jobs import router as jobs_router
 from tidings.api.observability import ObservabilityMiddleware
+from tidings.api.openapi import install_openapi
+from tidings.api.strict import read_inputs_as_json
 from tidings.config import Settings, get_settings
 from tidings.credit.api import router as credit_router
 from tidings.kit.db import read_transaction
@@ -50,7 +52,30 @@ def create_app(context: AppContext | None = None, settings: Settings | None = No
     app.add_middleware(RequestGuardMiddleware, max_body_bytes=context.settings.max_body_bytes)
     app.add_middleware(ObservabilityMiddleware)
 
-    @app.get("/healthz", tags=["operations"])
+    @app.get(
+        "/healthz",
+        tags=["operations"],
+        responses={
+            200: {
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["status", "version"],
+                            "properties": {
+                                "status": {"type": "string", "enum": ["ok"]},
+                                "version": {"type": "string"},
+                            },
+                        }
+                    }
+                }
+            },
+            503: {
+                "description": "The database does not answer (`unhealthy`) or a background "
+                "loop keeps crashing (`loop-failing`, each failing loop in `loops`)."
+            },
+        },
+    )
     def healthz() -> Response:
         """200 when the service, its database and this process's background loops work."""
         try:
@@ -102,4 +127,7 @@ def create_app(context: AppContext | None = None, settings: Settings | None = No
     app.include_router(unsubscribe_router)
     app.include_router(kinds_router)
     app.include_router(jobs_router)
+    # Last, so every route above (and any added later above this line) is covered.
+    read_inputs_as_json(app)
+    install_openapi(app)
     return app

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
+from tidings.api.strict import UNSUPPORTED_MEDIA_TYPE
 from tidings.kit.errors import PROBLEM_BASE, AppError
 
 log = structlog.get_logger(__name__)
@@ -49,6 +50,16 @@ def validation_problem(errors: list[Any]) -> dict[str, Any]:
 
 async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
     errors = list(exc.errors())
+    if any(e.get("type") == UNSUPPORTED_MEDIA_TYPE for e in errors):
+        return problem_response(
+            {
+                "type": PROBLEM_BASE + "unsupported-media-type",
+                "title": "Unsupported media type",
+                "status": 415,
+                "detail": "the body must be JSON (Content-Type: application/json)",
+                "errors": [{"field": "content-type", "message": "must be application/json"}],
+            }
+        )
     if any(e.get("type") == "json_invalid" for e in errors):
         return problem_response(
             {

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, date, datetime
 from typing import Annotated, Protocol
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator, Field, TypeAdapter, ValidationError
 
 
 class Clock(Protocol):
@@ -51,6 +52,48 @@ def representable_utc(value: datetime) -> datetime:
     return moment
 
 
-UtcDateTime = Annotated[datetime, AfterValidator(representable_utc)]
+_RFC3339_START = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_DATETIME = TypeAdapter(datetime)
+_DATE = TypeAdapter(date)
+
+
+def read_time(value: object) -> object:
+    """A moment in a request is a string that reads as one (`2026-12-06T08:00:00+08:00`),
+    parsed here as JSON input is (pydantic alone would also read `"0.5"` as seconds since
+    1970, and, validating strictly after a function, refuse the string altogether)."""
+    if not isinstance(value, str):
+        return value
+    if _RFC3339_START.match(value):
+        try:
+            return _DATETIME.validate_strings(value, strict=True)
+        except ValidationError:
+            pass
+    raise ValueError("must be an RFC 3339 time, e.g. 2026-12-06T08:00:00+08:00")
+
+
+def read_date(value: object) -> object:
+    """A calendar date in a request is a `YYYY-MM-DD` string, never a number of seconds."""
+    if not isinstance(value, str):
+        return value
+    if _ISO_DATE.fullmatch(value):
+        try:
+            return _DATE.validate_strings(value, strict=True)
+        except ValidationError:
+            pass
+    raise ValueError("must be a date written YYYY-MM-DD")
+
+
+UtcDateTime = Annotated[
+    datetime,
+    BeforeValidator(read_time),
+    AfterValidator(representable_utc),
+    # The years `representable_utc` allows, said in the schema (JSON Schema has no bounds
+    # for times); an offset can still carry a moment at either edge across it.
+    Field(json_schema_extra={"pattern": "^(19[7-9][0-9]|2[0-9]{3})-"}),
+]
 """Every moment a request carries: RFC 3339 (an offset, or UTC when none is given), turned
 into UTC, refused with 422 when it cannot be (`0001-01-01T00:00:00+05:00`)."""
+
+CalendarDate = Annotated[date, BeforeValidator(read_date)]
+"""A calendar day a request carries (a goal's date): `YYYY-MM-DD`."""

@@ -26,7 +26,14 @@ def _known_currency(code: str) -> str:
 
 CurrencyCode = Annotated[
     str,
-    Field(min_length=3, max_length=3, pattern=r"^[A-Z]{3}$", examples=["CNY"]),
+    Field(
+        min_length=3,
+        max_length=3,
+        pattern=r"^[A-Z]{3}$",
+        examples=["CNY"],
+        json_schema_extra={"enum": sorted(_KNOWN_CURRENCIES)},
+        description="An ISO 4217 currency code.",
+    ),
     AfterValidator(_known_currency),
 ]
 

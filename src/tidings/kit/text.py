@@ -19,7 +19,7 @@ import unicodedata
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
 
 MAX_JSON_DEPTH = 64
 """Free JSON nested deeper than this is refused (no message needs it; it costs stack)."""
@@ -99,6 +99,36 @@ def storable_json(*, max_bytes: int) -> Callable[[dict[str, Any]], dict[str, Any
     return check
 
 
+def _class_of(categories: frozenset[str]) -> str:
+    """A regex character class body of the BMP code points in `categories`, as ranges."""
+    ranges: list[list[int]] = []
+    for code in range(0x10000):
+        if unicodedata.category(chr(code)) in categories and not 0xD800 <= code <= 0xDFFF:
+            if ranges and ranges[-1][1] == code - 1:
+                ranges[-1][1] = code
+            else:
+                ranges.append([code, code])
+    return "".join(
+        f"\\u{low:04x}" if low == high else f"\\u{low:04x}-\\u{high:04x}" for low, high in ranges
+    )
+
+
+def _pattern_without(forbidden: str) -> str:
+    """At least one character that is not white space, and none of `forbidden` (what the
+    validators refuse, said in the schema so clients and fuzzers know it)."""
+    return f"^[^{forbidden}]*[^\\s{forbidden}][^{forbidden}]*$"
+
+
+_CONTROL = _class_of(frozenset({"Cc"}))
+CONTROL_FREE_PATTERN = f"^[^{_CONTROL}]*$"
+"""JSON Schema `pattern` of text without control characters (blank allowed)."""
+PRINTABLE_PATTERN = _pattern_without(_CONTROL)
+"""JSON Schema `pattern` of printable text (no control characters, not blank)."""
+DISPLAY_PATTERN = _pattern_without(_CONTROL + _class_of(frozenset({"Cf"})))
+"""JSON Schema `pattern` of display-safe text (no control or format characters, not
+blank; format characters outside the BMP are refused too, but not named here)."""
+
+
 MAX_EVENT_DATA_BYTES = 64 * 1024
 """Event data is copied into every delivery; more than this is never a notice."""
 
@@ -112,6 +142,7 @@ DisplayText = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
     AfterValidator(printable),
     AfterValidator(display_safe),
+    Field(json_schema_extra={"pattern": DISPLAY_PATTERN}),
 ]
 """Text shown to a person as it was given (a name): 1-100 printable characters, no format
 characters."""
@@ -122,5 +153,6 @@ LongText = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=500),
     AfterValidator(printable),
     AfterValidator(display_safe),
+    Field(json_schema_extra={"pattern": DISPLAY_PATTERN}),
 ]
 """A memo or a reason: 1-500 printable, display-safe characters."""

@@ -13,6 +13,7 @@ from sqlalchemy import Connection
 from tidings.api.auth import Context, CurrentPrincipal
 from tidings.api.context import AppContext
 from tidings.api.errors import validation_problem
+from tidings.api.strict import validate_json_value
 from tidings.api.writes import IdempotencyKey, run_write
 from tidings.kit.db import read_transaction, with_retry, write_transaction
 from tidings.kit.errors import Unauthorized
@@ -68,7 +69,7 @@ _EVENT_BODY_DOC: dict[str, Any] = {
 
 def _validated_event(document: Any, *, loc: tuple[str | int, ...]) -> CloudEventIn:
     try:
-        return CloudEventIn.model_validate(document)
+        return validate_json_value(CloudEventIn, document)
     except ValidationError as exc:
         errors = [{**error, "loc": (*loc, *error["loc"])} for error in exc.errors()]
         raise RequestValidationError(errors) from exc
@@ -260,9 +261,12 @@ def _check_callback(context: AppContext, token: str | None) -> None:
 
 
 _ALIYUN_OK = {"code": 0, "msg": "成功"}
+_CALLBACK_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "`?token=` is missing or not `TIDINGS_CALLBACK_TOKEN`."}
+}
 
 
-@router.post("/providers/aliyun/sms-report", tags=["providers"])
+@router.post("/providers/aliyun/sms-report", tags=["providers"], responses=_CALLBACK_PROBLEMS)
 def aliyun_sms_report(
     body: list[receipts.AliyunSmsReport],
     context: Context,
@@ -280,7 +284,7 @@ def aliyun_sms_report(
     return _ALIYUN_OK
 
 
-@router.post("/providers/aliyun/sms-up", tags=["providers"])
+@router.post("/providers/aliyun/sms-up", tags=["providers"], responses=_CALLBACK_PROBLEMS)
 def aliyun_sms_up(
     body: list[receipts.AliyunSmsUp],
     context: Context,

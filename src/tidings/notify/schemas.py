@@ -8,13 +8,16 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from tidings.kit.clock import UtcDateTime
-from tidings.kit.text import JsonObject, printable
+from tidings.kit.text import CONTROL_FREE_PATTERN, JsonObject, printable
 from tidings.notify.cloudevents_http import is_json_media_type, split_media_type
 from tidings.notify.types import Category, ChannelName
 
 ClockTime = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
 Bounded255 = Annotated[
-    str, StringConstraints(min_length=1, max_length=255), AfterValidator(printable)
+    str,
+    StringConstraints(min_length=1, max_length=255),
+    AfterValidator(printable),
+    Field(json_schema_extra={"pattern": CONTROL_FREE_PATTERN}),
 ]
 
 
@@ -25,6 +28,16 @@ def json_media_type(value: str) -> str:
     if not is_json_media_type(media_type):
         raise ValueError("the data of an event must be JSON (application/json or a +json type)")
     return value
+
+
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in word)
+
+
+JSON_MEDIA_TYPE_PATTERN = (
+    rf"^\s*({_any_case('application/json')}|[^;]*\+{_any_case('json')})\s*(;.*)?$"
+)
+"""What `json_media_type` accepts, as a JSON Schema pattern (media types ignore case)."""
 
 
 class CloudEventIn(BaseModel):
@@ -39,7 +52,13 @@ class CloudEventIn(BaseModel):
     subject: Bounded255 = Field(description="The user: our id (usr_…) or your external_id.")
     time: UtcDateTime | None = None
     datacontenttype: (
-        Annotated[str, StringConstraints(max_length=255), AfterValidator(json_media_type)] | None
+        Annotated[
+            str,
+            StringConstraints(max_length=255),
+            AfterValidator(json_media_type),
+            Field(json_schema_extra={"pattern": JSON_MEDIA_TYPE_PATTERN}),
+        ]
+        | None
     ) = Field(default=None, examples=["application/json; charset=utf-8"])
     data: JsonObject = Field(description="At most 64 KB as JSON.")
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from tidings.kit.clock import UtcDateTime
-from tidings.kit.text import DisplayText, ShortText, printable
+from tidings.kit.text import PRINTABLE_PATTERN, DisplayText, ShortText, printable
 from tidings.risk.signals import RiskLevel
 from tidings.users.schemas import Email, Phone
 
@@ -30,11 +30,13 @@ DeviceId = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
     AfterValidator(printable),
+    Field(json_schema_extra={"pattern": PRINTABLE_PATTERN}),
 ]
 UserAgent = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=500),
     AfterValidator(printable),
+    Field(json_schema_extra={"pattern": PRINTABLE_PATTERN}),
 ]
 
 

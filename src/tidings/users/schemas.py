@@ -11,7 +11,7 @@ from babel import Locale, UnknownLocaleError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from tidings.kit.money import CurrencyCode, Money, NonNegativeMoney, PositiveMoney
-from tidings.kit.text import ShortText, printable
+from tidings.kit.text import PRINTABLE_PATTERN, ShortText, printable
 
 _TIMEZONES = frozenset(available_timezones())
 
@@ -50,24 +50,49 @@ def check_timezone(value: str) -> str:
 
 
 _Bounded = StringConstraints(strip_whitespace=True, min_length=1, max_length=254)
-Phone = Annotated[str, _Bounded, AfterValidator(printable), AfterValidator(normalise_phone)]
-Email = Annotated[str, _Bounded, AfterValidator(printable), AfterValidator(normalise_email)]
+Phone = Annotated[
+    str,
+    _Bounded,
+    AfterValidator(printable),
+    AfterValidator(normalise_phone),
+    Field(
+        json_schema_extra={"format": "phone"},
+        description="A valid phone number: E.164, or national (China by default).",
+        examples=["13812348000"],
+    ),
+]
+Email = Annotated[
+    str,
+    _Bounded,
+    AfterValidator(printable),
+    AfterValidator(normalise_email),
+    Field(json_schema_extra={"format": "email"}, examples=["zs@example.com"]),
+]
 LocaleTag = Annotated[
     str,
     StringConstraints(max_length=35),
     AfterValidator(normalise_locale),
-    Field(examples=["zh-CN"]),
+    Field(
+        json_schema_extra={"format": "locale"},
+        description="A locale Babel knows, as a BCP 47 tag.",
+        examples=["zh-CN"],
+    ),
 ]
 TimeZone = Annotated[
     str,
     StringConstraints(max_length=64),
     AfterValidator(check_timezone),
-    Field(examples=["Asia/Shanghai"]),
+    Field(
+        json_schema_extra={"enum": sorted(_TIMEZONES)},
+        description="An IANA time zone name.",
+        examples=["Asia/Shanghai"],
+    ),
 ]
 ExternalId = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=128),
     AfterValidator(printable),
+    Field(json_schema_extra={"pattern": PRINTABLE_PATTERN}),
 ]
 
 

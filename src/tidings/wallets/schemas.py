@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from tidings.kit.clock import CalendarDate
 from tidings.kit.ids import ID_PATTERN
 from tidings.kit.money import Money, PositiveMoney
 from tidings.kit.text import LongText, ShortText
@@ -49,7 +50,7 @@ class GoalIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     target: PositiveMoney
-    by: date | None = None
+    by: CalendarDate | None = None
 
 
 class SubWalletCreate(BaseModel):
