@@ -134,9 +134,19 @@ def document_problems(document: dict[str, Any]) -> dict[str, Any]:
             responses = operation.setdefault("responses", {})
             declared = {int(code) for code in responses if str(code).isdigit() and int(code) >= 400}
             for status in sorted(error_statuses(method, operation) | declared):
-                given = responses.get(str(status), {}).get("description")
-                default = given if given and given != "Validation Error" else None
-                responses[str(status)] = problem_response(status, default)
+                given = responses.get(str(status), {})
+                described = given.get("description")
+                default = described if described and described != "Validation Error" else None
+                problem = problem_response(status, default)
+                # A page that answers its own errors as HTML keeps them: the guard's and the
+                # handler's answers to the same status are problems, so both are listed.
+                others = {
+                    media: body
+                    for media, body in given.get("content", {}).items()
+                    if media not in {PROBLEM_JSON, "application/json"}
+                }
+                problem["content"] = {**others, **problem["content"]}
+                responses[str(status)] = problem
             operation["responses"] = dict(sorted(responses.items()))
     return document
 
