@@ -77,10 +77,16 @@ def serve(
         from tidings.workers.runner import attach_worker
 
         attach_worker(application)
+    bind_host, bind_port = host or settings.host, port or settings.port
+    worker_note = "API only" if no_worker else "API and worker"
+    console.print(
+        f"[green]Tidings listening on http://{bind_host}:{bind_port}[/green] ({worker_note}; "
+        f"API docs at /docs, health at /healthz)"
+    )
     uvicorn.run(
         application,
-        host=host or settings.host,
-        port=port or settings.port,
+        host=bind_host,
+        port=bind_port,
         loop="uvloop",
         http="httptools",
         access_log=False,
