@@ -142,6 +142,33 @@ def test_only_operators_manage_kinds(client: TestClient) -> None:
     assert client.delete(f"/v1/kinds/{KIND}", headers=mine).status_code == 403
 
 
+def test_a_repeated_idempotency_key_registers_a_kind_once(client: TestClient) -> None:
+    body = {"type": KIND, **definition()}
+    key = {"Idempotency-Key": "kind-1"}
+    first = client.post("/v1/kinds", json=body, headers=key)
+    again = client.post("/v1/kinds", json=body, headers=key)
+    assert first.status_code == again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+    other = client.post("/v1/kinds", json={**body, "description": "changed"}, headers=key)
+    assert other.status_code == 409
+    changes = client.get(f"/v1/kinds/{KIND}/changes").json()["items"]
+    assert len(changes) == 1
+
+
+def test_bad_kind_requests_name_the_field_and_unknown_kinds_are_404(client: TestClient) -> None:
+    bad = client.post("/v1/kinds", json={"type": "Not A Type", **definition()})
+    assert bad.status_code == 422
+    assert [e["field"] for e in bad.json()["errors"]] == ["type"]
+    no_category = client.post("/v1/kinds", json={"type": KIND, **definition(category="loud")})
+    assert no_category.status_code == 422
+    assert [e["field"] for e in no_category.json()["errors"]] == ["category"]
+    for method in ("get", "delete"):
+        assert client.request(method, "/v1/kinds/card.never.registered").status_code == 404
+    assert client.get("/v1/kinds/card.never.registered/changes").status_code == 404
+    assert client.get("/v1/kinds").json()["items"] == []
+
+
 def test_unknown_kinds_still_produce_nothing(client: TestClient, context: AppContext) -> None:
     user = create_user(client)
     accepted = post_event(client, user["id"], DATA)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import event
 
@@ -100,6 +101,19 @@ def test_other_users_token_cannot_list_notifications(
     assert [item["kind"] for item in own["items"]] == ["wallet.top_up.succeeded"]
     assert client.get(url).json() == own  # an operator sees anyone's
     assert client.get("/v1/users/usr_nobody/notifications").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [({"limit": 0}, "limit"), ({"limit": "ten"}, "limit"), ({"cursor": "x" * 201}, "cursor")],
+)
+def test_bad_paging_of_the_notifications_list_is_422_naming_the_field(
+    client: TestClient, query: dict[str, Any], field: str
+) -> None:
+    user = create_user(client)
+    response = client.get(f"/v1/users/{user['id']}/notifications", params=query)
+    assert response.status_code == 422
+    assert [e["field"] for e in response.json()["errors"]] == [field]
 
 
 def test_notifications_list_pages_newest_first_in_the_same_queries_per_page(

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
@@ -130,6 +131,37 @@ def test_during_a_rotation_both_secrets_verify_and_after_the_overlap_only_the_ne
     assert not receiver.accepts(old, after)
 
 
+def stored_secret(context: AppContext, user_id: str) -> str | None:
+    with context.engine.connect() as conn:
+        value = conn.execute(
+            text("SELECT webhook_secret_enc FROM notify_preferences WHERE user_id = :u"),
+            {"u": user_id},
+        ).scalar_one_or_none()
+    return None if value is None else str(value)
+
+
+def test_a_repeated_idempotency_key_rotates_again_and_every_secret_still_signs(
+    client: TestClient, context: AppContext
+) -> None:
+    """Replaying the first answer would mean keeping a secret in clear (as with tokens): a
+    retry with the same key gets a fresh secret, and the one it may have missed still signs
+    through the overlap."""
+    owner, first = hooked_user(client, "13812345006")
+    url = f"/v1/users/{owner['id']}/webhook-secret/rotate"
+    key = {"Idempotency-Key": "rotate-1"}
+    second = client.post(url, headers=key)
+    third = client.post(url, headers=key)
+    assert second.status_code == third.status_code == 200
+    assert second.json()["secret"] != third.json()["secret"]
+    receiver = Receiver()
+    dispatcher = dispatcher_for(context, receiver)
+    top_up(client, owner["wallet_id"], 10_000)
+    deliver(context, dispatcher)
+    [sent] = receiver.requests
+    for secret in (first, second.json()["secret"], third.json()["secret"]):
+        assert receiver.accepts(secret, sent)
+
+
 def test_another_users_token_cannot_rotate_their_secret(
     client: TestClient, context: AppContext
 ) -> None:
@@ -137,8 +169,10 @@ def test_another_users_token_cannot_rotate_their_secret(
     intruder = create_user(client, phone="13812345005")
     token = client.post(f"/v1/users/{intruder['id']}/tokens").json()["token"]
     as_intruder = {"Authorization": f"Bearer {token}"}
+    before = stored_secret(context, owner["id"])
     refused = client.post(f"/v1/users/{owner['id']}/webhook-secret/rotate", headers=as_intruder)
     assert refused.status_code == 404
+    assert stored_secret(context, owner["id"]) == before  # nothing rotated
     own = client.post(f"/v1/users/{intruder['id']}/webhook-secret/rotate", headers=as_intruder)
     assert own.status_code == 409  # no webhook URL yet
     assert own.json()["type"].endswith("/no-webhook")
