@@ -9,9 +9,11 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 from sqlalchemy import (
+    Column,
     Connection,
     Integer,
     Select,
+    Table,
     bindparam,
     case,
     delete,
@@ -352,31 +354,43 @@ def spend_attempt(conn: Connection, verification_id: str) -> int:
     return int(left) if left is not None else 0
 
 
-def settle_verification(
-    conn: Connection, verification_id: str, *, status: str, at: datetime
+def _settle_pending(
+    conn: Connection, table: Table, row_id: str, *, status: str, at: datetime
 ) -> bool:
-    """Move a pending verification to its end state once; False when it had already ended."""
-    v = step_up_verifications.c
+    """Move a pending code (step-up or contact change) to its end state once; False when it
+    had already ended."""
     stmt = (
-        update(step_up_verifications)
-        .where(v.id == verification_id, v.status == "pending")
+        update(table)
+        .where(table.c.id == row_id, table.c.status == "pending")
         .values(status=status, settled_at=at)
     )
     return conn.execute(stmt).rowcount == 1
 
 
-def due_expirations(conn: Connection, *, at: datetime, limit: int) -> list[str]:
-    """Transfer ids of pending verifications whose hold ran out (oldest first)."""
-    v = step_up_verifications.c
+def _due_pending(conn: Connection, column: Column[Any], *, at: datetime, limit: int) -> list[str]:
+    """`column` of the pending codes of its table that ran out, oldest first (on PostgreSQL
+    rows another worker is expiring are skipped)."""
+    table = column.table
     stmt = (
-        select(v.transfer_id)
-        .where(v.status == "pending", v.expires_at <= at)
-        .order_by(v.expires_at)
+        select(column)
+        .where(table.c.status == "pending", table.c.expires_at <= at)
+        .order_by(table.c.expires_at)
         .limit(limit)
     )
     if conn.dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
     return list(conn.execute(stmt).scalars())
+
+
+def settle_verification(
+    conn: Connection, verification_id: str, *, status: str, at: datetime
+) -> bool:
+    return _settle_pending(conn, step_up_verifications, verification_id, status=status, at=at)
+
+
+def due_expirations(conn: Connection, *, at: datetime, limit: int) -> list[str]:
+    """Transfer ids of pending verifications whose hold ran out (oldest first)."""
+    return _due_pending(conn, step_up_verifications.c.transfer_id, at=at, limit=limit)
 
 
 # ---- contact changes -----------------------------------------------------------------------
@@ -405,28 +419,12 @@ def spend_contact_change_attempt(conn: Connection, change_id: str) -> int:
 
 
 def settle_contact_change(conn: Connection, change_id: str, *, status: str, at: datetime) -> bool:
-    """Move a pending contact change to its end state once; False when it had already ended."""
-    c = contact_changes.c
-    stmt = (
-        update(contact_changes)
-        .where(c.id == change_id, c.status == "pending")
-        .values(status=status, settled_at=at)
-    )
-    return conn.execute(stmt).rowcount == 1
+    return _settle_pending(conn, contact_changes, change_id, status=status, at=at)
 
 
 def due_contact_changes(conn: Connection, *, at: datetime, limit: int) -> list[str]:
     """Ids of pending contact changes whose code ran out (oldest first)."""
-    c = contact_changes.c
-    stmt = (
-        select(c.id)
-        .where(c.status == "pending", c.expires_at <= at)
-        .order_by(c.expires_at)
-        .limit(limit)
-    )
-    if conn.dialect.name == "postgresql":
-        stmt = stmt.with_for_update(skip_locked=True)
-    return list(conn.execute(stmt).scalars())
+    return _due_pending(conn, contact_changes.c.id, at=at, limit=limit)
 
 
 def wallet_and_kind_of_transfer(conn: Connection, transfer_id: str) -> AnyRow | None:
