@@ -220,6 +220,25 @@ def test_wrong_contact_change_codes_count_down_and_the_third_ends_it(
     assert SEALED_CODE not in events_of(engine, member.id, security.CONTACT_CHANGE_CODE)[-1]
 
 
+def test_a_repeated_idempotency_key_asks_once_and_spends_one_attempt(
+    client: TestClient, engine: Engine, clock: FixedClock
+) -> None:
+    member = settled_owner(client, clock)
+    url = f"/v1/users/{member.id}/contact-changes"
+    asking = {**member.headers, "Idempotency-Key": "ask-1"}
+    first = client.post(url, json={"phone": THIEF_PHONE}, headers=asking)
+    again = client.post(url, json={"phone": THIEF_PHONE}, headers=asking)
+    assert first.status_code == again.status_code == 202
+    assert again.json() == first.json()
+    assert count_rows(engine, contact_changes) == 1
+    retry = {**member.headers, "Idempotency-Key": "confirm-1"}
+    bad = {"code": wrong(change_code(engine, member))}
+    for _ in range(2):
+        response = client.post(f"{url}/{first.json()['id']}/confirm", json=bad, headers=retry)
+        assert response.status_code == 422
+        assert response.json()["attempts_left"] == 2  # the retry replays, spends nothing
+
+
 def test_a_late_contact_change_code_is_410_and_changes_nothing(
     client: TestClient, engine: Engine, clock: FixedClock
 ) -> None:
