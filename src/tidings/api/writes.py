@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Header
+from fastapi import Depends, Header
 from pydantic import BaseModel
 from sqlalchemy import Connection
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from tidings.api.auth import Principal
+from tidings.api.auth import Context, CurrentPrincipal, Principal
 from tidings.api.context import AppContext
 from tidings.api.errors import PROBLEM_JSON
 from tidings.idempotency import service as idempotency
@@ -92,3 +94,59 @@ def run_write(
     if isinstance(outcome, AppError):
         raise outcome
     return outcome
+
+
+Operation = Callable[[Connection], BaseModel | dict[str, Any] | AppError]
+
+
+@dataclass(frozen=True, slots=True)
+class WriteRequest:
+    """Everything an idempotent write needs, gathered once per request by FastAPI.
+
+    A route then reads as: parse, call the service inside `run`, answer —
+    `return write.run(lambda conn: service.op(conn, ..., at=write.now), body=body)`.
+    """
+
+    context: AppContext
+    principal: Principal
+    request: Request
+    idempotency_key: str | None
+    now: datetime
+
+    @property
+    def acting_user_id(self) -> str | None:
+        """The user the caller acts as (None for an operator, who sees every user's rows)."""
+        return self.principal.user_id
+
+    def run(
+        self, operation: Operation, *, body: BaseModel | None = None, status_code: int = 200
+    ) -> Response:
+        """Run `operation` in one write transaction, honouring `Idempotency-Key`."""
+        return run_write(
+            self.context,
+            self.principal,
+            self.request,
+            body=body,
+            idempotency_key=self.idempotency_key,
+            operation=operation,
+            status_code=status_code,
+        )
+
+
+def _write_request(
+    request: Request,
+    context: Context,
+    principal: CurrentPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> WriteRequest:
+    return WriteRequest(
+        context=context,
+        principal=principal,
+        request=request,
+        idempotency_key=idempotency_key,
+        now=context.clock.now(),
+    )
+
+
+Write = Annotated[WriteRequest, Depends(_write_request)]
+"""Declare `write: Write` on a state-changing route instead of its five parameters."""

@@ -67,6 +67,11 @@ def money(value: int, currency: str) -> Money:
     return Money.model_construct(value=value, currency=currency)
 
 
+def money_json(value: int, currency: str) -> dict[str, int | str]:
+    """The one JSON shape of money in events and answers: `{"value": 12800, "currency": "CNY"}`."""
+    return {"value": int(value), "currency": currency}
+
+
 def to_major(value: int, currency: str) -> Decimal:
     return Decimal(value).scaleb(-get_currency_precision(currency))
 

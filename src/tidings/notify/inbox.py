@@ -11,6 +11,7 @@ from tidings.kit.errors import NotFound
 from tidings.kit.ids import is_id
 from tidings.kit.pagination import decode_cursor, encode_cursor
 from tidings.kit.tables import AnyRow
+from tidings.kit.visibility import visible_or_raise
 from tidings.notify import repository
 from tidings.notify.schemas import (
     AttemptOut,
@@ -98,9 +99,9 @@ def _visible_notification(
     """A user sees only their own notices; another's is 'not found'."""
     known = is_id(notification_id, "ntf")
     row = repository.get_notification(conn, notification_id) if known else None
-    if row is None or (acting_user_id is not None and row.user_id != acting_user_id):
-        raise NotificationNotFound(f"notification {notification_id} not found")
-    return row
+    return visible_or_raise(
+        row, acting_user_id, NotificationNotFound(f"notification {notification_id} not found")
+    )
 
 
 def mark_read(

@@ -10,7 +10,7 @@ from sqlalchemy import Connection
 
 from tidings.api.auth import Context, CurrentPrincipal
 from tidings.api.context import AppContext
-from tidings.api.writes import IdempotencyKey, run_write
+from tidings.api.writes import IdempotencyKey, Write, run_write
 from tidings.kit.clock import UtcDateTime, as_utc
 from tidings.kit.db import read_transaction, with_retry, write_transaction
 from tidings.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
@@ -50,59 +50,28 @@ def get_wallet(wallet_id: str, context: Context, principal: CurrentPrincipal) ->
 
 
 @router.post("/wallets/{wallet_id}/sub-wallets", status_code=201, response_model=WalletOut)
-def open_sub_wallet(
-    wallet_id: str,
-    body: SubWalletCreate,
-    request: Request,
-    context: Context,
-    principal: CurrentPrincipal,
-    idempotency_key: IdempotencyKey = None,
-) -> Response:
+def open_sub_wallet(wallet_id: str, body: SubWalletCreate, write: Write) -> Response:
     """Open a purpose sub-wallet (travel, shopping, savings…) with an optional budget and goal."""
-
-    def operation(conn: Connection) -> WalletOut:
-        return service.open_sub_wallet(
+    return write.run(
+        lambda conn: service.open_sub_wallet(
             conn,
             parent_wallet_id=wallet_id,
             data=body,
-            acting_user_id=principal.user_id,
-            at=context.clock.now(),
-        )
-
-    return run_write(
-        context,
-        principal,
-        request,
+            acting_user_id=write.acting_user_id,
+            at=write.now,
+        ),
         body=body,
-        idempotency_key=idempotency_key,
-        operation=operation,
         status_code=201,
     )
 
 
 @router.post("/wallets/{wallet_id}/close", response_model=WalletOut)
-def close_sub_wallet(
-    wallet_id: str,
-    request: Request,
-    context: Context,
-    principal: CurrentPrincipal,
-    idempotency_key: IdempotencyKey = None,
-) -> Response:
+def close_sub_wallet(wallet_id: str, write: Write) -> Response:
     """Close a sub-wallet; its balance returns to the main wallet."""
-
-    def operation(conn: Connection) -> WalletOut:
-        return service.close_sub_wallet(
-            conn, wallet_id, acting_user_id=principal.user_id, at=context.clock.now()
+    return write.run(
+        lambda conn: service.close_sub_wallet(
+            conn, wallet_id, acting_user_id=write.acting_user_id, at=write.now
         )
-
-    return run_write(
-        context,
-        principal,
-        request,
-        body=None,
-        idempotency_key=idempotency_key,
-        operation=operation,
-        status_code=200,
     )
 
 
