@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Request, Response
@@ -10,13 +9,13 @@ from sqlalchemy import Connection
 
 from tidings.api.auth import Context, CurrentPrincipal, Principal
 from tidings.api.context import AppContext
-from tidings.api.errors import problem_response
+from tidings.api.ratelimit import enforce_rate_limit
 from tidings.api.writes import IdempotencyKey, run_write
 from tidings.kit.db import read_transaction, with_retry, write_transaction
 from tidings.kit.errors import AppError
 from tidings.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from tidings.risk import audit, contact_changes, learning, service
-from tidings.risk.exceptions import RateLimited, TransferBlocked
+from tidings.risk.exceptions import TransferBlocked
 from tidings.risk.schemas import (
     AuditEntryOut,
     ContactChangeConfirm,
@@ -45,37 +44,6 @@ def client_key(context: AppContext, request: Request) -> str:
 
 CLIENT_LIMIT_FACTOR = 10
 """A client address may make this many times a user's limit (several users behind one NAT)."""
-
-
-def enforce_rate_limit(
-    context: AppContext, *, scope: str, limits: dict[str, int], window_seconds: int
-) -> None:
-    """Count this request under each key (a user, a client) and commit; 429 past a limit."""
-
-    def attempt() -> int | None:
-        with write_transaction(context.engine) as conn:
-            waits = [
-                service.count_request(
-                    conn,
-                    key=f"{scope}:{key}",
-                    limit=limit,
-                    window=timedelta(seconds=window_seconds),
-                    at=context.clock.now(),
-                )
-                for key, limit in limits.items()
-            ]
-        return max((w for w in waits if w is not None), default=None)
-
-    retry_after = with_retry(attempt)
-    if retry_after is not None:
-        raise RateLimited(
-            f"too many requests; try again in {retry_after} s", retry_after_seconds=retry_after
-        )
-
-
-def rate_limited_response(_: Request, exc: RateLimited) -> Response:
-    """429 problem with `Retry-After`, registered on the app for `RateLimited`."""
-    return problem_response(exc.problem(), headers={"Retry-After": str(exc.retry_after_seconds)})
 
 
 def record_blocked_transfer(

@@ -14,7 +14,6 @@ import structlog
 from sqlalchemy import Connection
 
 from tidings.events import forget_event_field, record_event
-from tidings.kit import ratelimit
 from tidings.kit.clock import as_utc
 from tidings.kit.errors import AppError
 from tidings.kit.ids import is_id, new_id
@@ -518,20 +517,6 @@ def unfreeze_wallet(
 
 
 # ---- rate limits and audit -----------------------------------------------------------------
-
-
-def count_request(
-    conn: Connection, *, key: str, limit: int, window: timedelta, at: datetime
-) -> int | None:
-    """Count one request against a fixed window shared by every process.
-
-    None while within `limit`; past it, the seconds until the window ends (`Retry-After`).
-    The count is written either way, so the caller commits before refusing.
-    """
-    wait = ratelimit.count_request(conn, key=key, limit=limit, window=window, at=at)
-    if wait is not None:
-        log.info("risk.rate_limited", scope=key.split(":", 1)[0])
-    return wait
 
 
 def forget_old_rate_windows(conn: Connection, *, at: datetime) -> int:

@@ -8,10 +8,10 @@ from fastapi import APIRouter, Request, Response
 from sqlalchemy import Connection
 
 from tidings.api.auth import Context, CurrentPrincipal
+from tidings.api.ratelimit import enforce_rate_limit
 from tidings.api.writes import IdempotencyKey, run_write
 from tidings.kit.db import read_transaction, with_retry, write_transaction
 from tidings.risk import audit, contact_changes
-from tidings.risk.api import enforce_rate_limit
 from tidings.users import service
 from tidings.users.exceptions import ContactChangeNeedsCode
 from tidings.users.schemas import TokenOut, UserCreate, UserOut, UserUpdate
