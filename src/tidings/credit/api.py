@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
-from sqlalchemy import Connection
+from fastapi import APIRouter, Query, Response
 
 from tidings.api.auth import Context, CurrentPrincipal
-from tidings.api.writes import IdempotencyKey, run_write
-from tidings.credit import service
+from tidings.api.writes import Write
 from tidings.credit.schemas import (
     ApplicationCreate,
     ApplicationOut,
@@ -27,6 +25,14 @@ from tidings.credit.schemas import (
     RepaymentOut,
     StatementItem,
 )
+from tidings.credit.service import (
+    applications,
+    drawdowns,
+    lines,
+    products,
+    repayments,
+    statements,
+)
 from tidings.kit.db import read_transaction
 from tidings.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 
@@ -37,52 +43,24 @@ router = APIRouter(prefix="/v1", tags=["credit"])
 def list_products(context: Context, principal: CurrentPrincipal) -> list[ProductOut]:
     """Credit products on offer (rates, fees, penalty, grace days, terms, methods)."""
     with read_transaction(context.engine) as conn:
-        return service.list_products(conn)
+        return products.list_products(conn)
 
 
 @router.post("/credit/products", response_model=ProductOut)
-def save_product(
-    body: ProductIn,
-    request: Request,
-    context: Context,
-    principal: CurrentPrincipal,
-    idempotency_key: IdempotencyKey = None,
-) -> Response:
+def save_product(body: ProductIn, write: Write) -> Response:
     """Operator: create a product or replace its terms (existing drawdowns keep theirs)."""
-    principal.require_operator()
-    return run_write(
-        context,
-        principal,
-        request,
-        body=body,
-        idempotency_key=idempotency_key,
-        operation=lambda conn: service.save_product(conn, body, at=context.clock.now()),
-        status_code=200,
-    )
+    write.principal.require_operator()
+    return write.run(lambda conn: products.save_product(conn, body, at=write.now), body=body)
 
 
 @router.post("/credit/applications", status_code=201, response_model=ApplicationOut)
-def create_application(
-    body: ApplicationCreate,
-    request: Request,
-    context: Context,
-    principal: CurrentPrincipal,
-    idempotency_key: IdempotencyKey = None,
-) -> Response:
+def create_application(body: ApplicationCreate, write: Write) -> Response:
     """Apply for a credit line; the decision rule approves, rejects or refers it."""
-
-    def operation(conn: Connection) -> ApplicationOut:
-        return service.create_application(
-            conn, body, acting_user_id=principal.user_id, at=context.clock.now()
-        )
-
-    return run_write(
-        context,
-        principal,
-        request,
+    return write.run(
+        lambda conn: applications.create_application(
+            conn, body, acting_user_id=write.acting_user_id, at=write.now
+        ),
         body=body,
-        idempotency_key=idempotency_key,
-        operation=operation,
         status_code=201,
     )
 
@@ -92,28 +70,15 @@ def get_application(
     application_id: str, context: Context, principal: CurrentPrincipal
 ) -> ApplicationOut:
     with read_transaction(context.engine) as conn:
-        return service.get_application(conn, application_id, acting_user_id=principal.user_id)
+        return applications.get_application(conn, application_id, acting_user_id=principal.user_id)
 
 
 @router.post("/credit/applications/{application_id}/decision", response_model=ApplicationOut)
-def decide(
-    application_id: str,
-    body: DecisionIn,
-    request: Request,
-    context: Context,
-    principal: CurrentPrincipal,
-    idempotency_key: IdempotencyKey = None,
-) -> Response:
+def decide(application_id: str, body: DecisionIn, write: Write) -> Response:
     """Operator: approve (opens the line) or reject; may overturn an automatic rejection."""
-    principal.require_operator()
-    return run_write(
-        context,
-        principal,
-        request,
-        body=body,
-        idempotency_key=idempotency_key,
-        operation=lambda conn: service.decide(conn, application_id, body, at=context.clock.now()),
-        status_code=200,
+    write.principal.require_operator()
+    return write.run(
+        lambda conn: applications.decide(conn, application_id, body, at=write.now), body=body
     )
 
 
@@ -122,29 +87,21 @@ def line_of_user(user_id: str, context: Context, principal: CurrentPrincipal) ->
     """The user's credit line: limit, available, outstanding (404 when there is none)."""
     principal.require_self(user_id)
     with read_transaction(context.engine) as conn:
-        return service.line_of_user(conn, user_id)
+        return lines.line_of_user(conn, user_id)
 
 
 @router.get("/credit/lines/{line_id}", response_model=LineOut)
 def get_line(line_id: str, context: Context, principal: CurrentPrincipal) -> LineOut:
     with read_transaction(context.engine) as conn:
-        return service.get_line(conn, line_id, acting_user_id=principal.user_id)
+        return lines.get_line(conn, line_id, acting_user_id=principal.user_id)
 
 
 @router.post("/credit/lines/{line_id}/limit", response_model=LineOut)
-def set_limit(
-    line_id: str,
-    body: LimitIn,
-    request: Request,
-    context: Context,
-    principal: CurrentPrincipal,
-    idempotency_key: IdempotencyKey = None,
-) -> Response:
+def set_limit(line_id: str, body: LimitIn, write: Write) -> Response:
     """Operator: raise or lower the limit (the borrower is told old and new)."""
-    principal.require_operator()
-
-    def operation(conn: Connection) -> LineOut:
-        return service.set_limit(
+    write.principal.require_operator()
+    return write.run(
+        lambda conn: lines.set_limit(
             conn,
             line_id,
             limit=body.limit.value,
@@ -152,40 +109,20 @@ def set_limit(
             reason=body.reason,
             reason_code=body.reason_code,
             by="operator",
-            at=context.clock.now(),
-        )
-
-    return run_write(
-        context,
-        principal,
-        request,
+            at=write.now,
+        ),
         body=body,
-        idempotency_key=idempotency_key,
-        operation=operation,
-        status_code=200,
     )
 
 
 @router.post("/credit/lines/{line_id}/auto-debit", response_model=LineOut)
-def set_auto_debit(
-    line_id: str,
-    body: AutoDebitIn,
-    request: Request,
-    context: Context,
-    principal: CurrentPrincipal,
-    idempotency_key: IdempotencyKey = None,
-) -> Response:
+def set_auto_debit(line_id: str, body: AutoDebitIn, write: Write) -> Response:
     """Turn automatic repayment from the main wallet on the due day on or off."""
-    return run_write(
-        context,
-        principal,
-        request,
-        body=body,
-        idempotency_key=idempotency_key,
-        operation=lambda conn: service.set_auto_debit(
-            conn, line_id, enabled=body.enabled, acting_user_id=principal.user_id
+    return write.run(
+        lambda conn: lines.set_auto_debit(
+            conn, line_id, enabled=body.enabled, acting_user_id=write.acting_user_id
         ),
-        status_code=200,
+        body=body,
     )
 
 
@@ -199,7 +136,7 @@ def statement(
 ) -> Page[StatementItem]:
     """The line's history — drawdowns, repayments, daily penalty entries — newest first."""
     with read_transaction(context.engine) as conn:
-        return service.statement(
+        return statements.statement(
             conn, line_id, acting_user_id=principal.user_id, limit=limit, cursor=cursor
         )
 
@@ -208,31 +145,17 @@ def statement(
 def quote(body: QuoteIn, context: Context, principal: CurrentPrincipal) -> QuoteOut:
     """What a drawdown would cost (APR, total interest, schedule); writes nothing."""
     with read_transaction(context.engine) as conn:
-        return service.quote(conn, body, acting_user_id=principal.user_id, at=context.clock.now())
+        return drawdowns.quote(conn, body, acting_user_id=principal.user_id, at=context.clock.now())
 
 
 @router.post("/credit/drawdowns", status_code=201, response_model=DrawdownOut)
-def create_drawdown(
-    body: DrawdownCreate,
-    request: Request,
-    context: Context,
-    principal: CurrentPrincipal,
-    idempotency_key: IdempotencyKey = None,
-) -> Response:
+def create_drawdown(body: DrawdownCreate, write: Write) -> Response:
     """Borrow: the money lands in the main wallet, with its schedule."""
-
-    def operation(conn: Connection) -> DrawdownOut:
-        return service.create_drawdown(
-            conn, body, acting_user_id=principal.user_id, at=context.clock.now()
-        )
-
-    return run_write(
-        context,
-        principal,
-        request,
+    return write.run(
+        lambda conn: drawdowns.create_drawdown(
+            conn, body, acting_user_id=write.acting_user_id, at=write.now
+        ),
         body=body,
-        idempotency_key=idempotency_key,
-        operation=operation,
         status_code=201,
     )
 
@@ -240,7 +163,7 @@ def create_drawdown(
 @router.get("/credit/drawdowns/{drawdown_id}", response_model=DrawdownOut)
 def get_drawdown(drawdown_id: str, context: Context, principal: CurrentPrincipal) -> DrawdownOut:
     with read_transaction(context.engine) as conn:
-        return service.get_drawdown(
+        return drawdowns.get_drawdown(
             conn, drawdown_id, acting_user_id=principal.user_id, at=context.clock.now()
         )
 
@@ -251,24 +174,12 @@ def get_drawdown(drawdown_id: str, context: Context, principal: CurrentPrincipal
     response_model=RepaymentOut,
     responses={422: {"description": "More than is owed, not enough money, wrong currency…"}},
 )
-def repay(
-    body: RepaymentCreate,
-    request: Request,
-    context: Context,
-    principal: CurrentPrincipal,
-    idempotency_key: IdempotencyKey = None,
-) -> Response:
+def repay(body: RepaymentCreate, write: Write) -> Response:
     """Repay from the borrower's wallet: penalty, then interest, then principal."""
-
-    def operation(conn: Connection) -> RepaymentOut:
-        return service.repay(conn, body, acting_user_id=principal.user_id, at=context.clock.now())
-
-    return run_write(
-        context,
-        principal,
-        request,
+    return write.run(
+        lambda conn: repayments.repay(
+            conn, body, acting_user_id=write.acting_user_id, at=write.now
+        ),
         body=body,
-        idempotency_key=idempotency_key,
-        operation=operation,
         status_code=201,
     )

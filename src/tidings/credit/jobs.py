@@ -26,12 +26,14 @@ from zoneinfo import ZoneInfo
 import structlog
 from sqlalchemy import Connection, Engine
 
-from tidings.credit import events, repository, service
+from tidings.credit import events, repository
 from tidings.credit.decision import reviewed_limit
-from tidings.events import SOURCE
+from tidings.credit.service import lines, repayments
+from tidings.events import SOURCE, EventData
 from tidings.kit.db import is_sqlite, read_transaction, with_retry, write_transaction
 from tidings.kit.errors import AppError
 from tidings.kit.ids import new_id
+from tidings.kit.money import money
 from tidings.users import service as users
 
 log = structlog.get_logger(__name__)
@@ -45,7 +47,7 @@ AUTO_DEBIT_THREADS = 4
 """Auto-debits in flight at once on PostgreSQL (SQLite has one writer)."""
 
 
-def _outbox_row(*, type: str, user_id: str, data: dict[str, Any], at: datetime) -> dict[str, Any]:
+def _outbox_row(*, type: str, user_id: str, data: EventData, at: datetime) -> dict[str, Any]:
     """The row `tidings.events.record_event` writes, for a batch insert."""
     return {
         "id": new_id("evt"),
@@ -54,12 +56,8 @@ def _outbox_row(*, type: str, user_id: str, data: dict[str, Any], at: datetime) 
         "subject": user_id,
         "user_id": user_id,
         "time": at,
-        "data": data,
+        "data": events.payload(data),
     }
-
-
-def _money(value: int, currency: str) -> dict[str, Any]:
-    return {"value": int(value), "currency": currency}
 
 
 def send_reminders(conn: Connection, *, as_of: datetime) -> int:
@@ -77,13 +75,13 @@ def send_reminders(conn: Connection, *, as_of: datetime) -> int:
                 type=events.REPAYMENT_DUE,
                 user_id=figures.user_id,
                 at=as_of,
-                data={
-                    "drawdown_id": figures.drawdown_id,
-                    "principal": _money(figures.amount, figures.currency),
-                    "amount_due": _money(figures.owed + figures.penalty, figures.currency),
-                    "due_date": figures.due_date.isoformat(),
-                    "days_before": DAYS_BEFORE[claimed[figures.id]],
-                },
+                data=events.RepaymentDue.model_construct(
+                    drawdown_id=figures.drawdown_id,
+                    principal=money(int(figures.amount), figures.currency),
+                    amount_due=money(int(figures.owed + figures.penalty), figures.currency),
+                    due_date=figures.due_date,
+                    days_before=DAYS_BEFORE[claimed[figures.id]],
+                ),
             )
             for figures in repository.notice_figures(conn, list(claimed))
         ]
@@ -114,14 +112,14 @@ def record_overdue(conn: Connection, *, as_of: datetime) -> dict[str, int]:
                 type=events.OVERDUE,
                 user_id=figures.user_id,
                 at=as_of,
-                data={
-                    "drawdown_id": figures.drawdown_id,
-                    "amount_due": _money(figures.owed, figures.currency),
-                    "due_date": figures.due_date.isoformat(),
-                    "days_overdue": (today - figures.due_date).days,
-                    "penalty": _money(figures.penalty, figures.currency),
-                    "step": claimed[figures.id],
-                },
+                data=events.Overdue.model_construct(
+                    drawdown_id=figures.drawdown_id,
+                    amount_due=money(int(figures.owed), figures.currency),
+                    due_date=figures.due_date,
+                    days_overdue=(today - figures.due_date).days,
+                    penalty=money(int(figures.penalty), figures.currency),
+                    step=claimed[figures.id],
+                ),
             )
             for figures in repository.notice_figures(conn, list(claimed))
         ]
@@ -163,7 +161,7 @@ def run_auto_debit(engine: Engine, *, as_of: datetime) -> dict[str, int]:
     def debit(drawdown_id: str) -> int | None:
         def attempt() -> int:
             with write_transaction(engine) as conn:
-                return service.auto_debit(conn, drawdown_id, at=as_of)
+                return repayments.auto_debit(conn, drawdown_id, at=as_of)
 
         try:
             return with_retry(attempt)
@@ -201,7 +199,7 @@ def review_limits(conn: Connection, *, as_of: datetime) -> dict[str, int]:
             overdue_now=int(record.overdue_now),
         )
         if review.limit != limit:
-            service.set_limit(
+            lines.set_limit(
                 conn,
                 line.id,
                 limit=review.limit,

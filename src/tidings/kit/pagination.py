@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
+from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
 from pydantic import BaseModel
 
+from tidings.kit.clock import as_utc
 from tidings.kit.errors import AppError
 from tidings.kit.ids import is_id
 
@@ -44,3 +47,24 @@ def decode_cursor(cursor: str | None) -> str | None:
     if not is_id(raw):
         raise InvalidCursor("cursor is not valid", field="cursor")
     return raw
+
+
+def encode_moment_cursor(at: datetime, item_id: str) -> str:
+    """A cursor over a list ordered by (moment, id), for lists whose ids are not all time
+    ordered (a history merged from several tables)."""
+    return encode_cursor(json.dumps([as_utc(at).isoformat(), item_id]))
+
+
+def decode_moment_cursor(cursor: str | None) -> tuple[datetime, str] | None:
+    """The (moment in UTC, id) an `encode_moment_cursor` cursor names; None for no cursor."""
+    if cursor is None:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        at_text, item_id = json.loads(raw)
+        at = datetime.fromisoformat(at_text)
+        if not isinstance(item_id, str) or at.tzinfo is None:
+            raise ValueError("bad cursor")
+    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError) as exc:
+        raise InvalidCursor("cursor is not valid", field="cursor") from exc
+    return at.astimezone(UTC), item_id
