@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
-from typing import Any
 
 from tidings.events import EventData, EventType
 from tidings.kit.money import Money
@@ -20,15 +19,6 @@ LOAN_DISBURSED = "credit.loan.disbursed"
 REPAYMENT_DUE = "credit.repayment.due"
 REPAYMENT_RECEIVED = "credit.repayment.received"
 OVERDUE = "credit.overdue"
-
-
-def payload(data: EventData) -> dict[str, Any]:
-    """The JSON an event's data is stored as: the fields given (absent ones are left out, not
-    null) and moments as `datetime.isoformat` writes them — what every consumer reads."""
-    stored = data.model_dump(mode="json", exclude_none=True)
-    if data.occurred_at is not None:
-        stored["occurred_at"] = data.occurred_at.isoformat()
-    return stored
 
 
 class ApplicationEvent(EventData):

@@ -28,7 +28,7 @@ from sqlalchemy import Connection, Engine
 
 from tidings.credit import events, repository
 from tidings.credit.decision import reviewed_limit
-from tidings.credit.service import lines, repayments
+from tidings.credit.service import lines, notices, repayments
 from tidings.events import SOURCE, EventData
 from tidings.kit.db import is_sqlite, read_transaction, with_retry, write_transaction
 from tidings.kit.errors import AppError
@@ -56,7 +56,7 @@ def _outbox_row(*, type: str, user_id: str, data: EventData, at: datetime) -> di
         "subject": user_id,
         "user_id": user_id,
         "time": at,
-        "data": events.payload(data),
+        "data": notices.payload(data),
     }
 
 

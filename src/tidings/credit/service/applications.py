@@ -11,8 +11,8 @@ from tidings.credit import events, repository
 from tidings.credit.decision import DecisionRule, WalletHistory, scoring_rule
 from tidings.credit.exceptions import ApplicationNotFound, ApplicationPending, DecisionNotAllowed
 from tidings.credit.schemas import ApplicationCreate, ApplicationOut, DecisionIn
+from tidings.credit.service import notices
 from tidings.credit.service.products import find_product
-from tidings.events import record_event
 from tidings.kit.clock import as_utc
 from tidings.kit.ids import is_id, new_id
 from tidings.kit.money import CurrencyMismatch, money
@@ -90,8 +90,8 @@ def create_application(
             "created_at": at,
         },
     )
-    ref = events.payload(events.ApplicationEvent.model_construct(application_id=application_id))
-    record_event(conn, type=events.APPLICATION_RECEIVED, user_id=data.user_id, at=at, data=ref)
+    ref = events.ApplicationEvent.model_construct(application_id=application_id)
+    notices.record(conn, events.APPLICATION_RECEIVED, ref, user_id=data.user_id, at=at)
     decision = rule(
         _history(conn, data.user_id, at),
         requested=data.requested_limit.value,
@@ -100,7 +100,7 @@ def create_application(
     repository.update_application(
         conn, application_id, {"status": "under_review", "score": decision.score}
     )
-    record_event(conn, type=events.APPLICATION_UNDER_REVIEW, user_id=data.user_id, at=at, data=ref)
+    notices.record(conn, events.APPLICATION_UNDER_REVIEW, ref, user_id=data.user_id, at=at)
     if decision.outcome == "approve" and decision.limit:
         _approve(
             conn, application_id, limit=decision.limit, by="rule", reason=decision.reason, at=at
@@ -205,13 +205,7 @@ def _approve(
     approved = events.ApplicationApproved.model_construct(
         application_id=application_id, limit=money(limit, row.currency)
     )
-    record_event(
-        conn,
-        type=events.APPLICATION_APPROVED,
-        user_id=row.user_id,
-        at=at,
-        data=events.payload(approved),
-    )
+    notices.record(conn, events.APPLICATION_APPROVED, approved, user_id=row.user_id, at=at)
 
 
 def _reject(
@@ -230,14 +224,7 @@ def _reject(
         application_id,
         {"status": "rejected", "decided_by": by, "reason": reason, "decided_at": at},
     )
-    # Built, not validated: the operator's reason was checked as the request's (longer) text.
     rejected = events.ApplicationRejected.model_construct(
         application_id=application_id, reason=notify_reason or None
     )
-    record_event(
-        conn,
-        type=events.APPLICATION_REJECTED,
-        user_id=row.user_id,
-        at=at,
-        data=events.payload(rejected),
-    )
+    notices.record(conn, events.APPLICATION_REJECTED, rejected, user_id=row.user_id, at=at)

@@ -19,8 +19,8 @@ from tidings.credit.exceptions import (
 )
 from tidings.credit.schedule import BP, Method, ScheduledInstallment, apr_bp, build_schedule
 from tidings.credit.schemas import DrawdownOut, InstallmentOut, QuoteIn, QuoteOut
+from tidings.credit.service import notices
 from tidings.credit.service.lines import visible_line
-from tidings.events import record_event
 from tidings.kit.clock import as_utc
 from tidings.kit.ids import is_id, new_id
 from tidings.kit.money import CurrencyMismatch, money
@@ -200,13 +200,7 @@ def create_drawdown(
         first_due_date=schedule[0].due_date,
         occurred_at=at,
     )
-    record_event(
-        conn,
-        type=events.LOAN_DISBURSED,
-        user_id=line.user_id,
-        at=at,
-        data=events.payload(disbursed),
-    )
+    notices.record(conn, events.LOAN_DISBURSED, disbursed, user_id=line.user_id, at=at)
     return get_drawdown(conn, drawdown_id, acting_user_id=acting_user_id, at=at)
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import Connection
 from tidings.credit import events, repository
 from tidings.credit.exceptions import LineNotFound
 from tidings.credit.schemas import LineOut
-from tidings.events import record_event
+from tidings.credit.service import notices
 from tidings.kit.clock import as_utc
 from tidings.kit.ids import is_id, new_id
 from tidings.kit.money import CurrencyMismatch, money
@@ -95,13 +95,8 @@ def set_limit(
             new_limit=money(limit, row.currency),
             reason_code=reason_code,
         )
-        record_event(
-            conn,
-            type=events.LIMIT_RAISED if limit > old else events.LIMIT_LOWERED,
-            user_id=row.user_id,
-            at=at,
-            data=events.payload(changed),
-        )
+        event_type = events.LIMIT_RAISED if limit > old else events.LIMIT_LOWERED
+        notices.record(conn, event_type, changed, user_id=row.user_id, at=at)
     return get_line(conn, line_id, acting_user_id=None)
 
 

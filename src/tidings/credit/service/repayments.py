@@ -13,13 +13,13 @@ from tidings.credit import events, repository
 from tidings.credit.allocation import Allocation, allocate, payoff_amount
 from tidings.credit.exceptions import DrawdownSettled, RepaymentExceedsOwed
 from tidings.credit.schemas import Allocated, RepaymentCreate, RepaymentOut
+from tidings.credit.service import notices
 from tidings.credit.service.drawdowns import (
     installment_states,
     loan_terms,
     local_today,
     visible_drawdown,
 )
-from tidings.events import record_event
 from tidings.kit.ids import new_id
 from tidings.kit.money import CurrencyMismatch, money, money_json
 from tidings.kit.tables import AnyRow
@@ -163,13 +163,7 @@ def _apply_repayment(
         automatic=automatic,
         occurred_at=at,
     )
-    record_event(
-        conn,
-        type=events.REPAYMENT_RECEIVED,
-        user_id=drawdown.user_id,
-        at=at,
-        data=events.payload(received),
-    )
+    notices.record(conn, events.REPAYMENT_RECEIVED, received, user_id=drawdown.user_id, at=at)
     return RepaymentOut(
         id=repayment_id,
         drawdown_id=drawdown.id,
