@@ -1,6 +1,6 @@
 """Credit-line operations, one module per family: products, applications, lines (and their
-limits), drawdowns (and quotes), repayments and statements. Callers import the module they
-need (`from tidings.credit.service import drawdowns`).
+limits), drawdowns (and quotes), repayments and statements; `notices` records their events.
+Callers import the module they need (`from tidings.credit.service import drawdowns`).
 
 Every function runs in the caller's transaction and never commits. Money moves through the
 ledger: a drawdown is one balanced entry from the credit receivable account into the
