@@ -606,10 +606,9 @@ def plan(
     no_device = without_device(intent, prefs, policy, now)
     if not routes:
         chosen = requested_channels(intent, prefs, policy)
-        if no_device:
+        if no_device or not chosen:
             return no_device
-        unreachable = PlannedDelivery(chosen[0], now, DeliveryStatus.SUPPRESSED, "unreachable")
-        return [unreachable] if chosen else []
+        return [PlannedDelivery(chosen[0], now, DeliveryStatus.SUPPRESSED, "unreachable")]
     planned: list[PlannedDelivery] = []
     queue = list(routes)
     while queue:

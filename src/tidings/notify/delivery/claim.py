@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Protocol
 
 import structlog
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from tidings.kit.clock import as_utc
 from tidings.kit.db import read_transaction, with_retry, write_transaction
@@ -46,33 +47,43 @@ def _claimed(row: AnyRow) -> ClaimedDelivery:
     )
 
 
+class _ClaimQuery(Protocol):
+    def __call__(
+        self, conn: Connection, *, now: datetime, limit: int, owner: str, lease_until: datetime
+    ) -> list[AnyRow]: ...
+
+
+def _claim(
+    engine: Engine,
+    query: _ClaimQuery,
+    *,
+    now: datetime,
+    limit: int,
+    owner: str,
+    lease: timedelta,
+) -> list[ClaimedDelivery]:
+    def claim() -> list[AnyRow]:
+        with write_transaction(engine) as conn:
+            return query(conn, now=now, limit=limit, owner=owner, lease_until=now + lease)
+
+    return [_claimed(row) for row in with_retry(claim)]
+
+
 def claim_due(
     engine: Engine, *, now: datetime, limit: int, owner: str, lease: timedelta
 ) -> list[ClaimedDelivery]:
     """Due deliveries (and ones whose worker's lease ran out), at most one per user and
     channel, leased to `owner`."""
-
-    def claim() -> list[AnyRow]:
-        with write_transaction(engine) as conn:
-            return repository.claim_due_deliveries(
-                conn, now=now, limit=limit, owner=owner, lease_until=now + lease
-            )
-
-    return [_claimed(row) for row in with_retry(claim)]
+    query = repository.claim_due_deliveries
+    return _claim(engine, query, now=now, limit=limit, owner=owner, lease=lease)
 
 
 def claim_digests(
     engine: Engine, *, now: datetime, limit: int, owner: str, lease: timedelta
 ) -> list[ClaimedDelivery]:
     """Deliveries held for a digest whose time has come, leased to `owner`."""
-
-    def claim() -> list[AnyRow]:
-        with write_transaction(engine) as conn:
-            return repository.claim_due_digests(
-                conn, now=now, limit=limit, owner=owner, lease_until=now + lease
-            )
-
-    return [_claimed(row) for row in with_retry(claim)]
+    query = repository.claim_due_digests
+    return _claim(engine, query, now=now, limit=limit, owner=owner, lease=lease)
 
 
 def recipients(

@@ -12,8 +12,8 @@ import structlog
 
 from tidings.notify.delivery.authenticity import authenticity_code
 from tidings.notify.delivery.outcome import REASON_CHARS, ClaimedDelivery, DeliveryUpdate
-from tidings.notify.delivery.render import Renderer
 from tidings.notify.delivery.send import RetryDelay, Sender
+from tidings.notify.templates.render import TemplateRenderer
 from tidings.notify.types import (
     Category,
     ChannelError,
@@ -29,7 +29,7 @@ log = structlog.get_logger(__name__)
 
 DIGEST_KIND: Final = "notify.digest"
 TITLES_SHOWN: Final = 5
-DIGEST_CHANNELS: Final = frozenset({ChannelName.SMS, ChannelName.EMAIL, ChannelName.PUSH})
+DIGEST_CHANNELS: Final = (ChannelName.SMS, ChannelName.PUSH, ChannelName.EMAIL)
 """The channels a digest goes by: the inbox holds every notice already, webhooks their JSON."""
 
 
@@ -37,7 +37,7 @@ DIGEST_CHANNELS: Final = frozenset({ChannelName.SMS, ChannelName.EMAIL, ChannelN
 class Digests:
     """What a digest is rendered with and sent through."""
 
-    renderer: Renderer
+    renderer: TemplateRenderer
     senders: Mapping[ChannelName, Sender]
     retry_delay: RetryDelay
     authenticity_key: bytes

@@ -35,9 +35,10 @@ from tidings.notify.delivery.outcome import (
     unsendable,
 )
 from tidings.notify.delivery.record import record_digest, record_outcomes
-from tidings.notify.delivery.render import Composer, Renderer
+from tidings.notify.delivery.render import Composer
 from tidings.notify.delivery.send import Pacer, RetryDelay, Sender, Sending
 from tidings.notify.planner import PlannerPolicy
+from tidings.notify.templates.render import TemplateRenderer
 from tidings.notify.types import ChannelName, ProviderTemplate, Recipient
 from tidings.privacy.crypto import Keyring
 
@@ -50,7 +51,7 @@ class Dispatcher:
     engine: Engine
     keyring: Keyring
     clock: Clock
-    renderer: Renderer
+    renderer: TemplateRenderer
     senders: Mapping[ChannelName, Sender]
     """Every channel's sender, the inbox's (`InboxChannel`) among them."""
     retry_delay: RetryDelay

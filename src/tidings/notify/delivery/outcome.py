@@ -239,10 +239,10 @@ def sent(
     delivery: ClaimedDelivery,
     composed: Composed,
     result: SendResult,
+    attempt: Attempt,
     *,
     attempts: int,
     now: datetime,
-    duration_ms: int,
 ) -> DeliveryOutcome:
     """Taken by the provider; a stored message (the inbox) is final at once and, no
     provider having been tried, records no attempt."""
@@ -258,13 +258,6 @@ def sent(
     )
     if result.stored is not None:
         return DeliveryOutcome(delivery, update, stored=result.stored)
-    attempt = Attempt(
-        delivery_id=delivery.id,
-        provider=result.provider,
-        outcome=AttemptOutcome.SENT,
-        duration_ms=duration_ms,
-        at=now,
-    )
     return DeliveryOutcome(delivery, update, attempts=(attempt,))
 
 

@@ -7,10 +7,10 @@ the addresses its domain pinned; webhooks carry the notice as a CloudEvent inste
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 import structlog
 from sqlalchemy import Engine
@@ -20,6 +20,7 @@ from tidings.notify import repository, unsubscribe
 from tidings.notify.delivery.authenticity import authenticity_code
 from tidings.notify.delivery.outcome import ClaimedDelivery, Composed, Unsendable
 from tidings.notify.templates.exceptions import TemplateProblem
+from tidings.notify.templates.render import RenderedContent, TemplateRenderer
 from tidings.notify.types import (
     Category,
     ChannelName,
@@ -44,49 +45,13 @@ MAX_TEMPLATE_PARAM_CHARS: Final = 35
 """Aliyun's limit on one SMS template variable."""
 
 
-class Rendered(Protocol):
-    @property
-    def title(self) -> str | None: ...
-    @property
-    def body(self) -> str: ...
-    @property
-    def html(self) -> str | None: ...
-
-
-class Renderer(Protocol):
-    def render(
-        self,
-        *,
-        kind: str,
-        channel: ChannelName,
-        locale: str,
-        data: dict[str, Any],
-        timezone: str,
-        category: Category,
-        authenticity_code: str | None = None,
-        code_for: Callable[[str], str] | None = None,
-        unsubscribe_url: str | None = None,
-    ) -> Rendered: ...
-
-    def render_params(
-        self,
-        params: Mapping[str, str],
-        *,
-        kind: str,
-        locale: str,
-        data: dict[str, Any],
-        timezone: str,
-        category: Category,
-    ) -> dict[str, str]: ...
-
-
 @dataclass(frozen=True, slots=True)
 class Composer:
     """Everything a message is made from besides the delivery and its recipient."""
 
     engine: Engine
     keyring: Keyring
-    renderer: Renderer
+    renderer: TemplateRenderer
     authenticity_key: bytes
     public_url: str
     """The base of links in messages: marketing's `/u/` link."""
@@ -169,7 +134,7 @@ class Composer:
 
     def _render(
         self, delivery: ClaimedDelivery, recipient: Recipient, data: dict[str, Any]
-    ) -> tuple[Rendered, str]:
+    ) -> tuple[RenderedContent, str]:
         """Render once; the code is derived from the rendered text, then printed in it."""
         codes: list[str] = []
 

@@ -103,35 +103,44 @@ class Sending:
         """`attempts` counts this one; `has_it`: push devices an earlier try reached."""
         if composed.devices:
             return self._to_devices(delivery, composed, attempts, now, has_it)
-        self._pace(delivery.channel)
-        started = time.perf_counter()
-        try:
-            result = self.senders[delivery.channel].send(composed.message)
-        except ChannelError as exc:
-            attempt = Attempt.of_error(delivery, exc, duration_ms=_elapsed_ms(started), at=now)
-            if isinstance(exc, TransientChannelError):
-                return self._retry_or_fail(delivery, exc, attempt, attempts=attempts, now=now)
+        answer, attempt = self._try(delivery, composed.message, now)
+        if isinstance(answer, TransientChannelError):
+            return self._retry_or_fail(delivery, answer, attempt, attempts=attempts, now=now)
+        if isinstance(answer, ChannelError):
             return failed(
                 delivery,
                 attempts=attempts,
                 now=now,
-                reason=exc.detail,
-                provider=exc.provider,
+                reason=answer.detail,
+                provider=answer.provider,
                 tried=(attempt,),
             )
-        return sent(
-            delivery,
-            composed,
-            result,
-            attempts=attempts,
-            now=now,
-            duration_ms=_elapsed_ms(started),
-        )
+        return sent(delivery, composed, answer, attempt, attempts=attempts, now=now)
 
-    def _pace(self, channel: ChannelName) -> None:
-        pacer = self.pacers.get(channel)
+    def _try(
+        self, delivery: ClaimedDelivery, message: OutgoingMessage, now: datetime
+    ) -> tuple[SendResult | ChannelError, Attempt]:
+        """One send, paced to the provider's rate: its answer and the attempt it makes."""
+        pacer = self.pacers.get(message.channel)
         if pacer is not None:
             pacer.wait()
+        started = time.perf_counter()
+        try:
+            result = self.senders[message.channel].send(message)
+        except ChannelError as exc:
+            duration_ms = _elapsed_ms(started)
+            return exc, Attempt.of_error(
+                delivery, exc, duration_ms=duration_ms, at=now, device=message.device
+            )
+        attempt = Attempt(
+            delivery_id=delivery.id,
+            provider=result.provider,
+            outcome=AttemptOutcome.SENT,
+            duration_ms=_elapsed_ms(started),
+            at=now,
+            device=message.device,
+        )
+        return result, attempt
 
     def _retry_or_fail(
         self,
@@ -185,39 +194,21 @@ class Sending:
             device = self.device_of(token)
             if device in has_it:
                 continue
-            self._pace(ChannelName.PUSH)
-            started = time.perf_counter()
-            try:
-                result = self.senders[ChannelName.PUSH].send(
-                    replace(composed.message, to=token, device=device)
-                )
-            except ChannelError as exc:
-                tried.append(
-                    Attempt.of_error(
-                        delivery, exc, duration_ms=_elapsed_ms(started), at=now, device=device
-                    )
-                )
-                if isinstance(exc, TransientChannelError):
-                    retryable.append(exc)
-                    continue
-                refused.append(exc)
-                if isinstance(exc, UnregisteredRecipient):
+            message = replace(composed.message, to=token, device=device)
+            answer, attempt = self._try(delivery, message, now)
+            tried.append(attempt)
+            if isinstance(answer, TransientChannelError):
+                retryable.append(answer)
+            elif isinstance(answer, ChannelError):
+                refused.append(answer)
+                if isinstance(answer, UnregisteredRecipient):
                     gone.append(token)
                     log.info(
                         "notify.push.device_unregistered", delivery_id=delivery.id, device=device
                     )
-                continue
-            has_it.add(device)
-            tried.append(
-                Attempt(
-                    delivery_id=delivery.id,
-                    provider=result.provider,
-                    outcome=AttemptOutcome.SENT,
-                    duration_ms=_elapsed_ms(started),
-                    at=now,
-                    device=device,
-                )
-            )
+            else:
+                result = answer
+                has_it.add(device)
         if retryable:
             first = retryable[0]
             delay = self.retry_delay(ChannelName.PUSH, attempts, first.retry_after)
