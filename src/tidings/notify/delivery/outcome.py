@@ -79,9 +79,10 @@ class Unsendable:
 
 
 class Keep(Enum):
-    """A column an outcome leaves as it is."""
+    """A column an outcome leaves as it is, where None would clear it."""
 
     KEEP = "keep"
+    """Leave the column as the planner or an earlier try wrote it."""
 
 
 KEEP: Final = Keep.KEEP
@@ -89,8 +90,9 @@ KEEP: Final = Keep.KEEP
 
 @dataclass(frozen=True, slots=True)
 class DeliveryUpdate:
-    """The columns an outcome sets on its delivery row. None leaves a column as it is: every
-    one but `reason` is NULL on a claimed delivery until an outcome sets it."""
+    """The columns an outcome sets on its delivery row. None leaves a column as it is: the
+    attempt count and due time as they were, the others NULL, as they are on every claimed
+    delivery until an outcome sets them. Only `reason` may be cleared, so it says `KEEP`."""
 
     status: DeliveryStatus
     attempts: int | None = None
