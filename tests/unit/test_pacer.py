@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 
-from tidings.notify.delivery.dispatcher import Pacer
+from tidings.notify.delivery.send import Pacer
 
 
 class FrozenClock:

@@ -20,16 +20,23 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
 from functools import partial
 from types import MappingProxyType
 from typing import Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tidings.kit.clock import as_utc
-from tidings.notify.types import Category, ChannelName, Intent, Preferences, QuietHours
+from tidings.notify.types import (
+    Category,
+    ChannelName,
+    DeliveryStatus,
+    Intent,
+    Preferences,
+    QuietHours,
+)
 from tidings.risk.events import CONTACT_CHANGE_CODE, VERIFICATION_CODE
 
-Status = Literal["pending", "digest", "suppressed", "skipped"]
 Reason = Literal[
     "quiet_hours",
     "marketing_window",
@@ -149,7 +156,8 @@ class PlannedDelivery:
     channel: ChannelName
     due_at: datetime
     """UTC, never before `now`; for a suppressed delivery, the moment it was decided."""
-    status: Status
+    status: DeliveryStatus
+    """pending, digest, suppressed or skipped."""
     reason: Reason | None
     """Why it is not plainly due now; None when it is."""
     fallback: tuple[ChannelName, ...] = ()
@@ -525,7 +533,7 @@ def plan_route(
     interrupts = channel is not ChannelName.INBOX
 
     def suppressed(reason: Reason) -> PlannedDelivery:
-        return PlannedDelivery(channel, now, "suppressed", reason)
+        return PlannedDelivery(channel, now, DeliveryStatus.SUPPRESSED, reason)
 
     if intent.category is Category.MARKETING and lacks_marketing_consent(channel, context.prefs):
         return suppressed("no_consent")
@@ -536,7 +544,8 @@ def plan_route(
     if goes_to_digest(intent, channel, context.prefs):
         digest_at = next_digest_time(now, context.policy, context.zone)
         digest_slot = earliest_allowed(digest_at, context.timing)
-        return PlannedDelivery(channel, digest_slot[0] if digest_slot else due, "digest", "digest")
+        digest_due = digest_slot[0] if digest_slot else due
+        return PlannedDelivery(channel, digest_due, DeliveryStatus.DIGEST, "digest")
     if interrupts and over_category_cap(
         intent.category, at=due, counted=counted, policy=context.policy
     ):
@@ -553,7 +562,7 @@ def plan_route(
         intent.kind, at=due, counted=counted, policy=context.policy
     ):
         return suppressed("sms_limit")
-    return PlannedDelivery(channel, due, "pending", reason, route.fallback)
+    return PlannedDelivery(channel, due, DeliveryStatus.PENDING, reason, route.fallback)
 
 
 def as_record(intent: Intent, delivery: PlannedDelivery) -> SentRecord:
@@ -597,16 +606,16 @@ def plan(
     no_device = without_device(intent, prefs, policy, now)
     if not routes:
         chosen = requested_channels(intent, prefs, policy)
-        if no_device:
+        if no_device or not chosen:
             return no_device
-        return [PlannedDelivery(chosen[0], now, "suppressed", "unreachable")] if chosen else []
+        return [PlannedDelivery(chosen[0], now, DeliveryStatus.SUPPRESSED, "unreachable")]
     planned: list[PlannedDelivery] = []
     queue = list(routes)
     while queue:
         route = queue.pop(0)
         delivery = plan_route(route, context, counted)
         planned.append(delivery)
-        if delivery.status == "pending":
+        if delivery.status is DeliveryStatus.PENDING:
             counted.append(as_record(intent, delivery))
         elif delivery.reason in CHANNEL_SPECIFIC_REASONS:
             in_plan = {d.channel for d in planned} | {r.channel for r in queue}
@@ -626,18 +635,31 @@ def without_device(
         return []
     if ChannelName.PUSH not in requested_channels(intent, prefs, policy):
         return []
-    return [PlannedDelivery(ChannelName.PUSH, now, "skipped", "no_device")]
+    return [PlannedDelivery(ChannelName.PUSH, now, DeliveryStatus.SKIPPED, "no_device")]
 
 
 # --- at the moment of sending -------------------------------------------------------------
 
 
+class SendDecision(StrEnum):
+    """What the dispatcher does with a marketing delivery it has claimed; all but `send`
+    are the status the delivery takes instead."""
+
+    SEND = "send"
+    """Send it now."""
+    PENDING = DeliveryStatus.PENDING.value
+    """Wait until `due_at`: the window or quiet hours closed since it was planned."""
+    CANCELLED = DeliveryStatus.CANCELLED.value
+    """Consent was withdrawn since it was planned."""
+    SUPPRESSED = DeliveryStatus.SUPPRESSED.value
+    """Not today: the cap is full, or quiet hours leave no time to send."""
+
+
 @dataclass(frozen=True, slots=True)
 class SendCheck:
-    """What the dispatcher does with a marketing delivery it has claimed."""
+    """What the dispatcher does with a marketing delivery it has claimed, and why."""
 
-    status: Literal["send", "pending", "cancelled", "suppressed"]
-    """send it now; wait until `due_at`; cancelled (no consent); suppressed (cap, quiet)."""
+    status: SendDecision
     reason: Reason | None = None
     due_at: datetime | None = None
     """For `pending`: the next moment every timing rule allows (UTC)."""
@@ -658,23 +680,23 @@ def recheck_marketing(
         raise ValueError("now must be timezone-aware")
     now = now.astimezone(UTC)
     if lacks_marketing_consent(channel, prefs):
-        return SendCheck("cancelled", "no_consent")
+        return SendCheck(SendDecision.CANCELLED, "no_consent")
     zone = user_zone(prefs, policy)
     context = PlanningContext(
         intent, prefs, policy, zone, now, timing_rules(intent, prefs, policy, zone)
     )
     slot = schedule(channel, context)
     if slot is None:
-        return SendCheck("suppressed", "quiet_hours")
+        return SendCheck(SendDecision.SUPPRESSED, "quiet_hours")
     due, reason = slot
     if due > now:
-        return SendCheck("pending", reason, due)
+        return SendCheck(SendDecision.PENDING, reason, due)
     counted = [replace(record, at=as_utc(record.at)) for record in sent]
     if channel is not ChannelName.INBOX and over_category_cap(
         Category.MARKETING, at=now, counted=counted, policy=policy
     ):
-        return SendCheck("suppressed", "cap")
-    return SendCheck("send")
+        return SendCheck(SendDecision.SUPPRESSED, "cap")
+    return SendCheck(SendDecision.SEND)
 
 
 def cap_lookback(policy: PlannerPolicy) -> timedelta:

@@ -22,7 +22,7 @@ from tidings.notify.channels.destinations import PrivateDestinationError, check_
 from tidings.notify.rules import RULES
 from tidings.notify.schemas import ConsentEventOut, PreferencesIn, PreferencesOut, QuietHoursIn
 from tidings.notify.status import record_status_change
-from tidings.notify.types import Category, ChannelName, Preferences, QuietHours
+from tidings.notify.types import Category, ChannelName, DeliveryStatus, Preferences, QuietHours
 from tidings.privacy.crypto import Keyring
 from tidings.users import service as users
 
@@ -331,8 +331,8 @@ def record_consent(
                 delivery_id=delivery.id,
                 notification_id=delivery.notification_id,
                 user_id=user_id,
-                channel=channel.value,
-                status="cancelled",
+                channel=channel,
+                status=DeliveryStatus.CANCELLED,
                 reason="no_consent",
                 at=at,
             )

@@ -21,7 +21,7 @@ from tidings.notify import preferences, repository, rules
 from tidings.notify.kinds import service as kinds
 from tidings.notify.planner import PlannerPolicy, SentRecord, plan
 from tidings.notify.status import DELIVERY_UPDATED, PLATFORM
-from tidings.notify.types import Category, ChannelName, Intent
+from tidings.notify.types import Category, ChannelName, DeliveryStatus, Intent
 from tidings.privacy.crypto import Keyring
 
 HISTORY_WINDOW = timedelta(days=1)
@@ -104,14 +104,14 @@ def relay_batch(
                     "notification_id": notification_id,
                     "user_id": intent.user_id,
                     "channel": planned.channel.value,
-                    "status": planned.status,
+                    "status": planned.status.value,
                     "due_at": planned.due_at,
                     "fallback": ",".join(c.value for c in planned.fallback),
                     "reason": planned.reason,
                     "created_at": now,
                 }
             )
-            if planned.status == "pending":
+            if planned.status is DeliveryStatus.PENDING:
                 history[intent.user_id].append(
                     SentRecord(
                         channel=planned.channel,
@@ -185,7 +185,7 @@ def _platform_webhook(conn: Connection, event: AnyRow, now: datetime) -> list[di
             "notification_id": notification_id,
             "user_id": PLATFORM,
             "channel": ChannelName.WEBHOOK.value,
-            "status": "pending",
+            "status": DeliveryStatus.PENDING.value,
             "due_at": now,
             "fallback": "",
             "created_at": now,

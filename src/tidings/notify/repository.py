@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
+    Select,
     and_,
     bindparam,
     exists,
@@ -32,8 +33,19 @@ from tidings.notify.models import (
     notifications,
     preferences,
 )
+from tidings.notify.types import OPEN_STATUSES, AttemptOutcome, Category, DeliveryStatus
 
-OPEN_STATUSES = ("pending", "sending")
+PENDING, SENDING = DeliveryStatus.PENDING, DeliveryStatus.SENDING
+DIGEST, DIGESTING = DeliveryStatus.DIGEST, DeliveryStatus.DIGESTING
+NOT_COUNTED = (
+    DeliveryStatus.SUPPRESSED,
+    DIGEST,
+    DIGESTING,
+    DeliveryStatus.FAILED,
+    DeliveryStatus.CANCELLED,
+    DeliveryStatus.SKIPPED,
+)
+"""Deliveries that did not go and will not go as they stand: caps and limits skip them."""
 
 
 def _insert(conn: Connection, table: Any) -> Any:
@@ -132,16 +144,14 @@ def recent_deliveries(conn: Connection, user_ids: Sequence[str], since: datetime
         .where(
             deliveries.c.user_id.in_(user_ids),
             deliveries.c.due_at >= since,
-            deliveries.c.status.notin_(
-                ("suppressed", "digest", "digesting", "failed", "cancelled", "skipped")
-            ),
+            deliveries.c.status.notin_(NOT_COUNTED),
         )
     )
     return list(conn.execute(stmt))
 
 
 def sent_since(
-    conn: Connection, user_ids: Sequence[str], *, category: str, since: datetime
+    conn: Connection, user_ids: Sequence[str], *, category: Category, since: datetime
 ) -> list[AnyRow]:
     """What actually went out to these users in a category lately (not what is planned)."""
     stmt = (
@@ -212,17 +222,17 @@ def cancel_pending_marketing(
     worker is cancelled (a claimed one is rechecked by the dispatcher before it goes); the
     cancelled deliveries' ids and notification ids."""
     marketing = select(notifications.c.id).where(
-        notifications.c.user_id == user_id, notifications.c.category == "marketing"
+        notifications.c.user_id == user_id, notifications.c.category == Category.MARKETING
     )
     stmt = (
         update(deliveries)
         .where(
             deliveries.c.user_id == user_id,
             deliveries.c.channel == channel,
-            deliveries.c.status == "pending",
+            deliveries.c.status == PENDING,
             deliveries.c.notification_id.in_(marketing.scalar_subquery()),
         )
-        .values(status="cancelled", reason=reason, final_at=at)
+        .values(status=DeliveryStatus.CANCELLED, reason=reason, final_at=at)
         .returning(deliveries.c.id, deliveries.c.notification_id)
     )
     return list(conn.execute(stmt))
@@ -249,8 +259,8 @@ def claim_due_deliveries(
     each user receives their notices in order.
     """
     due = or_(
-        and_(deliveries.c.status == "pending", deliveries.c.due_at <= now),
-        and_(deliveries.c.status == "sending", deliveries.c.lease_expires_at < now),
+        and_(deliveries.c.status == PENDING, deliveries.c.due_at <= now),
+        and_(deliveries.c.status == SENDING, deliveries.c.lease_expires_at < now),
     )
     # The first open delivery of each (user, channel); a window function, not NOT EXISTS,
     # whose anti-join PostgreSQL planned quadratically on a fresh table (9 s per claim).
@@ -275,7 +285,7 @@ def claim_due_deliveries(
             select(first.c.id)
             .where(
                 first.c.rank == 1,
-                or_(first.c.status == "pending", first.c.lease_expires_at < now),
+                or_(first.c.status == PENDING, first.c.lease_expires_at < now),
             )
             .order_by(first.c.due_at, first.c.id)
             .limit(limit)
@@ -295,22 +305,26 @@ def claim_due_deliveries(
     conn.execute(
         update(deliveries)
         .where(deliveries.c.id.in_(ids))
-        .values(status="sending", lease_owner=owner, lease_expires_at=lease_until)
+        .values(status=SENDING, lease_owner=owner, lease_expires_at=lease_until)
     )
     rows = conn.execute(
-        select(
-            deliveries,
-            notifications.c.kind,
-            notifications.c.category,
-            notifications.c.data,
-            notifications.c.event_id,
-            notifications.c.created_at.label("notified_at"),
-        )
-        .join(notifications, notifications.c.id == deliveries.c.notification_id)
+        _with_notice()
         .where(deliveries.c.id.in_(ids))
         .order_by(deliveries.c.due_at, deliveries.c.id)
     )
     return list(rows)
+
+
+def _with_notice() -> Select[Any]:
+    """Claimed deliveries with what the dispatcher needs of their notice."""
+    return select(
+        deliveries,
+        notifications.c.kind,
+        notifications.c.category,
+        notifications.c.data,
+        notifications.c.event_id,
+        notifications.c.created_at.label("notified_at"),
+    ).join(notifications, notifications.c.id == deliveries.c.notification_id)
 
 
 def claim_due_digests(
@@ -321,11 +335,8 @@ def claim_due_digests(
         select(deliveries.c.id)
         .where(
             or_(
-                and_(deliveries.c.status == "digest", deliveries.c.due_at <= now),
-                and_(
-                    deliveries.c.status == "digesting",
-                    deliveries.c.lease_expires_at < now,
-                ),
+                and_(deliveries.c.status == DIGEST, deliveries.c.due_at <= now),
+                and_(deliveries.c.status == DIGESTING, deliveries.c.lease_expires_at < now),
             )
         )
         .order_by(deliveries.c.user_id, deliveries.c.channel, deliveries.c.id)
@@ -338,11 +349,10 @@ def claim_due_digests(
     conn.execute(
         update(deliveries)
         .where(deliveries.c.id.in_(ids))
-        .values(status="digesting", lease_owner=owner, lease_expires_at=lease_until)
+        .values(status=DIGESTING, lease_owner=owner, lease_expires_at=lease_until)
     )
     stmt = (
-        select(deliveries, notifications.c.kind, notifications.c.category, notifications.c.data)
-        .join(notifications, notifications.c.id == deliveries.c.notification_id)
+        _with_notice()
         .where(deliveries.c.id.in_(ids))
         .order_by(deliveries.c.user_id, deliveries.c.channel, deliveries.c.id)
     )
@@ -356,7 +366,7 @@ def finish_digest(
         update(deliveries)
         .where(
             deliveries.c.id.in_(delivery_ids),
-            deliveries.c.status == "digesting",
+            deliveries.c.status == DIGESTING,
             deliveries.c.lease_owner == owner,
         )
         .values(lease_owner=None, lease_expires_at=None, **values)
@@ -374,7 +384,7 @@ def finish_deliveries(
         return set()
     owned_stmt = select(deliveries.c.id).where(
         deliveries.c.id.in_([delivery_id for delivery_id, _ in outcomes]),
-        deliveries.c.status == "sending",
+        deliveries.c.status == SENDING,
         deliveries.c.lease_owner == owner,
     )
     if conn.dialect.name == "postgresql":
@@ -526,12 +536,17 @@ def get_delivery(conn: Connection, delivery_id: str) -> AnyRow | None:
 
 
 def set_delivery_status(
-    conn: Connection, delivery_id: str, *, status: str, at: datetime, reason: str | None
+    conn: Connection,
+    delivery_id: str,
+    *,
+    status: DeliveryStatus,
+    at: datetime,
+    reason: str | None,
 ) -> bool:
     """A provider's report moves a sent delivery to its final status (once)."""
     stmt = (
         update(deliveries)
-        .where(deliveries.c.id == delivery_id, deliveries.c.status == "sent")
+        .where(deliveries.c.id == delivery_id, deliveries.c.status == DeliveryStatus.SENT)
         .values(status=status, final_at=at, reason=reason)
     )
     return bool(conn.execute(stmt).rowcount == 1)
@@ -577,7 +592,7 @@ def sent_devices(conn: Connection, delivery_ids: Sequence[str]) -> dict[str, set
         return found
     stmt = select(delivery_attempts.c.delivery_id, delivery_attempts.c.device).where(
         delivery_attempts.c.delivery_id.in_(delivery_ids),
-        delivery_attempts.c.outcome == "sent",
+        delivery_attempts.c.outcome == AttemptOutcome.SENT,
         delivery_attempts.c.device.is_not(None),
     )
     for row in conn.execute(stmt):

@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import Connection
 
 from tidings.events import record_event
+from tidings.notify.types import ChannelName, DeliveryStatus
 
 PLATFORM = "platform"
 """The pseudo-user that platform-level webhook deliveries belong to."""
@@ -25,11 +26,12 @@ def record_status_change(
     delivery_id: str,
     notification_id: str,
     user_id: str,
-    channel: str,
-    status: str,
+    channel: ChannelName,
+    status: DeliveryStatus,
     reason: str | None,
     at: datetime,
 ) -> None:
+    """Tell the platform subscriber (through the outbox) that a delivery changed status."""
     if user_id == PLATFORM:
         return
     record_event(
@@ -41,8 +43,8 @@ def record_status_change(
             "delivery_id": delivery_id,
             "notification_id": notification_id,
             "user_id": user_id,
-            "channel": channel,
-            "status": status,
+            "channel": channel.value,
+            "status": status.value,
             "reason": reason,
             "at": at.isoformat(),
         },

@@ -23,6 +23,8 @@ class Category(StrEnum):
 
 
 class ChannelName(StrEnum):
+    """Where a message goes."""
+
     INBOX = "inbox"
     """The in-app inbox; written exactly once."""
     PUSH = "push"
@@ -33,6 +35,49 @@ class ChannelName(StrEnum):
     """Email over SMTP."""
     WEBHOOK = "webhook"
     """Signed HTTP callbacks to another platform (Standard Webhooks)."""
+
+
+class DeliveryStatus(StrEnum):
+    """Where one delivery stands (`deliveries.status`); the API and the status webhook show
+    these values."""
+
+    PENDING = "pending"
+    """Waits for `due_at`: now, or later (a window, quiet hours, a retry's backoff)."""
+    SENDING = "sending"
+    """Claimed by a worker; another takes it once the lease has run out."""
+    SENT = "sent"
+    """Handed to the provider (the inbox: stored)."""
+    DELIVERED = "delivered"
+    """The provider reported that it reached the recipient."""
+    UNDELIVERABLE = "undeliverable"
+    """The provider reported that it could not reach the recipient."""
+    FAILED = "failed"
+    """Given up for good: a permanent error, retries spent, nothing left to send."""
+    DIGEST = "digest"
+    """Held for the user's daily digest."""
+    DIGESTING = "digesting"
+    """Claimed by a worker sending the digest it belongs to."""
+    SUPPRESSED = "suppressed"
+    """Stopped by a rule (consent, quiet hours, a cap, a limit); `reason` says which."""
+    CANCELLED = "cancelled"
+    """Stopped before it went: marketing consent was withdrawn."""
+    SKIPPED = "skipped"
+    """Push to a user without a device (`no_device`): nothing to send to."""
+
+
+OPEN_STATUSES: tuple[DeliveryStatus, ...] = (DeliveryStatus.PENDING, DeliveryStatus.SENDING)
+"""Not yet handled: a later delivery to the same user on the same channel waits for these."""
+
+
+class AttemptOutcome(StrEnum):
+    """How one try at a provider ended (`delivery_attempts.outcome`)."""
+
+    SENT = "sent"
+    """The provider took the message."""
+    RETRYABLE = "retryable"
+    """A time-out, a 5xx or a 429: trying again later may work."""
+    PERMANENT = "permanent"
+    """Refused for good (invalid number, unregistered device): trying again cannot help."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,15 +127,34 @@ class Preferences:
 
 @dataclass(frozen=True, slots=True)
 class Recipient:
-    """Where one delivery goes; personal data in clear only inside the dispatcher."""
+    """Whom a delivery goes to, with their addresses in clear: it lives only inside the
+    dispatcher, for the time of one batch."""
 
     user_id: str
     locale: str
     timezone: str
     phone: str | None = None
     email: str | None = None
-    name: str | None = None
     push_tokens: tuple[str, ...] = ()
+    """The user's devices, the latest registered last."""
+    webhook_url: str | None = None
+    webhook_secrets: tuple[str, ...] = ()
+    """The webhook endpoint's own signing secrets, the current first; empty: the adapter's."""
+
+    def address(self, channel: ChannelName) -> str | None:
+        """Where a message on `channel` goes: the inbox is the user's own; push goes to the
+        latest device; None when the user has no address there."""
+        match channel:
+            case ChannelName.INBOX:
+                return self.user_id
+            case ChannelName.PUSH:
+                return self.push_tokens[-1] if self.push_tokens else None
+            case ChannelName.SMS:
+                return self.phone
+            case ChannelName.EMAIL:
+                return self.email
+            case ChannelName.WEBHOOK:
+                return self.webhook_url
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +174,7 @@ class OutgoingMessage:
     kind: str
     category: Category
     to: str
-    """E.164 phone, email address, push token or webhook URL."""
+    """E.164 phone, email address, push token, webhook URL, or the user id (inbox)."""
     body: str
     title: str | None = None
     html: str | None = None
@@ -132,12 +196,36 @@ class OutgoingMessage:
     device: str | None = None
     """Push: which of the user's devices (a keyed hash of `to`); with `delivery_id`, what a
     sender de-duplicates on, as one delivery goes to each of the user's devices."""
+    notification_id: str | None = None
+    """The notice this message tells (the inbox keeps one item per notice)."""
+    at: datetime | None = None
+    """When the dispatcher composed it (the inbox item's time)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """A message kept in our own database rather than handed to a provider: an inbox item."""
+
+    id: str
+    user_id: str
+    notification_id: str
+    kind: str
+    category: Category
+    title: str
+    body: str
+    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
 class SendResult:
+    """A message taken: by a provider, or (`stored`) by our own database."""
+
     provider: str
     provider_message_id: str | None = None
+    stored: StoredMessage | None = None
+    """The inbox's item: written in the transaction that records its delivery as sent (one
+    statement a batch, once per notice by the unique constraint). No provider was tried, so
+    no attempt is recorded and no receipt will follow: the delivery is final at once."""
 
 
 class ChannelError(Exception):

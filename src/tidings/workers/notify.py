@@ -13,6 +13,7 @@ import structlog
 from tidings.api.context import AppContext
 from tidings.kit.db import with_retry, write_transaction
 from tidings.notify.channels.config import build_channels, sms_templates
+from tidings.notify.channels.inbox import InboxChannel
 from tidings.notify.channels.retry import DEFAULT_POLICIES
 from tidings.notify.delivery.dispatcher import Dispatcher
 from tidings.notify.kinds.service import active_kind
@@ -120,11 +121,9 @@ def build_dispatcher(context: AppContext) -> Dispatcher:
         keyring=context.keyring,
         clock=context.clock,
         renderer=renderer,
-        senders=senders,
+        senders={ChannelName.INBOX: InboxChannel(), **senders},
         retry_delay=retry_delay,
         batch_size=settings.dispatch_batch,
-        brand=settings.brand,
-        brand_en=settings.brand_en,
         status_webhook_url=settings.status_webhook_url,
         lease=timedelta(seconds=settings.delivery_lease_seconds),
         send_concurrency=settings.send_concurrency,

@@ -7,11 +7,20 @@ failed to decide between retrying, failing over and falling back to another chan
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit, urlunsplit
 
-from tidings.notify.types import ChannelName, OutgoingMessage, SendResult, TransientChannelError
+from sqlalchemy import Connection
+
+from tidings.notify.types import (
+    ChannelName,
+    OutgoingMessage,
+    SendResult,
+    StoredMessage,
+    TransientChannelError,
+)
 
 SECRET_MASK = "****"  # noqa: S105 - what a secret is replaced with, not a secret
 
@@ -42,6 +51,18 @@ class ChannelAdapter(Protocol):
     def info(self) -> ChannelInfo: ...
 
     def send(self, message: OutgoingMessage) -> SendResult: ...
+
+
+@runtime_checkable
+class StoringChannel(ChannelAdapter, Protocol):
+    """A channel whose messages are rows of our own database (the in-app inbox).
+
+    `send` only makes the row (`SendResult.stored`); `store` writes a batch of them in the
+    transaction that records their deliveries as sent, so a message is kept exactly when its
+    delivery is, a batch costs one statement, and a unique constraint makes it once.
+    """
+
+    def store(self, conn: Connection, messages: Sequence[StoredMessage]) -> None: ...
 
 
 @runtime_checkable

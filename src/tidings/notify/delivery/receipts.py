@@ -13,7 +13,7 @@ from sqlalchemy import Connection
 from tidings.kit.ids import is_id
 from tidings.notify import preferences, repository
 from tidings.notify.status import record_status_change
-from tidings.notify.types import ChannelName
+from tidings.notify.types import ChannelName, DeliveryStatus
 from tidings.privacy.crypto import Keyring
 from tidings.privacy.masking import mask_phone
 from tidings.users import service as users
@@ -59,7 +59,7 @@ def apply_sms_reports(
     for report in reports:
         if report.out_id is None or not is_id(report.out_id, "dlv"):
             continue
-        status = "delivered" if report.success else "undeliverable"
+        status = DeliveryStatus.DELIVERED if report.success else DeliveryStatus.UNDELIVERABLE
         reason = None if report.success else f"{report.err_code}: {report.err_msg}"[:255]
         if not repository.set_delivery_status(
             conn, report.out_id, status=status, at=at, reason=reason
@@ -73,7 +73,7 @@ def apply_sms_reports(
                 delivery_id=delivery.id,
                 notification_id=delivery.notification_id,
                 user_id=delivery.user_id,
-                channel=delivery.channel,
+                channel=ChannelName(delivery.channel),
                 status=status,
                 reason=reason,
                 at=at,

@@ -37,8 +37,10 @@ from tidings.notify.templates.source import (
     DEFAULT_LOCALE,
     TEXT_CHANNELS,
     CustomKindTemplates,
+    ShippedTemplates,
     TemplateSource,
     email_layout,
+    load_engine_messages,
     load_shipped,
 )
 from tidings.notify.types import Category, ChannelName
@@ -237,7 +239,8 @@ def _paragraphs(text: str) -> list[list[str]]:
 
 class TemplateRenderer:
     """Renders any notice for sms, push, inbox and email from the shipped defaults, or from an
-    operator's active version when `overrides` returns one.
+    operator's active version when `overrides` returns one; the engine's own messages (the
+    daily digest) likewise, from their shipped text.
 
     Stateless apart from caches: one instance serves every user and thread.
     """
@@ -258,6 +261,8 @@ class TemplateRenderer:
         self._overrides = overrides
         self._shipped = load_shipped()
         self._kinds = frozenset(kind for kind, _, _ in self._shipped)
+        self._engine = load_engine_messages()
+        self._engine_kinds = frozenset(kind for kind, _, _ in self._engine)
         self._text_env = _Sandbox(autoescape=False, undefined=StrictUndefined)
         self._text_env.filters.update(FILTERS)
         self._html_env = _Sandbox(
@@ -334,17 +339,30 @@ class TemplateRenderer:
         """The template in force and the locale it is written in: for each candidate locale,
         the operator's version first, then the shipped default. `overrides` replaces the
         renderer's own look-up (the API passes one bound to its transaction)."""
+        if kind in self._engine_kinds:
+            return self._shipped_source(self._engine, kind, channel, locale, None)
         if kind not in self._kinds:
             return self._custom_source(kind, channel, locale)
-        lookup = overrides or self._overrides
+        return self._shipped_source(
+            self._shipped, kind, channel, locale, overrides or self._overrides
+        )
+
+    @staticmethod
+    def _shipped_source(
+        shipped: ShippedTemplates,
+        kind: str,
+        channel: ChannelName,
+        locale: str,
+        lookup: Overrides | None,
+    ) -> tuple[TemplateSource, str]:
         for candidate in locale_candidates(locale):
             if lookup is not None:
                 override = lookup(kind, channel.value, candidate)
                 if override is not None:
                     return override, candidate
-            shipped = self._shipped.get((kind, channel, candidate))
-            if shipped is not None:
-                return shipped, candidate
+            found = shipped.get((kind, channel, candidate))
+            if found is not None:
+                return found, candidate
         raise UnknownKind(f"no {channel.value} template for kind {kind!r}", field="kind")
 
     def _custom_source(
@@ -497,7 +515,7 @@ class TemplateRenderer:
             if spec is not None
             else ()
         )
-        if spec is None and self._custom_kinds is not None:
+        if spec is None and self._custom_kinds is not None and kind not in self._engine_kinds:
             custom = self._custom_kinds(kind)
             declared = custom.optional if custom is not None else ()
         optional = dict.fromkeys((*declared, *OPTIONAL_EXTRAS.get(kind, ())))

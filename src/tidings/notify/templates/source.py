@@ -1,4 +1,6 @@
-"""The shipped default templates: one TOML file per locale under `defaults/`.
+"""The shipped default templates: one TOML file per locale under `defaults/`, and one per
+locale for the engine's own messages (`engine.<locale>.toml`: the daily digest), which tell
+of no event and so are neither listed nor overridden through `/v1/templates`.
 
 Each file has a table per kind (the event type) with these keys; a missing key falls back
 as listed, so most kinds need only `sms` and `inbox_title`:
@@ -79,15 +81,25 @@ def parse_locale_file(text: str, locale: str) -> ShippedTemplates:
     return shipped
 
 
-@cache
-def load_shipped() -> ShippedTemplates:
-    """Every shipped template, read once from the package (works from a wheel too)."""
+def _load(prefix: str) -> ShippedTemplates:
     folder = resources.files(_PACKAGE).joinpath("defaults")
     shipped: ShippedTemplates = {}
     for locale in SHIPPED_LOCALES:
-        text = folder.joinpath(f"{locale}.toml").read_text(encoding="utf-8")
+        text = folder.joinpath(f"{prefix}{locale}.toml").read_text(encoding="utf-8")
         shipped.update(parse_locale_file(text, locale))
     return shipped
+
+
+@cache
+def load_shipped() -> ShippedTemplates:
+    """Every shipped template, read once from the package (works from a wheel too)."""
+    return _load("")
+
+
+@cache
+def load_engine_messages() -> ShippedTemplates:
+    """The engine's own messages (the daily digest), in the same form as the shipped ones."""
+    return _load("engine.")
 
 
 @cache
