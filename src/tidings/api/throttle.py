@@ -15,7 +15,7 @@ from tidings.kit.db import with_retry, write_transaction
 from tidings.kit.errors import RateLimited
 
 if TYPE_CHECKING:
-    from tidings.api.context import AppContext
+    from tidings.api.context import ApiContext
 
 log = structlog.get_logger(__name__)
 
@@ -38,7 +38,7 @@ class FailedAuthThrottle:
         self.window = timedelta(seconds=window_seconds)
         self._clear_until: dict[str, float] = {}
 
-    def key(self, context: AppContext, request: HTTPConnection) -> str:
+    def key(self, context: ApiContext, request: HTTPConnection) -> str:
         host = request.client.host if request.client else "unknown"
         return "auth:ip:" + context.keyring.lookup_hash(host, context="client-ip")[:32]
 
@@ -54,7 +54,7 @@ class FailedAuthThrottle:
             self._clear_until[key] = time.monotonic() + self.CLEAR_FOR_SECONDS
         return wait
 
-    def record_failure(self, context: AppContext, key: str) -> None:
+    def record_failure(self, context: ApiContext, key: str) -> None:
         """Count one failure (committed); 429 when the count is past the limit (failures
         racing in from other processes), else the caller answers 401."""
         self._clear_until.pop(key, None)
@@ -67,7 +67,7 @@ class FailedAuthThrottle:
         if with_retry(attempt) > self.limit:
             self.refuse(context)
 
-    def refuse(self, context: AppContext) -> NoReturn:
+    def refuse(self, context: ApiContext) -> NoReturn:
         _, wait = ratelimit.window_of(context.clock.now(), self.window)
         log.info("api.auth_throttled")
         raise RateLimited(

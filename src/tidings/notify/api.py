@@ -8,13 +8,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
-from sqlalchemy import Connection
 
 from tidings.api.auth import Context, CurrentPrincipal
-from tidings.api.context import AppContext
+from tidings.api.context import ApiContext
 from tidings.api.errors import validation_problem
 from tidings.api.strict import validate_json_value
-from tidings.api.writes import IdempotencyKey, run_write
+from tidings.api.writes import Write
 from tidings.kit.db import read_transaction, with_retry, write_transaction
 from tidings.kit.errors import Unauthorized
 from tidings.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
@@ -81,28 +80,18 @@ def _validated_event(document: Any, *, loc: tuple[str | int, ...]) -> CloudEvent
     response_model=EventAccepted | EventBatchAccepted,
     openapi_extra=_EVENT_BODY_DOC,
 )
-def post_event(
-    request: Request,
-    context: Context,
-    principal: CurrentPrincipal,
-    raw_body: Annotated[bytes, Depends(_raw_body)],
-    idempotency_key: IdempotencyKey = None,
-) -> Response:
+def post_event(write: Write, raw_body: Annotated[bytes, Depends(_raw_body)]) -> Response:
     """Operator: CloudEvents 1.0 from a banking core, in structured, binary or batch mode.
     The same `source` + `id` again answers 202 with `duplicate: true` and changes nothing;
     a batch answers with a result per event."""
-    principal.require_operator()
-    received = events_from_http(request.headers, raw_body)
-    at = context.clock.now()
+    write.principal.require_operator()
+    keyring = write.context.keyring
+    received = events_from_http(write.request.headers, raw_body)
     if not received.batch:
         event = _validated_event(received.events[0], loc=("body",))
-        return run_write(
-            context,
-            principal,
-            request,
+        return write.run(
+            lambda conn: ingest.accept_event(conn, keyring, event, at=write.now),
             body=event,
-            idempotency_key=idempotency_key,
-            operation=lambda conn: ingest.accept_event(conn, context.keyring, event, at=at),
             status_code=202,
         )
     checked: list[CloudEventIn | dict[str, Any]] = []
@@ -111,22 +100,14 @@ def post_event(
             checked.append(_validated_event(document, loc=(index,)))
         except RequestValidationError as exc:
             checked.append(validation_problem(list(exc.errors())))
-
-    def accept_batch(conn: Connection) -> EventBatchAccepted:
-        return EventBatchAccepted(
+    return write.run(
+        lambda conn: EventBatchAccepted(
             items=[
-                ingest.accept_batch_item(conn, context.keyring, index, item, at=at)
+                ingest.accept_batch_item(conn, keyring, index, item, at=write.now)
                 for index, item in enumerate(checked)
             ]
-        )
-
-    return run_write(
-        context,
-        principal,
-        request,
+        ),
         body=EventBatchIn(events=received.events),
-        idempotency_key=idempotency_key,
-        operation=accept_batch,
         status_code=202,
     )
 
@@ -250,7 +231,7 @@ def verify_message(body: VerifyIn, context: Context, principal: CurrentPrincipal
         return authenticity.verify(conn, text=body.text, code=body.code)
 
 
-def _check_callback(context: AppContext, token: str | None) -> None:
+def _check_callback(context: ApiContext, token: str | None) -> None:
     expected = context.settings.callback_token
     if (
         expected is None

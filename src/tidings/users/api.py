@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from fastapi import APIRouter, Request, Response
-from sqlalchemy import Connection
+from fastapi import APIRouter, Response
 
 from tidings.api.auth import Context, CurrentPrincipal
 from tidings.api.ratelimit import enforce_rate_limit
-from tidings.api.writes import IdempotencyKey, run_write
+from tidings.api.writes import Write
 from tidings.kit.db import read_transaction, with_retry, write_transaction
 from tidings.risk import audit, contact_changes
 from tidings.users import service
@@ -21,28 +20,13 @@ router = APIRouter(prefix="/v1/users", tags=["users"])
 
 
 @router.post("", status_code=201, response_model=UserOut)
-def create_user(
-    body: UserCreate,
-    request: Request,
-    context: Context,
-    principal: CurrentPrincipal,
-    idempotency_key: IdempotencyKey = None,
-) -> Response:
+def create_user(body: UserCreate, write: Write) -> Response:
     """Operator: create a user and their main wallet. Personal fields come back masked."""
-    principal.require_operator()
-
-    def operation(conn: Connection) -> UserOut:
-        return wallets.create_user_with_wallet(
-            conn, context.keyring, body, at=context.clock.now(), **context.user_defaults()
-        )
-
-    return run_write(
-        context,
-        principal,
-        request,
+    write.principal.require_operator()
+    keyring, defaults = write.context.keyring, service.user_defaults(write.context.settings)
+    return write.run(
+        lambda conn: wallets.create_user_with_wallet(conn, keyring, body, at=write.now, **defaults),
         body=body,
-        idempotency_key=idempotency_key,
-        operation=operation,
         status_code=201,
     )
 
