@@ -15,8 +15,8 @@ from tests.credit.support import draw, open_line, repay
 from tests.helpers import create_user, top_up
 from tests.notify.test_pipeline import deliver_everything
 from tidings.app.context import AppContext
-from tidings.kit.clock import FixedClock
 from tidings.app.jobs import run_job
+from tidings.kit.clock import FixedClock
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

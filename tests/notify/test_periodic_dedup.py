@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 
 from tests.helpers import cny, create_user
 from tidings.app.context import AppContext
-from tidings.notify.planner import PlannerPolicy
 from tidings.app.notify import build_dispatcher, relay_once
+from tidings.notify.planner import PlannerPolicy
 
 _ids = itertools.count(1)
 

@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 
 from tests.helpers import cny, create_user, top_up, transfer
 from tidings.app.context import AppContext
-from tidings.notify.planner import PlannerPolicy
 from tidings.app.notify import build_dispatcher, relay_once
+from tidings.notify.planner import PlannerPolicy
 
 
 def deliver_everything(context: AppContext) -> None:

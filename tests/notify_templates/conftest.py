@@ -9,8 +9,8 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from tests.conftest import ADMIN_KEY
-from tidings.app.factory import create_app
 from tidings.app.context import AppContext
+from tidings.app.factory import create_app
 from tidings.notify.templates.api import router
 
 

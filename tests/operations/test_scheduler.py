@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from tidings.app.context import AppContext
 from tidings.app import jobs
+from tidings.app.context import AppContext
 from tidings.app.scheduler import job_key, run_due_jobs
 
 

@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from tests.helpers import balance, cny, create_user, top_up, transfer
 from tests.notify.test_pipeline import deliver_everything
 from tidings.app.context import AppContext
-from tidings.kit.clock import FixedClock
 from tidings.app.jobs import run_job
+from tidings.kit.clock import FixedClock
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NEW_YORK = ZoneInfo("America/New_York")

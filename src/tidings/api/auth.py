@@ -66,7 +66,7 @@ async def authenticate(
         raise Unauthorized("send Authorization: Bearer <operator key or user token>")
     presented = credentials.credentials
     throttle = context.auth_throttle
-    key = throttle.key(context, request)
+    key = throttle.key(context.keyring, request)
     admin_key = context.settings.admin_key
     # Both sides hashed first, so the comparison takes the same time whatever the length.
     is_operator = admin_key is not None and hmac.compare_digest(
@@ -78,11 +78,11 @@ async def authenticate(
         _check, context, throttle, key, None if is_operator else presented
     )
     if wait is not None:
-        throttle.refuse(context)
+        throttle.refuse(context.clock)
     if is_operator:
         return Principal(user_id=None)
     if user_id is None:
-        await run_in_threadpool(throttle.record_failure, context, key)
+        await run_in_threadpool(throttle.record_failure, context.engine, context.clock, key)
         raise Unauthorized(
             "the key or token is not valid (or has expired or been revoked)", token_presented=True
         )

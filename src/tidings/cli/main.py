@@ -205,9 +205,9 @@ def jobs_run(
 ) -> None:
     """Run a periodic job for a moment; a past moment catches up after downtime."""
     from tidings.app.context import build_context
+    from tidings.app.jobs import run_job
     from tidings.kit.clock import as_utc
     from tidings.kit.errors import AppError
-    from tidings.app.jobs import run_job
 
     context = build_context(get_settings())
     try:
