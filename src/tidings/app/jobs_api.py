@@ -37,10 +37,9 @@ async def run(
     principal: CurrentPrincipal,
     body: JobRunIn | None = None,
 ) -> dict[str, Any]:
-    """Run `name` for `as_of` (default now); the same moment twice sends nothing twice.
-
-    Not a `Write`: a job owns its transactions (several, each retried), and running the same
-    `as_of` again is already harmless, so there is no first answer to replay."""
+    """Run `name` for `as_of` (default now); the same moment twice sends nothing twice."""
+    # Not a `Write`: a job owns its transactions (several, each retried), and the same
+    # `as_of` run again is already harmless, so there is no first answer to replay.
     principal.require_operator()
     as_of: datetime | None = body.as_of if body else None
     return await run_in_threadpool(run_job, context, name, as_of)
