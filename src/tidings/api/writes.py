@@ -158,4 +158,5 @@ Write = Annotated[WriteRequest, Depends(_write_request)]
 """Declare `write: Write` on a state-changing route instead of its five parameters."""
 
 PlainWrite = Annotated[WriteRequest, Depends(_write_without_key)]
-"""A `Write` that takes no `Idempotency-Key`: a PUT or DELETE, idempotent by its method."""
+"""A `Write` that takes no `Idempotency-Key`: one idempotent by nature (a PUT, marking read) or
+whose answer must never be replayed (a secret or a token shown once)."""

@@ -13,8 +13,8 @@ from tidings.api.auth import Context, CurrentPrincipal
 from tidings.api.context import ApiContext
 from tidings.api.errors import validation_problem
 from tidings.api.strict import validate_json_value
-from tidings.api.writes import Write
-from tidings.kit.db import read_transaction, with_retry, write_transaction
+from tidings.api.writes import PlainWrite, Write
+from tidings.kit.db import read_transaction, write_transaction
 from tidings.kit.errors import Unauthorized
 from tidings.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from tidings.notify import inbox, ingest, preferences, webhook_secrets
@@ -143,18 +143,18 @@ def list_notifications(
 
 
 @router.post("/users/{user_id}/inbox/read-all", response_model=MarkedRead)
-def mark_all_read(user_id: str, context: Context, principal: CurrentPrincipal) -> MarkedRead:
-    principal.require_self(user_id)
-    with write_transaction(context.engine) as conn:
-        return inbox.mark_all_read(conn, user_id, at=context.clock.now())
+def mark_all_read(user_id: str, write: PlainWrite) -> Response:
+    write.principal.require_self(user_id)
+    return write.run(lambda conn: inbox.mark_all_read(conn, user_id, at=write.now))
 
 
 @router.post("/notifications/{notification_id}/read", response_model=MarkedRead)
-def mark_read(notification_id: str, context: Context, principal: CurrentPrincipal) -> MarkedRead:
-    with write_transaction(context.engine) as conn:
-        return inbox.mark_read(
-            conn, notification_id, acting_user_id=principal.user_id, at=context.clock.now()
+def mark_read(notification_id: str, write: PlainWrite) -> Response:
+    return write.run(
+        lambda conn: inbox.mark_read(
+            conn, notification_id, acting_user_id=write.acting_user_id, at=write.now
         )
+    )
 
 
 @router.get("/notifications/{notification_id}", response_model=NotificationOut)
@@ -174,44 +174,34 @@ def get_preferences(user_id: str, context: Context, principal: CurrentPrincipal)
 
 
 @router.put("/users/{user_id}/preferences", response_model=PreferencesOut)
-def put_preferences(
-    user_id: str, body: PreferencesIn, context: Context, principal: CurrentPrincipal
-) -> PreferencesOut:
+def put_preferences(user_id: str, body: PreferencesIn, write: PlainWrite) -> Response:
     """Channels per category, quiet hours, digest, marketing consent per channel (recorded in
     the consent ledger), push tokens and a webhook URL."""
-    principal.require_self(user_id)
-
-    def attempt() -> PreferencesOut:
-        with write_transaction(context.engine) as conn:
-            return preferences.update_preferences(
-                conn,
-                context.keyring,
-                user_id,
-                body,
-                actor=principal.user_id or "operator",
-                at=context.clock.now(),
-                allow_private_webhooks=context.settings.webhook_allow_private,
-                report_status=context.settings.status_webhook_url is not None,
-            )
-
-    return with_retry(attempt)
+    write.principal.require_self(user_id)
+    keyring, settings, actor = write.context.keyring, write.context.settings, write.principal.key
+    return write.run(
+        lambda conn: preferences.update_preferences(
+            conn,
+            keyring,
+            user_id,
+            body,
+            actor=actor,
+            at=write.now,
+            allow_private_webhooks=settings.webhook_allow_private,
+            report_status=settings.status_webhook_url is not None,
+        )
+    )
 
 
 @router.post("/users/{user_id}/webhook-secret/rotate", response_model=WebhookSecretOut)
-def rotate_webhook_secret(
-    user_id: str, context: Context, principal: CurrentPrincipal
-) -> WebhookSecretOut:
+def rotate_webhook_secret(user_id: str, write: PlainWrite) -> Response:
     """A new signing secret for the user's webhook, shown once; the replaced one keeps
     signing for 24 hours (both signatures on every request meanwhile). 409 `no-webhook`
     without a webhook URL. Not replayed by `Idempotency-Key` (the answer holds a secret, which
     is never stored in clear): a retry rotates again, and the earlier secrets still sign."""
-    principal.require_self(user_id)
-
-    def attempt() -> WebhookSecretOut:
-        with write_transaction(context.engine) as conn:
-            return webhook_secrets.rotate(conn, context.keyring, user_id, at=context.clock.now())
-
-    return with_retry(attempt)
+    write.principal.require_self(user_id)
+    keyring = write.context.keyring
+    return write.run(lambda conn: webhook_secrets.rotate(conn, keyring, user_id, at=write.now))
 
 
 @router.get("/users/{user_id}/consents", response_model=list[ConsentEventOut])
