@@ -19,8 +19,8 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import Engine
 
-from tidings.api.app import create_app
-from tidings.api.context import AppContext
+from tidings.app.context import AppContext
+from tidings.app.factory import create_app
 from tidings.config import Settings
 from tidings.kit.db import make_engine
 from tidings.kit.logging import configure_logging

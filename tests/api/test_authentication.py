@@ -16,8 +16,8 @@ from pydantic import SecretStr, ValidationError
 
 from tests.conftest import ADMIN_KEY
 from tests.helpers import create_user
-from tidings.api.app import create_app
-from tidings.api.context import AppContext
+from tidings.app.context import AppContext
+from tidings.app.factory import create_app
 from tidings.config import Settings
 from tidings.kit.clock import FixedClock
 

@@ -29,8 +29,8 @@ from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from tests.conftest import PG_ADMIN_DSN, _pg_url
-from tidings.api.app import create_app
-from tidings.api.context import AppContext
+from tidings.app.context import AppContext
+from tidings.app.factory import create_app
 from tidings.config import Settings
 from tidings.kit.db import make_engine, write_transaction
 from tidings.privacy.crypto import Keyring

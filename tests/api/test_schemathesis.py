@@ -38,9 +38,9 @@ from pydantic import BaseModel, SecretStr, ValidationError
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
-from tidings.api.app import create_app
-from tidings.api.context import AppContext
 from tidings.api.strict import validate_json_value
+from tidings.app.context import AppContext
+from tidings.app.factory import create_app
 from tidings.config import Settings
 from tidings.credit.schemas import RepaymentCreate
 from tidings.kit.db import make_engine, write_transaction

@@ -14,9 +14,9 @@ from fastapi.testclient import TestClient
 from tests.credit.support import draw, open_line, repay
 from tests.helpers import create_user, top_up
 from tests.notify.test_pipeline import deliver_everything
-from tidings.api.context import AppContext
+from tidings.app.context import AppContext
+from tidings.app.jobs import run_job
 from tidings.kit.clock import FixedClock
-from tidings.workers.jobs import run_job
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from tests.credit.support import draw, open_line, repay
 from tests.helpers import balance, cny, create_user, top_up, transfer
 from tests.notify.test_pipeline import deliver_everything
-from tidings.api.context import AppContext
+from tidings.app.context import AppContext
 from tidings.credit.models import credit_drawdowns, credit_lines
 from tidings.kit.clock import FixedClock
 from tidings.kit.db import read_transaction

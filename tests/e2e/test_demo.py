@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from rich.console import Console
 from sqlalchemy import func, select
 
-from tidings.api.app import create_app
-from tidings.api.context import AppContext
+from tidings.app.context import AppContext
+from tidings.app.factory import create_app
 from tidings.cli.demo import create_demo_data
 from tidings.kit.clock import FixedClock
 from tidings.kit.db import read_transaction

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select
 
-from tidings.api.context import AppContext
+from tidings.app.context import AppContext
 from tidings.events import outbox
 from tidings.kit.db import read_transaction, with_retry, write_transaction
 from tidings.kit.money import PositiveMoney

@@ -26,7 +26,7 @@ from tests.ledger.builders import (
     top_up,
     transfer,
 )
-from tidings.api.context import AppContext
+from tidings.app.context import AppContext
 from tidings.events import outbox
 from tidings.kit.db import read_transaction
 from tidings.ledger.exceptions import InsufficientFunds

@@ -23,7 +23,7 @@ from tests.ledger.builders import (
     new_user,
     top_up,
 )
-from tidings.api.context import AppContext
+from tidings.app.context import AppContext
 from tidings.kit.db import read_transaction
 from tidings.kit.ids import new_id
 from tidings.ledger.models import accounts, ledger_entries, postings

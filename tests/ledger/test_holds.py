@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import Table, func, select
 
 from tests.ledger.builders import account_of, new_user, pay, top_up, wallet_balances
-from tidings.api.context import AppContext
+from tidings.app.context import AppContext
 from tidings.kit.db import read_transaction, write_transaction
 from tidings.ledger import service as ledger
 from tidings.ledger.exceptions import InsufficientFunds

@@ -38,7 +38,7 @@ from tests.ledger.builders import (
     transfer_count,
     wallet_balances_of,
 )
-from tidings.api.context import AppContext
+from tidings.app.context import AppContext
 from tidings.kit.db import read_transaction
 from tidings.ledger.exceptions import InsufficientFunds
 from tidings.wallets import events

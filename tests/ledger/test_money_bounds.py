@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from tests.helpers import assert_books_unchanged, balance, cny, create_user, top_up
 from tests.ledger.builders import account_of, assert_trial_balance_ok
-from tidings.api.context import AppContext
+from tidings.app.context import AppContext
 from tidings.kit.db import make_engine, read_transaction, write_transaction
 from tidings.kit.migrate import downgrade, upgrade
 from tidings.ledger import service as ledger

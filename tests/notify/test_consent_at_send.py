@@ -20,7 +20,8 @@ from pydantic import SecretStr
 from sqlalchemy import event, select
 
 from tests.helpers import create_user
-from tidings.api.context import AppContext
+from tidings.app.context import AppContext
+from tidings.app.notify import build_dispatcher, relay_once
 from tidings.events import outbox
 from tidings.kit.clock import FixedClock
 from tidings.kit.db import read_transaction, write_transaction
@@ -28,7 +29,6 @@ from tidings.kit.ids import new_id
 from tidings.notify import repository
 from tidings.notify.planner import PlannerPolicy
 from tidings.notify.types import Category
-from tidings.workers.notify import build_dispatcher, relay_once
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 PROMOTION = "marketing.promotion"

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from tests.helpers import cny, create_user
 from tests.notify.test_pipeline import deliver_everything, sink_lines
-from tidings.api.context import AppContext
+from tidings.app.context import AppContext
 
 KIND = "card.statement.posted"
 

@@ -7,11 +7,11 @@ from datetime import timedelta
 from fastapi.testclient import TestClient
 
 from tests.helpers import cny, create_user, top_up, transfer
-from tidings.api.context import AppContext
+from tidings.app.context import AppContext
+from tidings.app.notify import relay_once
 from tidings.kit.db import write_transaction
 from tidings.notify import repository
 from tidings.notify.planner import PlannerPolicy
-from tidings.workers.notify import relay_once
 
 
 def test_a_later_notice_waits_while_an_earlier_one_is_open(

@@ -11,10 +11,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event
 
 from tests.helpers import cny, create_user, top_up, transfer
-from tidings.api.context import AppContext
+from tidings.app.context import AppContext
+from tidings.app.notify import build_dispatcher, relay_once
 from tidings.kit.clock import FixedClock
 from tidings.notify.planner import PlannerPolicy
-from tidings.workers.notify import build_dispatcher, relay_once
 
 
 def deliver_everything(context: AppContext) -> None:

@@ -11,9 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.helpers import cny, create_user, top_up, transfer
-from tidings.api.context import AppContext
+from tidings.app.context import AppContext
+from tidings.app.notify import build_dispatcher, relay_once
 from tidings.notify.planner import PlannerPolicy
-from tidings.workers.notify import build_dispatcher, relay_once
 
 
 def deliver_everything(context: AppContext) -> None:

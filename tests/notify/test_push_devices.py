@@ -10,12 +10,12 @@ import httpx
 from fastapi.testclient import TestClient
 
 from tests.helpers import create_user, top_up
-from tidings.api.context import AppContext
+from tidings.app.context import AppContext
+from tidings.app.notify import build_dispatcher, relay_once
 from tidings.notify.channels.push_fcm import FcmPushAdapter, FcmSettings
 from tidings.notify.delivery.dispatcher import Dispatcher
 from tidings.notify.planner import PlannerPolicy
 from tidings.notify.types import ChannelName
-from tidings.workers.notify import build_dispatcher, relay_once
 
 PHONE_TOKEN = "fcm-token-phone-0001"
 TABLET_TOKEN = "fcm-token-tablet-0002"

@@ -22,13 +22,13 @@ from fastapi.testclient import TestClient
 from tests.conftest import DATA_KEY, LOOKUP_KEY
 from tests.helpers import cny, create_user
 from tests.notify_channels.test_smtp import Mailbox, start_controller
-from tidings.api.context import AppContext
+from tidings.app.context import AppContext
+from tidings.app.notify import build_dispatcher, relay_once
 from tidings.kit.clock import FixedClock
 from tidings.notify import unsubscribe
 from tidings.notify.planner import PlannerPolicy
 from tidings.notify.types import ChannelName
 from tidings.privacy.crypto import Keyring
-from tidings.workers.notify import build_dispatcher, relay_once
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 PROMOTION = "marketing.promotion"

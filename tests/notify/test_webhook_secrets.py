@@ -14,13 +14,13 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from tests.helpers import cny, create_user, top_up, transfer
-from tidings.api.context import AppContext
+from tidings.app.context import AppContext
+from tidings.app.notify import build_dispatcher, relay_once
 from tidings.kit.clock import FixedClock
 from tidings.notify.channels.webhook import WebhookAdapter, decode_secret, generate_secret
 from tidings.notify.delivery.dispatcher import Dispatcher
 from tidings.notify.planner import PlannerPolicy
 from tidings.notify.types import ChannelName
-from tidings.workers.notify import build_dispatcher, relay_once
 
 HOOK_URL = "https://hooks.example.com/tidings"
 

@@ -13,14 +13,14 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from tests.helpers import cny, create_user
-from tidings.api.context import AppContext
+from tidings.app.context import AppContext
+from tidings.app.notify import build_dispatcher, relay_once
 from tidings.cli.main import app as cli
 from tidings.kit.clock import FixedClock
 from tidings.notify.channels.config import ChannelConfigError, check_channel_settings
 from tidings.notify.channels.sms_aliyun import AliyunSmsAdapter, AliyunSmsSettings
 from tidings.notify.planner import PlannerPolicy
 from tidings.notify.types import ProviderTemplate
-from tidings.workers.notify import build_dispatcher, relay_once
 
 from .conftest import MessageFactory
 from .stubs import AliyunStub, StubServer

@@ -9,8 +9,8 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from tests.conftest import ADMIN_KEY
-from tidings.api.app import create_app
-from tidings.api.context import AppContext
+from tidings.app.context import AppContext
+from tidings.app.factory import create_app
 from tidings.notify.templates.api import router
 
 

@@ -14,14 +14,14 @@ from sqlalchemy import select
 
 from tests.helpers import cny, create_user
 from tests.notify_templates.support import publish
-from tidings.api.context import AppContext
+from tidings.app.context import AppContext
+from tidings.app.notify import build_dispatcher, relay_once
 from tidings.notify.models import notifications
 from tidings.notify.planner import PlannerPolicy
 from tidings.notify.templates.budget import MAX_OUTPUT_CHARS, MAX_STEPS
 from tidings.notify.templates.exceptions import TemplateTooCostly
 from tidings.notify.templates.render import TemplateRenderer, TemplateSource
 from tidings.notify.types import Category, ChannelName
-from tidings.workers.notify import build_dispatcher, relay_once
 
 NESTED_LOOPS = "{% for a in range(10000) %}{% for b in range(10000) %}{% endfor %}{% endfor %}ok"
 

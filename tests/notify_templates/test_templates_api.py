@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from tests.helpers import create_user
 from tests.notify_templates.support import publish
-from tidings.api.context import AppContext
+from tidings.app.context import AppContext
 from tidings.kit.db import read_transaction, with_retry, write_transaction
 from tidings.notify.catalogue import EVENT_TYPES
 from tidings.notify.models import templates

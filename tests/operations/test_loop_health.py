@@ -9,9 +9,9 @@ import time
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from tidings.api.context import AppContext
+from tidings.app.context import AppContext
+from tidings.app.worker import Worker
 from tidings.kit.health import HEALTHY_AFTER_S, MAX_BACKOFF_S, LoopHealth
-from tidings.workers.runner import Worker
 
 
 def broken_dispatch(context: AppContext, stop: threading.Event) -> None:

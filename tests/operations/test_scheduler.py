@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from tidings.api.context import AppContext
-from tidings.workers import jobs
-from tidings.workers.scheduler import job_key, run_due_jobs
+from tidings.app import jobs
+from tidings.app.context import AppContext
+from tidings.app.scheduler import job_key, run_due_jobs
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, func, select
 
 from tests.conftest import DATA_KEY, LOOKUP_KEY
 from tests.helpers import cny, create_user, top_up
-from tidings.api.context import AppContext
+from tidings.app.context import AppContext
 from tidings.events import outbox
 from tidings.kit.clock import FixedClock
 from tidings.privacy.codes import SEALED_CODE, open_code

@@ -10,7 +10,7 @@ from datetime import timedelta
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from tidings.api.context import AppContext
+from tidings.app.context import AppContext
 from tidings.kit.clock import FixedClock
 from tidings.kit.db import with_retry, write_transaction
 from tidings.kit.errors import AppError

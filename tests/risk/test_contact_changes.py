@@ -12,7 +12,7 @@ from sqlalchemy import Engine, select
 
 from tests.helpers import cny, create_user, top_up
 from tests.notify.test_pipeline import deliver_everything, sink_lines
-from tidings.api.context import AppContext
+from tidings.app.context import AppContext
 from tidings.kit.clock import FixedClock
 from tidings.notify.models import deliveries, notifications
 from tidings.privacy.codes import DESTINATIONS, SEALED_CODE

@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 from tests.helpers import create_user
 from tests.notify.test_pipeline import deliver_everything, sink_lines
-from tidings.api.context import AppContext
+from tidings.app.context import AppContext
 from tidings.kit.clock import FixedClock
 from tidings.risk import events as security
 from tidings.risk.detectors import platform_of

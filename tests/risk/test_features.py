@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.helpers import cny
-from tidings.api.context import AppContext
+from tidings.app.context import AppContext
 from tidings.kit.clock import FixedClock
 from tidings.kit.db import read_transaction
 from tidings.risk.features import transfer_signals

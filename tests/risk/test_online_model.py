@@ -12,13 +12,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, update
 
 from tests.helpers import cny
-from tidings.api.context import AppContext
+from tidings.app.context import AppContext
+from tidings.app.jobs import run_job
 from tidings.kit.clock import FixedClock
 from tidings.kit.db import write_transaction
 from tidings.risk import learning
 from tidings.risk.models import risk_model_observations, risk_models
 from tidings.risk.online import ONLINE_MODEL, OnlineRiskModel
-from tidings.workers.jobs import run_job
 
 from .conftest import Member, count_rows, later, pay, sent_code
 

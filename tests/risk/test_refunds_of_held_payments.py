@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
 from tests.helpers import assert_books_unchanged, cny
-from tidings.api.context import AppContext
+from tidings.app.context import AppContext
 from tidings.kit.db import with_retry, write_transaction
 from tidings.kit.errors import AppError
 from tidings.ledger.models import accounts

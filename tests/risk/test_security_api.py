@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from tests.helpers import assert_books_unchanged, cny, top_up
-from tidings.api.context import AppContext
+from tidings.app.context import AppContext
 from tidings.kit.clock import FixedClock
 from tidings.ledger.models import holds
 from tidings.risk import events as security

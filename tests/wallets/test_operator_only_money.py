@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.helpers import assert_books_unchanged, balance, cny, create_user, top_up, transfer
-from tidings.api.context import AppContext
+from tidings.app.context import AppContext
 
 STARBUCKS = {"name": "星巴克", "category": "5814"}
 

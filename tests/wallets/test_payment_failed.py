@@ -10,7 +10,7 @@ from sqlalchemy import Engine, select
 
 from tests.helpers import assert_books_unchanged, balance, cny, create_user, top_up
 from tests.notify.test_pipeline import deliver_everything
-from tidings.api.context import AppContext
+from tidings.app.context import AppContext
 from tidings.events import outbox
 from tidings.wallets import events as wallet_events
 

@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 
 from tests.helpers import balance, cny, create_user, top_up, transfer
 from tests.notify.test_pipeline import deliver_everything
-from tidings.api.context import AppContext
+from tidings.app.context import AppContext
+from tidings.app.jobs import run_job
 from tidings.kit.clock import FixedClock
-from tidings.workers.jobs import run_job
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NEW_YORK = ZoneInfo("America/New_York")

@@ -1,1 +1,2 @@
-"""The HTTP API: app factory, auth, the one error handler, routers per domain."""
+"""The HTTP toolkit below the domains: auth, idempotent writes, the one problem+json handler,
+observability, rate limits. It imports no domain; `tidings.app` mounts the routers."""

@@ -12,14 +12,18 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
-from tidings.api.context import AppContext, get_context
+from tidings.api.context import ApiContext, get_context
 from tidings.api.throttle import FailedAuthThrottle
 from tidings.kit.db import read_transaction
-from tidings.kit.errors import Forbidden, Unauthorized
-from tidings.users import service as users
-from tidings.users.exceptions import UserNotFound
+from tidings.kit.errors import Forbidden, NotFound, Unauthorized
 
 _bearer = HTTPBearer(auto_error=False, description="Operator key or a user token (tdu_…)")
+
+
+class UserOutOfReach(NotFound):
+    """A user token naming another user: answered exactly as a user that does not exist."""
+
+    code = "user-not-found"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +48,7 @@ class Principal:
     def require_self(self, user_id: str) -> None:
         """A user may reach only their own resources; others look absent (404)."""
         if self.user_id is not None and self.user_id != user_id:
-            raise UserNotFound(f"user {user_id} not found")
+            raise UserOutOfReach(f"user {user_id} not found")
 
 
 def _digest(secret: str) -> bytes:
@@ -54,7 +58,7 @@ def _digest(secret: str) -> bytes:
 async def authenticate(
     request: HTTPConnection,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    context: Annotated[AppContext, Depends(get_context)],
+    context: Annotated[ApiContext, Depends(get_context)],
 ) -> Principal:
     """Async so a valid operator key is checked without a thread hop; tokens, and addresses
     that failed lately, need the database."""
@@ -62,7 +66,7 @@ async def authenticate(
         raise Unauthorized("send Authorization: Bearer <operator key or user token>")
     presented = credentials.credentials
     throttle = context.auth_throttle
-    key = throttle.key(context, request)
+    key = throttle.key(context.keyring, request)
     admin_key = context.settings.admin_key
     # Both sides hashed first, so the comparison takes the same time whatever the length.
     is_operator = admin_key is not None and hmac.compare_digest(
@@ -74,11 +78,11 @@ async def authenticate(
         _check, context, throttle, key, None if is_operator else presented
     )
     if wait is not None:
-        throttle.refuse(context)
+        throttle.refuse(context.clock)
     if is_operator:
         return Principal(user_id=None)
     if user_id is None:
-        await run_in_threadpool(throttle.record_failure, context, key)
+        await run_in_threadpool(throttle.record_failure, context.engine, context.clock, key)
         raise Unauthorized(
             "the key or token is not valid (or has expired or been revoked)", token_presented=True
         )
@@ -86,7 +90,7 @@ async def authenticate(
 
 
 def _check(
-    context: AppContext, throttle: FailedAuthThrottle, key: str, token: str | None
+    context: ApiContext, throttle: FailedAuthThrottle, key: str, token: str | None
 ) -> tuple[int | None, str | None]:
     """In one read: how long the address must wait (None: it may try) and the token's user."""
     at = context.clock.now()
@@ -94,8 +98,8 @@ def _check(
         wait = None if throttle.known_clear(key) else throttle.retry_after(conn, key, at=at)
         if wait is not None or token is None:
             return wait, None
-        return None, users.user_for_token(conn, token, at=at)
+        return None, context.user_for_token(conn, token, at=at)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
-Context = Annotated[AppContext, Depends(get_context)]
+Context = Annotated[ApiContext, Depends(get_context)]

@@ -1,67 +1,70 @@
-"""What every request needs, wired once at start-up (the one bootstrap place)."""
+"""What the HTTP toolkit and every router may use, wired once at start-up by `tidings.app`.
+
+It names no domain: what only one domain needs (the risk model of this process) is a
+component the composition root provides and that domain asks for by its type.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Protocol, TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from starlette.requests import HTTPConnection
 
 from tidings.api.throttle import FailedAuthThrottle
-from tidings.config import Settings, resolve_data_key, resolve_lookup_key
+from tidings.config import Settings
 from tidings.kit.clock import Clock, SystemClock
-from tidings.kit.db import make_engine
 from tidings.kit.health import LoopHealth
 from tidings.privacy.crypto import Keyring
-from tidings.risk.learning import ModelCache
+
+ComponentT = TypeVar("ComponentT")
+
+
+class TokenLookup(Protocol):
+    """The user a bearer token belongs to, if it is valid at `at` (None otherwise)."""
+
+    def __call__(self, conn: Connection, token: str, *, at: datetime) -> str | None: ...
+
+
+class MissingComponent(LookupError):
+    """A router asked for a component the composition root did not provide (a wiring bug)."""
 
 
 @dataclass
-class AppContext:
+class ApiContext:
     settings: Settings
     engine: Engine
     keyring: Keyring
+    user_for_token: TokenLookup
+    """How `Authorization: Bearer tdu_…` finds its user (the users domain's look-up)."""
     clock: Clock = field(default_factory=SystemClock)
     loop_health: LoopHealth = field(default_factory=LoopHealth)
     """The background loops of this process that are crashing (reported by `/healthz`)."""
-    risk_model: ModelCache = field(init=False)
-    """The online risk model's latest version in this process (used when it is turned on)."""
     auth_throttle: FailedAuthThrottle = field(init=False)
     """Failed authentications per client address (counted in the database)."""
+    _components: dict[type[object], object] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.risk_model = ModelCache(self.keyring)
         self.auth_throttle = FailedAuthThrottle(
             limit=self.settings.auth_failure_limit,
             window_seconds=self.settings.auth_failure_window_seconds,
         )
 
-    def user_defaults(self) -> dict[str, Any]:
-        """Settings that fill what a new user's request leaves out."""
-        return {
-            "default_locale": self.settings.default_locale,
-            "default_timezone": self.settings.default_timezone,
-            "default_currency": self.settings.default_currency,
-            "default_low_balance": self.settings.low_balance_threshold,
-        }
+    def provide(self, component: object) -> None:
+        """Make `component` the one of its type in this process (set at start-up)."""
+        self._components[type(component)] = component
+
+    def component(self, kind: type[ComponentT]) -> ComponentT:
+        """The component of type `kind` that the composition root provided."""
+        found = self._components.get(kind)
+        if not isinstance(found, kind):
+            raise MissingComponent(f"no {kind.__name__} was provided at start-up")
+        return found
 
 
-def build_context(settings: Settings, *, clock: Clock | None = None) -> AppContext:
-    if settings.is_sqlite:
-        settings.var_dir.mkdir(parents=True, exist_ok=True)
-    keyring = Keyring.from_specs(
-        data_key_spec=resolve_data_key(settings), lookup_key_b64=resolve_lookup_key(settings)
-    )
-    return AppContext(
-        settings=settings,
-        engine=make_engine(settings.database_url),
-        keyring=keyring,
-        clock=clock or SystemClock(),
-    )
-
-
-async def get_context(request: HTTPConnection) -> AppContext:
+async def get_context(request: HTTPConnection) -> ApiContext:
     """Async on purpose: FastAPI runs sync dependencies on a thread, a hop per request."""
-    context: AppContext = request.app.state.context
+    context: ApiContext = request.app.state.context
     return context

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import structlog
 
-from tidings.api.context import AppContext
+from tidings.api.context import ApiContext
 from tidings.kit import ratelimit
 from tidings.kit.db import with_retry, write_transaction
 from tidings.kit.errors import RateLimited
@@ -16,7 +16,7 @@ log = structlog.get_logger(__name__)
 
 
 def enforce_rate_limit(
-    context: AppContext, *, scope: str, limits: dict[str, int], window_seconds: int
+    context: ApiContext, *, scope: str, limits: dict[str, int], window_seconds: int
 ) -> None:
     """Count this request under each key (a user, a client) and commit; 429 past a limit."""
 

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, NoReturn
+from typing import NoReturn
 
 import structlog
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 from starlette.requests import HTTPConnection
 
 from tidings.kit import ratelimit
+from tidings.kit.clock import Clock
 from tidings.kit.db import with_retry, write_transaction
 from tidings.kit.errors import RateLimited
-
-if TYPE_CHECKING:
-    from tidings.api.context import AppContext
+from tidings.privacy.crypto import Keyring
 
 log = structlog.get_logger(__name__)
 
@@ -38,9 +37,9 @@ class FailedAuthThrottle:
         self.window = timedelta(seconds=window_seconds)
         self._clear_until: dict[str, float] = {}
 
-    def key(self, context: AppContext, request: HTTPConnection) -> str:
+    def key(self, keyring: Keyring, request: HTTPConnection) -> str:
         host = request.client.host if request.client else "unknown"
-        return "auth:ip:" + context.keyring.lookup_hash(host, context="client-ip")[:32]
+        return "auth:ip:" + keyring.lookup_hash(host, context="client-ip")[:32]
 
     def known_clear(self, key: str) -> bool:
         return self._clear_until.get(key, 0.0) > time.monotonic()
@@ -54,21 +53,21 @@ class FailedAuthThrottle:
             self._clear_until[key] = time.monotonic() + self.CLEAR_FOR_SECONDS
         return wait
 
-    def record_failure(self, context: AppContext, key: str) -> None:
+    def record_failure(self, engine: Engine, clock: Clock, key: str) -> None:
         """Count one failure (committed); 429 when the count is past the limit (failures
         racing in from other processes), else the caller answers 401."""
         self._clear_until.pop(key, None)
 
         def attempt() -> int:
-            with write_transaction(context.engine) as conn:
-                start, _ = ratelimit.window_of(context.clock.now(), self.window)
+            with write_transaction(engine) as conn:
+                start, _ = ratelimit.window_of(clock.now(), self.window)
                 return ratelimit.count_hit(conn, key, start)
 
         if with_retry(attempt) > self.limit:
-            self.refuse(context)
+            self.refuse(clock)
 
-    def refuse(self, context: AppContext) -> NoReturn:
-        _, wait = ratelimit.window_of(context.clock.now(), self.window)
+    def refuse(self, clock: Clock) -> NoReturn:
+        _, wait = ratelimit.window_of(clock.now(), self.window)
         log.info("api.auth_throttled")
         raise RateLimited(
             f"too many failed authentications from this address; try again in {wait} s",

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from tidings.api.auth import Context, CurrentPrincipal, Principal
-from tidings.api.context import AppContext
+from tidings.api.context import ApiContext
 from tidings.api.errors import PROBLEM_JSON
 from tidings.idempotency import service as idempotency
 from tidings.kit.db import with_retry, write_transaction
@@ -41,7 +41,7 @@ def request_fingerprint(request: Request, body: BaseModel | None) -> str:
 
 
 def run_write(
-    context: AppContext,
+    context: ApiContext,
     principal: Principal,
     request: Request,
     *,
@@ -107,7 +107,7 @@ class WriteRequest:
     `return write.run(lambda conn: service.op(conn, ..., at=write.now), body=body)`.
     """
 
-    context: AppContext
+    context: ApiContext
     principal: Principal
     request: Request
     idempotency_key: str | None
@@ -148,5 +148,15 @@ def _write_request(
     )
 
 
+def _write_without_key(
+    request: Request, context: Context, principal: CurrentPrincipal
+) -> WriteRequest:
+    return _write_request(request, context, principal, idempotency_key=None)
+
+
 Write = Annotated[WriteRequest, Depends(_write_request)]
 """Declare `write: Write` on a state-changing route instead of its five parameters."""
+
+PlainWrite = Annotated[WriteRequest, Depends(_write_without_key)]
+"""A `Write` that takes no `Idempotency-Key`: one idempotent by nature (a PUT, marking read) or
+whose answer must never be replayed (a secret or a token shown once)."""

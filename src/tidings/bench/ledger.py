@@ -36,7 +36,7 @@ from rich.console import Console
 from rich.progress import Progress
 from sqlalchemy import bindparam, text
 
-from tidings.api.context import AppContext
+from tidings.app.context import AppContext
 from tidings.bench.serving import check_wrk, run_wrk, running_server
 from tidings.bench.support import (
     BENCH_DATA_KEY,

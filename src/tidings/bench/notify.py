@@ -60,7 +60,7 @@ from rich.console import Console
 from rich.progress import Progress, TaskID
 from sqlalchemy import Engine, func, select, text
 
-from tidings.api.context import AppContext
+from tidings.app.context import AppContext
 from tidings.bench.serving import tidings_executable
 from tidings.bench.support import (
     BENCH_DATA_KEY,

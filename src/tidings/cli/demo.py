@@ -21,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy import Connection
 
-from tidings.api.context import AppContext
+from tidings.app.context import AppContext
 from tidings.kit.db import with_retry, write_transaction
 from tidings.kit.errors import AppError
 from tidings.kit.money import Money, PositiveMoney, format_money

@@ -49,7 +49,7 @@ def _check_provider_settings() -> None:
 @app.command()
 def migrate() -> None:
     """Bring the database to the latest schema."""
-    from tidings.api.context import build_context
+    from tidings.app.context import build_context
     from tidings.kit.migrate import upgrade
 
     context = build_context(get_settings())
@@ -68,13 +68,13 @@ def serve(
     """Run the HTTP API, with the background worker in the same process unless --no-worker."""
     import uvicorn
 
-    from tidings.api.app import create_app
+    from tidings.app.factory import create_app
 
     _check_provider_settings()
     settings = get_settings()
     application = create_app(settings=settings)
     if not no_worker:
-        from tidings.workers.runner import attach_worker
+        from tidings.app.worker import attach_worker
 
         attach_worker(application)
     bind_host, bind_port = host or settings.host, port or settings.port
@@ -112,8 +112,8 @@ def worker(
 
     from prometheus_client import start_http_server
 
-    from tidings.api.context import build_context
-    from tidings.workers.runner import Worker
+    from tidings.app.context import build_context
+    from tidings.app.worker import Worker
 
     _check_provider_settings()
     context = build_context(get_settings())
@@ -138,7 +138,7 @@ def token(
     days: Annotated[int, typer.Option(help="Valid for this many days.")] = 30,
 ) -> None:
     """Print a user-scoped bearer token."""
-    from tidings.api.context import build_context
+    from tidings.app.context import build_context
     from tidings.kit.db import write_transaction
     from tidings.users import service as users
 
@@ -157,7 +157,7 @@ def ledger_check(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Prove every balance equals the sum of its postings and all postings sum to zero."""
-    from tidings.api.context import build_context
+    from tidings.app.context import build_context
     from tidings.kit.db import read_transaction
     from tidings.ledger import service as ledger
 
@@ -204,10 +204,10 @@ def jobs_run(
     ] = None,
 ) -> None:
     """Run a periodic job for a moment; a past moment catches up after downtime."""
-    from tidings.api.context import build_context
+    from tidings.app.context import build_context
+    from tidings.app.jobs import run_job
     from tidings.kit.clock import as_utc
     from tidings.kit.errors import AppError
-    from tidings.workers.jobs import run_job
 
     context = build_context(get_settings())
     try:
@@ -232,7 +232,7 @@ def demo(
     days: Annotated[int, typer.Option(help="Days of activity.")] = 30,
 ) -> None:
     """Create demo users with zh-CN names, sub-wallets and a month of activity."""
-    from tidings.api.context import build_context
+    from tidings.app.context import build_context
     from tidings.cli.demo import create_demo_data
 
     context = build_context(get_settings())

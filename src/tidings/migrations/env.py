@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 from tidings.kit.db import make_engine
-from tidings.kit.schema import metadata
+from tidings.migrations.schema import metadata
 
 config = context.config
 

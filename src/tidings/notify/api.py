@@ -8,14 +8,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
-from sqlalchemy import Connection
 
 from tidings.api.auth import Context, CurrentPrincipal
-from tidings.api.context import AppContext
+from tidings.api.context import ApiContext
 from tidings.api.errors import validation_problem
 from tidings.api.strict import validate_json_value
-from tidings.api.writes import IdempotencyKey, run_write
-from tidings.kit.db import read_transaction, with_retry, write_transaction
+from tidings.api.writes import PlainWrite, Write
+from tidings.kit.db import read_transaction, write_transaction
 from tidings.kit.errors import Unauthorized
 from tidings.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from tidings.notify import inbox, ingest, preferences, webhook_secrets
@@ -81,28 +80,18 @@ def _validated_event(document: Any, *, loc: tuple[str | int, ...]) -> CloudEvent
     response_model=EventAccepted | EventBatchAccepted,
     openapi_extra=_EVENT_BODY_DOC,
 )
-def post_event(
-    request: Request,
-    context: Context,
-    principal: CurrentPrincipal,
-    raw_body: Annotated[bytes, Depends(_raw_body)],
-    idempotency_key: IdempotencyKey = None,
-) -> Response:
+def post_event(write: Write, raw_body: Annotated[bytes, Depends(_raw_body)]) -> Response:
     """Operator: CloudEvents 1.0 from a banking core, in structured, binary or batch mode.
     The same `source` + `id` again answers 202 with `duplicate: true` and changes nothing;
     a batch answers with a result per event."""
-    principal.require_operator()
-    received = events_from_http(request.headers, raw_body)
-    at = context.clock.now()
+    write.principal.require_operator()
+    keyring = write.context.keyring
+    received = events_from_http(write.request.headers, raw_body)
     if not received.batch:
         event = _validated_event(received.events[0], loc=("body",))
-        return run_write(
-            context,
-            principal,
-            request,
+        return write.run(
+            lambda conn: ingest.accept_event(conn, keyring, event, at=write.now),
             body=event,
-            idempotency_key=idempotency_key,
-            operation=lambda conn: ingest.accept_event(conn, context.keyring, event, at=at),
             status_code=202,
         )
     checked: list[CloudEventIn | dict[str, Any]] = []
@@ -111,22 +100,14 @@ def post_event(
             checked.append(_validated_event(document, loc=(index,)))
         except RequestValidationError as exc:
             checked.append(validation_problem(list(exc.errors())))
-
-    def accept_batch(conn: Connection) -> EventBatchAccepted:
-        return EventBatchAccepted(
+    return write.run(
+        lambda conn: EventBatchAccepted(
             items=[
-                ingest.accept_batch_item(conn, context.keyring, index, item, at=at)
+                ingest.accept_batch_item(conn, keyring, index, item, at=write.now)
                 for index, item in enumerate(checked)
             ]
-        )
-
-    return run_write(
-        context,
-        principal,
-        request,
+        ),
         body=EventBatchIn(events=received.events),
-        idempotency_key=idempotency_key,
-        operation=accept_batch,
         status_code=202,
     )
 
@@ -162,18 +143,18 @@ def list_notifications(
 
 
 @router.post("/users/{user_id}/inbox/read-all", response_model=MarkedRead)
-def mark_all_read(user_id: str, context: Context, principal: CurrentPrincipal) -> MarkedRead:
-    principal.require_self(user_id)
-    with write_transaction(context.engine) as conn:
-        return inbox.mark_all_read(conn, user_id, at=context.clock.now())
+def mark_all_read(user_id: str, write: PlainWrite) -> Response:
+    write.principal.require_self(user_id)
+    return write.run(lambda conn: inbox.mark_all_read(conn, user_id, at=write.now))
 
 
 @router.post("/notifications/{notification_id}/read", response_model=MarkedRead)
-def mark_read(notification_id: str, context: Context, principal: CurrentPrincipal) -> MarkedRead:
-    with write_transaction(context.engine) as conn:
-        return inbox.mark_read(
-            conn, notification_id, acting_user_id=principal.user_id, at=context.clock.now()
+def mark_read(notification_id: str, write: PlainWrite) -> Response:
+    return write.run(
+        lambda conn: inbox.mark_read(
+            conn, notification_id, acting_user_id=write.acting_user_id, at=write.now
         )
+    )
 
 
 @router.get("/notifications/{notification_id}", response_model=NotificationOut)
@@ -193,44 +174,34 @@ def get_preferences(user_id: str, context: Context, principal: CurrentPrincipal)
 
 
 @router.put("/users/{user_id}/preferences", response_model=PreferencesOut)
-def put_preferences(
-    user_id: str, body: PreferencesIn, context: Context, principal: CurrentPrincipal
-) -> PreferencesOut:
+def put_preferences(user_id: str, body: PreferencesIn, write: PlainWrite) -> Response:
     """Channels per category, quiet hours, digest, marketing consent per channel (recorded in
     the consent ledger), push tokens and a webhook URL."""
-    principal.require_self(user_id)
-
-    def attempt() -> PreferencesOut:
-        with write_transaction(context.engine) as conn:
-            return preferences.update_preferences(
-                conn,
-                context.keyring,
-                user_id,
-                body,
-                actor=principal.user_id or "operator",
-                at=context.clock.now(),
-                allow_private_webhooks=context.settings.webhook_allow_private,
-                report_status=context.settings.status_webhook_url is not None,
-            )
-
-    return with_retry(attempt)
+    write.principal.require_self(user_id)
+    keyring, settings, actor = write.context.keyring, write.context.settings, write.principal.key
+    return write.run(
+        lambda conn: preferences.update_preferences(
+            conn,
+            keyring,
+            user_id,
+            body,
+            actor=actor,
+            at=write.now,
+            allow_private_webhooks=settings.webhook_allow_private,
+            report_status=settings.status_webhook_url is not None,
+        )
+    )
 
 
 @router.post("/users/{user_id}/webhook-secret/rotate", response_model=WebhookSecretOut)
-def rotate_webhook_secret(
-    user_id: str, context: Context, principal: CurrentPrincipal
-) -> WebhookSecretOut:
+def rotate_webhook_secret(user_id: str, write: PlainWrite) -> Response:
     """A new signing secret for the user's webhook, shown once; the replaced one keeps
     signing for 24 hours (both signatures on every request meanwhile). 409 `no-webhook`
     without a webhook URL. Not replayed by `Idempotency-Key` (the answer holds a secret, which
     is never stored in clear): a retry rotates again, and the earlier secrets still sign."""
-    principal.require_self(user_id)
-
-    def attempt() -> WebhookSecretOut:
-        with write_transaction(context.engine) as conn:
-            return webhook_secrets.rotate(conn, context.keyring, user_id, at=context.clock.now())
-
-    return with_retry(attempt)
+    write.principal.require_self(user_id)
+    keyring = write.context.keyring
+    return write.run(lambda conn: webhook_secrets.rotate(conn, keyring, user_id, at=write.now))
 
 
 @router.get("/users/{user_id}/consents", response_model=list[ConsentEventOut])
@@ -250,7 +221,7 @@ def verify_message(body: VerifyIn, context: Context, principal: CurrentPrincipal
         return authenticity.verify(conn, text=body.text, code=body.code)
 
 
-def _check_callback(context: AppContext, token: str | None) -> None:
+def _check_callback(context: ApiContext, token: str | None) -> None:
     expected = context.settings.callback_token
     if (
         expected is None

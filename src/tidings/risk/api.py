@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Query, Request, Response
 from sqlalchemy import Connection
 
 from tidings.api.auth import Context, CurrentPrincipal, Principal
-from tidings.api.context import AppContext
+from tidings.api.context import ApiContext
 from tidings.api.ratelimit import enforce_rate_limit
 from tidings.api.writes import IdempotencyKey, run_write
 from tidings.kit.db import read_transaction, with_retry, write_transaction
@@ -36,7 +36,7 @@ from tidings.wallets.schemas import TransferOut, WalletOut
 router = APIRouter(prefix="/v1", tags=["security"])
 
 
-def client_key(context: AppContext, request: Request) -> str:
+def client_key(context: ApiContext, request: Request) -> str:
     """The caller's address as a keyed hash: enough to count and group, not to identify."""
     host = request.client.host if request.client else "unknown"
     return context.keyring.lookup_hash(host, context="client-ip")[:32]
@@ -47,7 +47,7 @@ CLIENT_LIMIT_FACTOR = 10
 
 
 def record_blocked_transfer(
-    context: AppContext, principal: Principal, blocked: TransferBlocked
+    context: ApiContext, principal: Principal, blocked: TransferBlocked
 ) -> None:
     """After a blocked transfer's transaction rolled back: its audit row and alert only."""
 
@@ -125,7 +125,7 @@ def report_security_change(
 
 
 def _limit_contact_change_attempts(
-    context: AppContext, request: Request, principal: Principal, user_id: str
+    context: ApiContext, request: Request, principal: Principal, user_id: str
 ) -> None:
     """Asking for codes and trying them count like step-up code attempts."""
     settings = context.settings

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from sqlalchemy import Connection
 
 from tidings.api.auth import Context, CurrentPrincipal
 from tidings.api.ratelimit import enforce_rate_limit
-from tidings.api.writes import IdempotencyKey, run_write
-from tidings.kit.db import read_transaction, with_retry, write_transaction
+from tidings.api.writes import PlainWrite, Write
+from tidings.kit.db import read_transaction, write_transaction
+from tidings.privacy.crypto import Keyring
 from tidings.risk import audit, contact_changes
 from tidings.users import service
 from tidings.users.exceptions import ContactChangeNeedsCode
@@ -21,28 +22,13 @@ router = APIRouter(prefix="/v1/users", tags=["users"])
 
 
 @router.post("", status_code=201, response_model=UserOut)
-def create_user(
-    body: UserCreate,
-    request: Request,
-    context: Context,
-    principal: CurrentPrincipal,
-    idempotency_key: IdempotencyKey = None,
-) -> Response:
+def create_user(body: UserCreate, write: Write) -> Response:
     """Operator: create a user and their main wallet. Personal fields come back masked."""
-    principal.require_operator()
-
-    def operation(conn: Connection) -> UserOut:
-        return wallets.create_user_with_wallet(
-            conn, context.keyring, body, at=context.clock.now(), **context.user_defaults()
-        )
-
-    return run_write(
-        context,
-        principal,
-        request,
+    write.principal.require_operator()
+    keyring, defaults = write.context.keyring, service.user_defaults(write.context.settings)
+    return write.run(
+        lambda conn: wallets.create_user_with_wallet(conn, keyring, body, at=write.now, **defaults),
         body=body,
-        idempotency_key=idempotency_key,
-        operation=operation,
         status_code=201,
     )
 
@@ -55,11 +41,10 @@ def get_user(user_id: str, context: Context, principal: CurrentPrincipal) -> Use
 
 
 @router.patch("/{user_id}", response_model=UserOut)
-def update_user(
-    user_id: str, body: UserUpdate, context: Context, principal: CurrentPrincipal
-) -> UserOut:
+def update_user(user_id: str, body: UserUpdate, write: PlainWrite) -> Response:
     """Change the name, locale, time zone or low-balance threshold; the phone and email only
     with the operator key (a user confirms a code instead: `POST .../contact-changes`)."""
+    principal = write.principal
     principal.require_self(user_id)
     if principal.user_id is not None and (body.phone is not None or body.email is not None):
         raise ContactChangeNeedsCode(
@@ -67,59 +52,63 @@ def update_user(
             f"POST /v1/users/{user_id}/contact-changes",
             field="phone" if body.phone is not None else "email",
         )
-
-    def attempt() -> UserOut:
-        at = context.clock.now()
-        with write_transaction(context.engine) as conn:
-            by_owner = principal.user_id is not None
-            if body.phone is None and body.email is None:
-                return service.update_user(
-                    conn, context.keyring, user_id, body, at=at, by_owner=by_owner
-                )
-            before = service.contact_of(conn, context.keyring, user_id)
-            user = service.update_user(conn, context.keyring, user_id, body, at=at)
-            contact_changes.record_contact_changed(
-                conn,
-                context.keyring,
-                user_id,
-                before=before,
-                actor=audit.OPERATOR,
-                at=at,
-                via="operator",
+    keyring, by_owner = write.context.keyring, principal.user_id is not None
+    if body.phone is None and body.email is None:
+        return write.run(
+            lambda conn: service.update_user(
+                conn, keyring, user_id, body, at=write.now, by_owner=by_owner
             )
-            return user
+        )
+    return write.run(lambda conn: _change_contact(conn, keyring, user_id, body, at=write.now))
 
-    return with_retry(attempt)
+
+def _change_contact(
+    conn: Connection, keyring: Keyring, user_id: str, body: UserUpdate, *, at: datetime
+) -> UserOut:
+    """An operator's new phone or email: no code to confirm, but audited like one."""
+    before = service.contact_of(conn, keyring, user_id)
+    user = service.update_user(conn, keyring, user_id, body, at=at)
+    contact_changes.record_contact_changed(
+        conn, keyring, user_id, before=before, actor=audit.OPERATOR, at=at, via="operator"
+    )
+    return user
 
 
 @router.post("/{user_id}/tokens", status_code=201, response_model=TokenOut)
-def issue_token(user_id: str, context: Context, principal: CurrentPrincipal) -> TokenOut:
+def issue_token(user_id: str, write: PlainWrite) -> Response:
     """Operator: a bearer token that can reach only this user's data. Shown once.
 
     Rate-limited per user (429 with Retry-After; the caller is the operator's backend, one
     address for everyone, so not per client); every issuance is audited.
     """
-    principal.require_operator()
-    settings = context.settings
+    write.principal.require_operator()
+    settings = write.context.settings
     enforce_rate_limit(
-        context,
+        write.context,
         scope="token",
         limits={f"user:{user_id[:40]}": settings.token_rate_limit},
         window_seconds=settings.token_rate_window_seconds,
     )
     ttl = timedelta(days=settings.token_ttl_days)
-    with write_transaction(context.engine) as conn:
-        token = service.issue_token(conn, user_id, at=context.clock.now(), ttl=ttl)
-        audit.record(
-            conn,
-            action="token.issued",
-            actor=audit.OPERATOR,
-            user_id=user_id,
-            subject_id=token.id,
-            at=context.clock.now(),
-            detail={"expires_at": token.expires_at.isoformat()},
-        )
-        return token
+    return write.run(
+        lambda conn: _issue_audited_token(conn, user_id, at=write.now, ttl=ttl), status_code=201
+    )
+
+
+def _issue_audited_token(
+    conn: Connection, user_id: str, *, at: datetime, ttl: timedelta
+) -> TokenOut:
+    token = service.issue_token(conn, user_id, at=at, ttl=ttl)
+    audit.record(
+        conn,
+        action="token.issued",
+        actor=audit.OPERATOR,
+        user_id=user_id,
+        subject_id=token.id,
+        at=at,
+        detail={"expires_at": token.expires_at.isoformat()},
+    )
+    return token
 
 
 @router.delete("/{user_id}/tokens/{token_id}", status_code=204)

@@ -6,10 +6,11 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import Connection
 
+from tidings.config import Settings
 from tidings.kit.clock import as_utc
 from tidings.kit.errors import NotFound
 from tidings.kit.ids import is_id, new_id
@@ -35,6 +36,25 @@ class Contact:
 
 
 TOKEN_PREFIX = "tdu_"  # noqa: S105 - a prefix, not a secret
+
+
+class UserDefaults(TypedDict):
+    """What fills a new user's fields that their request leaves out (`create_user`)."""
+
+    default_locale: str
+    default_timezone: str
+    default_currency: str
+    default_low_balance: int
+
+
+def user_defaults(settings: Settings) -> UserDefaults:
+    """The defaults this deployment is configured with (`TIDINGS_DEFAULT_*`)."""
+    return UserDefaults(
+        default_locale=settings.default_locale,
+        default_timezone=settings.default_timezone,
+        default_currency=settings.default_currency,
+        default_low_balance=settings.low_balance_threshold,
+    )
 
 
 def _seal(keyring: Keyring, field: str, value: str | None) -> dict[str, Any]:

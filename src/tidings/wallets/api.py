@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import Connection
 
 from tidings.api.auth import Context, CurrentPrincipal
-from tidings.api.context import AppContext
+from tidings.api.context import ApiContext
 from tidings.api.writes import IdempotencyKey, Write, run_write
 from tidings.kit.clock import UtcDateTime, as_utc
 from tidings.kit.db import read_transaction, with_retry, write_transaction
@@ -17,6 +17,7 @@ from tidings.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from tidings.ledger.exceptions import InsufficientFunds
 from tidings.risk.api import record_blocked_transfer
 from tidings.risk.exceptions import TransferBlocked
+from tidings.risk.learning import ModelCache
 from tidings.risk.stepup import StepUpPolicy
 from tidings.wallets import service, statements
 from tidings.wallets.exceptions import WalletFrozen
@@ -153,7 +154,7 @@ def create_transfer(
     fraudulent-looking one is refused (`transfer-blocked`).
     """
     held = False
-    step_up = StepUpPolicy.from_settings(context.settings, model=context.risk_model)
+    step_up = StepUpPolicy.from_settings(context.settings, model=context.component(ModelCache))
 
     def operation(conn: Connection) -> TransferOut:
         nonlocal held
@@ -202,7 +203,7 @@ def create_transfer(
 
 
 def _record_payment_failed(
-    context: AppContext,
+    context: ApiContext,
     body: TransferCreate,
     reason: PaymentFailure,
     *,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response
-from sqlalchemy import Connection
+from fastapi import APIRouter, Path, Response
 
 from tidings.api.auth import Context, CurrentPrincipal
-from tidings.api.writes import IdempotencyKey, run_write
+from tidings.api.writes import PlainWrite, Write
+from tidings.config import Settings
 from tidings.kit.db import read_transaction
 from tidings.notify.kinds import service
 from tidings.notify.kinds.schemas import (
@@ -33,31 +33,22 @@ _PROBLEMS: dict[int | str, dict[str, str]] = {
 }
 
 
+def _check(kind: str, body: KindDefinition, settings: Settings) -> None:
+    """Render the definition's templates on their samples (before any transaction)."""
+    service.check_definition(kind, body, brand=settings.brand, brand_en=settings.brand_en)
+
+
 @router.post("", status_code=201, response_model=KindOut, responses=_PROBLEMS)
-def register_kind(
-    body: KindCreate,
-    request: Request,
-    context: Context,
-    principal: CurrentPrincipal,
-    idempotency_key: IdempotencyKey = None,
-) -> Response:
+def register_kind(body: KindCreate, write: Write) -> Response:
     """Operator: a new event kind; a core's events of that type become notices at once."""
-    principal.require_operator()
+    write.principal.require_operator()
     service.refuse_built_in(body.type)
     # Rendered on the samples before the write transaction: a slow template holds no lock.
-    settings = context.settings
-    service.check_definition(body.type, body, brand=settings.brand, brand_en=settings.brand_en)
-
-    def operation(conn: Connection) -> KindOut:
-        return service.register(conn, body, actor=principal.key, at=context.clock.now())
-
-    return run_write(
-        context,
-        principal,
-        request,
+    _check(body.type, body, write.context.settings)
+    actor = write.principal.key
+    return write.run(
+        lambda conn: service.register(conn, body, actor=actor, at=write.now),
         body=body,
-        idempotency_key=idempotency_key,
-        operation=operation,
         status_code=201,
     )
 
@@ -87,50 +78,19 @@ def kind_changes(kind: KindPath, context: Context, principal: CurrentPrincipal) 
 
 
 @router.put("/{kind}", response_model=KindOut, responses=_PROBLEMS)
-def update_kind(
-    kind: KindPath,
-    body: KindDefinition,
-    request: Request,
-    context: Context,
-    principal: CurrentPrincipal,
-) -> Response:
+def update_kind(kind: KindPath, body: KindDefinition, write: PlainWrite) -> Response:
     """Operator: a new definition of a registered kind (active again if it was retired)."""
-    principal.require_operator()
+    write.principal.require_operator()
     service.refuse_built_in(kind)
-    settings = context.settings
-    service.check_definition(kind, body, brand=settings.brand, brand_en=settings.brand_en)
-
-    def operation(conn: Connection) -> KindOut:
-        return service.update(conn, kind, body, actor=principal.key, at=context.clock.now())
-
-    return run_write(
-        context,
-        principal,
-        request,
-        body=body,
-        idempotency_key=None,
-        operation=operation,
-        status_code=200,
-    )
+    _check(kind, body, write.context.settings)
+    actor = write.principal.key
+    return write.run(lambda conn: service.update(conn, kind, body, actor=actor, at=write.now))
 
 
 @router.delete("/{kind}", response_model=KindOut)
-def retire_kind(
-    kind: KindPath, request: Request, context: Context, principal: CurrentPrincipal
-) -> Response:
+def retire_kind(kind: KindPath, write: PlainWrite) -> Response:
     """Operator: retire a kind; its events are accepted as an unknown type again and produce
     nothing. The definition stays (`PUT` brings it back)."""
-    principal.require_operator()
-
-    def operation(conn: Connection) -> KindOut:
-        return service.retire(conn, kind, actor=principal.key, at=context.clock.now())
-
-    return run_write(
-        context,
-        principal,
-        request,
-        body=None,
-        idempotency_key=None,
-        operation=operation,
-        status_code=200,
-    )
+    write.principal.require_operator()
+    actor = write.principal.key
+    return write.run(lambda conn: service.retire(conn, kind, actor=actor, at=write.now))

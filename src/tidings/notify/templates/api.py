@@ -5,12 +5,11 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response
-from sqlalchemy import Connection
+from fastapi import APIRouter, Header, Query, Response
 
 from tidings.api.auth import Context, CurrentPrincipal
-from tidings.api.context import AppContext
-from tidings.api.writes import IdempotencyKey, run_write
+from tidings.api.context import ApiContext
+from tidings.api.writes import Write
 from tidings.kit.db import read_transaction
 from tidings.kit.pagination import Page
 from tidings.notify.templates import service
@@ -69,7 +68,7 @@ def _renderer_for(brand: str, brand_en: str) -> TemplateRenderer:
     return TemplateRenderer(brand=brand, brand_en=brand_en)
 
 
-def renderer(context: AppContext) -> TemplateRenderer:
+def renderer(context: ApiContext) -> TemplateRenderer:
     """One renderer per brand (its compiled templates are cached inside)."""
     return _renderer_for(context.settings.brand, context.settings.brand_en)
 
@@ -98,31 +97,18 @@ def list_templates(
 
 @router.post("", status_code=201, response_model=TemplateVersionOut, responses=_PROBLEMS)
 def create_template(
-    body: TemplateCreate,
-    request: Request,
-    context: Context,
-    principal: CurrentPrincipal,
-    x_operator: OperatorHeader = None,
-    idempotency_key: IdempotencyKey = None,
+    body: TemplateCreate, write: Write, x_operator: OperatorHeader = None
 ) -> Response:
     """Operator: a new version, checked in the sandbox, stored as a draft by the operator
     named in `X-Operator`; it goes live once another operator approves it and it is
     activated."""
-    principal.require_operator()
+    write.principal.require_operator()
     operator = operator_name(x_operator)
     # Rendered on the samples before the write transaction: a slow template holds no lock.
-    source = service.checked_source(renderer(context), body)
-
-    def operation(conn: Connection) -> TemplateVersionOut:
-        return service.store_version(conn, body, source, actor=operator, at=context.clock.now())
-
-    return run_write(
-        context,
-        principal,
-        request,
+    source = service.checked_source(renderer(write.context), body)
+    return write.run(
+        lambda conn: service.store_version(conn, body, source, actor=operator, at=write.now),
         body=body,
-        idempotency_key=idempotency_key,
-        operation=operation,
         status_code=201,
     )
 
@@ -138,31 +124,14 @@ def preview_template(
 
 
 @router.post("/{template_id}/approve", response_model=TemplateVersionOut, responses=_CONFLICTS)
-def approve_template(
-    template_id: str,
-    request: Request,
-    context: Context,
-    principal: CurrentPrincipal,
-    x_operator: OperatorHeader = None,
-    idempotency_key: IdempotencyKey = None,
-) -> Response:
+def approve_template(template_id: str, write: Write, x_operator: OperatorHeader = None) -> Response:
     """Operator: approve a draft written by another operator (409
     `template-approval-needs-second-operator` for its author); who and when are recorded.
     It goes live when activated."""
-    principal.require_operator()
+    write.principal.require_operator()
     operator = operator_name(x_operator)
-
-    def operation(conn: Connection) -> TemplateVersionOut:
-        return service.approve_version(conn, template_id, operator=operator, at=context.clock.now())
-
-    return run_write(
-        context,
-        principal,
-        request,
-        body=None,
-        idempotency_key=idempotency_key,
-        operation=operation,
-        status_code=200,
+    return write.run(
+        lambda conn: service.approve_version(conn, template_id, operator=operator, at=write.now)
     )
 
 
@@ -172,39 +141,20 @@ def approve_template(
     responses={**_PROBLEMS, **_CONFLICTS},
 )
 def activate_template(
-    template_id: str,
-    request: Request,
-    context: Context,
-    principal: CurrentPrincipal,
-    x_operator: OperatorHeader = None,
-    idempotency_key: IdempotencyKey = None,
+    template_id: str, write: Write, x_operator: OperatorHeader = None
 ) -> Response:
     """Operator: put an approved version in force (also a roll-back; a draft is 409
     `template-not-approved`); a shipped default's id (`default:<kind>:<channel>:<locale>`)
     sets every operator version of it aside. Who and when are recorded on the version."""
-    principal.require_operator()
+    write.principal.require_operator()
     operator = operator_name(x_operator)
-    with read_transaction(context.engine) as conn:
+    checker = renderer(write.context)
+    with read_transaction(write.context.engine) as conn:
         stored = service.stored_version(conn, template_id)
     if stored is not None:  # checked outside any transaction, as when it was created
-        service.check_version(renderer(context), stored)
-
-    def operation(conn: Connection) -> TemplateVersionOut:
-        return service.activate_version(
-            conn,
-            renderer(context),
-            template_id,
-            operator=operator,
-            at=context.clock.now(),
-            checked=True,
+        service.check_version(checker, stored)
+    return write.run(
+        lambda conn: service.activate_version(
+            conn, checker, template_id, operator=operator, at=write.now, checked=True
         )
-
-    return run_write(
-        context,
-        principal,
-        request,
-        body=None,
-        idempotency_key=idempotency_key,
-        operation=operation,
-        status_code=200,
     )

@@ -1,4 +1,4 @@
-"""Imports every domain's tables so the one MetaData is complete (for Alembic and tests)."""
+"""Every table of every domain in one MetaData (what Alembic compares migrations against)."""
 
 from __future__ import annotations
 

@@ -1,30 +1,33 @@
-"""Periodic jobs by name, runnable for a chosen moment (`as_of`) so a missed run catches up.
+"""The jobs registry: periodic jobs by name, runnable for a chosen moment (`as_of`) so a
+missed run catches up.
 
 Each job is idempotent: running the same moment twice sends nothing twice.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from tidings.api.context import AppContext
+from sqlalchemy import Engine
+
+from tidings.app.context import AppContext
+from tidings.app.notify import build_dispatcher
+from tidings.credit import jobs as credit
+from tidings.kit.db import with_retry, write_transaction
 from tidings.kit.errors import NotFound, Unprocessable
+from tidings.risk.jobs import run_expire_holds, run_learn_model
+from tidings.wallets.statements import issue_statements
 
 Job = Callable[[AppContext, datetime], dict[str, Any]]
 
 
 def _notify_digests(context: AppContext, as_of: datetime) -> dict[str, Any]:
-    from tidings.workers.notify import build_dispatcher
-
     return {"deliveries": build_dispatcher(context).run_digests(as_of)}
 
 
 def _wallet_statements(context: AppContext, as_of: datetime) -> dict[str, Any]:
-    from tidings.kit.db import with_retry, write_transaction
-    from tidings.wallets.statements import issue_statements
-
     def attempt() -> int:
         with write_transaction(context.engine) as conn:
             return issue_statements(conn, as_of=as_of)
@@ -32,43 +35,37 @@ def _wallet_statements(context: AppContext, as_of: datetime) -> dict[str, Any]:
     return {"statements": with_retry(attempt)}
 
 
-def _credit_job(name: str) -> Job:
-    """The credit line's jobs (`tidings.credit.jobs`); each owns its transactions."""
+class EngineJob(Protocol):
+    """A domain's job that needs only the database: `tidings.credit.jobs`, for one."""
 
+    def __call__(self, engine: Engine, *, as_of: datetime) -> Mapping[str, Any]: ...
+
+
+def _on_engine(job: EngineJob) -> Job:
     def run(context: AppContext, as_of: datetime) -> dict[str, Any]:
-        from tidings.credit import jobs as credit
-
-        runner = {
-            "credit.auto_debit": credit.run_auto_debit,
-            "credit.overdue": credit.run_overdue,
-            "credit.reminders": credit.run_reminders,
-            "credit.limit_review": credit.run_limit_review,
-        }[name]
-        return dict(runner(context.engine, as_of=as_of))
+        return dict(job(context.engine, as_of=as_of))
 
     return run
 
 
-def _risk_expire_holds(context: AppContext, as_of: datetime) -> dict[str, Any]:
-    from tidings.risk.jobs import run_expire_holds
-
-    return run_expire_holds(context.engine, as_of=as_of)
-
-
 def _risk_learn_model(context: AppContext, as_of: datetime) -> dict[str, Any]:
-    from tidings.risk.jobs import run_learn_model
-
     settle_after = timedelta(days=context.settings.risk_model_settle_days)
     return run_learn_model(context.engine, context.keyring, as_of=as_of, settle_after=settle_after)
 
 
-CREDIT_JOBS = ("credit.auto_debit", "credit.overdue", "credit.reminders", "credit.limit_review")
+CREDIT_JOBS: dict[str, EngineJob] = {
+    "credit.auto_debit": credit.run_auto_debit,
+    "credit.overdue": credit.run_overdue,
+    "credit.reminders": credit.run_reminders,
+    "credit.limit_review": credit.run_limit_review,
+}
+"""The credit line's jobs (`tidings.credit.jobs`); each owns its transactions."""
 
 JOBS: dict[str, Job] = {
     "notify.digests": _notify_digests,
     "wallet.statements": _wallet_statements,
-    **{name: _credit_job(name) for name in CREDIT_JOBS},
-    "risk.expire_holds": _risk_expire_holds,
+    **{name: _on_engine(job) for name, job in CREDIT_JOBS.items()},
+    "risk.expire_holds": _on_engine(run_expire_holds),
     "risk.learn_model": _risk_learn_model,
 }
 

@@ -4,26 +4,22 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import structlog
 from fastapi import FastAPI
 
-from tidings.api.context import AppContext
+from tidings.app.context import AppContext, Loop
+from tidings.app.notify import notify_loops
+from tidings.app.scheduler import scheduler_loop
 
 log = structlog.get_logger(__name__)
 
-Loop = Callable[[AppContext, threading.Event], None]
-"""A loop runs until the event is set; it owns its own transactions."""
-
 
 def default_loops() -> tuple[Loop, ...]:
-    """The loops every worker runs."""
-    from tidings.workers.notify import notify_loops
-    from tidings.workers.scheduler import scheduler_loop
-
+    """The loops registry: what every worker runs."""
     return (*notify_loops(), scheduler_loop)
 
 

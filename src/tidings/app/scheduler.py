@@ -16,9 +16,9 @@ from datetime import timedelta
 import structlog
 from sqlalchemy import text
 
-from tidings.api.context import AppContext
+from tidings.app.context import AppContext
+from tidings.app.jobs import JOB_INTERVALS, run_job
 from tidings.kit.db import advisory_key
-from tidings.workers.jobs import JOB_INTERVALS, run_job
 
 log = structlog.get_logger(__name__)
 

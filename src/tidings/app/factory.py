@@ -1,4 +1,4 @@
-"""The application factory: one place that wires settings, database, keys and routers."""
+"""The application factory: settings, database, keys and every domain's router, wired once."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ from sqlalchemy import text
 from starlette.responses import JSONResponse, Response
 
 from tidings import __version__
-from tidings.api.context import AppContext, build_context
 from tidings.api.errors import install_error_handlers, problem_response
 from tidings.api.guard import RequestGuardMiddleware
-from tidings.api.jobs import router as jobs_router
 from tidings.api.observability import ObservabilityMiddleware
 from tidings.api.openapi import install_openapi
 from tidings.api.strict import read_inputs_as_json
+from tidings.app.context import AppContext, build_context
+from tidings.app.jobs_api import router as jobs_router
 from tidings.config import Settings, get_settings
 from tidings.credit.api import router as credit_router
 from tidings.kit.db import read_transaction

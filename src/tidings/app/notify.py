@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import structlog
 
-from tidings.api.context import AppContext
+from tidings.app.context import AppContext, Loop
 from tidings.kit.db import with_retry, write_transaction
 from tidings.notify.channels.config import build_channels, sms_templates
 from tidings.notify.channels.inbox import InboxChannel
@@ -23,7 +23,6 @@ from tidings.notify.templates.render import TemplateRenderer, TemplateSource
 from tidings.notify.templates.service import active_override
 from tidings.notify.templates.source import CustomKindTemplates
 from tidings.notify.types import ChannelName
-from tidings.workers.runner import Loop
 
 log = structlog.get_logger(__name__)
 

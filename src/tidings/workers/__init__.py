@@ -1,1 +1,0 @@
-"""Background loops: outbox relay, delivery dispatcher, periodic jobs."""
