@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench setup migrate demo clean
+.PHONY: run test lint bench setup migrate demo clean messages screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,15 @@ lint: setup
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
 	$(BIN)/mypy src
+
+WEB := src/tidings/web
+# The pages' message catalogues: extract every marked string, update both languages, compile.
+messages: setup
+	$(BIN)/pybabel extract --no-location --omit-header --sort-output -F $(WEB)/babel.cfg \
+		-k gettext_noop -o $(WEB)/translations/messages.pot $(WEB)
+	$(BIN)/pybabel update --no-fuzzy-matching -i $(WEB)/translations/messages.pot \
+		-d $(WEB)/translations
+	$(BIN)/pybabel compile --statistics -d $(WEB)/translations
 
 bench: setup
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
