@@ -37,7 +37,7 @@ WEB := src/tidings/web
 messages: setup
 	$(BIN)/pybabel extract --no-location --omit-header --sort-output -F $(WEB)/babel.cfg \
 		-k gettext_noop -o $(WEB)/translations/messages.pot $(WEB)
-	$(BIN)/pybabel update --no-fuzzy-matching -i $(WEB)/translations/messages.pot \
+	$(BIN)/pybabel update --no-fuzzy-matching --ignore-obsolete -i $(WEB)/translations/messages.pot \
 		-d $(WEB)/translations
 	$(BIN)/pybabel compile --statistics -d $(WEB)/translations
 

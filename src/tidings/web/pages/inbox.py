@@ -4,6 +4,7 @@ all read (htmx swaps the list; without script the form posts and the page reload
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from sqlalchemy import Connection
@@ -64,7 +65,7 @@ def _show(visit: Visit, *, before: str | None = None, announce: str | None = Non
 
 @router.get("/")
 def inbox_page(
-    visit: UserVisit, before: str | None = Query(default=None, max_length=200)
+    visit: UserVisit, before: Annotated[str | None, Query(max_length=200)] = None
 ) -> Response:
     return _show(visit, before=before)
 
