@@ -41,6 +41,11 @@ messages: setup
 		-d $(WEB)/translations
 	$(BIN)/pybabel compile --statistics -d $(WEB)/translations
 
+# Every page over the demo data at 360 px and 1280 px, into docs/screenshots/ (Debian's chromium).
+screenshots: setup
+	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium)
+	$(BIN)/python -m tests.e2e_web.screenshots
+
 bench: setup
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/tidings bench ledger --db both

@@ -67,6 +67,9 @@ def error_page(request: Request, status: int, *, headers: dict[str, str] | None 
     """The page for a status, in the language the visitor asked for (or zh-CN)."""
     context: AppContext = request.app.state.context
     language = request_language(request)
+    if request.headers.get("HX-Request") == "true":
+        # htmx swaps only what a page asked for: show the error page whole instead.
+        headers = {**(headers or {}), "HX-Refresh": "true"}
     shown = status if status in _TITLES else (500 if status >= 500 else 400)
     return render_html(
         "error.html",

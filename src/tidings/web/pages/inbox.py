@@ -11,7 +11,7 @@ from sqlalchemy import Connection
 from starlette.responses import RedirectResponse, Response
 
 from tidings.kit.db import read_transaction, with_retry, write_transaction
-from tidings.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from tidings.kit.pagination import DEFAULT_LIMIT
 from tidings.notify import inbox
 from tidings.notify.delivery.authenticity import CODE_PATTERN
 from tidings.notify.schemas import InboxItemOut
@@ -19,6 +19,9 @@ from tidings.web.i18n import gettext_noop
 from tidings.web.visit import UserForm, UserVisit, Visit
 
 router = APIRouter(prefix="/app", include_in_schema=False)
+
+UNREAD_SHOWN = DEFAULT_LIMIT
+"""The newest unread notices shown; marking them read brings up the next."""
 
 _MARKED_ONE = gettext_noop("Marked as read.")
 _MARKED_ALL = gettext_noop("All notices are marked as read.")
@@ -46,7 +49,7 @@ def _notice(item: InboxItemOut) -> Notice:
 
 
 def _inbox_view(conn: Connection, user_id: str, *, before: str | None) -> InboxView:
-    unread = inbox.list_inbox(conn, user_id, limit=MAX_LIMIT, cursor=None, unread_only=True)
+    unread = inbox.list_inbox(conn, user_id, limit=UNREAD_SHOWN, cursor=None, unread_only=True)
     page = inbox.list_inbox(conn, user_id, limit=DEFAULT_LIMIT, cursor=before, unread_only=False)
     return InboxView(
         unread=[_notice(item) for item in unread.items],
