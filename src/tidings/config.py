@@ -132,6 +132,20 @@ class Settings(BaseSettings):
         default=20, ge=1, description="Failed authentications per client address per window."
     )
     auth_failure_window_seconds: int = Field(default=300, ge=1)
+    # Pages (issue #15).
+    web_session_hours: int = Field(
+        default=12, ge=1, le=24 * 30, description="How long a page session (user or console) lasts."
+    )
+    web_frame_ancestors: str = Field(
+        default="'none'",
+        pattern=r"^[A-Za-z0-9 .:/*'_-]+$",
+        description="Who may show the pages in a frame (CSP `frame-ancestors`), e.g. "
+        "`'self' https://app.example.com` for the company's app webview.",
+    )
+    web_verify_rate_limit: int = Field(
+        default=30, ge=1, description="Checks on the public /verify page per client per window."
+    )
+    web_verify_rate_window_seconds: int = Field(default=600, ge=1)
 
     @field_validator("admin_key")
     @classmethod

@@ -34,6 +34,14 @@ IdempotencyKey = Annotated[
 ]
 
 
+Presenter = Callable[[dict[str, Any]], dict[str, Any]]
+"""Turns a successful answer as stored for `Idempotency-Key` into the answer sent."""
+
+
+def _as_stored(answer: dict[str, Any]) -> dict[str, Any]:
+    return answer
+
+
 def request_fingerprint(request: Request, body: BaseModel | None) -> str:
     """Same method, path and (parsed, canonical) body give the same fingerprint."""
     canonical = body.model_dump_json() if body is not None else ""
@@ -49,12 +57,16 @@ def run_write(
     idempotency_key: str | None,
     operation: Callable[[Connection], BaseModel | dict[str, Any] | AppError],
     status_code: int,
+    present: Presenter | None = None,
 ) -> Response:
     """Run `operation` in one write transaction and answer with its JSON.
 
     An operation may return (not raise) an `AppError`: a refusal whose side effects must be
     committed (a wrong one-time code spends an attempt). It is answered as the problem.
+    `present` turns a success as stored into the answer sent, first time and on replays, so
+    an answer that carries a secret is stored without it (the secret re-derived each time).
     """
+    shown = present or _as_stored
     fingerprint = request_fingerprint(request, body) if idempotency_key is not None else ""
 
     def attempt() -> Response | AppError:
@@ -69,7 +81,7 @@ def run_write(
                 )
                 if stored is not None:
                     return JSONResponse(
-                        stored.body,
+                        stored.body if stored.status >= 400 else shown(stored.body),
                         status_code=stored.status,
                         headers={"Idempotent-Replayed": "true"},
                         media_type=PROBLEM_JSON if stored.status >= 400 else None,
@@ -88,7 +100,7 @@ def run_write(
                     status=status,
                     body=answer,
                 )
-            return result if isinstance(result, AppError) else JSONResponse(answer, status)
+            return result if isinstance(result, AppError) else JSONResponse(shown(answer), status)
 
     outcome = with_retry(attempt)
     if isinstance(outcome, AppError):
@@ -119,7 +131,12 @@ class WriteRequest:
         return self.principal.user_id
 
     def run(
-        self, operation: Operation, *, body: BaseModel | None = None, status_code: int = 200
+        self,
+        operation: Operation,
+        *,
+        body: BaseModel | None = None,
+        status_code: int = 200,
+        present: Presenter | None = None,
     ) -> Response:
         """Run `operation` in one write transaction, honouring `Idempotency-Key`."""
         return run_write(
@@ -130,6 +147,7 @@ class WriteRequest:
             idempotency_key=self.idempotency_key,
             operation=operation,
             status_code=status_code,
+            present=present,
         )
 
 

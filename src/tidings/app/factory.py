@@ -30,6 +30,7 @@ from tidings.notify.unsubscribe_api import router as unsubscribe_router
 from tidings.risk.api import router as risk_router
 from tidings.users.api import router as users_router
 from tidings.wallets.api import router as wallets_router
+from tidings.web.mount import mount_pages
 
 DESCRIPTION = """A digital wallet core with a financial notification engine at its heart.
 
@@ -127,6 +128,7 @@ def create_app(context: AppContext | None = None, settings: Settings | None = No
     app.include_router(unsubscribe_router)
     app.include_router(kinds_router)
     app.include_router(jobs_router)
+    mount_pages(app)
     # Last, so every route above (and any added later above this line) is covered.
     read_inputs_as_json(app)
     install_openapi(app)

@@ -12,6 +12,7 @@ from tidings.notify.kinds import models as kinds_models
 from tidings.risk import models as risk_models
 from tidings.users import models as users_models
 from tidings.wallets import models as wallets_models
+from tidings.web import models as web_models
 
 __all__ = [
     "credit_models",
@@ -24,4 +25,5 @@ __all__ = [
     "risk_models",
     "users_models",
     "wallets_models",
+    "web_models",
 ]

@@ -1,0 +1,1 @@
+"""The routers of the pages, one module per area."""
