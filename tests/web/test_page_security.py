@@ -7,8 +7,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.web.conftest import Reader, browser_for
-from tidings.api.app import create_app
 from tidings.api.context import AppContext
+from tidings.app.factory import create_app
 from tidings.config import Settings
 
 STRICT = (

@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import RedirectResponse, Response
 
-from tidings.api.context import AppContext
+from tidings.api.context import ApiContext
 from tidings.kit.errors import AppError
 from tidings.web.i18n import brand_for, gettext_noop
 from tidings.web.security import security_headers
@@ -65,7 +65,7 @@ def is_page(request: Request) -> bool:
 
 def error_page(request: Request, status: int, *, headers: dict[str, str] | None = None) -> Response:
     """The page for a status, in the language the visitor asked for (or zh-CN)."""
-    context: AppContext = request.app.state.context
+    context: ApiContext = request.app.state.context
     language = request_language(request)
     if request.headers.get("HX-Request") == "true":
         # htmx swaps only what a page asked for: show the error page whole instead.

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from fastapi import Depends, Request
 from starlette.responses import HTMLResponse, Response
 
-from tidings.api.context import AppContext, get_context
+from tidings.api.context import ApiContext, get_context
 from tidings.kit.db import read_transaction
 from tidings.users import service as users
 from tidings.users.schemas import UserOut
@@ -82,7 +82,7 @@ class Visit:
     """A page request and everything its answer needs."""
 
     request: Request
-    context: AppContext
+    context: ApiContext
     language: Language
     timezone: ZoneInfo
     csrf_seed: str
@@ -158,7 +158,7 @@ def request_language(request: Request, *, locale: str | None = None) -> Language
     )
 
 
-def _public_visit(request: Request, context: Annotated[AppContext, Depends(get_context)]) -> Visit:
+def _public_visit(request: Request, context: Annotated[ApiContext, Depends(get_context)]) -> Visit:
     seed = request.cookies.get(FORM_COOKIE, "")
     fresh = not MIN_SEED_CHARS <= len(seed) <= service.MAX_TOKEN_CHARS
     return Visit(
@@ -171,7 +171,7 @@ def _public_visit(request: Request, context: Annotated[AppContext, Depends(get_c
     )
 
 
-def _user_visit(request: Request, context: Annotated[AppContext, Depends(get_context)]) -> Visit:
+def _user_visit(request: Request, context: Annotated[ApiContext, Depends(get_context)]) -> Visit:
     token = request.cookies.get(USER_COOKIE, "")
     with read_transaction(context.engine) as conn:
         session = service.live_session(conn, token, kind=SessionKind.USER, at=context.clock.now())
@@ -190,7 +190,7 @@ def _user_visit(request: Request, context: Annotated[AppContext, Depends(get_con
 
 
 def _operator_visit(
-    request: Request, context: Annotated[AppContext, Depends(get_context)]
+    request: Request, context: Annotated[ApiContext, Depends(get_context)]
 ) -> Visit:
     token = request.cookies.get(OPERATOR_COOKIE, "")
     with read_transaction(context.engine) as conn:

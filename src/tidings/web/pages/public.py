@@ -44,7 +44,7 @@ def verify_message(visit: PublicVisit, form: PublicForm) -> Response:
         context,
         scope="verify-page",
         limits={
-            context.auth_throttle.key(context, visit.request): (
+            context.auth_throttle.key(context.keyring, visit.request): (
                 context.settings.web_verify_rate_limit
             )
         },

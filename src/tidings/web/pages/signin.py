@@ -10,7 +10,7 @@ from datetime import timedelta
 from fastapi import APIRouter
 from starlette.responses import RedirectResponse, Response
 
-from tidings.api.context import AppContext
+from tidings.api.context import ApiContext
 from tidings.kit.db import read_transaction, with_retry, write_transaction
 from tidings.users import service as users
 from tidings.web import service
@@ -49,7 +49,7 @@ def _set_session_cookie(response: Response, visit: Visit, opened: OpenedSession)
     return response
 
 
-def _open(context: AppContext, *, kind: SessionKind, user_id: str | None) -> OpenedSession:
+def _open(context: ApiContext, *, kind: SessionKind, user_id: str | None) -> OpenedSession:
     def attempt() -> OpenedSession:
         with write_transaction(context.engine) as conn:
             return service.open_session(
@@ -124,18 +124,18 @@ def console_sign_in(visit: PublicVisit, form: PublicForm) -> Response:
     wrong bearer keys do (past the limit: 429, the right key included)."""
     context = visit.context
     throttle = context.auth_throttle
-    client = throttle.key(context, visit.request)
+    client = throttle.key(context.keyring, visit.request)
     if not throttle.known_clear(client):
         with read_transaction(context.engine) as conn:
             wait = throttle.retry_after(conn, client, at=context.clock.now())
         if wait is not None:
-            throttle.refuse(context)
+            throttle.refuse(context.clock)
     admin_key = context.settings.admin_key
     presented = form.get(OPERATOR_KEY_FIELD) or ""
     if admin_key is None or not hmac.compare_digest(
         _digest(presented), _digest(admin_key.get_secret_value())
     ):
-        throttle.record_failure(context, client)
+        throttle.record_failure(context.engine, context.clock, client)
         return visit.render("console/login.html", status_code=401, error=_WRONG_KEY)
     opened = _open(context, kind=SessionKind.OPERATOR, user_id=None)
     return _set_session_cookie(
