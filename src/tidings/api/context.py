@@ -12,7 +12,7 @@ from tidings.api.throttle import FailedAuthThrottle
 from tidings.config import Settings, resolve_data_key, resolve_lookup_key
 from tidings.kit.clock import Clock, SystemClock
 from tidings.kit.db import make_engine
-from tidings.kit.health import LoopHealth
+from tidings.kit.health import LoopHealth, ProviderBoard
 from tidings.privacy.crypto import Keyring
 from tidings.risk.learning import ModelCache
 
@@ -25,6 +25,8 @@ class AppContext:
     clock: Clock = field(default_factory=SystemClock)
     loop_health: LoopHealth = field(default_factory=LoopHealth)
     """The background loops of this process that are crashing (reported by `/healthz`)."""
+    providers: ProviderBoard = field(default_factory=ProviderBoard)
+    """The providers this process's dispatcher sends through and their circuit breakers."""
     risk_model: ModelCache = field(init=False)
     """The online risk model's latest version in this process (used when it is turned on)."""
     auth_throttle: FailedAuthThrottle = field(init=False)
