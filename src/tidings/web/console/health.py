@@ -38,7 +38,7 @@ class HealthView:
 
 @router.get("/")
 def delivery_health_page(console: Console, live: bool = True) -> Response:
-    """`?live=0` stops the refreshing (reading a table while it changes is hard)."""
+    """`?live=false` stops the refreshing (reading a table while it changes is hard)."""
     visit = console.visit
     context = visit.context
     with read_transaction(context.engine) as conn:

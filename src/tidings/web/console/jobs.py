@@ -5,7 +5,7 @@ twice), and see what it did."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter
@@ -63,12 +63,13 @@ def jobs_page(console: Console) -> Response:
 
 
 def parse_local_minute(typed: str, console: ConsoleVisit) -> datetime | None:
-    """The moment typed in the operator's time zone, or None when it is not one."""
+    """The moment typed in the operator's time zone (in UTC, as the API takes it), or None
+    when it is not one."""
     try:
         local = datetime.strptime(typed, LOCAL_MINUTE)
     except ValueError:
         return None
-    return local.replace(tzinfo=console.visit.timezone)
+    return local.replace(tzinfo=console.visit.timezone).astimezone(UTC)
 
 
 @router.post("")
