@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 from sqlalchemy import insert, update
@@ -15,8 +16,13 @@ from tests.web.console.conftest import Operator, deliver_everything
 from tidings.api.context import AppContext
 from tidings.kit.clock import FixedClock
 from tidings.kit.db import write_transaction
+from tidings.kit.health import ProviderBoard
 from tidings.kit.ids import new_id
+from tidings.notify.channels.failover import BreakerPolicy, ProviderChain
+from tidings.notify.channels.file_sink import FileSink
 from tidings.notify.models import deliveries, delivery_attempts
+from tidings.notify.types import ChannelName
+from tidings.workers.notify import breaker_readers
 
 
 def figure(page: str, cell: str) -> int:
@@ -165,3 +171,25 @@ def test_breakers_are_shown_where_a_dispatcher_runs(
     assert "No breaker (nothing to fail over to)" in page
     chinese = operator.page("/console/?lang=zh-CN")
     assert "熔断" in chinese
+
+
+def test_the_dispatcher_publishes_each_providers_breaker(tmp_path: Path) -> None:
+    sms = ProviderChain(
+        [
+            FileSink(tmp_path / "a.jsonl", channel=ChannelName.SMS, name="vendor-a"),
+            FileSink(tmp_path / "b.jsonl", channel=ChannelName.SMS, name="vendor-b"),
+        ],
+        breaker=BreakerPolicy(failure_threshold=1),
+    )
+    email = ProviderChain([FileSink(tmp_path / "e.jsonl", channel=ChannelName.EMAIL)], breaker=None)
+    board = ProviderBoard()
+    board.publish(breaker_readers({ChannelName.SMS: sms, ChannelName.EMAIL: email}))
+    assert [(s.channel, s.provider, s.breaker) for s in board.states()] == [
+        ("email", "file", None),
+        ("sms", "vendor-a", "closed"),
+        ("sms", "vendor-b", "closed"),
+    ]
+    breaker = sms.breakers[0]
+    assert breaker is not None
+    breaker.record_failure()
+    assert board.states()[1].breaker == "open"  # read when shown, not when published
