@@ -37,9 +37,14 @@ WEB := src/tidings/web
 messages: setup
 	$(BIN)/pybabel extract --no-location --omit-header --sort-output -F $(WEB)/babel.cfg \
 		-k gettext_noop -o $(WEB)/translations/messages.pot $(WEB)
-	$(BIN)/pybabel update --no-fuzzy-matching -i $(WEB)/translations/messages.pot \
+	$(BIN)/pybabel update --no-fuzzy-matching --ignore-obsolete -i $(WEB)/translations/messages.pot \
 		-d $(WEB)/translations
 	$(BIN)/pybabel compile --statistics -d $(WEB)/translations
+
+# Every page over the demo data at 360 px and 1280 px, into docs/screenshots/ (Debian's chromium).
+screenshots: setup
+	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium)
+	$(BIN)/python -m tests.e2e_web.screenshots
 
 bench: setup
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)

@@ -69,6 +69,9 @@ def error_page(request: Request, status: int, *, headers: dict[str, str] | None 
     """The page for a status, in the language the visitor asked for (or zh-CN)."""
     context: AppContext = request.app.state.context
     language = request_language(request)
+    if request.headers.get("HX-Request") == "true":
+        # htmx swaps only what a page asked for: show the error page whole instead.
+        headers = {**(headers or {}), "HX-Refresh": "true"}
     shown = status if status in _TITLES else (500 if status >= 500 else 400)
     return render_html(
         "error.html",
@@ -95,6 +98,9 @@ async def _session_missing(request: Request, exc: SessionMissing) -> Response:
         context: AppContext = request.app.state.context
         if await run_in_threadpool(presents_user_session, request, context):
             return error_page(request, 404)
+        if request.headers.get("HX-Request") == "true":
+            # An htmx refresh must not swap the sign-in form into the page: leave the page.
+            return Response(status_code=204, headers={"HX-Redirect": "/console/login"})
         return RedirectResponse("/console/login", status_code=303)
     return error_page(request, 401)
 

@@ -4,7 +4,9 @@ for the catalogue and translated when a page shows them."""
 from __future__ import annotations
 
 from tidings.notify.types import Category, ChannelName
+from tidings.wallets.schemas import Purpose, TransferKind
 from tidings.web.i18n import gettext_noop
+from tidings.web.spending import SpendingCategory
 
 CATEGORIES: dict[Category, str] = {
     Category.CRITICAL: gettext_noop("Security"),
@@ -35,3 +37,31 @@ _ANY_KIND = gettext_noop("Notice")
 def kind_label(kind: str) -> str:
     """What sort of notice a kind is (`wallet.payment.succeeded` → a wallet notice)."""
     return _KIND_FAMILIES.get(kind.split(".", 1)[0], _ANY_KIND)
+
+
+TRANSFER_KINDS: dict[str, str] = {
+    TransferKind.TOP_UP: gettext_noop("Top-up"),
+    TransferKind.PAYMENT: gettext_noop("Payment"),
+    TransferKind.P2P: gettext_noop("Transfer"),
+    TransferKind.ALLOCATION: gettext_noop("Between my wallets"),
+    TransferKind.REFUND: gettext_noop("Refund"),
+    TransferKind.WITHDRAWAL: gettext_noop("Withdrawal to bank card"),
+}
+
+PURPOSES: dict[str, str] = {
+    Purpose.TRAVEL: gettext_noop("Travel"),
+    Purpose.SHOPPING: gettext_noop("Shopping"),
+    Purpose.SAVINGS: gettext_noop("Savings"),
+    Purpose.CUSTOM: gettext_noop("Own purpose"),
+}
+
+SPENDING: dict[SpendingCategory, str] = {
+    SpendingCategory.FOOD: gettext_noop("Food and drink"),
+    SpendingCategory.GROCERIES: gettext_noop("Groceries"),
+    SpendingCategory.TRANSPORT: gettext_noop("Getting around"),
+    SpendingCategory.TRAVEL: gettext_noop("Travel"),
+    SpendingCategory.SHOPPING: gettext_noop("Shopping"),
+    SpendingCategory.ENTERTAINMENT: gettext_noop("Going out"),
+    SpendingCategory.BILLS: gettext_noop("Bills"),
+    SpendingCategory.OTHER: gettext_noop("Other"),
+}

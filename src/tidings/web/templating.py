@@ -8,7 +8,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date, format_time
 from babel.numbers import format_percent
 from babel.support import NullTranslations
 from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context
@@ -18,7 +18,7 @@ from starlette.responses import HTMLResponse
 
 from tidings.kit.money import Money, format_money
 from tidings.web.i18n import Language, translations
-from tidings.web.labels import CATEGORIES, CHANNELS, kind_label
+from tidings.web.labels import CATEGORIES, CHANNELS, PURPOSES, TRANSFER_KINDS, kind_label
 from tidings.web.static import static_url
 
 ENVIRONMENT = Environment(
@@ -31,7 +31,12 @@ ENVIRONMENT = Environment(
 )
 ENVIRONMENT.newstyle_gettext = True  # type: ignore[attr-defined]
 ENVIRONMENT.globals.update(
-    static_url=static_url, kind_label=kind_label, categories=CATEGORIES, channels=CHANNELS
+    static_url=static_url,
+    kind_label=kind_label,
+    categories=CATEGORIES,
+    channels=CHANNELS,
+    transfer_kinds=TRANSFER_KINDS,
+    purposes=PURPOSES,
 )
 
 
@@ -66,12 +71,10 @@ class Formatter:
         return format_money(amount.value, amount.currency, locale=self.language.babel)
 
     def when(self, moment: datetime) -> str:
-        return format_datetime(
-            moment.astimezone(self.timezone),
-            "medium",
-            tzinfo=self.timezone,
-            locale=self.language.babel,
-        )
+        """The day as people write it and the minute (`2026年11月24日 10:00`)."""
+        local = moment.astimezone(self.timezone)
+        day = format_date(local.date(), "long", locale=self.language.babel)
+        return f"{day} {format_time(local.time(), 'short', locale=self.language.babel)}"
 
     def day(self, day: date) -> str:
         return format_date(day, "long", locale=self.language.babel)

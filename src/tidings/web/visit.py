@@ -22,7 +22,14 @@ from tidings.kit.db import read_transaction
 from tidings.users import service as users
 from tidings.users.schemas import UserOut
 from tidings.web import service
-from tidings.web.i18n import LANG_COOKIE, Language, brand_for, choose_language, language_of
+from tidings.web.i18n import (
+    LANG_COOKIE,
+    Language,
+    brand_for,
+    choose_language,
+    language_of,
+    translations,
+)
 from tidings.web.security import (
     CSRF_FIELD,
     CSRF_HEADER,
@@ -35,7 +42,7 @@ from tidings.web.security import (
     security_headers,
 )
 from tidings.web.service import LiveSession, SessionKind
-from tidings.web.templating import render_html
+from tidings.web.templating import Formatter, render_html
 
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
 MAX_FORM_FIELDS = 100
@@ -89,6 +96,10 @@ class Visit:
         return csrf_token(self.context.keyring, self.csrf_seed)
 
     @property
+    def formatter(self) -> Formatter:
+        return Formatter(self.language, self.timezone)
+
+    @property
     def htmx(self) -> bool:
         """An htmx request (a partial update), not a plain navigation or form POST."""
         return self.request.headers.get("HX-Request") == "true"
@@ -98,6 +109,10 @@ class Visit:
         if self.user is None:
             raise SessionMissing(SessionKind.USER)
         return self.user.id
+
+    def gettext(self, message: str) -> str:
+        """A catalogue string in the page's language (for text built in Python)."""
+        return translations(self.language).gettext(message)
 
     def require_csrf(self, form: PostedForm) -> None:
         presented = form.get(CSRF_FIELD) or self.request.headers.get(CSRF_HEADER)

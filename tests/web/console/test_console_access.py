@@ -105,3 +105,11 @@ def test_signing_out_ends_the_console_and_forgets_the_name(operator: Operator) -
     assert out.status_code == 303
     assert "tidings_operator=" in out.headers.get("set-cookie", "")
     assert operator.browser.get("/console/").status_code == 303
+
+
+def test_an_htmx_refresh_after_the_session_ended_leaves_for_the_sign_in_form(
+    client: TestClient,
+) -> None:
+    answer = browser_for(client).get("/console/", headers={"HX-Request": "true"})
+    assert answer.status_code == 204
+    assert answer.headers["HX-Redirect"] == "/console/login"

@@ -4,13 +4,14 @@ all read (htmx swaps the list; without script the form posts and the page reload
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from sqlalchemy import Connection
 from starlette.responses import RedirectResponse, Response
 
 from tidings.kit.db import read_transaction, with_retry, write_transaction
-from tidings.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from tidings.kit.pagination import DEFAULT_LIMIT
 from tidings.notify import inbox
 from tidings.notify.delivery.authenticity import CODE_PATTERN
 from tidings.notify.schemas import InboxItemOut
@@ -18,6 +19,9 @@ from tidings.web.i18n import gettext_noop
 from tidings.web.visit import UserForm, UserVisit, Visit
 
 router = APIRouter(prefix="/app", include_in_schema=False)
+
+UNREAD_SHOWN = DEFAULT_LIMIT
+"""The newest unread notices shown; marking them read brings up the next."""
 
 _MARKED_ONE = gettext_noop("Marked as read.")
 _MARKED_ALL = gettext_noop("All notices are marked as read.")
@@ -45,7 +49,7 @@ def _notice(item: InboxItemOut) -> Notice:
 
 
 def _inbox_view(conn: Connection, user_id: str, *, before: str | None) -> InboxView:
-    unread = inbox.list_inbox(conn, user_id, limit=MAX_LIMIT, cursor=None, unread_only=True)
+    unread = inbox.list_inbox(conn, user_id, limit=UNREAD_SHOWN, cursor=None, unread_only=True)
     page = inbox.list_inbox(conn, user_id, limit=DEFAULT_LIMIT, cursor=before, unread_only=False)
     return InboxView(
         unread=[_notice(item) for item in unread.items],
@@ -64,7 +68,7 @@ def _show(visit: Visit, *, before: str | None = None, announce: str | None = Non
 
 @router.get("/")
 def inbox_page(
-    visit: UserVisit, before: str | None = Query(default=None, max_length=200)
+    visit: UserVisit, before: Annotated[str | None, Query(max_length=200)] = None
 ) -> Response:
     return _show(visit, before=before)
 
