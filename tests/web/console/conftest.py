@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import ADMIN_KEY
+from tests.helpers import cny, create_user, top_up, transfer
 from tests.web.conftest import CSRF, browser_for
 from tidings.api.context import AppContext
 from tidings.notify.planner import PlannerPolicy
@@ -85,3 +86,23 @@ def deliver_everything(context: AppContext) -> None:
     finally:
         dispatcher.close()
     raise AssertionError("the pipeline did not settle")
+
+
+def topped_up_user(client: TestClient, context: AppContext, **fields: Any) -> dict[str, Any]:
+    """A new user who topped up ¥500.00, the notice of it delivered."""
+    user = create_user(client, **fields)
+    top_up(client, user["wallet_id"], 50_000)
+    deliver_everything(context)
+    return user
+
+
+def pay_at_cafe(client: TestClient, context: AppContext, wallet_id: str) -> None:
+    """¥128.00 at 星巴克, the notice delivered."""
+    transfer(
+        client,
+        kind="payment",
+        source=wallet_id,
+        amount=cny(12_800),
+        merchant={"name": "星巴克", "category": "5814"},
+    )
+    deliver_everything(context)

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from tests.helpers import cny, create_user, top_up, transfer
-from tests.web.console.conftest import FULL_PHONE, Operator, deliver_everything
+from tests.helpers import create_user
+from tests.web.console.conftest import FULL_PHONE, Operator, pay_at_cafe, topped_up_user
 from tidings.api.context import AppContext
 
 PHONE = "13812348821"
@@ -44,16 +44,8 @@ def test_an_empty_search_says_what_to_type(operator: Operator) -> None:
 def test_a_users_page_has_wallets_notices_and_audit_all_masked(
     client: TestClient, context: AppContext, operator: Operator
 ) -> None:
-    user = create_user(client, phone=PHONE)
-    top_up(client, user["wallet_id"], 50_000)
-    transfer(
-        client,
-        kind="payment",
-        source=user["wallet_id"],
-        amount=cny(12_800),
-        merchant={"name": "星巴克", "category": "5814"},
-    )
-    deliver_everything(context)
+    user = topped_up_user(client, context, phone=PHONE)
+    pay_at_cafe(client, context, user["wallet_id"])
     assert client.post(f"/v1/users/{user['id']}/tokens").status_code == 201  # audited
     page = operator.page(f"/console/users/{user['id']}")
     assert "¥372.00" in page  # 500.00 - 128.00

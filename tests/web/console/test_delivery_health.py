@@ -11,8 +11,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from sqlalchemy import insert, update
 
-from tests.helpers import cny, create_user, top_up, transfer
-from tests.web.console.conftest import Operator, deliver_everything
+from tests.web.console.conftest import Operator, pay_at_cafe, topped_up_user
 from tidings.api.context import AppContext
 from tidings.kit.clock import FixedClock
 from tidings.kit.db import write_transaction
@@ -34,22 +33,13 @@ def figure(page: str, cell: str) -> int:
 def test_a_payment_delivered_to_the_inbox_counts_one_more(
     client: TestClient, context: AppContext, clock: FixedClock, operator: Operator
 ) -> None:
-    payer = create_user(client)
-    top_up(client, payer["wallet_id"], 50_000)
-    deliver_everything(context)
+    payer = topped_up_user(client, context)
     before = operator.page("/console/")
     sent_hour = figure(before, "sent-hour-inbox-inbox")
     sent_day = figure(before, "sent-day-inbox-inbox")
 
     clock.at += timedelta(minutes=5)
-    transfer(
-        client,
-        kind="payment",
-        source=payer["wallet_id"],
-        amount=cny(12_800),
-        merchant={"name": "星巴克", "category": "5814"},
-    )
-    deliver_everything(context)
+    pay_at_cafe(client, context, payer["wallet_id"])
 
     after = operator.page("/console/")
     assert figure(after, "sent-hour-inbox-inbox") == sent_hour + 1
@@ -95,9 +85,7 @@ def _delivery(context: AppContext, **values: object) -> str:
 def test_retries_failures_and_the_backlog_are_counted_per_provider(
     client: TestClient, context: AppContext, clock: FixedClock, operator: Operator
 ) -> None:
-    payer = create_user(client)
-    top_up(client, payer["wallet_id"], 50_000)
-    deliver_everything(context)
+    payer = topped_up_user(client, context)
     notification_id = client.get(f"/v1/users/{payer['id']}/inbox").json()["items"][0]["id"]
     now = clock.now()
     owner = {"notification_id": notification_id, "user_id": payer["id"]}
@@ -140,9 +128,7 @@ def test_retries_failures_and_the_backlog_are_counted_per_provider(
 def test_latency_percentiles_and_the_chart_have_their_table(
     client: TestClient, context: AppContext, clock: FixedClock, operator: Operator
 ) -> None:
-    payer = create_user(client)
-    top_up(client, payer["wallet_id"], 50_000)
-    deliver_everything(context)
+    topped_up_user(client, context)
     page = operator.page("/console/")
     assert "From event to delivery" in page
     assert re.search(r"<abbr[^>]*>p99</abbr>", page)

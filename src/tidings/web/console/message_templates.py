@@ -13,8 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import groupby
+from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import ValidationError
 from sqlalchemy import Connection
 from starlette.responses import RedirectResponse, Response
@@ -180,17 +181,21 @@ def template_list(
     )
 
 
-def _group(context: AppContext, kind: str, channel: str, locale: str) -> TemplateGroup:
-    """The group a path names, or 404: a known kind, a text channel, a known locale."""
+def _path_group(kind: str, channel: str, locale: str, console: Console) -> TemplateGroup:
+    """The group a path names, or 404: a known kind, a text channel, a locale as written."""
     try:
         name = ChannelName(channel)
         canonical = normalise_locale(locale)
     except ValueError:
         name, canonical = None, None
-    if name not in TEXT_CHANNELS or canonical != locale or kind not in renderer(context).kinds():
+    known = kind in renderer(console.visit.context).kinds()
+    if name not in TEXT_CHANNELS or canonical != locale or not known:
         raise TemplateGroupNotFound(f"no templates for {kind} {channel} {locale}")
     assert name is not None
     return TemplateGroup(kind, name, locale)
+
+
+Group = Annotated[TemplateGroup, Depends(_path_group)]
 
 
 def _in_force(conn: Connection, context: AppContext, group: TemplateGroup) -> TemplateSource:
@@ -273,23 +278,15 @@ def _group_page(
 
 @router.get("/{kind}/{channel}/{locale}")
 def template_group_page(
-    kind: str,
-    channel: str,
-    locale: str,
-    console: Console,
-    done: str = Query(default="", max_length=16),
+    group: Group, console: Console, done: str = Query(default="", max_length=16)
 ) -> Response:
-    group = _group(console.visit.context, kind, channel, locale)
     return _group_page(console, group, done=done)
 
 
 @router.post("/{kind}/{channel}/{locale}/preview")
-def preview_draft(
-    kind: str, channel: str, locale: str, console: Console, form: OperatorForm
-) -> Response:
+def preview_draft(group: Group, console: Console, form: OperatorForm) -> Response:
     """htmx: the preview alone, as the operator types; without script: the whole page."""
     context = console.visit.context
-    group = _group(context, kind, channel, locale)
     draft = _typed(form, group)
     if not console.visit.htmx:
         return _group_page(console, group, draft=draft)
@@ -304,27 +301,10 @@ def preview_draft(
     )
 
 
-def _operator(console: ConsoleVisit, group: TemplateGroup) -> str | Response:
-    """The operator's name, or the group's page saying it is needed (422)."""
-    if console.operator_name is None:
-        return _group_page(console, group, status_code=422, refusal=FieldProblem(_NAME_NEEDED))
-    return console.operator_name
-
-
-def _back(group: TemplateGroup, done: str) -> Response:
-    return RedirectResponse(f"{group.path}?done={done}", status_code=303)
-
-
 @router.post("/{kind}/{channel}/{locale}")
-def save_draft(
-    kind: str, channel: str, locale: str, console: Console, form: OperatorForm
-) -> Response:
+def save_draft(group: Group, console: Console, form: OperatorForm) -> Response:
     """A new version, checked as the API checks it, stored as a draft in the operator's name."""
     context = console.visit.context
-    group = _group(context, kind, channel, locale)
-    operator = _operator(console, group)
-    if isinstance(operator, Response):
-        return operator
     draft = _typed(form, group)
     try:
         asked = TemplateCreate(
@@ -340,45 +320,32 @@ def save_draft(
         draft.problems[where] = problem
         return _group_page(console, group, draft=draft, status_code=422)
 
-    def attempt() -> None:
+    def store(operator: str) -> None:
         with write_transaction(context.engine) as conn:
             service.store_version(conn, asked, source, actor=operator, at=context.clock.now())
 
-    with_retry(attempt)
-    return _back(group, "saved")
+    return _change(console, group, store, done="saved")
 
 
 @router.post("/{kind}/{channel}/{locale}/versions/{template_id}/approve")
-def approve_version(
-    kind: str, channel: str, locale: str, template_id: str, console: Console, _: OperatorForm
-) -> Response:
+def approve_version(template_id: str, group: Group, console: Console, _: OperatorForm) -> Response:
     context = console.visit.context
-    group = _group(context, kind, channel, locale)
-    operator = _operator(console, group)
-    if isinstance(operator, Response):
-        return operator
 
-    def attempt() -> None:
+    def approve(operator: str) -> None:
         with write_transaction(context.engine) as conn:
             _require_in(conn, group, template_id)
             service.approve_version(conn, template_id, operator=operator, at=context.clock.now())
 
-    return _change(console, group, attempt, done="approved")
+    return _change(console, group, approve, done="approved")
 
 
 @router.post("/{kind}/{channel}/{locale}/versions/{template_id}/activate")
-def activate_version(
-    kind: str, channel: str, locale: str, template_id: str, console: Console, _: OperatorForm
-) -> Response:
+def activate_version(template_id: str, group: Group, console: Console, _: OperatorForm) -> Response:
     """Put an approved version in force; an older one (or the shipped text) is a roll-back."""
     context = console.visit.context
-    group = _group(context, kind, channel, locale)
-    operator = _operator(console, group)
-    if isinstance(operator, Response):
-        return operator
     templates = renderer(context)
 
-    def attempt() -> None:
+    def activate(operator: str) -> None:
         with read_transaction(context.engine) as conn:
             stored = _require_in(conn, group, template_id)
         if stored is not None:  # checked outside the write transaction, as the API does
@@ -393,7 +360,7 @@ def activate_version(
                 checked=True,
             )
 
-    return _change(console, group, attempt, done="activated")
+    return _change(console, group, activate, done="activated")
 
 
 def _require_in(
@@ -413,12 +380,16 @@ def _require_in(
 
 
 def _change(
-    console: ConsoleVisit, group: TemplateGroup, attempt: Callable[[], None], *, done: str
+    console: ConsoleVisit, group: TemplateGroup, change: Callable[[str], None], *, done: str
 ) -> Response:
-    """Run a change; a refusal (a second operator needed, a draft not approved, a template
-    that no longer renders) is said on the group's page."""
+    """Make a change in the operator's name, then back to the group's page (303); without a
+    name, or refused (a second operator needed, a draft not approved, a template that no
+    longer renders), the group's page says why."""
+    operator = console.operator_name
+    if operator is None:
+        return _group_page(console, group, status_code=422, refusal=FieldProblem(_NAME_NEEDED))
     try:
-        with_retry(attempt)
+        with_retry(lambda: change(operator))
     except NotFound:
         raise
     except AppError as exc:
@@ -428,4 +399,4 @@ def _change(
             status_code=exc.status,
             refusal=FieldProblem(_REFUSALS.get(exc.code, _UNUSABLE), exc.detail),
         )
-    return _back(group, done)
+    return RedirectResponse(f"{group.path}?done={done}", status_code=303)
