@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from playwright.sync_api import Browser, FloatRect, Page
@@ -16,6 +17,7 @@ from tests.e2e_notify.support import (
     cluster,
     environment,
     inbox_items,
+    ok,
     operator,
     wait_until,
 )
@@ -39,6 +41,29 @@ def _demo_user(database: Path) -> tuple[str, str, str]:
             (user_id,),
         ).fetchone()
     return str(user_id), str(main), str(sub)
+
+
+def _shoot_console(page: Page, site: Site, user_id: str, shot: Callable[[str], None]) -> None:
+    """The console's pages after the delivery-health page (`console`)."""
+    notice = ok(site.operator.get(f"/v1/users/{user_id}/notifications"))["items"][0]
+    for name, path in [
+        ("console-notification", f"/console/notifications/{notice['id']}"),
+        ("console-templates", "/console/templates"),
+        ("console-template", "/console/templates/wallet.payment.succeeded/sms/zh-CN"),
+        ("console-user", f"/console/users/{user_id}"),
+    ]:
+        page.goto(path)
+        shot(name)
+    page.goto("/console/users")
+    page.locator("#reference").fill(user_id)
+    page.locator("main form button[type=submit]").click()
+    page.locator("#results-heading").wait_for()
+    shot("console-users")
+    page.goto("/console/jobs")
+    page.locator("#job").select_option("notify.digests")
+    page.locator("main form button[type=submit]").click()
+    page.locator("#job-result").wait_for()
+    shot("console-jobs")
 
 
 def _shoot(browser: Browser, site: Site, user_id: str, main: str, sub: str) -> list[Path]:
@@ -73,10 +98,12 @@ def _shoot(browser: Browser, site: Site, user_id: str, main: str, sub: str) -> l
         shot("verify")
         page.goto("/console/login")
         shot("console-login")
+        page.locator("#operator_name").fill("alice")
         page.locator("#operator_key").fill(ADMIN_KEY)
         page.locator("main form button[type=submit]").click()
         page.wait_for_url("**/console/")
         shot("console")
+        _shoot_console(page, site, user_id, shot)
         context.close()
     return written
 

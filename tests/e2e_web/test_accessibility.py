@@ -1,13 +1,13 @@
 """axe-core finds no serious or critical violation on any page, in either language: every
-page of the user's, the public ones, the console's sign-in and home, and the error, refused
-link and signed-out pages, including forms showing an error."""
+page of the user's, the public ones, every page of the console, and the error, refused link
+and signed-out pages, including forms showing an error or a result."""
 
 from __future__ import annotations
 
 import pytest
 from playwright.sync_api import Browser, Page
 
-from tests.e2e_notify.support import ADMIN_KEY
+from tests.e2e_notify.support import ADMIN_KEY, ok
 from tests.e2e_web.browser import Site, serious_violations, signed_in
 from tests.e2e_web.conftest import Payer
 
@@ -20,6 +20,47 @@ def _check(page: Page, name: str, found: dict[str, list[str]]) -> None:
     violations = serious_violations(page)
     if violations:
         found[name] = violations
+
+
+SMS_TEMPLATE = "/console/templates/wallet.payment.succeeded/sms/zh-CN"
+
+
+def _check_console(page: Page, site: Site, payer: Payer, found: dict[str, list[str]]) -> None:
+    """Every console page, and its forms with a result and with an error."""
+    notices = ok(site.operator.get(f"/v1/users/{payer.id}/notifications"))["items"]
+    for name, path in [
+        ("console without refreshing", "/console/?live=false"),
+        ("console notification", f"/console/notifications/{notices[0]['id']}"),
+        ("console templates", "/console/templates"),
+        ("console template", SMS_TEMPLATE),
+        ("console users", "/console/users"),
+        ("console user", f"/console/users/{payer.id}"),
+        ("console jobs", "/console/jobs"),
+    ]:
+        page.goto(path)
+        _check(page, name, found)
+
+    page.goto(SMS_TEMPLATE)
+    page.locator("#template-body").fill("您的钱包支付{{ amount|money }")
+    page.locator("#template-form button[type=submit]:not([formaction])").click()
+    page.locator("#body-error").wait_for()
+    _check(page, "console template with an error", found)
+
+    page.goto("/console/users")
+    page.locator("#reference").fill("13912345678")
+    page.locator("main form button[type=submit]").click()
+    page.locator("#results-heading").wait_for()
+    _check(page, "console users found", found)
+
+    page.goto("/console/jobs")
+    page.locator("#job").select_option("wallet.statements")
+    page.locator("main form button[type=submit]").click()
+    page.locator("#job-result").wait_for()
+    _check(page, "console job run", found)
+    page.locator("#as_of").fill("2099-01-01T00:00")
+    page.locator("main form button[type=submit]").click()
+    page.locator("#as-of-error").wait_for()
+    _check(page, "console job with an error", found)
 
 
 @pytest.mark.parametrize("lang", list(LANGUAGES))
@@ -63,10 +104,12 @@ def test_no_serious_violation_on_any_page(
     page.locator("main form button[type=submit]").click()
     page.locator("#operator-key-error").wait_for()
     _check(page, "console sign-in with an error", found)
+    page.locator("#operator_name").fill("alice")
     page.locator("#operator_key").fill(ADMIN_KEY)
     page.locator("main form button[type=submit]").click()
     page.wait_for_url("**/console/")
     _check(page, "console", found)
+    _check_console(page, site, payer, found)
 
     page.goto("/app/")
     page.locator(".sign-out button").click()

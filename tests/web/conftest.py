@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.helpers import create_user
-from tidings.api.context import AppContext
+from tidings.app.context import AppContext
 from tidings.kit.clock import FixedClock
 
 START = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)

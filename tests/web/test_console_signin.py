@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from tests.conftest import ADMIN_KEY
 from tests.web.conftest import CSRF, browser_for
-from tidings.api.context import AppContext
+from tidings.app.context import AppContext
 
 
 def _login_token(browser: TestClient) -> str:

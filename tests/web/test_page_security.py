@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.web.conftest import Reader, browser_for
-from tidings.api.context import AppContext
+from tidings.app.context import AppContext
 from tidings.app.factory import create_app
 from tidings.config import Settings
 

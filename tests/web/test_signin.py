@@ -11,7 +11,7 @@ from sqlalchemy import Engine, MetaData, select
 
 from tests.helpers import create_user
 from tests.web.conftest import Reader, browser_for, sign_in, web_link
-from tidings.api.context import AppContext
+from tidings.app.context import AppContext
 from tidings.app.factory import create_app
 from tidings.config import Settings
 from tidings.kit.clock import FixedClock

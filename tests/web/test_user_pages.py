@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from tests.helpers import cny, top_up, transfer
 from tests.web.conftest import Reader
-from tidings.api.context import AppContext
+from tidings.app.context import AppContext
 from tidings.app.notify import build_dispatcher, relay_once
 from tidings.notify.planner import PlannerPolicy
 

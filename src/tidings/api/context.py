@@ -6,9 +6,10 @@ component the composition root provides and that domain asks for by its type.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Connection, Engine
 from starlette.requests import HTTPConnection
@@ -16,7 +17,7 @@ from starlette.requests import HTTPConnection
 from tidings.api.throttle import FailedAuthThrottle
 from tidings.config import Settings
 from tidings.kit.clock import Clock, SystemClock
-from tidings.kit.health import LoopHealth
+from tidings.kit.health import LoopHealth, ProviderBoard
 from tidings.privacy.crypto import Keyring
 
 ComponentT = TypeVar("ComponentT")
@@ -26,6 +27,16 @@ class TokenLookup(Protocol):
     """The user a bearer token belongs to, if it is valid at `at` (None otherwise)."""
 
     def __call__(self, conn: Connection, token: str, *, at: datetime) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class JobBoard:
+    """The periodic jobs this process can run by name, filled by the composition root, so a
+    face (the console) runs one for a past moment without importing the root."""
+
+    names: tuple[str, ...]
+    run: Callable[[str, datetime | None], dict[str, Any]]
+    """Run the named job as of a moment (None: now); raises the registry's `AppError`s."""
 
 
 class MissingComponent(LookupError):
@@ -42,6 +53,8 @@ class ApiContext:
     clock: Clock = field(default_factory=SystemClock)
     loop_health: LoopHealth = field(default_factory=LoopHealth)
     """The background loops of this process that are crashing (reported by `/healthz`)."""
+    providers: ProviderBoard = field(default_factory=ProviderBoard)
+    """The providers this process's dispatcher sends through and their circuit breakers."""
     auth_throttle: FailedAuthThrottle = field(init=False)
     """Failed authentications per client address (counted in the database)."""
     _components: dict[type[object], object] = field(default_factory=dict, init=False, repr=False)

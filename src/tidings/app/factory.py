@@ -11,12 +11,14 @@ from sqlalchemy import text
 from starlette.responses import JSONResponse, Response
 
 from tidings import __version__
+from tidings.api.context import JobBoard
 from tidings.api.errors import install_error_handlers, problem_response
 from tidings.api.guard import RequestGuardMiddleware
 from tidings.api.observability import ObservabilityMiddleware
 from tidings.api.openapi import install_openapi
 from tidings.api.strict import read_inputs_as_json
 from tidings.app.context import AppContext, build_context
+from tidings.app.jobs import JOBS, run_job
 from tidings.app.jobs_api import router as jobs_router
 from tidings.config import Settings, get_settings
 from tidings.credit.api import router as credit_router
@@ -49,6 +51,9 @@ def create_app(context: AppContext | None = None, settings: Settings | None = No
 
     app = FastAPI(title="Tidings", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.context = context
+    context.provide(
+        JobBoard(names=tuple(sorted(JOBS)), run=lambda job, as_of: run_job(context, job, as_of))
+    )
     install_error_handlers(app)
     app.add_middleware(RequestGuardMiddleware, max_body_bytes=context.settings.max_body_bytes)
     app.add_middleware(ObservabilityMiddleware)

@@ -5,17 +5,20 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 
 import structlog
 
 from tidings.app.context import AppContext, Loop
 from tidings.kit.db import with_retry, write_transaction
+from tidings.kit.health import BreakerReader
 from tidings.notify.channels.config import build_channels, sms_templates
+from tidings.notify.channels.failover import CircuitBreaker, ProviderChain
 from tidings.notify.channels.inbox import InboxChannel
 from tidings.notify.channels.retry import DEFAULT_POLICIES
 from tidings.notify.delivery.dispatcher import Dispatcher
+from tidings.notify.delivery.send import Sender
 from tidings.notify.kinds.service import active_kind
 from tidings.notify.planner import PlannerPolicy
 from tidings.notify.relay import RelayResult, relay_batch
@@ -138,10 +141,26 @@ def build_dispatcher(context: AppContext) -> Dispatcher:
     )
 
 
+def _breaker_reader(breaker: CircuitBreaker | None) -> BreakerReader:
+    return lambda: None if breaker is None else breaker.state.value
+
+
+def breaker_readers(senders: Mapping[ChannelName, Sender]) -> dict[tuple[str, str], BreakerReader]:
+    """Each provider of each channel, by (channel, provider name), and how to read its
+    circuit breaker's state."""
+    return {
+        (channel.value, provider.info.name): _breaker_reader(breaker)
+        for channel, sender in senders.items()
+        if isinstance(sender, ProviderChain)
+        for provider, breaker in zip(sender.providers, sender.breakers, strict=True)
+    }
+
+
 def dispatch_loop(
     context: AppContext, stop: threading.Event, *, deliveries_ready: threading.Event
 ) -> None:
     dispatcher = build_dispatcher(context)
+    context.providers.publish(breaker_readers(dispatcher.senders))
     try:
         while not stop.is_set():
             sent = dispatcher.run_once()

@@ -1,4 +1,5 @@
-"""Which background loops of this process are failing, so `/healthz` can say so.
+"""Which background loops of this process are failing, so `/healthz` can say so; and which
+providers its dispatcher sends through, with their circuit breakers' states, for the console.
 
 A loop that crashes is restarted after a back-off that doubles up to a minute; it counts as
 failing from its crash until it has run `HEALTHY_AFTER` without crashing again.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from prometheus_client import Counter
@@ -76,3 +78,41 @@ class LoopHealth:
                 for name, state in sorted(self._loops.items())
                 if state.crashes and now - state.crashed_at < state.backoff_s + HEALTHY_AFTER_S
             ]
+
+
+BreakerReader = Callable[[], str | None]
+"""Reads one provider's circuit-breaker state now (`closed`, `open`, `half_open`); None when
+the provider has no breaker."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderState:
+    """One provider of one channel, as this process's dispatcher sees it."""
+
+    channel: str
+    provider: str
+    breaker: str | None
+    """Its circuit breaker's state; None: it has none (a single sink, nothing to fail over)."""
+
+
+class ProviderBoard:
+    """The providers this process's dispatcher sends through. Circuit breakers live in the
+    memory of the process that sends, so the console can show them only where it runs
+    beside a dispatcher (`tidings serve` without `--no-worker`)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._readers: dict[tuple[str, str], BreakerReader] = {}
+
+    def publish(self, readers: Mapping[tuple[str, str], BreakerReader]) -> None:
+        """The dispatcher's providers by (channel, provider name), replacing earlier ones."""
+        with self._lock:
+            self._readers = dict(readers)
+
+    def states(self) -> list[ProviderState]:
+        with self._lock:
+            readers = sorted(self._readers.items())
+        return [
+            ProviderState(channel=channel, provider=provider, breaker=read())
+            for (channel, provider), read in readers
+        ]

@@ -11,11 +11,13 @@ from zoneinfo import ZoneInfo
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import RedirectResponse, Response
 
 from tidings.api.context import ApiContext
 from tidings.kit.errors import AppError
+from tidings.web.console.operator import presents_user_session
 from tidings.web.i18n import brand_for, gettext_noop
 from tidings.web.security import security_headers
 from tidings.web.service import SessionKind
@@ -90,7 +92,15 @@ def error_page(request: Request, status: int, *, headers: dict[str, str] | None 
 
 
 async def _session_missing(request: Request, exc: SessionMissing) -> Response:
+    """Signed out of the console: its sign-in form; a user's session there: "not found", as
+    the console does not exist for users; signed out of a user's pages: 401."""
     if exc.kind is SessionKind.OPERATOR:
+        context: ApiContext = request.app.state.context
+        if await run_in_threadpool(presents_user_session, request, context):
+            return error_page(request, 404)
+        if request.headers.get("HX-Request") == "true":
+            # An htmx refresh must not swap the sign-in form into the page: leave the page.
+            return Response(status_code=204, headers={"HX-Redirect": "/console/login"})
         return RedirectResponse("/console/login", status_code=303)
     return error_page(request, 401)
 

@@ -1,15 +1,16 @@
-"""The operator console (`/console/`): its pages are built on this router."""
+"""The operator console (`/console/`): its pages live in `tidings.web.console`, one module
+per area; this router gathers them."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
-from starlette.responses import Response
 
-from tidings.web.visit import OperatorVisit
+from tidings.web.console.health import router as health_router
+from tidings.web.console.jobs import router as jobs_router
+from tidings.web.console.message_templates import router as templates_router
+from tidings.web.console.notifications import router as notifications_router
+from tidings.web.console.users import router as users_router
 
-router = APIRouter(prefix="/console", include_in_schema=False)
-
-
-@router.get("/")
-def console_home(visit: OperatorVisit) -> Response:
-    return visit.render("console/home.html", active="console")
+router = APIRouter(include_in_schema=False)
+for area in (health_router, notifications_router, templates_router, users_router, jobs_router):
+    router.include_router(area)

@@ -14,6 +14,12 @@ from tidings.api.context import ApiContext
 from tidings.kit.db import read_transaction, with_retry, write_transaction
 from tidings.users import service as users
 from tidings.web import service
+from tidings.web.console.operator import (
+    OPERATOR_NAME_FIELD,
+    clean_operator_name,
+    forget_name,
+    remember_name,
+)
 from tidings.web.i18n import gettext_noop
 from tidings.web.security import OPERATOR_COOKIE, USER_COOKIE, CookiePolicy
 from tidings.web.service import LinkRefusal, OpenedSession, RefusedLink, SessionKind
@@ -107,11 +113,12 @@ def sign_out(visit: UserVisit, _: UserForm) -> Response:
 
 
 _WRONG_KEY = gettext_noop("This is not the operator key.")
+_BAD_NAME = gettext_noop("Your name, in at most 64 characters.")
 
 
 @router.get("/console/login")
 def console_login_form(visit: PublicVisit) -> Response:
-    return visit.render("console/login.html", error=None)
+    return visit.render("console/login.html", error=None, name_error=None, name="")
 
 
 def _digest(secret: str) -> bytes:
@@ -120,8 +127,9 @@ def _digest(secret: str) -> bytes:
 
 @router.post("/console/login")
 def console_sign_in(visit: PublicVisit, form: PublicForm) -> Response:
-    """The operator key on a form; wrong keys count against the client's address exactly as
-    wrong bearer keys do (past the limit: 429, the right key included)."""
+    """The operator's key (and name) on a form; wrong keys count against the client's address
+    exactly as wrong bearer keys do (past the limit: 429, the right key included). The name
+    is kept beside the session: template changes need it, as the API's `X-Operator`."""
     context = visit.context
     throttle = context.auth_throttle
     client = throttle.key(context.keyring, visit.request)
@@ -130,17 +138,30 @@ def console_sign_in(visit: PublicVisit, form: PublicForm) -> Response:
             wait = throttle.retry_after(conn, client, at=context.clock.now())
         if wait is not None:
             throttle.refuse(context.clock)
+    typed_name = (form.get(OPERATOR_NAME_FIELD) or "").strip()[:200]
+    name = clean_operator_name(typed_name)
+    if typed_name and name is None:
+        return visit.render(
+            "console/login.html", status_code=422, error=None, name_error=_BAD_NAME, name=typed_name
+        )
     admin_key = context.settings.admin_key
     presented = form.get(OPERATOR_KEY_FIELD) or ""
     if admin_key is None or not hmac.compare_digest(
         _digest(presented), _digest(admin_key.get_secret_value())
     ):
         throttle.record_failure(context.engine, context.clock, client)
-        return visit.render("console/login.html", status_code=401, error=_WRONG_KEY)
+        return visit.render(
+            "console/login.html",
+            status_code=401,
+            error=_WRONG_KEY,
+            name_error=None,
+            name=typed_name,
+        )
     opened = _open(context, kind=SessionKind.OPERATOR, user_id=None)
-    return _set_session_cookie(
-        RedirectResponse(f"{OPERATOR_PATH}/", status_code=303), visit, opened
-    )
+    response = RedirectResponse(f"{OPERATOR_PATH}/", status_code=303)
+    if name is not None:
+        remember_name(response, context, session_token=opened.token, name=name)
+    return _set_session_cookie(response, visit, opened)
 
 
 @router.post("/console/logout")
@@ -148,4 +169,5 @@ def console_sign_out(visit: OperatorVisit, _: OperatorForm) -> Response:
     _end(visit, visit.csrf_seed)
     response = RedirectResponse(f"{OPERATOR_PATH}/login", status_code=303)
     response.delete_cookie(OPERATOR_COOKIE, path=OPERATOR_PATH)
+    forget_name(response)
     return response
