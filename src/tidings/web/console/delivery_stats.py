@@ -13,14 +13,13 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, case, func, or_, select
 
 from tidings.kit.clock import as_utc
 from tidings.notify.models import deliveries, delivery_attempts, notifications
-from tidings.notify.types import ChannelName
+from tidings.notify.types import AttemptOutcome, ChannelName, DeliveryStatus
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -30,29 +29,7 @@ LATENCY_SAMPLE = 5000
 PERCENTILES = (50, 90, 99)
 
 
-class DeliveryStatus(StrEnum):
-    """The delivery states these figures count (as the dispatcher writes them)."""
-
-    PENDING = "pending"
-    """Waiting for its due time (quiet hours, a retry's back-off, a window) or a worker."""
-    FAILED = "failed"
-    """Given up on: a permanent error, retries exhausted, or no address."""
-    UNDELIVERABLE = "undeliverable"
-    """Sent, then reported by the provider as never reaching the recipient."""
-
-
 FAILED_STATUSES = (DeliveryStatus.FAILED.value, DeliveryStatus.UNDELIVERABLE.value)
-
-
-class AttemptOutcome(StrEnum):
-    """How one send to a provider ended (an attempt row's `outcome`)."""
-
-    SENT = "sent"
-    """The provider took the message."""
-    RETRYABLE = "retryable"
-    """A time-out, 5xx or 429: tried again later."""
-    PERMANENT = "permanent"
-    """Refused for good (invalid number, unsubscribed, rejected content)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from tidings.notify.channels.failover import BreakerState
 from tidings.notify.templates.schemas import TemplateStatus
-from tidings.web.console.delivery_stats import AttemptOutcome
+from tidings.notify.types import AttemptOutcome
 from tidings.web.i18n import gettext_noop
 
 BREAKER_STATES: dict[BreakerState | None, str] = {
