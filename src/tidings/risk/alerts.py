@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from tidings.events import EventData, record_event
 from tidings.users import service as users
 
 
@@ -24,3 +25,12 @@ def alert_data(conn: Connection, user_id: str, at: datetime, **data: Any) -> dic
         "not_me_url": not_me_url(wallet_id),
         "occurred_at": at.isoformat(),
     }
+
+
+def record_alert(
+    conn: Connection, event_type: str, alert: EventData, *, user_id: str, at: datetime
+) -> str:
+    """Record a security alert from its typed data (the fields it was given), with what every
+    alert carries (`alert_data`); returns the event's id."""
+    data = alert_data(conn, user_id, at, **alert.model_dump(mode="json", exclude_unset=True))
+    return record_event(conn, type=event_type, user_id=user_id, at=at, data=data)

@@ -4,11 +4,12 @@ may post to `POST /v1/events` for the same moments. Amounts are Money; extra fie
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy import Connection
 
-from tidings.events import EventData, EventType
+from tidings.events import EventData, EventType, record_event
 from tidings.kit.money import Money
 from tidings.kit.text import ShortText
 
@@ -121,3 +122,12 @@ CATALOGUE = (
     EventType(STATEMENT_READY, StatementReady, "A periodic statement is ready."),
     EventType(SUB_WALLET_CLOSED, SubWalletClosed, "A sub-wallet was closed, money back to main."),
 )
+
+
+def record(
+    conn: Connection, event_type: str, data: EventData, *, user_id: str, at: datetime
+) -> str:
+    """Record an event from its typed data (the fields it was given), as happening `at`;
+    returns its id."""
+    payload = {**data.model_dump(mode="json", exclude_unset=True), "occurred_at": at.isoformat()}
+    return record_event(conn, type=event_type, user_id=user_id, at=at, data=payload)

@@ -50,7 +50,7 @@ def _credit_job(name: str) -> Job:
 
 
 def _risk_expire_holds(context: AppContext, as_of: datetime) -> dict[str, Any]:
-    from tidings.risk.jobs import run_expire_holds
+    from tidings.wallets.jobs import run_expire_holds
 
     return run_expire_holds(context.engine, as_of=as_of)
 
