@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
 from sqlalchemy import Connection
 
+from tidings.events import EventData, record_event
 from tidings.notify import preferences
-from tidings.privacy.codes import seal_destination
+from tidings.privacy.codes import DESTINATIONS, SEALED_CODE, seal_code, seal_destination
 from tidings.privacy.crypto import Keyring
 from tidings.users import service as users
 
@@ -64,3 +65,26 @@ def step_up_destinations(
     if token is not None:
         found[PUSH] = seal_destination(keyring, PUSH, token)
     return found
+
+
+def record_code(
+    conn: Connection,
+    keyring: Keyring,
+    event_type: str,
+    notice: EventData,
+    *,
+    code: str,
+    destinations: dict[str, str],
+    user_id: str,
+    at: datetime,
+) -> str:
+    """Record the event that carries a one-time code (`notice`: what it is for): the code
+    sealed, and the sealed addresses it goes to and nowhere else. Returns the event's id, to
+    blank the code once it is spent."""
+    data: dict[str, Any] = {
+        SEALED_CODE: seal_code(keyring, code),
+        DESTINATIONS: destinations,
+        **notice.model_dump(mode="json", exclude_unset=True),
+        "occurred_at": at.isoformat(),
+    }
+    return record_event(conn, type=event_type, user_id=user_id, at=at, data=data)

@@ -17,12 +17,13 @@ import structlog
 from sqlalchemy import Connection
 
 from tidings.config import Settings
-from tidings.events import forget_event_field, record_event
+from tidings.events import forget_event_field
 from tidings.kit.clock import as_utc
 from tidings.kit.errors import AppError
 from tidings.kit.ids import is_id, new_id
 from tidings.kit.tables import AnyRow
-from tidings.privacy.codes import DESTINATIONS, SEALED_CODE, seal_code, seal_destination
+from tidings.kit.visibility import visible_or_raise
+from tidings.privacy.codes import SEALED_CODE, seal_destination
 from tidings.privacy.crypto import Keyring
 from tidings.risk import audit, codes, events, repository
 from tidings.risk.exceptions import (
@@ -101,18 +102,18 @@ def request_change(
     code = codes.new_code()
     expires_at = at + policy.code_ttl
     change = "phone_email" if phone and email else ("phone" if phone else "email")
-    code_event_id = record_event(
+    notice = events.ContactChangeCode(
+        change=change, expires_in_minutes=max(1, int(policy.code_ttl.total_seconds()) // 60)
+    )
+    code_event_id = codes.record_code(
         conn,
-        type=events.CONTACT_CHANGE_CODE,
+        keyring,
+        events.CONTACT_CHANGE_CODE,
+        notice,
+        code=code,
+        destinations={channel: seal_destination(keyring, channel, address)},
         user_id=user_id,
         at=at,
-        data={
-            SEALED_CODE: seal_code(keyring, code),
-            DESTINATIONS: {channel: seal_destination(keyring, channel, address)},
-            "change": change,
-            "expires_in_minutes": max(1, int(policy.code_ttl.total_seconds()) // 60),
-            "occurred_at": at.isoformat(),
-        },
     )
     repository.insert_contact_change(
         conn,
@@ -172,9 +173,11 @@ def confirm_change(
 ) -> UserOut | AppError:
     """The right code applies the change (a security change, alerts to the old contacts, the
     cooling period); a wrong or late one is returned for the caller to answer after commit."""
-    row = repository.lock_contact_change(conn, change_id) if is_id(change_id, "cch") else None
-    if row is None or row.user_id != user_id:
-        raise ContactChangeNotFound(f"contact change {change_id} not found")
+    row = visible_or_raise(
+        repository.lock_contact_change(conn, change_id) if is_id(change_id, "cch") else None,
+        user_id,
+        ContactChangeNotFound(f"contact change {change_id} not found"),
+    )
     if row.status != PENDING:
         raise ContactChangeNotPending(f"contact change {change_id} is {row.status}")
     if at >= as_utc(row.expires_at):

@@ -11,14 +11,14 @@ from typing import Any, Final
 import structlog
 from sqlalchemy import Connection
 
-from tidings.events import record_event
+from tidings.events import EventData
 from tidings.kit.clock import as_utc
 from tidings.kit.ids import new_id
 from tidings.kit.money import money
 from tidings.kit.pagination import Page, decode_cursor, encode_cursor
 from tidings.privacy.crypto import Keyring
 from tidings.risk import audit, detectors, events, repository
-from tidings.risk.alerts import alert_data, record_alert
+from tidings.risk.alerts import record_alert
 from tidings.risk.exceptions import ReportedTimeOutOfWindow, TransferBlocked
 from tidings.risk.schemas import (
     AuditEntryOut,
@@ -53,15 +53,47 @@ def _reported_at(value: datetime | None, *, at: datetime) -> datetime:
 # ---- logins -------------------------------------------------------------------------------
 
 
-def _device_label(data: LoginCreate) -> dict[str, str]:
-    """What an alert calls the device: the name the app gave it (`device`), and the platform
-    its user agent names (`platform`, for a message that cannot carry the name); with
-    neither the template says "a new device". Never the device id, which is a secret of the
-    app's install: it is stored hashed and would let whoever reads a message impersonate the
-    device."""
-    platform = detectors.platform_of(data.user_agent)
-    label = {"platform": platform} if platform else {}
-    return label | ({"device": data.device_name} if data.device_name else {})
+def _login_alert(
+    risk: detectors.LoginRisk,
+    history: detectors.LoginHistory,
+    data: LoginCreate,
+    *,
+    login_id: str,
+) -> tuple[str, EventData] | None:
+    """The one alert a login gets, the most telling one, if any.
+
+    It names the device as the app named it (`device`) and the platform its user agent names
+    (`platform`, for a message that cannot carry the name); with neither the template says
+    "a new device". Never the device id, which is a secret of the app's install: it is
+    stored hashed and would let whoever reads a message impersonate the device."""
+    device, platform = data.device_name, detectors.platform_of(data.user_agent)
+    if detectors.IMPOSSIBLE_TRAVEL in risk.reasons:
+        assert history.last is not None and history.last.city is not None
+        assert data.city is not None, "impossible travel is between two known cities"
+        travel = events.LoginImpossibleTravel(
+            city=data.city,
+            previous_city=history.last.city,
+            device=device,
+            platform=platform,
+            login_id=login_id,
+        )
+        return events.LOGIN_IMPOSSIBLE_TRAVEL, travel
+    if risk.new_device:
+        new_device = events.LoginNewDevice(
+            city=data.city, device=device, platform=platform, login_id=login_id
+        )
+        return events.LOGIN_NEW_DEVICE, new_device
+    if risk.new_location:
+        assert data.city is not None, "a new location is a known city"
+        new_location = events.LoginNewLocation(
+            city=data.city,
+            country=data.country,
+            device=device,
+            platform=platform,
+            login_id=login_id,
+        )
+        return events.LOGIN_NEW_LOCATION, new_location
+    return None
 
 
 def report_login(
@@ -104,49 +136,10 @@ def report_login(
             "created_at": at,
         },
     )
-    device = _device_label(data)
-    # One alert per login, the most telling one.
-    if detectors.IMPOSSIBLE_TRAVEL in risk.reasons:
-        assert history.last is not None and history.last.city is not None
-        record_event(
-            conn,
-            type=events.LOGIN_IMPOSSIBLE_TRAVEL,
-            user_id=user_id,
-            at=at,
-            data=alert_data(
-                conn,
-                user_id,
-                login_at,
-                city=data.city,
-                previous_city=history.last.city,
-                login_id=login_id,
-                **device,
-            ),
-        )
-    elif risk.new_device:
-        record_event(
-            conn,
-            type=events.LOGIN_NEW_DEVICE,
-            user_id=user_id,
-            at=at,
-            data=alert_data(conn, user_id, login_at, city=data.city, login_id=login_id, **device),
-        )
-    elif risk.new_location:
-        record_event(
-            conn,
-            type=events.LOGIN_NEW_LOCATION,
-            user_id=user_id,
-            at=at,
-            data=alert_data(
-                conn,
-                user_id,
-                login_at,
-                city=data.city,
-                country=data.country,
-                login_id=login_id,
-                **device,
-            ),
-        )
+    alert = _login_alert(risk, history, data, login_id=login_id)
+    if alert is not None:
+        event_type, data_of_alert = alert
+        record_alert(conn, event_type, data_of_alert, user_id=user_id, at=at, occurred_at=login_at)
     audit.record(
         conn,
         action="login",
@@ -210,13 +203,8 @@ def record_security_change(
             "created_at": at,
         },
     )
-    record_event(
-        conn,
-        type=_CHANGE_EVENTS[kind],
-        user_id=user_id,
-        at=at,
-        data=alert_data(conn, user_id, change_at, change_id=change_id, destinations=destinations),
-    )
+    changed = events.CredentialChanged(change_id=change_id, destinations=destinations)
+    record_alert(conn, _CHANGE_EVENTS[kind], changed, user_id=user_id, at=at, occurred_at=change_at)
     audit.record(
         conn,
         action="security_change",

@@ -12,17 +12,17 @@ import hmac
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Final
+from typing import Any, Final
 
 import structlog
 from sqlalchemy import Connection
 
-from tidings.events import forget_event_field, record_event
+from tidings.events import forget_event_field
 from tidings.kit.clock import as_utc
 from tidings.kit.ids import new_id
 from tidings.kit.money import money
 from tidings.kit.tables import AnyRow
-from tidings.privacy.codes import SEALED_CODE, seal_code
+from tidings.privacy.codes import SEALED_CODE
 from tidings.privacy.crypto import Keyring
 from tidings.risk import audit, codes, events, learning, repository
 from tidings.risk.alerts import record_alert
@@ -188,20 +188,21 @@ def issue_code(
     code = codes.new_code()
     code_ttl = min(policy.code_ttl, policy.hold_ttl)
     amount = money(transfer.amount, transfer.currency)
-    sent = events.VerificationCode(
-        sealed_code=seal_code(keyring, code),
-        destinations=destinations,
+    notice = events.VerificationCode(
         purpose=TRANSFER_PURPOSE,
         expires_in_minutes=max(1, int(code_ttl.total_seconds()) // 60),
         amount=amount,
         transfer_id=transfer.transfer_id,
     )
-    code_event_id = record_event(
+    code_event_id = codes.record_code(
         conn,
-        type=events.VERIFICATION_CODE,
+        keyring,
+        events.VERIFICATION_CODE,
+        notice,
+        code=code,
+        destinations=destinations,
         user_id=transfer.user_id,
         at=at,
-        data={**sent.model_dump(mode="json", exclude_unset=True), "occurred_at": at.isoformat()},
     )
     repository.insert_verification(
         conn,
@@ -275,15 +276,7 @@ def check_code(
         forget_event_field(conn, code.code_event_id, SEALED_CODE)
         return CodeAttempt(matched=True, attempts_left=0)
     left = repository.spend_attempt(conn, code.id)
-    audit.record(
-        conn,
-        action="verification.wrong_code",
-        actor=actor,
-        user_id=code.user_id,
-        subject_id=code.transfer_id,
-        at=at,
-        detail={"attempts_left": left},
-    )
+    _audit(conn, code, "wrong_code", actor=actor, at=at, detail={"attempts_left": left})
     return CodeAttempt(matched=False, attempts_left=left)
 
 
@@ -291,15 +284,7 @@ def record_verified(conn: Connection, code: StepUpCode, *, actor: str, at: datet
     """After the wallet posted a verified transfer: the owner's word (not fraud) for the model
     to learn, and the audit row."""
     learning.record_verified(conn, code.transfer_id, at=at)
-    audit.record(
-        conn,
-        action="verification.verified",
-        actor=actor,
-        user_id=code.user_id,
-        subject_id=code.transfer_id,
-        at=at,
-        detail={"amount": code.amount, "currency": code.currency},
-    )
+    _audit(conn, code, CodeStatus.VERIFIED, actor=actor, at=at)
 
 
 def end_code(
@@ -313,14 +298,28 @@ def end_code(
     event_type, alert = _END_ALERTS[status]
     ended = alert(amount=money(code.amount, code.currency), transfer_id=code.transfer_id)
     record_alert(conn, event_type, ended, user_id=code.user_id, at=at)
+    _audit(conn, code, status, actor=actor, at=at)
+    log.info("risk.verification.ended", transfer_id=code.transfer_id, status=status.value)
+    return True
+
+
+def _audit(
+    conn: Connection,
+    code: StepUpCode,
+    step: str,
+    *,
+    actor: str,
+    at: datetime,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """The audit row of one step of a code (`verification.<step>`), about its transfer; by
+    default it names the amount held."""
     audit.record(
         conn,
-        action=f"verification.{status.value}",
+        action=f"verification.{step}",
         actor=actor,
         user_id=code.user_id,
         subject_id=code.transfer_id,
         at=at,
-        detail={"amount": code.amount, "currency": code.currency},
+        detail=detail or {"amount": code.amount, "currency": code.currency},
     )
-    log.info("risk.verification.ended", transfer_id=code.transfer_id, status=status.value)
-    return True

@@ -127,7 +127,11 @@ CATALOGUE = (
 def record(
     conn: Connection, event_type: str, data: EventData, *, user_id: str, at: datetime
 ) -> str:
-    """Record an event from its typed data (the fields it was given), as happening `at`;
-    returns its id."""
-    payload = {**data.model_dump(mode="json", exclude_unset=True), "occurred_at": at.isoformat()}
+    """Record an event from its typed data (the fields it was given); returns its id.
+
+    `occurred_at` is written as `datetime.isoformat` writes it (`+00:00`), as the outbox has
+    always carried it, not as pydantic would (`Z`)."""
+    payload = data.model_dump(mode="json", exclude_unset=True)
+    if data.occurred_at is not None:
+        payload["occurred_at"] = data.occurred_at.isoformat()
     return record_event(conn, type=event_type, user_id=user_id, at=at, data=payload)

@@ -14,6 +14,7 @@ from tidings.kit.clock import as_utc
 from tidings.kit.ids import is_id
 from tidings.kit.money import money
 from tidings.kit.tables import AnyRow
+from tidings.kit.visibility import is_visible
 from tidings.ledger import service as ledger
 from tidings.ledger.service import Leg, PostedEntry, system_account_id
 from tidings.privacy.crypto import Keyring
@@ -55,8 +56,7 @@ def lock_wallets(
     loaded: dict[str, AnyRow] = {}
     for field, wallet_id in wallet_ids.items():
         row = rows.get(wallet_id)
-        stranger = acting_user_id is not None and row is not None and row.user_id != acting_user_id
-        if row is None or (field in own and stranger):
+        if row is None or (field in own and not is_visible(row, acting_user_id)):
             raise WalletNotFound(f"wallet {wallet_id} not found", field=field)
         if open_only:
             require_open(row, field)
@@ -146,9 +146,8 @@ def post_transfer(
         repository.complete_transfer(conn, transfer.id, entry_id=posted.entry_id)
     else:
         repository.insert_transfer(conn, transfer_values(done, entry_id=posted.entry_id))
-    moved = _Moved(
-        conn, keyring, done, {Side.SOURCE: source, Side.DESTINATION: destination}, posted
-    )
+    wallets = {Side.SOURCE: source, Side.DESTINATION: destination}
+    moved = _Moved(conn, keyring, done, wallets, posted, at)
     for notice in rule.notices:
         owner = moved.wallet(notice.to)
         events.record(conn, notice.event_type, moved.event(notice), user_id=owner.user_id, at=at)
@@ -167,6 +166,7 @@ class _Moved:
     transfer: TransferOut
     wallets: dict[Side, AnyRow | None]
     posted: PostedEntry
+    at: datetime
 
     def wallet(self, side: Side) -> AnyRow:
         wallet = self.wallets[side]
@@ -174,7 +174,11 @@ class _Moved:
         return wallet
 
     def event(self, notice: Notice) -> WalletEvent:
-        values: dict[str, Any] = {"amount": self.transfer.amount, "transfer_id": self.transfer.id}
+        values: dict[str, Any] = {
+            "amount": self.transfer.amount,
+            "transfer_id": self.transfer.id,
+            "occurred_at": self.at,
+        }
         for detail in notice.says:
             values.update(_DETAILS[detail](self, notice.to))
         return notice.data(**values)
@@ -228,5 +232,6 @@ def _check_low_balance(
             wallet_id=wallet.id,
             balance=money(after, wallet.currency),
             threshold=money(threshold, wallet.currency),
+            occurred_at=at,
         )
         events.record(conn, events.BALANCE_LOW, low, user_id=wallet.user_id, at=at)

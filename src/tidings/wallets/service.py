@@ -399,6 +399,7 @@ def record_payment_failed(
         amount=data.amount,
         merchant=MerchantRef(**data.merchant.model_dump(exclude_none=True)),
         reason=reason.value,
+        occurred_at=at,
     )
     events.record(conn, events.PAYMENT_FAILED, failed, user_id=wallet.user_id, at=at)
     return True
@@ -407,7 +408,7 @@ def record_payment_failed(
 def get_transfer(conn: Connection, transfer_id: str, *, acting_user_id: str | None) -> TransferOut:
     """A transfer the caller took part in (as payer or payee); others are 'not found'."""
     row = repository.get_transfer(conn, transfer_id) if is_id(transfer_id, "trf") else None
-    if row is not None and acting_user_id is not None and row.user_id != acting_user_id:
+    if row is not None and not is_visible(row, acting_user_id):
         party_ids = {row.source_wallet_id, row.destination_wallet_id} - {None}
         owners = {repository.wallet_owner(conn, w) for w in party_ids}
         if acting_user_id not in owners:
@@ -458,7 +459,7 @@ def close_sub_wallet(
         )
     repository.close_wallet(conn, wallet_id, at)
     closed = events.SubWalletClosed(
-        wallet_id=sub.id, name=visible.name, moved=money(balance, sub.currency)
+        wallet_id=sub.id, name=visible.name, moved=money(balance, sub.currency), occurred_at=at
     )
     events.record(conn, events.SUB_WALLET_CLOSED, closed, user_id=sub.user_id, at=at)
     return get_wallet(conn, wallet_id, acting_user_id=acting_user_id, at=at)
