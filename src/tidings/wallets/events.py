@@ -125,13 +125,19 @@ CATALOGUE = (
 
 
 def record(
-    conn: Connection, event_type: str, data: EventData, *, user_id: str, at: datetime
+    conn: Connection,
+    event_type: str,
+    data: EventData,
+    *,
+    user_id: str,
+    at: datetime,
+    occurred_at: datetime | None,
 ) -> str:
     """Record an event from its typed data (the fields it was given); returns its id.
 
-    `occurred_at` is written as `datetime.isoformat` writes it (`+00:00`), as the outbox has
-    always carried it, not as pydantic would (`Z`)."""
+    `occurred_at`, when the event has one, is written as `datetime.isoformat` writes it (its
+    offset kept), as the outbox has always carried it."""
     payload = data.model_dump(mode="json", exclude_unset=True)
-    if data.occurred_at is not None:
-        payload["occurred_at"] = data.occurred_at.isoformat()
+    if occurred_at is not None:
+        payload["occurred_at"] = occurred_at.isoformat()
     return record_event(conn, type=event_type, user_id=user_id, at=at, data=payload)

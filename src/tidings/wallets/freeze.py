@@ -65,8 +65,10 @@ def freeze_wallet(
             held = verification.lock_code(conn, transfer_id)
             if held is not None:
                 end_hold(conn, held, status=CodeStatus.CANCELLED, actor=actor, at=at)
-        frozen = security.WalletFrozen(wallet_id=wallet_id, reason=reason, occurred_at=at)
-        events.record(conn, security.WALLET_FROZEN, frozen, user_id=row.user_id, at=at)
+        frozen = security.WalletFrozen(wallet_id=wallet_id, reason=reason)
+        events.record(
+            conn, security.WALLET_FROZEN, frozen, user_id=row.user_id, at=at, occurred_at=at
+        )
         audit.record(
             conn,
             action="wallet.freeze",
@@ -89,8 +91,10 @@ def unfreeze_wallet(
     row, targets = _freeze_targets(conn, wallet_id, None)
     if row.frozen_at is not None:
         repository.set_frozen(conn, [w.id for w in targets], frozen_at=None)
-        unfrozen = security.WalletUnfrozen(wallet_id=wallet_id, occurred_at=at)
-        events.record(conn, security.WALLET_UNFROZEN, unfrozen, user_id=row.user_id, at=at)
+        unfrozen = security.WalletUnfrozen(wallet_id=wallet_id)
+        events.record(
+            conn, security.WALLET_UNFROZEN, unfrozen, user_id=row.user_id, at=at, occurred_at=at
+        )
         audit.record(
             conn,
             action="wallet.unfreeze",

@@ -150,7 +150,14 @@ def post_transfer(
     moved = _Moved(conn, keyring, done, wallets, posted, at)
     for notice in rule.notices:
         owner = moved.wallet(notice.to)
-        events.record(conn, notice.event_type, moved.event(notice), user_id=owner.user_id, at=at)
+        events.record(
+            conn,
+            notice.event_type,
+            moved.event(notice),
+            user_id=owner.user_id,
+            at=at,
+            occurred_at=at,
+        )
     if source is not None and source.kind == "main":
         after = posted.balances_after[source.account_id]
         _check_low_balance(conn, source, before=after + amount, after=after, at=at)
@@ -177,7 +184,6 @@ class _Moved:
         values: dict[str, Any] = {
             "amount": self.transfer.amount,
             "transfer_id": self.transfer.id,
-            "occurred_at": self.at,
         }
         for detail in notice.says:
             values.update(_DETAILS[detail](self, notice.to))
@@ -232,6 +238,5 @@ def _check_low_balance(
             wallet_id=wallet.id,
             balance=money(after, wallet.currency),
             threshold=money(threshold, wallet.currency),
-            occurred_at=at,
         )
-        events.record(conn, events.BALANCE_LOW, low, user_id=wallet.user_id, at=at)
+        events.record(conn, events.BALANCE_LOW, low, user_id=wallet.user_id, at=at, occurred_at=at)

@@ -399,9 +399,10 @@ def record_payment_failed(
         amount=data.amount,
         merchant=MerchantRef(**data.merchant.model_dump(exclude_none=True)),
         reason=reason.value,
-        occurred_at=at,
     )
-    events.record(conn, events.PAYMENT_FAILED, failed, user_id=wallet.user_id, at=at)
+    events.record(
+        conn, events.PAYMENT_FAILED, failed, user_id=wallet.user_id, at=at, occurred_at=at
+    )
     return True
 
 
@@ -459,9 +460,11 @@ def close_sub_wallet(
         )
     repository.close_wallet(conn, wallet_id, at)
     closed = events.SubWalletClosed(
-        wallet_id=sub.id, name=visible.name, moved=money(balance, sub.currency), occurred_at=at
+        wallet_id=sub.id, name=visible.name, moved=money(balance, sub.currency)
     )
-    events.record(conn, events.SUB_WALLET_CLOSED, closed, user_id=sub.user_id, at=at)
+    events.record(
+        conn, events.SUB_WALLET_CLOSED, closed, user_id=sub.user_id, at=at, occurred_at=at
+    )
     return get_wallet(conn, wallet_id, acting_user_id=acting_user_id, at=at)
 
 

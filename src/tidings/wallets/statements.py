@@ -76,7 +76,12 @@ def issue_statements(conn: Connection, *, as_of: datetime) -> int:
         for statement in rows:
             ready = _statement_ready(statement)
             events.record(
-                conn, events.STATEMENT_READY, ready, user_id=statement["user_id"], at=as_of
+                conn,
+                events.STATEMENT_READY,
+                ready,
+                user_id=statement["user_id"],
+                at=as_of,
+                occurred_at=None,
             )
         repository.finish_statement_run(
             conn, timezone=timezone, period_start=period_start, statements=len(rows)
