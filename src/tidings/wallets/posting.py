@@ -12,7 +12,7 @@ from sqlalchemy import Connection
 
 from tidings.kit.clock import as_utc
 from tidings.kit.ids import is_id
-from tidings.kit.money import money
+from tidings.kit.money import money, money_json
 from tidings.kit.tables import AnyRow
 from tidings.kit.visibility import is_visible
 from tidings.ledger import service as ledger
@@ -20,7 +20,7 @@ from tidings.ledger.service import Leg, PostedEntry, system_account_id
 from tidings.privacy.crypto import Keyring
 from tidings.users import service as users
 from tidings.wallets import events, repository
-from tidings.wallets.events import MerchantRef, WalletEvent
+from tidings.wallets.events import WalletEvent
 from tidings.wallets.exceptions import WalletClosed, WalletFrozen, WalletNotFound
 from tidings.wallets.kinds import KINDS, Detail, Notice, Side
 from tidings.wallets.schemas import Merchant, TransferKind, TransferOut, TransferStatus
@@ -181,6 +181,8 @@ class _Moved:
         return wallet
 
     def event(self, notice: Notice) -> WalletEvent:
+        """The notice's typed data; its Money and merchant fields are validated from their
+        JSON shapes (cheaper, on every transfer, than building the models first)."""
         values: dict[str, Any] = {
             "amount": self.transfer.amount,
             "transfer_id": self.transfer.id,
@@ -193,13 +195,13 @@ class _Moved:
 def _wallet_and_balance(moved: _Moved, side: Side) -> dict[str, Any]:
     wallet = moved.wallet(side)
     balance = moved.posted.balances_after[wallet.account_id]
-    return {"wallet_id": wallet.id, "balance_after": money(balance, wallet.currency)}
+    return {"wallet_id": wallet.id, "balance_after": money_json(balance, wallet.currency)}
 
 
 def _merchant(moved: _Moved, _: Side) -> dict[str, Any]:
     merchant = moved.transfer.merchant
     assert merchant is not None, f"a {moved.transfer.kind.value} names its merchant"
-    return {"merchant": MerchantRef(**merchant.model_dump(exclude_none=True))}
+    return {"merchant": merchant.model_dump(exclude_none=True)}
 
 
 def _counterparty(moved: _Moved, side: Side) -> dict[str, Any]:
