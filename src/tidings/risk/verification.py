@@ -140,27 +140,24 @@ def _code_destinations(
     large = transfer.amount >= policy.step_up_amount or not LIMIT_REASONS.isdisjoint(
         assessment.reasons
     )
-    since = at - policy.contact_cooling
-    if large and users.contact_changed_since(conn, transfer.user_id, since):
-        raise ContactRecentlyChanged(
-            "the phone or email changed recently; large transfers wait for the cooling period; "
-            "nothing was held or moved",
-            transfer=transfer,
-            score=assessment.score,
-            reasons=(*assessment.reasons, CONTACT_RECENTLY_CHANGED),
+    refusal: type[TransferBlocked]
+    if large and users.contact_changed_since(conn, transfer.user_id, at - policy.contact_cooling):
+        refusal, reason = ContactRecentlyChanged, CONTACT_RECENTLY_CHANGED
+        detail = "the phone or email changed recently; large transfers wait for the cooling period"
+    else:
+        destinations = codes.step_up_destinations(
+            conn, keyring, transfer.user_id, at=at, cooling=policy.contact_cooling
         )
-    destinations = codes.step_up_destinations(
-        conn, keyring, transfer.user_id, at=at, cooling=policy.contact_cooling
+        if destinations:
+            return destinations
+        refusal, reason = TransferBlocked, NO_TRUSTED_CONTACT
+        detail = "no phone or device the owner has had long enough can receive the code"
+    raise refusal(
+        f"{detail}; nothing was held or moved",
+        transfer=transfer,
+        score=assessment.score,
+        reasons=(*assessment.reasons, reason),
     )
-    if not destinations:
-        raise TransferBlocked(
-            "no phone or device the owner has had long enough can receive the code; "
-            "nothing was held or moved",
-            transfer=transfer,
-            score=assessment.score,
-            reasons=(*assessment.reasons, NO_TRUSTED_CONTACT),
-        )
-    return destinations
 
 
 def issue_code(

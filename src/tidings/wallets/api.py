@@ -1,4 +1,5 @@
-"""Wallets, sub-wallets, transfers (held, verified, frozen out) and history over HTTP."""
+"""Wallets (frozen, unfrozen), sub-wallets, transfers (held for a code, verified) and history
+over HTTP."""
 
 from __future__ import annotations
 

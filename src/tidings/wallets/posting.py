@@ -147,7 +147,7 @@ def post_transfer(
     else:
         repository.insert_transfer(conn, transfer_values(done, entry_id=posted.entry_id))
     wallets = {Side.SOURCE: source, Side.DESTINATION: destination}
-    moved = _Moved(conn, keyring, done, wallets, posted, at)
+    moved = _Moved(conn, keyring, done, wallets, posted)
     for notice in rule.notices:
         owner = moved.wallet(notice.to)
         events.record(
@@ -173,7 +173,6 @@ class _Moved:
     transfer: TransferOut
     wallets: dict[Side, AnyRow | None]
     posted: PostedEntry
-    at: datetime
 
     def wallet(self, side: Side) -> AnyRow:
         wallet = self.wallets[side]
@@ -183,10 +182,7 @@ class _Moved:
     def event(self, notice: Notice) -> WalletEvent:
         """The notice's typed data; its Money and merchant fields are validated from their
         JSON shapes (cheaper, on every transfer, than building the models first)."""
-        values: dict[str, Any] = {
-            "amount": self.transfer.amount,
-            "transfer_id": self.transfer.id,
-        }
+        values: dict[str, Any] = {"amount": self.transfer.amount, "transfer_id": self.transfer.id}
         for detail in notice.says:
             values.update(_DETAILS[detail](self, notice.to))
         return notice.data(**values)
