@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 from typing import Final
 
 from tidings.kit.tables import AnyRow
@@ -61,7 +62,7 @@ class Notice:
     says: tuple[Detail, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class KindRule:
     """Everything that differs between transfer kinds, as data."""
 
@@ -69,8 +70,9 @@ class KindRule:
     """Fields that must be given, checked in this order."""
     refuses: tuple[str, ...]
     """Fields that must be absent, checked in this order."""
-    own: frozenset[Side]
-    """Wallets that must belong to the acting user (a stranger's are 'not found')."""
+    own: frozenset[str]
+    """Wallet fields that must name the acting user's own wallets (a stranger's are 'not
+    found')."""
     operator_only: str | None
     """Why a user's own token may not make it (only the company's backend may); None: anyone."""
     outside: SystemAccount | None
@@ -84,17 +86,17 @@ class KindRule:
     refundable: bool = False
     """It can be refunded, so it counts what has been (`refunded`)."""
 
-    @property
-    def sides(self) -> tuple[Side, ...]:
-        """The wallets named in the request, in the order they are checked."""
-        return tuple(side for side in Side if side.value in self.needs)
+    @cached_property
+    def sides(self) -> tuple[str, ...]:
+        """The wallet fields the request names, in the order they are checked."""
+        return tuple(side.value for side in Side if side.value in self.needs)
 
 
 KINDS: Final[dict[TransferKind, KindRule]] = {
     TransferKind.TOP_UP: KindRule(
         needs=("destination",),
         refuses=("source", "merchant", "refund_of"),
-        own=frozenset({Side.DESTINATION}),
+        own=frozenset({"destination"}),
         operator_only="a top-up is money arriving from outside, confirmed by the company's "
         "backend (operator key)",
         outside=SystemAccount.TOP_UP_CLEARING,
@@ -108,7 +110,7 @@ KINDS: Final[dict[TransferKind, KindRule]] = {
     TransferKind.PAYMENT: KindRule(
         needs=("source", "merchant"),
         refuses=("destination", "refund_of"),
-        own=frozenset({Side.SOURCE}),
+        own=frozenset({"source"}),
         operator_only=None,
         outside=SystemAccount.MERCHANT_SETTLEMENT,
         scored=True,
@@ -125,7 +127,7 @@ KINDS: Final[dict[TransferKind, KindRule]] = {
     TransferKind.WITHDRAWAL: KindRule(
         needs=("source",),
         refuses=("destination", "refund_of", "merchant"),
-        own=frozenset({Side.SOURCE}),
+        own=frozenset({"source"}),
         operator_only=None,
         outside=SystemAccount.WITHDRAWAL_CLEARING,
         scored=True,
@@ -141,7 +143,7 @@ KINDS: Final[dict[TransferKind, KindRule]] = {
     TransferKind.P2P: KindRule(
         needs=("source", "destination"),
         refuses=("merchant", "refund_of"),
-        own=frozenset({Side.SOURCE}),
+        own=frozenset({"source"}),
         operator_only=None,
         outside=None,
         scored=True,
@@ -164,7 +166,7 @@ KINDS: Final[dict[TransferKind, KindRule]] = {
     TransferKind.ALLOCATION: KindRule(
         needs=("source", "destination"),
         refuses=("merchant", "refund_of"),
-        own=frozenset({Side.SOURCE, Side.DESTINATION}),
+        own=frozenset({"source", "destination"}),
         operator_only=None,
         outside=None,
         scored=False,

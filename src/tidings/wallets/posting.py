@@ -3,7 +3,7 @@ complete) its row and record the events its kind declares, all in the caller's t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -20,7 +20,7 @@ from tidings.ledger.service import Leg, PostedEntry, system_account_id
 from tidings.privacy.crypto import Keyring
 from tidings.users import service as users
 from tidings.wallets import events, repository
-from tidings.wallets.events import WalletEvent
+from tidings.wallets.events import MerchantRef, WalletEvent
 from tidings.wallets.exceptions import WalletClosed, WalletFrozen, WalletNotFound
 from tidings.wallets.kinds import KINDS, Detail, Notice, Side
 from tidings.wallets.schemas import Merchant, TransferKind, TransferOut, TransferStatus
@@ -45,7 +45,7 @@ def lock_wallets(
     wallet_ids: Mapping[str, str],
     acting_user_id: str | None,
     *,
-    own: set[str],
+    own: Collection[str],
     open_only: bool = True,
 ) -> dict[str, AnyRow]:
     """Lock the named wallets (field → id); those in `own` must belong to the caller."""
@@ -122,7 +122,8 @@ def post_transfer(
     held: bool = False,
 ) -> TransferOut:
     """Post the entry, write the transfer's row (complete it, when it was `held` for a code)
-    and record the events its kind declares."""
+    and record the events its kind declares; returns the transfer, succeeded. A new transfer
+    comes as it stands once posted."""
     rule = KINDS[transfer.kind]
     amount, currency = transfer.amount.value, transfer.amount.currency
     outside = (
@@ -141,10 +142,11 @@ def post_transfer(
         ],
         at=at,
     )
-    done = transfer.model_copy(update={"status": TransferStatus.SUCCEEDED})
     if held:
         repository.complete_transfer(conn, transfer.id, entry_id=posted.entry_id)
+        done = transfer.model_copy(update={"status": TransferStatus.SUCCEEDED})
     else:
+        done = transfer
         repository.insert_transfer(conn, transfer_values(done, entry_id=posted.entry_id))
     wallets = {Side.SOURCE: source, Side.DESTINATION: destination}
     moved = _Moved(conn, keyring, done, wallets, posted)
@@ -180,8 +182,7 @@ class _Moved:
         return wallet
 
     def event(self, notice: Notice) -> WalletEvent:
-        """The notice's typed data (its merchant validated from the JSON shape: cheaper, on
-        every transfer, than building the model first)."""
+        """The notice's typed data."""
         values: dict[str, Any] = {"amount": self.transfer.amount, "transfer_id": self.transfer.id}
         for detail in notice.says:
             values.update(_DETAILS[detail](self, notice.to))
@@ -198,7 +199,8 @@ def _wallet_and_balance(moved: _Moved, side: Side) -> dict[str, Any]:
 def _merchant(moved: _Moved, _: Side) -> dict[str, Any]:
     merchant = moved.transfer.merchant
     assert merchant is not None, f"a {moved.transfer.kind.value} names its merchant"
-    return {"merchant": merchant.model_dump(exclude_none=True)}
+    # Built, not validated again: the request (or the payment refunded) checked it already.
+    return {"merchant": MerchantRef.model_construct(**merchant.model_dump(exclude_none=True))}
 
 
 def _counterparty(moved: _Moved, side: Side) -> dict[str, Any]:

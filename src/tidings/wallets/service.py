@@ -41,7 +41,7 @@ from tidings.wallets.exceptions import (
     WalletNotFound,
 )
 from tidings.wallets.holds import hold_for_verification
-from tidings.wallets.kinds import KINDS, Side, check_fields, check_parties
+from tidings.wallets.kinds import KINDS, check_fields, check_parties
 from tidings.wallets.posting import (
     lock_wallets,
     post_transfer,
@@ -240,10 +240,9 @@ def create_transfer(
     if rule.refunds_payment:
         payment, destination = _refunded_payment(conn, data.refund_of or "")
     else:
-        named = {side.value: getattr(data, side.value) or "" for side in rule.sides}
-        own = {side.value for side in rule.own}
-        wallets = lock_wallets(conn, named, acting_user_id, own=own)
-        source, destination = wallets.get(Side.SOURCE.value), wallets.get(Side.DESTINATION.value)
+        named = {side: getattr(data, side) or "" for side in rule.sides}
+        wallets = lock_wallets(conn, named, acting_user_id, own=rule.own)
+        source, destination = wallets.get("source"), wallets.get("destination")
         check_parties(rule, source, destination)
     for field, wallet in (("source", source), ("destination", destination)):
         if wallet is not None and wallet.currency != currency:
@@ -257,7 +256,7 @@ def create_transfer(
         require_not_frozen(source)
     owner = source if source is not None else destination
     assert owner is not None, "every transfer reaches or leaves a wallet"
-    transfer = TransferOut(
+    transfer = TransferOut(  # as it stands once posted; a hold marks it pending instead
         id=new_id("trf"),
         kind=data.kind,
         status=TransferStatus.SUCCEEDED,
