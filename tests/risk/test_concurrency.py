@@ -14,9 +14,9 @@ from tidings.app.context import AppContext
 from tidings.kit.clock import FixedClock
 from tidings.kit.db import with_retry, write_transaction
 from tidings.kit.errors import AppError
-from tidings.risk import service
-from tidings.risk.jobs import run_expire_holds
 from tidings.wallets import events as wallet_events
+from tidings.wallets import holds
+from tidings.wallets.jobs import run_expire_holds
 
 from .conftest import Member, events_of, later, pay, sent_code, wallet
 
@@ -40,7 +40,7 @@ def race(*actions: Callable[[], str]) -> list[str]:
 def verifier(context: AppContext, member: Member, transfer_id: str, code: str) -> Callable[[], str]:
     def attempt() -> str:
         with write_transaction(context.engine) as conn:
-            outcome = service.verify_transfer(
+            outcome = holds.verify_transfer(
                 conn,
                 context.keyring,
                 transfer_id,

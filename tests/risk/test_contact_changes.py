@@ -18,8 +18,8 @@ from tidings.notify.models import deliveries, notifications
 from tidings.privacy.codes import DESTINATIONS, SEALED_CODE
 from tidings.privacy.masking import mask_email, mask_phone
 from tidings.risk import events as security
-from tidings.risk.jobs import run_expire_holds
 from tidings.risk.models import contact_changes, security_changes
+from tidings.wallets.jobs import run_expire_holds
 
 from .conftest import Member, count_rows, events_of, later, new_member, sent_code, wallet
 

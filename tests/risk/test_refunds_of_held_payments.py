@@ -15,7 +15,7 @@ from tidings.app.context import AppContext
 from tidings.kit.db import with_retry, write_transaction
 from tidings.kit.errors import AppError
 from tidings.ledger.models import accounts
-from tidings.risk import service as risk
+from tidings.wallets import freeze
 from tidings.wallets import service as wallets
 from tidings.wallets.schemas import TransferCreate, TransferKind
 
@@ -126,7 +126,7 @@ def not_me(context: AppContext, member: Member) -> Callable[[], str]:
 
     def attempt() -> str:
         with write_transaction(context.engine) as conn:
-            risk.freeze_wallet(
+            freeze.freeze_wallet(
                 conn,
                 context.keyring,
                 member.wallet_id,

@@ -13,9 +13,9 @@ from tidings.app.context import AppContext
 from tidings.kit.clock import FixedClock
 from tidings.ledger.models import holds
 from tidings.risk import events as security
-from tidings.risk.jobs import run_expire_holds
 from tidings.risk.models import audit_log
 from tidings.wallets import events as wallet_events
+from tidings.wallets.jobs import run_expire_holds
 from tidings.wallets.models import transfers
 
 from .conftest import Member, count_rows, events_of, later, pay, sent_code, wallet

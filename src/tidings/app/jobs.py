@@ -17,7 +17,8 @@ from tidings.app.notify import build_dispatcher
 from tidings.credit import jobs as credit
 from tidings.kit.db import with_retry, write_transaction
 from tidings.kit.errors import NotFound, Unprocessable
-from tidings.risk.jobs import run_expire_holds, run_learn_model
+from tidings.risk.jobs import run_learn_model
+from tidings.wallets.jobs import run_expire_holds
 from tidings.wallets.statements import issue_statements
 
 Job = Callable[[AppContext, datetime], dict[str, Any]]

@@ -140,11 +140,12 @@ def token(
     """Print a user-scoped bearer token."""
     from tidings.app.context import build_context
     from tidings.kit.db import write_transaction
+    from tidings.users import directory
     from tidings.users import service as users
 
     context = build_context(get_settings())
     with write_transaction(context.engine) as conn:
-        user_id = users.find_user_id(conn, context.keyring, user)
+        user_id = directory.find_user_id(conn, context.keyring, user)
         if user_id is None:
             console.print(f"[red]no user {user!r}[/red]")
             raise typer.Exit(1)

@@ -25,7 +25,7 @@ from tidings.notify.schemas import (
     NotificationSummaryOut,
 )
 from tidings.notify.types import Category, ChannelName
-from tidings.users import service as users
+from tidings.users import directory
 
 
 class NotificationNotFound(NotFound):
@@ -35,7 +35,7 @@ class NotificationNotFound(NotFound):
 def list_inbox(
     conn: Connection, user_id: str, *, limit: int, cursor: str | None, unread_only: bool
 ) -> InboxPage:
-    users.require_user(conn, user_id)
+    directory.require_user(conn, user_id)
     rows = repository.list_inbox(
         conn, user_id, before_id=decode_cursor(cursor), limit=limit + 1, unread_only=unread_only
     )
@@ -64,7 +64,7 @@ def list_notifications(
     """Every notice of the user, newest first, each with its deliveries' status: whether it
     reached the inbox, went by SMS, waits for a window or was stopped, and why. Two queries
     a page (after the user's own), however many notices it holds."""
-    users.require_user(conn, user_id)
+    directory.require_user(conn, user_id)
     rows = repository.list_notifications(
         conn, user_id, before_id=decode_cursor(cursor), limit=limit + 1
     )
@@ -116,7 +116,7 @@ def mark_read(
 
 
 def mark_all_read(conn: Connection, user_id: str, *, at: datetime) -> MarkedRead:
-    users.require_user(conn, user_id)
+    directory.require_user(conn, user_id)
     marked = repository.mark_read(conn, user_id, None, at)
     return MarkedRead(marked=marked, unread_count=0)
 

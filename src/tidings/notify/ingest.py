@@ -18,7 +18,7 @@ from tidings.notify.catalogue import EVENT_TYPES, validate_event_data
 from tidings.notify.kinds import service as kinds
 from tidings.notify.schemas import CloudEventIn, EventAccepted, EventBatchItem
 from tidings.privacy.crypto import Keyring
-from tidings.users import service as users
+from tidings.users import directory
 
 
 class UnknownSubject(Unprocessable):
@@ -66,7 +66,7 @@ def accept_event(
             missing = kinds.missing_fields(registered, data)
             if missing:
                 raise InvalidEventData(missing)
-    user_id = users.find_user_id(conn, keyring, event.subject)
+    user_id = directory.find_user_id(conn, keyring, event.subject)
     if user_id is None:
         raise UnknownSubject(
             "subject must be a user's id or external_id that exists", field="subject"

@@ -7,7 +7,6 @@ channel, the in-app inbox included, and off until the user grants it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime, time
 from typing import Any
@@ -17,14 +16,14 @@ from sqlalchemy import Connection
 from tidings.kit.clock import as_utc
 from tidings.kit.errors import Unprocessable
 from tidings.kit.ids import new_id
-from tidings.notify import repository, webhook_secrets
+from tidings.notify import devices, repository, webhook_secrets
 from tidings.notify.channels.destinations import PrivateDestinationError, check_literal_destination
 from tidings.notify.rules import RULES
 from tidings.notify.schemas import ConsentEventOut, PreferencesIn, PreferencesOut, QuietHoursIn
 from tidings.notify.status import record_status_change
 from tidings.notify.types import Category, ChannelName, DeliveryStatus, Preferences, QuietHours
 from tidings.privacy.crypto import Keyring
-from tidings.users import service as users
+from tidings.users import directory
 
 MARKETING = "marketing"
 
@@ -75,69 +74,12 @@ def _quiet_hours(start: str | None, end: str | None) -> QuietHours | None:
     return QuietHours(start=time.fromisoformat(start), end=time.fromisoformat(end))
 
 
-def _stored_tokens(keyring: Keyring, sealed: str | None) -> list[Any]:
-    """The sealed list: token strings (before registration times were kept) or
-    `{token, registered_at}` objects, in registration order."""
-    if not sealed:
-        return []
-    items: list[Any] = json.loads(keyring.decrypt(sealed, context="prefs.push_tokens"))
-    return items
-
-
-def _push_token_entries(
-    keyring: Keyring, sealed: str | None, *, stored_at: datetime
-) -> list[tuple[str, datetime]]:
-    """Each token with when it was registered; a token stored before registration times were
-    kept counts as registered at `stored_at` (the row's last change: the latest it can be)."""
-    return [
-        (item, stored_at)
-        if isinstance(item, str)
-        else (str(item["token"]), datetime.fromisoformat(item["registered_at"]))
-        for item in _stored_tokens(keyring, sealed)
-    ]
-
-
-def push_tokens(keyring: Keyring, sealed: str | None) -> list[str]:
-    """The tokens, the latest registered last."""
-    return [
-        item if isinstance(item, str) else str(item["token"])
-        for item in _stored_tokens(keyring, sealed)
-    ]
-
-
-def _seal_push_tokens(
-    keyring: Keyring, tokens: list[str], *, previous: list[tuple[str, datetime]], at: datetime
-) -> str | None:
-    """A token already registered keeps its registration time; a new one is registered now."""
-    if not tokens:
-        return None
-    registered = dict(previous)
-    entries = [
-        {"token": token, "registered_at": as_utc(registered.get(token, at)).isoformat()}
-        for token in tokens
-    ]
-    return keyring.encrypt(json.dumps(entries), context="prefs.push_tokens")
-
-
-def trusted_push_token(
-    conn: Connection, keyring: Keyring, user_id: str, *, registered_before: datetime
-) -> str | None:
-    """The newest push token registered at or before `registered_before` (one-time codes go
-    only to devices the user has had for a while, never to one a session just added)."""
-    row = repository.get_preferences(conn, [user_id]).get(user_id)
-    if row is None:
-        return None
-    entries = _push_token_entries(keyring, row.push_tokens_enc, stored_at=as_utc(row.updated_at))
-    eligible = [token for token, at in entries if as_utc(at) <= registered_before]
-    return eligible[-1] if eligible else None
-
-
 def planning_preferences(
     conn: Connection, keyring: Keyring, user_ids: Sequence[str]
 ) -> dict[str, Preferences]:
     """Everything the planner needs for these users, in three queries."""
     ids = list(user_ids)
-    profiles = users.planning_profiles(conn, ids)
+    profiles = directory.planning_profiles(conn, ids)
     stored = repository.get_preferences(conn, ids)
     consents = repository.current_consents(conn, ids, MARKETING)
     result: dict[str, Preferences] = {}
@@ -167,8 +109,8 @@ def planning_preferences(
 
 
 def get_preferences(conn: Connection, keyring: Keyring, user_id: str) -> PreferencesOut:
-    users.require_user(conn, user_id)
-    profile = users.planning_profiles(conn, [user_id])[user_id]
+    directory.require_user(conn, user_id)
+    profile = directory.planning_profiles(conn, [user_id])[user_id]
     row = repository.get_preferences(conn, [user_id]).get(user_id)
     consents = repository.current_consents(conn, [user_id], MARKETING).get(user_id, set())
     quiet = (
@@ -176,7 +118,7 @@ def get_preferences(conn: Connection, keyring: Keyring, user_id: str) -> Prefere
         if row is not None and row.quiet_hours_start and row.quiet_hours_end
         else None
     )
-    tokens = push_tokens(keyring, row.push_tokens_enc if row is not None else None)
+    tokens = devices.push_tokens(keyring, row.push_tokens_enc if row is not None else None)
     return PreferencesOut(
         user_id=user_id,
         timezone=profile.timezone,
@@ -207,7 +149,7 @@ def update_preferences(
     allow_private_webhooks: bool = False,
     report_status: bool = False,
 ) -> PreferencesOut:
-    users.require_user(conn, user_id)
+    directory.require_user(conn, user_id)
     if data.webhook_url is not None and not allow_private_webhooks:
         try:
             check_literal_destination(data.webhook_url)
@@ -237,10 +179,12 @@ def update_preferences(
         new_secret, secret_columns = webhook_secrets.new_secret_columns(keyring)
     sealed_tokens = row.push_tokens_enc if row is not None else None
     if data.push_tokens is not None:
-        previous = _push_token_entries(
+        previous = devices.push_token_entries(
             keyring, sealed_tokens, stored_at=as_utc(row.updated_at) if row else at
         )
-        sealed_tokens = _seal_push_tokens(keyring, data.push_tokens, previous=previous, at=at)
+        sealed_tokens = devices.seal_push_tokens(
+            keyring, data.push_tokens, previous=previous, at=at
+        )
     repository.upsert_preferences(
         conn,
         {
@@ -282,12 +226,14 @@ def remove_push_tokens(
     row = repository.get_preferences(conn, [user_id]).get(user_id)
     if row is None or not row.push_tokens_enc:
         return 0
-    entries = _push_token_entries(keyring, row.push_tokens_enc, stored_at=as_utc(row.updated_at))
+    entries = devices.push_token_entries(
+        keyring, row.push_tokens_enc, stored_at=as_utc(row.updated_at)
+    )
     gone = set(tokens)
     kept = [(token, registered) for token, registered in entries if token not in gone]
     if len(kept) == len(entries):
         return 0
-    sealed = _seal_push_tokens(keyring, [token for token, _ in kept], previous=kept, at=at)
+    sealed = devices.seal_push_tokens(keyring, [token for token, _ in kept], previous=kept, at=at)
     repository.set_push_tokens(conn, user_id, sealed)
     return len(entries) - len(kept)
 
@@ -339,7 +285,7 @@ def record_consent(
 
 
 def consent_history(conn: Connection, user_id: str) -> list[ConsentEventOut]:
-    users.require_user(conn, user_id)
+    directory.require_user(conn, user_id)
     return [
         ConsentEventOut(
             channel=ChannelName(row.channel),

@@ -23,7 +23,7 @@ from sqlalchemy import Connection
 from tidings.notify import preferences, repository
 from tidings.notify.types import ChannelName
 from tidings.privacy.crypto import Keyring
-from tidings.users import service as users
+from tidings.users import directory
 
 METHOD = "unsubscribe_link"
 """How a withdrawal through the link is recorded in the consent ledger."""
@@ -93,7 +93,7 @@ def mailto(address: str, token: str) -> str:
 
 def locale_of(conn: Connection, target: UnsubscribeTarget) -> str | None:
     """The user's locale, or None when the user does not exist (the link is then 404)."""
-    profile = users.planning_profiles(conn, [target.user_id]).get(target.user_id)
+    profile = directory.planning_profiles(conn, [target.user_id]).get(target.user_id)
     return profile.locale if profile is not None else None
 
 

@@ -22,7 +22,7 @@ from tidings.notify import repository
 from tidings.notify.channels.webhook import generate_secret
 from tidings.notify.schemas import WebhookSecretOut
 from tidings.privacy.crypto import Keyring
-from tidings.users import service as users
+from tidings.users import directory
 
 ROTATION_OVERLAP: Final = timedelta(hours=24)
 """How long a replaced secret still signs."""
@@ -80,7 +80,7 @@ def rotate(
 ) -> WebhookSecretOut:
     """A new secret for the user's endpoint; the one it replaces signs too until `at +
     overlap`. 409 `no-webhook` when the user has no webhook URL."""
-    users.require_user(conn, user_id)
+    directory.require_user(conn, user_id)
     row = repository.get_preferences(conn, [user_id]).get(user_id)
     if row is None or not row.webhook_url:
         raise NoWebhook("set a webhook_url in the preferences first")

@@ -1,1 +1,1 @@
-"""Security and risk: account-takeover signals, step-up verification, freezes."""
+"""Security and risk: account-takeover signals, transfer assessments, step-up codes, audit."""

@@ -17,12 +17,13 @@ import structlog
 from sqlalchemy import Connection
 
 from tidings.config import Settings
-from tidings.events import forget_event_field, record_event
+from tidings.events import forget_event_field
 from tidings.kit.clock import as_utc
 from tidings.kit.errors import AppError
 from tidings.kit.ids import is_id, new_id
 from tidings.kit.tables import AnyRow
-from tidings.privacy.codes import DESTINATIONS, SEALED_CODE, seal_code, seal_destination
+from tidings.kit.visibility import visible_or_raise
+from tidings.privacy.codes import SEALED_CODE, seal_destination
 from tidings.privacy.crypto import Keyring
 from tidings.risk import audit, codes, events, repository
 from tidings.risk.exceptions import (
@@ -36,6 +37,7 @@ from tidings.risk.exceptions import (
 )
 from tidings.risk.schemas import ContactChangeCreate, ContactChangeOut, SecurityChangeKind
 from tidings.risk.service import record_security_change
+from tidings.users import directory
 from tidings.users import service as users
 from tidings.users.schemas import UserOut
 
@@ -78,7 +80,7 @@ def request_change(
     """Keep the new phone/email (sealed) and send a code to the current contact: the phone by
     SMS for a phone change, the email for an email change (the other one when that is absent),
     only if the user has had it for the cooling period."""
-    current = users.contact_of(conn, keyring, user_id)
+    current = directory.contact_of(conn, keyring, user_id)
     phone = data.phone if data.phone is not None and data.phone != current.phone else None
     email = data.email if data.email is not None and data.email != current.email else None
     if phone is None and email is None:
@@ -101,18 +103,18 @@ def request_change(
     code = codes.new_code()
     expires_at = at + policy.code_ttl
     change = "phone_email" if phone and email else ("phone" if phone else "email")
-    code_event_id = record_event(
+    notice = events.ContactChangeCode(
+        change=change, expires_in_minutes=max(1, int(policy.code_ttl.total_seconds()) // 60)
+    )
+    code_event_id = codes.record_code(
         conn,
-        type=events.CONTACT_CHANGE_CODE,
+        keyring,
+        events.CONTACT_CHANGE_CODE,
+        notice,
+        code=code,
+        destinations={channel: seal_destination(keyring, channel, address)},
         user_id=user_id,
         at=at,
-        data={
-            SEALED_CODE: seal_code(keyring, code),
-            DESTINATIONS: {channel: seal_destination(keyring, channel, address)},
-            "change": change,
-            "expires_in_minutes": max(1, int(policy.code_ttl.total_seconds()) // 60),
-            "occurred_at": at.isoformat(),
-        },
     )
     repository.insert_contact_change(
         conn,
@@ -172,9 +174,11 @@ def confirm_change(
 ) -> UserOut | AppError:
     """The right code applies the change (a security change, alerts to the old contacts, the
     cooling period); a wrong or late one is returned for the caller to answer after commit."""
-    row = repository.lock_contact_change(conn, change_id) if is_id(change_id, "cch") else None
-    if row is None or row.user_id != user_id:
-        raise ContactChangeNotFound(f"contact change {change_id} not found")
+    row = visible_or_raise(
+        repository.lock_contact_change(conn, change_id) if is_id(change_id, "cch") else None,
+        user_id,
+        ContactChangeNotFound(f"contact change {change_id} not found"),
+    )
     if row.status != PENDING:
         raise ContactChangeNotPending(f"contact change {change_id} is {row.status}")
     if at >= as_utc(row.expires_at):
@@ -224,7 +228,7 @@ def record_contact_changed(
     keyring: Keyring,
     user_id: str,
     *,
-    before: users.Contact,
+    before: directory.Contact,
     actor: str,
     at: datetime,
     via: str,
@@ -232,7 +236,7 @@ def record_contact_changed(
     """After the phone and/or email changed (by code, or an operator directly): one security
     change per kind, each alerting the OLD phone and email (pinned, as the user row already
     holds the new ones). Nothing when nothing changed."""
-    after = users.contact_of(conn, keyring, user_id)
+    after = directory.contact_of(conn, keyring, user_id)
     old = {
         channel: seal_destination(keyring, channel, address)
         for channel, address in ((codes.SMS, before.phone), (codes.EMAIL, before.email))

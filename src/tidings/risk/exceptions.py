@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tidings.kit.errors import AppError, Conflict, Forbidden, NotFound, Unprocessable
-from tidings.kit.errors import RateLimited as RateLimited  # shared with the API toolkit
+from tidings.kit.errors import AppError, Conflict, NotFound, Unprocessable
+from tidings.risk.signals import OutgoingTransfer
 
 
 class TransferBlocked(Unprocessable):
@@ -17,23 +17,10 @@ class TransferBlocked(Unprocessable):
     title = "Transfer blocked"
 
     def __init__(
-        self,
-        detail: str,
-        *,
-        user_id: str,
-        wallet_id: str,
-        amount: int,
-        currency: str,
-        kind: str,
-        score: int,
-        reasons: tuple[str, ...],
+        self, detail: str, *, transfer: OutgoingTransfer, score: int, reasons: tuple[str, ...]
     ) -> None:
         super().__init__(detail, reasons=list(reasons))
-        self.user_id = user_id
-        self.wallet_id = wallet_id
-        self.amount = amount
-        self.currency = currency
-        self.kind = kind
+        self.transfer = transfer
         self.score = score
         self.reasons = reasons
 
@@ -94,12 +81,6 @@ class VerificationExpired(AppError):
     status = 410
     code = "verification-expired"
     title = "Verification expired"
-
-
-class UnfreezeOperatorOnly(Forbidden):
-    """Only an operator unfreezes a wallet, after checking who asks."""
-
-    code = "operator-only"
 
 
 class NoTrustedContact(Unprocessable):

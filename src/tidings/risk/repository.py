@@ -13,6 +13,7 @@ from sqlalchemy import (
     Connection,
     Integer,
     Select,
+    String,
     Table,
     bindparam,
     case,
@@ -23,8 +24,10 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy import column as column_clause
+from sqlalchemy import table as table_clause
 
-from tidings.kit.tables import AnyRow, Id, Timestamp
+from tidings.kit.tables import Amount, AnyRow, Id, Timestamp
 from tidings.ledger.models import ledger_entries, postings
 from tidings.risk.models import (
     audit_log,
@@ -37,7 +40,21 @@ from tidings.risk.models import (
     step_up_verifications,
 )
 from tidings.users.models import users
-from tidings.wallets.models import transfers, wallets
+
+transfers = table_clause(
+    "transfers",
+    column_clause("id", Id),
+    column_clause("user_id", Id),
+    column_clause("kind", String),
+    column_clause("status", String),
+    column_clause("amount", Amount),
+    column_clause("destination_wallet_id", Id),
+    column_clause("merchant_name", String),
+    column_clause("created_at", Timestamp),
+)
+"""The columns of the wallets' `transfers` table the rules read, named here rather than
+imported: risk reads a user's transfer history in its set-based queries, never writes it, and
+knows no wallet module."""
 
 OUTGOING_KINDS = ("payment", "p2p", "withdrawal")
 
@@ -336,11 +353,6 @@ def lock_verification(conn: Connection, transfer_id: str) -> AnyRow | None:
     return conn.execute(stmt).first()
 
 
-def get_verification(conn: Connection, transfer_id: str) -> AnyRow | None:
-    stmt = select(step_up_verifications).where(step_up_verifications.c.transfer_id == transfer_id)
-    return conn.execute(stmt).first()
-
-
 def spend_attempt(conn: Connection, verification_id: str) -> int:
     """One attempt used; the attempts left after it."""
     v = step_up_verifications.c
@@ -427,48 +439,6 @@ def due_contact_changes(conn: Connection, *, at: datetime, limit: int) -> list[s
     return _due_pending(conn, contact_changes.c.id, at=at, limit=limit)
 
 
-def wallet_and_kind_of_transfer(conn: Connection, transfer_id: str) -> AnyRow | None:
-    """The source wallet and kind of a (just written) transfer."""
-    stmt = select(transfers.c.source_wallet_id, transfers.c.kind).where(
-        transfers.c.id == transfer_id
-    )
-    return conn.execute(stmt).first()
-
-
-# ---- transfers and wallets as the risk domain changes them -------------------------------
-
-
-def set_transfer_status(
-    conn: Connection, transfer_id: str, *, status: str, entry_id: str | None = None
-) -> None:
-    values: dict[str, Any] = {"status": status}
-    if entry_id is not None:
-        values["entry_id"] = entry_id
-    conn.execute(update(transfers).where(transfers.c.id == transfer_id).values(values))
-
-
-def set_frozen(conn: Connection, wallet_ids: Sequence[str], *, frozen_at: datetime | None) -> None:
-    stmt = update(wallets).where(wallets.c.id.in_(list(wallet_ids))).values(frozen_at=frozen_at)
-    conn.execute(stmt)
-
-
-def lock_user_wallets(conn: Connection, user_id: str) -> list[AnyRow]:
-    stmt = (
-        select(wallets.c.id, wallets.c.user_id, wallets.c.kind, wallets.c.frozen_at)
-        .where(wallets.c.user_id == user_id)
-        .order_by(wallets.c.id)
-        .with_for_update()
-    )
-    return list(conn.execute(stmt))
-
-
-def wallet_owner_and_kind(conn: Connection, wallet_id: str) -> AnyRow | None:
-    stmt = select(wallets.c.id, wallets.c.user_id, wallets.c.kind, wallets.c.frozen_at).where(
-        wallets.c.id == wallet_id
-    )
-    return conn.execute(stmt).first()
-
-
 # ---- audit log ------------------------------------------------------------------------------
 
 
@@ -500,13 +470,6 @@ def list_audit(
 def forget_windows_before(conn: Connection, before: datetime) -> int:
     stmt = delete(rate_limit_counters).where(rate_limit_counters.c.window_start < before)
     return conn.execute(stmt).rowcount
-
-
-def pending_verifications_of_user(conn: Connection, user_id: str) -> list[str]:
-    """Transfer ids of the user's held transfers still waiting for a code."""
-    v = step_up_verifications.c
-    stmt = select(v.transfer_id).where(v.user_id == user_id, v.status == "pending")
-    return list(conn.execute(stmt.order_by(v.id)).scalars())
 
 
 # ---- the online model ------------------------------------------------------------------------

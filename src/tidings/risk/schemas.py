@@ -1,4 +1,4 @@
-"""API shapes of logins, security changes, step-up verification, freezes, the audit log and
+"""API shapes of logins, security changes, step-up codes, contact changes, the audit log and
 the online model's outcomes."""
 
 from __future__ import annotations
@@ -124,15 +124,6 @@ class RiskOutcomeOut(BaseModel):
     source: str = Field(description="`operator`, `verified` (the owner's code) or `settled`.")
     recorded_at: datetime
     probability: float = Field(description="What the online model thought when it scored it.")
-
-
-class FreezeCreate(BaseModel):
-    """Why: `not_me` when the owner reports activity that was not theirs (the default for a
-    user); operators may write a short reason."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    reason: ShortText | None = None
 
 
 class AuditEntryOut(BaseModel):

@@ -85,3 +85,26 @@ class RiskAssessment:
     decision: RiskDecision
     reasons: tuple[str, ...]
     """Stable rule names, e.g. `amount_far_above_history`, `new_device`."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingTransfer:
+    """Money about to leave a user's wallet, as the wallet describes it for an assessment:
+    all the risk engine knows of the transfer (it reads no wallet module)."""
+
+    transfer_id: str
+    user_id: str
+    wallet_id: str
+    """The source wallet."""
+    account_id: str
+    """The source wallet's ledger account."""
+    kind: str
+    amount: int
+    currency: str
+    destination_wallet_id: str | None
+    merchant: str | None
+    """The merchant's name, for a payment."""
+    timezone: str
+    """The owner's: where their day starts."""
+    own_step_up_amount: int | None
+    """The owner's own step-up amount, when they set one."""

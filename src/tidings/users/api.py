@@ -13,7 +13,7 @@ from tidings.api.writes import PlainWrite, Write
 from tidings.kit.db import read_transaction, write_transaction
 from tidings.privacy.crypto import Keyring
 from tidings.risk import audit, contact_changes
-from tidings.users import service
+from tidings.users import directory, service
 from tidings.users.exceptions import ContactChangeNeedsCode
 from tidings.users.schemas import TokenOut, UserCreate, UserOut, UserUpdate
 from tidings.wallets import service as wallets
@@ -66,7 +66,7 @@ def _change_contact(
     conn: Connection, keyring: Keyring, user_id: str, body: UserUpdate, *, at: datetime
 ) -> UserOut:
     """An operator's new phone or email: no code to confirm, but audited like one."""
-    before = service.contact_of(conn, keyring, user_id)
+    before = directory.contact_of(conn, keyring, user_id)
     user = service.update_user(conn, keyring, user_id, body, at=at)
     contact_changes.record_contact_changed(
         conn, keyring, user_id, before=before, actor=audit.OPERATOR, at=at, via="operator"

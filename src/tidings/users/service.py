@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypedDict
 
@@ -18,22 +17,9 @@ from tidings.kit.money import CurrencyMismatch, Money, money
 from tidings.privacy.crypto import Keyring
 from tidings.privacy.masking import mask_email, mask_name, mask_phone
 from tidings.users import repository
+from tidings.users.directory import Contact, contact_of, require_user
 from tidings.users.exceptions import ExternalIdTaken, StepUpAmountRaiseNeedsOperator, UserNotFound
 from tidings.users.schemas import TokenOut, UserCreate, UserOut, UserUpdate
-
-
-@dataclass(frozen=True, slots=True)
-class Contact:
-    user_id: str
-    name: str
-    phone: str | None
-    email: str | None
-    locale: str
-    timezone: str
-    phone_changed_at: datetime | None = None
-    """When the phone last changed after sign-up; None: the number given at sign-up."""
-    email_changed_at: datetime | None = None
-
 
 TOKEN_PREFIX = "tdu_"  # noqa: S105 - a prefix, not a secret
 
@@ -210,84 +196,12 @@ def change_contact(
     return before
 
 
-def contact_of(conn: Connection, keyring: Keyring, user_id: str) -> Contact:
-    """One user's clear contact data, with when the phone and email last changed."""
-    found = contacts(conn, keyring, [user_id]) if is_id(user_id, "usr") else {}
-    if user_id not in found:
-        raise UserNotFound(f"user {user_id} not found")
-    return found[user_id]
-
-
-def trusted(changed_at: datetime | None, *, trusted_before: datetime) -> bool:
-    """A contact the user has had since sign-up, or since before `trusted_before`."""
-    return changed_at is None or as_utc(changed_at) <= trusted_before
-
-
 def contact_changed_since(conn: Connection, user_id: str, since: datetime) -> bool:
     """Whether the phone or email changed after `since` (a cooling period's start)."""
     row = repository.get_user(conn, user_id)
     return row is not None and any(
         changed is not None and as_utc(changed) > since
         for changed in (row.phone_changed_at, row.email_changed_at)
-    )
-
-
-def require_user(conn: Connection, user_id: str) -> None:
-    if not (is_id(user_id, "usr") and repository.user_exists(conn, user_id)):
-        raise UserNotFound(f"user {user_id} not found")
-
-
-def find_user_id(conn: Connection, keyring: Keyring, reference: str) -> str | None:
-    """A user named by our id or by the integrator's external id."""
-    if is_id(reference, "usr") and repository.user_exists(conn, reference):
-        return reference
-    digest = keyring.lookup_hash(reference, context="users.external_id")
-    return repository.find_by_external_id_hash(conn, digest)
-
-
-def contacts(conn: Connection, keyring: Keyring, user_ids: list[str]) -> dict[str, Contact]:
-    """Clear contact data for the dispatcher to address messages (one query for a batch);
-    it never leaves the process. Users that no longer exist are absent."""
-    return {
-        row.id: Contact(
-            user_id=row.id,
-            name=keyring.decrypt(row.name_enc, context="users.name"),
-            phone=keyring.decrypt(row.phone_enc, context="users.phone") if row.phone_enc else None,
-            email=keyring.decrypt(row.email_enc, context="users.email") if row.email_enc else None,
-            locale=row.locale,
-            timezone=row.timezone,
-            phone_changed_at=as_utc(row.phone_changed_at) if row.phone_changed_at else None,
-            email_changed_at=as_utc(row.email_changed_at) if row.email_changed_at else None,
-        )
-        for row in repository.get_users(conn, user_ids)
-    }
-
-
-@dataclass(frozen=True, slots=True)
-class PlanningProfile:
-    """What the notification planner may know of a user: no personal data in clear."""
-
-    timezone: str
-    locale: str
-    has_phone: bool
-    has_email: bool
-
-
-def planning_profiles(conn: Connection, user_ids: list[str]) -> dict[str, PlanningProfile]:
-    return {
-        row.id: PlanningProfile(
-            timezone=row.timezone,
-            locale=row.locale,
-            has_phone=bool(row.has_phone),
-            has_email=bool(row.has_email),
-        )
-        for row in repository.planning_profiles(conn, user_ids)
-    }
-
-
-def users_with_phone(conn: Connection, keyring: Keyring, phone_e164: str) -> list[str]:
-    return repository.find_by_phone_hash(
-        conn, keyring.lookup_hash(phone_e164, context="users.phone")
     )
 
 

@@ -1,36 +1,43 @@
-"""Wallets, sub-wallets, transfers and transaction history over HTTP."""
+"""Wallets (frozen, unfrozen), sub-wallets, transfers (held for a code, verified) and history
+over HTTP."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Body, Query, Response
 from sqlalchemy import Connection
 
 from tidings.api.auth import Context, CurrentPrincipal
-from tidings.api.context import ApiContext
-from tidings.api.writes import IdempotencyKey, Write, run_write
+from tidings.api.writes import Write, WriteRequest
 from tidings.kit.clock import UtcDateTime, as_utc
 from tidings.kit.db import read_transaction, with_retry, write_transaction
 from tidings.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from tidings.ledger.exceptions import InsufficientFunds
-from tidings.risk.api import record_blocked_transfer
+from tidings.risk import audit
+from tidings.risk import service as risk
+from tidings.risk.code_limits import limit_code_attempts
 from tidings.risk.exceptions import TransferBlocked
 from tidings.risk.learning import ModelCache
+from tidings.risk.schemas import VerificationCreate
 from tidings.risk.stepup import StepUpPolicy
-from tidings.wallets import service, statements
+from tidings.wallets import freeze, holds, service, statements
 from tidings.wallets.exceptions import WalletFrozen
 from tidings.wallets.schemas import (
+    FreezeCreate,
     StatementOut,
     SubWalletCreate,
     TransactionOut,
     TransferCreate,
     TransferKind,
     TransferOut,
+    TransferStatus,
     WalletOut,
 )
-from tidings.wallets.service import PENDING_VERIFICATION, PaymentFailure
+from tidings.wallets.service import PaymentFailure
 
 router = APIRouter(prefix="/v1", tags=["wallets"])
 
@@ -140,50 +147,39 @@ def list_statements(
         },
     },
 )
-def create_transfer(
-    body: TransferCreate,
-    request: Request,
-    context: Context,
-    principal: CurrentPrincipal,
-    idempotency_key: IdempotencyKey = None,
-) -> Response:
+def create_transfer(body: TransferCreate, write: Write) -> Response:
     """Move money: top_up, payment, p2p, allocation, refund (operator) or withdrawal.
 
     Outgoing transfers are scored, whoever makes them: a risky one (or any at or above
     `TIDINGS_STEP_UP_AMOUNT`) answers 202 and waits for the owner's one-time code; a
     fraudulent-looking one is refused (`transfer-blocked`).
     """
-    held = False
+    context = write.context
     step_up = StepUpPolicy.from_settings(context.settings, model=context.component(ModelCache))
-
-    def operation(conn: Connection) -> TransferOut:
-        nonlocal held
-        transfer = service.create_transfer(
-            conn,
-            context.keyring,
-            body,
-            acting_user_id=principal.user_id,
-            at=context.clock.now(),
-            step_up=step_up,
-            max_amount=context.settings.max_amount,
-        )
-        held = transfer.status == PENDING_VERIFICATION
-        return transfer
-
     try:
-        response = run_write(
-            context,
-            principal,
-            request,
+        response = write.run(
+            lambda conn: service.create_transfer(
+                conn,
+                context.keyring,
+                body,
+                acting_user_id=write.acting_user_id,
+                at=write.now,
+                step_up=step_up,
+                max_amount=context.settings.max_amount,
+            ),
             body=body,
-            idempotency_key=idempotency_key,
-            operation=operation,
             status_code=201,
         )
     except TransferBlocked as blocked:
         # The block's own alert (`security.transaction.suspicious`, critical) tells the owner;
         # a `wallet.payment.failed` as well would be two notices for one refusal.
-        record_blocked_transfer(context, principal, blocked)
+        record = partial(
+            risk.record_block,
+            blocked=blocked,
+            actor=audit.actor_of(write.acting_user_id),
+            at=write.now,
+        )
+        _after_rollback(write, record)
         raise
     except (InsufficientFunds, WalletFrozen) as refused:
         if body.kind is TransferKind.PAYMENT:
@@ -192,32 +188,27 @@ def create_transfer(
                 if isinstance(refused, WalletFrozen)
                 else PaymentFailure.INSUFFICIENT_FUNDS
             )
-            _record_payment_failed(context, body, reason, acting_user_id=principal.user_id)
+            _after_rollback(
+                write,
+                lambda conn: service.record_payment_failed(
+                    conn, body, reason=reason, acting_user_id=write.acting_user_id, at=write.now
+                ),
+            )
         raise
-    if held or (
-        "Idempotent-Replayed" in response.headers
-        and json.loads(bytes(response.body)).get("status") == PENDING_VERIFICATION
-    ):
+    # Held, now or when this key first ran: the answer says so, the status too.
+    if json.loads(bytes(response.body)).get("status") == TransferStatus.PENDING_VERIFICATION:
         response.status_code = 202
     return response
 
 
-def _record_payment_failed(
-    context: ApiContext,
-    body: TransferCreate,
-    reason: PaymentFailure,
-    *,
-    acting_user_id: str | None,
-) -> None:
-    """After a refused payment's transaction rolled back (no money written, and no stored
-    idempotent answer, so the same key may be retried after a top-up): its notice only, in a
-    transaction of its own, like a risk block's audit row and alert."""
+def _after_rollback(write: WriteRequest, record: Callable[[Connection], object]) -> None:
+    """After a refused transfer's transaction rolled back (no money written, and no stored
+    idempotent answer, so the same key may be retried): what the refusal leaves behind (its
+    notice, its audit row), in a transaction of its own."""
 
     def attempt() -> None:
-        with write_transaction(context.engine) as conn:
-            service.record_payment_failed(
-                conn, body, reason=reason, acting_user_id=acting_user_id, at=context.clock.now()
-            )
+        with write_transaction(write.context.engine) as conn:
+            record(conn)
 
     with_retry(attempt)
 
@@ -226,3 +217,62 @@ def _record_payment_failed(
 def get_transfer(transfer_id: str, context: Context, principal: CurrentPrincipal) -> TransferOut:
     with read_transaction(context.engine) as conn:
         return service.get_transfer(conn, transfer_id, acting_user_id=principal.user_id)
+
+
+@router.post(
+    "/transfers/{transfer_id}/verification",
+    response_model=TransferOut,
+    responses={
+        404: {"description": "No held transfer with this id for the caller"},
+        409: {"description": "Already verified, cancelled or expired"},
+        410: {"description": "The code expired; the transfer was cancelled"},
+        422: {"description": "Wrong code (`attempts_left`); the last wrong one cancels"},
+        429: {"description": "Too many attempts; see Retry-After"},
+    },
+)
+def verify_transfer(transfer_id: str, body: VerificationCreate, write: Write) -> Response:
+    """The one-time code of a held transfer: the right one posts it (200, `succeeded`)."""
+    limit_code_attempts(write, scope="verify", subject=transfer_id)
+    # A wrong code is committed (the attempt is spent) and then answered as the problem.
+    return write.run(
+        lambda conn: holds.verify_transfer(
+            conn,
+            write.context.keyring,
+            transfer_id,
+            body.code,
+            acting_user_id=write.acting_user_id,
+            at=write.now,
+        ),
+        body=body,
+    )
+
+
+@router.post("/wallets/{wallet_id}/freeze", response_model=WalletOut)
+def freeze_wallet(
+    wallet_id: str, write: Write, body: Annotated[FreezeCreate | None, Body()] = None
+) -> Response:
+    """ "Not me" (the owner) or an operator: no money leaves until an operator unfreezes.
+
+    Freezing the main wallet covers the user's sub-wallets; held transfers are cancelled.
+    """
+    return write.run(
+        lambda conn: freeze.freeze_wallet(
+            conn,
+            write.context.keyring,
+            wallet_id,
+            acting_user_id=write.acting_user_id,
+            reason=body.reason if body else None,
+            at=write.now,
+        ),
+        body=body,
+    )
+
+
+@router.post("/wallets/{wallet_id}/unfreeze", response_model=WalletOut)
+def unfreeze_wallet(wallet_id: str, write: Write) -> Response:
+    """Operator only, after checking who asks."""
+    return write.run(
+        lambda conn: freeze.unfreeze_wallet(
+            conn, wallet_id, acting_user_id=write.acting_user_id, at=write.now
+        )
+    )

@@ -4,11 +4,12 @@ may post to `POST /v1/events` for the same moments. Amounts are Money; extra fie
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy import Connection
 
-from tidings.events import EventData, EventType
+from tidings.events import EventData, EventType, record_event
 from tidings.kit.money import Money
 from tidings.kit.text import ShortText
 
@@ -121,3 +122,22 @@ CATALOGUE = (
     EventType(STATEMENT_READY, StatementReady, "A periodic statement is ready."),
     EventType(SUB_WALLET_CLOSED, SubWalletClosed, "A sub-wallet was closed, money back to main."),
 )
+
+
+def record(
+    conn: Connection,
+    event_type: str,
+    data: EventData,
+    *,
+    user_id: str,
+    at: datetime,
+    occurred_at: datetime | None,
+) -> str:
+    """Record an event from its typed data (the fields it was given); returns its id.
+
+    `occurred_at`, when the event has one, is written as `datetime.isoformat` writes it (its
+    offset kept), as the outbox has always carried it."""
+    payload = data.model_dump(mode="json", exclude_unset=True)
+    if occurred_at is not None:
+        payload["occurred_at"] = occurred_at.isoformat()
+    return record_event(conn, type=event_type, user_id=user_id, at=at, data=payload)

@@ -14,6 +14,7 @@ from tidings.kit.tables import AnyRow
 from tidings.ledger.models import accounts, ledger_entries, postings
 from tidings.users.models import users
 from tidings.wallets.models import transfers, wallet_statement_runs, wallet_statements, wallets
+from tidings.wallets.schemas import TransferStatus
 
 _wallet_columns = (
     wallets,
@@ -76,6 +77,28 @@ def wallet_owner(conn: Connection, wallet_id: str) -> str | None:
     ).scalar_one_or_none()
 
 
+def set_frozen(conn: Connection, wallet_ids: Sequence[str], *, frozen_at: datetime | None) -> None:
+    stmt = update(wallets).where(wallets.c.id.in_(list(wallet_ids))).values(frozen_at=frozen_at)
+    conn.execute(stmt)
+
+
+def lock_user_wallets(conn: Connection, user_id: str) -> list[AnyRow]:
+    stmt = (
+        select(wallets.c.id, wallets.c.user_id, wallets.c.kind, wallets.c.frozen_at)
+        .where(wallets.c.user_id == user_id)
+        .order_by(wallets.c.id)
+        .with_for_update()
+    )
+    return list(conn.execute(stmt))
+
+
+def wallet_owner_and_kind(conn: Connection, wallet_id: str) -> AnyRow | None:
+    stmt = select(wallets.c.id, wallets.c.user_id, wallets.c.kind, wallets.c.frozen_at).where(
+        wallets.c.id == wallet_id
+    )
+    return conn.execute(stmt).first()
+
+
 def close_wallet(conn: Connection, wallet_id: str, at: datetime) -> None:
     stmt = update(wallets).where(wallets.c.id == wallet_id).values(status="closed", closed_at=at)
     conn.execute(stmt)
@@ -90,9 +113,24 @@ def complete_transfer(conn: Connection, transfer_id: str, *, entry_id: str) -> N
     stmt = (
         update(transfers)
         .where(transfers.c.id == transfer_id)
-        .values(status="succeeded", entry_id=entry_id)
+        .values(status=TransferStatus.SUCCEEDED.value, entry_id=entry_id)
     )
     conn.execute(stmt)
+
+
+def set_transfer_status(conn: Connection, transfer_id: str, *, status: TransferStatus) -> None:
+    """A held transfer ended unposted (cancelled or expired)."""
+    stmt = update(transfers).where(transfers.c.id == transfer_id).values(status=status.value)
+    conn.execute(stmt)
+
+
+def held_transfers_of_user(conn: Connection, user_id: str) -> list[str]:
+    """Ids of the user's transfers held for a code, oldest first."""
+    t = transfers.c
+    stmt = select(t.id).where(
+        t.user_id == user_id, t.status == TransferStatus.PENDING_VERIFICATION.value
+    )
+    return list(conn.execute(stmt.order_by(t.id)).scalars())
 
 
 def get_transfer(conn: Connection, transfer_id: str) -> AnyRow | None:
@@ -112,7 +150,7 @@ def add_refunded(conn: Connection, payment_id: str, amount: int) -> bool:
         update(transfers)
         .where(
             transfers.c.id == payment_id,
-            transfers.c.status == "succeeded",
+            transfers.c.status == TransferStatus.SUCCEEDED.value,
             transfers.c.refunded_amount <= transfers.c.amount - amount,
         )
         .values(refunded_amount=transfers.c.refunded_amount + amount)

@@ -32,6 +32,19 @@ class TransferKind(StrEnum):
     """Money out to the user's bank account."""
 
 
+class TransferStatus(StrEnum):
+    """Where a transfer stands; only a held one moves on (to succeeded, cancelled or expired)."""
+
+    PENDING_VERIFICATION = "pending_verification"
+    """Held for the owner's one-time code: money held, nothing posted."""
+    SUCCEEDED = "succeeded"
+    """Its entry is posted: the money moved."""
+    CANCELLED = "cancelled"
+    """Held, then refused: the last code was wrong, or the wallet was frozen meanwhile."""
+    EXPIRED = "expired"
+    """Held, and nobody entered the code in time; the money was released."""
+
+
 class Purpose(StrEnum):
     TRAVEL = "travel"
     SHOPPING = "shopping"
@@ -137,6 +150,15 @@ class TransferOut(BaseModel):
     refunded: Money | None = Field(default=None, description="For payments: refunded so far.")
     memo: str | None = None
     created_at: datetime
+
+
+class FreezeCreate(BaseModel):
+    """Why: `not_me` when the owner reports activity that was not theirs (the default for a
+    user); operators may write a short reason."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: ShortText | None = None
 
 
 class TransactionOut(BaseModel):

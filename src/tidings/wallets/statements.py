@@ -11,14 +11,14 @@ from sub-wallets = closing.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
-from tidings.events import record_event
 from tidings.kit.clock import as_utc
 from tidings.kit.ids import new_id
-from tidings.kit.money import money
+from tidings.kit.money import Money, money
 from tidings.kit.pagination import Page, decode_cursor, encode_cursor
 from tidings.wallets import events, repository
 from tidings.wallets.schemas import StatementOut
@@ -74,42 +74,41 @@ def issue_statements(conn: Connection, *, as_of: datetime) -> int:
             )
         repository.insert_statements(conn, rows)
         for statement in rows:
-            currency = statement["currency"]
-            record_event(
+            ready = _statement_ready(statement)
+            events.record(
                 conn,
-                type=events.STATEMENT_READY,
+                events.STATEMENT_READY,
+                ready,
                 user_id=statement["user_id"],
                 at=as_of,
-                data={
-                    "wallet_id": statement["wallet_id"],
-                    "statement_id": statement["id"],
-                    "period_start": period_start.isoformat(),
-                    "period_end": period_end.isoformat(),
-                    "opening_balance": {
-                        "value": statement["opening_balance"],
-                        "currency": currency,
-                    },
-                    "total_in": {"value": statement["total_in"], "currency": currency},
-                    "total_out": {"value": statement["total_out"], "currency": currency},
-                    "moved_to_sub_wallets": {
-                        "value": statement["moved_to_sub_wallets"],
-                        "currency": currency,
-                    },
-                    "moved_from_sub_wallets": {
-                        "value": statement["moved_from_sub_wallets"],
-                        "currency": currency,
-                    },
-                    "closing_balance": {
-                        "value": statement["closing_balance"],
-                        "currency": currency,
-                    },
-                },
+                occurred_at=None,
             )
         repository.finish_statement_run(
             conn, timezone=timezone, period_start=period_start, statements=len(rows)
         )
         issued += len(rows)
     return issued
+
+
+def _statement_ready(statement: dict[str, Any]) -> events.StatementReady:
+    """The owner's notice of a statement just written (its row's values)."""
+    currency = statement["currency"]
+
+    def figure(name: str) -> Money:
+        return money(statement[name], currency)
+
+    return events.StatementReady(
+        wallet_id=statement["wallet_id"],
+        statement_id=statement["id"],
+        period_start=statement["period_start"],
+        period_end=statement["period_end"],
+        opening_balance=figure("opening_balance"),
+        total_in=figure("total_in"),
+        total_out=figure("total_out"),
+        moved_to_sub_wallets=figure("moved_to_sub_wallets"),
+        moved_from_sub_wallets=figure("moved_from_sub_wallets"),
+        closing_balance=figure("closing_balance"),
+    )
 
 
 def list_statements(

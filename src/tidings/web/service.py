@@ -20,7 +20,7 @@ from sqlalchemy import Connection
 from tidings.kit.clock import as_utc
 from tidings.kit.ids import new_id
 from tidings.privacy.crypto import Keyring
-from tidings.users import service as users
+from tidings.users import directory
 from tidings.web import repository
 from tidings.web.schemas import WebLinkIssued
 
@@ -87,7 +87,7 @@ def link_url(keyring: Keyring, base_url: str, link_id: str) -> str:
 
 
 def issue_link(conn: Connection, keyring: Keyring, user_id: str, *, at: datetime) -> WebLinkIssued:
-    users.require_user(conn, user_id)
+    directory.require_user(conn, user_id)
     link_id = new_id("wln")
     expires_at = at + LINK_TTL
     repository.insert_link(

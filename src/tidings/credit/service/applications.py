@@ -18,7 +18,7 @@ from tidings.kit.ids import is_id, new_id
 from tidings.kit.money import CurrencyMismatch, money
 from tidings.kit.tables import AnyRow
 from tidings.kit.visibility import visible_or_raise
-from tidings.users import service as users
+from tidings.users import directory
 from tidings.users.exceptions import UserNotFound
 
 HISTORY_DAYS = 90
@@ -66,7 +66,7 @@ def create_application(
     reject or refer it to an operator; each state change is a notice."""
     if acting_user_id is not None and acting_user_id != data.user_id:
         raise UserNotFound(f"user {data.user_id} not found", field="user_id")
-    users.require_user(conn, data.user_id)
+    directory.require_user(conn, data.user_id)
     repository.lock_user(conn, data.user_id)
     product = find_product(conn, data.product)
     if data.requested_limit.currency != product.currency:

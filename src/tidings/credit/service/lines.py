@@ -16,7 +16,7 @@ from tidings.kit.ids import is_id, new_id
 from tidings.kit.money import CurrencyMismatch, money
 from tidings.kit.tables import AnyRow
 from tidings.kit.visibility import visible_or_raise
-from tidings.users import service as users
+from tidings.users import directory
 
 
 def _line_out(row: AnyRow) -> LineOut:
@@ -50,7 +50,7 @@ def get_line(conn: Connection, line_id: str, *, acting_user_id: str | None) -> L
 
 
 def line_of_user(conn: Connection, user_id: str) -> LineOut:
-    users.require_user(conn, user_id)
+    directory.require_user(conn, user_id)
     line_id = repository.line_of_user(conn, user_id)
     if line_id is None:
         raise LineNotFound(f"user {user_id} has no credit line")

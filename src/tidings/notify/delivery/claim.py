@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Engine
 from tidings.kit.clock import as_utc
 from tidings.kit.db import read_transaction, with_retry, write_transaction
 from tidings.kit.tables import AnyRow
-from tidings.notify import preferences, repository, webhook_secrets
+from tidings.notify import devices, preferences, repository, webhook_secrets
 from tidings.notify.delivery.outcome import ClaimedDelivery, DeliveryOutcome, held
 from tidings.notify.planner import (
     PlannerPolicy,
@@ -26,7 +26,7 @@ from tidings.notify.planner import (
 from tidings.notify.status import PLATFORM
 from tidings.notify.types import Category, ChannelName, Intent, Recipient
 from tidings.privacy.crypto import Keyring
-from tidings.users import service as users
+from tidings.users import directory
 
 log = structlog.get_logger(__name__)
 
@@ -102,7 +102,7 @@ def recipients(
     wanted = list(user_ids - {PLATFORM})
     with read_transaction(engine) as conn:
         stored = repository.get_preferences(conn, wanted)
-        known = users.contacts(conn, keyring, wanted)
+        known = directory.contacts(conn, keyring, wanted)
     for user_id in wanted:
         contact, row = known[user_id], stored.get(user_id)
         found[user_id] = Recipient(
@@ -111,9 +111,7 @@ def recipients(
             timezone=contact.timezone,
             phone=contact.phone,
             email=contact.email,
-            push_tokens=tuple(
-                preferences.push_tokens(keyring, row.push_tokens_enc if row else None)
-            ),
+            push_tokens=tuple(devices.push_tokens(keyring, row.push_tokens_enc if row else None)),
             webhook_url=row.webhook_url if row else None,
             webhook_secrets=webhook_secrets.signing_secrets(keyring, row, now=now),
         )

@@ -16,7 +16,7 @@ from tidings.notify.status import record_status_change
 from tidings.notify.types import ChannelName, DeliveryStatus
 from tidings.privacy.crypto import Keyring
 from tidings.privacy.masking import mask_phone
-from tidings.users import service as users
+from tidings.users import directory
 
 log = structlog.get_logger(__name__)
 
@@ -106,7 +106,7 @@ def apply_sms_replies(
         number = _e164(reply.phone_number)
         if number is None:
             continue
-        for user_id in users.users_with_phone(conn, keyring, number):
+        for user_id in directory.users_with_phone(conn, keyring, number):
             preferences.record_consent(
                 conn,
                 user_id=user_id,

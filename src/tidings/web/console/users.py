@@ -20,6 +20,7 @@ from tidings.notify.schemas import NotificationSummaryOut
 from tidings.privacy.crypto import Keyring
 from tidings.risk import service as risk
 from tidings.risk.schemas import AuditEntryOut
+from tidings.users import directory
 from tidings.users import service as users
 from tidings.users.schemas import UserOut, normalise_phone
 from tidings.wallets import service as wallets
@@ -46,8 +47,8 @@ def find_user_ids(conn: Connection, keyring: Keyring, reference: str) -> list[st
     except ValueError:
         phone = None
     if phone is not None:
-        found.extend(users.users_with_phone(conn, keyring, phone))
-    by_reference = users.find_user_id(conn, keyring, reference)
+        found.extend(directory.users_with_phone(conn, keyring, phone))
+    by_reference = directory.find_user_id(conn, keyring, reference)
     if by_reference is not None and by_reference not in found:
         found.append(by_reference)
     return found
