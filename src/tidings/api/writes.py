@@ -151,11 +151,8 @@ class WriteRequest:
         )
 
 
-def _write_request(
-    request: Request,
-    context: Context,
-    principal: CurrentPrincipal,
-    idempotency_key: IdempotencyKey = None,
+def _gather(
+    request: Request, context: ApiContext, principal: Principal, idempotency_key: str | None
 ) -> WriteRequest:
     return WriteRequest(
         context=context,
@@ -166,10 +163,21 @@ def _write_request(
     )
 
 
-def _write_without_key(
+async def _write_request(
+    request: Request,
+    context: Context,
+    principal: CurrentPrincipal,
+    idempotency_key: IdempotencyKey = None,
+) -> WriteRequest:
+    """Async on purpose (it does no I/O): FastAPI runs a sync dependency on a thread, a hop on
+    every write."""
+    return _gather(request, context, principal, idempotency_key)
+
+
+async def _write_without_key(
     request: Request, context: Context, principal: CurrentPrincipal
 ) -> WriteRequest:
-    return _write_request(request, context, principal, idempotency_key=None)
+    return _gather(request, context, principal, None)
 
 
 Write = Annotated[WriteRequest, Depends(_write_request)]
