@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from tidings import __version__ as _version
+from tidings.notify.channels.base import ChannelInfo
 from tidings.notify.types import PermanentChannelError, TransientChannelError
 
 USER_AGENT = f"tidings/{_version}"
@@ -106,3 +107,31 @@ def raise_for_status(
             retry_after=parse_retry_after(response.headers.get("Retry-After"), now=now),
         )
     raise PermanentChannelError(text, provider=provider, status=status)
+
+
+class HttpAdapter:
+    """What every HTTP provider adapter holds: its self-description, one pooled client and
+    the clock it reads `Retry-After` dates (and request timestamps) against."""
+
+    def __init__(
+        self,
+        info: ChannelInfo,
+        *,
+        timeout_s: float,
+        transport: httpx.BaseTransport | None,
+        clock: WallClock,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self._info = info
+        self._clock = clock
+        self._client = make_client(timeout_s=timeout_s, transport=transport, headers=headers)
+
+    @property
+    def info(self) -> ChannelInfo:
+        return self._info
+
+    def _retry_after(self, response: httpx.Response) -> float | None:
+        return parse_retry_after(response.headers.get("Retry-After"), now=self._clock())
+
+    def close(self) -> None:
+        self._client.close()
