@@ -26,7 +26,7 @@ from tidings.notify.channels._http import (
     post,
     utc_now,
 )
-from tidings.notify.channels.base import SECRET_MASK, ChannelInfo, describe, mask_url
+from tidings.notify.channels.base import SECRET_MASK, describe, mask_url
 from tidings.notify.channels.google_auth import ServiceAccount, ServiceAccountTokens
 from tidings.notify.types import (
     Category,
@@ -147,17 +147,7 @@ class FcmPushAdapter(HttpAdapter):
         clock: WallClock = utc_now,
         token_provider: Callable[[], str] | None = None,
     ) -> None:
-        super().__init__(
-            ChannelInfo(
-                name=settings.name,
-                channel=ChannelName.PUSH,
-                body_limit=BODY_LIMIT,
-                rate_per_s=settings.rate_per_s,
-            ),
-            timeout_s=settings.timeout_s,
-            transport=transport,
-            clock=clock,
-        )
+        super().__init__(settings, ChannelName.PUSH, BODY_LIMIT, transport, clock)
         self.settings = settings
         self._url = (
             f"{settings.base_url.rstrip('/')}/v1/projects/{settings.project_id}/messages:send"

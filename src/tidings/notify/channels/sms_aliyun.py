@@ -30,7 +30,6 @@ from tidings.notify.channels._http import (
 )
 from tidings.notify.channels.base import (
     SECRET_MASK,
-    ChannelInfo,
     RecipientRateLimited,
     describe,
     mask_identifier,
@@ -173,17 +172,7 @@ class AliyunSmsAdapter(HttpAdapter):
         transport: httpx.BaseTransport | None = None,
         clock: WallClock = utc_now,
     ) -> None:
-        super().__init__(
-            ChannelInfo(
-                name=settings.name,
-                channel=ChannelName.SMS,
-                body_limit=BODY_LIMIT,
-                rate_per_s=settings.rate_per_s,
-            ),
-            timeout_s=settings.timeout_s,
-            transport=transport,
-            clock=clock,
-        )
+        super().__init__(settings, ChannelName.SMS, BODY_LIMIT, transport, clock)
         self.settings = settings
 
     def request_params(self, message: OutgoingMessage) -> dict[str, str]:

@@ -22,7 +22,7 @@ from tidings.notify.channels._http import (
     raise_for_status,
     utc_now,
 )
-from tidings.notify.channels.base import SECRET_MASK, ChannelInfo, describe, mask_url
+from tidings.notify.channels.base import SECRET_MASK, describe, mask_url
 from tidings.notify.types import ChannelName, OutgoingMessage, SendResult
 
 
@@ -57,18 +57,8 @@ class HttpSmsAdapter(HttpAdapter):
     ) -> None:
         key = settings.api_key.get_secret_value()
         auth = f"Bearer {key}" if settings.api_key_header.lower() == "authorization" else key
-        super().__init__(
-            ChannelInfo(
-                name=settings.name,
-                channel=ChannelName.SMS,
-                body_limit=settings.body_limit,
-                rate_per_s=settings.rate_per_s,
-            ),
-            timeout_s=settings.timeout_s,
-            transport=transport,
-            clock=clock,
-            headers={settings.api_key_header: auth, "Accept": "application/json"},
-        )
+        headers = {settings.api_key_header: auth, "Accept": "application/json"}
+        super().__init__(settings, ChannelName.SMS, settings.body_limit, transport, clock, headers)
         self.settings = settings
 
     def send(self, message: OutgoingMessage) -> SendResult:

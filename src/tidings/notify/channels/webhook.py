@@ -25,6 +25,7 @@ import json
 import secrets
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -37,7 +38,7 @@ from tidings.notify.channels._http import (
     post,
     utc_now,
 )
-from tidings.notify.channels.base import ChannelInfo, describe, mask_secret
+from tidings.notify.channels.base import describe, mask_secret
 from tidings.notify.channels.destinations import (
     PinnedRequest,
     PrivateDestinationError,
@@ -178,6 +179,15 @@ def content_type(payload: Any) -> str:
     return "application/json"
 
 
+@dataclass(frozen=True, slots=True)
+class _Provider:
+    """The webhook adapter's settings come as keyword arguments, not a settings model."""
+
+    name: str
+    timeout_s: float
+    rate_per_s: float | None
+
+
 class WebhookAdapter(HttpAdapter):
     """POSTs `message.data` (the CloudEvent the dispatcher built) to `message.to`, signed.
 
@@ -208,14 +218,8 @@ class WebhookAdapter(HttpAdapter):
             raise ValueError("a webhook adapter needs a signing secret")
         self._allow_private = allow_private
         self._trusted_urls = trusted_urls
-        super().__init__(
-            ChannelInfo(
-                name=name, channel=ChannelName.WEBHOOK, body_limit=None, rate_per_s=rate_per_s
-            ),
-            timeout_s=timeout_s,
-            transport=transport,
-            clock=clock,
-        )
+        provider = _Provider(name=name, timeout_s=timeout_s, rate_per_s=rate_per_s)
+        super().__init__(provider, ChannelName.WEBHOOK, None, transport, clock, {})
 
     def send(self, message: OutgoingMessage) -> SendResult:
         name = self._info.name
