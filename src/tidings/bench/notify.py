@@ -52,13 +52,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import count
 from pathlib import Path
-from typing import Any, Final, cast
+from typing import Final, cast
 
 import httpx
 from pydantic import SecretStr
 from rich.console import Console
 from rich.progress import Progress, TaskID
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Connection, Engine, func, select, text
 
 from tidings.app.context import AppContext
 from tidings.bench.serving import tidings_executable
@@ -293,8 +293,9 @@ class _Cursor:
         return user
 
 
-def _payment_data(user: BenchUser, at: datetime) -> dict[str, Any]:
-    return {
+def _record_payment(conn: Connection, user: BenchUser, at: datetime) -> str:
+    """One `payment.succeeded` event of `user` in the outbox; its event id."""
+    data = {
         "wallet_id": user.wallet_id,
         "transfer_id": new_id("trf"),
         "amount": PAYMENT,
@@ -302,6 +303,14 @@ def _payment_data(user: BenchUser, at: datetime) -> dict[str, Any]:
         "merchant": MERCHANT,
         "occurred_at": at.isoformat(),
     }
+    return record_event(conn, type=PAYMENT_SUCCEEDED, user_id=user.user_id, data=data, at=at)
+
+
+def _record_payments(context: AppContext, cursor: _Cursor, events: int) -> None:
+    """`events` payments of the next users, written to the outbox in one commit."""
+    with write_transaction(context.engine) as conn:
+        for _ in range(events):
+            _record_payment(conn, cursor.take(), context.clock.now())
 
 
 # --- the SMS provider stub, in a process of its own ------------------------------------
@@ -676,17 +685,7 @@ def _backlog_phase(
         before = _snapshot(context.engine)
         stub.take()
         with step(progress, f"{kind}: write {events:,} events to the outbox in one commit"):
-            with write_transaction(context.engine) as conn:
-                for _ in range(events):
-                    user = cursor.take()
-                    at = context.clock.now()
-                    record_event(
-                        conn,
-                        type=PAYMENT_SUCCEEDED,
-                        user_id=user.user_id,
-                        data=_payment_data(user, at),
-                        at=at,
-                    )
+            _record_payments(context, cursor, events)
             started = time.perf_counter()  # the backlog is visible from here on
         stats_at_start = _has_statistics(context.engine)
         task = progress.add_task(
@@ -774,13 +773,7 @@ class _Producer(threading.Thread):
                 user = self.cursor.take()
                 at = datetime.now(UTC)
                 with write_transaction(self.context.engine) as conn:
-                    event_id = record_event(
-                        conn,
-                        type=PAYMENT_SUCCEEDED,
-                        user_id=user.user_id,
-                        data=_payment_data(user, at),
-                        at=at,
-                    )
+                    event_id = _record_payment(conn, user, at)
                 with self.lock:
                     self.produced.append(_Produced(event_id, user.user_id, at.timestamp()))
             self.elapsed_s = time.perf_counter() - started
@@ -850,17 +843,7 @@ def _warm_up(
 ) -> None:
     with step(progress, f"{label}: warm up the worker with {WARM_UP_EVENTS} events") as task:
         baseline = _sent(context.engine)
-        with write_transaction(context.engine) as conn:
-            for _ in range(WARM_UP_EVENTS):
-                user = cursor.take()
-                at = context.clock.now()
-                record_event(
-                    conn,
-                    type=PAYMENT_SUCCEEDED,
-                    user_id=user.user_id,
-                    data=_payment_data(user, at),
-                    at=at,
-                )
+        _record_payments(context, cursor, WARM_UP_EVENTS)
         _drain(
             context.engine,
             workers,

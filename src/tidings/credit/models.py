@@ -23,7 +23,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from tidings.kit.tables import Amount, Id, Json, Timestamp, metadata
+from tidings.kit.tables import Amount, Id, Json, Timestamp, metadata, required_columns
 
 credit_products = Table(
     "credit_products",
@@ -109,9 +109,7 @@ credit_drawdowns = Table(
     Column("fee", Amount, nullable=False, server_default="0"),
     Column("term_months", Integer, nullable=False),
     Column("method", String(24), nullable=False),
-    Column("annual_rate_bp", Integer, nullable=False),
-    Column("penalty_bp_per_day", Integer, nullable=False),
-    Column("grace_days", Integer, nullable=False),
+    *required_columns(Integer, "annual_rate_bp", "penalty_bp_per_day", "grace_days"),
     Column("timezone", String(64), nullable=False),
     Column("start_date", Date, nullable=False),
     Column("interest_from", Date, nullable=False),
@@ -163,15 +161,9 @@ credit_repayments = Table(
     metadata,
     Column("id", Id, primary_key=True),
     Column("drawdown_id", Id, ForeignKey("credit_drawdowns.id"), nullable=False),
-    Column("line_id", Id, nullable=False),
-    Column("user_id", Id, nullable=False),
-    Column("wallet_id", Id, nullable=False),
+    *required_columns(Id, "line_id", "user_id", "wallet_id"),
     Column("currency", String(3), nullable=False),
-    Column("amount", Amount, nullable=False),
-    Column("penalty", Amount, nullable=False),
-    Column("interest", Amount, nullable=False),
-    Column("principal", Amount, nullable=False),
-    Column("remaining", Amount, nullable=False),
+    *required_columns(Amount, "amount", "penalty", "interest", "principal", "remaining"),
     Column("automatic", Boolean, nullable=False, server_default="0"),
     Column("entry_id", Id, nullable=False),
     Column("created_at", Timestamp, nullable=False),

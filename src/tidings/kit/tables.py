@@ -5,8 +5,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
-from sqlalchemy import JSON, BigInteger, DateTime, Dialect, MetaData, Row, String, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    MetaData,
+    Row,
+    String,
+    TypeDecorator,
+)
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.types import TypeEngine
 
 metadata = MetaData(
     naming_convention={
@@ -50,3 +61,11 @@ Json = JSON().with_variant(JSONB(), "postgresql")
 
 AnyRow: TypeAlias = Row[*tuple[Any, ...]]
 """A result row of any shape (Core queries return these)."""
+
+
+def required_columns(
+    type_: TypeEngine[Any] | type[TypeEngine[Any]], *names: str
+) -> list[Column[Any]]:
+    """Several NOT NULL columns of one type, in order: a table's run of amounts or ids reads
+    as one line."""
+    return [Column(name, type_, nullable=False) for name in names]

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
+from sqlalchemy import Connection
 
 from tidings.api.auth import Context, CurrentPrincipal
 from tidings.api.context import ApiContext
@@ -232,6 +235,22 @@ def _check_callback(context: ApiContext, token: str | None) -> None:
 
 
 _ALIYUN_OK = {"code": 0, "msg": "成功"}
+
+
+def _apply_aliyun_callback(
+    context: ApiContext,
+    token: str | None,
+    apply: Callable[[Connection, datetime, bool], object],
+) -> dict[str, Any]:
+    """Every Aliyun push: check the token, apply the batch in one transaction, answer OK.
+
+    `apply` gets the connection, the time and whether status webhooks are configured."""
+    _check_callback(context, token)
+    with write_transaction(context.engine) as conn:
+        apply(conn, context.clock.now(), context.settings.status_webhook_url is not None)
+    return _ALIYUN_OK
+
+
 _CALLBACK_PROBLEMS: dict[int | str, dict[str, Any]] = {
     401: {"description": "`?token=` is missing or not `TIDINGS_CALLBACK_TOKEN`."}
 }
@@ -244,15 +263,13 @@ def aliyun_sms_report(
     token: Annotated[str | None, Query(max_length=200)] = None,
 ) -> dict[str, Any]:
     """Aliyun SmsReport push: delivery reports keyed by our delivery id (`out_id`)."""
-    _check_callback(context, token)
-    with write_transaction(context.engine) as conn:
-        receipts.apply_sms_reports(
-            conn,
-            body,
-            at=context.clock.now(),
-            report_status=context.settings.status_webhook_url is not None,
-        )
-    return _ALIYUN_OK
+    return _apply_aliyun_callback(
+        context,
+        token,
+        lambda conn, at, report_status: receipts.apply_sms_reports(
+            conn, body, at=at, report_status=report_status
+        ),
+    )
 
 
 @router.post("/providers/aliyun/sms-up", tags=["providers"], responses=_CALLBACK_PROBLEMS)
@@ -262,13 +279,10 @@ def aliyun_sms_up(
     token: Annotated[str | None, Query(max_length=200)] = None,
 ) -> dict[str, Any]:
     """Aliyun SmsUp push: replies; `T`, `TD` or `退订` withdraw SMS marketing consent."""
-    _check_callback(context, token)
-    with write_transaction(context.engine) as conn:
-        receipts.apply_sms_replies(
-            conn,
-            context.keyring,
-            body,
-            at=context.clock.now(),
-            report_status=context.settings.status_webhook_url is not None,
-        )
-    return _ALIYUN_OK
+    return _apply_aliyun_callback(
+        context,
+        token,
+        lambda conn, at, report_status: receipts.apply_sms_replies(
+            conn, context.keyring, body, at=at, report_status=report_status
+        ),
+    )

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Select,
     and_,
@@ -299,20 +300,35 @@ def claim_due_deliveries(
         .where(deliveries.c.id.in_(candidates), due)
         .with_for_update(skip_locked=True)
     )
-    ids = list(conn.execute(stmt).scalars())
+    return _lease(
+        conn,
+        stmt,
+        status=SENDING,
+        owner=owner,
+        lease_until=lease_until,
+        order_by=(deliveries.c.due_at, deliveries.c.id),
+    )
+
+
+def _lease(
+    conn: Connection,
+    locked_ids: Select[Any],
+    *,
+    status: DeliveryStatus,
+    owner: str,
+    lease_until: datetime,
+    order_by: tuple[ColumnElement[Any], ...],
+) -> list[AnyRow]:
+    """Lease the deliveries `locked_ids` locks to `owner` and load them with their notice."""
+    ids = list(conn.execute(locked_ids).scalars())
     if not ids:
         return []
     conn.execute(
         update(deliveries)
         .where(deliveries.c.id.in_(ids))
-        .values(status=SENDING, lease_owner=owner, lease_expires_at=lease_until)
+        .values(status=status, lease_owner=owner, lease_expires_at=lease_until)
     )
-    rows = conn.execute(
-        _with_notice()
-        .where(deliveries.c.id.in_(ids))
-        .order_by(deliveries.c.due_at, deliveries.c.id)
-    )
-    return list(rows)
+    return list(conn.execute(_with_notice().where(deliveries.c.id.in_(ids)).order_by(*order_by)))
 
 
 def _with_notice() -> Select[Any]:
@@ -331,6 +347,7 @@ def claim_due_digests(
     conn: Connection, *, now: datetime, limit: int, owner: str, lease_until: datetime
 ) -> list[AnyRow]:
     """Digest rows whose time has come, for one summary message per user and channel."""
+    by_user_and_channel = (deliveries.c.user_id, deliveries.c.channel, deliveries.c.id)
     stmt = (
         select(deliveries.c.id)
         .where(
@@ -339,24 +356,18 @@ def claim_due_digests(
                 and_(deliveries.c.status == DIGESTING, deliveries.c.lease_expires_at < now),
             )
         )
-        .order_by(deliveries.c.user_id, deliveries.c.channel, deliveries.c.id)
+        .order_by(*by_user_and_channel)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    ids = list(conn.execute(stmt).scalars())
-    if not ids:
-        return []
-    conn.execute(
-        update(deliveries)
-        .where(deliveries.c.id.in_(ids))
-        .values(status=DIGESTING, lease_owner=owner, lease_expires_at=lease_until)
+    return _lease(
+        conn,
+        stmt,
+        status=DIGESTING,
+        owner=owner,
+        lease_until=lease_until,
+        order_by=by_user_and_channel,
     )
-    stmt = (
-        _with_notice()
-        .where(deliveries.c.id.in_(ids))
-        .order_by(deliveries.c.user_id, deliveries.c.channel, deliveries.c.id)
-    )
-    return list(conn.execute(stmt))
 
 
 def finish_digest(

@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 
 from tidings.kit.ratelimit import rate_limit_counters as rate_limit_counters  # lives in kit now
-from tidings.kit.tables import Amount, Id, Json, Timestamp, metadata
+from tidings.kit.tables import Amount, Id, Json, Timestamp, metadata, required_columns
 
 security_logins = Table(
     "security_logins",
@@ -72,9 +72,7 @@ step_up_verifications = Table(
     Column("reasons", Json, nullable=False),
     Column("amount", Amount, nullable=False),
     Column("currency", String(3), nullable=False),
-    Column("code_expires_at", Timestamp, nullable=False),
-    Column("expires_at", Timestamp, nullable=False),
-    Column("created_at", Timestamp, nullable=False),
+    *required_columns(Timestamp, "code_expires_at", "expires_at", "created_at"),
     Column("settled_at", Timestamp),
     # The outbox event that carries the sealed code, blanked once the code is spent.
     Column("code_event_id", Id),

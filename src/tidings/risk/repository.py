@@ -354,13 +354,17 @@ def lock_verification(conn: Connection, transfer_id: str) -> AnyRow | None:
 
 
 def spend_attempt(conn: Connection, verification_id: str) -> int:
-    """One attempt used; the attempts left after it."""
-    v = step_up_verifications.c
+    return _spend_attempt(conn, step_up_verifications, verification_id)
+
+
+def _spend_attempt(conn: Connection, table: Table, row_id: str) -> int:
+    """One attempt at a code (step-up or contact change) used; the attempts left after it."""
+    c = table.c
     stmt = (
-        update(step_up_verifications)
-        .where(v.id == verification_id, v.attempts_left > 0)
-        .values(attempts_left=v.attempts_left - 1)
-        .returning(v.attempts_left)
+        update(table)
+        .where(c.id == row_id, c.attempts_left > 0)
+        .values(attempts_left=c.attempts_left - 1)
+        .returning(c.attempts_left)
     )
     left = conn.execute(stmt).scalar_one_or_none()
     return int(left) if left is not None else 0
@@ -418,16 +422,7 @@ def lock_contact_change(conn: Connection, change_id: str) -> AnyRow | None:
 
 
 def spend_contact_change_attempt(conn: Connection, change_id: str) -> int:
-    """One attempt used; the attempts left after it."""
-    c = contact_changes.c
-    stmt = (
-        update(contact_changes)
-        .where(c.id == change_id, c.attempts_left > 0)
-        .values(attempts_left=c.attempts_left - 1)
-        .returning(c.attempts_left)
-    )
-    left = conn.execute(stmt).scalar_one_or_none()
-    return int(left) if left is not None else 0
+    return _spend_attempt(conn, contact_changes, change_id)
 
 
 def settle_contact_change(conn: Connection, change_id: str, *, status: str, at: datetime) -> bool:

@@ -15,7 +15,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from tidings.kit.tables import Amount, Id, Timestamp, metadata
+from tidings.kit.tables import Amount, Id, Timestamp, metadata, required_columns
 
 wallets = Table(
     "wallets",
@@ -71,10 +71,7 @@ wallet_statements = Table(
     Column("period_start", Date, nullable=False),
     Column("period_end", Date, nullable=False),
     Column("currency", String(3), nullable=False),
-    Column("opening_balance", Amount, nullable=False),
-    Column("total_in", Amount, nullable=False),
-    Column("total_out", Amount, nullable=False),
-    Column("closing_balance", Amount, nullable=False),
+    *required_columns(Amount, "opening_balance", "total_in", "total_out", "closing_balance"),
     Column("moved_to_sub_wallets", Amount, nullable=False, server_default="0"),
     Column("moved_from_sub_wallets", Amount, nullable=False, server_default="0"),
     Column("entries", Integer, nullable=False),

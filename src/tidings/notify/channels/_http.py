@@ -6,12 +6,13 @@ import email.utils
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
 from tidings import __version__ as _version
-from tidings.notify.types import PermanentChannelError, TransientChannelError
+from tidings.notify.channels.base import ChannelInfo
+from tidings.notify.types import ChannelName, PermanentChannelError, TransientChannelError
 
 USER_AGENT = f"tidings/{_version}"
 DEFAULT_TIMEOUT_S = 10.0
@@ -106,3 +107,51 @@ def raise_for_status(
             retry_after=parse_retry_after(response.headers.get("Retry-After"), now=now),
         )
     raise PermanentChannelError(text, provider=provider, status=status)
+
+
+class ProviderSettings(Protocol):
+    """What the HTTP plumbing reads of a provider's settings."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def timeout_s(self) -> float: ...
+
+    @property
+    def rate_per_s(self) -> float | None: ...
+
+
+class HttpAdapter:
+    """What every HTTP provider adapter holds: its self-description, one pooled client and
+    the clock it reads `Retry-After` dates (and request timestamps) against."""
+
+    def __init__(
+        self,
+        provider: ProviderSettings,
+        channel: ChannelName,
+        body_limit: int | None,
+        transport: httpx.BaseTransport | None,
+        clock: WallClock,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self._info = ChannelInfo(
+            name=provider.name,
+            channel=channel,
+            body_limit=body_limit,
+            rate_per_s=provider.rate_per_s,
+        )
+        self._clock = clock
+        self._client = make_client(
+            timeout_s=provider.timeout_s, transport=transport, headers=headers
+        )
+
+    @property
+    def info(self) -> ChannelInfo:
+        return self._info
+
+    def _retry_after(self, response: httpx.Response) -> float | None:
+        return parse_retry_after(response.headers.get("Retry-After"), now=self._clock())
+
+    def close(self) -> None:
+        self._client.close()

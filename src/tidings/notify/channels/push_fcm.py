@@ -20,14 +20,13 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from tidings.notify.channels._http import (
     DEFAULT_TIMEOUT_S,
+    HttpAdapter,
     WallClock,
     json_body,
-    make_client,
-    parse_retry_after,
     post,
     utc_now,
 )
-from tidings.notify.channels.base import SECRET_MASK, ChannelInfo, describe, mask_url
+from tidings.notify.channels.base import SECRET_MASK, describe, mask_url
 from tidings.notify.channels.google_auth import ServiceAccount, ServiceAccountTokens
 from tidings.notify.types import (
     Category,
@@ -137,7 +136,7 @@ def _fcm_error_code(payload: dict[str, Any]) -> str:
     return status if isinstance(status, str) else ""
 
 
-class FcmPushAdapter:
+class FcmPushAdapter(HttpAdapter):
     """Sends one push per call; `provider_message_id` is FCM's message `name`."""
 
     def __init__(
@@ -148,12 +147,11 @@ class FcmPushAdapter:
         clock: WallClock = utc_now,
         token_provider: Callable[[], str] | None = None,
     ) -> None:
+        super().__init__(settings, ChannelName.PUSH, BODY_LIMIT, transport, clock)
         self.settings = settings
-        self._clock = clock
         self._url = (
             f"{settings.base_url.rstrip('/')}/v1/projects/{settings.project_id}/messages:send"
         )
-        self._client = make_client(timeout_s=settings.timeout_s, transport=transport, headers=None)
         self._minted: ServiceAccountTokens | None = None
         if token_provider is not None:
             self._token = token_provider
@@ -165,16 +163,6 @@ class FcmPushAdapter:
         else:
             assert settings.access_token is not None
             self._token = settings.access_token.get_secret_value
-        self._info = ChannelInfo(
-            name=settings.name,
-            channel=ChannelName.PUSH,
-            body_limit=BODY_LIMIT,
-            rate_per_s=settings.rate_per_s,
-        )
-
-    @property
-    def info(self) -> ChannelInfo:
-        return self._info
 
     def send(self, message: OutgoingMessage) -> SendResult:
         name = self._info.name
@@ -196,7 +184,7 @@ class FcmPushAdapter:
         detail = f"HTTP {status} {code}".rstrip()
         if status == 401 and self._minted is not None:
             self._minted.invalidate()
-        retry_after = parse_retry_after(response.headers.get("Retry-After"), now=self._clock())
+        retry_after = self._retry_after(response)
         if code == "UNREGISTERED" or (status == 404 and code in ("", "NOT_FOUND")):
             raise UnregisteredRecipient(detail, provider=name, status=status)
         if code in _PERMANENT_FCM_CODES:
@@ -208,9 +196,6 @@ class FcmPushAdapter:
                 detail, provider=name, status=status, retry_after=retry_after
             )
         raise PermanentChannelError(detail, provider=name, status=status)
-
-    def close(self) -> None:
-        self._client.close()
 
     def __repr__(self) -> str:
         return describe(

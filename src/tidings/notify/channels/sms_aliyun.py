@@ -22,16 +22,14 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from tidings.notify.channels._http import (
     DEFAULT_TIMEOUT_S,
+    HttpAdapter,
     WallClock,
     json_body,
-    make_client,
-    parse_retry_after,
     post,
     utc_now,
 )
 from tidings.notify.channels.base import (
     SECRET_MASK,
-    ChannelInfo,
     RecipientRateLimited,
     describe,
     mask_identifier,
@@ -164,7 +162,7 @@ def _timestamp(now: datetime) -> str:
     return now.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class AliyunSmsAdapter:
+class AliyunSmsAdapter(HttpAdapter):
     """Sends one SMS per call through `SendSms`; `SendResult.provider_message_id` is the BizId."""
 
     def __init__(
@@ -174,19 +172,8 @@ class AliyunSmsAdapter:
         transport: httpx.BaseTransport | None = None,
         clock: WallClock = utc_now,
     ) -> None:
+        super().__init__(settings, ChannelName.SMS, BODY_LIMIT, transport, clock)
         self.settings = settings
-        self._clock = clock
-        self._client = make_client(timeout_s=settings.timeout_s, transport=transport, headers=None)
-        self._info = ChannelInfo(
-            name=settings.name,
-            channel=ChannelName.SMS,
-            body_limit=BODY_LIMIT,
-            rate_per_s=settings.rate_per_s,
-        )
-
-    @property
-    def info(self) -> ChannelInfo:
-        return self._info
 
     def request_params(self, message: OutgoingMessage) -> dict[str, str]:
         """The signed form fields for one message (public so tests can inspect them)."""
@@ -247,11 +234,8 @@ class AliyunSmsAdapter:
             status=response.status_code,
             detail=f"{code or 'HTTP ' + str(response.status_code)}: {payload.get('Message', '')}",
             provider=name,
-            retry_after=parse_retry_after(response.headers.get("Retry-After"), now=self._clock()),
+            retry_after=self._retry_after(response),
         )
-
-    def close(self) -> None:
-        self._client.close()
 
     def __repr__(self) -> str:
         settings = self.settings
@@ -283,11 +267,7 @@ def classify(
         )
     if code in _PERMANENT_CODES or code.startswith("isv.TEMPLATE_"):
         return PermanentChannelError(detail, provider=provider, status=status)
-    if status in (408, 429) or status >= 500:
-        return TransientChannelError(
-            detail, provider=provider, status=status, retry_after=retry_after
-        )
-    if code.startswith("isp."):
+    if status in (408, 429) or status >= 500 or code.startswith("isp."):
         return TransientChannelError(
             detail, provider=provider, status=status, retry_after=retry_after
         )

@@ -15,14 +15,14 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from tidings.notify.channels._http import (
     DEFAULT_TIMEOUT_S,
+    HttpAdapter,
     WallClock,
     json_body,
-    make_client,
     post,
     raise_for_status,
     utc_now,
 )
-from tidings.notify.channels.base import SECRET_MASK, ChannelInfo, describe, mask_url
+from tidings.notify.channels.base import SECRET_MASK, describe, mask_url
 from tidings.notify.types import ChannelName, OutgoingMessage, SendResult
 
 
@@ -45,7 +45,7 @@ class HttpSmsSettings(BaseModel):
     rate_per_s: float | None = Field(default=None, gt=0)
 
 
-class HttpSmsAdapter:
+class HttpSmsAdapter(HttpAdapter):
     """Sends one SMS per call; `provider_message_id` is the provider's `id` when it gives one."""
 
     def __init__(
@@ -55,25 +55,11 @@ class HttpSmsAdapter:
         transport: httpx.BaseTransport | None = None,
         clock: WallClock = utc_now,
     ) -> None:
-        self.settings = settings
-        self._clock = clock
         key = settings.api_key.get_secret_value()
         auth = f"Bearer {key}" if settings.api_key_header.lower() == "authorization" else key
-        self._client = make_client(
-            timeout_s=settings.timeout_s,
-            transport=transport,
-            headers={settings.api_key_header: auth, "Accept": "application/json"},
-        )
-        self._info = ChannelInfo(
-            name=settings.name,
-            channel=ChannelName.SMS,
-            body_limit=settings.body_limit,
-            rate_per_s=settings.rate_per_s,
-        )
-
-    @property
-    def info(self) -> ChannelInfo:
-        return self._info
+        headers = {settings.api_key_header: auth, "Accept": "application/json"}
+        super().__init__(settings, ChannelName.SMS, settings.body_limit, transport, clock, headers)
+        self.settings = settings
 
     def send(self, message: OutgoingMessage) -> SendResult:
         name = self._info.name
@@ -96,9 +82,6 @@ class HttpSmsAdapter:
         return SendResult(
             provider=name, provider_message_id=None if provider_id is None else str(provider_id)
         )
-
-    def close(self) -> None:
-        self._client.close()
 
     def __repr__(self) -> str:
         return describe(

@@ -25,6 +25,7 @@ import json
 import secrets
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,13 +33,12 @@ import httpx
 
 from tidings.notify.channels._http import (
     DEFAULT_TIMEOUT_S,
+    HttpAdapter,
     WallClock,
-    make_client,
-    parse_retry_after,
     post,
     utc_now,
 )
-from tidings.notify.channels.base import ChannelInfo, describe, mask_secret
+from tidings.notify.channels.base import describe, mask_secret
 from tidings.notify.channels.destinations import (
     PinnedRequest,
     PrivateDestinationError,
@@ -179,7 +179,16 @@ def content_type(payload: Any) -> str:
     return "application/json"
 
 
-class WebhookAdapter:
+@dataclass(frozen=True, slots=True)
+class _Provider:
+    """The webhook adapter's settings come as keyword arguments, not a settings model."""
+
+    name: str
+    timeout_s: float
+    rate_per_s: float | None
+
+
+class WebhookAdapter(HttpAdapter):
     """POSTs `message.data` (the CloudEvent the dispatcher built) to `message.to`, signed.
 
     Signed with the message's own secrets (each user's endpoint has its own, the previous
@@ -209,15 +218,8 @@ class WebhookAdapter:
             raise ValueError("a webhook adapter needs a signing secret")
         self._allow_private = allow_private
         self._trusted_urls = trusted_urls
-        self._clock = clock
-        self._client = make_client(timeout_s=timeout_s, transport=transport, headers={})
-        self._info = ChannelInfo(
-            name=name, channel=ChannelName.WEBHOOK, body_limit=None, rate_per_s=rate_per_s
-        )
-
-    @property
-    def info(self) -> ChannelInfo:
-        return self._info
+        provider = _Provider(name=name, timeout_s=timeout_s, rate_per_s=rate_per_s)
+        super().__init__(provider, ChannelName.WEBHOOK, None, transport, clock, {})
 
     def send(self, message: OutgoingMessage) -> SendResult:
         name = self._info.name
@@ -257,7 +259,7 @@ class WebhookAdapter:
             f"receiver answered HTTP {status}",
             provider=name,
             status=status,
-            retry_after=parse_retry_after(response.headers.get("Retry-After"), now=self._clock()),
+            retry_after=self._retry_after(response),
         )
 
     def _check_destination(self, url: str) -> str:
@@ -270,9 +272,6 @@ class WebhookAdapter:
             raise PermanentChannelError(f"refused destination: {exc}", provider=name) from exc
         except OSError as exc:
             raise TransientChannelError(f"cannot resolve receiver: {exc}", provider=name) from exc
-
-    def close(self) -> None:
-        self._client.close()
 
     def __repr__(self) -> str:
         return describe(

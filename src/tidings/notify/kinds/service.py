@@ -285,21 +285,24 @@ def update(
     if row is None:
         refuse_built_in(kind)
         raise KindNotFound(f"kind {kind} not found")
+    values = {**_values(data), "status": KindStatus.ACTIVE.value}
+    return _out(_next_version(conn, row, values, action="updated", actor=actor, at=at))
+
+
+def _next_version(
+    conn: Connection, row: AnyRow, values: dict[str, Any], *, action: str, actor: str, at: datetime
+) -> AnyRow:
+    """Write `values` as the kind's next version, record the change; the row as it now is."""
+    kind = str(row.type)
     repository.update_kind(
         conn,
         kind,
-        {
-            **_values(data),
-            "status": KindStatus.ACTIVE.value,
-            "version": int(row.version) + 1,
-            "updated_by": actor,
-            "updated_at": at,
-        },
+        {**values, "version": int(row.version) + 1, "updated_by": actor, "updated_at": at},
     )
-    row = repository.get(conn, kind)
-    assert row is not None
-    _record_change(conn, row, action="updated", actor=actor, at=at)
-    return _out(row)
+    updated = repository.get(conn, kind)
+    assert updated is not None
+    _record_change(conn, updated, action=action, actor=actor, at=at)
+    return updated
 
 
 def retire(conn: Connection, kind: str, *, actor: str, at: datetime) -> KindOut:
@@ -309,19 +312,8 @@ def retire(conn: Connection, kind: str, *, actor: str, at: datetime) -> KindOut:
     if row is None:
         raise KindNotFound(f"kind {kind} not found")
     if row.status != KindStatus.RETIRED.value:
-        repository.update_kind(
-            conn,
-            kind,
-            {
-                "status": KindStatus.RETIRED.value,
-                "version": int(row.version) + 1,
-                "updated_by": actor,
-                "updated_at": at,
-            },
-        )
-        row = repository.get(conn, kind)
-        assert row is not None
-        _record_change(conn, row, action="retired", actor=actor, at=at)
+        values = {"status": KindStatus.RETIRED.value}
+        row = _next_version(conn, row, values, action="retired", actor=actor, at=at)
     return _out(row)
 
 
