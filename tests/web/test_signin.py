@@ -37,6 +37,38 @@ def test_only_an_operator_makes_a_sign_in_link(client: TestClient) -> None:
     assert missing.status_code == 404
 
 
+def test_another_users_token_makes_no_link_for_them_and_writes_nothing(
+    client: TestClient, engine: Engine
+) -> None:
+    victim = create_user(client)
+    intruder = create_user(client)
+    token = client.post(f"/v1/users/{intruder['id']}/tokens").json()["token"]
+    refused = client.post(
+        f"/v1/users/{victim['id']}/web-links",
+        headers={"Authorization": f"Bearer {token}", "Idempotency-Key": "steal-1"},
+    )
+    assert refused.status_code == 403
+    stored = MetaData()
+    stored.reflect(engine, only=["web_links"])
+    with engine.connect() as conn:
+        assert conn.execute(select(stored.tables["web_links"])).all() == []
+
+
+def test_a_malformed_idempotency_key_is_named_and_makes_no_link(
+    client: TestClient, engine: Engine
+) -> None:
+    user = create_user(client)
+    answer = client.post(
+        f"/v1/users/{user['id']}/web-links", headers={"Idempotency-Key": "has space"}
+    )
+    assert answer.status_code == 422
+    assert "Idempotency-Key" in answer.text
+    stored = MetaData()
+    stored.reflect(engine, only=["web_links"])
+    with engine.connect() as conn:
+        assert conn.execute(select(stored.tables["web_links"])).all() == []
+
+
 def test_a_link_is_absolute_from_the_public_url_and_lasts_ten_minutes(
     client: TestClient, clock: FixedClock
 ) -> None:
