@@ -392,6 +392,34 @@ def test_only_an_operator_unfreezes(
     assert {"wallet.freeze", "wallet.unfreeze"} <= set(actions)
 
 
+def test_another_users_token_cannot_freeze_a_wallet_and_changes_nothing(
+    client: TestClient, engine: Engine, alice: Member, bob: Member
+) -> None:
+    stranger = client.post(
+        f"/v1/wallets/{alice.wallet_id}/freeze", json={"reason": "not_me"}, headers=bob.headers
+    )
+    assert stranger.status_code == 404
+    assert client.get(f"/v1/wallets/{alice.wallet_id}").json()["frozen_at"] is None
+    assert events_of(engine, alice.id, security.WALLET_FROZEN) == []
+    assert pay(client, alice, 1_000).status_code == 201
+
+
+def test_a_freeze_repeated_with_one_idempotency_key_freezes_once(
+    client: TestClient, engine: Engine, alice: Member
+) -> None:
+    headers = {"Idempotency-Key": "freeze-1"}
+    first = client.post(f"/v1/wallets/{alice.wallet_id}/freeze", json={}, headers=headers)
+    again = client.post(f"/v1/wallets/{alice.wallet_id}/freeze", json={}, headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert again.json() == first.json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert len(events_of(engine, alice.id, security.WALLET_FROZEN)) == 1
+    other = client.post(
+        f"/v1/wallets/{alice.wallet_id}/freeze", json={"reason": "司法冻结"}, headers=headers
+    )
+    assert other.status_code == 409
+
+
 def test_an_operator_freeze_records_its_reason(
     client: TestClient, engine: Engine, alice: Member
 ) -> None:
