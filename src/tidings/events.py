@@ -84,6 +84,20 @@ def record_event(
     return event_id
 
 
+def stored_data(
+    data: EventData, *, occurred_at: datetime | None = None, leave_out_none: bool = False
+) -> dict[str, Any]:
+    """The JSON an event's typed data is stored as: the fields it was given (with
+    `leave_out_none`, every field that is not None), and `occurred_at` as `datetime.isoformat`
+    writes it (its offset kept), as the outbox has always carried it."""
+    stored = data.model_dump(
+        mode="json", exclude_unset=not leave_out_none, exclude_none=leave_out_none
+    )
+    if occurred_at is not None:
+        stored["occurred_at"] = occurred_at.isoformat()
+    return stored
+
+
 def forget_event_field(conn: Connection, event_id: str | None, key: str) -> None:
     """Drop one field (a spent one-time code) from an event's data; nothing if absent."""
     if event_id is None:

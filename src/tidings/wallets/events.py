@@ -9,7 +9,7 @@ from datetime import date, datetime
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection
 
-from tidings.events import EventData, EventType, record_event
+from tidings.events import EventData, EventType, record_event, stored_data
 from tidings.kit.money import Money
 from tidings.kit.text import ShortText
 
@@ -133,11 +133,6 @@ def record(
     at: datetime,
     occurred_at: datetime | None,
 ) -> str:
-    """Record an event from its typed data (the fields it was given); returns its id.
-
-    `occurred_at`, when the event has one, is written as `datetime.isoformat` writes it (its
-    offset kept), as the outbox has always carried it."""
-    payload = data.model_dump(mode="json", exclude_unset=True)
-    if occurred_at is not None:
-        payload["occurred_at"] = occurred_at.isoformat()
-    return record_event(conn, type=event_type, user_id=user_id, at=at, data=payload)
+    """Record an event from its typed data (the fields it was given); returns its id."""
+    stored = stored_data(data, occurred_at=occurred_at)
+    return record_event(conn, type=event_type, user_id=user_id, at=at, data=stored)

@@ -8,19 +8,15 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from tidings.events import EventData, record_event
+from tidings.events import EventData, record_event, stored_data
 
 
 def payload(data: EventData) -> dict[str, Any]:
-    """The JSON an event's data is stored as: the fields given (absent ones are left out, not
-    null) and moments as `datetime.isoformat` writes them.
+    """The JSON an event's data is stored as: every field that is not None.
 
     Events are built with `model_construct`: their values come from our own rows, and an
     operator's reason was already checked as the request's (longer) text."""
-    stored = data.model_dump(mode="json", exclude_none=True)
-    if data.occurred_at is not None:
-        stored["occurred_at"] = data.occurred_at.isoformat()
-    return stored
+    return stored_data(data, occurred_at=data.occurred_at, leave_out_none=True)
 
 
 def record(
