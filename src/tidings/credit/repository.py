@@ -38,6 +38,12 @@ from tidings.credit.models import (
     credit_products,
     credit_repayments,
 )
+from tidings.credit.schemas import (
+    ApplicationStatus,
+    DrawdownStatus,
+    InstallmentStatus,
+    LineStatus,
+)
 from tidings.events import outbox
 from tidings.kit.tables import AnyRow, Timestamp
 from tidings.ledger.models import accounts
@@ -98,7 +104,9 @@ def lock_user(conn: Connection, user_id: str) -> None:
 def open_application_of(conn: Connection, user_id: str) -> AnyRow | None:
     stmt = select(credit_applications.c.id).where(
         credit_applications.c.user_id == user_id,
-        credit_applications.c.status.in_(("received", "under_review")),
+        credit_applications.c.status.in_(
+            (ApplicationStatus.RECEIVED, ApplicationStatus.UNDER_REVIEW)
+        ),
     )
     return conn.execute(stmt).first()
 
@@ -184,7 +192,7 @@ def lines_due_for_review(conn: Connection, *, reviewed_before: datetime) -> list
         select(credit_lines, credit_products.c.max_limit)
         .join(credit_products, credit_products.c.id == credit_lines.c.product_id)
         .where(
-            credit_lines.c.status == "active",
+            credit_lines.c.status == LineStatus.ACTIVE,
             or_(
                 credit_lines.c.reviewed_at.is_(None),
                 credit_lines.c.reviewed_at < reviewed_before,
@@ -200,7 +208,9 @@ def repayment_record(conn: Connection, line_id: str, *, today: date) -> AnyRow:
     """How a line has repaid: installments paid, and installments ever overdue or overdue now."""
     stmt = (
         select(
-            func.count(case((credit_installments.c.status == "paid", 1))).label("paid"),
+            func.count(case((credit_installments.c.status == InstallmentStatus.PAID, 1))).label(
+                "paid"
+            ),
             func.count(case((credit_installments.c.overdue_as_of.is_not(None), 1))).label(
                 "ever_overdue"
             ),
@@ -208,7 +218,7 @@ def repayment_record(conn: Connection, line_id: str, *, today: date) -> AnyRow:
                 case(
                     (
                         and_(
-                            credit_installments.c.status != "paid",
+                            credit_installments.c.status != InstallmentStatus.PAID,
                             credit_installments.c.due_date < today,
                         ),
                         1,
@@ -358,7 +368,9 @@ def _dialect_insert(conn: Connection, table: Any) -> Any:
 def open_timezones(conn: Connection) -> list[str]:
     """Time zones of borrowers with an active drawdown (each has its own calendar day)."""
     stmt = (
-        select(credit_drawdowns.c.timezone).where(credit_drawdowns.c.status == "active").distinct()
+        select(credit_drawdowns.c.timezone)
+        .where(credit_drawdowns.c.status == DrawdownStatus.ACTIVE)
+        .distinct()
     )
     return sorted(conn.execute(stmt).scalars())
 
@@ -380,7 +392,7 @@ def claim_reminders(
     )
     candidates = select(_i.c.id, step, literal(at, Timestamp)).where(
         _i.c.timezone == timezone,
-        _i.c.status == "pending",
+        _i.c.status == InstallmentStatus.PENDING,
         _i.c.due_date >= today,
         _i.c.due_date <= today + timedelta(days=3),
     )
@@ -399,18 +411,20 @@ def mark_overdue(conn: Connection, *, timezone: str, today: date) -> int:
         update(_i)
         .where(
             _i.c.timezone == timezone,
-            _i.c.status.in_(("pending", "overdue")),
+            _i.c.status.in_((InstallmentStatus.PENDING, InstallmentStatus.OVERDUE)),
             _i.c.due_date < today,
             or_(_i.c.overdue_as_of.is_(None), _i.c.overdue_as_of < today),
         )
-        .values(status="overdue", overdue_as_of=today)
+        .values(status=InstallmentStatus.OVERDUE, overdue_as_of=today)
     )
     return conn.execute(stmt).rowcount
 
 
 def first_penalty_day(conn: Connection, *, timezone: str, today: date) -> date | None:
     stmt = select(func.min(_i.c.penalty_from)).where(
-        _i.c.timezone == timezone, _i.c.status == "overdue", _i.c.penalty_from <= today
+        _i.c.timezone == timezone,
+        _i.c.status == InstallmentStatus.OVERDUE,
+        _i.c.penalty_from <= today,
     )
     return conn.execute(stmt).scalar_one_or_none()
 
@@ -441,7 +455,7 @@ def accrue_penalties(
         )
         .where(
             _i.c.timezone == timezone,
-            _i.c.status == "overdue",
+            _i.c.status == InstallmentStatus.OVERDUE,
             base > 0,
             _d.c.penalty_bp_per_day > 0,
         )
@@ -467,7 +481,9 @@ def refresh_penalty_totals(conn: Connection, *, timezone: str) -> None:
         .scalar_subquery()
     )
     conn.execute(
-        update(_i).where(_i.c.timezone == timezone, _i.c.status == "overdue").values(penalty=total)
+        update(_i)
+        .where(_i.c.timezone == timezone, _i.c.status == InstallmentStatus.OVERDUE)
+        .values(penalty=total)
     )
 
 
@@ -487,7 +503,7 @@ def claim_overdue_notices(
         else_=literal("overdue_1"),
     )
     candidates = select(_i.c.id, step, literal(at, Timestamp)).where(
-        _i.c.timezone == timezone, _i.c.status == "overdue", _i.c.due_date < today
+        _i.c.timezone == timezone, _i.c.status == InstallmentStatus.OVERDUE, _i.c.due_date < today
     )
     stmt = (
         _dialect_insert(conn, credit_notices)
@@ -531,9 +547,9 @@ def auto_debit_candidates(conn: Connection, *, timezone: str, today: date) -> li
         .join(credit_lines, credit_lines.c.id == _d.c.line_id)
         .where(
             _i.c.timezone == timezone,
-            _i.c.status != "paid",
+            _i.c.status != InstallmentStatus.PAID,
             _i.c.due_date <= today,
-            _d.c.status == "active",
+            _d.c.status == DrawdownStatus.ACTIVE,
             credit_lines.c.auto_debit,
         )
         .distinct()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -53,7 +54,45 @@ class ProductOut(BaseModel):
     is_default: bool
 
 
-ApplicationStatus = Literal["received", "under_review", "approved", "rejected"]
+class ApplicationStatus(StrEnum):
+    RECEIVED = "received"
+    """Taken in; the decision rule has not run yet."""
+    UNDER_REVIEW = "under_review"
+    """Referred to an operator."""
+    APPROVED = "approved"
+    """A line was opened."""
+    REJECTED = "rejected"
+    """Refused (by the rule, which an operator may overturn, or by an operator)."""
+
+
+class DecidedBy(StrEnum):
+    RULE = "rule"
+    """The automatic decision rule."""
+    OPERATOR = "operator"
+    """A person with the operator key."""
+
+
+class LineStatus(StrEnum):
+    ACTIVE = "active"
+    """Open for drawdowns within its limit."""
+    CLOSED = "closed"
+    """No more drawdowns."""
+
+
+class DrawdownStatus(StrEnum):
+    ACTIVE = "active"
+    """Something is still owed."""
+    SETTLED = "settled"
+    """Repaid in full."""
+
+
+class InstallmentStatus(StrEnum):
+    PENDING = "pending"
+    """Not yet due, or due today and unpaid."""
+    OVERDUE = "overdue"
+    """Past its due date and not fully paid (penalties accrue after the grace days)."""
+    PAID = "paid"
+    """Paid in full."""
 
 
 class ApplicationCreate(BaseModel):
@@ -72,7 +111,7 @@ class ApplicationOut(BaseModel):
     requested_limit: Money
     granted_limit: Money | None = None
     score: int | None = None
-    decided_by: Literal["rule", "operator"] | None = None
+    decided_by: DecidedBy | None = None
     reason: str | None = None
     line_id: str | None = None
     created_at: datetime
@@ -96,7 +135,7 @@ class LineOut(BaseModel):
     available: Money
     outstanding: Money
     """Principal not yet repaid."""
-    status: Literal["active", "closed"]
+    status: LineStatus
     auto_debit: bool
     """Repay due installments from the main wallet on the due day."""
     created_at: datetime
@@ -141,7 +180,7 @@ class InstallmentOut(BaseModel):
     paid: Money
     penalty: Money
     """Penalty recorded by the `credit.overdue` run (one entry per day overdue)."""
-    status: Literal["pending", "overdue", "paid"]
+    status: InstallmentStatus
 
 
 class QuoteOut(BaseModel):
@@ -164,7 +203,7 @@ class QuoteOut(BaseModel):
 class DrawdownOut(QuoteOut):
     id: str
     user_id: str
-    status: Literal["active", "settled"]
+    status: DrawdownStatus
     start_date: date
     outstanding: Money
     """Principal not yet repaid."""

@@ -10,7 +10,14 @@ from sqlalchemy import Connection
 from tidings.credit import events, repository
 from tidings.credit.decision import DecisionRule, WalletHistory, scoring_rule
 from tidings.credit.exceptions import ApplicationNotFound, ApplicationPending, DecisionNotAllowed
-from tidings.credit.schemas import ApplicationCreate, ApplicationOut, DecisionIn
+from tidings.credit.schemas import (
+    ApplicationCreate,
+    ApplicationOut,
+    ApplicationStatus,
+    DecidedBy,
+    DecisionIn,
+    LineStatus,
+)
 from tidings.credit.service import notices
 from tidings.credit.service.products import find_product
 from tidings.kit.clock import as_utc
@@ -86,7 +93,7 @@ def create_application(
             "product_id": product.id,
             "currency": product.currency,
             "requested_limit": data.requested_limit.value,
-            "status": "received",
+            "status": ApplicationStatus.RECEIVED,
             "created_at": at,
         },
     )
@@ -98,7 +105,7 @@ def create_application(
         max_limit=int(product.max_limit),
     )
     repository.update_application(
-        conn, application_id, {"status": "under_review", "score": decision.score}
+        conn, application_id, {"status": ApplicationStatus.UNDER_REVIEW, "score": decision.score}
     )
     notices.record(conn, events.APPLICATION_UNDER_REVIEW, ref, user_id=data.user_id, at=at)
     if decision.outcome == "approve" and decision.limit:
@@ -135,8 +142,8 @@ def decide(
     if row is None:
         raise ApplicationNotFound(f"application {application_id} not found")
     repository.lock_user(conn, row.user_id)
-    open_for_decision = row.status == "under_review" or (
-        row.status == "rejected" and row.decided_by == "rule"
+    open_for_decision = row.status == ApplicationStatus.UNDER_REVIEW or (
+        row.status == ApplicationStatus.REJECTED and row.decided_by == DecidedBy.RULE
     )
     if not open_for_decision:
         raise DecisionNotAllowed(
@@ -157,7 +164,7 @@ def decide(
             at=at,
         )
     else:
-        if row.status == "rejected":
+        if row.status == ApplicationStatus.REJECTED:
             raise DecisionNotAllowed("the application is already rejected")
         _reject(
             conn,
@@ -185,7 +192,7 @@ def _approve(
             "currency": row.currency,
             "limit": limit,
             "outstanding": 0,
-            "status": "active",
+            "status": LineStatus.ACTIVE,
             "auto_debit": False,
             "created_at": at,
         },
@@ -194,7 +201,7 @@ def _approve(
         conn,
         application_id,
         {
-            "status": "approved",
+            "status": ApplicationStatus.APPROVED,
             "granted_limit": limit,
             "decided_by": by,
             "reason": reason,
@@ -222,7 +229,12 @@ def _reject(
     repository.update_application(
         conn,
         application_id,
-        {"status": "rejected", "decided_by": by, "reason": reason, "decided_at": at},
+        {
+            "status": ApplicationStatus.REJECTED,
+            "decided_by": by,
+            "reason": reason,
+            "decided_at": at,
+        },
     )
     rejected = events.ApplicationRejected.model_construct(
         application_id=application_id, reason=notify_reason or None

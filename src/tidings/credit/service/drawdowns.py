@@ -18,7 +18,15 @@ from tidings.credit.exceptions import (
     LineNotActive,
 )
 from tidings.credit.schedule import BP, Method, ScheduledInstallment, apr_bp, build_schedule
-from tidings.credit.schemas import DrawdownOut, InstallmentOut, QuoteIn, QuoteOut
+from tidings.credit.schemas import (
+    DrawdownOut,
+    DrawdownStatus,
+    InstallmentOut,
+    InstallmentStatus,
+    LineStatus,
+    QuoteIn,
+    QuoteOut,
+)
 from tidings.credit.service import notices
 from tidings.credit.service.lines import visible_line
 from tidings.kit.clock import as_utc
@@ -45,7 +53,7 @@ def _priced(
     conn: Connection, line: AnyRow, data: QuoteIn, *, at: datetime
 ) -> tuple[AnyRow, date, int, list[ScheduledInstallment], int]:
     """Check a drawdown against the line and its product; its schedule, fee and APR."""
-    if line.status != "active":
+    if line.status != LineStatus.ACTIVE:
         raise LineNotActive("the credit line is not active", field="line_id")
     product = repository.get_product(conn, line.product_id)
     assert product is not None
@@ -113,7 +121,7 @@ def quote(conn: Connection, data: QuoteIn, *, acting_user_id: str | None, at: da
                 total=money(i.total, currency),
                 paid=money(0, currency),
                 penalty=money(0, currency),
-                status="pending",
+                status=InstallmentStatus.PENDING,
             )
             for i in schedule
         ],
@@ -167,7 +175,7 @@ def create_drawdown(
             "start_date": start,
             "interest_from": start,
             "interest_base": 0,
-            "status": "active",
+            "status": DrawdownStatus.ACTIVE,
             "wallet_id": wallet.id,
             "entry_id": posted.entry_id,
             "created_at": at,
@@ -186,7 +194,7 @@ def create_drawdown(
                 "penalty_from": i.due_date + timedelta(days=1 + grace),
                 "principal": i.principal,
                 "interest": i.interest,
-                "status": "pending",
+                "status": InstallmentStatus.PENDING,
             }
             for i in schedule
         ],
@@ -274,7 +282,7 @@ def get_drawdown(
         (
             (row.overdue_as_of - row.due_date).days
             for row in rows
-            if row.status == "overdue" and row.overdue_as_of is not None
+            if row.status == InstallmentStatus.OVERDUE and row.overdue_as_of is not None
         ),
         default=0,
     )

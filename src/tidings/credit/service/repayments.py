@@ -12,7 +12,13 @@ from sqlalchemy import Connection
 from tidings.credit import events, repository
 from tidings.credit.allocation import Allocation, allocate, payoff_amount
 from tidings.credit.exceptions import DrawdownSettled, RepaymentExceedsOwed
-from tidings.credit.schemas import Allocated, RepaymentCreate, RepaymentOut
+from tidings.credit.schemas import (
+    Allocated,
+    DrawdownStatus,
+    InstallmentStatus,
+    RepaymentCreate,
+    RepaymentOut,
+)
 from tidings.credit.service import notices
 from tidings.credit.service.drawdowns import (
     installment_states,
@@ -40,7 +46,7 @@ def repay(
     refused and changes nothing."""
     drawdown = visible_drawdown(conn, data.drawdown_id, acting_user_id, lock=True)
     currency = drawdown.currency
-    if drawdown.status == "settled":
+    if drawdown.status == DrawdownStatus.SETTLED:
         raise DrawdownSettled("this drawdown is repaid in full", field="drawdown_id")
     if data.amount.currency != currency:
         raise CurrencyMismatch(f"the loan is in {currency}", field="amount.currency")
@@ -76,7 +82,7 @@ def auto_debit(conn: Connection, drawdown_id: str, *, at: datetime) -> int:
     """Repay what is due today from the main wallet the loan was paid into — all of it, or
     what the wallet holds if less; 0 when nothing is due or nothing is there."""
     drawdown = repository.get_drawdown(conn, drawdown_id, lock=True)
-    if drawdown is None or drawdown.status != "active":
+    if drawdown is None or drawdown.status != DrawdownStatus.ACTIVE:
         return 0
     today = local_today(at, drawdown.timezone)
     rows = repository.installments_of(conn, drawdown.id)
@@ -189,7 +195,7 @@ def _store_allocation(
     for state in result.installments:
         if state == previous[state.id]:
             continue
-        status = "paid" if state.settled else statuses[state.id]
+        status = InstallmentStatus.PAID if state.settled else statuses[state.id]
         changes.append(
             {
                 "b_id": state.id,
@@ -199,7 +205,7 @@ def _store_allocation(
                 "interest_paid": state.interest_paid,
                 "penalty_paid": state.penalty_paid,
                 "status": status,
-                "paid_at": at if status == "paid" else None,
+                "paid_at": at if status == InstallmentStatus.PAID else None,
             }
         )
     repository.update_installments(conn, changes)
@@ -208,5 +214,5 @@ def _store_allocation(
         "interest_base": result.interest_base,
     }
     if result.remaining == 0:
-        values.update(status="settled", settled_at=at)
+        values.update(status=DrawdownStatus.SETTLED, settled_at=at)
     repository.update_drawdown(conn, drawdown.id, values)
