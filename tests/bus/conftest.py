@@ -14,13 +14,13 @@ from .support import NatsServer, nats_server
 
 
 @pytest.fixture
-def nats(tmp_path: Path) -> Iterator[NatsServer]:
+def bus_nats(tmp_path: Path) -> Iterator[NatsServer]:
     with nats_server(tmp_path) as server:
         yield server
 
 
 @pytest.fixture
-def bus_context(context: AppContext, nats: NatsServer) -> AppContext:
-    context.settings.nats_url = nats.url
+def bus_context(context: AppContext, bus_nats: NatsServer) -> AppContext:
+    context.settings.nats_url = bus_nats.url
     context.settings.worker_idle_ms = 10
     return context
