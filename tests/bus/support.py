@@ -9,7 +9,6 @@ import os
 import shutil
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -164,6 +163,3 @@ def running_bus(context: AppContext) -> Iterator[Worker]:
 
 def wait_for(probe: Any, what: str, timeout: float = 30.0) -> Any:
     return wait_until(probe, timeout=timeout, what=what, interval=0.05)
-
-
-__all__ = ["time"]
