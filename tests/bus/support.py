@@ -22,7 +22,9 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 from tests.e2e_notify.support import free_port, wait_until
 from tidings.app.bus import bus_loops
 from tidings.app.context import AppContext
+from tidings.app.notify import notify_loops
 from tidings.app.worker import Worker
+from tidings.bus.status import BusStatus, read_status
 
 START_TIMEOUT = 15.0
 
@@ -151,14 +153,26 @@ def publish(url: str, messages: list[tuple[str, bytes, dict[str, str] | None]]) 
 
 
 @contextmanager
-def running_bus(context: AppContext) -> Iterator[Worker]:
-    """The bus's two loops in this process, as `tidings worker` runs them."""
-    worker = Worker(context, loops=bus_loops())
+def running_bus(context: AppContext, *, notify: bool = False) -> Iterator[Worker]:
+    """The bus's two loops in this process, as `tidings worker` runs them (with `notify`,
+    the relay and the dispatcher too: events become notices)."""
+    worker = Worker(context, loops=(*(notify_loops() if notify else ()), *bus_loops()))
     worker.start()
     try:
         yield worker
     finally:
         worker.shutdown()
+
+
+def bus_status(url: str) -> BusStatus:
+    async def read() -> BusStatus:
+        connection = await nats.connect(url)
+        try:
+            return await read_status(connection.jetstream())
+        finally:
+            await connection.close()
+
+    return asyncio.run(read())
 
 
 def wait_for(probe: Any, what: str, timeout: float = 30.0) -> Any:
