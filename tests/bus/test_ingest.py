@@ -151,4 +151,3 @@ def test_a_database_outage_naks_the_batch_and_it_comes_back(
     assert down == Counter({IngestOutcome.RETRY: 1})
     assert back == Counter({IngestOutcome.ACCEPTED: 1})
     assert len(core_events(bus_context.engine)) == 1
-    assert bus_status(bus_nats.url).consumer.redelivered == 1
