@@ -244,7 +244,7 @@ def demo(
 
 @app.command()
 def bench(
-    name: Annotated[str, typer.Argument(help="Benchmark: ledger, notify, risk or credit.")],
+    name: Annotated[str, typer.Argument(help="Benchmark: ledger, notify, bus, risk or credit.")],
     as_json: Annotated[bool, typer.Option("--json", help="Last line: one JSON object.")] = False,
     db: Annotated[str, typer.Option(help="sqlite, postgresql or both.")] = "sqlite",
     seconds: Annotated[float, typer.Option(help="Length of each timed phase.")] = 10.0,
