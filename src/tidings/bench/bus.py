@@ -117,8 +117,13 @@ def nats_server(workdir: Path) -> Iterator[str]:
 
 
 def _wait_answering(url: str, process: subprocess.Popen[bytes]) -> None:
+    async def quiet(_: Exception) -> None:
+        """Not up yet: no traceback, try again."""
+
     async def probe() -> None:
-        connection = await nats.connect(url, allow_reconnect=False, connect_timeout=1)
+        connection = await nats.connect(
+            url, allow_reconnect=False, connect_timeout=1, error_cb=quiet
+        )
         await connection.close()
 
     deadline = time.monotonic() + 15

@@ -58,8 +58,8 @@ def claim_unpublished_events(conn: Connection, limit: int) -> list[OutboxEvent]:
     """Unpublished events of the ordering keys this transaction now holds (PostgreSQL):
     each key's earliest events, read again after its lock is taken so what another
     publisher just committed is not taken twice."""
-    candidates = unpublished_events(conn, limit)
-    keys = sorted({event.order_key for event in candidates})
+    candidates = select(outbox.c.id, outbox.c.user_id).where(_UNPUBLISHED).order_by(outbox.c.id)
+    keys = sorted({row.user_id or row.id for row in conn.execute(candidates.limit(limit))})
     if not keys:
         return []
     held = list(conn.execute(_TRY_LEASES, {"keys": keys, "class_id": LEASE_CLASS}).scalars())
