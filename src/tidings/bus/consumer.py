@@ -9,7 +9,9 @@ is nak'ed with a delay and comes back later.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import zlib
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
@@ -51,9 +53,13 @@ async def consume_round(
     batch: int,
     fetch_timeout: float,
     retry_delay: float,
+    partitions: int = 1,
 ) -> Counter[IngestOutcome]:
     """Take up to `batch` messages (waiting at most `fetch_timeout` for the first) and
-    settle each: stored and acked, dead-lettered and acked, or nak'ed to come back."""
+    settle each: stored and acked, dead-lettered and acked, or nak'ed to come back. With
+    `partitions` > 1 (PostgreSQL) the batch is stored in that many transactions at once,
+    split by subject: one user's events stay in one transaction, in order, and so do copies
+    of the same event."""
     try:
         messages = await subscription.fetch(batch, timeout=fetch_timeout)
     except NatsTimeout:
@@ -66,23 +72,18 @@ async def consume_round(
             readable.append((message, read_ingest(message.headers, message.data)))
         except AppError as exc:
             refused.append((message, exc.problem()))
-    results: list[Stored] = []
-    if readable:
-        try:
-            results = with_retry(
-                lambda: _store(engine, keyring, [e for _, e in readable], clock.now())
-            )
-        except DBAPIError as exc:
-            log.warning("bus.ingest.database_unavailable", error=type(exc.orig).__name__)
-            for message, _ in readable:
-                await message.nak(delay=retry_delay)
-            outcomes[IngestOutcome.RETRY] += len(readable)
-    for (message, _), result in zip(readable, results, strict=False):
-        if isinstance(result, dict):
+    stored = await _store_partitions(
+        engine, keyring, [event for _, event in readable], clock.now(), partitions
+    )
+    for (message, _), result in zip(readable, stored, strict=True):
+        if result is None:  # its transaction could not commit: comes back later
+            await message.nak(delay=retry_delay)
+            outcomes[IngestOutcome.RETRY] += 1
+        elif isinstance(result, dict):
             refused.append((message, result))
-            continue
-        await message.ack()
-        outcomes[IngestOutcome.DUPLICATE if result.duplicate else IngestOutcome.ACCEPTED] += 1
+        else:
+            await message.ack()
+            outcomes[IngestOutcome.DUPLICATE if result.duplicate else IngestOutcome.ACCEPTED] += 1
     for message, problem in refused:
         await dead_letter(js, message, problem)
         await message.ack()
@@ -93,11 +94,40 @@ async def consume_round(
     return outcomes
 
 
+async def _store_partitions(
+    engine: Engine,
+    keyring: Keyring,
+    events: Sequence[CloudEventIn],
+    at: datetime,
+    partitions: int,
+) -> list[Stored | None]:
+    """Each partition's events in a transaction of its own, in threads (the event loop keeps
+    serving NATS); None for the events of a partition whose transaction failed."""
+    groups: list[list[int]] = [[] for _ in range(max(1, partitions))]
+    for index, event in enumerate(events):
+        groups[zlib.crc32(event.subject.encode()) % len(groups)].append(index)
+    results: list[Stored | None] = [None] * len(events)
+
+    async def store(group: list[int]) -> None:
+        try:
+            stored = await asyncio.to_thread(
+                with_retry, lambda: _store(engine, keyring, [events[i] for i in group], at)
+            )
+        except DBAPIError as exc:
+            log.warning("bus.ingest.database_unavailable", error=type(exc.orig).__name__)
+            return
+        for index, result in zip(group, stored, strict=True):
+            results[index] = result
+
+    await asyncio.gather(*(store(group) for group in groups if group))
+    return results
+
+
 def _store(
     engine: Engine, keyring: Keyring, events: Sequence[CloudEventIn], at: datetime
 ) -> list[Stored]:
-    """Every event of the batch in one transaction; a refused one does not stop the rest
-    (each is checked before anything of it is written)."""
+    """Every event in one transaction; a refused one does not stop the rest (each is
+    checked before anything of it is written)."""
     results: list[Stored] = []
     with write_transaction(engine) as conn:
         for event in events:
