@@ -32,6 +32,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -80,8 +81,16 @@ POLL_S: Final = 0.02
 STALL_S: Final = 60.0
 
 
-def run(*, databases: Sequence[DatabaseKind], seconds: float, console: Console) -> dict[str, float]:
-    """The three phases on each database; figures are prefixed with the database's name."""
+def run(
+    *,
+    databases: Sequence[DatabaseKind],
+    seconds: float,
+    console: Console,
+    sizes: Sizes | None = None,
+) -> dict[str, float]:
+    """The three phases on each database; figures are prefixed with the database's name.
+    `sizes` defaults to what `seconds` calls for (smaller only for a smoke test)."""
+    sizes = sizes or Sizes.for_seconds(seconds)
     figures: dict[str, float] = {}
     load_before = os.getloadavg()[0]
     with (
@@ -90,10 +99,29 @@ def run(*, databases: Sequence[DatabaseKind], seconds: float, console: Console) 
         nats_server(Path(tmp)) as url,
     ):
         for kind in databases:
-            figures.update(_run_on(kind, Path(tmp) / kind, url, seconds, progress))
+            figures.update(_run_on(kind, Path(tmp) / kind, url, sizes, progress))
     figures["host_cpus"] = os.cpu_count() or 0
     figures["host_load_avg_1m"] = round(max(load_before, os.getloadavg()[0]), 2)
     return figures
+
+
+@dataclass(frozen=True, slots=True)
+class Sizes:
+    """How much each phase does."""
+
+    users: int
+    publish_events: int
+    ingest_events: int
+    steady_events: int
+
+    @classmethod
+    def for_seconds(cls, seconds: float) -> Sizes:
+        return cls(
+            users=USERS,
+            publish_events=max(5_000, round(PUBLISH_TARGET_PER_S * seconds / 2)),
+            ingest_events=max(2_000, round(INGEST_TARGET_PER_S * seconds / 2)),
+            steady_events=max(1, round(STEADY_RATE * seconds)),
+        )
 
 
 @contextmanager
@@ -138,7 +166,7 @@ def _wait_answering(url: str, process: subprocess.Popen[bytes]) -> None:
 
 
 def _run_on(
-    kind: DatabaseKind, workdir: Path, url: str, seconds: float, progress: Progress
+    kind: DatabaseKind, workdir: Path, url: str, sizes: Sizes, progress: Progress
 ) -> dict[str, float]:
     workdir.mkdir(parents=True)
     with ExitStack() as stack:
@@ -148,11 +176,11 @@ def _run_on(
             stack.callback(context.engine.dispose)
             context.settings.nats_url = url
             upgrade(context.engine)
-        people = _create_users(context, USERS, progress=progress, label=kind)
+        people = _create_users(context, sizes.users, progress=progress, label=kind)
         cursor = _Cursor(people)
-        figures = _publish_phase(context, cursor, seconds, progress, kind)
-        figures |= _ingest_phase(context, people, seconds, progress, kind)
-        figures |= _steady_phase(context, cursor, seconds, progress, kind)
+        figures = _publish_phase(context, cursor, sizes.publish_events, progress, kind)
+        figures |= _ingest_phase(context, people, sizes.ingest_events, progress, kind)
+        figures |= _steady_phase(context, cursor, sizes.steady_events, progress, kind)
         return figures
 
 
@@ -178,9 +206,8 @@ def _stream_messages(url: str) -> int:
 
 
 def _publish_phase(
-    context: AppContext, cursor: _Cursor, seconds: float, progress: Progress, kind: str
+    context: AppContext, cursor: _Cursor, events: int, progress: Progress, kind: str
 ) -> dict[str, float]:
-    events = max(5_000, round(PUBLISH_TARGET_PER_S * seconds / 2))
     with step(progress, f"{kind}: {events:,} events into the outbox"):
         for start in range(0, events, 1_000):
             with write_transaction(context.engine) as conn:
@@ -229,10 +256,9 @@ def _stream_messages_or_zero(url: str) -> int:
 
 
 def _ingest_phase(
-    context: AppContext, people: list[BenchUser], seconds: float, progress: Progress, kind: str
+    context: AppContext, people: list[BenchUser], events: int, progress: Progress, kind: str
 ) -> dict[str, float]:
     _settle_outbox(context)
-    events = max(2_000, round(INGEST_TARGET_PER_S * seconds / 2))
     url = context.settings.nats_url
     assert url is not None
 
@@ -332,12 +358,11 @@ class _StreamWatcher(threading.Thread):
 
 
 def _steady_phase(
-    context: AppContext, cursor: _Cursor, seconds: float, progress: Progress, kind: str
+    context: AppContext, cursor: _Cursor, events: int, progress: Progress, kind: str
 ) -> dict[str, float]:
     _settle_outbox(context)
     url = context.settings.nats_url
     assert url is not None
-    events = max(1, round(STEADY_RATE * seconds))
     watcher = _StreamWatcher(url)
     watcher.start()
     watcher.ready.wait(15)
