@@ -151,3 +151,30 @@ def test_a_database_outage_naks_the_batch_and_it_comes_back(
     assert down == Counter({IngestOutcome.RETRY: 1})
     assert back == Counter({IngestOutcome.ACCEPTED: 1})
     assert len(core_events(bus_context.engine)) == 1
+
+
+def test_the_consumer_resumes_after_nats_restarts_and_loses_nothing(
+    client: TestClient, bus_context: AppContext, bus_nats: NatsServer
+) -> None:
+    user = create_user(client)
+
+    def events(first: int, count: int) -> list[tuple[str, bytes, dict[str, str] | None]]:
+        return [
+            (
+                "tidings.ingest.core",
+                json.dumps(payment_event(user["id"], event_id=f"core-{n}")).encode(),
+                None,
+            )
+            for n in range(first, first + count)
+        ]
+
+    with running_bus(bus_context):
+        wait_for(lambda: bus_status(bus_nats.url).consumer.exists, "the ingest consumer")
+        publish(bus_nats.url, events(0, 100))
+        wait_for(lambda: core_events(bus_context.engine), "the first events to be stored")
+        bus_nats.stop()
+        bus_nats.start()
+        publish(bus_nats.url, events(100, 100))
+        wait_for(lambda: len(core_events(bus_context.engine)) == 200, "all 200 to be stored")
+        wait_for(lambda: settled(bus_nats.url, 200), "every message to be acked")
+    assert len(core_events(bus_context.engine)) == 200

@@ -96,6 +96,9 @@ def test_every_event_of_a_payment_reaches_a_subscriber_once_with_its_id(
     assert isinstance(data, dict)
     assert data["amount"] == cny(12_800)
     assert_each_users_order(messages)
+    exposed = client.get("/metrics").text
+    assert "tidings_bus_unpublished_events 0.0" in exposed
+    assert "tidings_bus_published_total" in exposed
 
 
 def test_without_a_nats_url_nothing_is_published(context: AppContext) -> None:
