@@ -24,7 +24,7 @@ from tidings.app.bus import bus_loops
 from tidings.app.context import AppContext
 from tidings.app.notify import notify_loops
 from tidings.app.worker import Worker
-from tidings.bus.status import BusStatus, read_status
+from tidings.bus.status import BusStatus, status_at, stream_state
 
 START_TIMEOUT = 15.0
 
@@ -125,16 +125,7 @@ def read_stream(url: str, stream: str) -> list[StreamMessage]:
 
 
 def stream_count(url: str, stream: str) -> int:
-    async def count() -> int:
-        connection = await nats.connect(url)
-        try:
-            return int((await connection.jetstream().stream_info(stream)).state.messages)
-        except nats.js.errors.NotFoundError:
-            return 0
-        finally:
-            await connection.close()
-
-    return asyncio.run(count())
+    return stream_state(bus_status(url), stream).messages
 
 
 def publish(url: str, messages: list[tuple[str, bytes, dict[str, str] | None]]) -> None:
@@ -165,14 +156,7 @@ def running_bus(context: AppContext, *, notify: bool = False) -> Iterator[Worker
 
 
 def bus_status(url: str) -> BusStatus:
-    async def read() -> BusStatus:
-        connection = await nats.connect(url)
-        try:
-            return await read_status(connection.jetstream())
-        finally:
-            await connection.close()
-
-    return asyncio.run(read())
+    return asyncio.run(status_at(url))
 
 
 def wait_for(probe: Any, what: str, timeout: float = 30.0) -> Any:

@@ -4,35 +4,23 @@ the next worker publishes them again and JetStream keeps one copy of each (the s
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
-import nats
 import pytest
 from sqlalchemy import select
 
 from tests.e2e_notify.support import cluster, environment, wait_until
+from tidings.bus.status import stream_state
 from tidings.bus.streams import EVENTS_STREAM
 from tidings.events import outbox
 from tidings.kit.db import make_engine
 
-from .support import NatsServer, read_stream, stream_count
+from .support import NatsServer, bus_status, read_stream, stream_count
 from .test_publish import record_many, unpublished
 
 pytestmark = pytest.mark.e2e
 
 EVENTS = 50
-
-
-def last_sequence(url: str) -> int:
-    async def read() -> int:
-        connection = await nats.connect(url)
-        try:
-            return int((await connection.jetstream().stream_info(EVENTS_STREAM)).state.last_seq)
-        finally:
-            await connection.close()
-
-    return asyncio.run(read())
 
 
 def test_a_worker_killed_between_publish_and_mark_leaves_no_duplicate_on_the_stream(
@@ -63,5 +51,7 @@ def test_a_worker_killed_between_publish_and_mark_leaves_no_duplicate_on_the_str
         with engine.connect() as conn:
             ids = list(conn.execute(select(outbox.c.id).order_by(outbox.c.id)).scalars())
         assert sorted(m.msg_id for m in messages if m.msg_id) == ids
-        assert last_sequence(bus_nats.url) == EVENTS  # no copy was ever stored
+        assert (
+            stream_state(bus_status(bus_nats.url), EVENTS_STREAM).last_seq == EVENTS
+        )  # no copy was ever stored
         engine.dispose()

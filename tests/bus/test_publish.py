@@ -15,7 +15,7 @@ from cloudevents.core.formats.json import JSONFormat
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
-from tests.helpers import cny, create_user, top_up, transfer
+from tests.helpers import cny, create_user, pay, top_up
 from tidings.app.context import AppContext
 from tidings.bus import metrics
 from tidings.bus.publisher import publish_round
@@ -69,13 +69,7 @@ def test_every_event_of_a_payment_reaches_a_subscriber_once_with_its_id(
     user = create_user(client)
     wallet = user["wallet_id"]
     top_up(client, wallet, 50_000)
-    transfer(
-        client,
-        kind="payment",
-        source=wallet,
-        amount=cny(12_800),
-        merchant={"name": "星巴克", "category": "5814"},
-    )
+    pay(client, wallet, 12_800)
     expected = outbox_ids(bus_context.engine)
     assert len(expected) >= 2
     with running_bus(bus_context):

@@ -67,6 +67,7 @@ from tidings.bench.support import (
     step,
 )
 from tidings.bus.publisher import publish_round
+from tidings.bus.status import status_at, stream_state
 from tidings.bus.streams import EVENTS_STREAM, ensure_streams
 from tidings.events import outbox
 from tidings.kit.db import read_transaction, write_transaction
@@ -195,14 +196,7 @@ def _settle_outbox(context: AppContext) -> None:
 
 
 def _stream_messages(url: str) -> int:
-    async def count() -> int:
-        connection = await nats.connect(url)
-        try:
-            return int((await connection.jetstream().stream_info(EVENTS_STREAM)).state.messages)
-        finally:
-            await connection.close()
-
-    return asyncio.run(count())
+    return stream_state(asyncio.run(status_at(url)), EVENTS_STREAM).messages
 
 
 def _publish_phase(
@@ -215,7 +209,7 @@ def _publish_phase(
                     _record_payment(conn, cursor.take(), context.clock.now())
     url = context.settings.nats_url
     assert url is not None
-    before = _stream_messages_or_zero(url)
+    before = _stream_messages(url)
 
     async def drain() -> float:
         connection = await nats.connect(url)
@@ -246,13 +240,6 @@ def _publish_phase(
         f"{kind}_publish_events": events,
         f"{kind}_publish_events_per_s": round(events / elapsed, 1),
     }
-
-
-def _stream_messages_or_zero(url: str) -> int:
-    try:
-        return _stream_messages(url)
-    except nats.js.errors.NotFoundError:
-        return 0
 
 
 def _ingest_phase(

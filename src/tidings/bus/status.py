@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import nats
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
@@ -88,3 +89,18 @@ async def read_status(js: JetStreamContext) -> BusStatus:
             ack_floor_seq=consumer.ack_floor.stream_seq if consumer.ack_floor else 0,
         ),
     )
+
+
+async def status_at(url: str, *, connect_timeout: float = 3) -> BusStatus:
+    """Connect (once, no reconnecting), read the status, disconnect."""
+    connection = await nats.connect(
+        url, allow_reconnect=False, connect_timeout=connect_timeout, max_reconnect_attempts=0
+    )
+    try:
+        return await read_status(connection.jetstream())
+    finally:
+        await connection.close()
+
+
+def stream_state(status: BusStatus, name: str) -> StreamState:
+    return next(stream for stream in status.streams if stream.name == name)

@@ -21,11 +21,9 @@ def status(
 ) -> None:
     """Print each stream's messages and sequences, the `tidings-ingest` consumer's pending and
     unacked messages, and how many outbox events are not published yet."""
-    import nats
-
     from tidings.app.context import build_context
     from tidings.bus.repository import count_unpublished
-    from tidings.bus.status import BusStatus, read_status
+    from tidings.bus.status import status_at
     from tidings.kit.db import read_transaction
 
     settings = get_settings()
@@ -33,19 +31,8 @@ def status(
     if settings.nats_url is None:
         err.print("[red]TIDINGS_NATS_URL is not set:[/red] the event bus is off")
         raise typer.Exit(2)
-    url = settings.nats_url
-
-    async def read() -> BusStatus:
-        connection = await nats.connect(
-            url, allow_reconnect=False, connect_timeout=3, max_reconnect_attempts=0
-        )
-        try:
-            return await read_status(connection.jetstream())
-        finally:
-            await connection.close()
-
     try:
-        found = asyncio.run(read())
+        found = asyncio.run(status_at(settings.nats_url))
     except Exception as exc:
         err.print(f"[red]NATS at {settings.nats_url} does not answer:[/red] {exc}")
         raise typer.Exit(1) from exc
