@@ -37,15 +37,7 @@ _TRY_LEASES = text(
 
 
 def _event(row: AnyRow) -> OutboxEvent:
-    return OutboxEvent(
-        id=row.id,
-        source=row.source,
-        type=row.type,
-        subject=row.subject,
-        user_id=row.user_id,
-        time=row.time,
-        data=dict(row.data),
-    )
+    return OutboxEvent(**{**row._mapping, "data": dict(row.data)})
 
 
 def unpublished_events(conn: Connection, limit: int) -> list[OutboxEvent]:
