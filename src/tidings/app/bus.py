@@ -87,7 +87,7 @@ async def _with_nats(
     try:
         while not stop.is_set():
             try:
-                if connection is None:
+                if connection is None or connection.is_closed:
                     connection = await connect(url, name=name)
                 js = connection.jetstream()
                 await ensure_streams(js)
