@@ -19,6 +19,7 @@ from tests.helpers import cny, create_user, pay, top_up
 from tidings.app.context import AppContext
 from tidings.bus import metrics
 from tidings.bus.publisher import publish_round
+from tidings.bus.repository import claim_unpublished_events
 from tidings.bus.streams import EVENTS_STREAM, ensure_streams
 from tidings.events import outbox, record_event
 from tidings.kit.clock import SystemClock
@@ -101,6 +102,19 @@ def test_without_a_nats_url_nothing_is_published(context: AppContext) -> None:
     with running_bus(context):
         pass
     assert unpublished(context.engine) == 3
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_publisher_passes_over_the_users_another_one_holds(context: AppContext) -> None:
+    record_many(context.engine, 20, users=4)  # usr_bus0 … usr_bus3, five events each
+    with write_transaction(context.engine) as first:
+        mine = claim_unpublished_events(first, 2)
+        with write_transaction(context.engine) as second:
+            theirs = claim_unpublished_events(second, 100)
+    assert {e.user_id for e in mine} == {"usr_bus0", "usr_bus1"}
+    assert {e.user_id for e in theirs} == {"usr_bus2", "usr_bus3"}
+    assert [e.id for e in theirs] == sorted(e.id for e in theirs)
+    assert len(theirs) == 10  # every event of the users it holds, in outbox order
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)

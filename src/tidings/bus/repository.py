@@ -30,10 +30,14 @@ _COLUMNS = (
     outbox.c.data,
 )
 _UNPUBLISHED = outbox.c.bus_published_at.is_(None)
+# In array order, each key tried as it is reached, until `wanted` are held (LIMIT stops the
+# scan: keys past it are never tried, so never held).
 _TRY_LEASES = text(
     "SELECT k FROM unnest(CAST(:keys AS text[])) AS k "
-    "WHERE pg_try_advisory_xact_lock(:class_id, hashtext(k))"
+    "WHERE pg_try_advisory_xact_lock(:class_id, hashtext(k)) LIMIT :wanted"
 )
+LOOK_AHEAD = 4
+"""How many batches' worth of the oldest events a publisher looks at for keys it can hold."""
 
 
 def _event(row: AnyRow) -> OutboxEvent:
@@ -47,14 +51,24 @@ def unpublished_events(conn: Connection, limit: int) -> list[OutboxEvent]:
 
 
 def claim_unpublished_events(conn: Connection, limit: int) -> list[OutboxEvent]:
-    """Unpublished events of the ordering keys this transaction now holds (PostgreSQL):
-    each key's earliest events, read again after its lock is taken so what another
-    publisher just committed is not taken twice."""
-    candidates = select(outbox.c.id, outbox.c.user_id).where(_UNPUBLISHED).order_by(outbox.c.id)
-    keys = sorted({row.user_id or row.id for row in conn.execute(candidates.limit(limit))})
-    if not keys:
+    """Unpublished events of ordering keys this transaction now holds (PostgreSQL).
+
+    The keys of the oldest events are tried in outbox order, passing over keys another
+    publisher holds (as `SKIP LOCKED` passes over rows), until as many are held as the first
+    `limit` events have; the window looks further ahead so a second publisher finds work
+    beside the first. The held keys' events are then read again, so what another publisher
+    committed just before is not taken twice."""
+    window = select(outbox.c.id, outbox.c.user_id).where(_UNPUBLISHED).order_by(outbox.c.id)
+    oldest = [row.user_id or row.id for row in conn.execute(window.limit(limit * LOOK_AHEAD))]
+    if not oldest:
         return []
-    held = list(conn.execute(_TRY_LEASES, {"keys": keys, "class_id": LEASE_CLASS}).scalars())
+    keys = list(dict.fromkeys(oldest))
+    wanted = len(set(oldest[:limit]))
+    held = list(
+        conn.execute(
+            _TRY_LEASES, {"keys": keys, "class_id": LEASE_CLASS, "wanted": wanted}
+        ).scalars()
+    )
     if not held:
         return []
     stmt = (
