@@ -8,9 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e_notify.conftest import pg_database
 from tidings.app.context import AppContext
 
 from .support import NatsServer, nats_server
+
+__all__ = ["pg_database"]  # a PostgreSQL database of a test's own, for real processes
 
 
 @pytest.fixture

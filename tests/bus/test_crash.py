@@ -23,10 +23,16 @@ pytestmark = pytest.mark.e2e
 EVENTS = 50
 
 
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
 def test_a_worker_killed_between_publish_and_mark_leaves_no_duplicate_on_the_stream(
-    tmp_path: Path, bus_nats: NatsServer
+    tmp_path: Path, bus_nats: NatsServer, database: str, request: pytest.FixtureRequest
 ) -> None:
-    database_url = f"sqlite:///{tmp_path / 'tidings.db'}"
+    """On PostgreSQL the killed worker held its users' leases in an open transaction: the
+    server ends it with the connection, and the next worker takes them over."""
+    if database == "sqlite":
+        database_url = f"sqlite:///{tmp_path / 'tidings.db'}"
+    else:
+        database_url = request.getfixturevalue("pg_database").url
     env = environment(database_url, tmp_path / "var", TIDINGS_NATS_URL=bus_nats.url)
     slow_mark = {**env, "TIDINGS_BUS_PAUSE_BEFORE_MARK_SECONDS": "120"}
     with cluster(tmp_path, env) as running:
