@@ -41,11 +41,18 @@ async def publish_in_order(
     acked: list[tuple[OutboxEvent, PubAck]] = []
     blocked: set[str] = set()
     for wave in publish_waves(events):
-        sending = [event for event in wave if event.order_key not in blocked]
+        sending = []
+        for event in wave:
+            if event.order_key in blocked:
+                continue
+            try:
+                sending.append((event, to_message(event)))
+            except Exception as exc:  # never expected: our events are valid CloudEvents
+                log.error("bus.publish.unpublishable", event_id=event.id, error=str(exc))
+                blocked.add(event.order_key)  # that user's later events wait behind it
         futures: list[asyncio.Future[PubAck]] = []
         try:
-            for event in sending:
-                message = to_message(event)
+            for _, message in sending:
                 futures.append(
                     await js.publish_async(
                         message.subject, message.payload, headers=message.headers
@@ -58,7 +65,7 @@ async def publish_in_order(
             done, pending = await asyncio.wait(futures, timeout=ack_timeout)
             for late in pending:
                 late.cancel()
-        for index, event in enumerate(sending):
+        for index, (event, _) in enumerate(sending):
             sent = futures[index] if index < len(futures) else None
             if sent is not None and sent in done and sent.exception() is None:
                 acked.append((event, sent.result()))
