@@ -51,6 +51,7 @@ bench: setup
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/tidings bench ledger --db both
 	$(BIN)/tidings bench notify --db both
+	$(BIN)/tidings bench bus --db both
 	$(BIN)/tidings bench risk
 	$(BIN)/tidings bench credit
 

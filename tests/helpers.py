@@ -48,6 +48,17 @@ def top_up(client: TestClient, wallet_id: str, value: int) -> dict[str, Any]:
     return transfer(client, kind="top_up", destination=wallet_id, amount=cny(value))
 
 
+def pay(client: TestClient, wallet_id: str, value: int) -> dict[str, Any]:
+    """A card payment of `value` minor units at a coffee shop (MCC 5814)."""
+    return transfer(
+        client,
+        kind="payment",
+        source=wallet_id,
+        amount=cny(value),
+        merchant={"name": "星巴克", "category": "5814"},
+    )
+
+
 def balance(client: TestClient, wallet_id: str) -> int:
     response = client.get(f"/v1/wallets/{wallet_id}")
     assert response.status_code == 200, response.text

@@ -146,6 +146,41 @@ class Settings(BaseSettings):
         default=30, ge=1, description="Checks on the public /verify page per client per window."
     )
     web_verify_rate_window_seconds: int = Field(default=600, ge=1)
+    # Event bus (issue #20): off unless a NATS URL is set.
+    nats_url: str | None = Field(
+        default=None,
+        pattern=r"^(nats|tls)://",
+        description="NATS with JetStream (e.g. `nats://127.0.0.1:4222`); set, the worker "
+        "publishes every outbox event and consumes `tidings.ingest.>` (docs/event-bus.md).",
+    )
+    bus_publish_batch: int = Field(
+        default=500, ge=1, le=5000, description="Outbox events one publisher round takes."
+    )
+    bus_ingest_batch: int = Field(
+        default=200, ge=1, le=5000, description="Ingest messages one consumer round takes."
+    )
+    bus_ingest_concurrency: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="PostgreSQL: transactions one consumer round stores its batch in at once "
+        "(split by subject; SQLite always one).",
+    )
+    bus_ack_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=300, description="How long to wait for JetStream's ack."
+    )
+    bus_retry_delay_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="After a database outage an ingest message is redelivered this much later.",
+    )
+    bus_pause_before_mark_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description="Testing only: wait between JetStream's ack and marking the events "
+        "published (the window a crash test kills the worker in).",
+    )
 
     @field_validator("admin_key")
     @classmethod

@@ -49,7 +49,9 @@ outbox = Table(
     Column("time", Timestamp, nullable=False),
     Column("data", Json, nullable=False),
     Column("relayed_at", Timestamp),
+    Column("bus_published_at", Timestamp),  # acked by the event bus (docs/event-bus.md)
     Index("ix_outbox_relayed_at_id", "relayed_at", "id"),
+    Index("ix_outbox_bus_published_at_id", "bus_published_at", "id"),
     Index("ix_outbox_user_id", "user_id"),
 )
 

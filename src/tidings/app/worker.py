@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import structlog
 from fastapi import FastAPI
 
+from tidings.app.bus import bus_loops
 from tidings.app.context import AppContext, Loop
 from tidings.app.notify import notify_loops
 from tidings.app.scheduler import scheduler_loop
@@ -20,7 +21,7 @@ log = structlog.get_logger(__name__)
 
 def default_loops() -> tuple[Loop, ...]:
     """The loops registry: what every worker runs."""
-    return (*notify_loops(), scheduler_loop)
+    return (*notify_loops(), scheduler_loop, *bus_loops())
 
 
 @dataclass

@@ -38,7 +38,13 @@ def _notify(
     return notify.run(databases=databases, seconds=seconds, console=console)
 
 
-BENCHMARKS: dict[str, Benchmark] = {"ledger": _ledger, "notify": _notify}
+def _bus(databases: Sequence[DatabaseKind], seconds: float, console: Console) -> dict[str, float]:
+    from tidings.bench import bus
+
+    return bus.run(databases=databases, seconds=seconds, console=console)
+
+
+BENCHMARKS: dict[str, Benchmark] = {"ledger": _ledger, "notify": _notify, "bus": _bus}
 """Benchmark name → runner; `tidings bench NAME` picks one."""
 
 DATABASE_CHOICES: dict[str, tuple[DatabaseKind, ...]] = {

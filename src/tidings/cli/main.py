@@ -1,4 +1,4 @@
-"""`tidings serve | worker | migrate | demo | token | ledger check | bench`."""
+"""`tidings serve | worker | migrate | demo | token | ledger check | bus status | bench`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from tidings.cli.bus import bus_app
 from tidings.config import get_settings
 from tidings.kit.logging import configure_logging
 
@@ -21,6 +22,7 @@ ledger_app = typer.Typer(help="Ledger checks.", no_args_is_help=True)
 app.add_typer(ledger_app, name="ledger")
 jobs_app = typer.Typer(help="Periodic jobs.", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(bus_app, name="bus")
 console = Console(stderr=True)
 
 
@@ -242,7 +244,7 @@ def demo(
 
 @app.command()
 def bench(
-    name: Annotated[str, typer.Argument(help="Benchmark: ledger, notify, risk or credit.")],
+    name: Annotated[str, typer.Argument(help="Benchmark: ledger, notify, bus, risk or credit.")],
     as_json: Annotated[bool, typer.Option("--json", help="Last line: one JSON object.")] = False,
     db: Annotated[str, typer.Option(help="sqlite, postgresql or both.")] = "sqlite",
     seconds: Annotated[float, typer.Option(help="Length of each timed phase.")] = 10.0,
