@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from prometheus_client import Counter
 from pydantic import ValidationError
 from sqlalchemy import Connection
 
@@ -47,6 +48,11 @@ class InvalidEventData(AppError):
         super().__init__("; ".join(f"{f['field']}: {f['message']}" for f in fields))
         self.extra = {"errors": fields}
 
+ERASED_DROPPED = Counter(
+    "tidings_events_dropped_erased_total",
+    "Events posted for a user whose personal data was erased: accepted (202) and dropped.",
+)
+
 
 def accept_event(
     conn: Connection, keyring: Keyring, event: CloudEventIn, *, at: datetime
@@ -70,6 +76,18 @@ def accept_event(
     if user_id is None:
         raise UnknownSubject(
             "subject must be a user's id or external_id that exists", field="subject"
+        )
+    if directory.is_erased(conn, user_id):
+        ERASED_DROPPED.inc()
+        return EventAccepted(
+            id="",
+            source=event.source,
+            event_id=event.id,
+            type=event.type,
+            user_id=user_id,
+            duplicate=False,
+            known_type=known,
+            dropped=True,
         )
     outbox_id = new_id("evt")
     if not repository.insert_receipt(

@@ -93,6 +93,10 @@ class EventAccepted(BaseModel):
     user_id: str
     duplicate: bool
     known_type: bool
+    dropped: bool = Field(
+        default=False,
+        description="The user's data was erased (PIPL): the event is accepted and dropped.",
+    )
 
 
 class InboxItemOut(BaseModel):

@@ -34,6 +34,10 @@ def user_exists(conn: Connection, user_id: str) -> bool:
     return conn.execute(select(users.c.id).where(users.c.id == user_id)).first() is not None
 
 
+def status_of(conn: Connection, user_id: str) -> str | None:
+    return conn.execute(select(users.c.status).where(users.c.id == user_id)).scalar_one_or_none()
+
+
 def find_by_external_id_hash(conn: Connection, digest: str) -> str | None:
     stmt = select(users.c.id).where(users.c.external_id_hash == digest)
     return conn.execute(stmt).scalar_one_or_none()

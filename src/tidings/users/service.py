@@ -14,10 +14,11 @@ from tidings.kit.clock import as_utc
 from tidings.kit.errors import NotFound
 from tidings.kit.ids import is_id, new_id
 from tidings.kit.money import CurrencyMismatch, Money, money
+from tidings.kit.tables import AnyRow
 from tidings.privacy.crypto import Keyring
 from tidings.privacy.masking import mask_email, mask_name, mask_phone
 from tidings.users import repository
-from tidings.users.directory import Contact, contact_of, require_user
+from tidings.users.directory import ERASED, Contact, contact_of, require_user
 from tidings.users.exceptions import ExternalIdTaken, StepUpAmountRaiseNeedsOperator, UserNotFound
 from tidings.users.schemas import TokenOut, UserCreate, UserOut, UserUpdate
 
@@ -102,6 +103,8 @@ def get_user(conn: Connection, keyring: Keyring, user_id: str) -> UserOut:
     row = repository.get_user(conn, user_id) if is_id(user_id, "usr") else None
     if row is None:
         raise UserNotFound(f"user {user_id} not found")
+    if row.status == ERASED:
+        return _erased_out(row)
     name = keyring.decrypt(row.name_enc, context="users.name")
     phone = keyring.decrypt(row.phone_enc, context="users.phone") if row.phone_enc else None
     email = keyring.decrypt(row.email_enc, context="users.email") if row.email_enc else None
@@ -120,6 +123,25 @@ def get_user(conn: Connection, keyring: Keyring, user_id: str) -> UserOut:
         ),
         wallet_id=row.main_wallet_id,
         created_at=as_utc(row.created_at),
+    )
+
+
+def _erased_out(row: AnyRow) -> UserOut:
+    """An erased user: the row stays for the ledger, naming no one."""
+    return UserOut(
+        id=row.id,
+        external_id="",
+        name="",
+        phone=None,
+        email=None,
+        locale=row.locale,
+        timezone=row.timezone,
+        currency=row.currency,
+        low_balance_threshold=money(int(row.low_balance_threshold), row.currency),
+        wallet_id=row.main_wallet_id,
+        created_at=as_utc(row.created_at),
+        status=ERASED,
+        erased_at=as_utc(row.erased_at) if row.erased_at else None,
     )
 
 

@@ -1,0 +1,131 @@
+"""Erasure: refused while money or credit remains; otherwise nothing of the person is left,
+and the books are exactly as they were."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, func, select
+
+from tests.helpers import create_user
+from tests.privacy.conftest import Person, ciphertexts_of, make_person, text_values
+from tidings.app.context import AppContext
+from tidings.events import outbox
+from tidings.kit.db import read_transaction
+from tidings.ledger import service as ledger
+from tidings.risk.models import audit_log
+from tidings.wallets.models import transfers
+
+REASON = {"reason": "PIPL art. 47 request #4711"}
+
+
+def books(engine: Engine) -> tuple[bool, dict[str, int], int]:
+    with read_transaction(engine) as conn:
+        trial = ledger.trial_balance(conn)
+        count = conn.execute(select(func.count()).select_from(transfers)).scalar_one()
+    return trial.ok, trial.totals, count
+
+
+def test_erasure_with_money_left_is_409_and_changes_nothing(
+    client: TestClient, context: AppContext, engine: Engine
+) -> None:
+    person = make_person(client, context, keep=1)
+    before = text_values(engine)
+    response = client.post(f"/v1/users/{person.id}/erasure", json=REASON)
+    assert response.status_code == 409, response.text
+    assert response.json()["type"].endswith("/balance-not-zero")
+    assert text_values(engine) == before
+    assert client.get(f"/v1/users/{person.id}").json()["status"] == "active"
+
+
+def test_after_erasure_nothing_of_the_person_remains_and_the_books_stay(
+    client: TestClient, context: AppContext, engine: Engine, person: Person, tmp_path: Path
+) -> None:
+    sealed = ciphertexts_of(engine, person.id)
+    books_before = books(engine)
+    response = client.post(f"/v1/users/{person.id}/erasure", json=REASON)
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "erased"
+    assert "transfers" in response.json()["retained"]
+
+    leftovers = [
+        (where, secret)
+        for where, value in text_values(engine)
+        for secret in (*person.secrets, *sealed)
+        if secret in value
+    ]
+    assert leftovers == []
+    assert books(engine) == books_before
+    assert books_before[0] is True
+    if engine.dialect.name == "sqlite":
+        database = Path(engine.url.database or "")
+        stored = b"".join(
+            p.read_bytes() for p in database.parent.glob(database.name + "*") if p.is_file()
+        )
+        assert [s for s in (*person.secrets, *sealed) if s.encode() in stored] == []
+
+    shown = client.get(f"/v1/users/{person.id}").json()
+    assert shown["status"] == "erased"
+    assert shown["name"] == "" and shown["phone"] is None
+    # tokens revoked
+    assert client.get(f"/v1/users/{person.id}", headers=person.headers).status_code == 401
+    # the phone and external id may sign up again
+    again = create_user(client, phone=person.secrets[1], external_id=person.secrets[3])
+    assert again["id"] != person.id
+    # audited with who and why
+    with read_transaction(engine) as conn:
+        audit = conn.execute(
+            select(audit_log).where(audit_log.c.action == "privacy.erased")
+        ).one()
+    assert audit.actor == "operator" and audit.detail == {"reason": REASON["reason"]}
+    assert audit.user_id == person.id
+
+
+def test_an_event_posted_for_an_erased_user_is_accepted_and_dropped(
+    client: TestClient, engine: Engine, context: AppContext, person: Person
+) -> None:
+    assert client.post(f"/v1/users/{person.id}/erasure", json=REASON).status_code == 200
+    with read_transaction(engine) as conn:
+        events_before = conn.execute(select(func.count()).select_from(outbox)).scalar_one()
+    event = {
+        "specversion": "1.0",
+        "id": "core-1",
+        "source": "core-banking",
+        "type": "core.loyalty.points",
+        "subject": person.id,
+        "data": {"points": 10},
+    }
+    response = client.post("/v1/events", json=event)
+    assert response.status_code == 202, response.text
+    assert response.json()["dropped"] is True
+    with read_transaction(engine) as conn:
+        assert conn.execute(select(func.count()).select_from(outbox)).scalar_one() == events_before
+    metrics = client.get("/metrics").text
+    assert "tidings_events_dropped_erased_total" in metrics
+
+
+def test_erasure_needs_an_operator_and_a_reason(
+    client: TestClient, context: AppContext, person: Person
+) -> None:
+    other = make_person(client, context)
+    mine = client.post(f"/v1/users/{person.id}/erasure", json=REASON, headers=person.headers)
+    assert mine.status_code == 403
+    theirs = client.post(f"/v1/users/{other.id}/erasure", json=REASON, headers=person.headers)
+    assert theirs.status_code in (403, 404)
+    missing = client.post(f"/v1/users/{person.id}/erasure", json={})
+    assert missing.status_code == 422
+    assert [e["field"] for e in missing.json()["errors"]] == ["reason"]
+    assert client.get(f"/v1/users/{other.id}").json()["status"] == "active"
+
+
+def test_a_repeated_idempotency_key_replays_and_another_body_is_409(
+    client: TestClient, person: Person
+) -> None:
+    headers = {"Idempotency-Key": "erase-1"}
+    first = client.post(f"/v1/users/{person.id}/erasure", json=REASON, headers=headers)
+    again = client.post(f"/v1/users/{person.id}/erasure", json=REASON, headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert first.json() == again.json()
+    other = client.post(f"/v1/users/{person.id}/erasure", json={"reason": "x"}, headers=headers)
+    assert other.status_code == 409
