@@ -67,7 +67,8 @@ def test_after_erasure_nothing_of_the_person_remains_and_the_books_stay(
 
     shown = client.get(f"/v1/users/{person.id}").json()
     assert shown["status"] == "erased"
-    assert shown["name"] == "" and shown["phone"] is None
+    assert shown["name"] == ""
+    assert shown["phone"] is None
     # tokens revoked
     assert client.get(f"/v1/users/{person.id}", headers=person.headers).status_code == 401
     # the phone and external id may sign up again
@@ -75,10 +76,9 @@ def test_after_erasure_nothing_of_the_person_remains_and_the_books_stay(
     assert again["id"] != person.id
     # audited with who and why
     with read_transaction(engine) as conn:
-        audit = conn.execute(
-            select(audit_log).where(audit_log.c.action == "privacy.erased")
-        ).one()
-    assert audit.actor == "operator" and audit.detail == {"reason": REASON["reason"]}
+        audit = conn.execute(select(audit_log).where(audit_log.c.action == "privacy.erased")).one()
+    assert audit.actor == "operator"
+    assert audit.detail == {"reason": REASON["reason"]}
     assert audit.user_id == person.id
 
 

@@ -134,9 +134,7 @@ def _end_access(conn: Connection, user_id: str, at: datetime) -> None:
     )
 
 
-def erase(
-    conn: Connection, user_id: str, *, actor: str, reason: str, at: datetime
-) -> ErasureOut:
+def erase(conn: Connection, user_id: str, *, actor: str, reason: str, at: datetime) -> ErasureOut:
     """Erase the person's data in the caller's transaction (refused while money or credit
     remains); the books, the audit trail and the consent ledger stay, naming no one."""
     directory.require_user(conn, user_id)
@@ -220,9 +218,7 @@ def export_tables() -> dict[str, list[Personal]]:
     }
 
 
-def export_chunks(
-    engine: Engine, keyring: Keyring, user_id: str, *, at: datetime
-) -> Iterator[str]:
+def export_chunks(engine: Engine, keyring: Keyring, user_id: str, *, at: datetime) -> Iterator[str]:
     """The person's data as one JSON document, yielded a row at a time from one snapshot."""
     with read_transaction(engine) as conn:
         profile = users.get_user(conn, keyring, user_id)
