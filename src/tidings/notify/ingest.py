@@ -48,6 +48,7 @@ class InvalidEventData(AppError):
         super().__init__("; ".join(f"{f['field']}: {f['message']}" for f in fields))
         self.extra = {"errors": fields}
 
+
 ERASED_DROPPED = Counter(
     "tidings_events_dropped_erased_total",
     "Events posted for a user whose personal data was erased: accepted (202) and dropped.",
