@@ -14,6 +14,8 @@ from tidings.app.context import AppContext
 from tidings.events import outbox
 from tidings.kit.db import read_transaction
 from tidings.ledger import service as ledger
+from tidings.notify.models import inbox_items
+from tidings.privacy.userkeys import PREFIX, FreeText
 from tidings.risk.models import audit_log
 from tidings.wallets.models import transfers
 
@@ -129,3 +131,28 @@ def test_a_repeated_idempotency_key_replays_and_another_body_is_409(
     assert first.json() == again.json()
     other = client.post(f"/v1/users/{person.id}/erasure", json={"reason": "x"}, headers=headers)
     assert other.status_code == 409
+
+
+def test_memos_and_inbox_text_are_sealed_with_the_users_key_and_shredded_on_erasure(
+    client: TestClient, engine: Engine, context: AppContext, person: Person
+) -> None:
+    memo = person.secrets[4]
+    with read_transaction(engine) as conn:
+        stored = conn.execute(
+            select(transfers.c.memo).where(transfers.c.memo.is_not(None))
+        ).scalar_one()
+        bodies = list(conn.execute(select(inbox_items.c.body)).scalars())
+    assert stored.startswith(PREFIX)
+    assert memo not in stored
+    assert bodies
+    assert all(body.startswith(PREFIX) for body in bodies)
+    shown = client.get(f"/v1/wallets/{person.wallet_id}/transactions", headers=person.headers)
+    assert memo in [item["memo"] for item in shown.json()["items"]]
+    inbox = client.get(f"/v1/users/{person.id}/inbox", headers=person.headers).json()
+    assert any("100.00" in item["body"] for item in inbox["items"])
+
+    assert client.post(f"/v1/users/{person.id}/erasure", json=REASON).status_code == 200
+    with read_transaction(engine) as conn:  # a copy kept elsewhere no longer opens
+        text = FreeText(conn, context.keyring)
+        assert text.open(person.id, stored, context="transfers.memo") is None
+        assert text.open(person.id, bodies[0], context="inbox_items.body") is None

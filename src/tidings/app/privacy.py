@@ -10,7 +10,7 @@ registry's, one statement per table, set-based.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +26,7 @@ from tidings.notify.types import DeliveryStatus
 from tidings.privacy import registry
 from tidings.privacy.crypto import Keyring, KeyringError
 from tidings.privacy.registry import Erasure, Kind, Personal, Via
+from tidings.privacy.userkeys import FreeText
 from tidings.risk import audit
 from tidings.users import directory
 from tidings.users import service as users
@@ -174,20 +175,29 @@ def scrub_files(engine: Engine) -> None:
 # --- export ---------------------------------------------------------------------------------
 
 
-def _readable(keyring: Keyring, entries: list[Personal]) -> dict[str, str | None]:
-    """column → its keyring context (None: shown as stored) for the columns exported."""
-    hidden = {entry.column for entry in entries if entry.kind in NOT_EXPORTED}
-    shown: dict[str, str | None] = {entry.column: entry.encrypted for entry in entries}
-    return {column: context for column, context in shown.items() if column not in hidden}
+def _opener(
+    keyring: Keyring, text: FreeText, user_id: str, entry: Personal | None
+) -> Callable[[Any], Any]:
+    """How one exported column is made readable: decrypted with the data key, opened with
+    the user's own key, or shown as stored."""
+    if entry is None:
+        return lambda value: value
+    if entry.shredded:
+        context = f"{entry.table}.{entry.column}"
+        return lambda value: text.open(user_id, value, context=context)
+    sealed = entry.encrypted
+    if sealed is None:
+        return lambda value: value
 
+    def decrypt(value: Any) -> Any:
+        if not isinstance(value, str) or not value:
+            return value
+        try:
+            return keyring.decrypt(value, context=sealed)
+        except KeyringError:
+            return None
 
-def _open(keyring: Keyring, value: Any, context: str | None) -> Any:
-    if context is None or not isinstance(value, str) or not value:
-        return value
-    try:
-        return keyring.decrypt(value, context=context)
-    except KeyringError:
-        return None
+    return decrypt
 
 
 def _jsonable(value: Any) -> Any:
@@ -199,14 +209,13 @@ def _rows(
 ) -> Iterator[dict[str, Any]]:
     table = _table(name)
     hidden = {entry.column for entry in entries if entry.kind in NOT_EXPORTED}
-    contexts = _readable(keyring, entries)
+    by_column = {entry.column: entry for entry in entries}
+    text = FreeText(conn, keyring)
     columns = [column for column in table.columns if column.name not in hidden]
+    openers = {c.name: _opener(keyring, text, user_id, by_column.get(c.name)) for c in columns}
     stmt = select(*columns).where(_owned(table, entries[0], user_id))
     for row in conn.execution_options(yield_per=500).execute(stmt):
-        yield {
-            key: _jsonable(_open(keyring, value, contexts.get(key)))
-            for key, value in row._mapping.items()
-        }
+        yield {key: _jsonable(openers[key](value)) for key, value in row._mapping.items()}
 
 
 def export_tables() -> dict[str, list[Personal]]:

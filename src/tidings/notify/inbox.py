@@ -49,6 +49,7 @@ def list_inbox(
         conn, user_id, before_id=decode_cursor(cursor), limit=limit + 1, unread_only=unread_only
     )
     text = FreeText(conn, keyring)
+    text.load([user_id], create=False)
     items = [
         InboxItemOut(
             id=row.notification_id,

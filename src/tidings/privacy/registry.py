@@ -65,6 +65,9 @@ class Personal:
     """The keyring context when the value is AES-GCM ciphertext (`tidings keys rotate`)."""
     blank: str | None = None
     """What BLANK / DE_IDENTIFY writes (`{user_id}` is formatted in); None writes NULL."""
+    shredded: bool = False
+    """Sealed with the owner's own key under `table.column` (`privacy.userkeys`): erasure
+    deletes the key, so every copy, backups included, becomes unreadable."""
 
 
 ACCOUNT_LIFETIME: Final = "while the account exists"
@@ -101,10 +104,10 @@ PERSONAL: Final[tuple[Personal, ...]] = (
     P("security_logins", "country", K.LOCATION, E.DELETE, LOGINS),
     P("security_logins", "user_agent", K.DEVICE, E.DELETE, LOGINS),
     P("audit_log", "ip_hash", K.NETWORK, E.BLANK, AML),
-    P("transfers", "memo", K.FREE_TEXT, E.BLANK, AML),
+    P("transfers", "memo", K.FREE_TEXT, E.BLANK, AML, shredded=True),
     P("wallets", "name", K.FREE_TEXT, E.DE_IDENTIFY, AML, blank=""),
-    P("inbox_items", "title", K.FREE_TEXT, E.DELETE, MESSAGES),
-    P("inbox_items", "body", K.FREE_TEXT, E.DELETE, MESSAGES),
+    P("inbox_items", "title", K.FREE_TEXT, E.DELETE, MESSAGES, shredded=True),
+    P("inbox_items", "body", K.FREE_TEXT, E.DELETE, MESSAGES, shredded=True),
     P("notifications", "data", K.EVENT_DATA, E.BLANK, MESSAGES, blank="{}"),
     P("deliveries", "content", K.FREE_TEXT, E.BLANK, MESSAGES),
     P("deliveries", "reason", K.FREE_TEXT, E.BLANK, MESSAGES),

@@ -70,6 +70,7 @@ class InboxChannel:
         rows = [asdict(message) for message in messages]
         if self._keyring is not None:
             text = FreeText(conn, self._keyring)
+            text.load([row["user_id"] for row in rows], create=True)
             for row in rows:
                 row["title"] = text.seal(row["user_id"], row["title"], context=TITLE)
                 row["body"] = text.seal(row["user_id"], row["body"], context=BODY)
