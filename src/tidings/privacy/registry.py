@@ -71,9 +71,9 @@ class Personal:
 
 
 ACCOUNT_LIFETIME: Final = "while the account exists"
-SESSION: Final = "until it expires (retention job)"
+SESSION: Final = "until erasure (a pending change ends when its code expires)"
 MESSAGES: Final = "TIDINGS_MESSAGE_RETENTION_DAYS after it was sent (default 180)"
-OBSERVATIONS: Final = "TIDINGS_RISK_OBSERVATION_RETENTION_DAYS after scoring (default 365)"
+OBSERVATIONS: Final = "180 days after learned or scored (risk.learning.KEEP_LEARNED)"
 LOGINS: Final = "TIDINGS_LOGIN_RETENTION_DAYS (default 365)"
 AML: Final = "5 years (anti-money-laundering), de-identified on erasure"
 
@@ -166,6 +166,32 @@ NOT_PERSONAL: Final[dict[str, str]] = {
 }  # fmt: skip
 """Text and JSON columns declared to hold no personal data (ids, codes, statuses, hashes of
 random secrets, operator names); one line per table, columns separated by spaces."""
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """One thing the `privacy.retention` job removes once it has outlived its purpose: rows
+    of `table` whose `clock` column is older than `as_of` less the `days_setting` (a field
+    of `Settings`; None: the moment itself, e.g. an expiry) — deleted, or with `blank` set,
+    that column emptied and the row kept."""
+
+    name: str
+    table: str
+    clock: str
+    days_setting: str | None
+    blank: str | None = None
+
+
+RETENTION: Final[tuple[Retention, ...]] = (
+    Retention("message_bodies", "deliveries", "created_at", "message_retention_days", blank="content"),
+    Retention("inbox_items", "inbox_items", "created_at", "message_retention_days"),
+    Retention("logins", "security_logins", "at", "login_retention_days"),
+    Retention("web_sessions", "web_sessions", "expires_at", None),
+    Retention("sign_in_links", "web_links", "expires_at", None),
+    Retention("tokens", "user_tokens", "expires_at", None),
+)  # fmt: skip
+"""Risk observations are forgotten by their own domain (`risk.learning.forget_old`), which
+the retention job calls as well."""
 
 
 def classified() -> set[str]:
