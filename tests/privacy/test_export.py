@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import tracemalloc
 
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, insert, select
 
 from tests.privacy.conftest import Person, make_person
 from tidings.app import privacy
 from tidings.app.context import AppContext
-from tidings.kit.db import read_transaction
+from tidings.events import outbox
+from tidings.kit.db import read_transaction, write_transaction
 from tidings.privacy.registry import Kind
 from tidings.risk.models import audit_log
 
@@ -60,3 +62,37 @@ def test_an_operator_may_export_for_the_user_and_an_unknown_user_is_404(
 ) -> None:
     assert client.get(f"/v1/users/{person.id}/export").status_code == 200
     assert client.get("/v1/users/usr_nobody/export").status_code == 404
+
+
+def test_a_large_history_streams_without_being_held_in_memory(
+    client: TestClient, engine: Engine, context: AppContext, person: Person
+) -> None:
+    """10,000 events of 1 KB each (10 MB of JSON) leave the export while it holds under 3 MB."""
+    filler = "数据" * 170
+    rows = [
+        {
+            "id": f"evt_bulk{n:024d}",
+            "source": "core",
+            "type": "core.history",
+            "subject": person.id,
+            "user_id": person.id,
+            "time": context.clock.now(),
+            "data": {"n": n, "text": filler},
+            "relayed_at": context.clock.now(),
+        }
+        for n in range(10_000)
+    ]
+    with write_transaction(engine) as conn:
+        conn.execute(insert(outbox), rows)
+    del rows
+    chunks = privacy.export_chunks(engine, context.keyring, person.id, at=context.clock.now())
+    tracemalloc.start()
+    size = events = 0
+    for chunk in chunks:
+        size += len(chunk.encode())
+        events += chunk.count('"core.history"')
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert events == 10_000
+    assert size > 10_000_000
+    assert peak < 3_000_000, peak
