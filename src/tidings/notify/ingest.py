@@ -78,33 +78,31 @@ def accept_event(
         raise UnknownSubject(
             "subject must be a user's id or external_id that exists", field="subject"
         )
-    if directory.is_erased(conn, user_id):
-        ERASED_DROPPED.inc()
+
+    def accepted(
+        stored_as: str, *, duplicate: bool = False, dropped: bool = False
+    ) -> EventAccepted:
         return EventAccepted(
-            id="",
+            id=stored_as,
             source=event.source,
             event_id=event.id,
             type=event.type,
             user_id=user_id,
-            duplicate=False,
+            duplicate=duplicate,
             known_type=known,
-            dropped=True,
+            dropped=dropped,
         )
+
+    if directory.is_erased(conn, user_id):  # accepted, so the core does not retry; dropped
+        ERASED_DROPPED.inc()
+        return accepted("", dropped=True)
     outbox_id = new_id("evt")
     if not repository.insert_receipt(
         conn, source=event.source, event_id=event.id, outbox_id=outbox_id, at=at
     ):
         # Seen before (on PostgreSQL a racing copy is waited for here, then seen).
         previous = repository.receipt_for(conn, event.source, event.id)
-        return EventAccepted(
-            id=previous or "",
-            source=event.source,
-            event_id=event.id,
-            type=event.type,
-            user_id=user_id,
-            duplicate=True,
-            known_type=known,
-        )
+        return accepted(previous or "", duplicate=True)
     record_event(
         conn,
         type=event.type,
@@ -114,15 +112,7 @@ def accept_event(
         source=event.source,
         event_id=outbox_id,
     )
-    return EventAccepted(
-        id=outbox_id,
-        source=event.source,
-        event_id=event.id,
-        type=event.type,
-        user_id=user_id,
-        duplicate=False,
-        known_type=known,
-    )
+    return accepted(outbox_id)
 
 
 def accept_batch_item(
