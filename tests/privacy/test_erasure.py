@@ -9,12 +9,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
 from tests.helpers import create_user
+from tests.notify.test_pipeline import deliver_everything
 from tests.privacy.conftest import Person, ciphertexts_of, make_person, text_values
 from tidings.app.context import AppContext
-from tidings.events import outbox
-from tidings.kit.db import read_transaction
+from tidings.events import outbox, record_event
+from tidings.kit.db import read_transaction, write_transaction
 from tidings.ledger import service as ledger
-from tidings.notify.models import inbox_items
+from tidings.notify.models import inbox_items, notifications
 from tidings.privacy.userkeys import PREFIX, FreeText
 from tidings.risk.models import audit_log
 from tidings.wallets.models import transfers
@@ -156,3 +157,22 @@ def test_memos_and_inbox_text_are_sealed_with_the_users_key_and_shredded_on_eras
         text = FreeText(conn, context.keyring)
         assert text.open(person.id, stored, context="transfers.memo") is None
         assert text.open(person.id, bodies[0], context="inbox_items.body") is None
+
+
+def test_nothing_more_is_sent_to_an_erased_person(
+    client: TestClient, engine: Engine, context: AppContext, person: Person
+) -> None:
+    """An event the service itself records later (a statement, say) makes no notice."""
+    assert client.post(f"/v1/users/{person.id}/erasure", json=REASON).status_code == 200
+    with write_transaction(engine) as conn:
+        notices = conn.execute(select(func.count()).select_from(notifications)).scalar_one()
+        record_event(
+            conn,
+            type="wallet.top_up.succeeded",
+            user_id=person.id,
+            data={"wallet_id": person.wallet_id, "amount": {"value": 100, "currency": "CNY"}},
+            at=context.clock.now(),
+        )
+    deliver_everything(context)
+    with read_transaction(engine) as conn:
+        assert conn.execute(select(func.count()).select_from(notifications)).scalar_one() == notices

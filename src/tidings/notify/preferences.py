@@ -90,6 +90,8 @@ def planning_preferences(
     consents = repository.current_consents(conn, ids, MARKETING)
     result: dict[str, Preferences] = {}
     for user_id, profile in profiles.items():
+        if profile.erased:  # nothing more is said to an erased person
+            continue
         row = stored.get(user_id)
         reachable = {ChannelName.INBOX}
         if profile.has_phone:

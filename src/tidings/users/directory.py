@@ -91,6 +91,8 @@ class PlanningProfile:
     locale: str
     has_phone: bool
     has_email: bool
+    erased: bool = False
+    """The person's data was erased: nothing more is sent to them."""
 
 
 def planning_profiles(conn: Connection, user_ids: list[str]) -> dict[str, PlanningProfile]:
@@ -100,6 +102,7 @@ def planning_profiles(conn: Connection, user_ids: list[str]) -> dict[str, Planni
             locale=row.locale,
             has_phone=bool(row.has_phone),
             has_email=bool(row.has_email),
+            erased=row.status == ERASED,
         )
         for row in repository.planning_profiles(conn, user_ids)
     }

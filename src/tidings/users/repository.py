@@ -68,6 +68,7 @@ def planning_profiles(conn: Connection, user_ids: list[str]) -> list[AnyRow]:
         users.c.locale,
         users.c.phone_hash.is_not(None).label("has_phone"),
         users.c.email_hash.is_not(None).label("has_email"),
+        users.c.status,
     ).where(users.c.id.in_(user_ids))
     return list(conn.execute(stmt))
 
