@@ -74,6 +74,12 @@ def test_after_erasure_nothing_of_the_person_remains_and_the_books_stay(
     assert shown["phone"] is None
     # tokens revoked
     assert client.get(f"/v1/users/{person.id}", headers=person.headers).status_code == 401
+    # the account takes no new personal data nor token
+    renamed = client.patch(f"/v1/users/{person.id}", json={"name": "欧阳锋锐"})
+    assert renamed.status_code == 409
+    assert renamed.json()["type"].endswith("/user-erased")
+    assert client.post(f"/v1/users/{person.id}/tokens").status_code == 409
+    assert client.post(f"/v1/users/{person.id}/web-links").status_code == 409
     # the phone and external id may sign up again
     again = create_user(client, phone=person.secrets[1], external_id=person.secrets[3])
     assert again["id"] != person.id

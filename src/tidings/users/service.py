@@ -19,7 +19,12 @@ from tidings.privacy.crypto import Keyring
 from tidings.privacy.masking import mask_email, mask_name, mask_phone
 from tidings.users import repository
 from tidings.users.directory import ERASED, Contact, contact_of, require_user
-from tidings.users.exceptions import ExternalIdTaken, StepUpAmountRaiseNeedsOperator, UserNotFound
+from tidings.users.exceptions import (
+    ExternalIdTaken,
+    StepUpAmountRaiseNeedsOperator,
+    UserErased,
+    UserNotFound,
+)
 from tidings.users.schemas import TokenOut, UserCreate, UserOut, UserUpdate
 
 TOKEN_PREFIX = "tdu_"  # noqa: S105 - a prefix, not a secret
@@ -169,6 +174,8 @@ def update_user(
 ) -> UserOut:
     """Apply a change; with `by_owner` (a user token) the own step-up amount may only go down."""
     current = get_user(conn, keyring, user_id)
+    if current.status == ERASED:
+        raise UserErased(f"user {user_id} was erased")
     values: dict[str, Any] = {"updated_at": at}
     if data.name is not None:
         values["name_enc"] = keyring.encrypt(data.name, context="users.name")
@@ -242,6 +249,8 @@ def hash_token(token: str) -> str:
 
 def issue_token(conn: Connection, user_id: str, *, at: datetime, ttl: timedelta) -> TokenOut:
     require_user(conn, user_id)
+    if repository.status_of(conn, user_id) == ERASED:
+        raise UserErased(f"user {user_id} was erased")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token_id = new_id("tok")
     expires_at = at + ttl
