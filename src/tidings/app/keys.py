@@ -34,8 +34,8 @@ from sqlalchemy import (
     update,
 )
 
+from tidings.app.privacy import registered
 from tidings.kit.db import read_transaction, with_retry, write_transaction
-from tidings.kit.tables import metadata
 from tidings.privacy import registry
 from tidings.privacy.codes import DESTINATIONS, SEALED_CODE
 from tidings.privacy.crypto import Keyring, KeyringError
@@ -105,7 +105,7 @@ def _rekey_json(keyring: Keyring, data: dict[str, Any]) -> dict[str, Any]:
 def _holding(place: Sealed) -> ColumnElement[bool]:
     """The rows that hold an encrypted value at all (for the outbox: events that carry a
     sealed field)."""
-    value = metadata.tables[place.table].c[place.column]
+    value = registered(place.table).c[place.column]
     if place.context is None:
         text = cast(value, String)
         return text.like(f'%"{SEALED_CODE}"%') | text.like(f'%"{DESTINATIONS}"%')
@@ -116,7 +116,7 @@ def _candidates(place: Sealed, keyring: Keyring) -> ColumnElement[bool]:
     """The rows that may hold a value not under the active key."""
     if place.context is None:
         return _holding(place)
-    value = metadata.tables[place.table].c[place.column]
+    value = registered(place.table).c[place.column]
     prefix = keyring.active_key_id + "$"
     return _holding(place) & (func.substr(value, 1, len(prefix)) != prefix)
 
@@ -135,7 +135,7 @@ def _rekey(keyring: Keyring, place: Sealed, stored: Any) -> Any:
 
 def pending(conn: Connection, keyring: Keyring, place: Sealed) -> int:
     """How many rows may still need the active key (an upper bound for the outbox)."""
-    table = metadata.tables[place.table]
+    table = registered(place.table)
     stmt = select(func.count()).select_from(table).where(_candidates(place, keyring))
     return int(conn.execute(stmt).scalar_one())
 
@@ -145,7 +145,7 @@ def rotate_batch(
 ) -> tuple[int, int, Any]:
     """Re-encrypt one batch past primary key `after`: (rows seen, rows rewritten, last key).
     Each row is a compare-and-set, so a concurrent change wins."""
-    table = metadata.tables[place.table]
+    table = registered(place.table)
     key, value = _key(table), table.c[place.column]
     stmt = select(key, value).where(_candidates(place, keyring)).order_by(key).limit(limit)
     if after is not None:
@@ -231,7 +231,7 @@ def check(engine: Engine, keyring: Keyring, *, retiring: str | None = None) -> K
     counts: dict[str, Counter[str]] = {}
     with read_transaction(engine) as conn:
         for place in places():
-            table = metadata.tables[place.table]
+            table = registered(place.table)
             value = table.c[place.column]
             tally: Counter[str] = Counter()
             rows = conn.execution_options(yield_per=1000).execute(

@@ -12,25 +12,34 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from types import ModuleType
 from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import JSON, ColumnElement, Connection, Engine, Table, delete, select, update
 
+from tidings import events
 from tidings.credit.exceptions import LineNotFound
 from tidings.credit.service import lines
+from tidings.idempotency import models as idempotency_models
 from tidings.kit.db import is_sqlite, read_transaction
 from tidings.kit.errors import Conflict
 from tidings.kit.tables import metadata
+from tidings.notify import models as notify_models
 from tidings.notify.types import DeliveryStatus
+from tidings.privacy import models as privacy_models
 from tidings.privacy import registry
 from tidings.privacy.crypto import Keyring, KeyringError
 from tidings.privacy.registry import Erasure, Kind, Personal, Via
 from tidings.privacy.userkeys import FreeText
 from tidings.risk import audit
+from tidings.risk import models as risk_models
 from tidings.users import directory
+from tidings.users import models as users_models
 from tidings.users import service as users
+from tidings.wallets import models as wallets_models
 from tidings.wallets import service as wallets
+from tidings.web import models as web_models
 
 NOT_EXPORTED = (Kind.LOOKUP_HASH, Kind.SECRET)
 """Kept out of an export: keyed hashes mean nothing to a person, and the per-user key and
@@ -56,7 +65,14 @@ class ErasureOut(BaseModel):
     retained: list[str]
 
 
-def _table(name: str) -> Table:
+MODELS: tuple[ModuleType, ...] = (events, idempotency_models, notify_models, privacy_models)
+MODELS += (risk_models, users_models, wallets_models, web_models)
+"""The table modules the registry names: imported here so `registered` finds every one, whatever
+else the process imported (the CLI, a job)."""
+
+
+def registered(name: str) -> Table:
+    """A table the registry names, from the one `MetaData` every domain's tables join."""
     return metadata.tables[name]
 
 
@@ -64,7 +80,7 @@ def _owned(table: Table, entry: Personal, user_id: str) -> ColumnElement[bool]:
     """The rows of `table` that belong to the person, as the registry says."""
     owner = entry.owner
     if isinstance(owner, Via):
-        parent = _table(owner.table)
+        parent = registered(owner.table)
         rows = select(parent.c.id).where(parent.c.user_id == user_id)
         return table.c[owner.column].in_(rows.scalar_subquery())
     return table.c[owner] == entry.owner_value.format(user_id=user_id)
@@ -96,7 +112,7 @@ def _refuse_while_money(conn: Connection, user_id: str, at: datetime) -> None:
 def apply_registry(conn: Connection, user_id: str) -> None:
     """Delete or blank every personal column of the person, one statement per table."""
     for name, entries in registry.by_table().items():
-        table = _table(name)
+        table = registered(name)
         where = _owned(table, entries[0], user_id)
         if any(entry.erasure is Erasure.DELETE for entry in entries):
             conn.execute(delete(table).where(where))
@@ -108,7 +124,8 @@ def apply_registry(conn: Connection, user_id: str) -> None:
 def _end_access(conn: Connection, user_id: str, at: datetime) -> None:
     """Tokens and page sessions revoked, sign-in links gone, pending deliveries cancelled, and
     events not yet relayed never will be (their data is blanked)."""
-    tokens, sessions, links = _table("user_tokens"), _table("web_sessions"), _table("web_links")
+    tokens, sessions = registered("user_tokens"), registered("web_sessions")
+    links = registered("web_links")
     conn.execute(
         update(tokens)
         .where(tokens.c.user_id == user_id, tokens.c.revoked_at.is_(None))
@@ -120,14 +137,14 @@ def _end_access(conn: Connection, user_id: str, at: datetime) -> None:
         .values(ended_at=at)
     )
     conn.execute(delete(links).where(links.c.user_id == user_id))
-    deliveries = _table("deliveries")
+    deliveries = registered("deliveries")
     waiting = (DeliveryStatus.PENDING, DeliveryStatus.DIGEST, DeliveryStatus.SENDING)
     conn.execute(
         update(deliveries)
         .where(deliveries.c.user_id == user_id, deliveries.c.status.in_(waiting))
         .values(status=DeliveryStatus.CANCELLED, reason="erased", final_at=at)
     )
-    outbox = _table("outbox")
+    outbox = registered("outbox")
     conn.execute(
         update(outbox)
         .where(outbox.c.user_id == user_id, outbox.c.relayed_at.is_(None))
@@ -139,7 +156,7 @@ def erase(conn: Connection, user_id: str, *, actor: str, reason: str, at: dateti
     """Erase the person's data in the caller's transaction (refused while money or credit
     remains); the books, the audit trail and the consent ledger stay, naming no one."""
     directory.require_user(conn, user_id)
-    users_table = _table("users")
+    users_table = registered("users")
     if directory.is_erased(conn, user_id):
         erased_at = conn.execute(
             select(users_table.c.erased_at).where(users_table.c.id == user_id)
@@ -207,7 +224,7 @@ def _jsonable(value: Any) -> Any:
 def _rows(
     conn: Connection, keyring: Keyring, name: str, entries: list[Personal], user_id: str
 ) -> Iterator[dict[str, Any]]:
-    table = _table(name)
+    table = registered(name)
     hidden = {entry.column for entry in entries if entry.kind in NOT_EXPORTED}
     by_column = {entry.column: entry for entry in entries}
     text = FreeText(conn, keyring)

@@ -12,9 +12,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Delete, Engine, Update, delete, select, update
 
+from tidings.app.privacy import registered
 from tidings.config import Settings
 from tidings.kit.db import with_retry, write_transaction
-from tidings.kit.tables import metadata
 from tidings.privacy.registry import RETENTION, Retention
 from tidings.risk import learning
 
@@ -31,7 +31,7 @@ def cutoff(rule: Retention, settings: Settings, as_of: datetime) -> datetime:
 
 def apply_rule(conn: Connection, rule: Retention, before: datetime) -> int:
     """One batch of the rule; how many rows it deleted or blanked."""
-    table = metadata.tables[rule.table]
+    table = registered(rule.table)
     due = table.c[rule.clock] < before
     if rule.blank is not None:
         due = due & table.c[rule.blank].is_not(None)
