@@ -4,6 +4,7 @@ and the books are exactly as they were."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
@@ -11,6 +12,7 @@ from sqlalchemy import Engine, func, select
 from tests.helpers import create_user
 from tests.notify.test_pipeline import deliver_everything
 from tests.privacy.conftest import Person, ciphertexts_of, make_person, text_values
+from tests.risk.conftest import count_rows
 from tidings.app.context import AppContext
 from tidings.events import outbox, record_event
 from tidings.kit.db import read_transaction, write_transaction
@@ -21,6 +23,12 @@ from tidings.risk.models import audit_log
 from tidings.wallets.models import transfers
 
 REASON = {"reason": "PIPL art. 47 request #4711"}
+
+
+def erase(client: TestClient, person: Person) -> dict[str, Any]:
+    response = client.post(f"/v1/users/{person.id}/erasure", json=REASON)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
 
 
 def books(engine: Engine) -> tuple[bool, dict[str, int], int]:
@@ -47,10 +55,9 @@ def test_after_erasure_nothing_of_the_person_remains_and_the_books_stay(
 ) -> None:
     sealed = ciphertexts_of(engine, person.id)
     books_before = books(engine)
-    response = client.post(f"/v1/users/{person.id}/erasure", json=REASON)
-    assert response.status_code == 200, response.text
-    assert response.json()["status"] == "erased"
-    assert "transfers" in response.json()["retained"]
+    answer = erase(client, person)
+    assert answer["status"] == "erased"
+    assert "transfers" in answer["retained"]
 
     leftovers = [
         (where, secret)
@@ -94,9 +101,8 @@ def test_after_erasure_nothing_of_the_person_remains_and_the_books_stay(
 def test_an_event_posted_for_an_erased_user_is_accepted_and_dropped(
     client: TestClient, engine: Engine, context: AppContext, person: Person
 ) -> None:
-    assert client.post(f"/v1/users/{person.id}/erasure", json=REASON).status_code == 200
-    with read_transaction(engine) as conn:
-        events_before = conn.execute(select(func.count()).select_from(outbox)).scalar_one()
+    erase(client, person)
+    events_before = count_rows(engine, outbox)
     event = {
         "specversion": "1.0",
         "id": "core-1",
@@ -108,8 +114,7 @@ def test_an_event_posted_for_an_erased_user_is_accepted_and_dropped(
     response = client.post("/v1/events", json=event)
     assert response.status_code == 202, response.text
     assert response.json()["dropped"] is True
-    with read_transaction(engine) as conn:
-        assert conn.execute(select(func.count()).select_from(outbox)).scalar_one() == events_before
+    assert count_rows(engine, outbox) == events_before
     metrics = client.get("/metrics").text
     assert "tidings_events_dropped_erased_total" in metrics
 
@@ -158,7 +163,7 @@ def test_memos_and_inbox_text_are_sealed_with_the_users_key_and_shredded_on_eras
     inbox = client.get(f"/v1/users/{person.id}/inbox", headers=person.headers).json()
     assert any("100.00" in item["body"] for item in inbox["items"])
 
-    assert client.post(f"/v1/users/{person.id}/erasure", json=REASON).status_code == 200
+    erase(client, person)
     with read_transaction(engine) as conn:  # a copy kept elsewhere no longer opens
         text = FreeText(conn, context.keyring)
         assert text.open(person.id, stored, context="transfers.memo") is None
@@ -169,9 +174,9 @@ def test_nothing_more_is_sent_to_an_erased_person(
     client: TestClient, engine: Engine, context: AppContext, person: Person
 ) -> None:
     """An event the service itself records later (a statement, say) makes no notice."""
-    assert client.post(f"/v1/users/{person.id}/erasure", json=REASON).status_code == 200
+    erase(client, person)
+    notices = count_rows(engine, notifications)
     with write_transaction(engine) as conn:
-        notices = conn.execute(select(func.count()).select_from(notifications)).scalar_one()
         record_event(
             conn,
             type="wallet.top_up.succeeded",
@@ -180,5 +185,4 @@ def test_nothing_more_is_sent_to_an_erased_person(
             at=context.clock.now(),
         )
     deliver_everything(context)
-    with read_transaction(engine) as conn:
-        assert conn.execute(select(func.count()).select_from(notifications)).scalar_one() == notices
+    assert count_rows(engine, notifications) == notices
