@@ -76,6 +76,15 @@ class Settings(BaseSettings):
     default_timezone: str = "Asia/Shanghai"
     low_balance_threshold: int = Field(default=10_000, ge=0, description="Minor units.")
     token_ttl_days: int = Field(default=30, ge=1, le=3650)
+    message_retention_days: int = Field(
+        default=180,
+        ge=1,
+        le=3650,
+        description="Sent message bodies and inbox items are deleted after (privacy.retention).",
+    )
+    login_retention_days: int = Field(
+        default=365, ge=1, le=3650, description="Reported logins are deleted after."
+    )
     log_level: str = "INFO"
     log_json: bool = True
     allow_time_travel: bool = False

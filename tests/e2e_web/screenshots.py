@@ -86,6 +86,7 @@ def _shoot(browser: Browser, site: Site, user_id: str, main: str, sub: str) -> l
             ("wallet", f"/app/wallets/{main}"),
             ("sub-wallet", f"/app/wallets/{sub}"),
             ("preferences", "/app/preferences"),
+            ("your-data", "/app/privacy"),
             ("front-page", "/"),
             ("not-found", "/app/no-such-page"),
         ]:

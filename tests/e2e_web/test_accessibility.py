@@ -77,6 +77,7 @@ def test_no_serious_violation_on_any_page(
         ("wallet", f"/app/wallets/{payer.wallet_id}"),
         ("sub-wallet", f"/app/wallets/{payer.sub_wallet_id}"),
         ("preferences", "/app/preferences"),
+        ("your data", "/app/privacy"),
         ("front page", "/"),
         ("verify", "/verify"),
         ("not found", "/app/no-such-page"),

@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 
 from tidings.app.context import AppContext
 from tidings.app.notify import build_dispatcher
+from tidings.app.retention import run_retention
 from tidings.credit import jobs as credit
 from tidings.kit.db import with_retry, write_transaction
 from tidings.kit.errors import NotFound, Unprocessable
@@ -54,6 +55,10 @@ def _risk_learn_model(context: AppContext, as_of: datetime) -> dict[str, Any]:
     return run_learn_model(context.engine, context.keyring, as_of=as_of, settle_after=settle_after)
 
 
+def _privacy_retention(context: AppContext, as_of: datetime) -> dict[str, Any]:
+    return run_retention(context.engine, context.settings, as_of=as_of)
+
+
 CREDIT_JOBS: dict[str, EngineJob] = {
     "credit.auto_debit": credit.run_auto_debit,
     "credit.overdue": credit.run_overdue,
@@ -68,6 +73,7 @@ JOBS: dict[str, Job] = {
     **{name: _on_engine(job) for name, job in CREDIT_JOBS.items()},
     "risk.expire_holds": _on_engine(run_expire_holds),
     "risk.learn_model": _risk_learn_model,
+    "privacy.retention": _privacy_retention,
 }
 
 JOB_INTERVALS: dict[str, timedelta] = {
@@ -79,6 +85,8 @@ JOB_INTERVALS: dict[str, timedelta] = {
     "risk.expire_holds": timedelta(seconds=30),
     # New outcomes reach the model within a minute (and every process within 30 s more).
     "risk.learn_model": timedelta(minutes=1),
+    # Hourly: what outlived its purpose goes within the hour (one indexed scan when nothing).
+    "privacy.retention": timedelta(hours=1),
 }
 """Jobs the worker's scheduler runs by itself, each at this cadence with `as_of=now`.
 (Digests are not here: the dispatcher sends them as they fall due.)"""

@@ -123,7 +123,7 @@ def build_dispatcher(context: AppContext) -> Dispatcher:
         keyring=context.keyring,
         clock=context.clock,
         renderer=renderer,
-        senders={ChannelName.INBOX: InboxChannel(), **senders},
+        senders={ChannelName.INBOX: InboxChannel(context.keyring), **senders},
         retry_delay=retry_delay,
         batch_size=settings.dispatch_batch,
         status_webhook_url=settings.status_webhook_url,

@@ -470,7 +470,9 @@ def _refund(payment: _Made, *, percent: int, currency: str) -> _Run:
     def run(conn: Connection, keyring: Keyring, at: datetime) -> None:
         if payment.transfer_id is None:
             raise _Skip("the payment to refund was not made")
-        paid = wallets.get_transfer(conn, payment.transfer_id, acting_user_id=None).amount.value
+        paid = wallets.get_transfer(
+            conn, keyring, payment.transfer_id, acting_user_id=None
+        ).amount.value
         data = TransferCreate(
             kind=TransferKind.REFUND,
             refund_of=payment.transfer_id,

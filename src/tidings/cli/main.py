@@ -1,4 +1,4 @@
-"""`tidings serve | worker | migrate | demo | token | ledger check | bus status | bench`."""
+"""`tidings serve | worker | migrate | demo | token | ledger check | keys | bus status | bench`."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ app.add_typer(ledger_app, name="ledger")
 jobs_app = typer.Typer(help="Periodic jobs.", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(bus_app, name="bus")
+keys_app = typer.Typer(help="Data keys: rotate every encrypted value, check.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 console = Console(stderr=True)
 
 
@@ -219,6 +221,58 @@ def jobs_run(
         console.print(f"[red]{exc.detail}")
         raise typer.Exit(1) from exc
     typer.echo(json.dumps(summary, ensure_ascii=False))
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    batch: Annotated[int, typer.Option(min=1, max=10_000, help="Rows per transaction.")] = 500,
+) -> None:
+    """Re-encrypt every value under the first key of TIDINGS_DATA_KEY, in batches, while the
+    service runs; safe to stop and run again (it resumes where values are left)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from tidings.app import keys
+    from tidings.app.context import build_context
+    from tidings.kit.db import read_transaction
+
+    context = build_context(get_settings())
+    keyring = context.keyring
+    with read_transaction(context.engine) as conn:
+        totals = {p.name: keys.pending(conn, keyring, p) for p in keys.places()}
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console
+    ) as progress:
+        tasks = {name: progress.add_task(name, total=total) for name, total in totals.items()}
+        done = keys.rotate(
+            context.engine,
+            keyring,
+            batch=batch,
+            on_batch=lambda place, seen: progress.advance(tasks[place.name], seen),
+        )
+    typer.echo(json.dumps({"active_key": keyring.active_key_id, "rewritten": done}))
+
+
+@keys_app.command("check")
+def keys_check(
+    retiring: Annotated[
+        str | None, typer.Option("--retiring", help="Fail if any value still needs this key.")
+    ] = None,
+) -> None:
+    """Prove every encrypted value opens with TIDINGS_DATA_KEY (and, with --retiring, that
+    none needs the key about to be removed)."""
+    from tidings.app import keys
+    from tidings.app.context import build_context
+
+    context = build_context(get_settings())
+    report = keys.check(context.engine, context.keyring, retiring=retiring)
+    counts = {place: dict(tally) for place, tally in report.counts.items() if tally}
+    typer.echo(json.dumps({"ok": report.ok, "values_by_key": counts}))
+    for line in report.unknown:
+        console.print(f"[red]no key for {line}")
+    for line in report.retiring:
+        console.print(f"[red]still under the retiring key: {line}")
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -9,6 +9,7 @@ from tidings.kit.tables import metadata
 from tidings.ledger import models as ledger_models
 from tidings.notify import models as notify_models
 from tidings.notify.kinds import models as kinds_models
+from tidings.privacy import models as privacy_models
 from tidings.risk import models as risk_models
 from tidings.users import models as users_models
 from tidings.wallets import models as wallets_models
@@ -22,6 +23,7 @@ __all__ = [
     "ledger_models",
     "metadata",
     "notify_models",
+    "privacy_models",
     "risk_models",
     "users_models",
     "wallets_models",

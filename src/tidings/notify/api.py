@@ -127,7 +127,9 @@ def list_inbox(
     """The user's in-app notices, newest first, with the unread count."""
     principal.require_self(user_id)
     with read_transaction(context.engine) as conn:
-        return inbox.list_inbox(conn, user_id, limit=limit, cursor=cursor, unread_only=unread)
+        return inbox.list_inbox(
+            conn, context.keyring, user_id, limit=limit, cursor=cursor, unread_only=unread
+        )
 
 
 @router.get("/users/{user_id}/notifications", response_model=NotificationPage)

@@ -13,6 +13,7 @@ from tidings.kit.pagination import decode_cursor, encode_cursor
 from tidings.kit.tables import AnyRow
 from tidings.kit.visibility import visible_or_raise
 from tidings.notify import repository
+from tidings.notify.channels.inbox import BODY, TITLE
 from tidings.notify.schemas import (
     AttemptOut,
     DeliveryOut,
@@ -25,6 +26,8 @@ from tidings.notify.schemas import (
     NotificationSummaryOut,
 )
 from tidings.notify.types import Category, ChannelName
+from tidings.privacy.crypto import Keyring
+from tidings.privacy.userkeys import FreeText
 from tidings.users import directory
 
 
@@ -33,19 +36,27 @@ class NotificationNotFound(NotFound):
 
 
 def list_inbox(
-    conn: Connection, user_id: str, *, limit: int, cursor: str | None, unread_only: bool
+    conn: Connection,
+    keyring: Keyring,
+    user_id: str,
+    *,
+    limit: int,
+    cursor: str | None,
+    unread_only: bool,
 ) -> InboxPage:
     directory.require_user(conn, user_id)
     rows = repository.list_inbox(
         conn, user_id, before_id=decode_cursor(cursor), limit=limit + 1, unread_only=unread_only
     )
+    text = FreeText(conn, keyring)
+    text.load([user_id], create=False)
     items = [
         InboxItemOut(
             id=row.notification_id,
             kind=row.kind,
             category=Category(row.category),
-            title=row.title,
-            body=row.body,
+            title=text.open(user_id, row.title, context=TITLE) or "",
+            body=text.open(user_id, row.body, context=BODY) or "",
             read=row.read_at is not None,
             created_at=as_utc(row.created_at),
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from prometheus_client import Counter
 from pydantic import ValidationError
 from sqlalchemy import Connection
 
@@ -48,6 +49,12 @@ class InvalidEventData(AppError):
         self.extra = {"errors": fields}
 
 
+ERASED_DROPPED = Counter(
+    "tidings_events_dropped_erased_total",
+    "Events posted for a user whose personal data was erased: accepted (202) and dropped.",
+)
+
+
 def accept_event(
     conn: Connection, keyring: Keyring, event: CloudEventIn, *, at: datetime
 ) -> EventAccepted:
@@ -71,21 +78,31 @@ def accept_event(
         raise UnknownSubject(
             "subject must be a user's id or external_id that exists", field="subject"
         )
+
+    def accepted(
+        stored_as: str, *, duplicate: bool = False, dropped: bool = False
+    ) -> EventAccepted:
+        return EventAccepted(
+            id=stored_as,
+            source=event.source,
+            event_id=event.id,
+            type=event.type,
+            user_id=user_id,
+            duplicate=duplicate,
+            known_type=known,
+            dropped=dropped,
+        )
+
+    if directory.is_erased(conn, user_id):  # accepted, so the core does not retry; dropped
+        ERASED_DROPPED.inc()
+        return accepted("", dropped=True)
     outbox_id = new_id("evt")
     if not repository.insert_receipt(
         conn, source=event.source, event_id=event.id, outbox_id=outbox_id, at=at
     ):
         # Seen before (on PostgreSQL a racing copy is waited for here, then seen).
         previous = repository.receipt_for(conn, event.source, event.id)
-        return EventAccepted(
-            id=previous or "",
-            source=event.source,
-            event_id=event.id,
-            type=event.type,
-            user_id=user_id,
-            duplicate=True,
-            known_type=known,
-        )
+        return accepted(previous or "", duplicate=True)
     record_event(
         conn,
         type=event.type,
@@ -95,15 +112,7 @@ def accept_event(
         source=event.source,
         event_id=outbox_id,
     )
-    return EventAccepted(
-        id=outbox_id,
-        source=event.source,
-        event_id=event.id,
-        type=event.type,
-        user_id=user_id,
-        duplicate=False,
-        known_type=known,
-    )
+    return accepted(outbox_id)
 
 
 def accept_batch_item(

@@ -19,7 +19,13 @@ from tidings.kit.ids import new_id
 from tidings.notify import devices, repository, webhook_secrets
 from tidings.notify.channels.destinations import PrivateDestinationError, check_literal_destination
 from tidings.notify.rules import RULES
-from tidings.notify.schemas import ConsentEventOut, PreferencesIn, PreferencesOut, QuietHoursIn
+from tidings.notify.schemas import (
+    ALL_CHANNELS,
+    ConsentEventOut,
+    PreferencesIn,
+    PreferencesOut,
+    QuietHoursIn,
+)
 from tidings.notify.status import record_status_change
 from tidings.notify.types import Category, ChannelName, DeliveryStatus, Preferences, QuietHours
 from tidings.privacy.crypto import Keyring
@@ -84,6 +90,8 @@ def planning_preferences(
     consents = repository.current_consents(conn, ids, MARKETING)
     result: dict[str, Preferences] = {}
     for user_id, profile in profiles.items():
+        if profile.erased:  # nothing more is said to an erased person
+            continue
         row = stored.get(user_id)
         reachable = {ChannelName.INBOX}
         if profile.has_phone:
@@ -288,7 +296,7 @@ def consent_history(conn: Connection, user_id: str) -> list[ConsentEventOut]:
     directory.require_user(conn, user_id)
     return [
         ConsentEventOut(
-            channel=ChannelName(row.channel),
+            channel="all" if row.channel == ALL_CHANNELS else ChannelName(row.channel),
             purpose=row.purpose,
             granted=bool(row.granted),
             method=row.method,

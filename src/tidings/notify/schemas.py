@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -93,6 +93,10 @@ class EventAccepted(BaseModel):
     user_id: str
     duplicate: bool
     known_type: bool
+    dropped: bool = Field(
+        default=False,
+        description="The user's data was erased (PIPL): the event is accepted and dropped.",
+    )
 
 
 class InboxItemOut(BaseModel):
@@ -234,9 +238,15 @@ class WebhookSecretOut(BaseModel):
     )
 
 
+ALL_CHANNELS: Final = "all"
+"""`consent_events.channel` of a consent that is not about one channel (personalisation)."""
+
+
 class ConsentEventOut(BaseModel):
-    channel: ChannelName
-    purpose: str
+    channel: ChannelName | Literal["all"] = Field(
+        description="The channel the consent is about; `all` for personalisation."
+    )
+    purpose: str = Field(description="`marketing` per channel, `personalisation` for all.")
     granted: bool
     method: str
     actor: str

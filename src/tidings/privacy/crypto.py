@@ -81,6 +81,11 @@ class Keyring:
             raise KeyringError("ciphertext was altered or belongs to another field") from exc
         return plain.decode()
 
+    @property
+    def key_ids(self) -> frozenset[str]:
+        """Every key id this keyring can decrypt with."""
+        return frozenset(self._ciphers)
+
     def needs_rotation(self, token: str) -> bool:
         """True when the value was sealed with a key other than the active one."""
         return not token.startswith(self.active_key_id + "$")

@@ -16,6 +16,9 @@ from tidings.privacy.crypto import Keyring
 from tidings.users import repository
 from tidings.users.exceptions import UserNotFound
 
+ERASED = "erased"
+"""`users.status` once the person's data is erased; the row stays for the ledger."""
+
 
 @dataclass(frozen=True, slots=True)
 class Contact:
@@ -48,6 +51,11 @@ def require_user(conn: Connection, user_id: str) -> None:
         raise UserNotFound(f"user {user_id} not found")
 
 
+def is_erased(conn: Connection, user_id: str) -> bool:
+    """Whether the user's personal data was erased (PIPL): events for them are dropped."""
+    return repository.status_of(conn, user_id) == ERASED
+
+
 def find_user_id(conn: Connection, keyring: Keyring, reference: str) -> str | None:
     """A user named by our id or by the integrator's external id."""
     if is_id(reference, "usr") and repository.user_exists(conn, reference):
@@ -58,7 +66,7 @@ def find_user_id(conn: Connection, keyring: Keyring, reference: str) -> str | No
 
 def contacts(conn: Connection, keyring: Keyring, user_ids: list[str]) -> dict[str, Contact]:
     """Clear contact data for the dispatcher to address messages (one query for a batch);
-    it never leaves the process. Users that no longer exist are absent."""
+    it never leaves the process. Users that no longer exist, or were erased, are absent."""
     return {
         row.id: Contact(
             user_id=row.id,
@@ -71,6 +79,7 @@ def contacts(conn: Connection, keyring: Keyring, user_ids: list[str]) -> dict[st
             email_changed_at=as_utc(row.email_changed_at) if row.email_changed_at else None,
         )
         for row in repository.get_users(conn, user_ids)
+        if row.status != ERASED
     }
 
 
@@ -82,6 +91,8 @@ class PlanningProfile:
     locale: str
     has_phone: bool
     has_email: bool
+    erased: bool = False
+    """The person's data was erased: nothing more is sent to them."""
 
 
 def planning_profiles(conn: Connection, user_ids: list[str]) -> dict[str, PlanningProfile]:
@@ -91,6 +102,7 @@ def planning_profiles(conn: Connection, user_ids: list[str]) -> dict[str, Planni
             locale=row.locale,
             has_phone=bool(row.has_phone),
             has_email=bool(row.has_email),
+            erased=row.status == ERASED,
         )
         for row in repository.planning_profiles(conn, user_ids)
     }

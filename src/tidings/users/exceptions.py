@@ -32,3 +32,10 @@ class ContactChangeNeedsCode(Forbidden):
 
     code = "contact-change-needs-code"
     title = "Contact change needs a code"
+
+
+class UserErased(Conflict):
+    """The person's data was erased (PIPL): the account takes no new personal data or token."""
+
+    code = "user-erased"
+    title = "User erased"

@@ -28,6 +28,9 @@ users = Table(
     Column("step_up_amount", Amount),  # the user's own, lower step-up amount (minor units)
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
+    # "active", or "erased" (PIPL erasure: the row stays for the ledger, naming no one).
+    Column("status", String(8), nullable=False, server_default="active"),
+    Column("erased_at", Timestamp),
 )
 
 user_tokens = Table(

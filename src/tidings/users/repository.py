@@ -34,6 +34,10 @@ def user_exists(conn: Connection, user_id: str) -> bool:
     return conn.execute(select(users.c.id).where(users.c.id == user_id)).first() is not None
 
 
+def status_of(conn: Connection, user_id: str) -> str | None:
+    return conn.execute(select(users.c.status).where(users.c.id == user_id)).scalar_one_or_none()
+
+
 def find_by_external_id_hash(conn: Connection, digest: str) -> str | None:
     stmt = select(users.c.id).where(users.c.external_id_hash == digest)
     return conn.execute(stmt).scalar_one_or_none()
@@ -64,6 +68,7 @@ def planning_profiles(conn: Connection, user_ids: list[str]) -> list[AnyRow]:
         users.c.locale,
         users.c.phone_hash.is_not(None).label("has_phone"),
         users.c.email_hash.is_not(None).label("has_email"),
+        users.c.status,
     ).where(users.c.id.in_(user_ids))
     return list(conn.execute(stmt))
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import available_timezones
 
 import phonenumbers
@@ -140,6 +140,11 @@ class UserOut(BaseModel):
     )
     wallet_id: str
     created_at: datetime
+    status: Literal["active", "erased"] = Field(
+        default="active",
+        description="`erased`: the person's data was erased (PIPL); the books stay.",
+    )
+    erased_at: datetime | None = None
 
 
 class TokenOut(BaseModel):

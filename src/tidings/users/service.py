@@ -14,11 +14,17 @@ from tidings.kit.clock import as_utc
 from tidings.kit.errors import NotFound
 from tidings.kit.ids import is_id, new_id
 from tidings.kit.money import CurrencyMismatch, Money, money
+from tidings.kit.tables import AnyRow
 from tidings.privacy.crypto import Keyring
 from tidings.privacy.masking import mask_email, mask_name, mask_phone
 from tidings.users import repository
-from tidings.users.directory import Contact, contact_of, require_user
-from tidings.users.exceptions import ExternalIdTaken, StepUpAmountRaiseNeedsOperator, UserNotFound
+from tidings.users.directory import ERASED, Contact, contact_of, require_user
+from tidings.users.exceptions import (
+    ExternalIdTaken,
+    StepUpAmountRaiseNeedsOperator,
+    UserErased,
+    UserNotFound,
+)
 from tidings.users.schemas import TokenOut, UserCreate, UserOut, UserUpdate
 
 TOKEN_PREFIX = "tdu_"  # noqa: S105 - a prefix, not a secret
@@ -102,6 +108,8 @@ def get_user(conn: Connection, keyring: Keyring, user_id: str) -> UserOut:
     row = repository.get_user(conn, user_id) if is_id(user_id, "usr") else None
     if row is None:
         raise UserNotFound(f"user {user_id} not found")
+    if row.status == ERASED:
+        return _erased_out(row)
     name = keyring.decrypt(row.name_enc, context="users.name")
     phone = keyring.decrypt(row.phone_enc, context="users.phone") if row.phone_enc else None
     email = keyring.decrypt(row.email_enc, context="users.email") if row.email_enc else None
@@ -120,6 +128,25 @@ def get_user(conn: Connection, keyring: Keyring, user_id: str) -> UserOut:
         ),
         wallet_id=row.main_wallet_id,
         created_at=as_utc(row.created_at),
+    )
+
+
+def _erased_out(row: AnyRow) -> UserOut:
+    """An erased user: the row stays for the ledger, naming no one."""
+    return UserOut(
+        id=row.id,
+        external_id="",
+        name="",
+        phone=None,
+        email=None,
+        locale=row.locale,
+        timezone=row.timezone,
+        currency=row.currency,
+        low_balance_threshold=money(int(row.low_balance_threshold), row.currency),
+        wallet_id=row.main_wallet_id,
+        created_at=as_utc(row.created_at),
+        status=ERASED,
+        erased_at=as_utc(row.erased_at) if row.erased_at else None,
     )
 
 
@@ -147,6 +174,8 @@ def update_user(
 ) -> UserOut:
     """Apply a change; with `by_owner` (a user token) the own step-up amount may only go down."""
     current = get_user(conn, keyring, user_id)
+    if current.status == ERASED:
+        raise UserErased(f"user {user_id} was erased")
     values: dict[str, Any] = {"updated_at": at}
     if data.name is not None:
         values["name_enc"] = keyring.encrypt(data.name, context="users.name")
@@ -220,6 +249,8 @@ def hash_token(token: str) -> str:
 
 def issue_token(conn: Connection, user_id: str, *, at: datetime, ttl: timedelta) -> TokenOut:
     require_user(conn, user_id)
+    if repository.status_of(conn, user_id) == ERASED:
+        raise UserErased(f"user {user_id} was erased")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token_id = new_id("tok")
     expires_at = at + ttl

@@ -100,6 +100,7 @@ def list_transactions(
     with read_transaction(context.engine) as conn:
         return service.list_transactions(
             conn,
+            context.keyring,
             wallet_id,
             acting_user_id=principal.user_id,
             limit=limit,
@@ -216,7 +217,9 @@ def _after_rollback(write: WriteRequest, record: Callable[[Connection], object])
 @router.get("/transfers/{transfer_id}", response_model=TransferOut)
 def get_transfer(transfer_id: str, context: Context, principal: CurrentPrincipal) -> TransferOut:
     with read_transaction(context.engine) as conn:
-        return service.get_transfer(conn, transfer_id, acting_user_id=principal.user_id)
+        return service.get_transfer(
+            conn, context.keyring, transfer_id, acting_user_id=principal.user_id
+        )
 
 
 @router.post(

@@ -18,6 +18,7 @@ from tidings.kit.ids import is_id
 from tidings.kit.visibility import visible_or_raise
 from tidings.ledger import service as ledger
 from tidings.privacy.crypto import Keyring
+from tidings.privacy.userkeys import FreeText
 from tidings.risk import audit, verification
 from tidings.risk.exceptions import (
     VerificationExpired,
@@ -59,7 +60,9 @@ def hold_for_verification(
     refuses to send a code (`TransferBlocked`: a recent contact change, no trusted contact).
     """
     held = transfer.model_copy(update={"status": TransferStatus.PENDING_VERIFICATION})
-    repository.insert_transfer(conn, transfer_values(held, entry_id=None))
+    repository.insert_transfer(
+        conn, transfer_values(held, entry_id=None, text=FreeText(conn, keyring))
+    )
     hold_id = ledger.place_hold(
         conn,
         account_id=outgoing.account_id,
@@ -102,7 +105,7 @@ def _complete_held_transfer(
     return post_transfer(
         conn,
         keyring,
-        transfer_out(row),
+        transfer_out(row, FreeText(conn, keyring)),
         source=source,
         destination=wallets.get("destination"),
         at=at,

@@ -18,6 +18,7 @@ from tidings.kit.visibility import is_visible
 from tidings.ledger import service as ledger
 from tidings.ledger.service import Leg, PostedEntry, system_account_id
 from tidings.privacy.crypto import Keyring
+from tidings.privacy.userkeys import FreeText
 from tidings.users import service as users
 from tidings.wallets import events, repository
 from tidings.wallets.events import MerchantRef, WalletEvent
@@ -64,7 +65,13 @@ def lock_wallets(
     return loaded
 
 
-def transfer_values(transfer: TransferOut, *, entry_id: str | None) -> dict[str, Any]:
+MEMO: Final = "transfers.memo"
+"""The context a memo is sealed under, with the payer's own key (crypto-shredding)."""
+
+
+def transfer_values(
+    transfer: TransferOut, *, entry_id: str | None, text: FreeText
+) -> dict[str, Any]:
     """The transfer's row (the entry that moved its money, once posted)."""
     merchant = transfer.merchant
     return {
@@ -79,7 +86,7 @@ def transfer_values(transfer: TransferOut, *, entry_id: str | None) -> dict[str,
         "merchant_name": merchant.name if merchant else None,
         "merchant_category": merchant.category if merchant else None,
         "refund_of": transfer.refund_of,
-        "memo": transfer.memo,
+        "memo": text.seal(transfer.user_id, transfer.memo, context=MEMO),
         "entry_id": entry_id,
         "created_at": transfer.created_at,
     }
@@ -92,7 +99,7 @@ def stored_merchant(row: AnyRow) -> Merchant | None:
     return Merchant.model_construct(name=row.merchant_name, category=row.merchant_category)
 
 
-def transfer_out(row: AnyRow) -> TransferOut:
+def transfer_out(row: AnyRow, text: FreeText) -> TransferOut:
     currency = row.currency
     kind = TransferKind(row.kind)
     return TransferOut(
@@ -106,7 +113,7 @@ def transfer_out(row: AnyRow) -> TransferOut:
         merchant=stored_merchant(row),
         refund_of=row.refund_of,
         refunded=money(int(row.refunded_amount), currency) if KINDS[kind].refundable else None,
-        memo=row.memo,
+        memo=text.open(row.user_id, row.memo, context=MEMO),
         created_at=as_utc(row.created_at),
     )
 
@@ -147,7 +154,8 @@ def post_transfer(
         done = transfer.model_copy(update={"status": TransferStatus.SUCCEEDED})
     else:
         done = transfer
-        repository.insert_transfer(conn, transfer_values(done, entry_id=posted.entry_id))
+        values = transfer_values(done, entry_id=posted.entry_id, text=FreeText(conn, keyring))
+        repository.insert_transfer(conn, values)
     wallets = {Side.SOURCE: source, Side.DESTINATION: destination}
     moved = _Moved(conn, keyring, done, wallets, posted)
     for notice in rule.notices:

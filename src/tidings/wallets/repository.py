@@ -197,6 +197,7 @@ def list_transactions(
             transfers.c.merchant_name,
             transfers.c.merchant_category,
             transfers.c.memo,
+            transfers.c.user_id.label("memo_owner"),
         )
         .join(ledger_entries, ledger_entries.c.id == postings.c.entry_id)
         .outerjoin(transfers, transfers.c.id == ledger_entries.c.reference)

@@ -24,6 +24,7 @@ from tidings.ledger import service as ledger
 from tidings.ledger.exceptions import InsufficientFunds
 from tidings.ledger.service import Leg
 from tidings.privacy.crypto import Keyring
+from tidings.privacy.userkeys import FreeText
 from tidings.risk import audit, stepup
 from tidings.risk.exceptions import TransferBlocked
 from tidings.risk.signals import OutgoingTransfer, RiskAssessment, RiskDecision
@@ -44,6 +45,7 @@ from tidings.wallets.exceptions import (
 from tidings.wallets.holds import hold_for_verification
 from tidings.wallets.kinds import KINDS, check_fields, check_parties
 from tidings.wallets.posting import (
+    MEMO,
     lock_wallets,
     post_transfer,
     require_not_frozen,
@@ -406,7 +408,9 @@ def record_payment_failed(
     return True
 
 
-def get_transfer(conn: Connection, transfer_id: str, *, acting_user_id: str | None) -> TransferOut:
+def get_transfer(
+    conn: Connection, keyring: Keyring, transfer_id: str, *, acting_user_id: str | None
+) -> TransferOut:
     """A transfer the caller took part in (as payer or payee); others are 'not found'."""
     row = repository.get_transfer(conn, transfer_id) if is_id(transfer_id, "trf") else None
     if row is not None and not is_visible(row, acting_user_id):
@@ -416,7 +420,7 @@ def get_transfer(conn: Connection, transfer_id: str, *, acting_user_id: str | No
             row = None
     if row is None:
         raise TransferNotFound(f"transfer {transfer_id} not found")
-    return transfer_out(row)
+    return transfer_out(row, FreeText(conn, keyring))
 
 
 def close_sub_wallet(
@@ -470,6 +474,7 @@ def close_sub_wallet(
 
 def list_transactions(
     conn: Connection,
+    keyring: Keyring,
     wallet_id: str,
     *,
     acting_user_id: str | None,
@@ -491,6 +496,7 @@ def list_transactions(
         until=until,
     )
     items = []
+    text = FreeText(conn, keyring)
     for row in rows[:limit]:
         counterparty = None
         if row.source_wallet_id and row.destination_wallet_id:
@@ -508,7 +514,7 @@ def list_transactions(
                 balance_after=money(int(row.balance_after), row.currency),
                 merchant=stored_merchant(row),
                 counterparty_wallet_id=counterparty,
-                memo=row.memo,
+                memo=text.open(row.memo_owner, row.memo, context=MEMO),
                 created_at=as_utc(row.created_at),
             )
         )

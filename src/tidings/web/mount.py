@@ -9,6 +9,7 @@ from tidings.web.errors import install_page_errors
 from tidings.web.pages.console import router as console_router
 from tidings.web.pages.inbox import router as inbox_router
 from tidings.web.pages.preferences import router as preferences_router
+from tidings.web.pages.privacy import router as privacy_router
 from tidings.web.pages.public import router as public_router
 from tidings.web.pages.signin import router as signin_router
 from tidings.web.pages.wallet import router as wallet_router
@@ -25,6 +26,7 @@ def mount_pages(app: FastAPI) -> None:
         inbox_router,
         wallet_router,
         preferences_router,
+        privacy_router,
         console_router,
     ):
         app.include_router(router)

@@ -21,6 +21,7 @@ from tidings.kit.clock import as_utc
 from tidings.kit.ids import new_id
 from tidings.privacy.crypto import Keyring
 from tidings.users import directory
+from tidings.users.exceptions import UserErased
 from tidings.web import repository
 from tidings.web.schemas import WebLinkIssued
 
@@ -88,6 +89,8 @@ def link_url(keyring: Keyring, base_url: str, link_id: str) -> str:
 
 def issue_link(conn: Connection, keyring: Keyring, user_id: str, *, at: datetime) -> WebLinkIssued:
     directory.require_user(conn, user_id)
+    if directory.is_erased(conn, user_id):
+        raise UserErased(f"user {user_id} was erased")
     link_id = new_id("wln")
     expires_at = at + LINK_TTL
     repository.insert_link(

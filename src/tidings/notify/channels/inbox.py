@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict
+from typing import Final
 
 from sqlalchemy import Connection
 
@@ -23,15 +24,26 @@ from tidings.notify.types import (
     SendResult,
     StoredMessage,
 )
+from tidings.privacy.crypto import Keyring
+from tidings.privacy.userkeys import FreeText
 
 TITLE_LIMIT = 200
 """`inbox_items.title` holds this many characters."""
 
 
+TITLE: Final = "inbox_items.title"
+BODY: Final = "inbox_items.body"
+"""The contexts an inbox item's title and body are sealed under, with the user's own key."""
+
+
 class InboxChannel:
-    """The in-app inbox; thread-safe (it keeps no state)."""
+    """The in-app inbox; thread-safe (it keeps no state). With a keyring, each item's title
+    and body are sealed with the user's own key (crypto-shredding on erasure)."""
 
     _info = ChannelInfo(name="inbox", channel=ChannelName.INBOX, body_limit=None, rate_per_s=None)
+
+    def __init__(self, keyring: Keyring | None = None) -> None:
+        self._keyring = keyring
 
     @property
     def info(self) -> ChannelInfo:
@@ -55,7 +67,14 @@ class InboxChannel:
         return SendResult(provider=self._info.name, stored=item)
 
     def store(self, conn: Connection, messages: Sequence[StoredMessage]) -> None:
-        repository.insert_inbox_items(conn, [asdict(message) for message in messages])
+        rows = [asdict(message) for message in messages]
+        if self._keyring is not None:
+            text = FreeText(conn, self._keyring)
+            text.load([row["user_id"] for row in rows], create=True)
+            for row in rows:
+                row["title"] = text.seal(row["user_id"], row["title"], context=TITLE)
+                row["body"] = text.seal(row["user_id"], row["body"], context=BODY)
+        repository.insert_inbox_items(conn, rows)
 
     def __repr__(self) -> str:
         return describe("InboxChannel", name=self._info.name)

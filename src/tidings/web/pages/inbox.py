@@ -15,6 +15,7 @@ from tidings.kit.pagination import DEFAULT_LIMIT
 from tidings.notify import inbox
 from tidings.notify.delivery.authenticity import CODE_PATTERN
 from tidings.notify.schemas import InboxItemOut
+from tidings.privacy.crypto import Keyring
 from tidings.web.i18n import gettext_noop
 from tidings.web.visit import UserForm, UserVisit, Visit
 
@@ -48,9 +49,15 @@ def _notice(item: InboxItemOut) -> Notice:
     return Notice(item=item, code=found.group(1) if found else None)
 
 
-def _inbox_view(conn: Connection, user_id: str, *, before: str | None) -> InboxView:
-    unread = inbox.list_inbox(conn, user_id, limit=UNREAD_SHOWN, cursor=None, unread_only=True)
-    page = inbox.list_inbox(conn, user_id, limit=DEFAULT_LIMIT, cursor=before, unread_only=False)
+def _inbox_view(
+    conn: Connection, keyring: Keyring, user_id: str, *, before: str | None
+) -> InboxView:
+    unread = inbox.list_inbox(
+        conn, keyring, user_id, limit=UNREAD_SHOWN, cursor=None, unread_only=True
+    )
+    page = inbox.list_inbox(
+        conn, keyring, user_id, limit=DEFAULT_LIMIT, cursor=before, unread_only=False
+    )
     return InboxView(
         unread=[_notice(item) for item in unread.items],
         read=[_notice(item) for item in page.items if item.read],
@@ -61,7 +68,7 @@ def _inbox_view(conn: Connection, user_id: str, *, before: str | None) -> InboxV
 
 def _show(visit: Visit, *, before: str | None = None, announce: str | None = None) -> Response:
     with read_transaction(visit.context.engine) as conn:
-        view = _inbox_view(conn, visit.user_id, before=before)
+        view = _inbox_view(conn, visit.context.keyring, visit.user_id, before=before)
     template = "app/_inbox.html" if visit.htmx else "app/inbox.html"
     return visit.render(template, view=view, announce=announce, active="inbox")
 

@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from tidings.kit.db import read_transaction
 from tidings.kit.pagination import MAX_LIMIT
+from tidings.privacy.crypto import Keyring
 from tidings.wallets import service as wallets
 from tidings.wallets.schemas import TransactionOut, TransferKind, WalletOut
 from tidings.web.charts import Bar, BarChart, bar_chart
@@ -46,13 +47,14 @@ def month_start(now: datetime, timezone: ZoneInfo) -> datetime:
 
 
 def _month_of_payments(
-    conn: Connection, wallet_id: str, *, user_id: str, since: datetime
+    conn: Connection, keyring: Keyring, wallet_id: str, *, user_id: str, since: datetime
 ) -> list[TransactionOut]:
     found: list[TransactionOut] = []
     cursor = None
     for _ in range(MONTH_PAGES):
         page = wallets.list_transactions(
             conn,
+            keyring,
             wallet_id,
             acting_user_id=user_id,
             limit=MAX_LIMIT,
@@ -70,11 +72,12 @@ def _month_of_payments(
 
 def _wallet_view(visit: Visit, conn: Connection, wallet_id: str) -> WalletView:
     user_id, now = visit.user_id, visit.context.clock.now()
+    keyring = visit.context.keyring
     wallet = wallets.get_wallet(conn, wallet_id, acting_user_id=user_id, at=now)
     owned = wallets.list_wallets(conn, user_id, at=now)
     since = month_start(now, visit.timezone)
     spending = spending_by_category(
-        _month_of_payments(conn, wallet_id, user_id=user_id, since=since), wallet.currency
+        _month_of_payments(conn, keyring, wallet_id, user_id=user_id, since=since), wallet.currency
     )
     return WalletView(
         wallet=wallet,
@@ -84,6 +87,7 @@ def _wallet_view(visit: Visit, conn: Connection, wallet_id: str) -> WalletView:
         else [],
         recent=wallets.list_transactions(
             conn,
+            keyring,
             wallet_id,
             acting_user_id=user_id,
             limit=RECENT,

@@ -1,0 +1,70 @@
+"""The `privacy.retention` job: delete what has outlived its purpose (`registry.RETENTION`).
+
+Set-based (one statement per rule, in batches of ids so a long backlog never holds one huge
+transaction), idempotent (a second run for the same `as_of` finds nothing) and driven by
+`as_of`, so a missed run catches up and a rehearsal can look ahead.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Delete, Engine, Update, delete, select, update
+
+from tidings.app.privacy import registered
+from tidings.config import Settings
+from tidings.kit.db import with_retry, write_transaction
+from tidings.privacy.registry import RETENTION, Retention
+from tidings.risk import learning
+
+BATCH = 1000
+
+
+def cutoff(rule: Retention, settings: Settings, as_of: datetime) -> datetime:
+    """Rows whose clock is before this moment have outlived their purpose."""
+    if rule.days_setting is None:
+        return as_of
+    days = int(getattr(settings, rule.days_setting))
+    return as_of - timedelta(days=days)
+
+
+def apply_rule(conn: Connection, rule: Retention, before: datetime) -> int:
+    """One batch of the rule; how many rows it deleted or blanked."""
+    table = registered(rule.table)
+    due = table.c[rule.clock] < before
+    if rule.blank is not None:
+        due = due & table.c[rule.blank].is_not(None)
+    key = table.primary_key.columns.values()[0]
+    ids = select(key).where(due).limit(BATCH)
+    stmt: Update | Delete
+    if rule.blank is not None:
+        stmt = update(table).where(key.in_(ids.scalar_subquery())).values({rule.blank: None})
+    else:
+        stmt = delete(table).where(key.in_(ids.scalar_subquery()))
+    return conn.execute(stmt).rowcount or 0
+
+
+def run_retention(engine: Engine, settings: Settings, *, as_of: datetime) -> dict[str, Any]:
+    counts: dict[str, int] = {}
+    for rule in RETENTION:
+        before = cutoff(rule, settings, as_of)
+        total = 0
+        while True:
+
+            def batch(rule: Retention = rule, before: datetime = before) -> int:
+                with write_transaction(engine) as conn:
+                    return apply_rule(conn, rule, before)
+
+            done = with_retry(batch)
+            total += done
+            if done < BATCH:
+                break
+        counts[rule.name] = total
+
+    def forget() -> int:
+        with write_transaction(engine) as conn:
+            return learning.forget_old(conn, as_of=as_of)
+
+    counts["risk_observations"] = with_retry(forget)
+    return counts

@@ -1,0 +1,80 @@
+"""Consent history (marketing per channel, personalisation) in the API and on the user
+pages, and the export as a download from the pages."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, insert
+
+from tests.privacy.conftest import Person, make_person
+from tests.web.conftest import browser_for, sign_in
+from tidings.app.context import AppContext
+from tidings.kit.db import write_transaction
+from tidings.notify.models import consent_events
+
+
+def give_consents(client: TestClient, engine: Engine, person: Person) -> None:
+    for granted in (True, False):
+        response = client.put(
+            f"/v1/users/{person.id}/preferences",
+            json={"marketing_consent": {"sms": granted}},
+            headers=person.headers,
+        )
+        assert response.status_code == 200, response.text
+    with write_transaction(engine) as conn:  # as the insights engineer's opt-in records it
+        conn.execute(
+            insert(consent_events).values(
+                id="cev_personalisation01",
+                user_id=person.id,
+                channel="all",
+                purpose="personalisation",
+                granted=True,
+                method="api",
+                actor=person.id,
+                evidence="PUT /v1/users/{user_id}/personalisation",
+                at=datetime(2030, 1, 1, tzinfo=UTC),
+            )
+        )
+
+
+def test_the_history_lists_marketing_per_channel_and_personalisation(
+    client: TestClient, context: AppContext, engine: Engine, person: Person
+) -> None:
+    give_consents(client, engine, person)
+    history = client.get(f"/v1/users/{person.id}/consents", headers=person.headers)
+    assert history.status_code == 200, history.text
+    rows = [(e["purpose"], e["channel"], e["granted"]) for e in history.json()]
+    assert rows[0] == ("personalisation", "all", True)
+    assert ("marketing", "sms", True) in rows
+    assert ("marketing", "sms", False) in rows
+    other = make_person(client, context)
+    assert client.get(f"/v1/users/{person.id}/consents", headers=other.headers).status_code == 404
+
+
+def test_the_page_shows_the_history_and_downloads_the_export(
+    client: TestClient, context: AppContext, engine: Engine, person: Person
+) -> None:
+    give_consents(client, engine, person)
+    browser = browser_for(client)
+    assert browser.get("/app/privacy").status_code == 401
+    assert browser.get("/app/privacy/export").status_code == 401
+    sign_in(client, browser, person.id)
+    page = browser.get("/app/privacy")
+    assert page.status_code == 200
+    assert "个性化建议" in page.text
+    assert "全部渠道" in page.text
+    assert "已撤回" in page.text
+    assert "下载我的数据" in page.text
+    english = browser.get("/app/privacy?lang=en")
+    assert "Personalised suggestions" in english.text
+    assert "Withdrawn" in english.text
+    download = browser.get("/app/privacy/export")
+    assert download.status_code == 200
+    assert "attachment" in download.headers["content-disposition"]
+    document = json.loads(download.text)
+    assert document["user_id"] == person.id
+    assert person.secrets[1] in download.text  # the phone, in clear for its owner
+    browser.close()

@@ -1,0 +1,188 @@
+"""Erasure: refused while money or credit remains; otherwise nothing of the person is left,
+and the books are exactly as they were."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, func, select
+
+from tests.helpers import create_user
+from tests.notify.test_pipeline import deliver_everything
+from tests.privacy.conftest import Person, ciphertexts_of, make_person, text_values
+from tests.risk.conftest import count_rows
+from tidings.app.context import AppContext
+from tidings.events import outbox, record_event
+from tidings.kit.db import read_transaction, write_transaction
+from tidings.ledger import service as ledger
+from tidings.notify.models import inbox_items, notifications
+from tidings.privacy.userkeys import PREFIX, FreeText
+from tidings.risk.models import audit_log
+from tidings.wallets.models import transfers
+
+REASON = {"reason": "PIPL art. 47 request #4711"}
+
+
+def erase(client: TestClient, person: Person) -> dict[str, Any]:
+    response = client.post(f"/v1/users/{person.id}/erasure", json=REASON)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def books(engine: Engine) -> tuple[bool, dict[str, int], int]:
+    with read_transaction(engine) as conn:
+        trial = ledger.trial_balance(conn)
+        count = conn.execute(select(func.count()).select_from(transfers)).scalar_one()
+    return trial.ok, trial.totals, count
+
+
+def test_erasure_with_money_left_is_409_and_changes_nothing(
+    client: TestClient, context: AppContext, engine: Engine
+) -> None:
+    person = make_person(client, context, keep=1)
+    before = text_values(engine)
+    response = client.post(f"/v1/users/{person.id}/erasure", json=REASON)
+    assert response.status_code == 409, response.text
+    assert response.json()["type"].endswith("/balance-not-zero")
+    assert text_values(engine) == before
+    assert client.get(f"/v1/users/{person.id}").json()["status"] == "active"
+
+
+def test_after_erasure_nothing_of_the_person_remains_and_the_books_stay(
+    client: TestClient, context: AppContext, engine: Engine, person: Person, tmp_path: Path
+) -> None:
+    sealed = ciphertexts_of(engine, person.id)
+    books_before = books(engine)
+    answer = erase(client, person)
+    assert answer["status"] == "erased"
+    assert "transfers" in answer["retained"]
+
+    leftovers = [
+        (where, secret)
+        for where, value in text_values(engine)
+        for secret in (*person.secrets, *sealed)
+        if secret in value
+    ]
+    assert leftovers == []
+    assert books(engine) == books_before
+    assert books_before[0] is True
+    if engine.dialect.name == "sqlite":
+        database = Path(engine.url.database or "")
+        stored = b"".join(
+            p.read_bytes() for p in database.parent.glob(database.name + "*") if p.is_file()
+        )
+        assert [s for s in (*person.secrets, *sealed) if s.encode() in stored] == []
+
+    shown = client.get(f"/v1/users/{person.id}").json()
+    assert shown["status"] == "erased"
+    assert shown["name"] == ""
+    assert shown["phone"] is None
+    # tokens revoked
+    assert client.get(f"/v1/users/{person.id}", headers=person.headers).status_code == 401
+    # the account takes no new personal data nor token
+    renamed = client.patch(f"/v1/users/{person.id}", json={"name": "欧阳锋锐"})
+    assert renamed.status_code == 409
+    assert renamed.json()["type"].endswith("/user-erased")
+    assert client.post(f"/v1/users/{person.id}/tokens").status_code == 409
+    assert client.post(f"/v1/users/{person.id}/web-links").status_code == 409
+    # the phone and external id may sign up again
+    again = create_user(client, phone=person.secrets[1], external_id=person.secrets[3])
+    assert again["id"] != person.id
+    # audited with who and why
+    with read_transaction(engine) as conn:
+        audit = conn.execute(select(audit_log).where(audit_log.c.action == "privacy.erased")).one()
+    assert audit.actor == "operator"
+    assert audit.detail == {"reason": REASON["reason"]}
+    assert audit.user_id == person.id
+
+
+def test_an_event_posted_for_an_erased_user_is_accepted_and_dropped(
+    client: TestClient, engine: Engine, context: AppContext, person: Person
+) -> None:
+    erase(client, person)
+    events_before = count_rows(engine, outbox)
+    event = {
+        "specversion": "1.0",
+        "id": "core-1",
+        "source": "core-banking",
+        "type": "core.loyalty.points",
+        "subject": person.id,
+        "data": {"points": 10},
+    }
+    response = client.post("/v1/events", json=event)
+    assert response.status_code == 202, response.text
+    assert response.json()["dropped"] is True
+    assert count_rows(engine, outbox) == events_before
+    metrics = client.get("/metrics").text
+    assert "tidings_events_dropped_erased_total" in metrics
+
+
+def test_erasure_needs_an_operator_and_a_reason(
+    client: TestClient, context: AppContext, person: Person
+) -> None:
+    other = make_person(client, context)
+    mine = client.post(f"/v1/users/{person.id}/erasure", json=REASON, headers=person.headers)
+    assert mine.status_code == 403
+    theirs = client.post(f"/v1/users/{other.id}/erasure", json=REASON, headers=person.headers)
+    assert theirs.status_code in (403, 404)
+    missing = client.post(f"/v1/users/{person.id}/erasure", json={})
+    assert missing.status_code == 422
+    assert [e["field"] for e in missing.json()["errors"]] == ["reason"]
+    assert client.get(f"/v1/users/{other.id}").json()["status"] == "active"
+
+
+def test_a_repeated_idempotency_key_replays_and_another_body_is_409(
+    client: TestClient, person: Person
+) -> None:
+    headers = {"Idempotency-Key": "erase-1"}
+    first = client.post(f"/v1/users/{person.id}/erasure", json=REASON, headers=headers)
+    again = client.post(f"/v1/users/{person.id}/erasure", json=REASON, headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert first.json() == again.json()
+    other = client.post(f"/v1/users/{person.id}/erasure", json={"reason": "x"}, headers=headers)
+    assert other.status_code == 409
+
+
+def test_memos_and_inbox_text_are_sealed_with_the_users_key_and_shredded_on_erasure(
+    client: TestClient, engine: Engine, context: AppContext, person: Person
+) -> None:
+    memo = person.secrets[4]
+    with read_transaction(engine) as conn:
+        stored = conn.execute(
+            select(transfers.c.memo).where(transfers.c.memo.is_not(None))
+        ).scalar_one()
+        bodies = list(conn.execute(select(inbox_items.c.body)).scalars())
+    assert stored.startswith(PREFIX)
+    assert memo not in stored
+    assert bodies
+    assert all(body.startswith(PREFIX) for body in bodies)
+    shown = client.get(f"/v1/wallets/{person.wallet_id}/transactions", headers=person.headers)
+    assert memo in [item["memo"] for item in shown.json()["items"]]
+    inbox = client.get(f"/v1/users/{person.id}/inbox", headers=person.headers).json()
+    assert any("100.00" in item["body"] for item in inbox["items"])
+
+    erase(client, person)
+    with read_transaction(engine) as conn:  # a copy kept elsewhere no longer opens
+        text = FreeText(conn, context.keyring)
+        assert text.open(person.id, stored, context="transfers.memo") is None
+        assert text.open(person.id, bodies[0], context="inbox_items.body") is None
+
+
+def test_nothing_more_is_sent_to_an_erased_person(
+    client: TestClient, engine: Engine, context: AppContext, person: Person
+) -> None:
+    """An event the service itself records later (a statement, say) makes no notice."""
+    erase(client, person)
+    notices = count_rows(engine, notifications)
+    with write_transaction(engine) as conn:
+        record_event(
+            conn,
+            type="wallet.top_up.succeeded",
+            user_id=person.id,
+            data={"wallet_id": person.wallet_id, "amount": {"value": 100, "currency": "CNY"}},
+            at=context.clock.now(),
+        )
+    deliver_everything(context)
+    assert count_rows(engine, notifications) == notices

@@ -1,0 +1,74 @@
+"""The `privacy.retention` job: what outlived its purpose goes; a second run deletes nothing."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi.testclient import TestClient
+from sqlalchemy import ColumnElement, Engine, Table, func, select
+
+from tests.privacy.conftest import Person
+from tidings.app.context import AppContext
+from tidings.app.jobs import JOB_INTERVALS, JOBS
+from tidings.kit.db import read_transaction
+from tidings.notify.models import deliveries, inbox_items
+from tidings.risk.models import security_logins
+from tidings.users.models import user_tokens
+
+
+def counts(engine: Engine) -> dict[str, int]:
+    with read_transaction(engine) as conn:
+
+        def count(table: Table, *where: ColumnElement[bool]) -> int:
+            stmt = select(func.count()).select_from(table).where(*where)
+            return int(conn.execute(stmt).scalar_one())
+
+        return {
+            "inbox": count(inbox_items),
+            "bodies": count(deliveries, deliveries.c.content.is_not(None)),
+            "logins": count(security_logins),
+            "tokens": count(user_tokens),
+        }
+
+
+def run(client: TestClient, as_of: str) -> dict[str, int]:
+    response = client.post("/v1/jobs/privacy.retention/runs", json={"as_of": as_of})
+    assert response.status_code == 202, response.text
+    return {k: v for k, v in response.json().items() if isinstance(v, int)}
+
+
+def test_the_job_is_registered_and_scheduled() -> None:
+    assert "privacy.retention" in JOBS
+    assert JOB_INTERVALS["privacy.retention"] == timedelta(hours=1)
+
+
+def test_nothing_young_goes_then_old_messages_and_sessions_go_once(
+    client: TestClient, context: AppContext, engine: Engine, person: Person
+) -> None:
+    context.settings.allow_time_travel = True
+    now = context.clock.now()
+    before = counts(engine)
+    assert before["inbox"]
+    assert before["bodies"]
+    assert all(value == 0 for value in run(client, now.isoformat()).values())
+    assert counts(engine) == before
+
+    later = (now + timedelta(days=181)).isoformat()
+    first = run(client, later)
+    assert first["inbox_items"] == before["inbox"]
+    assert first["message_bodies"] == before["bodies"]
+    assert first["tokens"] == before["tokens"]  # 30-day tokens have expired
+    assert first["logins"] == 0  # kept a year
+    after = counts(engine)
+    assert after == {"inbox": 0, "bodies": 0, "logins": before["logins"], "tokens": 0}
+
+    assert all(value == 0 for value in run(client, later).values())
+    assert counts(engine) == after
+    # the sent notices are still listed, with their deliveries' status
+    listed = client.get(f"/v1/users/{person.id}/notifications").json()["items"]
+    assert listed
+
+
+def test_a_user_token_may_not_run_the_job(client: TestClient, person: Person) -> None:
+    response = client.post("/v1/jobs/privacy.retention/runs", headers=person.headers)
+    assert response.status_code == 403
