@@ -9,6 +9,7 @@ import random
 import threading
 import time
 import zlib
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -23,9 +24,62 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 _WRITE = "tidings_write"
-# One writer at a time inside this process on SQLite: waiting on a Python lock is fair and
-# immediate, where SQLite's own busy handler sleeps in steps of up to 100 ms.
-_sqlite_write_locks: dict[int, threading.Lock] = {}
+
+
+class WriterLock:
+    """SQLite's one writer inside this process, handed over first come, first served.
+
+    Waiting on it is immediate where SQLite's own busy handler sleeps in steps of up to
+    100 ms; and it is fair: a worker that finishes a batch and asks again queues behind the
+    API writes already waiting, instead of taking the writer back at once (a plain lock lets
+    the thread that releases it win again, and a draining backlog starved the API).
+    Re-entrant for the thread that holds it."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._owner: int | None = None
+        self._depth = 0
+        self._queue: deque[threading.Lock] = deque()
+
+    def acquire(self, *, blocking: bool = True) -> bool:
+        me = threading.get_ident()
+        with self._mutex:
+            if self._owner == me:
+                self._depth += 1
+                return True
+            if self._owner is None and not self._queue:
+                self._owner, self._depth = me, 1
+                return True
+            if not blocking:
+                return False
+            turn = threading.Lock()
+            turn.acquire()
+            self._queue.append(turn)
+        turn.acquire()  # released by the holder when it hands the writer to us
+        with self._mutex:
+            self._owner, self._depth = me, 1
+        return True
+
+    def release(self) -> None:
+        with self._mutex:
+            assert self._owner == threading.get_ident(), "released by a thread not holding it"
+            self._depth -= 1
+            if self._depth:
+                return
+            self._owner = None
+            if self._queue:
+                # Handed over: nobody else can take it between now and the next one's turn.
+                self._owner = -1
+                self._queue.popleft().release()
+
+    @property
+    def waiting(self) -> int:
+        """Writers queued for their turn."""
+        return len(self._queue)
+
+
+# One writer at a time inside this process on SQLite.
+_sqlite_write_locks: dict[int, WriterLock] = {}
 
 
 def normalise_url(url: str) -> str:
@@ -65,7 +119,7 @@ def is_sqlite(engine: Engine) -> bool:
 
 
 def _configure_sqlite(engine: Engine) -> None:
-    _sqlite_write_locks[id(engine)] = threading.Lock()
+    _sqlite_write_locks[id(engine)] = WriterLock()
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
@@ -99,6 +153,27 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
     finally:
         if lock is not None:
             lock.release()
+
+
+@contextmanager
+def free_writer(engine: Engine) -> Iterator[bool]:
+    """Yields True while holding this process's SQLite writer, when nobody held or awaited it:
+    the caller may then write on its own thread without waiting (the API does, on the event
+    loop, so a payment costs no thread hand-off). False on PostgreSQL, or when it is busy."""
+    lock = _sqlite_write_locks.get(id(engine))
+    if lock is None or not lock.acquire(blocking=False):
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        lock.release()
+
+
+def writers_waiting(engine: Engine) -> int:
+    """SQLite: transactions of this process waiting for the writer (0 on PostgreSQL)."""
+    lock = _sqlite_write_locks.get(id(engine))
+    return lock.waiting if lock is not None else 0
 
 
 @contextmanager
