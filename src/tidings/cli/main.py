@@ -64,27 +64,39 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default TIDINGS_PORT, 8000).")] = None,
     host: Annotated[str | None, typer.Option(help="Interface (default 127.0.0.1).")] = None,
     no_worker: Annotated[bool, typer.Option("--no-worker", help="API only.")] = False,
+    processes: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Server processes sharing the port (PostgreSQL only; each has its own pool "
+            "of TIDINGS_DATABASE_POOL_SIZE connections and, unless --no-worker, its own worker).",
+        ),
+    ] = 1,
 ) -> None:
     """Run the HTTP API, with the background worker in the same process unless --no-worker."""
     import uvicorn
 
-    from tidings.app.factory import create_app
-
     _check_provider_settings()
     settings = get_settings()
-    application = create_app(settings=settings)
-    if not no_worker:
-        from tidings.app.worker import attach_worker
-
-        attach_worker(application)
+    if processes > 1 and settings.is_sqlite:
+        console.print(
+            "[red]--processes needs PostgreSQL[/red]: SQLite has one writer, so one process "
+            "serves it best (set TIDINGS_DATABASE_URL to a postgresql:// URL)"
+        )
+        raise typer.Exit(2)
     bind_host, bind_port = host or settings.host, port or settings.port
     worker_note = "API only" if no_worker else "API and worker"
     console.print(
-        f"[green]Tidings listening on http://{bind_host}:{bind_port}[/green] ({worker_note}; "
+        f"[green]Tidings listening on http://{bind_host}:{bind_port}[/green] ({worker_note}"
+        f"{f', {processes} processes' if processes > 1 else ''}; "
         f"API docs at /docs, health at /healthz)"
     )
+    factory = "serving_app_without_worker" if no_worker else "serving_app"
     uvicorn.run(
-        application,
+        f"tidings.app.factory:{factory}",
+        factory=True,
+        workers=processes if processes > 1 else None,
         host=bind_host,
         port=bind_port,
         loop="uvloop",

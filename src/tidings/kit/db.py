@@ -90,14 +90,19 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
+def make_engine(
+    url: str, *, pool_size: int = 10, max_overflow: int | None = None, echo: bool = False
+) -> Engine:
+    """An engine with `pool_size` connections kept open (and by default twice as many more
+    opened for a burst: `max_overflow`)."""
     url = normalise_url(url)
+    overflow = 2 * pool_size if max_overflow is None else max_overflow
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
             echo=echo,
             pool_size=pool_size,
-            max_overflow=20,
+            max_overflow=overflow,
             connect_args={"check_same_thread": False, "timeout": 30},
         )
         _configure_sqlite(engine)
@@ -106,7 +111,7 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
         url,
         echo=echo,
         pool_size=pool_size,
-        max_overflow=20,
+        max_overflow=overflow,
         # Not pool_pre_ping (a round trip per transaction): recycle instead, and a dropped
         # connection fails one transaction, which `with_retry` runs again.
         pool_recycle=300,
