@@ -13,6 +13,7 @@ import structlog
 from tidings.app.context import AppContext, Loop
 from tidings.kit.db import with_retry, write_transaction
 from tidings.kit.health import BreakerReader
+from tidings.kit.wakeups import Channel, doorbell
 from tidings.notify.channels.config import build_channels, sms_templates
 from tidings.notify.channels.failover import CircuitBreaker, ProviderChain
 from tidings.notify.channels.inbox import InboxChannel
@@ -47,18 +48,18 @@ def relay_once(context: AppContext, policy: PlannerPolicy) -> RelayResult:
     return with_retry(attempt)
 
 
-def relay_loop(
-    context: AppContext, stop: threading.Event, *, deliveries_ready: threading.Event
-) -> None:
+def relay_loop(context: AppContext, stop: threading.Event) -> None:
+    """Relay while there are events; then sleep until a commit rings the outbox (the
+    deliveries it writes ring the dispatchers)."""
     policy = PlannerPolicy(default_timezone=context.settings.default_timezone)
+    woken = doorbell(context.engine, Channel.OUTBOX).subscribe()
     while not stop.is_set():
+        woken.clear()
         result = relay_once(context, policy)
-        if result.deliveries:
-            deliveries_ready.set()
         if result.events:
             log.debug("notify.relay.batch", events=result.events, deliveries=result.deliveries)
         else:
-            stop.wait(context.settings.worker_idle_ms / 1000)
+            woken.wait(context.settings.worker_idle_ms / 1000)
 
 
 def cached_overrides(
@@ -156,31 +157,32 @@ def breaker_readers(senders: Mapping[ChannelName, Sender]) -> dict[tuple[str, st
     }
 
 
-def dispatch_loop(
-    context: AppContext, stop: threading.Event, *, deliveries_ready: threading.Event
-) -> None:
+def dispatch_loop(context: AppContext, stop: threading.Event) -> None:
+    """Dispatch while deliveries are due; then sleep until new deliveries ring (any
+    process's relay, through PostgreSQL), or the idle poll finds what came due by itself."""
     dispatcher = build_dispatcher(context)
     context.providers.publish(breaker_readers(dispatcher.senders))
+    woken = doorbell(context.engine, Channel.DELIVERIES).subscribe()
     try:
         while not stop.is_set():
+            woken.clear()
             sent = dispatcher.run_once()
             sent += dispatcher.run_digests()
             if sent == 0:
-                deliveries_ready.wait(context.settings.worker_idle_ms / 1000)
-                deliveries_ready.clear()
+                woken.wait(context.settings.worker_idle_ms / 1000)
     finally:
         dispatcher.close()
 
 
+def relay(context: AppContext, stop: threading.Event) -> None:
+    relay_loop(context, stop)
+
+
+def dispatch(context: AppContext, stop: threading.Event) -> None:
+    dispatch_loop(context, stop)
+
+
 def notify_loops() -> tuple[Loop, Loop]:
-    """The relay and the dispatcher of one process. The relay wakes the dispatcher when it
-    has written deliveries, so a notice does not wait out an idle poll in between."""
-    deliveries_ready = threading.Event()
-
-    def relay(context: AppContext, stop: threading.Event) -> None:
-        relay_loop(context, stop, deliveries_ready=deliveries_ready)
-
-    def dispatch(context: AppContext, stop: threading.Event) -> None:
-        dispatch_loop(context, stop, deliveries_ready=deliveries_ready)
-
+    """The relay and the dispatcher of one process. The relay's deliveries ring the
+    dispatcher when they commit, so a notice does not wait out an idle poll in between."""
     return relay, dispatch

@@ -14,13 +14,23 @@ from fastapi import FastAPI
 from tidings.app.context import AppContext, Loop
 from tidings.app.notify import notify_loops
 from tidings.app.scheduler import scheduler_loop
+from tidings.kit.wakeups import Channel, listen, ring
 
 log = structlog.get_logger(__name__)
 
 
+def wakeups(context: AppContext, stop: threading.Event) -> None:
+    """PostgreSQL: turn other processes' commits (NOTIFY) into this process's wake-ups.
+    SQLite has one worker process: its commits ring it directly."""
+    if context.settings.is_sqlite:
+        stop.wait()
+        return
+    listen(context.engine, stop)
+
+
 def default_loops() -> tuple[Loop, ...]:
     """The loops registry: what every worker runs."""
-    return (*notify_loops(), scheduler_loop)
+    return (wakeups, *notify_loops(), scheduler_loop)
 
 
 @dataclass
@@ -54,6 +64,7 @@ class Worker:
 
     def shutdown(self, timeout: float = 10.0) -> None:
         self.stop.set()
+        ring(self.context.engine, Channel)  # the idle loops: wake up to stop
         for thread in self.threads:
             thread.join(timeout)
         log.info("worker.stopped")

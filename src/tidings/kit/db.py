@@ -19,6 +19,8 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from tidings.kit.wakeups import ring, take_rings
+
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
@@ -153,8 +155,13 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
     try:
         with engine.connect() as raw:
             conn = raw.execution_options(**{_WRITE: True})
-            with conn.begin():
-                yield conn
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                rings = take_rings(conn)
+            # Only reached once committed: the loops it wakes find what it wrote.
+            ring(engine, rings)
     finally:
         if lock is not None:
             lock.release()
