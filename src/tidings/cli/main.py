@@ -265,9 +265,24 @@ def bench(
     installments: Annotated[
         int, typer.Option(min=3, help="credit: active installments in the nightly run.")
     ] = 1_000_000,
+    rate: Annotated[
+        float | None,
+        typer.Option(min=1, help="notify: events per second in the steady phase (200)."),
+    ] = None,
+    backlog: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="notify: events in the backlog phase, two deliveries each (default: what "
+            "--seconds drains at 1,000 deliveries/s; 50000 is the 100,000-delivery memory run).",
+        ),
+    ] = None,
+    idle_seconds: Annotated[
+        float, typer.Option(min=1, help="notify: how long an idle `tidings serve` is watched.")
+    ] = 60.0,
 ) -> None:
     """Run one benchmark and print its figures."""
-    from tidings.bench import figures_table, run_benchmark
+    from tidings.bench import BenchOptions, figures_table, run_benchmark
 
     if name == "credit":  # always PostgreSQL: the nightly run at production scale
         from tidings.bench import credit
@@ -285,6 +300,7 @@ def bench(
         figures = risk.run(console=console, transfers=transfers, seed=seed)
         console.print(figures_table(name, figures))
     else:
-        figures = run_benchmark(name, db=db, seconds=seconds, console=console)
+        options = BenchOptions(rate=rate, backlog=backlog, idle_seconds=idle_seconds)
+        figures = run_benchmark(name, db=db, seconds=seconds, console=console, options=options)
     if as_json:
         typer.echo(json.dumps(figures))
