@@ -31,9 +31,23 @@ from tidings.notify.types import ChannelName
 log = structlog.get_logger(__name__)
 
 OVERRIDE_TTL_S = 5.0
+SQLITE_WRITE_BUDGET_S = 0.02
+"""On SQLite the relay sizes its batches to hold the one writer about this long, so an API
+write waiting behind it (the writer is handed over first come, first served) waits little."""
 
 
-def relay_once(context: AppContext, policy: PlannerPolicy) -> RelayResult:
+def paced_batch(previous: int, took_s: float, *, most: int, budget_s: float) -> int:
+    """The next batch size: the one that would have taken `budget_s`, growing at most
+    twofold a batch, never more than `most` nor fewer than one."""
+    if took_s <= 0:
+        return min(most, previous * 2)
+    fitting = round(previous * budget_s / took_s)
+    return max(1, min(most, previous * 2, fitting))
+
+
+def relay_once(
+    context: AppContext, policy: PlannerPolicy, *, limit: int | None = None
+) -> RelayResult:
     def attempt() -> RelayResult:
         with write_transaction(context.engine) as conn:
             return relay_batch(
@@ -41,7 +55,7 @@ def relay_once(context: AppContext, policy: PlannerPolicy) -> RelayResult:
                 context.keyring,
                 policy=policy,
                 now=context.clock.now(),
-                limit=context.settings.relay_batch,
+                limit=limit or context.settings.relay_batch,
                 platform_webhook=context.settings.status_webhook_url is not None,
             )
 
@@ -50,14 +64,21 @@ def relay_once(context: AppContext, policy: PlannerPolicy) -> RelayResult:
 
 def relay_loop(context: AppContext, stop: threading.Event) -> None:
     """Relay while there are events; then sleep until a commit rings the outbox (the
-    deliveries it writes ring the dispatchers)."""
+    deliveries it writes ring the dispatchers). On SQLite each batch is a short write
+    transaction, so the API is never starved of the one writer while a backlog drains."""
     policy = PlannerPolicy(default_timezone=context.settings.default_timezone)
     woken = doorbell(context.engine, Channel.OUTBOX).subscribe()
+    most = context.settings.relay_batch
+    limit = most
     while not stop.is_set():
         woken.clear()
-        result = relay_once(context, policy)
+        started = time.monotonic()
+        result = relay_once(context, policy, limit=limit)
         if result.events:
             log.debug("notify.relay.batch", events=result.events, deliveries=result.deliveries)
+            if context.settings.is_sqlite and result.events == limit:
+                took = time.monotonic() - started
+                limit = paced_batch(limit, took, most=most, budget_s=SQLITE_WRITE_BUDGET_S)
         else:
             woken.wait(context.settings.worker_idle_ms / 1000)
 

@@ -14,18 +14,18 @@ from fastapi import FastAPI
 from tidings.app.context import AppContext, Loop
 from tidings.app.notify import notify_loops
 from tidings.app.scheduler import scheduler_loop
-from tidings.kit.wakeups import Channel, listen, ring
+from tidings.kit.wakeups import Channel, listen, ring, watch_sqlite
 
 log = structlog.get_logger(__name__)
 
 
 def wakeups(context: AppContext, stop: threading.Event) -> None:
-    """PostgreSQL: turn other processes' commits (NOTIFY) into this process's wake-ups.
-    SQLite has one worker process: its commits ring it directly."""
+    """Turn other processes' commits into this process's wake-ups: PostgreSQL's NOTIFY, or
+    SQLite's data version (commits in this process ring it directly)."""
     if context.settings.is_sqlite:
-        stop.wait()
-        return
-    listen(context.engine, stop)
+        watch_sqlite(context.engine, stop)
+    else:
+        listen(context.engine, stop)
 
 
 def default_loops() -> tuple[Loop, ...]:

@@ -3,9 +3,11 @@
 A transaction that writes work for a loop (an outbox event, a delivery) rings that loop's
 channel once it has committed: in this process directly, and on PostgreSQL in every process
 through `LISTEN/NOTIFY` (a statement trigger on the table notifies at commit, see migration
-0025, and `listen` turns each notice into a ring here). An idle worker then sleeps until
-woken, or until its idle poll (`TIDINGS_WORKER_IDLE_MS`) picks up what came due by itself
-(a retry, the end of quiet hours).
+0025, and `listen` turns each notice into a ring here). On SQLite another process's commit
+(`tidings serve --no-worker` beside `tidings worker`) shows in `PRAGMA data_version`, which
+`watch_sqlite` reads a few times a second: a read of a counter in shared memory, not a query.
+An idle worker then sleeps until woken, or until its idle poll (`TIDINGS_WORKER_IDLE_MS`)
+picks up what came due by itself (a retry, the end of quiet hours).
 """
 
 from __future__ import annotations
@@ -80,6 +82,24 @@ def take_rings(conn: Connection) -> set[Channel]:
 def ring(engine: Engine, channels: Iterable[Channel]) -> None:
     for channel in channels:
         doorbell(engine, channel).ring()
+
+
+SQLITE_WATCH_S = 0.05
+"""How often `watch_sqlite` looks at `PRAGMA data_version` (about as often as the loops used
+to poll the outbox with a whole write transaction)."""
+
+
+def watch_sqlite(engine: Engine, stop: threading.Event) -> None:
+    """SQLite: ring the outbox whenever another connection (another process) has committed
+    since the last look, until `stop` is set. The outbox's own loops ring the rest."""
+    with engine.connect() as conn:
+        read = conn.exec_driver_sql
+        seen = read("PRAGMA data_version").scalar()
+        while not stop.wait(SQLITE_WATCH_S):
+            version = read("PRAGMA data_version").scalar()
+            if version != seen:
+                seen = version
+                doorbell(engine, Channel.OUTBOX).ring()
 
 
 def listen(engine: Engine, stop: threading.Event, *, check_every_s: float = 1.0) -> None:
