@@ -125,7 +125,9 @@ def running_server(
         "TIDINGS_RISK_SCORING": "false",
         **(env or {}),
     }
-    command = [tidings_executable(), "serve", "--host", "127.0.0.1", "--processes", str(processes)]
+    command = [tidings_executable(), "serve", "--host", "127.0.0.1"]
+    if processes > 1:
+        command += ["--processes", str(processes)]
     if not worker:
         command.append("--no-worker")
     log_path = workdir / "server.log"
