@@ -46,11 +46,18 @@ def paced_batch(previous: int, took_s: float, *, most: int, budget_s: float) -> 
 
 
 def relay_once(
-    context: AppContext, policy: PlannerPolicy, *, limit: int | None = None
+    context: AppContext,
+    policy: PlannerPolicy,
+    *,
+    limit: int | None = None,
+    held: list[float] | None = None,
 ) -> RelayResult:
+    """Relay one batch in one write transaction; `held` gets how long it held the writer."""
+
     def attempt() -> RelayResult:
         with write_transaction(context.engine) as conn:
-            return relay_batch(
+            started = time.monotonic()
+            result = relay_batch(
                 conn,
                 context.keyring,
                 policy=policy,
@@ -58,6 +65,9 @@ def relay_once(
                 limit=limit or context.settings.relay_batch,
                 platform_webhook=context.settings.status_webhook_url is not None,
             )
+        if held is not None:
+            held[:] = [time.monotonic() - started]
+        return result
 
     return with_retry(attempt)
 
@@ -70,15 +80,14 @@ def relay_loop(context: AppContext, stop: threading.Event) -> None:
     woken = doorbell(context.engine, Channel.OUTBOX).subscribe()
     most = context.settings.relay_batch
     limit = most
+    held: list[float] = []
     while not stop.is_set():
         woken.clear()
-        started = time.monotonic()
-        result = relay_once(context, policy, limit=limit)
+        result = relay_once(context, policy, limit=limit, held=held)
         if result.events:
             log.debug("notify.relay.batch", events=result.events, deliveries=result.deliveries)
             if context.settings.is_sqlite and result.events == limit:
-                took = time.monotonic() - started
-                limit = paced_batch(limit, took, most=most, budget_s=SQLITE_WRITE_BUDGET_S)
+                limit = paced_batch(limit, held[0], most=most, budget_s=SQLITE_WRITE_BUDGET_S)
         else:
             woken.wait(context.settings.worker_idle_ms / 1000)
 

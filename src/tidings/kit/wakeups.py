@@ -92,14 +92,19 @@ to poll the outbox with a whole write transaction)."""
 def watch_sqlite(engine: Engine, stop: threading.Event) -> None:
     """SQLite: ring the outbox whenever another connection (another process) has committed
     since the last look, until `stop` is set. The outbox's own loops ring the rest."""
-    with engine.connect() as conn:
-        read = conn.exec_driver_sql
-        seen = read("PRAGMA data_version").scalar()
+    # The driver's own connection, outside any transaction: a transaction would keep
+    # reading its snapshot's version and never see another commit.
+    conn = engine.raw_connection()
+    try:
+        cursor = conn.cursor()
+        seen = cursor.execute("PRAGMA data_version").fetchone()
         while not stop.wait(SQLITE_WATCH_S):
-            version = read("PRAGMA data_version").scalar()
+            version = cursor.execute("PRAGMA data_version").fetchone()
             if version != seen:
                 seen = version
                 doorbell(engine, Channel.OUTBOX).ring()
+    finally:
+        conn.close()
 
 
 def listen(engine: Engine, stop: threading.Event, *, check_every_s: float = 1.0) -> None:
