@@ -9,7 +9,6 @@ workers were woken by the commits (LISTEN/NOTIFY), not by polling.
 from __future__ import annotations
 
 import json
-import subprocess
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -18,7 +17,7 @@ import psycopg
 import pytest
 
 from .conftest import PgDatabase
-from .support import TIDINGS, cluster, cny, environment, inbox_items, ok, operator, wait_until
+from .support import cluster, cny, environment, inbox_items, ok, operator, run_command, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -108,16 +107,8 @@ def test_two_servers_and_two_workers_deliver_every_notice_once_and_the_books_bal
         for client in clients:
             client.close()
         running.assert_no_crash()
-    check = subprocess.run(
-        [str(TIDINGS), "ledger", "check", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert check.returncode == 0, check.stdout + check.stderr
-    balance = json.loads(check.stdout.strip().splitlines()[-1])
+    check = run_command(env, "ledger", "check", "--json")
+    balance = json.loads(check.strip().splitlines()[-1])
     assert balance["ok"] is True
     assert balance["unbalanced_entries"] == []
     assert balance["inconsistent_accounts"] == []

@@ -47,7 +47,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import count
@@ -61,7 +61,7 @@ from rich.progress import Progress, TaskID
 from sqlalchemy import Connection, Engine, func, select, text
 
 from tidings.app.context import AppContext
-from tidings.bench.serving import ProcessTree, running_server, tidings_executable
+from tidings.bench.serving import ProcessTree, Server, running_server, tidings_executable
 from tidings.bench.support import (
     BENCH_DATA_KEY,
     BENCH_LOOKUP_KEY,
@@ -970,20 +970,29 @@ def _steady_phase(
 # --- idle: a server with nothing to do ----------------------------------------------------
 
 
+def _server_with_worker(
+    database: BenchDatabase, workdir: Path, *, stub: SmsStub, progress: Progress, label: str
+) -> AbstractContextManager[Server]:
+    """`tidings serve` with its worker in the same process, sending SMS to the stub."""
+    return running_server(
+        database.url,
+        workdir,
+        admin_key=BENCH_ADMIN_KEY,
+        progress=progress,
+        label=f"{database.kind}: {label}",
+        worker=True,
+        env=_worker_env(database, workdir, stub),
+    )
+
+
 def _idle_phase(
     database: BenchDatabase, workdir: Path, *, seconds: float, stub: SmsStub, progress: Progress
 ) -> dict[str, float]:
     """`tidings serve` (API and worker) with nothing to do: the share of one core it uses."""
     kind = database.kind
     with (
-        running_server(
-            database.url,
-            workdir,
-            admin_key=BENCH_ADMIN_KEY,
-            progress=progress,
-            label=f"{kind}: idle server",
-            worker=True,
-            env=_worker_env(database, workdir, stub),
+        _server_with_worker(
+            database, workdir, stub=stub, progress=progress, label="idle server"
         ) as server,
         step(progress, f"{kind}: watch the idle server's CPU for {seconds:,.0f} s"),
     ):
@@ -1017,14 +1026,8 @@ def _draining_phase(
     prefix = f"{kind}_api_while_draining"
     owner, payer = cursor.take(), cursor.take()
     with (
-        running_server(
-            database.url,
-            workdir,
-            admin_key=BENCH_ADMIN_KEY,
-            progress=progress,
-            label=f"{kind}: server with its worker",
-            worker=True,
-            env=_worker_env(database, workdir, stub),
+        _server_with_worker(
+            database, workdir, stub=stub, progress=progress, label="server with its worker"
         ) as server,
         httpx.Client(
             base_url=server.base_url,
