@@ -60,7 +60,8 @@ def create_app(context: AppContext | None = None, settings: Settings | None = No
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        default_response_class=FastJSONResponse,
+        # No default response class: FastAPI's own fast path (the response model straight to
+        # JSON bytes by pydantic) applies only without one. Writes answer with orjson.
     )
     app.state.context = context
     context.provide(
