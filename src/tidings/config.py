@@ -70,7 +70,22 @@ class Settings(BaseSettings):
     send_concurrency: int = Field(
         default=8, ge=1, le=256, description="Sends in flight at once per worker process."
     )
-    worker_idle_ms: int = Field(default=50, ge=1, le=10_000)
+    worker_idle_ms: int = Field(
+        default=2_000,
+        ge=1,
+        le=60_000,
+        description="How often an idle worker looks for work anyway; new work wakes it at once "
+        "(PostgreSQL LISTEN/NOTIFY, or in-process on SQLite), so this only bounds how late a "
+        "retry or a quiet-hours delivery that came due is picked up.",
+    )
+    database_pool_size: int = Field(
+        default=10,
+        ge=1,
+        le=500,
+        description="Database connections per process (and, in `tidings serve`, requests "
+        "handled at once on PostgreSQL). N processes use N times this: keep the sum under "
+        "PostgreSQL's `max_connections`.",
+    )
     default_currency: str = "CNY"
     default_locale: str = "zh-CN"
     default_timezone: str = "Asia/Shanghai"

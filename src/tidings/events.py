@@ -17,6 +17,7 @@ from sqlalchemy import Column, Connection, Index, String, Table, insert, select,
 from tidings.kit.clock import UtcDateTime
 from tidings.kit.ids import new_id
 from tidings.kit.tables import Id, Json, Timestamp, metadata
+from tidings.kit.wakeups import Channel, ring_after_commit
 
 SOURCE = "tidings"
 
@@ -83,6 +84,7 @@ def record_event(
             "data": data,
         },
     )
+    ring_after_commit(conn, Channel.OUTBOX)
     return event_id
 
 

@@ -67,12 +67,18 @@ def environment(database_url: str, var_dir: Path, **settings: str) -> dict[str, 
     return env
 
 
-def migrate(env: dict[str, str]) -> None:
+def run_command(env: dict[str, str], *args: str) -> str:
+    """`tidings ARGS` to completion; its output, once it has succeeded."""
     assert TIDINGS.exists(), f"no `tidings` script next to {sys.executable}"
     done = subprocess.run(
-        [str(TIDINGS), "migrate"], env=env, capture_output=True, text=True, timeout=120, check=False
+        [str(TIDINGS), *args], env=env, capture_output=True, text=True, timeout=120, check=False
     )
     assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def migrate(env: dict[str, str]) -> None:
+    run_command(env, "migrate")
 
 
 @dataclass

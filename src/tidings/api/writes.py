@@ -12,14 +12,16 @@ from typing import Annotated, Any
 from fastapi import Depends, Header
 from pydantic import BaseModel
 from sqlalchemy import Connection
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from tidings.api.auth import Context, CurrentPrincipal, Principal
 from tidings.api.context import ApiContext
 from tidings.api.errors import PROBLEM_JSON
+from tidings.api.responses import FastJSONResponse
 from tidings.idempotency import service as idempotency
-from tidings.kit.db import with_retry, write_transaction
+from tidings.kit.db import free_writer, with_retry, write_transaction
 from tidings.kit.errors import AppError
 
 IdempotencyKey = Annotated[
@@ -36,6 +38,9 @@ IdempotencyKey = Annotated[
 
 Presenter = Callable[[dict[str, Any]], dict[str, Any]]
 """Turns a successful answer as stored for `Idempotency-Key` into the answer sent."""
+
+StatusFor = Callable[[dict[str, Any]], int]
+"""The status of a successful answer, read from the answer itself (a held transfer: 202)."""
 
 
 def _as_stored(answer: dict[str, Any]) -> dict[str, Any]:
@@ -58,6 +63,7 @@ def run_write(
     operation: Callable[[Connection], BaseModel | dict[str, Any] | AppError],
     status_code: int,
     present: Presenter | None = None,
+    status_for: StatusFor | None = None,
 ) -> Response:
     """Run `operation` in one write transaction and answer with its JSON.
 
@@ -65,6 +71,7 @@ def run_write(
     committed (a wrong one-time code spends an attempt). It is answered as the problem.
     `present` turns a success as stored into the answer sent, first time and on replays, so
     an answer that carries a secret is stored without it (the secret re-derived each time).
+    `status_for` picks a success's status from its answer, stored with it for replays.
     """
     shown = present or _as_stored
     fingerprint = request_fingerprint(request, body) if idempotency_key is not None else ""
@@ -80,7 +87,7 @@ def run_write(
                     at=context.clock.now(),
                 )
                 if stored is not None:
-                    return JSONResponse(
+                    return FastJSONResponse(
                         stored.body if stored.status >= 400 else shown(stored.body),
                         status_code=stored.status,
                         headers={"Idempotent-Replayed": "true"},
@@ -90,8 +97,8 @@ def run_write(
             if isinstance(result, AppError):
                 status, answer = result.status, result.problem()
             else:
-                status = status_code
                 answer = result.model_dump(mode="json") if isinstance(result, BaseModel) else result
+                status = status_for(answer) if status_for is not None else status_code
             if idempotency_key is not None:
                 idempotency.complete(
                     conn,
@@ -100,7 +107,9 @@ def run_write(
                     status=status,
                     body=answer,
                 )
-            return result if isinstance(result, AppError) else JSONResponse(shown(answer), status)
+            if isinstance(result, AppError):
+                return result
+            return FastJSONResponse(shown(answer), status)
 
     outcome = with_retry(attempt)
     if isinstance(outcome, AppError):
@@ -137,6 +146,7 @@ class WriteRequest:
         body: BaseModel | None = None,
         status_code: int = 200,
         present: Presenter | None = None,
+        status_for: StatusFor | None = None,
     ) -> Response:
         """Run `operation` in one write transaction, honouring `Idempotency-Key`."""
         return run_write(
@@ -148,7 +158,21 @@ class WriteRequest:
             operation=operation,
             status_code=status_code,
             present=present,
+            status_for=status_for,
         )
+
+    async def run_hot(self, handle: Callable[[], Response]) -> Response:
+        """Run a hot route's whole `handle` (which calls `run`) from an `async def` route.
+
+        On SQLite, when this process's one writer is free, it runs right here on the event
+        loop: SQLite writes one transaction at a time anyway, so a thread would only add a
+        hand-off and a fight for the writer. Otherwise (PostgreSQL, where requests do run
+        side by side, or a worker holding SQLite's writer) on a worker thread, as FastAPI
+        runs a plain `def` route."""
+        with free_writer(self.context.engine) as free:
+            if free:
+                return handle()
+        return await run_in_threadpool(handle)
 
 
 def _gather(

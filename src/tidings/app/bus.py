@@ -30,6 +30,7 @@ from tidings.bus.streams import (
     ensure_streams,
 )
 from tidings.kit.db import read_transaction
+from tidings.kit.wakeups import Channel, doorbell
 
 log = structlog.get_logger(__name__)
 
@@ -66,10 +67,14 @@ async def connect(url: str, *, name: str) -> NatsClient:
     )
 
 
-async def _pause(stop: threading.Event, seconds: float) -> None:
-    """Sleep, but not past a stop."""
+async def _pause(
+    stop: threading.Event, seconds: float, *, woken: threading.Event | None = None
+) -> None:
+    """Sleep, but not past a stop, nor past a ring of `woken` (new outbox events)."""
     deadline = time.monotonic() + seconds
     while not stop.is_set() and time.monotonic() < deadline:
+        if woken is not None and woken.is_set():
+            return
         await asyncio.sleep(min(0.05, seconds))
 
 
@@ -103,10 +108,12 @@ async def _with_nats(
 async def _publish(context: AppContext, stop: threading.Event) -> None:
     settings = context.settings
     counted_at = 0.0
+    woken = doorbell(context.engine, Channel.OUTBOX).subscribe()
 
     async def run(js: JetStreamContext) -> None:
         nonlocal counted_at
         while not stop.is_set():
+            woken.clear()
             done = await publish_round(
                 context.engine,
                 js,
@@ -119,8 +126,8 @@ async def _publish(context: AppContext, stop: threading.Event) -> None:
                 with read_transaction(context.engine) as conn:
                     metrics.UNPUBLISHED.set(repository.count_unpublished(conn))
                 counted_at = time.monotonic()
-            if done.taken == 0:
-                await _pause(stop, settings.worker_idle_ms / 1000)
+            if done.taken == 0:  # nothing to publish: sleep until an event is committed
+                await _pause(stop, settings.worker_idle_ms / 1000, woken=woken)
             elif done.published < done.taken:  # NATS did not ack them all: let it recover
                 await _pause(stop, RETRY_S)
 

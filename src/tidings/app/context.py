@@ -53,7 +53,7 @@ def build_context(settings: Settings, *, clock: Clock | None = None) -> AppConte
     )
     return AppContext(
         settings=settings,
-        engine=make_engine(settings.database_url),
+        engine=make_engine(settings.database_url, pool_size=settings.database_pool_size),
         keyring=keyring,
         clock=clock or SystemClock(),
     )

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from tidings import __version__
 from tidings.api.context import JobBoard
@@ -16,6 +17,7 @@ from tidings.api.errors import install_error_handlers, problem_response
 from tidings.api.guard import RequestGuardMiddleware
 from tidings.api.observability import ObservabilityMiddleware
 from tidings.api.openapi import install_openapi
+from tidings.api.responses import FastJSONResponse
 from tidings.api.strict import read_inputs_as_json
 from tidings.app.context import AppContext, build_context
 from tidings.app.jobs import JOBS, run_job
@@ -47,10 +49,21 @@ def create_app(context: AppContext | None = None, settings: Settings | None = No
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # A request on a thread holds a connection: no more threads than the pool has, or
+        # the extra ones would only queue for a connection inside the pool.
+        threads = anyio.to_thread.current_default_thread_limiter()
+        threads.total_tokens = context.settings.database_pool_size
         yield
         context.engine.dispose()
 
-    app = FastAPI(title="Tidings", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="Tidings",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        # No default response class: FastAPI's own fast path (the response model straight to
+        # JSON bytes by pydantic) applies only without one. Writes answer with orjson.
+    )
     app.state.context = context
     context.provide(
         JobBoard(names=tuple(sorted(JOBS)), run=lambda job, as_of: run_job(context, job, as_of))
@@ -117,7 +130,7 @@ def create_app(context: AppContext | None = None, settings: Settings | None = No
                     ],
                 }
             )
-        return JSONResponse({"status": "ok", "version": __version__})
+        return FastJSONResponse({"status": "ok", "version": __version__})
 
     @app.get("/metrics", tags=["operations"], response_class=Response)
     def metrics() -> Response:
@@ -140,3 +153,18 @@ def create_app(context: AppContext | None = None, settings: Settings | None = No
     read_inputs_as_json(app)
     install_openapi(app)
     return app
+
+
+def serving_app() -> FastAPI:
+    """One `tidings serve` process: the API and the worker loops beside it (uvicorn's
+    factory, so `tidings serve --processes N` starts N of them)."""
+    from tidings.app.worker import attach_worker
+
+    app = create_app()
+    attach_worker(app)
+    return app
+
+
+def serving_app_without_worker() -> FastAPI:
+    """One `tidings serve --no-worker` process: the API only."""
+    return create_app()

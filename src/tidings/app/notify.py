@@ -13,6 +13,7 @@ import structlog
 from tidings.app.context import AppContext, Loop
 from tidings.kit.db import with_retry, write_transaction
 from tidings.kit.health import BreakerReader
+from tidings.kit.wakeups import Channel, doorbell
 from tidings.notify.channels.config import build_channels, sms_templates
 from tidings.notify.channels.failover import CircuitBreaker, ProviderChain
 from tidings.notify.channels.inbox import InboxChannel
@@ -30,35 +31,65 @@ from tidings.notify.types import ChannelName
 log = structlog.get_logger(__name__)
 
 OVERRIDE_TTL_S = 5.0
+SQLITE_WRITE_BUDGET_S = 0.02
+"""On SQLite the relay sizes its batches to hold the one writer about this long, so an API
+write waiting behind it (the writer is handed over first come, first served) waits little."""
 
 
-def relay_once(context: AppContext, policy: PlannerPolicy) -> RelayResult:
+def paced_batch(previous: int, took_s: float, *, most: int, budget_s: float) -> int:
+    """The next batch size: the one that would have taken `budget_s`, growing at most
+    twofold a batch, never more than `most` nor fewer than one."""
+    if took_s <= 0:
+        return min(most, previous * 2)
+    fitting = round(previous * budget_s / took_s)
+    return max(1, min(most, previous * 2, fitting))
+
+
+def relay_once(
+    context: AppContext,
+    policy: PlannerPolicy,
+    *,
+    limit: int | None = None,
+    held: list[float] | None = None,
+) -> RelayResult:
+    """Relay one batch in one write transaction; `held` gets how long it held the writer."""
+
     def attempt() -> RelayResult:
         with write_transaction(context.engine) as conn:
-            return relay_batch(
+            started = time.monotonic()
+            result = relay_batch(
                 conn,
                 context.keyring,
                 policy=policy,
                 now=context.clock.now(),
-                limit=context.settings.relay_batch,
+                limit=limit or context.settings.relay_batch,
                 platform_webhook=context.settings.status_webhook_url is not None,
             )
+        if held is not None:
+            held[:] = [time.monotonic() - started]
+        return result
 
     return with_retry(attempt)
 
 
-def relay_loop(
-    context: AppContext, stop: threading.Event, *, deliveries_ready: threading.Event
-) -> None:
+def relay_loop(context: AppContext, stop: threading.Event) -> None:
+    """Relay while there are events; then sleep until a commit rings the outbox (the
+    deliveries it writes ring the dispatchers). On SQLite each batch is a short write
+    transaction, so the API is never starved of the one writer while a backlog drains."""
     policy = PlannerPolicy(default_timezone=context.settings.default_timezone)
+    woken = doorbell(context.engine, Channel.OUTBOX).subscribe()
+    most = context.settings.relay_batch
+    limit = most
+    held: list[float] = []
     while not stop.is_set():
-        result = relay_once(context, policy)
-        if result.deliveries:
-            deliveries_ready.set()
+        woken.clear()
+        result = relay_once(context, policy, limit=limit, held=held)
         if result.events:
             log.debug("notify.relay.batch", events=result.events, deliveries=result.deliveries)
+            if context.settings.is_sqlite and result.events == limit:
+                limit = paced_batch(limit, held[0], most=most, budget_s=SQLITE_WRITE_BUDGET_S)
         else:
-            stop.wait(context.settings.worker_idle_ms / 1000)
+            woken.wait(context.settings.worker_idle_ms / 1000)
 
 
 def cached_overrides(
@@ -156,31 +187,32 @@ def breaker_readers(senders: Mapping[ChannelName, Sender]) -> dict[tuple[str, st
     }
 
 
-def dispatch_loop(
-    context: AppContext, stop: threading.Event, *, deliveries_ready: threading.Event
-) -> None:
+def dispatch_loop(context: AppContext, stop: threading.Event) -> None:
+    """Dispatch while deliveries are due; then sleep until new deliveries ring (any
+    process's relay, through PostgreSQL), or the idle poll finds what came due by itself."""
     dispatcher = build_dispatcher(context)
     context.providers.publish(breaker_readers(dispatcher.senders))
+    woken = doorbell(context.engine, Channel.DELIVERIES).subscribe()
     try:
         while not stop.is_set():
+            woken.clear()
             sent = dispatcher.run_once()
             sent += dispatcher.run_digests()
             if sent == 0:
-                deliveries_ready.wait(context.settings.worker_idle_ms / 1000)
-                deliveries_ready.clear()
+                woken.wait(context.settings.worker_idle_ms / 1000)
     finally:
         dispatcher.close()
 
 
+def relay(context: AppContext, stop: threading.Event) -> None:
+    relay_loop(context, stop)
+
+
+def dispatch(context: AppContext, stop: threading.Event) -> None:
+    dispatch_loop(context, stop)
+
+
 def notify_loops() -> tuple[Loop, Loop]:
-    """The relay and the dispatcher of one process. The relay wakes the dispatcher when it
-    has written deliveries, so a notice does not wait out an idle poll in between."""
-    deliveries_ready = threading.Event()
-
-    def relay(context: AppContext, stop: threading.Event) -> None:
-        relay_loop(context, stop, deliveries_ready=deliveries_ready)
-
-    def dispatch(context: AppContext, stop: threading.Event) -> None:
-        dispatch_loop(context, stop, deliveries_ready=deliveries_ready)
-
+    """The relay and the dispatcher of one process. The relay's deliveries ring the
+    dispatcher when they commit, so a notice does not wait out an idle poll in between."""
     return relay, dispatch

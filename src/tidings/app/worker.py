@@ -15,13 +15,23 @@ from tidings.app.bus import bus_loops
 from tidings.app.context import AppContext, Loop
 from tidings.app.notify import notify_loops
 from tidings.app.scheduler import scheduler_loop
+from tidings.kit.wakeups import Channel, listen, ring, watch_sqlite
 
 log = structlog.get_logger(__name__)
 
 
+def wakeups(context: AppContext, stop: threading.Event) -> None:
+    """Turn other processes' commits into this process's wake-ups: PostgreSQL's NOTIFY, or
+    SQLite's data version (commits in this process ring it directly)."""
+    if context.settings.is_sqlite:
+        watch_sqlite(context.engine, stop)
+    else:
+        listen(context.engine, stop)
+
+
 def default_loops() -> tuple[Loop, ...]:
     """The loops registry: what every worker runs."""
-    return (*notify_loops(), scheduler_loop, *bus_loops())
+    return (wakeups, *notify_loops(), scheduler_loop, *bus_loops())
 
 
 @dataclass
@@ -55,6 +65,7 @@ class Worker:
 
     def shutdown(self, timeout: float = 10.0) -> None:
         self.stop.set()
+        ring(self.context.engine, Channel)  # the idle loops: wake up to stop
         for thread in self.threads:
             thread.join(timeout)
         log.info("worker.stopped")

@@ -8,6 +8,7 @@ one JSON line and a CI job can compare runs.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import get_args
 
 import typer
@@ -17,13 +18,33 @@ from rich.table import Table
 
 from tidings.bench.support import BenchmarkError, DatabaseKind
 
-__all__ = ["BENCHMARKS", "DATABASE_CHOICES", "BenchmarkError", "figures_table", "run_benchmark"]
+__all__ = [
+    "BENCHMARKS",
+    "DATABASE_CHOICES",
+    "BenchOptions",
+    "BenchmarkError",
+    "figures_table",
+    "run_benchmark",
+]
 
-Benchmark = Callable[[Sequence[DatabaseKind], float, Console], dict[str, float]]
+
+@dataclass(frozen=True, slots=True)
+class BenchOptions:
+    """What `tidings bench` lets a user choose beyond the databases and the phase length."""
+
+    rate: float | None = None
+    """notify: events per second in the steady phase (None: its default)."""
+    backlog: int | None = None
+    """notify: events in the backlog phase (None: what `seconds` at the target rate drains)."""
+    idle_seconds: float = 60.0
+    """notify: how long an idle `tidings serve` is watched for its CPU."""
+
+
+Benchmark = Callable[[Sequence[DatabaseKind], float, Console, BenchOptions], dict[str, float]]
 
 
 def _ledger(
-    databases: Sequence[DatabaseKind], seconds: float, console: Console
+    databases: Sequence[DatabaseKind], seconds: float, console: Console, _: BenchOptions
 ) -> dict[str, float]:
     from tidings.bench import ledger  # heavy imports only when this benchmark runs
 
@@ -31,14 +52,23 @@ def _ledger(
 
 
 def _notify(
-    databases: Sequence[DatabaseKind], seconds: float, console: Console
+    databases: Sequence[DatabaseKind], seconds: float, console: Console, options: BenchOptions
 ) -> dict[str, float]:
     from tidings.bench import notify
 
-    return notify.run(databases=databases, seconds=seconds, console=console)
+    return notify.run(
+        databases=databases,
+        seconds=seconds,
+        console=console,
+        backlog_events=options.backlog,
+        idle_seconds=options.idle_seconds,
+        steady_rate=options.rate,
+    )
 
 
-def _bus(databases: Sequence[DatabaseKind], seconds: float, console: Console) -> dict[str, float]:
+def _bus(
+    databases: Sequence[DatabaseKind], seconds: float, console: Console, options: BenchOptions
+) -> dict[str, float]:
     from tidings.bench import bus
 
     return bus.run(databases=databases, seconds=seconds, console=console)
@@ -54,7 +84,14 @@ DATABASE_CHOICES: dict[str, tuple[DatabaseKind, ...]] = {
 """What `--db` accepts and the databases each choice runs on, in order."""
 
 
-def run_benchmark(name: str, *, db: str, seconds: float, console: Console) -> dict[str, float]:
+def run_benchmark(
+    name: str,
+    *,
+    db: str,
+    seconds: float,
+    console: Console,
+    options: BenchOptions | None = None,
+) -> dict[str, float]:
     """Run benchmark `name` on the databases `db` names, each timed phase `seconds` long."""
     runner = BENCHMARKS.get(name)
     if runner is None:
@@ -71,7 +108,7 @@ def run_benchmark(name: str, *, db: str, seconds: float, console: Console) -> di
     if not seconds > 0:
         raise typer.BadParameter("must be more than 0", param_hint="--seconds")
     try:
-        figures = runner(databases, seconds, console)
+        figures = runner(databases, seconds, console, options or BenchOptions())
     except BenchmarkError as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(1) from exc

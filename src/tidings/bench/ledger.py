@@ -11,8 +11,14 @@ For each database three phases run against one throw-away database:
 - **raw**: the same rows written with the DB-API driver and nothing else (two balance
   updates, two postings, the ledger entry, the transfer, the outbox event); the floor the
   service layer is measured against (`<db>_service_vs_raw_ratio`).
+- **concurrent** (PostgreSQL): N threads, each its own connection and its own payers, all
+  paying the one merchant, for N = 1, 2, 4, 8: service-layer payments
+  (`postgresql_concurrent_n<N>_…`) and the raw-SQL baseline at the same N
+  (`postgresql_concurrent_raw_n<N>_…`); the scaling curve of one database.
 - **http**: the real server in a subprocess (`tidings serve --no-worker`) driven by `wrk`
-  with 16 connections; what an integrator sees.
+  with 16 connections; what an integrator sees. On PostgreSQL also with 32 connections, on
+  one server process and on two (`postgresql_http_<P>p_c32_…`). Each run reports the
+  server's CPU per payment and its peak RSS.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ import itertools
 import json
 import sqlite3
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, closing, contextmanager
 from dataclasses import dataclass
@@ -68,7 +76,7 @@ from tidings.users.schemas import UserCreate
 from tidings.wallets import service as wallets
 from tidings.wallets.schemas import Merchant, TransferCreate, TransferKind
 
-PHASES: Final = ("service", "scored", "model", "raw", "http")
+PHASES: Final = ("service", "scored", "model", "raw", "concurrent", "http")
 """Every phase, in the order they run."""
 
 CURRENCY: Final = "CNY"
@@ -173,6 +181,10 @@ def _run_on(
                     figures[f"{kind}_service_vs_raw_ratio"] = round(
                         service.per_second / raw.per_second, 3
                     )
+            if "concurrent" in phases and kind == "postgresql":
+                figures.update(
+                    _concurrent_phase(context, database, funded, seconds=seconds, progress=progress)
+                )
         finally:
             context.engine.dispose()
         if "http" in phases:
@@ -560,16 +572,101 @@ def _scalar(cursor: psycopg.Cursor[Any]) -> int:
     return int(row[0])
 
 
+# --- many connections at once ---------------------------------------------------------
+
+CONCURRENCY: Final = (1, 2, 4, 8)
+"""Threads in the concurrent phase, each with its own connection."""
+
+Payer = Callable[[BenchWallet], None]
+
+
+def _concurrent_phase(
+    context: AppContext,
+    database: BenchDatabase,
+    funded: Sequence[BenchWallet],
+    *,
+    seconds: float,
+    progress: Progress,
+) -> dict[str, float]:
+    """Service-layer and raw payments from N threads at once; thread t pays from wallets t,
+    t + N, … (two threads never wait on one wallet; every one pays the same merchant)."""
+
+    @contextmanager
+    def service_payer() -> Iterator[Payer]:
+        yield lambda wallet: _pay(context, wallet.wallet_id)
+
+    payers: dict[str, Callable[[], AbstractContextManager[Payer]]] = {
+        "concurrent": service_payer,
+        "concurrent_raw": lambda: _raw_payer(database),
+    }
+    figures: dict[str, float] = {}
+    for threads in CONCURRENCY:
+        for name, make in payers.items():
+            with step(progress, f"{database.kind}: {name} payments, {threads} thread(s)"):
+                timings = _run_threads(make, funded, threads=threads, seconds=seconds)
+            figures.update(_timing_figures(f"{database.kind}_{name}_n{threads}", timings))
+    return figures
+
+
+def _run_threads(
+    make_payer: Callable[[], AbstractContextManager[Payer]],
+    funded: Sequence[BenchWallet],
+    *,
+    threads: int,
+    seconds: float,
+) -> Timings:
+    """`threads` threads paying back to back for `seconds`, started together."""
+    ready = threading.Barrier(threads + 1)
+    latencies: list[list[int]] = [[] for _ in range(threads)]
+    clock = time.perf_counter_ns
+    deadline = [0]
+    failures: list[BaseException] = []
+
+    def work(number: int) -> None:
+        try:
+            with make_payer() as pay:
+                mine = itertools.cycle(funded[number::threads])
+                for wallet in itertools.islice(mine, WARM_UP // threads + 1):
+                    pay(wallet)
+                ready.wait()
+                own = latencies[number]
+                while (before := clock()) < deadline[0]:
+                    pay(next(mine))
+                    own.append(clock() - before)
+        except BaseException as exc:  # reported after the others finish
+            failures.append(exc)
+            ready.abort()
+
+    started_threads = [threading.Thread(target=work, args=(n,)) for n in range(threads)]
+    for thread in started_threads:
+        thread.start()
+    try:
+        deadline[0] = clock() + int(seconds * 1e9) + 10**12  # until everyone is ready
+        ready.wait()
+        started = clock()
+        deadline[0] = started + int(seconds * 1e9)
+    except threading.BrokenBarrierError:
+        started = clock()
+    for thread in started_threads:
+        thread.join()
+    if failures:
+        raise BenchmarkError(f"a paying thread failed: {failures[0]!r}") from failures[0]
+    return Timings(
+        elapsed_s=(clock() - started) / 1e9,
+        latencies_ns=[latency for own in latencies for latency in own],
+    )
+
+
 # --- HTTP under wrk ---------------------------------------------------------------------
 
 
-def _http_wallets(base_url: str, admin_key: str, count: int) -> list[str]:
+def _http_wallets(base_url: str, admin_key: str, count: int, *, first: int = 0) -> list[str]:
     """Users created and topped up over the API, then a few untimed payments to warm up."""
     wallet_ids = []
     with httpx.Client(
         base_url=base_url, headers={"Authorization": f"Bearer {admin_key}"}, timeout=30
     ) as client:
-        for n in range(count):
+        for n in range(first, first + count):
             user = _ok(
                 client.post(
                     "/v1/users",
@@ -620,6 +717,15 @@ def _ok(response: httpx.Response) -> dict[str, Any]:
     return body
 
 
+HTTP_RUNS: Final[dict[DatabaseKind, tuple[tuple[int, int], ...]]] = {
+    "sqlite": ((1, WRK_CONNECTIONS),),  # one writer: one process serves SQLite best
+    "postgresql": ((1, WRK_CONNECTIONS), (1, 32), (2, 32)),
+}
+"""(server processes, wrk connections) of each HTTP run; every payment of every run pays the
+one merchant (its settlement spread over shards), so the runs also show that a popular
+merchant's 16 or 32 concurrent payers do not queue on one account."""
+
+
 def _http_phase(
     database: BenchDatabase,
     workdir: Path,
@@ -628,15 +734,54 @@ def _http_phase(
     seconds: float,
     progress: Progress,
 ) -> dict[str, float]:
+    figures: dict[str, float] = {}
+    for number, (processes, connections) in enumerate(HTTP_RUNS[database.kind]):
+        default = number == 0
+        prefix = f"{database.kind}_http" + ("" if default else f"_{processes}p_c{connections}")
+        figures.update(
+            _http_run(
+                database,
+                workdir,
+                wrk=wrk,
+                seconds=seconds,
+                progress=progress,
+                prefix=prefix,
+                processes=processes,
+                connections=connections,
+                first_user=number * HTTP_USERS,
+            )
+        )
+    return figures
+
+
+def _http_run(
+    database: BenchDatabase,
+    workdir: Path,
+    *,
+    wrk: str,
+    seconds: float,
+    progress: Progress,
+    prefix: str,
+    processes: int,
+    connections: int,
+    first_user: int,
+) -> dict[str, float]:
     admin_key = new_id("key") + "-bench-operator"
+    label = f"{database.kind}, {processes} process(es)"
     with running_server(
-        database.url, workdir, admin_key=admin_key, progress=progress, label=database.kind
-    ) as base_url:
-        with step(progress, f"{database.kind}: create and top up {HTTP_USERS} users over HTTP"):
-            wallet_ids = _http_wallets(base_url, admin_key, HTTP_USERS)
+        database.url,
+        workdir,
+        admin_key=admin_key,
+        progress=progress,
+        label=label,
+        processes=processes,
+    ) as server:
+        with step(progress, f"{label}: create and top up {HTTP_USERS} users over HTTP"):
+            wallet_ids = _http_wallets(server.base_url, admin_key, HTTP_USERS, first=first_user)
+        cpu_before = server.process.cpu_s()
         result = run_wrk(
             wrk,
-            base_url,
+            server.base_url,
             script="wrk_payments.lua",
             env={
                 "TIDINGS_BENCH_WALLETS": ",".join(wallet_ids),
@@ -645,11 +790,12 @@ def _http_phase(
             },
             seconds=seconds,
             threads=WRK_THREADS,
-            connections=WRK_CONNECTIONS,
+            connections=connections,
             progress=progress,
-            description=f"{database.kind}: HTTP payments, wrk -c{WRK_CONNECTIONS}",
+            description=f"{label}: HTTP payments, wrk -c{connections}",
         )
-    prefix = f"{database.kind}_http"
+        cpu_s = server.process.cpu_s() - cpu_before
+        peak_rss = server.process.peak_rss_mb()
     return {
         f"{prefix}_payments": result.succeeded,
         f"{prefix}_payments_per_s": round(result.succeeded_per_s, 1),
@@ -657,6 +803,9 @@ def _http_phase(
         f"{prefix}_p99_ms": round(result.p99_ms, 3),
         f"{prefix}_max_ms": round(result.max_ms, 3),
         f"{prefix}_errors": result.non2xx + result.socket_errors,
+        # Server CPU per request: what a busy, shared machine does not blur.
+        f"{prefix}_server_cpu_ms_per_payment": round(1000 * cpu_s / max(1, result.requests), 3),
+        f"{prefix}_server_peak_rss_mb": peak_rss,
     }
 
 

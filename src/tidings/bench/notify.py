@@ -47,7 +47,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import count
@@ -61,7 +61,7 @@ from rich.progress import Progress, TaskID
 from sqlalchemy import Connection, Engine, func, select, text
 
 from tidings.app.context import AppContext
-from tidings.bench.serving import tidings_executable
+from tidings.bench.serving import ProcessTree, Server, running_server, tidings_executable
 from tidings.bench.support import (
     BENCH_DATA_KEY,
     BENCH_LOOKUP_KEY,
@@ -71,6 +71,7 @@ from tidings.bench.support import (
     Timings,
     bench_database,
     make_progress,
+    run_timed,
     step,
 )
 from tidings.config import Settings
@@ -107,6 +108,11 @@ WORKER_COUNTS: Final[dict[DatabaseKind, tuple[int, ...]]] = {
     "sqlite": (1,),  # one writer process: `tidings worker` says to run one only
     "postgresql": (1, 2),
 }
+STEADY_WORKERS: Final[dict[DatabaseKind, int]] = {"sqlite": 1, "postgresql": 2}
+"""Worker processes in the steady phase (the issue's load: 500 events/s on two)."""
+DRAINING_EVENTS: Final = 5_000
+"""One user's backlog while the API is measured beside the worker draining it."""
+DRAINING_TOP_UP: Final = {"value": 100, "currency": "CNY"}
 DRAIN_POLL_S: Final = 0.02
 WATCH_POLL_S: Final = 0.01
 STALL_S: Final = 60.0
@@ -124,6 +130,7 @@ WORKER_TUNABLES: Final = frozenset(
 """The only inherited `TIDINGS_*` variables a bench worker sees (to try other settings);
 anything else (a real provider, a status webhook) would change what is measured."""
 PAYMENT: Final = {"value": 1_280, "currency": "CNY"}
+BENCH_ADMIN_KEY: Final = "bench-notify-admin-key-0123456789abcdefghij"
 MERCHANT: Final = {"name": "Bench Coffee", "category": "5814"}
 
 
@@ -140,13 +147,17 @@ def run(
     console: Console,
     backlog_events: int | None = None,
     users: int | None = None,
-    steady_rate: float = STEADY_RATE,
+    steady_rate: float | None = None,
+    idle_seconds: float | None = None,
+    draining: bool = True,
 ) -> dict[str, float]:
-    """Both phases on each database; figures are prefixed `<db>_<n>w_` and `<db>_steady_`."""
+    """The phases on each database; figures are prefixed `<db>_<n>w_`, `<db>_steady_`,
+    `<db>_idle_` (when `idle_seconds`) and `sqlite_api_while_draining_` (when `draining`)."""
     if backlog_events is None:
         backlog_events = max(
             MIN_BACKLOG_EVENTS, round(TARGET_DELIVERIES_PER_S * seconds / DELIVERIES_PER_EVENT)
         )
+    steady_rate = steady_rate or STEADY_RATE
     steady_events = max(1, round(steady_rate * seconds))
     figures: dict[str, float] = {}
     problems: list[str] = []
@@ -162,6 +173,9 @@ def run(
                 steady_events=steady_events,
                 steady_rate=steady_rate,
                 users=max(users if users is not None else DEFAULT_USERS, needed),
+                idle_seconds=idle_seconds,
+                draining=draining and kind == "sqlite",
+                seconds=seconds,
             )
             found, trouble = _run_on(plan, stub=stub, progress=progress)
             figures.update(found)
@@ -184,6 +198,9 @@ class _Plan:
     steady_events: int
     steady_rate: float
     users: int
+    idle_seconds: float | None
+    draining: bool
+    seconds: float
 
 
 def _run_on(
@@ -227,6 +244,24 @@ def _run_on(
         )
         figures.update(found)
         problems += trouble
+        if plan.idle_seconds is not None:
+            figures.update(
+                _idle_phase(
+                    database, workdir, seconds=plan.idle_seconds, stub=stub, progress=progress
+                )
+            )
+        if plan.draining:
+            figures.update(
+                _draining_phase(
+                    context,
+                    database,
+                    workdir,
+                    cursor,
+                    seconds=plan.seconds,
+                    stub=stub,
+                    progress=progress,
+                )
+            )
     return figures, problems
 
 
@@ -701,6 +736,7 @@ def _backlog_phase(
             progress=progress,
             task=task,
         )
+        peak_rss = max(ProcessTree(process.pid).peak_rss_mb() for process in running.processes)
     after = _snapshot(context.engine)
     delivered = after.sent - before.sent
     figures: dict[str, float] = {
@@ -710,6 +746,7 @@ def _backlog_phase(
         f"{prefix}_relay_seconds": round(drained.relayed_s, 3),
         f"{prefix}_events_per_s": round(events / drained.elapsed_s, 1),
         f"{prefix}_deliveries_per_s": round(delivered / drained.elapsed_s, 1),
+        f"{prefix}_worker_peak_rss_mb": peak_rss,
     }
     stats_at_end = _has_statistics(context.engine)
     if stats_at_start is not None and stats_at_end is not None:
@@ -867,7 +904,8 @@ def _steady_phase(
 ) -> tuple[dict[str, float], list[str]]:
     kind = database.kind
     prefix = f"{kind}_steady"
-    with running_workers(database, workdir, count=1, stub=stub, progress=progress) as running:
+    workers = STEADY_WORKERS[kind]
+    with running_workers(database, workdir, count=workers, stub=stub, progress=progress) as running:
         _warm_up(context, cursor, running, progress=progress, label=kind)
         before = _snapshot(context.engine)
         stub.take()
@@ -876,7 +914,7 @@ def _steady_phase(
         watcher = _InboxWatcher(context.engine, after_id=_last_inbox_id(context.engine))
         seconds = events / rate
         task = progress.add_task(
-            f"{kind}: {rate:,.0f} events/s for {seconds:,.0f} s, one worker",
+            f"{kind}: {rate:,.0f} events/s for {seconds:,.0f} s, {workers} worker(s)",
             total=events,
             detail="",
         )
@@ -923,9 +961,114 @@ def _steady_phase(
         sms_arrived=arrived.first_seen,
         elapsed_s=producer.elapsed_s,
     )
+    figures[f"{prefix}_workers"] = workers
     checked, problems = _integrity(prefix, events=events, before=before, after=after, stub=arrived)
     figures.update(checked)
     return figures, problems
+
+
+# --- idle: a server with nothing to do ----------------------------------------------------
+
+
+def _server_with_worker(
+    database: BenchDatabase, workdir: Path, *, stub: SmsStub, progress: Progress, label: str
+) -> AbstractContextManager[Server]:
+    """`tidings serve` with its worker in the same process, sending SMS to the stub."""
+    return running_server(
+        database.url,
+        workdir,
+        admin_key=BENCH_ADMIN_KEY,
+        progress=progress,
+        label=f"{database.kind}: {label}",
+        worker=True,
+        env=_worker_env(database, workdir, stub),
+    )
+
+
+def _idle_phase(
+    database: BenchDatabase, workdir: Path, *, seconds: float, stub: SmsStub, progress: Progress
+) -> dict[str, float]:
+    """`tidings serve` (API and worker) with nothing to do: the share of one core it uses."""
+    kind = database.kind
+    with (
+        _server_with_worker(
+            database, workdir, stub=stub, progress=progress, label="idle server"
+        ) as server,
+        step(progress, f"{kind}: watch the idle server's CPU for {seconds:,.0f} s"),
+    ):
+        time.sleep(1.0)  # start-up work (the first scheduler round) is not idling
+        before = server.process.cpu_s()
+        time.sleep(seconds)
+        used = server.process.cpu_s() - before
+    return {
+        f"{kind}_idle_seconds": seconds,
+        f"{kind}_idle_serve_cpu_pct_of_core": round(100 * used / seconds, 2),
+    }
+
+
+# --- the API beside a worker draining one user's backlog ----------------------------------
+
+
+def _draining_phase(
+    context: AppContext,
+    database: BenchDatabase,
+    workdir: Path,
+    cursor: _Cursor,
+    *,
+    seconds: float,
+    stub: SmsStub,
+    progress: Progress,
+) -> dict[str, float]:
+    """`tidings serve` with its worker in the same process; one user's `DRAINING_EVENTS`
+    payments land in the outbox in one commit, and top-ups go in over HTTP, one after the
+    other, for `seconds` while the worker drains them: how long an API write waits."""
+    kind = database.kind
+    prefix = f"{kind}_api_while_draining"
+    owner, payer = cursor.take(), cursor.take()
+    with (
+        _server_with_worker(
+            database, workdir, stub=stub, progress=progress, label="server with its worker"
+        ) as server,
+        httpx.Client(
+            base_url=server.base_url,
+            headers={"Authorization": f"Bearer {BENCH_ADMIN_KEY}"},
+            timeout=60,
+        ) as client,
+    ):
+
+        def top_up() -> None:
+            response = client.post(
+                "/v1/transfers",
+                json={"kind": "top_up", "destination": payer.wallet_id, "amount": DRAINING_TOP_UP},
+            )
+            if response.status_code != 201:
+                raise BenchmarkError(f"a top-up answered {response.status_code}: {response.text}")
+
+        for _ in range(WARM_UP_EVENTS):
+            top_up()
+        with (
+            step(progress, f"{kind}: one user's {DRAINING_EVENTS:,} events in one commit"),
+            write_transaction(context.engine) as conn,
+        ):
+            for _ in range(DRAINING_EVENTS):
+                _record_payment(conn, owner, context.clock.now())
+        before = _sent(context.engine)
+        timings = run_timed(
+            top_up,
+            seconds=seconds,
+            progress=progress,
+            description=f"{kind}: top-ups over HTTP while the worker drains",
+            unit="top-ups",
+        )
+        drained = _sent(context.engine) - before
+    return {
+        f"{prefix}_backlog_events": DRAINING_EVENTS,
+        f"{prefix}_deliveries_sent": drained,
+        f"{prefix}_top_ups": timings.count,
+        f"{prefix}_p50_ms": round(timings.percentile_ms(50), 3),
+        f"{prefix}_p99_ms": round(timings.percentile_ms(99), 3),
+        f"{prefix}_max_ms": round(timings.percentile_ms(100), 3),
+    }
 
 
 def _latency_figures(

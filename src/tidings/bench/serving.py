@@ -49,6 +49,56 @@ def tidings_executable() -> str:
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class ProcessTree:
+    """A process and its children (uvicorn's processes under `--processes N`), read from
+    Linux's /proc: what they cost in CPU and memory."""
+
+    pid: int
+
+    def pids(self) -> list[int]:
+        found = [self.pid]
+        for pid in found:
+            try:
+                children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            except OSError:
+                continue
+            found.extend(int(child) for child in children)
+        return found
+
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system) the processes used so far."""
+        total = 0
+        for pid in self.pids():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+        return total / os.sysconf("SC_CLK_TCK")
+
+    def peak_rss_mb(self) -> float:
+        """The largest peak resident set (VmHWM) of any one of the processes, in MB."""
+        peak = 0
+        for pid in self.pids():
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            for line in status.splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, int(line.split()[1]))
+        return round(peak / 1024, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Server:
+    """A running `tidings serve`."""
+
+    base_url: str
+    process: ProcessTree
+
+
 @contextmanager
 def running_server(
     database_url: str,
@@ -57,8 +107,11 @@ def running_server(
     admin_key: str,
     progress: Progress,
     label: str,
-) -> Iterator[str]:
-    """`tidings serve --no-worker` on a free port until the block ends; yields its base URL."""
+    worker: bool = False,
+    processes: int = 1,
+    env: Mapping[str, str] | None = None,
+) -> Iterator[Server]:
+    """`tidings serve` (`--no-worker` unless `worker`) on a free port until the block ends."""
     port = free_port()
     env = {
         **os.environ,
@@ -70,8 +123,13 @@ def running_server(
         "TIDINGS_LOOKUP_KEY": BENCH_LOOKUP_KEY,
         # Benchmarks measure the books: their repetitive payments would look like fraud.
         "TIDINGS_RISK_SCORING": "false",
+        **(env or {}),
     }
-    command = [tidings_executable(), "serve", "--no-worker", "--host", "127.0.0.1"]
+    command = [tidings_executable(), "serve", "--host", "127.0.0.1"]
+    if processes > 1:
+        command += ["--processes", str(processes)]
+    if not worker:
+        command.append("--no-worker")
     log_path = workdir / "server.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -81,7 +139,7 @@ def running_server(
     try:
         with step(progress, f"{label}: start the server on port {port}"):
             _wait_healthy(process, base_url, log_path)
-        yield base_url
+        yield Server(base_url, ProcessTree(process.pid))
     finally:
         _stop(process)
 

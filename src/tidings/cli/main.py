@@ -68,27 +68,39 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default TIDINGS_PORT, 8000).")] = None,
     host: Annotated[str | None, typer.Option(help="Interface (default 127.0.0.1).")] = None,
     no_worker: Annotated[bool, typer.Option("--no-worker", help="API only.")] = False,
+    processes: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Server processes sharing the port (PostgreSQL only; each has its own pool "
+            "of TIDINGS_DATABASE_POOL_SIZE connections and, unless --no-worker, its own worker).",
+        ),
+    ] = 1,
 ) -> None:
     """Run the HTTP API, with the background worker in the same process unless --no-worker."""
     import uvicorn
 
-    from tidings.app.factory import create_app
-
     _check_provider_settings()
     settings = get_settings()
-    application = create_app(settings=settings)
-    if not no_worker:
-        from tidings.app.worker import attach_worker
-
-        attach_worker(application)
+    if processes > 1 and settings.is_sqlite:
+        console.print(
+            "[red]--processes needs PostgreSQL[/red]: SQLite has one writer, so one process "
+            "serves it best (set TIDINGS_DATABASE_URL to a postgresql:// URL)"
+        )
+        raise typer.Exit(2)
     bind_host, bind_port = host or settings.host, port or settings.port
     worker_note = "API only" if no_worker else "API and worker"
     console.print(
-        f"[green]Tidings listening on http://{bind_host}:{bind_port}[/green] ({worker_note}; "
+        f"[green]Tidings listening on http://{bind_host}:{bind_port}[/green] ({worker_note}"
+        f"{f', {processes} processes' if processes > 1 else ''}; "
         f"API docs at /docs, health at /healthz)"
     )
+    factory = "serving_app_without_worker" if no_worker else "serving_app"
     uvicorn.run(
-        application,
+        f"tidings.app.factory:{factory}",
+        factory=True,
+        workers=processes if processes > 1 else None,
         host=bind_host,
         port=bind_port,
         loop="uvloop",
@@ -309,9 +321,24 @@ def bench(
     installments: Annotated[
         int, typer.Option(min=3, help="credit: active installments in the nightly run.")
     ] = 1_000_000,
+    rate: Annotated[
+        float | None,
+        typer.Option(min=1, help="notify: events per second in the steady phase (200)."),
+    ] = None,
+    backlog: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="notify: events in the backlog phase, two deliveries each (default: what "
+            "--seconds drains at 1,000 deliveries/s; 50000 is the 100,000-delivery memory run).",
+        ),
+    ] = None,
+    idle_seconds: Annotated[
+        float, typer.Option(min=1, help="notify: how long an idle `tidings serve` is watched.")
+    ] = 60.0,
 ) -> None:
     """Run one benchmark and print its figures."""
-    from tidings.bench import figures_table, run_benchmark
+    from tidings.bench import BenchOptions, figures_table, run_benchmark
 
     if name == "credit":  # always PostgreSQL: the nightly run at production scale
         from tidings.bench import credit
@@ -329,6 +356,7 @@ def bench(
         figures = risk.run(console=console, transfers=transfers, seed=seed)
         console.print(figures_table(name, figures))
     else:
-        figures = run_benchmark(name, db=db, seconds=seconds, console=console)
+        options = BenchOptions(rate=rate, backlog=backlog, idle_seconds=idle_seconds)
+        figures = run_benchmark(name, db=db, seconds=seconds, console=console, options=options)
     if as_json:
         typer.echo(json.dumps(figures))

@@ -46,6 +46,7 @@ from tidings.credit.schemas import (
 )
 from tidings.events import outbox
 from tidings.kit.tables import AnyRow, Timestamp
+from tidings.kit.wakeups import Channel, ring_after_commit
 from tidings.ledger.models import accounts
 from tidings.users.models import users
 from tidings.wallets.models import transfers, wallets
@@ -537,6 +538,7 @@ def insert_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Outbox rows for a batch of notices (one executemany, not one round trip each)."""
     if rows:
         conn.execute(insert(outbox), list(rows))
+        ring_after_commit(conn, Channel.OUTBOX)
 
 
 def auto_debit_candidates(conn: Connection, *, timezone: str, today: date) -> list[AnyRow]:

@@ -9,6 +9,7 @@ import random
 import threading
 import time
 import zlib
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -18,14 +19,69 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from tidings.kit.wakeups import ring, take_rings
+
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 
 _WRITE = "tidings_write"
-# One writer at a time inside this process on SQLite: waiting on a Python lock is fair and
-# immediate, where SQLite's own busy handler sleeps in steps of up to 100 ms.
-_sqlite_write_locks: dict[int, threading.Lock] = {}
+
+
+class WriterLock:
+    """SQLite's one writer inside this process, handed over first come, first served.
+
+    Waiting on it is immediate where SQLite's own busy handler sleeps in steps of up to
+    100 ms; and it is fair: a worker that finishes a batch and asks again queues behind the
+    API writes already waiting, instead of taking the writer back at once (a plain lock lets
+    the thread that releases it win again, and a draining backlog starved the API).
+    Re-entrant for the thread that holds it."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._owner: int | None = None
+        self._depth = 0
+        self._queue: deque[threading.Lock] = deque()
+
+    def acquire(self, *, blocking: bool = True) -> bool:
+        me = threading.get_ident()
+        with self._mutex:
+            if self._owner == me:
+                self._depth += 1
+                return True
+            if self._owner is None and not self._queue:
+                self._owner, self._depth = me, 1
+                return True
+            if not blocking:
+                return False
+            turn = threading.Lock()
+            turn.acquire()
+            self._queue.append(turn)
+        turn.acquire()  # released by the holder when it hands the writer to us
+        with self._mutex:
+            self._owner, self._depth = me, 1
+        return True
+
+    def release(self) -> None:
+        with self._mutex:
+            assert self._owner == threading.get_ident(), "released by a thread not holding it"
+            self._depth -= 1
+            if self._depth:
+                return
+            self._owner = None
+            if self._queue:
+                # Handed over: nobody else can take it between now and the next one's turn.
+                self._owner = -1
+                self._queue.popleft().release()
+
+    @property
+    def waiting(self) -> int:
+        """Writers queued for their turn."""
+        return len(self._queue)
+
+
+# One writer at a time inside this process on SQLite.
+_sqlite_write_locks: dict[int, WriterLock] = {}
 
 
 def normalise_url(url: str) -> str:
@@ -36,14 +92,19 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
+def make_engine(
+    url: str, *, pool_size: int = 10, max_overflow: int | None = None, echo: bool = False
+) -> Engine:
+    """An engine with `pool_size` connections kept open (and by default twice as many more
+    opened for a burst: `max_overflow`)."""
     url = normalise_url(url)
+    overflow = 2 * pool_size if max_overflow is None else max_overflow
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
             echo=echo,
             pool_size=pool_size,
-            max_overflow=20,
+            max_overflow=overflow,
             connect_args={"check_same_thread": False, "timeout": 30},
         )
         _configure_sqlite(engine)
@@ -52,7 +113,7 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
         url,
         echo=echo,
         pool_size=pool_size,
-        max_overflow=20,
+        max_overflow=overflow,
         # Not pool_pre_ping (a round trip per transaction): recycle instead, and a dropped
         # connection fails one transaction, which `with_retry` runs again.
         pool_recycle=300,
@@ -65,7 +126,7 @@ def is_sqlite(engine: Engine) -> bool:
 
 
 def _configure_sqlite(engine: Engine) -> None:
-    _sqlite_write_locks[id(engine)] = threading.Lock()
+    _sqlite_write_locks[id(engine)] = WriterLock()
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
@@ -96,11 +157,37 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
     try:
         with engine.connect() as raw:
             conn = raw.execution_options(**{_WRITE: True})
-            with conn.begin():
-                yield conn
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                rings = take_rings(conn)
+            # Only reached once committed: the loops it wakes find what it wrote.
+            ring(engine, rings)
     finally:
         if lock is not None:
             lock.release()
+
+
+@contextmanager
+def free_writer(engine: Engine) -> Iterator[bool]:
+    """Yields True while holding this process's SQLite writer, when nobody held or awaited it:
+    the caller may then write on its own thread without waiting (the API does, on the event
+    loop, so a payment costs no thread hand-off). False on PostgreSQL, or when it is busy."""
+    lock = _sqlite_write_locks.get(id(engine))
+    if lock is None or not lock.acquire(blocking=False):
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        lock.release()
+
+
+def writers_waiting(engine: Engine) -> int:
+    """SQLite: transactions of this process waiting for the writer (0 on PostgreSQL)."""
+    lock = _sqlite_write_locks.get(id(engine))
+    return lock.waiting if lock is not None else 0
 
 
 @contextmanager

@@ -25,6 +25,7 @@ from sqlalchemy.orm import aliased
 
 from tidings.events import outbox
 from tidings.kit.tables import AnyRow
+from tidings.kit.wakeups import Channel, ring_after_commit
 from tidings.notify.models import (
     consent_events,
     deliveries,
@@ -129,6 +130,7 @@ def existing_notices(
 def insert_deliveries(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
         conn.execute(insert(deliveries), list(rows))
+        ring_after_commit(conn, Channel.DELIVERIES)
 
 
 def recent_deliveries(conn: Connection, user_ids: Sequence[str], since: datetime) -> list[AnyRow]:

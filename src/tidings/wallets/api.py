@@ -3,10 +3,9 @@ over HTTP."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from functools import partial
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response
 from sqlalchemy import Connection
@@ -148,13 +147,22 @@ def list_statements(
         },
     },
 )
-def create_transfer(body: TransferCreate, write: Write) -> Response:
+async def create_transfer(body: TransferCreate, write: Write) -> Response:
     """Move money: top_up, payment, p2p, allocation, refund (operator) or withdrawal.
 
     Outgoing transfers are scored, whoever makes them: a risky one (or any at or above
     `TIDINGS_STEP_UP_AMOUNT`) answers 202 and waits for the owner's one-time code; a
     fraudulent-looking one is refused (`transfer-blocked`).
     """
+    return await write.run_hot(partial(_create_transfer, body, write))
+
+
+def _held_or_created(answer: dict[str, Any]) -> int:
+    """Held, now or when this key first ran: the status says so, as the answer does."""
+    return 202 if answer.get("status") == TransferStatus.PENDING_VERIFICATION else 201
+
+
+def _create_transfer(body: TransferCreate, write: WriteRequest) -> Response:
     context = write.context
     step_up = StepUpPolicy.from_settings(context.settings, model=context.component(ModelCache))
     try:
@@ -169,7 +177,7 @@ def create_transfer(body: TransferCreate, write: Write) -> Response:
                 max_amount=context.settings.max_amount,
             ),
             body=body,
-            status_code=201,
+            status_for=_held_or_created,
         )
     except TransferBlocked as blocked:
         # The block's own alert (`security.transaction.suspicious`, critical) tells the owner;
@@ -196,9 +204,6 @@ def create_transfer(body: TransferCreate, write: Write) -> Response:
                 ),
             )
         raise
-    # Held, now or when this key first ran: the answer says so, the status too.
-    if json.loads(bytes(response.body)).get("status") == TransferStatus.PENDING_VERIFICATION:
-        response.status_code = 202
     return response
 
 

@@ -1,0 +1,123 @@
+"""Waking the worker's loops when there is work, instead of polling for it.
+
+A transaction that writes work for a loop (an outbox event, a delivery) rings that loop's
+channel once it has committed: in this process directly, and on PostgreSQL in every process
+through `LISTEN/NOTIFY` (a statement trigger on the table notifies at commit, see migration
+0025, and `listen` turns each notice into a ring here). On SQLite another process's commit
+(`tidings serve --no-worker` beside `tidings worker`) shows in `PRAGMA data_version`, which
+`watch_sqlite` reads a few times a second: a read of a counter in shared memory, not a query.
+An idle worker then sleeps until woken, or until its idle poll (`TIDINGS_WORKER_IDLE_MS`)
+picks up what came due by itself (a retry, the end of quiet hours).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from enum import StrEnum
+
+import psycopg
+from sqlalchemy import Connection, Engine
+
+_RINGS = "tidings.rings"
+
+
+class Channel(StrEnum):
+    """What a loop waits for; the value is the PostgreSQL `NOTIFY` channel."""
+
+    OUTBOX = "tidings_outbox"
+    """New outbox events (the relay, and any loop that publishes events)."""
+    DELIVERIES = "tidings_deliveries"
+    """New deliveries (the dispatcher)."""
+
+
+class Doorbell:
+    """One channel of one process: every subscriber's event is set when it rings."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._subscribers: list[threading.Event] = []
+
+    def subscribe(self) -> threading.Event:
+        """An event of the caller's own, set on every ring (the caller clears it)."""
+        event = threading.Event()
+        with self._mutex:
+            self._subscribers.append(event)
+        return event
+
+    def ring(self) -> None:
+        with self._mutex:
+            subscribers = list(self._subscribers)
+        for event in subscribers:
+            event.set()
+
+
+_doorbells: dict[tuple[int, Channel], Doorbell] = {}
+_doorbells_mutex = threading.Lock()
+
+
+def doorbell(engine: Engine, channel: Channel) -> Doorbell:
+    """The doorbell of `channel` for the database behind `engine`, in this process."""
+    key = (id(engine), channel)
+    with _doorbells_mutex:
+        found = _doorbells.get(key)
+        if found is None:
+            found = _doorbells[key] = Doorbell()
+        return found
+
+
+def ring_after_commit(conn: Connection, channel: Channel) -> None:
+    """Ring `channel` in this process once the caller's write transaction commits (nothing
+    if it rolls back). Cheap: a set in the connection's info, read by `write_transaction`."""
+    rings: set[Channel] = conn.info.setdefault(_RINGS, set())
+    rings.add(channel)
+
+
+def take_rings(conn: Connection) -> set[Channel]:
+    """The channels the transaction just ended asked to ring (and forget them)."""
+    rings: set[Channel] = conn.info.pop(_RINGS, set())
+    return rings
+
+
+def ring(engine: Engine, channels: Iterable[Channel]) -> None:
+    for channel in channels:
+        doorbell(engine, channel).ring()
+
+
+SQLITE_WATCH_S = 0.05
+"""How often `watch_sqlite` looks at `PRAGMA data_version` (about as often as the loops used
+to poll the outbox with a whole write transaction)."""
+
+
+def watch_sqlite(engine: Engine, stop: threading.Event) -> None:
+    """SQLite: ring the outbox whenever another connection (another process) has committed
+    since the last look, until `stop` is set. The outbox's own loops ring the rest."""
+    # The driver's own connection, outside any transaction: a transaction would keep
+    # reading its snapshot's version and never see another commit.
+    conn = engine.raw_connection()
+    try:
+        cursor = conn.cursor()
+        seen = cursor.execute("PRAGMA data_version").fetchone()
+        while not stop.wait(SQLITE_WATCH_S):
+            version = cursor.execute("PRAGMA data_version").fetchone()
+            if version != seen:
+                seen = version
+                doorbell(engine, Channel.OUTBOX).ring()
+    finally:
+        conn.close()
+
+
+def listen(engine: Engine, stop: threading.Event, *, check_every_s: float = 1.0) -> None:
+    """PostgreSQL: ring this process's doorbells for every `NOTIFY` on their channels until
+    `stop` is set. Every channel rings once at the start (and after a reconnection), so work
+    that arrived while nobody listened is not left waiting for the idle poll."""
+    dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for channel in Channel:
+            conn.execute(f"LISTEN {channel.value}")
+        ring(engine, Channel)
+        while not stop.is_set():
+            for notice in conn.notifies(timeout=check_every_s):
+                doorbell(engine, Channel(notice.channel)).ring()
+                if stop.is_set():
+                    break
