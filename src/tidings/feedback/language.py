@@ -1,0 +1,212 @@
+"""Reading Chinese and English feedback (pure): words, BM25 search, TF-IDF topics and a
+naive Bayes sentiment model.
+
+Chinese is segmented with `rjieba` (jieba-rs; `jieba` itself is unmaintained and breaks on
+current setuptools); English is lower-cased words. BM25, TF-IDF and naive Bayes are a few
+lines each over an inverted index, so nothing is downloaded and no numeric library is
+needed: a query touches only the documents that share a word with it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import rjieba
+
+from tidings.feedback.types import Sentiment
+
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]+")
+_WORD = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]+|[a-z0-9]+(?:'[a-z]+)?")
+
+STOPWORDS = frozenset(
+    """的 了 是 我 你 他 她 它 们 在 和 与 也 就 都 而 及 或 一个 这 那 有 吗 呢 吧 啊 呀 哦 还
+    把 被 让 给 对 从 到 为 上 下 不 没 很 太 又 再 请 您 我们 你们 怎么 什么 为什么 如何 一下
+    可以 能 会 要 想 个 次 里 中 后 前 时 时候 已经 但是 但 因为 所以 如果 还是 就是 这个 那个
+    a an the and or but if of to in on at for with by from is are was were be been am i me my
+    you your we our it its this that these those do does did not no so too very can could
+    would should will just how what why when where which who there here have has had
+    """.split()
+)
+"""Words that say nothing about a topic (kept out of search and topics)."""
+
+NEGATIONS = frozenset({"不", "没", "没有", "别", "未", "不是", "not", "no", "never", "don't", "didn't"})
+
+
+def words(text: str) -> list[str]:
+    """The text's words: Chinese segmented, English lower-cased, stop words left out."""
+    found: list[str] = []
+    for piece in _WORD.findall(text.lower()):
+        if _HAN.fullmatch(piece):
+            found.extend(w for w in rjieba.cut(piece) if w not in STOPWORDS)
+        elif piece not in STOPWORDS:
+            found.append(piece)
+    return found
+
+
+# -- BM25 ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    key: str
+    score: float
+
+
+@dataclass(slots=True)
+class Bm25Index:
+    """Okapi BM25 over an inverted index (k1 = 1.5, b = 0.75)."""
+
+    k1: float = 1.5
+    b: float = 0.75
+    keys: list[str] = field(default_factory=list)
+    lengths: list[int] = field(default_factory=list)
+    postings: dict[str, list[tuple[int, int]]] = field(default_factory=lambda: defaultdict(list))
+    _idf: dict[str, float] = field(default_factory=dict)
+    _norm: list[float] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, documents: Iterable[tuple[str, Sequence[str]]]) -> Bm25Index:
+        """An index of (key, words) documents."""
+        index = cls()
+        for key, tokens in documents:
+            position = len(index.keys)
+            index.keys.append(key)
+            index.lengths.append(len(tokens))
+            for term, count in Counter(tokens).items():
+                index.postings[term].append((position, count))
+        index._prepare()
+        return index
+
+    def _prepare(self) -> None:
+        n = len(self.keys)
+        self._idf = {
+            term: math.log(1 + (n - len(docs) + 0.5) / (len(docs) + 0.5))
+            for term, docs in self.postings.items()
+        }
+        average = (sum(self.lengths) / n) if n else 1.0
+        self._norm = [self.k1 * (1 - self.b + self.b * length / average) for length in self.lengths]
+
+    def search(self, query: Sequence[str], limit: int = 5) -> list[Hit]:
+        """The best `limit` documents for the query's words, best first."""
+        scores: dict[int, float] = defaultdict(float)
+        k1 = self.k1
+        norm = self._norm
+        for term in set(query):
+            docs = self.postings.get(term)
+            if not docs:
+                continue
+            idf = self._idf[term]
+            for position, tf in docs:
+                scores[position] += idf * tf * (k1 + 1) / (tf + norm[position])
+        best = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:limit]
+        return [Hit(self.keys[position], round(score, 4)) for position, score in best]
+
+
+# -- TF-IDF topics -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    term: str
+    count: int
+    examples: list[str]
+
+
+def topics(
+    documents: Sequence[tuple[str, Sequence[str]]], *, limit: int = 10, examples: int = 3
+) -> list[Topic]:
+    """Key terms of a set of texts: each term's TF-IDF weight summed over the texts (terms
+    of two characters or more; a term in every text says nothing), with the ids of the texts
+    where it weighs most."""
+    n = len(documents)
+    if n == 0:
+        return []
+    frequency: Counter[str] = Counter()
+    for _, tokens in documents:
+        frequency.update({t for t in tokens if len(t) >= 2})
+    idf = {term: math.log((1 + n) / (1 + df)) + 1 for term, df in frequency.items() if df >= 2}
+    weight: dict[str, float] = defaultdict(float)
+    best: dict[str, list[tuple[float, str]]] = defaultdict(list)
+    for key, tokens in documents:
+        counts = Counter(t for t in tokens if t in idf)
+        total = sum(counts.values())
+        for term, count in counts.items():
+            score = count / total * idf[term]
+            weight[term] += score
+            best[term].append((score, key))
+    ranked = sorted(weight.items(), key=lambda item: (-item[1], item[0]))[:limit]
+    return [
+        Topic(
+            term=term,
+            count=frequency[term],
+            examples=[key for _, key in sorted(best[term], key=lambda s: (-s[0], s[1]))[:examples]],
+        )
+        for term, _ in ranked
+    ]
+
+
+# -- sentiment -----------------------------------------------------------------------------
+
+
+def sentiment_features(text: str) -> list[str]:
+    """Words plus negated words (`不|好`: "not good" is not "good") and character pairs of
+    Chinese text (short feedback is often segmented oddly)."""
+    found: list[str] = []
+    tokens = [w for piece in _WORD.findall(text.lower()) for w in _cut(piece)]
+    negate = False
+    for token in tokens:
+        if token in NEGATIONS:
+            negate = True
+            found.append(token)
+            continue
+        found.append(f"不|{token}" if negate else token)
+        negate = False
+    for run in _HAN.findall(text):
+        found.extend(run[i : i + 2] for i in range(len(run) - 1))
+    return found
+
+
+def _cut(piece: str) -> list[str]:
+    return list(rjieba.cut(piece)) if _HAN.fullmatch(piece) else [piece]
+
+
+@dataclass(slots=True)
+class SentimentModel:
+    """Multinomial naive Bayes with add-one smoothing over `sentiment_features`."""
+
+    priors: dict[Sentiment, float] = field(default_factory=dict)
+    likelihoods: dict[Sentiment, dict[str, float]] = field(default_factory=dict)
+    unseen: dict[Sentiment, float] = field(default_factory=dict)
+    vocabulary: frozenset[str] = frozenset()
+
+    @classmethod
+    def train(cls, examples: Iterable[tuple[str, Sentiment]]) -> SentimentModel:
+        counts: dict[Sentiment, Counter[str]] = {label: Counter() for label in Sentiment}
+        documents: Counter[Sentiment] = Counter()
+        for text, label in examples:
+            counts[label].update(sentiment_features(text))
+            documents[label] += 1
+        vocabulary = set().union(*counts.values())
+        total = sum(documents.values())
+        model = cls(vocabulary=frozenset(vocabulary))
+        for label in Sentiment:
+            size = sum(counts[label].values()) + len(vocabulary)
+            model.priors[label] = math.log((documents[label] + 1) / (total + len(Sentiment)))
+            model.likelihoods[label] = {
+                word: math.log((count + 1) / size) for word, count in counts[label].items()
+            }
+            model.unseen[label] = math.log(1 / size)
+        return model
+
+    def classify(self, text: str) -> Sentiment:
+        features = [f for f in sentiment_features(text) if f in self.vocabulary]
+
+        def score(label: Sentiment) -> float:
+            table, unseen = self.likelihoods[label], self.unseen[label]
+            return self.priors[label] + sum(table.get(f, unseen) for f in features)
+
+        return max(Sentiment, key=score)
