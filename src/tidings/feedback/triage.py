@@ -8,20 +8,65 @@ _KEYWORDS: tuple[tuple[Category, tuple[str, ...]], ...] = (
     (
         Category.SECURITY,
         (
-            "盗刷", "被盗", "盗用", "诈骗", "骗子", "被骗", "非本人", "不是我本人", "不是我操作",
-            "陌生设备", "异地登录", "账号被", "冒用", "fraud", "scam", "stolen", "hacked",
-            "unauthori", "not me", "didn't make", "did not make", "phishing",
+            "盗刷",
+            "被盗",
+            "盗用",
+            "诈骗",
+            "骗子",
+            "被骗",
+            "非本人",
+            "不是我本人",
+            "不是我操作",
+            "陌生设备",
+            "异地登录",
+            "账号被",
+            "冒用",
+            "fraud",
+            "scam",
+            "stolen",
+            "hacked",
+            "unauthori",
+            "not me",
+            "didn't make",
+            "did not make",
+            "phishing",
         ),
     ),
     (
         Category.CREDIT,
-        ("借款", "还款", "额度", "利息", "逾期", "罚息", "借呗", "loan", "repay", "credit", "interest"),
+        (
+            "借款",
+            "还款",
+            "额度",
+            "利息",
+            "逾期",
+            "罚息",
+            "借呗",
+            "loan",
+            "repay",
+            "credit",
+            "interest",
+        ),
     ),
     (
         Category.PAYMENT,
         (
-            "转账", "到账", "付款", "支付", "扣款", "扣费", "退款", "充值", "提现", "transfer",
-            "payment", "refund", "charged", "top-up", "top up", "withdraw",
+            "转账",
+            "到账",
+            "付款",
+            "支付",
+            "扣款",
+            "扣费",
+            "退款",
+            "充值",
+            "提现",
+            "transfer",
+            "payment",
+            "refund",
+            "charged",
+            "top-up",
+            "top up",
+            "withdraw",
         ),
     ),
     (
@@ -52,7 +97,9 @@ def categorise(text: str) -> Category:
     return Category.OTHER
 
 
-def triage(*, subject: str | None, body: str, category: Category | None) -> tuple[Category, Priority]:
+def triage(
+    *, subject: str | None, body: str, category: Category | None
+) -> tuple[Category, Priority]:
     """The ticket's category (the one given, else read from the text) and its priority.
 
     Whatever category was given, a text that reads as a security complaint is urgent: a user

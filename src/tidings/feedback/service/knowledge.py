@@ -1,0 +1,145 @@
+"""Suggested answers: the knowledge base and past resolved tickets' agent answers, searched
+with BM25 over segmented Chinese and English words. An agent always sends; the user pages
+offer the top FAQ answers before a ticket is opened (deflection, counted)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from tidings.feedback import repository
+from tidings.feedback.exceptions import InvitationNotFound
+from tidings.feedback.language import Bm25Index, words
+from tidings.feedback.schemas import FaqIn, FaqOut, SuggestionList, SuggestionOut
+from tidings.feedback.service.tickets import visible_ticket
+from tidings.kit.clock import as_utc
+from tidings.kit.ids import is_id, new_id
+from tidings.kit.tables import AnyRow
+
+
+def _faq_out(row: AnyRow) -> FaqOut:
+    return FaqOut(
+        id=row.id,
+        question=dict(row.question),
+        answer=dict(row.answer),
+        tags=list(row.tags),
+        created_at=as_utc(row.created_at),
+    )
+
+
+def faq_values(body: FaqIn, *, at: datetime) -> dict[str, Any]:
+    return {
+        "id": new_id("faq"),
+        "question": body.question.model_dump(by_alias=True, exclude_none=True),
+        "answer": body.answer.model_dump(by_alias=True, exclude_none=True),
+        "tags": list(body.tags),
+        "created_at": at,
+    }
+
+
+def add_faq(conn: Connection, body: FaqIn, *, at: datetime) -> FaqOut:
+    values = faq_values(body, at=at)
+    repository.insert_faq(conn, values)
+    row = repository.get_faq(conn, values["id"])
+    assert row is not None
+    return _faq_out(row)
+
+
+def list_faq(conn: Connection, *, limit: int, after_id: str | None) -> list[FaqOut]:
+    return [_faq_out(r) for r in repository.faq_all(conn, limit=limit, after_id=after_id)]
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A searchable answer: its text per language and where it came from."""
+
+    source: str
+    text: dict[str, str]
+
+
+@dataclass(slots=True)
+class KnowledgeIndex:
+    """BM25 over FAQ questions+answers and resolved tickets' questions+agent answers."""
+
+    index: Bm25Index
+    answers: dict[str, Answer]
+
+    @classmethod
+    def build(cls, faq: list[AnyRow], resolved: list[AnyRow]) -> KnowledgeIndex:
+        answers: dict[str, Answer] = {}
+        documents: list[tuple[str, list[str]]] = []
+        for row in faq:
+            key = f"faq:{row.id}"
+            answers[key] = Answer(key, dict(row.answer))
+            text = " ".join([*row.question.values(), *row.question.values(), *row.answer.values()])
+            documents.append((key, words(text)))
+        by_ticket: dict[str, list[AnyRow]] = {}
+        for row in resolved:
+            by_ticket.setdefault(row.id, []).append(row)
+        for ticket_id, rows in by_ticket.items():
+            key = f"ticket:{ticket_id}"
+            reply = "\n".join(r.answer for r in rows)
+            answers[key] = Answer(key, {rows[0].locale: reply})
+            documents.append((key, words(f"{rows[0].subject or ''} {rows[0].body} {reply}")))
+        return cls(Bm25Index.build(documents), answers)
+
+    def suggest(
+        self, text: str, *, locale: str, limit: int = 3, faq_only: bool = False
+    ) -> list[SuggestionOut]:
+        hits = self.index.search(words(text), limit=limit * 4 if faq_only else limit)
+        found = []
+        for hit in hits:
+            answer = self.answers[hit.key]
+            if faq_only and not hit.key.startswith("faq:"):
+                continue
+            text_in = answer.text.get("en") if locale.startswith("en") else None
+            chosen = text_in or answer.text.get("zh-CN") or next(iter(answer.text.values()))
+            found.append(SuggestionOut(answer=chosen, source=answer.source, score=hit.score))
+        return found[:limit]
+
+
+_cache: dict[str, tuple[tuple[Any, ...], KnowledgeIndex]] = {}
+_lock = threading.Lock()
+
+
+def knowledge_index(conn: Connection) -> KnowledgeIndex:
+    """The index of this database, rebuilt when an FAQ entry is added or a ticket resolved."""
+    key = str(conn.engine.url)
+    version = repository.knowledge_version(conn)
+    cached = _cache.get(key)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    with _lock:
+        built = KnowledgeIndex.build(repository.faq_all(conn), repository.resolved_answers(conn))
+        _cache[key] = (version, built)
+    return built
+
+
+def suggestions_for_ticket(
+    conn: Connection, ticket_id: str, *, acting_user_id: str | None, limit: int = 3
+) -> SuggestionList:
+    ticket = visible_ticket(conn, ticket_id, acting_user_id)
+    query = f"{ticket.subject or ''} {ticket.body}"
+    items = knowledge_index(conn).suggest(query, locale=ticket.locale, limit=limit + 1)
+    own = f"ticket:{ticket_id}"
+    return SuggestionList(items=[s for s in items if s.source != own][:limit])
+
+
+def faq_answers(conn: Connection, text: str, *, locale: str, limit: int = 3) -> SuggestionList:
+    """The top FAQ answers for what a user is typing (before a ticket is opened)."""
+    return SuggestionList(
+        items=knowledge_index(conn).suggest(text, locale=locale, limit=limit, faq_only=True)
+    )
+
+
+def record_deflection(conn: Connection, *, user_id: str, faq_id: str, at: datetime) -> None:
+    """The user read this FAQ answer and did not open a ticket (counted)."""
+    if not is_id(faq_id, "faq") or repository.get_faq(conn, faq_id) is None:
+        raise InvitationNotFound(f"faq entry {faq_id} not found", field="faq_id")
+    repository.insert_deflection(
+        conn, {"id": new_id("dfl"), "user_id": user_id, "faq_id": faq_id, "created_at": at}
+    )
