@@ -288,10 +288,45 @@ def topics(
 # -- sentiment -----------------------------------------------------------------------------
 
 
+POSITIVE_CUES = (
+    "好", "快", "方便", "满意", "感谢", "谢谢", "赞", "贴心", "及时", "专业", "耐心", "放心",
+    "清楚", "喜欢", "推荐", "省心", "稳定", "实用", "安心", "流畅", "good", "great", "fast",
+    "quick", "love", "thank", "happy", "easy", "excellent", "helpful", "clear", "safe",
+    "recommend", "pleased", "awesome", "smooth", "reliable", "convenient", "efficient",
+    "impressive", "glad", "kind", "friendly",
+)
+NEGATIVE_CUES = (
+    "差", "慢", "没到账", "失望", "烦", "盗", "骗", "乱", "错", "失败", "闪退", "不了", "太高",
+    "太低", "太多", "太小", "糟糕", "气愤", "麻烦", "投诉", "拖", "排队", "扣", "挂", "找不到",
+    "不满", "无故", "着急", "受不了", "not ", "never", "no one", "nobody", "too ", "worse",
+    "awful", "terrible", "bad", "rude", "slow", "fail", "crash", "wrong", "annoying", "late",
+    "stuck", "hidden", "charged", "hacked", "ignored", "impossible", "unacceptable", "furious",
+    "frustrat", "disappoint", "outrageous", "waste", "cannot", "can't", "still", "stress",
+)
+QUESTION_OPENERS = (
+    "请问", "怎么", "如何", "我想", "想了解", "想咨询", "想知道", "问一下", "how ", "what ",
+    "where ", "when ", "which ", "can i ", "do i ", "does ", "is there", "please ", "i want",
+    "i would like", "i need",
+)
+QUESTION_MARKS = ("?", "？", "吗", "请问", "怎么", "如何", "哪里", "多久")
+
+
+def cue_features(text: str) -> list[str]:
+    """A small hand-written lexicon (documented in docs/feedback.md): praise, trouble and
+    question cues, one feature each time a cue appears."""
+    lowered = f" {text.lower()} "
+    found = ["+cue" for cue in POSITIVE_CUES if cue in lowered]
+    found += ["-cue" for cue in NEGATIVE_CUES if cue in lowered]
+    opening = lowered.lstrip()
+    found += ["?cue" for cue in QUESTION_OPENERS if opening.startswith(cue)]
+    found += ["?cue" for cue in QUESTION_MARKS if cue in lowered]
+    return found
+
+
 def sentiment_features(text: str) -> list[str]:
-    """Words plus negated words (`不|好`: "not good" is not "good") and character pairs of
-    Chinese text (short feedback is often segmented oddly)."""
-    found: list[str] = []
+    """Words plus negated words (`不|好`: "not good" is not "good"), character pairs of
+    Chinese text (short feedback is often segmented oddly) and lexicon cues."""
+    found: list[str] = cue_features(text)
     tokens = [w for piece in _WORD.findall(text.lower()) for w in _cut(piece)]
     negate = False
     for token in tokens:
