@@ -74,7 +74,7 @@ STOPWORDS = frozenset(
         "我们",
         "你们",
         "怎么",
-        "什么",
+        "什么", "怎么办",
         "为什么",
         "如何",
         "一下",
@@ -181,6 +181,16 @@ def words(text: str) -> list[str]:
         elif piece not in STOPWORDS:
             found.append(piece)
     return found
+
+
+def search_terms(text: str) -> list[str]:
+    """What BM25 indexes: the words, plus each Chinese character of a longer word (`借款`
+    also matches `借`: a paraphrase rarely segments the same way), plus English words
+    without a plural `s`."""
+    terms = words(text)
+    extra = [c for w in terms if len(w) > 1 and _HAN.fullmatch(w) for c in w if c not in STOPWORDS]
+    extra += [w[:-1] for w in terms if len(w) > 3 and w.endswith("s") and w.isascii()]
+    return terms + extra
 
 
 # -- BM25 ----------------------------------------------------------------------------------

@@ -4,16 +4,18 @@ offer the top FAQ answers before a ticket is opened (deflection, counted)."""
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass
 from datetime import datetime
+from importlib import resources
 from typing import Any
 
 from sqlalchemy import Connection
 
 from tidings.feedback import repository
 from tidings.feedback.exceptions import InvitationNotFound
-from tidings.feedback.language import Bm25Index, words
+from tidings.feedback.language import Bm25Index, search_terms
 from tidings.feedback.schemas import FaqIn, FaqOut, SuggestionList, SuggestionOut
 from tidings.feedback.service.tickets import visible_ticket
 from tidings.kit.clock import as_utc
@@ -76,7 +78,7 @@ class KnowledgeIndex:
             key = f"faq:{row.id}"
             answers[key] = Answer(key, dict(row.answer))
             text = " ".join([*row.question.values(), *row.question.values(), *row.answer.values()])
-            documents.append((key, words(text)))
+            documents.append((key, search_terms(text)))
         by_ticket: dict[str, list[AnyRow]] = {}
         for row in resolved:
             by_ticket.setdefault(row.id, []).append(row)
@@ -84,13 +86,13 @@ class KnowledgeIndex:
             key = f"ticket:{ticket_id}"
             reply = "\n".join(r.answer for r in rows)
             answers[key] = Answer(key, {rows[0].locale: reply})
-            documents.append((key, words(f"{rows[0].subject or ''} {rows[0].body} {reply}")))
+            documents.append((key, search_terms(f"{rows[0].subject or ''} {rows[0].body} {reply}")))
         return cls(Bm25Index.build(documents), answers)
 
     def suggest(
         self, text: str, *, locale: str, limit: int = 3, faq_only: bool = False
     ) -> list[SuggestionOut]:
-        hits = self.index.search(words(text), limit=limit * 4 if faq_only else limit)
+        hits = self.index.search(search_terms(text), limit=limit * 4 if faq_only else limit)
         found = []
         for hit in hits:
             answer = self.answers[hit.key]
@@ -143,3 +145,9 @@ def record_deflection(conn: Connection, *, user_id: str, faq_id: str, at: dateti
     repository.insert_deflection(
         conn, {"id": new_id("dfl"), "user_id": user_id, "faq_id": faq_id, "created_at": at}
     )
+
+
+def starter_faq() -> list[FaqIn]:
+    """A starter knowledge base (`data/faq.json`): common wallet questions in zh-CN and en."""
+    text = resources.files("tidings.feedback").joinpath("data/faq.json").read_text("utf-8")
+    return [FaqIn.model_validate(entry) for entry in json.loads(text)]
