@@ -20,7 +20,7 @@ INBOUND_JOB = "followup.inbound"
 
 def open_inbound_tickets(conn: Connection, *, now: datetime, calendar: BusinessCalendar) -> int:
     """One ticket per inbound message not yet handled (idempotent)."""
-    rows = outbox_reader.unread(conn, INBOUND_JOB, [events.INBOUND_MESSAGE], now=now, start=now)
+    rows = outbox_reader.unread(conn, INBOUND_JOB, [events.INBOUND_MESSAGE], now=now)
     opened = 0
     for row in rows:
         data = events.InboundMessage.model_validate(row.data)

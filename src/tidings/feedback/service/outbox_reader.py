@@ -22,15 +22,10 @@ def lower_bound(at: datetime) -> str:
     return "evt_" + str(ULID.from_datetime(at))[:10] + "0" * 16
 
 
-def unread(
-    conn: Connection, job: str, types: Iterable[str], *, now: datetime, start: datetime
-) -> list[AnyRow]:
-    """Events of `types` the job has not handled, oldest first; a job reading for the first
-    time starts at `start`."""
-    stored = repository.cursor_position(conn, job)
-    if stored is None:
-        stored = lower_bound(start - LATE_COMMIT)
-        repository.set_cursor(conn, job, stored)
+def unread(conn: Connection, job: str, types: Iterable[str], *, now: datetime) -> list[AnyRow]:
+    """Events of `types` the job has not handled, oldest first (a job reading for the first
+    time reads the whole outbox once; the caller skips events older than it cares about)."""
+    stored = repository.cursor_position(conn, job) or ""
     after = min(stored, lower_bound(now - LATE_COMMIT))
     return repository.unseen_events(conn, job=job, types=types, after=after, limit=BATCH)
 

@@ -229,10 +229,7 @@ def invite(conn: Connection, *, now: datetime, survey_url: str, topic_of: dict[s
     active = repository.list_surveys(conn, active_only=True)
     if not active:
         return 0
-    start = min(as_utc(s.created_at) for s in active)
-    rows = outbox_reader.unread(
-        conn, INVITE_JOB, {s.trigger_event_type for s in active}, now=now, start=start
-    )
+    rows = outbox_reader.unread(conn, INVITE_JOB, {s.trigger_event_type for s in active}, now=now)
     if not rows:
         return 0
     by_type: dict[str, list[AnyRow]] = {}
