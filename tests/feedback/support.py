@@ -33,7 +33,11 @@ NPS_SURVEY: dict[str, Any] = {
     "trigger": {"event_type": "followup.ticket.resolved"},
     "sample_percent": 100,
     "questions": [
-        {"id": "nps", "kind": "nps", "text": {"zh-CN": "您有多大可能推荐我们？", "en": "How likely?"}},
+        {
+            "id": "nps",
+            "kind": "nps",
+            "text": {"zh-CN": "您有多大可能推荐我们？", "en": "How likely?"},
+        },
         {"id": "csat", "kind": "csat", "text": {"zh-CN": "您对本次服务满意吗？"}},
         {
             "id": "fast",

@@ -77,9 +77,14 @@ def test_a_user_typing_a_question_sees_faq_answers_and_a_deflection_is_counted(
     done = client.post(f"/v1/users/{user['id']}/deflections", json={"faq_id": faq_id}, headers=mine)
     assert done.status_code == 204, done.text
     other = as_user(client, create_user(client))
-    theirs = client.post(f"/v1/users/{user['id']}/deflections", json={"faq_id": faq_id}, headers=other)
+    theirs = client.post(
+        f"/v1/users/{user['id']}/deflections", json={"faq_id": faq_id}, headers=other
+    )
     assert theirs.status_code == 404
-    window = {"from": (NOW - timedelta(days=1)).isoformat(), "to": (NOW + timedelta(days=1)).isoformat()}
+    window = {
+        "from": (NOW - timedelta(days=1)).isoformat(),
+        "to": (NOW + timedelta(days=1)).isoformat(),
+    }
     assert client.get("/v1/feedback/analysis", params=window).json()["deflected"] == 1
 
 
@@ -87,41 +92,67 @@ def test_only_operators_write_the_knowledge_base(client: TestClient) -> None:
     user = create_user(client)
     entry = {"question": {"zh-CN": "问"}, "answer": {"zh-CN": "答"}}
     assert client.post("/v1/faq", json=entry, headers=as_user(client, user)).status_code == 403
-    assert client.post("/v1/faq", json={"question": {"en": "q"}, "answer": {"zh-CN": "a"}}).status_code == 422
+    assert (
+        client.post("/v1/faq", json={"question": {"en": "q"}, "answer": {"zh-CN": "a"}}).status_code
+        == 422
+    )
 
 
 def test_analysis_counts_channels_categories_sentiment_and_topics(
     client: TestClient, clock: FixedClock
 ) -> None:
     user = create_user(client)
-    for body in ("转账三天了还没到账，太慢了", "转账一直没到账，客服也不回复", "转账到账很快，非常方便"):
+    for body in (
+        "转账三天了还没到账，太慢了",
+        "转账一直没到账，客服也不回复",
+        "转账到账很快，非常方便",
+    ):
         open_ticket(client, user, body=body)
     client.post(
-        "/v1/tickets", json={"user_id": user["id"], "channel": "phone", "body": "请问借款利率是多少"}
+        "/v1/tickets",
+        json={"user_id": user["id"], "channel": "phone", "body": "请问借款利率是多少"},
     )
-    window = {"from": (NOW - timedelta(days=1)).isoformat(), "to": (NOW + timedelta(days=1)).isoformat()}
+    window = {
+        "from": (NOW - timedelta(days=1)).isoformat(),
+        "to": (NOW + timedelta(days=1)).isoformat(),
+    }
     result = client.get("/v1/feedback/analysis", params=window).json()
     assert result["total"] == 4
     assert result["by_channel"] == {"app": 3, "phone": 1}
     assert result["by_category"]["payment"] == 3
-    assert result["sentiment"]["negative"] >= 2 and result["sentiment"]["positive"] >= 1
+    assert result["sentiment"]["negative"] >= 2
+    assert result["sentiment"]["positive"] >= 1
     terms = {t["term"]: t for t in result["topics"]}
-    assert "转账" in terms and len(terms["转账"]["examples"]) == 3
-    backwards = client.get("/v1/feedback/analysis", params={"from": window["to"], "to": window["from"]})
+    assert len(terms["转账"]["examples"]) == 3
+    backwards = client.get(
+        "/v1/feedback/analysis", params={"from": window["to"], "to": window["from"]}
+    )
     assert backwards.status_code == 422
-    assert client.get("/v1/feedback/analysis", params={"from": "yesterday", "to": window["to"]}).status_code == 422
+    assert (
+        client.get(
+            "/v1/feedback/analysis", params={"from": "yesterday", "to": window["to"]}
+        ).status_code
+        == 422
+    )
 
 
 def test_a_published_change_tells_the_users_behind_it_and_is_public(
     client: TestClient, context: AppContext, clock: FixedClock
 ) -> None:
-    linked, matched, unrelated = create_user(client), create_user(client), create_user(client, locale="en")
+    linked, matched, unrelated = (
+        create_user(client),
+        create_user(client),
+        create_user(client, locale="en"),
+    )
     ticket = open_ticket(client, linked, body="退款太慢了")
     open_ticket(client, matched, body="提现手续费太高")
     open_ticket(client, unrelated, body="请问怎么开通子钱包")
     change = {
         "title": {"zh-CN": "提现手续费全免", "en": "Withdrawals are now free"},
-        "body": {"zh-CN": "根据大家的反馈，提现不再收取手续费。", "en": "Thanks to your feedback, withdrawals are free."},
+        "body": {
+            "zh-CN": "根据大家的反馈，提现不再收取手续费。",
+            "en": "Thanks to your feedback, withdrawals are free.",
+        },
         "topics": ["手续费"],
         "ticket_ids": [ticket["id"]],
     }
@@ -134,7 +165,9 @@ def test_a_published_change_tells_the_users_behind_it_and_is_public(
         assert ("followup.change.published" in kinds) is told
     public = client.get("/v1/changes", headers={"Authorization": ""}).json()["items"]
     assert public[0]["title"]["en"] == "Withdrawals are now free"
-    missing = client.post("/v1/changes", json={**change, "ticket_ids": ["tkt_01JDQZM0000000000000000009"]})
+    missing = client.post(
+        "/v1/changes", json={**change, "ticket_ids": ["tkt_01JDQZM0000000000000000009"]}
+    )
     assert missing.status_code == 404
     user_token = as_user(client, linked)
     assert client.post("/v1/changes", json=change, headers=user_token).status_code == 403

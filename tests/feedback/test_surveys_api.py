@@ -72,9 +72,7 @@ def test_resolving_a_ticket_invites_the_user_with_a_link_and_the_answer_shows_in
     assert results["choices"] == {"fast": {"快": 1, "一般": 0, "慢": 0}}
 
 
-def test_an_auto_closed_ticket_is_never_surveyed(
-    client: TestClient, clock: FixedClock
-) -> None:
+def test_an_auto_closed_ticket_is_never_surveyed(client: TestClient, clock: FixedClock) -> None:
     create_survey(client)
     user = create_user(client)
     ticket = open_ticket(client, user)
@@ -117,7 +115,9 @@ def test_nobody_is_invited_again_within_the_recontact_wait_by_any_survey(
     assert run_job(client, "followup.invitations")["invited"] == 1
     [second] = invitations(client, user)
     assert second["invitation_id"] != first["invitation_id"]
-    invited = [client.get(f"/v1/surveys/{s['id']}/results").json()["invited"] for s in (service, loan)]
+    invited = [
+        client.get(f"/v1/surveys/{s['id']}/results").json()["invited"] for s in (service, loan)
+    ]
     assert invited == [2, 0]
 
 
@@ -170,8 +170,12 @@ def test_another_user_cannot_see_or_answer_an_invitation(
 
 @pytest.mark.parametrize(
     ("answers", "field"),
-    [({"nps": 11}, "answers.nps"), ({"csat": 0}, "answers.csat"), ({"fast": 3}, "answers.fast"),
-     ({"nope": 1}, "answers.nope")],
+    [
+        ({"nps": 11}, "answers.nps"),
+        ({"csat": 0}, "answers.csat"),
+        ({"fast": 3}, "answers.fast"),
+        ({"nope": 1}, "answers.nope"),
+    ],
 )
 def test_a_bad_answer_is_422_naming_the_question(
     client: TestClient, clock: FixedClock, answers: dict[str, Any], field: str
@@ -191,8 +195,10 @@ def test_a_bad_answer_is_422_naming_the_question(
 
 
 def test_a_bad_survey_is_422_naming_the_field(client: TestClient) -> None:
-    bad = client.post("/v1/surveys", json={"name": "x", "trigger": {"event_type": "x"},
-                                           "sample_percent": 101, "questions": []})
+    bad = client.post(
+        "/v1/surveys",
+        json={"name": "x", "trigger": {"event_type": "x"}, "sample_percent": 101, "questions": []},
+    )
     assert bad.status_code == 422
     fields = {e["field"] for e in bad.json()["errors"]}
     assert {"sample_percent", "questions"} <= {f.split(".")[-1] for f in fields} | fields
@@ -211,4 +217,7 @@ def test_one_idempotency_key_answers_once(client: TestClient, clock: FixedClock)
     assert first.status_code == replay.status_code == 201
     assert first.json() == replay.json()
     other = {**body, "answers": {"nps": 1}}
-    assert client.post(f"/v1/surveys/{survey['id']}/responses", json=other, headers=key).status_code == 409
+    assert (
+        client.post(f"/v1/surveys/{survey['id']}/responses", json=other, headers=key).status_code
+        == 409
+    )

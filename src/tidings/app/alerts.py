@@ -66,7 +66,5 @@ def send_sla_alerts(context: AppContext, breaches: Sequence[Breach]) -> int:
                 chain.send(message)
                 sent += 1
             except ChannelError as exc:
-                log.warning(
-                    "feedback.sla_alert.failed", ticket_id=breach.ticket_id, error=str(exc)
-                )
+                log.warning("feedback.sla_alert.failed", ticket_id=breach.ticket_id, error=str(exc))
     return sent

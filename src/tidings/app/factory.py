@@ -22,9 +22,9 @@ from tidings.app.jobs import JOBS, run_job
 from tidings.app.jobs_api import router as jobs_router
 from tidings.config import Settings, get_settings
 from tidings.credit.api import router as credit_router
+from tidings.feedback.api import router as feedback_router
 from tidings.kit.db import read_transaction
 from tidings.kit.errors import PROBLEM_BASE
-from tidings.feedback.api import router as feedback_router
 from tidings.ledger.api import router as ledger_router
 from tidings.notify.api import router as notify_router
 from tidings.notify.kinds.api import router as kinds_router

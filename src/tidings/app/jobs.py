@@ -12,9 +12,9 @@ from typing import Any, Protocol
 
 from sqlalchemy import Engine
 
+from tidings.app.alerts import send_sla_alerts
 from tidings.app.context import AppContext
 from tidings.app.notify import build_dispatcher
-from tidings.app.alerts import send_sla_alerts
 from tidings.credit import jobs as credit
 from tidings.feedback import jobs as feedback
 from tidings.feedback.service.tickets import business_calendar
