@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 
 from tests.feedback.support import create_survey, run_job
 from tests.notify.test_pipeline import deliver_everything
-from tests.web.conftest import Reader, make_reader, reader  # noqa: F401 - fixtures
-from tests.web.console.conftest import Operator, make_operator, operator  # noqa: F401
+from tests.web.conftest import Reader
+from tests.web.console.conftest import Operator
 from tidings.app.context import AppContext
 from tidings.feedback.service.knowledge import starter_faq
 
@@ -45,7 +45,8 @@ def test_a_ticket_from_the_user_pages_is_answered_resolved_and_surveyed(
     drafted = operator.page(f"/console/tickets/{ticket_id}?draft=0")
     assert "Use as draft" in drafted
     draft = re.search(r'<textarea id="answer" name="body"[^>]*>([^<]+)</textarea>', drafted)
-    assert draft is not None and draft.group(1).startswith("请先核对收款账户")
+    assert draft is not None
+    assert draft.group(1).startswith("请先核对收款账户")
     sent = operator.post(
         f"/console/tickets/{ticket_id}/messages",
         form_page=f"/console/tickets/{ticket_id}",
@@ -65,8 +66,13 @@ def test_a_ticket_from_the_user_pages_is_answered_resolved_and_surveyed(
     assert run_job(client, "followup.invitations")["invited"] == 1
     page = reader.browser.get(f"/app/surveys/{survey['id']}")
     assert page.status_code == 200, page.text
-    fields = {"csrf_token": reader.csrf(f"/app/surveys/{survey['id']}"), "nps": "10", "csat": "5",
-              "fast": "0", "say": "回复很快"}
+    fields = {
+        "csrf_token": reader.csrf(f"/app/surveys/{survey['id']}"),
+        "nps": "10",
+        "csat": "5",
+        "fast": "0",
+        "say": "回复很快",
+    }
     incomplete = reader.browser.post(f"/app/surveys/{survey['id']}", data={**fields, "csat": ""})
     assert incomplete.status_code == 422
     assert 'aria-describedby="q-csat-error"' in incomplete.text
@@ -98,8 +104,10 @@ def test_another_users_ticket_page_is_404_and_a_form_without_its_token_is_403(
 def test_the_changes_page_is_public(client: TestClient) -> None:
     client.post(
         "/v1/changes",
-        json={"title": {"zh-CN": "提现手续费全免", "en": "Withdrawals are free"},
-              "body": {"zh-CN": "根据反馈，提现免费。"}},
+        json={
+            "title": {"zh-CN": "提现手续费全免", "en": "Withdrawals are free"},
+            "body": {"zh-CN": "根据反馈，提现免费。"},
+        },
     )
     page = TestClient(client.app).get("/changes?lang=en")
     assert page.status_code == 200

@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 
 from tidings.feedback.language import Bm25Index, topics, words
 from tidings.feedback.service.analysis import held_out_accuracy, labelled_examples
-from tidings.feedback.service.knowledge import KnowledgeIndex, starter_faq
+from tidings.feedback.service.knowledge import FaqDoc, KnowledgeIndex, starter_faq
 
 
 def _index() -> tuple[KnowledgeIndex, list[str]]:
     entries = starter_faq()
-    rows = [
-        SimpleNamespace(
+    docs = [
+        FaqDoc(
             id=f"faq_{n}",
             question=e.question.model_dump(by_alias=True, exclude_none=True),
             answer=e.answer.model_dump(by_alias=True, exclude_none=True),
         )
         for n, e in enumerate(entries)
     ]
-    return KnowledgeIndex.build(rows, []), [e.question.zh_cn for e in entries]  # type: ignore[arg-type]
+    return KnowledgeIndex.build(docs, []), [e.question.zh_cn for e in entries]
 
 
 PARAPHRASES = [

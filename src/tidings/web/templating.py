@@ -30,6 +30,7 @@ from tidings.web.labels import (
 )
 from tidings.web.static import static_url
 
+
 def localized(texts: dict[str, str], lang: str) -> str:
     """Text given per language (`{"zh-CN": ..., "en": ...}`) in the page's language, else
     in zh-CN (always present)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -63,30 +64,63 @@ class Answer:
     text: dict[str, str]
 
 
+@dataclass(frozen=True, slots=True)
+class FaqDoc:
+    """A knowledge-base entry as the index reads it."""
+
+    id: str
+    question: dict[str, str]
+    answer: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class AnsweredTicket:
+    """A resolved ticket as the index reads it: what was asked, and what agents answered."""
+
+    id: str
+    asked: str
+    locale: str
+    answer: str
+
+
+def answered_tickets(rows: list[AnyRow]) -> list[AnsweredTicket]:
+    """`repository.resolved_answers` rows (one per agent message) → one per ticket."""
+    by_ticket: dict[str, list[AnyRow]] = {}
+    for row in rows:
+        by_ticket.setdefault(row.id, []).append(row)
+    return [
+        AnsweredTicket(
+            id=ticket_id,
+            asked=f"{found[0].subject or ''} {found[0].body}",
+            locale=found[0].locale,
+            answer="\n".join(r.answer for r in found),
+        )
+        for ticket_id, found in by_ticket.items()
+    ]
+
+
 @dataclass(slots=True)
 class KnowledgeIndex:
-    """BM25 over FAQ questions+answers and resolved tickets' questions+agent answers."""
+    """BM25 over FAQ questions+answers and resolved tickets' questions+agent answers (a
+    question counts twice: it is what a new question resembles most)."""
 
     index: Bm25Index
     answers: dict[str, Answer]
 
     @classmethod
-    def build(cls, faq: list[AnyRow], resolved: list[AnyRow]) -> KnowledgeIndex:
+    def build(cls, faq: Sequence[FaqDoc], answered: Sequence[AnsweredTicket]) -> KnowledgeIndex:
         answers: dict[str, Answer] = {}
         documents: list[tuple[str, list[str]]] = []
-        for row in faq:
-            key = f"faq:{row.id}"
-            answers[key] = Answer(key, dict(row.answer))
-            text = " ".join([*row.question.values(), *row.question.values(), *row.answer.values()])
+        for entry in faq:
+            key = f"faq:{entry.id}"
+            answers[key] = Answer(key, entry.answer)
+            questions = list(entry.question.values())
+            text = " ".join([*questions, *questions, *entry.answer.values()])
             documents.append((key, search_terms(text)))
-        by_ticket: dict[str, list[AnyRow]] = {}
-        for row in resolved:
-            by_ticket.setdefault(row.id, []).append(row)
-        for ticket_id, rows in by_ticket.items():
-            key = f"ticket:{ticket_id}"
-            reply = "\n".join(r.answer for r in rows)
-            answers[key] = Answer(key, {rows[0].locale: reply})
-            documents.append((key, search_terms(f"{rows[0].subject or ''} {rows[0].body} {reply}")))
+        for ticket in answered:
+            key = f"ticket:{ticket.id}"
+            answers[key] = Answer(key, {ticket.locale: ticket.answer})
+            documents.append((key, search_terms(f"{ticket.asked} {ticket.asked} {ticket.answer}")))
         return cls(Bm25Index.build(documents), answers)
 
     def suggest(
@@ -116,7 +150,8 @@ def knowledge_index(conn: Connection) -> KnowledgeIndex:
     if cached is not None and cached[0] == version:
         return cached[1]
     with _lock:
-        built = KnowledgeIndex.build(repository.faq_all(conn), repository.resolved_answers(conn))
+        faq = [FaqDoc(r.id, dict(r.question), dict(r.answer)) for r in repository.faq_all(conn)]
+        built = KnowledgeIndex.build(faq, answered_tickets(repository.resolved_answers(conn)))
         _cache[key] = (version, built)
     return built
 
