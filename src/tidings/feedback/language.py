@@ -15,6 +15,8 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+import numpy.typing as npt
 import rjieba
 
 from tidings.feedback.types import Sentiment
@@ -205,52 +207,51 @@ class Hit:
 
 @dataclass(slots=True)
 class Bm25Index:
-    """Okapi BM25 over an inverted index (k1 = 1.5, b = 0.75)."""
+    """Okapi BM25 (k1 = 1.5, b = 0.75) with each posting's score precomputed ("impact"):
+    a query adds up the impacts of its words' postings (numpy `bincount`) and keeps the best,
+    so it costs the postings it touches, not one Python step each."""
 
-    k1: float = 1.5
-    b: float = 0.75
-    keys: list[str] = field(default_factory=list)
-    lengths: list[int] = field(default_factory=list)
-    postings: dict[str, list[tuple[int, int]]] = field(default_factory=lambda: defaultdict(list))
-    _idf: dict[str, float] = field(default_factory=dict)
-    _norm: list[float] = field(default_factory=list)
+    keys: list[str]
+    postings: dict[str, tuple[npt.NDArray[np.int32], npt.NDArray[np.float32]]]
 
     @classmethod
-    def build(cls, documents: Iterable[tuple[str, Sequence[str]]]) -> Bm25Index:
+    def build(
+        cls, documents: Iterable[tuple[str, Sequence[str]]], *, k1: float = 1.5, b: float = 0.75
+    ) -> Bm25Index:
         """An index of (key, words) documents."""
-        index = cls()
+        keys: list[str] = []
+        lengths: list[int] = []
+        raw: dict[str, list[tuple[int, int]]] = defaultdict(list)
         for key, tokens in documents:
-            position = len(index.keys)
-            index.keys.append(key)
-            index.lengths.append(len(tokens))
+            position = len(keys)
+            keys.append(key)
+            lengths.append(len(tokens))
             for term, count in Counter(tokens).items():
-                index.postings[term].append((position, count))
-        index._prepare()
-        return index
-
-    def _prepare(self) -> None:
-        n = len(self.keys)
-        self._idf = {
-            term: math.log(1 + (n - len(docs) + 0.5) / (len(docs) + 0.5))
-            for term, docs in self.postings.items()
-        }
-        average = (sum(self.lengths) / n) if n else 1.0
-        self._norm = [self.k1 * (1 - self.b + self.b * length / average) for length in self.lengths]
+                raw[term].append((position, count))
+        n = len(keys)
+        average = (sum(lengths) / n) if n else 1.0
+        norm = np.array([k1 * (1 - b + b * length / average) for length in lengths])
+        postings = {}
+        for term, found in raw.items():
+            idf = math.log(1 + (n - len(found) + 0.5) / (len(found) + 0.5))
+            docs = np.fromiter((p for p, _ in found), dtype=np.int32, count=len(found))
+            tf = np.fromiter((c for _, c in found), dtype=np.float64, count=len(found))
+            impact = idf * tf * (k1 + 1) / (tf + norm[docs])
+            postings[term] = (docs, impact.astype(np.float32))
+        return cls(keys=keys, postings=postings)
 
     def search(self, query: Sequence[str], limit: int = 5) -> list[Hit]:
         """The best `limit` documents for the query's words, best first."""
-        scores: dict[int, float] = defaultdict(float)
-        k1 = self.k1
-        norm = self._norm
-        for term in set(query):
-            docs = self.postings.get(term)
-            if not docs:
-                continue
-            idf = self._idf[term]
-            for position, tf in docs:
-                scores[position] += idf * tf * (k1 + 1) / (tf + norm[position])
-        best = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:limit]
-        return [Hit(self.keys[position], round(score, 4)) for position, score in best]
+        found = [self.postings[t] for t in set(query) if t in self.postings]
+        if not found:
+            return []
+        docs = np.concatenate([d for d, _ in found])
+        scores = np.bincount(docs, weights=np.concatenate([w for _, w in found]))
+        touched = np.flatnonzero(scores)
+        if len(touched) > limit:
+            touched = touched[np.argpartition(-scores[touched], limit - 1)[:limit]]
+        best = sorted(touched.tolist(), key=lambda p: (-scores[p], p))
+        return [Hit(self.keys[p], round(float(scores[p]), 4)) for p in best]
 
 
 # -- TF-IDF topics -------------------------------------------------------------------------
