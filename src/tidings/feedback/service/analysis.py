@@ -4,6 +4,7 @@ channel and category, TF-IDF topics with example ids, and sentiment."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime
 from functools import cache
 from importlib import resources
@@ -53,7 +54,7 @@ def held_out_accuracy() -> tuple[float, int]:
 
 
 def analyse_texts(
-    texts: list[tuple[str, str, str | None, str | None]], *, deflected: int = 0
+    texts: Sequence[tuple[str, str, str | None, str | None]], *, deflected: int = 0
 ) -> AnalysisOut:
     """(id, text, channel, category) rows → the analysis (pure apart from the model)."""
     model = sentiment_model()
