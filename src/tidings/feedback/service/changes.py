@@ -7,10 +7,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
 
-from tidings.events import record_event, stored_data
 from tidings.feedback import events, repository
 from tidings.feedback.exceptions import TicketNotFound
 from tidings.feedback.schemas import ChangeIn, ChangeOut
+from tidings.feedback.service import notices
 from tidings.kit.clock import as_utc
 from tidings.kit.ids import new_id
 from tidings.kit.tables import AnyRow
@@ -53,19 +53,16 @@ def publish(conn: Connection, body: ChangeIn, *, changes_url: str, at: datetime)
     for user_id in sorted(recipients):
         profile = profiles.get(user_id)
         locale = profile.locale if profile is not None else "zh-CN"
-        record_event(
+        notices.record(
             conn,
-            type=events.CHANGE_PUBLISHED,
+            events.CHANGE_PUBLISHED,
+            events.ChangePublished(
+                change_id=change_id,
+                title=body.title.pick(locale),
+                url=f"{changes_url}#{change_id}",
+            ),
             user_id=user_id,
             at=at,
-            data=stored_data(
-                events.ChangePublished(
-                    change_id=change_id,
-                    title=body.title.pick(locale),
-                    url=f"{changes_url}#{change_id}",
-                ),
-                occurred_at=at,
-            ),
         )
     return ChangeOut(
         id=change_id,

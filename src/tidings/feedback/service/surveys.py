@@ -8,7 +8,6 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from tidings.events import record_event, stored_data
 from tidings.feedback import events, repository
 from tidings.feedback.exceptions import (
     AlreadyAnswered,
@@ -32,7 +31,7 @@ from tidings.feedback.schemas import (
     TopicOut,
     Trigger,
 )
-from tidings.feedback.service import outbox_reader
+from tidings.feedback.service import notices, outbox_reader
 from tidings.feedback.types import QuestionKind
 from tidings.kit.clock import as_utc
 from tidings.kit.ids import is_id, new_id
@@ -262,20 +261,17 @@ def invite(conn: Connection, *, now: datetime, survey_url: str, topic_of: dict[s
                     "expires_at": now + timedelta(days=survey.expires_days),
                 }
             )
-            record_event(
+            notices.record(
                 conn,
-                type=events.SURVEY_INVITATION,
+                events.SURVEY_INVITATION,
+                events.SurveyInvitation(
+                    survey_id=survey.id,
+                    invitation_id=invitation_id,
+                    survey_url=f"{survey_url.rstrip('/')}/{survey.id}",
+                    topic=topic_of.get(row.type, survey.name)[:100],
+                ),
                 user_id=row.user_id,
                 at=now,
-                data=stored_data(
-                    events.SurveyInvitation(
-                        survey_id=survey.id,
-                        invitation_id=invitation_id,
-                        survey_url=f"{survey_url.rstrip('/')}/{survey.id}",
-                        topic=topic_of.get(row.type, survey.name)[:100],
-                    ),
-                    occurred_at=now,
-                ),
             )
     repository.insert_invitations(conn, invitations)
     outbox_reader.handled(conn, INVITE_JOB, rows)

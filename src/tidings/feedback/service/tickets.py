@@ -9,7 +9,6 @@ import structlog
 from sqlalchemy import Connection
 
 from tidings.config import Settings
-from tidings.events import record_event, stored_data
 from tidings.feedback import events, repository
 from tidings.feedback.clock import BusinessCalendar, SlaTargets, deadlines, parse_periods
 from tidings.feedback.exceptions import TicketClosed, TicketNotFound
@@ -22,6 +21,7 @@ from tidings.feedback.schemas import (
     TicketIn,
     TicketOut,
 )
+from tidings.feedback.service import notices
 from tidings.feedback.triage import triage
 from tidings.feedback.types import DONE, Author, Category, Channel, Priority, TicketStatus
 from tidings.kit.clock import as_utc
@@ -198,15 +198,12 @@ def add_message(
         )
         if row.first_response_at is None:
             values["first_response_at"] = at
-            record_event(
+            notices.record(
                 conn,
-                type=events.TICKET_ANSWERED,
+                events.TICKET_ANSWERED,
+                events.TicketAnswered(ticket_id=ticket_id, summary=_summary(body.body)),
                 user_id=row.user_id,
                 at=at,
-                data=stored_data(
-                    events.TicketAnswered(ticket_id=ticket_id, summary=_summary(body.body)),
-                    occurred_at=at,
-                ),
             )
     elif row.status in (TicketStatus.PENDING.value, TicketStatus.RESOLVED.value):
         values["status"] = TicketStatus.OPEN.value
@@ -244,20 +241,17 @@ def set_status(
         values["resolved_at"] = None
     repository.update_ticket(conn, ticket_id, values)
     if status in DONE and not done_before:
-        record_event(
+        notices.record(
             conn,
-            type=events.TICKET_RESOLVED,
+            events.TICKET_RESOLVED,
+            events.TicketResolved(
+                ticket_id=ticket_id,
+                category=row.category,
+                channel=row.channel,
+                auto_closed=auto_closed,
+            ),
             user_id=row.user_id,
             at=at,
-            data=stored_data(
-                events.TicketResolved(
-                    ticket_id=ticket_id,
-                    category=row.category,
-                    channel=row.channel,
-                    auto_closed=auto_closed,
-                ),
-                occurred_at=at,
-            ),
         )
     return get_ticket(conn, ticket_id, acting_user_id=None)
 
@@ -313,17 +307,14 @@ def mark_breaches(conn: Connection, *, now: datetime) -> list[Breach]:
             due = as_utc(getattr(row, due_column))
             repository.update_ticket(conn, row.id, {mark: now})
             breach = Breach(row.id, row.user_id, row.priority, target, due)
-            record_event(
+            notices.record(
                 conn,
-                type=events.SLA_BREACHED,
+                events.SLA_BREACHED,
+                events.SlaBreached(
+                    ticket_id=row.id, target=target, due=due.isoformat(), priority=row.priority
+                ),
                 user_id=None,
                 at=now,
-                data=stored_data(
-                    events.SlaBreached(
-                        ticket_id=row.id, target=target, due=due.isoformat(), priority=row.priority
-                    ),
-                    occurred_at=now,
-                ),
             )
             found.append(breach)
     return found
