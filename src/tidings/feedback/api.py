@@ -202,7 +202,11 @@ def save_sla_policy(priority: Priority, body: SlaPolicyIn, write: PlainWrite) ->
     return write.run(lambda conn: tickets.save_policy(conn, priority, body), body=body)
 
 
-@router.post("/providers/inbound-email", tags=["providers"])
+@router.post(
+    "/providers/inbound-email",
+    tags=["providers"],
+    responses={401: {"description": "`?token=` is missing or not `TIDINGS_CALLBACK_TOKEN`."}},
+)
 def inbound_email(
     body: InboundEmailIn,
     context: Context,
