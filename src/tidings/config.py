@@ -86,6 +86,27 @@ class Settings(BaseSettings):
         "handled at once on PostgreSQL). N processes use N times this: keep the sum under "
         "PostgreSQL's `max_connections`.",
     )
+    # Follow-up and feedback (issue #18).
+    business_timezone: str = Field(
+        default="Asia/Shanghai", description="The business calendar's time zone (SLA clocks)."
+    )
+    business_hours: str = Field(
+        default="09:00-18:00",
+        pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}(,\d{2}:\d{2}-\d{2}:\d{2})*$",
+        description="Working periods of a working day, e.g. `09:00-12:00,13:00-18:00`; "
+        "working days are Monday-Friday with China's holidays and make-up days.",
+    )
+    ticket_auto_close_days: int = Field(
+        default=7, ge=1, le=365, description="A pending ticket untouched this long is closed."
+    )
+    sla_alert_webhook_url: str | None = Field(
+        default=None, pattern=r"^https?://", description="Operators' webhook for SLA breaches."
+    )
+    sla_alert_email: str | None = Field(
+        default=None,
+        pattern=r"^[^@\s<>]+@[^@\s<>]+$",
+        description="Operators' address for SLA breaches.",
+    )
     default_currency: str = "CNY"
     default_locale: str = "zh-CN"
     default_timezone: str = "Asia/Shanghai"

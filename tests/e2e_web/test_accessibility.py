@@ -25,10 +25,57 @@ def _check(page: Page, name: str, found: dict[str, list[str]]) -> None:
 SMS_TEMPLATE = "/console/templates/wallet.payment.succeeded/sms/zh-CN"
 
 
+def _follow_up(site: Site, payer: Payer) -> tuple[str, str]:
+    """A resolved ticket of the payer's (answered by an agent) and a survey it invited them
+    to; the same ones on every call."""
+    surveys = ok(site.operator.get("/v1/surveys"))
+    if surveys:
+        survey_id = surveys[0]["id"]
+        ticket_id = ok(site.operator.get(f"/v1/users/{payer.id}/tickets"))["items"][0]["id"]
+        return ticket_id, survey_id
+    survey = {
+        "name": "客服回访",
+        "trigger": {"event_type": "followup.ticket.resolved"},
+        "sample_percent": 100,
+        "questions": [
+            {
+                "id": "nps",
+                "kind": "nps",
+                "text": {
+                    "zh-CN": "您有多大可能推荐我们？",
+                    "en": "How likely are you to recommend us?",
+                },
+            },
+            {
+                "id": "say",
+                "kind": "text",
+                "text": {"zh-CN": "还有什么想说的？", "en": "Anything else?"},
+            },
+        ],
+    }
+    survey_id = ok(site.operator.post("/v1/surveys", json=survey))["id"]
+    ticket = {"user_id": payer.id, "channel": "web", "body": "转账没到账，请帮忙查一下"}
+    ticket_id = ok(site.operator.post("/v1/tickets", json=ticket))["id"]
+    answer = {"author": "agent", "body": "已为您核实，款项今天到账。"}
+    ok(site.operator.post(f"/v1/tickets/{ticket_id}/messages", json=answer))
+    ok(site.operator.post(f"/v1/tickets/{ticket_id}/status", json={"status": "resolved"}))
+    ok(site.operator.post("/v1/jobs/followup.invitations/runs", json={}))
+    change = {
+        "title": {"zh-CN": "到账更快了", "en": "Transfers arrive faster"},
+        "body": {"zh-CN": "转账2小时内到账。"},
+    }
+    ok(site.operator.post("/v1/changes", json=change))
+    return ticket_id, survey_id
+
+
 def _check_console(page: Page, site: Site, payer: Payer, found: dict[str, list[str]]) -> None:
     """Every console page, and its forms with a result and with an error."""
     notices = ok(site.operator.get(f"/v1/users/{payer.id}/notifications"))["items"]
+    ticket_id, _ = _follow_up(site, payer)
     for name, path in [
+        ("console tickets", "/console/tickets"),
+        ("console ticket", f"/console/tickets/{ticket_id}?draft=0"),
+        ("console feedback", "/console/feedback"),
         ("console without refreshing", "/console/?live=false"),
         ("console notification", f"/console/notifications/{notices[0]['id']}"),
         ("console templates", "/console/templates"),
@@ -72,7 +119,12 @@ def test_no_serious_violation_on_any_page(
     context, page = signed_in(browser, site, payer.id, bypass_csp=True)
     page.goto(f"/app/?lang={lang}")
     assert page.locator("html").get_attribute("lang") == LANGUAGES[lang]
+    ticket_id, survey_id = _follow_up(site, payer)
     for name, path in [
+        ("tickets", "/app/tickets"),
+        ("ticket", f"/app/tickets/{ticket_id}"),
+        ("survey", f"/app/surveys/{survey_id}"),
+        ("changes", "/changes"),
         ("inbox", "/app/"),
         ("wallet", f"/app/wallets/{payer.wallet_id}"),
         ("sub-wallet", f"/app/wallets/{payer.sub_wallet_id}"),

@@ -101,5 +101,17 @@ def _check(
         return None, context.user_for_token(conn, token, at=at)
 
 
+def check_callback_token(context: ApiContext, token: str | None) -> None:
+    """A provider's callback (delivery reports, replies, inbound email) carries
+    `?token=<TIDINGS_CALLBACK_TOKEN>`; anything else is 401."""
+    expected = context.settings.callback_token
+    if (
+        expected is None
+        or token is None
+        or not hmac.compare_digest(token.encode(), expected.get_secret_value().encode())
+    ):
+        raise Unauthorized("provider callbacks need ?token=<TIDINGS_CALLBACK_TOKEN>")
+
+
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
 Context = Annotated[ApiContext, Depends(get_context)]

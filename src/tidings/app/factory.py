@@ -25,6 +25,7 @@ from tidings.app.jobs_api import router as jobs_router
 from tidings.app.privacy_api import router as privacy_router
 from tidings.config import Settings, get_settings
 from tidings.credit.api import router as credit_router
+from tidings.feedback.api import router as feedback_router
 from tidings.kit.db import read_transaction
 from tidings.kit.errors import PROBLEM_BASE
 from tidings.ledger.api import router as ledger_router
@@ -148,6 +149,7 @@ def create_app(context: AppContext | None = None, settings: Settings | None = No
     app.include_router(kinds_router)
     app.include_router(jobs_router)
     app.include_router(privacy_router)
+    app.include_router(feedback_router)
     mount_pages(app)
     # Last, so every route above (and any added later above this line) is covered.
     read_inputs_as_json(app)

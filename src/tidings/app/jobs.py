@@ -12,10 +12,13 @@ from typing import Any, Protocol
 
 from sqlalchemy import Engine
 
+from tidings.app.alerts import send_sla_alerts
 from tidings.app.context import AppContext
 from tidings.app.notify import build_dispatcher
 from tidings.app.retention import run_retention
 from tidings.credit import jobs as credit
+from tidings.feedback import jobs as feedback
+from tidings.feedback.service.tickets import business_calendar
 from tidings.kit.db import with_retry, write_transaction
 from tidings.kit.errors import NotFound, Unprocessable
 from tidings.risk.jobs import run_learn_model
@@ -59,6 +62,24 @@ def _privacy_retention(context: AppContext, as_of: datetime) -> dict[str, Any]:
     return run_retention(context.engine, context.settings, as_of=as_of)
 
 
+def _followup_invitations(context: AppContext, as_of: datetime) -> dict[str, Any]:
+    url = context.settings.public_base_url + "/app/surveys"
+    return feedback.run_invitations(context.engine, as_of=as_of, survey_url=url)
+
+
+def _followup_inbound(context: AppContext, as_of: datetime) -> dict[str, Any]:
+    calendar = business_calendar(context.settings)
+    return feedback.run_inbound(context.engine, as_of=as_of, calendar=calendar)
+
+
+def _tickets_sla(context: AppContext, as_of: datetime) -> dict[str, Any]:
+    """Mark breaches once and alert operators (webhook and email) after the commit."""
+    after = timedelta(days=context.settings.ticket_auto_close_days)
+    breaches, closed = feedback.run_sla(context.engine, as_of=as_of, auto_close_after=after)
+    alerts = send_sla_alerts(context, breaches)
+    return {"breaches": len(breaches), "alerts": alerts, "auto_closed": closed}
+
+
 CREDIT_JOBS: dict[str, EngineJob] = {
     "credit.auto_debit": credit.run_auto_debit,
     "credit.overdue": credit.run_overdue,
@@ -74,6 +95,9 @@ JOBS: dict[str, Job] = {
     "risk.expire_holds": _on_engine(run_expire_holds),
     "risk.learn_model": _risk_learn_model,
     "privacy.retention": _privacy_retention,
+    "followup.invitations": _followup_invitations,
+    "followup.inbound": _followup_inbound,
+    "tickets.sla": _tickets_sla,
 }
 
 JOB_INTERVALS: dict[str, timedelta] = {
@@ -87,6 +111,10 @@ JOB_INTERVALS: dict[str, timedelta] = {
     "risk.learn_model": timedelta(minutes=1),
     # Hourly: what outlived its purpose goes within the hour (one indexed scan when nothing).
     "privacy.retention": timedelta(hours=1),
+    # Surveys go out within a minute of their trigger; inbound SMS become tickets within 30 s.
+    "followup.invitations": timedelta(minutes=1),
+    "followup.inbound": timedelta(seconds=30),
+    "tickets.sla": timedelta(minutes=1),
 }
 """Jobs the worker's scheduler runs by itself, each at this cadence with `as_of=now`.
 (Digests are not here: the dispatcher sends them as they fall due.)"""

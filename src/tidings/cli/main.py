@@ -310,7 +310,9 @@ def demo(
 
 @app.command()
 def bench(
-    name: Annotated[str, typer.Argument(help="Benchmark: ledger, notify, bus, risk or credit.")],
+    name: Annotated[
+        str, typer.Argument(help="Benchmark: ledger, notify, bus, risk, credit or feedback.")
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Last line: one JSON object.")] = False,
     db: Annotated[str, typer.Option(help="sqlite, postgresql or both.")] = "sqlite",
     seconds: Annotated[float, typer.Option(help="Length of each timed phase.")] = 10.0,
@@ -354,6 +356,11 @@ def bench(
         from tidings.bench import risk
 
         figures = risk.run(console=console, transfers=transfers, seed=seed)
+        console.print(figures_table(name, figures))
+    elif name == "feedback":  # no database: the search index and the analysis are pure
+        from tidings.bench import feedback
+
+        figures = feedback.run(console=console, seed=seed)
         console.print(figures_table(name, figures))
     else:
         options = BenchOptions(rate=rate, backlog=backlog, idle_seconds=idle_seconds)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tidings import events
 from tidings.credit import models as credit_models
+from tidings.feedback import models as feedback_models
 from tidings.idempotency import models as idempotency_models
 from tidings.kit.tables import metadata
 from tidings.ledger import models as ledger_models
@@ -18,6 +19,7 @@ from tidings.web import models as web_models
 __all__ = [
     "credit_models",
     "events",
+    "feedback_models",
     "idempotency_models",
     "kinds_models",
     "ledger_models",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
@@ -12,13 +11,12 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from sqlalchemy import Connection
 
-from tidings.api.auth import Context, CurrentPrincipal
+from tidings.api.auth import Context, CurrentPrincipal, check_callback_token
 from tidings.api.context import ApiContext
 from tidings.api.errors import validation_problem
 from tidings.api.strict import validate_json_value
 from tidings.api.writes import PlainWrite, Write
 from tidings.kit.db import read_transaction, write_transaction
-from tidings.kit.errors import Unauthorized
 from tidings.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from tidings.notify import inbox, ingest, preferences, webhook_secrets
 from tidings.notify.cloudevents_http import BATCH, JSON, STRUCTURED, events_from_http
@@ -226,16 +224,6 @@ def verify_message(body: VerifyIn, context: Context, principal: CurrentPrincipal
         return authenticity.verify(conn, text=body.text, code=body.code)
 
 
-def _check_callback(context: ApiContext, token: str | None) -> None:
-    expected = context.settings.callback_token
-    if (
-        expected is None
-        or token is None
-        or not hmac.compare_digest(token.encode(), expected.get_secret_value().encode())
-    ):
-        raise Unauthorized("provider callbacks need ?token=<TIDINGS_CALLBACK_TOKEN>")
-
-
 _ALIYUN_OK = {"code": 0, "msg": "成功"}
 
 
@@ -247,7 +235,7 @@ def _apply_aliyun_callback(
     """Every Aliyun push: check the token, apply the batch in one transaction, answer OK.
 
     `apply` gets the connection, the time and whether status webhooks are configured."""
-    _check_callback(context, token)
+    check_callback_token(context, token)
     with write_transaction(context.engine) as conn:
         apply(conn, context.clock.now(), context.settings.status_webhook_url is not None)
     return _ALIYUN_OK

@@ -159,6 +159,7 @@ RULES: dict[str, Rule] = {
     marketing.SUB_WALLET_SUGGESTION: Rule(MKT, dedup=_fields("purpose", period=suggestion_period)),
     follow_up.SURVEY_INVITATION: Rule(INFO, dedup=_fields("survey_id")),
     follow_up.TICKET_ANSWERED: Rule(INFO),
+    follow_up.CHANGE_PUBLISHED: Rule(INFO, dedup=_fields("change_id")),
 }
 
 

@@ -112,3 +112,8 @@ def users_with_phone(conn: Connection, keyring: Keyring, phone_e164: str) -> lis
     return repository.find_by_phone_hash(
         conn, keyring.lookup_hash(phone_e164, context="users.phone")
     )
+
+
+def users_with_email(conn: Connection, keyring: Keyring, email: str) -> list[str]:
+    """Users whose email is exactly this address (as they gave it)."""
+    return repository.find_by_email_hash(conn, keyring.lookup_hash(email, context="users.email"))

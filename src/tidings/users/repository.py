@@ -47,6 +47,10 @@ def find_by_phone_hash(conn: Connection, digest: str) -> list[str]:
     return list(conn.execute(select(users.c.id).where(users.c.phone_hash == digest)).scalars())
 
 
+def find_by_email_hash(conn: Connection, digest: str) -> list[str]:
+    return list(conn.execute(select(users.c.id).where(users.c.email_hash == digest)).scalars())
+
+
 def update_user(conn: Connection, user_id: str, values: dict[str, Any]) -> None:
     conn.execute(update(users).where(users.c.id == user_id).values(values))
 

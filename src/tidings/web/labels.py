@@ -65,3 +65,26 @@ SPENDING: dict[SpendingCategory, str] = {
     SpendingCategory.BILLS: gettext_noop("Bills"),
     SpendingCategory.OTHER: gettext_noop("Other"),
 }
+
+TICKET_STATUSES: dict[str, str] = {
+    "open": gettext_noop("Waiting for our answer"),
+    "pending": gettext_noop("Answered"),
+    "resolved": gettext_noop("Resolved"),
+    "closed": gettext_noop("Closed"),
+}
+
+PRIORITIES: dict[str, str] = {
+    "urgent": gettext_noop("Urgent"),
+    "high": gettext_noop("High"),
+    "normal": gettext_noop("Normal"),
+    "low": gettext_noop("Low"),
+}
+
+TICKET_CHANNELS: dict[str, str] = {
+    "app": gettext_noop("App"),
+    "web": gettext_noop("Web pages"),
+    "sms": gettext_noop("SMS"),
+    "email": gettext_noop("Email"),
+    "phone": gettext_noop("Phone call"),
+    "survey": gettext_noop("Survey answers"),
+}

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from tidings.web.api import router as web_links_router
 from tidings.web.errors import install_page_errors
 from tidings.web.pages.console import router as console_router
+from tidings.web.pages.feedback import router as feedback_router
 from tidings.web.pages.inbox import router as inbox_router
 from tidings.web.pages.preferences import router as preferences_router
 from tidings.web.pages.privacy import router as privacy_router
@@ -27,6 +28,7 @@ def mount_pages(app: FastAPI) -> None:
         wallet_router,
         preferences_router,
         privacy_router,
+        feedback_router,
         console_router,
     ):
         app.include_router(router)

@@ -18,8 +18,24 @@ from starlette.responses import HTMLResponse
 
 from tidings.kit.money import Money, format_money
 from tidings.web.i18n import Language, translations
-from tidings.web.labels import CATEGORIES, CHANNELS, PURPOSES, TRANSFER_KINDS, kind_label
+from tidings.web.labels import (
+    CATEGORIES,
+    CHANNELS,
+    PRIORITIES,
+    PURPOSES,
+    TICKET_CHANNELS,
+    TICKET_STATUSES,
+    TRANSFER_KINDS,
+    kind_label,
+)
 from tidings.web.static import static_url
+
+
+def localized(texts: dict[str, str], lang: str) -> str:
+    """Text given per language (`{"zh-CN": ..., "en": ...}`) in the page's language, else
+    in zh-CN (always present)."""
+    return texts.get(lang) or texts.get("zh-CN") or next(iter(texts.values()), "")
+
 
 ENVIRONMENT = Environment(
     loader=PackageLoader("tidings.web", "templates"),
@@ -33,10 +49,14 @@ ENVIRONMENT.newstyle_gettext = True  # type: ignore[attr-defined]
 ENVIRONMENT.globals.update(
     static_url=static_url,
     kind_label=kind_label,
+    localized=localized,
     categories=CATEGORIES,
     channels=CHANNELS,
     transfer_kinds=TRANSFER_KINDS,
     purposes=PURPOSES,
+    ticket_statuses=TICKET_STATUSES,
+    priorities=PRIORITIES,
+    ticket_channels=TICKET_CHANNELS,
 )
 
 

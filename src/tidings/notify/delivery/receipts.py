@@ -10,6 +10,8 @@ import structlog
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection
 
+from tidings.events import record_event, stored_data
+from tidings.feedback import events as follow_up
 from tidings.kit.ids import is_id
 from tidings.notify import preferences, repository
 from tidings.notify.status import record_status_change
@@ -19,6 +21,26 @@ from tidings.privacy.masking import mask_phone
 from tidings.users import directory
 
 log = structlog.get_logger(__name__)
+
+
+def _record_inbound(
+    conn: Connection, keyring: Keyring, number: str, content: str, *, at: datetime
+) -> None:
+    """Any other reply is the user writing to us: follow-up opens a ticket from the event."""
+    if not content.strip():
+        return
+    for user_id in directory.users_with_phone(conn, keyring, number):
+        record_event(
+            conn,
+            type=follow_up.INBOUND_MESSAGE,
+            user_id=user_id,
+            at=at,
+            data=stored_data(
+                follow_up.InboundMessage(channel="sms", body=content.strip()[:5000]),
+                occurred_at=at,
+            ),
+        )
+
 
 UNSUBSCRIBE_WORDS = frozenset({"T", "TD", "N", "STOP", "UNSUBSCRIBE", "退订", "TD退订", "回T退订"})
 
@@ -101,10 +123,11 @@ def apply_sms_replies(
     (cancelling their pending marketing SMS at once)."""
     withdrawn = 0
     for reply in replies:
-        if reply.content.strip().upper() not in UNSUBSCRIBE_WORDS:
-            continue
         number = _e164(reply.phone_number)
         if number is None:
+            continue
+        if reply.content.strip().upper() not in UNSUBSCRIBE_WORDS:
+            _record_inbound(conn, keyring, number, reply.content, at=at)
             continue
         for user_id in directory.users_with_phone(conn, keyring, number):
             preferences.record_consent(

@@ -207,8 +207,16 @@ _COMMON: dict[str, dict[str, Any]] = {
         "valid_until": "2024-11-30",
     },
     "marketing.sub_wallet.suggestion": {"purpose": "travel"},
-    "followup.survey.invitation": {"survey_id": "srv_01JDQZM0000000000000000008"},
+    "followup.survey.invitation": {
+        "survey_id": "srv_01JDQZM0000000000000000008",
+        "invitation_id": "inv_01JDQZM0000000000000000010",
+        "survey_url": "https://wallet.example.com/app/surveys/srv_01JDQZM0000000000000000008",
+    },
     "followup.ticket.answered": {"ticket_id": "tkt_01JDQZM0000000000000000009"},
+    "followup.change.published": {
+        "change_id": "chg_01JDQZM0000000000000000011",
+        "url": "https://wallet.example.com/changes#chg_01JDQZM0000000000000000011",
+    },
 }
 
 _WORDS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
@@ -271,6 +279,10 @@ _WORDS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "followup.ticket.answered": (
         {"summary": "您11月24日的重复扣款已核实，12.80元已退回原钱包"},
         {"summary": "we checked the double charge of 24 Nov and returned CNY 12.80 to your wallet"},
+    ),
+    "followup.change.published": (
+        {"title": "转账到账时间缩短到2小时以内"},
+        {"title": "transfers now arrive within 2 hours"},
     ),
 }
 

@@ -50,4 +50,7 @@ JOBS: dict[str, str] = {
     "credit.limit_review": gettext_noop("Review credit limits"),
     "risk.expire_holds": gettext_noop("Release held transfers whose hold ran out"),
     "risk.learn_model": gettext_noop("Teach the risk model from settled outcomes"),
+    "followup.invitations": gettext_noop("Invite sampled users to surveys"),
+    "followup.inbound": gettext_noop("Open tickets from users' SMS replies"),
+    "tickets.sla": gettext_noop("Mark SLA breaches, alert operators, close quiet tickets"),
 }

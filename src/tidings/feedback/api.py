@@ -1,0 +1,321 @@
+"""Follow-up and feedback over HTTP (shapes in `../shared/API.md`, "Follow-up and
+feedback"): thin routes that parse, call the service and shape."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, ConfigDict
+
+from tidings.api.auth import Context, CurrentPrincipal, check_callback_token
+from tidings.api.writes import PlainWrite, Write
+from tidings.feedback.schemas import (
+    AnalysisOut,
+    ChangeIn,
+    ChangeOut,
+    FaqIn,
+    FaqOut,
+    InboundEmailIn,
+    InvitationList,
+    MessageIn,
+    MessageOut,
+    ResponseIn,
+    ResponseOut,
+    ResultsOut,
+    SlaPolicyIn,
+    SlaPolicyOut,
+    StatusIn,
+    SuggestionList,
+    SurveyIn,
+    SurveyOut,
+    TicketIn,
+    TicketOut,
+)
+from tidings.feedback.service import analysis, changes, inbound, knowledge, surveys, tickets
+from tidings.feedback.types import Priority, TicketStatus
+from tidings.kit.clock import UtcDateTime
+from tidings.kit.db import read_transaction, write_transaction
+from tidings.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
+
+router = APIRouter(prefix="/v1", tags=["feedback"])
+
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+Cursor = Annotated[str | None, Query(max_length=200)]
+
+
+def _page(items: list[Any], limit: int) -> Page[Any]:
+    return Page(
+        items=items, next_cursor=encode_cursor(items[-1].id) if len(items) == limit else None
+    )
+
+
+# -- surveys -------------------------------------------------------------------------------
+
+
+@router.post("/surveys", status_code=201, response_model=SurveyOut)
+def create_survey(body: SurveyIn, write: Write) -> Response:
+    """Operator: a survey, its trigger event type, sample and questions (zh-CN and en)."""
+    write.principal.require_operator()
+    return write.run(
+        lambda conn: surveys.create_survey(conn, body, at=write.now), body=body, status_code=201
+    )
+
+
+@router.get("/surveys", response_model=list[SurveyOut])
+def list_surveys(context: Context, principal: CurrentPrincipal) -> list[SurveyOut]:
+    principal.require_operator()
+    with read_transaction(context.engine) as conn:
+        return surveys.list_surveys(conn)
+
+
+@router.get("/users/{user_id}/surveys", response_model=InvitationList)
+def open_invitations(user_id: str, context: Context, principal: CurrentPrincipal) -> InvitationList:
+    """The user's open invitations (answered and expired ones are not listed)."""
+    principal.require_self(user_id)
+    with read_transaction(context.engine) as conn:
+        return surveys.open_invitations(conn, user_id, at=context.clock.now())
+
+
+@router.post("/surveys/{survey_id}/responses", status_code=201, response_model=ResponseOut)
+def answer_survey(survey_id: str, body: ResponseIn, write: Write) -> Response:
+    """The invited user (or an operator): one answer per invitation (again: 409)."""
+    return write.run(
+        lambda conn: surveys.answer(
+            conn, survey_id, body, acting_user_id=write.acting_user_id, at=write.now
+        ),
+        body=body,
+        status_code=201,
+    )
+
+
+@router.get("/surveys/{survey_id}/results", response_model=ResultsOut)
+def survey_results(survey_id: str, context: Context, principal: CurrentPrincipal) -> ResultsOut:
+    """Operator: response rate, NPS, CSAT, choice counts and free-text topics."""
+    principal.require_operator()
+    with read_transaction(context.engine) as conn:
+        return surveys.results(conn, survey_id)
+
+
+# -- tickets -------------------------------------------------------------------------------
+
+
+@router.post("/tickets", status_code=201, response_model=TicketOut)
+def open_ticket(body: TicketIn, write: Write) -> Response:
+    """The user (own `user_id`) or an operator (a phone call, say): a ticket with its SLA."""
+    calendar = tickets.business_calendar(write.context.settings)
+    return write.run(
+        lambda conn: tickets.open_ticket(
+            conn, body, acting_user_id=write.acting_user_id, calendar=calendar, at=write.now
+        ),
+        body=body,
+        status_code=201,
+    )
+
+
+@router.get("/tickets", response_model=Page[TicketOut])
+def ticket_queue(
+    context: Context,
+    principal: CurrentPrincipal,
+    status: TicketStatus | None = None,
+    breached: bool | None = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Page[TicketOut]:
+    """Operator: the queue, nearest deadline first (open and pending unless `status`)."""
+    principal.require_operator()
+    with read_transaction(context.engine) as conn:
+        items = tickets.list_tickets(
+            conn, user_id=None, status=status, breached=breached, limit=limit, after_id=None
+        )
+    return Page(items=items, next_cursor=None)
+
+
+@router.get("/users/{user_id}/tickets", response_model=Page[TicketOut])
+def tickets_of_user(
+    user_id: str,
+    context: Context,
+    principal: CurrentPrincipal,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Page[TicketOut]:
+    """The user's tickets, newest first."""
+    principal.require_self(user_id)
+    with read_transaction(context.engine) as conn:
+        items = tickets.list_tickets(
+            conn,
+            user_id=user_id,
+            status=None,
+            breached=None,
+            limit=limit,
+            after_id=decode_cursor(cursor),
+        )
+    return _page(items, limit)
+
+
+@router.get("/tickets/{ticket_id}", response_model=TicketOut)
+def get_ticket(ticket_id: str, context: Context, principal: CurrentPrincipal) -> TicketOut:
+    """The ticket, its messages and its SLA (another user's ticket is 404)."""
+    with read_transaction(context.engine) as conn:
+        return tickets.get_ticket(conn, ticket_id, acting_user_id=principal.user_id)
+
+
+@router.post("/tickets/{ticket_id}/messages", status_code=201, response_model=MessageOut)
+def add_message(ticket_id: str, body: MessageIn, write: Write) -> Response:
+    """A message; the first agent message is the first response and tells the user."""
+    return write.run(
+        lambda conn: tickets.add_message(
+            conn, ticket_id, body, acting_user_id=write.acting_user_id, at=write.now
+        ),
+        body=body,
+        status_code=201,
+    )
+
+
+@router.post("/tickets/{ticket_id}/status", response_model=TicketOut)
+def set_status(ticket_id: str, body: StatusIn, write: Write) -> Response:
+    """Operator: pending, resolved (the clock stops) or closed."""
+    write.principal.require_operator()
+    return write.run(
+        lambda conn: tickets.set_status(conn, ticket_id, body.status, at=write.now), body=body
+    )
+
+
+@router.get("/tickets/{ticket_id}/suggestions", response_model=SuggestionList)
+def suggestions(ticket_id: str, context: Context, principal: CurrentPrincipal) -> SuggestionList:
+    """Operator: the best answers from the knowledge base and past resolved tickets."""
+    principal.require_operator()
+    with read_transaction(context.engine) as conn:
+        return knowledge.suggestions_for_ticket(conn, ticket_id, acting_user_id=None)
+
+
+@router.get("/sla-policies", response_model=list[SlaPolicyOut])
+def sla_policies(context: Context, principal: CurrentPrincipal) -> list[SlaPolicyOut]:
+    principal.require_operator()
+    with read_transaction(context.engine) as conn:
+        return tickets.list_policies(conn)
+
+
+@router.put("/sla-policies/{priority}", response_model=SlaPolicyOut)
+def save_sla_policy(priority: Priority, body: SlaPolicyIn, write: PlainWrite) -> Response:
+    """Operator: a priority's targets in business minutes (new tickets use them)."""
+    write.principal.require_operator()
+    return write.run(lambda conn: tickets.save_policy(conn, priority, body), body=body)
+
+
+@router.post(
+    "/providers/inbound-email",
+    tags=["providers"],
+    responses={401: {"description": "`?token=` is missing or not `TIDINGS_CALLBACK_TOKEN`."}},
+)
+def inbound_email(
+    body: InboundEmailIn,
+    context: Context,
+    token: Annotated[str | None, Query(max_length=200)] = None,
+) -> dict[str, Any]:
+    """An email provider's inbound-parse webhook: a ticket for the sender's user."""
+    check_callback_token(context, token)
+    calendar = tickets.business_calendar(context.settings)
+    with write_transaction(context.engine) as conn:
+        opened = inbound.ticket_from_email(
+            conn,
+            context.keyring,
+            sender=body.sender,
+            subject=body.subject,
+            text=body.text,
+            calendar=calendar,
+            at=context.clock.now(),
+        )
+    return {"tickets": opened}
+
+
+# -- the knowledge base --------------------------------------------------------------------
+
+
+@router.post("/faq", status_code=201, response_model=FaqOut)
+def add_faq(body: FaqIn, write: Write) -> Response:
+    write.principal.require_operator()
+    return write.run(
+        lambda conn: knowledge.add_faq(conn, body, at=write.now), body=body, status_code=201
+    )
+
+
+@router.get("/faq", response_model=Page[FaqOut])
+def list_faq(
+    context: Context,
+    principal: CurrentPrincipal,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Page[FaqOut]:
+    with read_transaction(context.engine) as conn:
+        items = knowledge.list_faq(conn, limit=limit, after_id=decode_cursor(cursor))
+    return _page(items, limit)
+
+
+@router.get("/faq/answers", response_model=SuggestionList)
+def faq_answers(
+    context: Context,
+    principal: CurrentPrincipal,
+    q: Annotated[str, Query(min_length=1, max_length=500)],
+    lang: Annotated[str, Query(pattern=r"^(zh-CN|en)$")] = "zh-CN",
+) -> SuggestionList:
+    """The top FAQ answers for a question being typed (before a ticket is opened)."""
+    with read_transaction(context.engine) as conn:
+        return knowledge.faq_answers(conn, q, locale=lang)
+
+
+class DeflectionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    faq_id: str
+
+
+@router.post("/users/{user_id}/deflections", status_code=204)
+def deflected(user_id: str, body: DeflectionIn, write: PlainWrite) -> Response:
+    """The user's question was answered by an FAQ entry: no ticket (counted)."""
+    write.principal.require_self(user_id)
+
+    def record(conn: Any) -> dict[str, Any]:
+        knowledge.record_deflection(conn, user_id=user_id, faq_id=body.faq_id, at=write.now)
+        return {}
+
+    write.run(record, body=body)
+    return Response(status_code=204)
+
+
+# -- analysis and changes ------------------------------------------------------------------
+
+
+@router.get("/feedback/analysis", response_model=AnalysisOut)
+def feedback_analysis(
+    context: Context,
+    principal: CurrentPrincipal,
+    start: Annotated[UtcDateTime, Query(alias="from")],
+    end: Annotated[UtcDateTime, Query(alias="to")],
+) -> AnalysisOut:
+    """Operator: counts by channel and category, sentiment and topics over tickets and
+    free-text answers in [from, to)."""
+    principal.require_operator()
+    with read_transaction(context.engine) as conn:
+        return analysis.analyse(conn, start=start, end=end)
+
+
+@router.post("/changes", status_code=201, response_model=ChangeOut)
+def publish_change(body: ChangeIn, write: Write) -> Response:
+    """Operator: publish what we changed; the users behind it are told."""
+    write.principal.require_operator()
+    url = write.context.settings.public_base_url + "/changes"
+    return write.run(
+        lambda conn: changes.publish(conn, body, changes_url=url, at=write.now),
+        body=body,
+        status_code=201,
+    )
+
+
+@router.get("/changes", response_model=Page[ChangeOut])
+def list_changes(
+    context: Context, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+) -> Page[ChangeOut]:
+    """Public: what we changed because of feedback, newest first."""
+    with read_transaction(context.engine) as conn:
+        items = changes.list_changes(conn, limit=limit, after_id=decode_cursor(cursor))
+    return _page(items, limit)

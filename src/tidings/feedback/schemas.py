@@ -1,0 +1,316 @@
+"""API shapes of follow-up and feedback (see `../shared/API.md`, "Follow-up and feedback")."""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+from tidings.feedback.types import Author, Category, Channel, Priority, QuestionKind, TicketStatus
+from tidings.kit.ids import ID_PATTERN
+from tidings.kit.text import LongText, ShortText, display_safe, unstorable_reason
+
+Ref = Annotated[str, StringConstraints(pattern=ID_PATTERN), Field(examples=["tkt_01JD..."])]
+EventTypeName = Annotated[
+    str, StringConstraints(pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)+$", max_length=80)
+]
+QuestionId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
+
+
+def _message(value: str) -> str:
+    """Free text a person wrote: line breaks and tabs allowed, other control characters not."""
+    reason = unstorable_reason(value)
+    if reason is not None:
+        raise ValueError(reason)
+    if any(unicodedata.category(c) == "Cc" and c not in "\n\r\t" for c in value):
+        raise ValueError("must not contain control characters")
+    return display_safe(value)
+
+
+MessageText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=5000),
+    AfterValidator(_message),
+]
+"""A question, a complaint, an answer: 1-5000 characters, line breaks allowed."""
+
+
+class Localized(BaseModel):
+    """Text in zh-CN (required) and en."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    zh_cn: MessageText = Field(alias="zh-CN")
+    en: MessageText | None = None
+
+    def pick(self, locale: str) -> str:
+        return self.en if locale.startswith("en") and self.en else self.zh_cn
+
+
+class ShortLocalized(Localized):
+    zh_cn: LongText = Field(alias="zh-CN")
+    en: LongText | None = None
+
+
+# -- surveys -------------------------------------------------------------------------------
+
+
+class Question(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: QuestionId
+    kind: QuestionKind
+    text: ShortLocalized
+    choices: list[ShortLocalized] | None = Field(None, min_length=2, max_length=20)
+
+    @model_validator(mode="after")
+    def _choices_for_choice(self) -> Question:
+        if self.kind is QuestionKind.CHOICE and not self.choices:
+            raise ValueError("a choice question needs choices")
+        if self.kind is not QuestionKind.CHOICE and self.choices:
+            raise ValueError("only a choice question has choices")
+        return self
+
+
+class Trigger(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    event_type: EventTypeName
+
+
+class SurveyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: ShortText
+    trigger: Trigger
+    sample_percent: float = Field(ge=0, le=100, description="Share of users asked, sticky.")
+    recontact_days: int = Field(30, ge=0, le=3650)
+    expires_days: int = Field(7, ge=1, le=90, description="How long an invitation is open.")
+    questions: list[Question] = Field(min_length=1, max_length=20)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> SurveyIn:
+        ids = [q.id for q in self.questions]
+        if len(set(ids)) != len(ids):
+            raise ValueError("question ids must be unique")
+        return self
+
+
+class SurveyOut(BaseModel):
+    id: str
+    name: str
+    trigger: Trigger
+    sample_percent: float
+    recontact_days: int
+    expires_days: int
+    questions: list[dict[str, Any]]
+    created_at: datetime
+
+
+class InvitationOut(BaseModel):
+    invitation_id: str
+    survey_id: str
+    name: str
+    questions: list[dict[str, Any]]
+    expires_at: datetime
+
+
+class InvitationList(BaseModel):
+    items: list[InvitationOut]
+
+
+AnswerValue = int | Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
+
+
+class ResponseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    invitation_id: Ref
+    answers: dict[QuestionId, AnswerValue] = Field(max_length=20)
+
+
+class ResponseOut(BaseModel):
+    id: str
+    survey_id: str
+    invitation_id: str
+    created_at: datetime
+
+
+class NpsOut(BaseModel):
+    score: int
+    promoters: int
+    passives: int
+    detractors: int
+
+
+class CsatOut(BaseModel):
+    average: float
+    count: int
+
+
+class TopicOut(BaseModel):
+    term: str
+    count: int
+    examples: list[str]
+
+
+class ResultsOut(BaseModel):
+    invited: int
+    responded: int
+    response_rate: float
+    nps: NpsOut | None = None
+    csat: CsatOut | None = None
+    choices: dict[str, dict[str, int]] | None = None
+    topics: list[TopicOut]
+
+
+# -- tickets -------------------------------------------------------------------------------
+
+
+class TicketIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: Ref
+    channel: Channel
+    subject: ShortText | None = None
+    body: MessageText
+    category: Category | None = None
+
+
+class SlaOut(BaseModel):
+    first_response_due: datetime
+    resolution_due: datetime
+    first_response_at: datetime | None
+    resolved_at: datetime | None
+    breached: bool
+
+
+class MessageOut(BaseModel):
+    id: str
+    author: Author
+    body: str
+    created_at: datetime
+
+
+class TicketOut(BaseModel):
+    id: str
+    user_id: str
+    channel: Channel
+    subject: str | None
+    body: str
+    category: Category
+    priority: Priority
+    status: TicketStatus
+    created_at: datetime
+    sla: SlaOut
+    messages: list[MessageOut] | None = None
+
+
+class MessageIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    body: MessageText
+    author: Author
+
+
+class StatusIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: TicketStatus = Field(description="pending, resolved or closed")
+
+
+class SlaPolicyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    first_response_minutes: int = Field(ge=1, le=525_600)
+    resolution_minutes: int = Field(ge=1, le=5_256_000)
+    around_the_clock: bool = False
+
+
+class SlaPolicyOut(SlaPolicyIn):
+    priority: Priority
+
+
+class InboundEmailIn(BaseModel):
+    """An inbound-parse webhook's message (SendGrid/Mailgun style fields)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    sender: Annotated[str, StringConstraints(max_length=320)] = Field(alias="from")
+    subject: Annotated[str, StringConstraints(max_length=500)] = ""
+    text: Annotated[str, StringConstraints(max_length=20_000)]
+
+
+# -- suggestions and the knowledge base ----------------------------------------------------
+
+
+class SuggestionOut(BaseModel):
+    answer: str
+    source: str
+    score: float
+
+
+class SuggestionList(BaseModel):
+    items: list[SuggestionOut]
+
+
+class FaqIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    question: Localized
+    answer: Localized
+    tags: list[ShortText] = Field(default_factory=list, max_length=20)
+
+
+class FaqOut(BaseModel):
+    id: str
+    question: dict[str, str]
+    answer: dict[str, str]
+    tags: list[str]
+    created_at: datetime
+
+
+# -- analysis and changes ------------------------------------------------------------------
+
+
+class SentimentCounts(BaseModel):
+    positive: int
+    neutral: int
+    negative: int
+
+
+class AnalysisOut(BaseModel):
+    total: int
+    by_channel: dict[str, int]
+    by_category: dict[str, int]
+    sentiment: SentimentCounts
+    topics: list[TopicOut]
+    deflected: int
+
+
+class ChangeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: ShortLocalized
+    body: Localized
+    topics: list[ShortText] = Field(default_factory=list, max_length=20)
+    ticket_ids: list[Ref] = Field(default_factory=list, max_length=500)
+
+
+class ChangeOut(BaseModel):
+    id: str
+    title: dict[str, str]
+    body: dict[str, str]
+    topics: list[str]
+    ticket_ids: list[str]
+    published_at: datetime
+    notified: int | None = None

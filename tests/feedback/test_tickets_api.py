@@ -1,0 +1,292 @@
+"""Tickets over HTTP on both databases: SLA deadlines on the business calendar, the first
+answer, the clock stopping, breaches alerted once, inbound SMS and email, and privacy."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+from sqlalchemy import func, select
+
+from tests.feedback.support import as_user, open_ticket, run_job
+from tests.helpers import create_user
+from tests.notify.test_pipeline import deliver_everything, sink_lines
+from tidings.app.context import AppContext
+from tidings.events import outbox
+from tidings.feedback import events
+from tidings.kit.clock import FixedClock
+from tidings.kit.db import read_transaction
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def local(*args: int) -> datetime:
+    return datetime(*args, tzinfo=SHANGHAI)
+
+
+@pytest.fixture
+def clock(context: AppContext) -> FixedClock:
+    clock = FixedClock(local(2026, 12, 4, 17, 30).astimezone(UTC))  # a Friday
+    context.clock = clock
+    context.settings.allow_time_travel = True
+    return clock
+
+
+def due(ticket: dict[str, Any], key: str) -> datetime:
+    return datetime.fromisoformat(ticket["sla"][key]).astimezone(SHANGHAI)
+
+
+def count_events(context: AppContext, event_type: str) -> int:
+    with read_transaction(context.engine) as conn:
+        stmt = select(func.count()).where(outbox.c.type == event_type)
+        return int(conn.execute(stmt).scalar_one())
+
+
+def test_a_friday_1730_question_is_due_on_monday(client: TestClient, clock: FixedClock) -> None:
+    user = create_user(client)
+    ticket = open_ticket(client, user, body="请问借款利率是多少")
+    assert (ticket["status"], ticket["priority"]) == ("open", "normal")
+    assert due(ticket, "first_response_due") == local(2026, 12, 7, 12, 30)
+    assert due(ticket, "resolution_due") == local(2026, 12, 9, 17, 30)  # 27 business hours
+    assert ticket["sla"]["breached"] is False
+
+
+def test_a_security_complaint_is_urgent_and_counts_around_the_clock(
+    client: TestClient, clock: FixedClock
+) -> None:
+    user = create_user(client)
+    ticket = open_ticket(client, user, body="有一笔交易不是我本人操作，钱被盗刷了")
+    assert (ticket["category"], ticket["priority"]) == ("security", "urgent")
+    assert due(ticket, "first_response_due") == local(2026, 12, 4, 18, 30)
+
+
+def test_across_the_spring_festival_and_its_make_up_saturday(
+    client: TestClient, clock: FixedClock
+) -> None:
+    clock.at = local(2026, 2, 13, 17, 0).astimezone(UTC)
+    user = create_user(client)
+    ticket = open_ticket(client, user, body="请问借款利率是多少")
+    # One hour on Friday, the make-up Saturday 14 Feb, then the holiday until 23 Feb.
+    assert due(ticket, "first_response_due") == local(2026, 2, 14, 12, 0)
+    assert due(ticket, "resolution_due") == local(2026, 2, 25, 17, 0)
+
+
+def test_the_first_agent_answer_reaches_the_users_inbox_and_stops_the_first_clock(
+    client: TestClient, context: AppContext, clock: FixedClock
+) -> None:
+    user = create_user(client)
+    mine = as_user(client, user)
+    ticket = client.post(
+        "/v1/tickets",
+        json={"user_id": user["id"], "channel": "web", "body": "转账没到账"},
+        headers=mine,
+    ).json()
+    clock.at += timedelta(minutes=10)
+    answered = client.post(
+        f"/v1/tickets/{ticket['id']}/messages",
+        json={"author": "agent", "body": "已为您核实，款项将在今天18点前到账。"},
+    )
+    assert answered.status_code == 201, answered.text
+    client.post(
+        f"/v1/tickets/{ticket['id']}/messages", json={"author": "agent", "body": "补充说明"}
+    )
+    deliver_everything(context)
+    inbox = client.get(f"/v1/users/{user['id']}/inbox", headers=mine).json()["items"]
+    assert [i["kind"] for i in inbox] == [events.TICKET_ANSWERED]
+    assert "款项将在今天18点前到账" in inbox[0]["body"]
+    seen = client.get(f"/v1/tickets/{ticket['id']}", headers=mine).json()
+    assert seen["status"] == "pending"
+    assert seen["sla"]["first_response_at"] is not None
+    assert [m["author"] for m in seen["messages"]] == ["agent", "agent"]
+
+
+def test_a_resolved_tickets_clock_stops_and_it_is_never_marked_late(
+    client: TestClient, context: AppContext, clock: FixedClock
+) -> None:
+    context.settings.sla_alert_webhook_url = "http://127.0.0.1:9/hook"
+    user = create_user(client)
+    ticket = open_ticket(client, user, body="请问借款利率是多少")
+    client.post(f"/v1/tickets/{ticket['id']}/messages", json={"author": "agent", "body": "答复"})
+    client.post(f"/v1/tickets/{ticket['id']}/status", json={"status": "resolved"})
+    later = (clock.at + timedelta(days=30)).isoformat()
+    assert run_job(client, "tickets.sla", later)["breaches"] == 0
+    seen = client.get(f"/v1/tickets/{ticket['id']}").json()
+    assert seen["sla"]["resolved_at"] is not None
+    assert seen["sla"]["breached"] is False
+
+
+def test_a_breach_is_marked_and_alerted_once(
+    client: TestClient, context: AppContext, clock: FixedClock
+) -> None:
+    context.settings.sla_alert_email = "ops@example.com"
+    user = create_user(client)
+    ticket = open_ticket(client, user, body="请问借款利率是多少")
+    before = (due(ticket, "first_response_due") - timedelta(minutes=1)).isoformat()
+    assert run_job(client, "tickets.sla", before)["breaches"] == 0
+    after = (due(ticket, "first_response_due") + timedelta(minutes=1)).isoformat()
+    first = run_job(client, "tickets.sla", after)
+    assert (first["breaches"], first["alerts"]) == (1, 1)
+    again = run_job(client, "tickets.sla", after)
+    assert (again["breaches"], again["alerts"]) == (0, 0)
+    assert count_events(context, events.SLA_BREACHED) == 1
+    alerts = [m for m in sink_lines(context) if m["kind"] == events.SLA_BREACHED]
+    assert [(a["channel"], a["to"]) for a in alerts] == [("email", "o***@example.com")]
+    assert ticket["id"] in alerts[0]["body"]
+    queue = client.get("/v1/tickets", params={"breached": "true"}).json()["items"]
+    assert [t["id"] for t in queue] == [ticket["id"]]
+
+
+def test_the_queue_shows_the_nearest_deadline_first(client: TestClient, clock: FixedClock) -> None:
+    user = create_user(client)
+    question = open_ticket(client, user, body="请问借款利率是多少")
+    urgent = open_ticket(client, user, body="我的账户被盗了")
+    complaint = open_ticket(client, user, body="转账没到账")
+    queue = client.get("/v1/tickets").json()["items"]
+    assert [t["id"] for t in queue] == [urgent["id"], complaint["id"], question["id"]]
+
+
+def test_inbound_sms_opens_a_ticket_while_t_unsubscribes(
+    client: TestClient, context: AppContext, clock: FixedClock
+) -> None:
+    user = create_user(client, phone="13900001111")
+    context.settings.callback_token = SecretStr("cb-secret")
+    replies = [
+        {"phone_number": "13900001111", "content": "转账没到账", "sequence_id": 1},
+        {"phone_number": "13900001111", "content": "T", "sequence_id": 2},
+    ]
+    assert (
+        client.post("/v1/providers/aliyun/sms-up?token=cb-secret", json=replies).status_code == 200
+    )
+    assert run_job(client, "followup.inbound")["tickets"] == 1
+    assert run_job(client, "followup.inbound")["tickets"] == 0
+    [ticket] = client.get(f"/v1/users/{user['id']}/tickets").json()["items"]
+    assert (ticket["channel"], ticket["body"], ticket["priority"]) == ("sms", "转账没到账", "high")
+    consents = client.get(f"/v1/users/{user['id']}/consents").json()
+    assert [(c["channel"], c["granted"], c["method"]) for c in consents][-1] == (
+        "sms",
+        False,
+        "sms_reply",
+    )
+    assert count_events(context, events.INBOUND_MESSAGE) == 1
+
+
+def test_inbound_email_opens_a_ticket_for_the_sender(
+    client: TestClient, context: AppContext, clock: FixedClock
+) -> None:
+    user = create_user(client, email="li.lei@example.com")
+    context.settings.callback_token = SecretStr("cb-secret")
+    mail = {"from": "Li Lei <li.lei@example.com>", "subject": "退款", "text": "退款还没收到"}
+    assert client.post("/v1/providers/inbound-email", json=mail).status_code == 401
+    answer = client.post("/v1/providers/inbound-email?token=cb-secret", json=mail)
+    assert answer.status_code == 200, answer.text
+    [ticket] = client.get(f"/v1/users/{user['id']}/tickets").json()["items"]
+    assert (ticket["channel"], ticket["subject"]) == ("email", "退款")
+
+
+def test_a_user_cannot_read_or_write_another_users_ticket(
+    client: TestClient, clock: FixedClock
+) -> None:
+    owner, stranger = create_user(client), create_user(client)
+    ticket = open_ticket(client, owner)
+    theirs = as_user(client, stranger)
+    assert client.get(f"/v1/tickets/{ticket['id']}", headers=theirs).status_code == 404
+    assert client.get(f"/v1/users/{owner['id']}/tickets", headers=theirs).status_code == 404
+    wrote = client.post(
+        f"/v1/tickets/{ticket['id']}/messages",
+        json={"author": "user", "body": "hi"},
+        headers=theirs,
+    )
+    assert wrote.status_code == 404
+    opened = client.post(
+        "/v1/tickets", json={"user_id": owner["id"], "channel": "app", "body": "x"}, headers=theirs
+    )
+    assert opened.status_code == 404
+    assert client.get("/v1/tickets", headers=theirs).status_code == 403
+    assert (
+        client.post(
+            f"/v1/tickets/{ticket['id']}/status", json={"status": "resolved"}, headers=theirs
+        ).status_code
+        == 403
+    )
+    assert client.get(f"/v1/tickets/{ticket['id']}/suggestions", headers=theirs).status_code == 403
+    seen = client.get(f"/v1/tickets/{ticket['id']}").json()
+    assert (seen["messages"], seen["status"]) == ([], "open")
+
+
+def test_a_user_writing_as_agent_is_recorded_as_the_user(
+    client: TestClient, context: AppContext, clock: FixedClock
+) -> None:
+    user = create_user(client)
+    ticket = open_ticket(client, user)
+    mine = as_user(client, user)
+    client.post(
+        f"/v1/tickets/{ticket['id']}/messages",
+        json={"author": "agent", "body": "我自己答"},
+        headers=mine,
+    )
+    seen = client.get(f"/v1/tickets/{ticket['id']}").json()
+    assert [m["author"] for m in seen["messages"]] == ["user"]
+    assert seen["sla"]["first_response_at"] is None
+    assert count_events(context, events.TICKET_ANSWERED) == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"channel": "app", "body": "x"}, "user_id"),
+        ({"user_id": "usr_01JDQZM0000000000000000001", "channel": "fax", "body": "x"}, "channel"),
+        ({"user_id": "usr_01JDQZM0000000000000000001", "channel": "app", "body": ""}, "body"),
+        ({"user_id": "usr_01JDQZM0000000000000000001", "channel": "app", "body": "a\x00"}, "body"),
+        (
+            {
+                "user_id": "usr_01JDQZM0000000000000000001",
+                "channel": "app",
+                "body": "x",
+                "category": "?",
+            },
+            "category",
+        ),
+    ],
+)
+def test_bad_ticket_input_is_422_naming_the_field(
+    client: TestClient, body: dict[str, Any], field: str
+) -> None:
+    response = client.post("/v1/tickets", json=body)
+    assert response.status_code == 422, response.text
+    assert field in response.text
+
+
+def test_an_idempotency_key_opens_one_ticket_and_another_body_is_409(
+    client: TestClient, clock: FixedClock
+) -> None:
+    user = create_user(client)
+    body = {"user_id": user["id"], "channel": "phone", "body": "来电：提现失败"}
+    key = {"Idempotency-Key": "call-1"}
+    first = client.post("/v1/tickets", json=body, headers=key)
+    again = client.post("/v1/tickets", json=body, headers=key)
+    assert first.status_code == again.status_code == 201
+    assert first.json()["id"] == again.json()["id"]
+    other = client.post("/v1/tickets", json={**body, "body": "另一件事"}, headers=key)
+    assert other.status_code == 409
+    assert len(client.get(f"/v1/users/{user['id']}/tickets").json()["items"]) == 1
+
+
+def test_sla_policies_are_data_an_operator_edits(client: TestClient, clock: FixedClock) -> None:
+    policies = {p["priority"]: p for p in client.get("/v1/sla-policies").json()}
+    assert policies["urgent"]["around_the_clock"] is True
+    assert policies["normal"]["first_response_minutes"] == 240
+    changed = client.put(
+        "/v1/sla-policies/normal",
+        json={"first_response_minutes": 30, "resolution_minutes": 540},
+    )
+    assert changed.status_code == 200, changed.text
+    ticket = open_ticket(client, create_user(client), body="请问借款利率是多少")
+    assert due(ticket, "first_response_due") == local(2026, 12, 4, 18, 0)
+    bad = client.put(
+        "/v1/sla-policies/normal", json={"first_response_minutes": 0, "resolution_minutes": 1}
+    )
+    assert bad.status_code == 422
