@@ -5,6 +5,7 @@ from __future__ import annotations
 from tidings import events
 from tidings.credit import models as credit_models
 from tidings.idempotency import models as idempotency_models
+from tidings.insights import models as insights_models
 from tidings.kit.tables import metadata
 from tidings.ledger import models as ledger_models
 from tidings.notify import models as notify_models
@@ -18,6 +19,7 @@ __all__ = [
     "credit_models",
     "events",
     "idempotency_models",
+    "insights_models",
     "kinds_models",
     "ledger_models",
     "metadata",
