@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from tidings.app.context import AppContext
 from tidings.app.notify import build_dispatcher
 from tidings.credit import jobs as credit
+from tidings.insights.jobs import run_suggestions
 from tidings.kit.db import with_retry, write_transaction
 from tidings.kit.errors import NotFound, Unprocessable
 from tidings.risk.jobs import run_learn_model
@@ -68,6 +69,7 @@ JOBS: dict[str, Job] = {
     **{name: _on_engine(job) for name, job in CREDIT_JOBS.items()},
     "risk.expire_holds": _on_engine(run_expire_holds),
     "risk.learn_model": _risk_learn_model,
+    "insights.suggestions": _on_engine(run_suggestions),
 }
 
 JOB_INTERVALS: dict[str, timedelta] = {
@@ -79,6 +81,9 @@ JOB_INTERVALS: dict[str, timedelta] = {
     "risk.expire_holds": timedelta(seconds=30),
     # New outcomes reach the model within a minute (and every process within 30 s more).
     "risk.learn_model": timedelta(minutes=1),
+    # Daily: a purpose goes at most once per 90 days anyway; the planner holds a suggestion
+    # found at night until the user's sending window opens.
+    "insights.suggestions": timedelta(days=1),
 }
 """Jobs the worker's scheduler runs by itself, each at this cadence with `as_of=now`.
 (Digests are not here: the dispatcher sends them as they fall due.)"""
