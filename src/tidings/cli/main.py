@@ -242,7 +242,9 @@ def demo(
 
 @app.command()
 def bench(
-    name: Annotated[str, typer.Argument(help="Benchmark: ledger, notify, risk or credit.")],
+    name: Annotated[
+        str, typer.Argument(help="Benchmark: ledger, notify, risk, credit or insights.")
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Last line: one JSON object.")] = False,
     db: Annotated[str, typer.Option(help="sqlite, postgresql or both.")] = "sqlite",
     seconds: Annotated[float, typer.Option(help="Length of each timed phase.")] = 10.0,
@@ -253,6 +255,9 @@ def bench(
     installments: Annotated[
         int, typer.Option(min=3, help="credit: active installments in the nightly run.")
     ] = 1_000_000,
+    users: Annotated[
+        int, typer.Option(min=10, help="insights: users the suggestions job goes over.")
+    ] = 100_000,
 ) -> None:
     """Run one benchmark and print its figures."""
     from tidings.bench import figures_table, run_benchmark
@@ -266,6 +271,15 @@ def bench(
         except BenchmarkError as exc:
             console.print(f"[red]error:[/red] {exc}", highlight=False)
             raise typer.Exit(1) from exc
+        console.print(figures_table(name, figures))
+    elif name == "insights":  # its own size: the suggestions job's users
+        from tidings.bench import DATABASE_CHOICES, insights
+
+        if db not in DATABASE_CHOICES:
+            raise typer.BadParameter(f"unknown database {db!r}", param_hint="--db")
+        figures = insights.run(
+            databases=DATABASE_CHOICES[db], seconds=seconds, console=console, users=users
+        )
         console.print(figures_table(name, figures))
     elif name == "risk":  # no database: pure scoring over a synthetic stream
         from tidings.bench import risk

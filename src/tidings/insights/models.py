@@ -7,6 +7,16 @@ from sqlalchemy import Column, Date, ForeignKey, Index, String, Table
 
 from tidings.kit.tables import Amount, Id, Timestamp, metadata
 
+budget_spending = Table(
+    "budget_spending",
+    metadata,
+    Column("wallet_id", Id, ForeignKey("wallets.id"), primary_key=True),
+    Column("period_start", Date, primary_key=True),
+    Column("spent", Amount, nullable=False),
+)
+"""What each budgeted sub-wallet's period has spent (payments minus refunds), kept up by one
+upsert per payment or refund: the posting path reads its period without summing postings."""
+
 budget_alerts = Table(
     "budget_alerts",
     metadata,

@@ -4,7 +4,7 @@ behaviour are read from the wallets' and the ledger's tables in set-based joins,
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -28,7 +28,12 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.types import Boolean
 
 from tidings.insights.categories import category_sql
-from tidings.insights.models import budget_alerts, goal_milestones, suggestions_sent
+from tidings.insights.models import (
+    budget_alerts,
+    budget_spending,
+    goal_milestones,
+    suggestions_sent,
+)
 from tidings.kit.tables import AnyRow, Timestamp
 from tidings.ledger.models import accounts, ledger_entries, postings
 from tidings.users.models import users
@@ -62,6 +67,29 @@ def spent_since(conn: Connection, account_id: str, since: datetime) -> int:
         )
     )
     return -int(conn.execute(stmt).scalar_one())
+
+
+def _spending_upsert(dialect_insert: Any) -> Any:
+    stmt = dialect_insert(budget_spending)
+    return stmt.on_conflict_do_update(
+        index_elements=["wallet_id", "period_start"],
+        set_={"spent": budget_spending.c.spent + stmt.excluded.spent},
+    ).returning(budget_spending.c.spent)
+
+
+_ADD_SPENDING = {
+    "postgresql": _spending_upsert(pg_insert),
+    "sqlite": _spending_upsert(sqlite_insert),
+}
+"""Built once: this upsert runs on the posting path of every budgeted payment."""
+
+
+def add_spending(conn: Connection, *, wallet_id: str, period_start: date, change: int) -> int:
+    """Count a payment (or, negative, a refund) in its budget period; the period's total.
+    The row's lock orders concurrent writers: each sees the total with its own change."""
+    stmt = _ADD_SPENDING[conn.dialect.name]
+    values = {"wallet_id": wallet_id, "period_start": period_start, "spent": change}
+    return int(conn.execute(stmt, values).scalar_one())
 
 
 def claim_budget_levels(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:

@@ -170,7 +170,8 @@ def post_transfer(
         _check_low_balance(conn, source, before=after + amount, after=after, at=at)
     budgeted = wallets[rule.budget_side] if rule.budget_side is not None else None
     if budgeted is not None and budgeted.budget_limit is not None:
-        tracking.track_budget(conn, _tracked(budgeted), at=at)
+        change = amount if rule.budget_side is Side.SOURCE else -amount
+        tracking.track_budget(conn, _tracked(budgeted), spent_change=change, at=at)
     saver = wallets[rule.goal_side] if rule.goal_side is not None else None
     if saver is not None and saver.goal_target is not None:
         balance = posted.balances_after[saver.account_id]

@@ -70,24 +70,30 @@ def _record(
     )
 
 
-def track_budget(conn: Connection, wallet: TrackedWallet, *, at: datetime) -> None:
-    """After a payment from (or a refund to) a budgeted sub-wallet: the alert of each level
-    its period's spending first reaches, once per wallet and period. A period's first notice
-    of the limit says only that (not 80% as well); a refund never re-arms a level."""
+def track_budget(
+    conn: Connection, wallet: TrackedWallet, *, spent_change: int, at: datetime
+) -> None:
+    """After a payment from (`spent_change` > 0) or a refund to (< 0) a budgeted sub-wallet:
+    count it in its period (one upsert), then the alert of each level the period's spending
+    first reaches, once per wallet and period. A period's first notice of the limit says only
+    that (not 80% as well); a refund never re-arms a level."""
     limit, period = wallet.budget_limit, wallet.budget_period
     assert limit is not None and period is not None, "only a budgeted wallet is tracked"
-    current = budget_period(
-        conn, account_id=wallet.account_id, period=period, timezone=wallet.timezone, at=at
+    start = period_start(period, at.astimezone(ZoneInfo(wallet.timezone)).date())
+    spent = repository.add_spending(
+        conn, wallet_id=wallet.id, period_start=start, change=spent_change
     )
     levels = budget_levels(
-        current.spent, limit=limit, alert_percent=wallet.alert_percent or DEFAULT_ALERT_PERCENT
+        spent, limit=limit, alert_percent=wallet.alert_percent or DEFAULT_ALERT_PERCENT
     )
+    if not levels:
+        return
     claimed = repository.claim_budget_levels(
         conn,
         [
             {
                 "wallet_id": wallet.id,
-                "period_start": current.start,
+                "period_start": start,
                 "level": level.value,
                 "user_id": wallet.user_id,
                 "created_at": at,
@@ -95,19 +101,19 @@ def track_budget(conn: Connection, wallet: TrackedWallet, *, at: datetime) -> No
             for level in levels
         ],
     )
-    spent, limit_money = money(current.spent, wallet.currency), money(limit, wallet.currency)
+    spent_money, limit_money = money(spent, wallet.currency), money(limit, wallet.currency)
     common = {"wallet_id": wallet.id, "wallet_name": wallet.name, "period": period}
     if BudgetLevel.EXCEEDED in claimed:
         exceeded = events.BudgetExceeded(
-            **common, period_start=current.start, spent=spent, limit=limit_money
+            **common, period_start=start, spent=spent_money, limit=limit_money
         )
         _record(conn, wallet, events.BUDGET_EXCEEDED, exceeded, at)
     elif BudgetLevel.THRESHOLD in claimed:
         reached = events.BudgetThresholdReached(
             **common,
-            period_start=current.start,
-            used_percent=used_percent(current.spent, limit),
-            spent=spent,
+            period_start=start,
+            used_percent=used_percent(spent, limit),
+            spent=spent_money,
             limit=limit_money,
         )
         _record(conn, wallet, events.BUDGET_THRESHOLD_REACHED, reached, at)

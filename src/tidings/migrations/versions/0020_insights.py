@@ -1,4 +1,4 @@
-"""insights: budget alerts, goal milestones (with rewards), suggestions sent, alert percent
+"""insights: budget spending per period, budget alerts, goal milestones, suggestions sent
 
 Revision ID: 0020
 Revises: 0019
@@ -18,6 +18,16 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("wallets") as batch:
         batch.add_column(sa.Column("budget_alert_percent", sa.Integer(), nullable=True))
+    op.create_table(
+        "budget_spending",
+        sa.Column("wallet_id", sa.String(length=32), nullable=False),
+        sa.Column("period_start", sa.Date(), nullable=False),
+        sa.Column("spent", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["wallet_id"], ["wallets.id"], name=op.f("fk_budget_spending_wallet_id_wallets")
+        ),
+        sa.PrimaryKeyConstraint("wallet_id", "period_start", name=op.f("pk_budget_spending")),
+    )
     op.create_table(
         "budget_alerts",
         sa.Column("wallet_id", sa.String(length=32), nullable=False),
@@ -62,5 +72,6 @@ def downgrade() -> None:
     op.drop_index("ix_goal_milestones_user_id_created_at", table_name="goal_milestones")
     op.drop_table("goal_milestones")
     op.drop_table("budget_alerts")
+    op.drop_table("budget_spending")
     with op.batch_alter_table("wallets") as batch:
         batch.drop_column("budget_alert_percent")
