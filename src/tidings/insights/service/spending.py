@@ -18,7 +18,7 @@ from tidings.insights.exceptions import InvalidPeriod
 from tidings.insights.schemas import SpendingBy, SpendingGroup, SpendingOut
 from tidings.kit.money import money
 from tidings.users import directory
-from tidings.wallets.models import transfers, wallets
+from tidings.wallets.models import transfers
 
 MAX_DAYS: Final = 1830
 """The longest view (five years): a longer one is refused naming `to`."""
@@ -84,9 +84,9 @@ _LABELS: Final[dict[SpendingBy, Callable[[str, Reader, str | None], str]]] = {
 
 def _key(by: SpendingBy, who: Reader, first: date, last: date) -> ColumnElement[Any]:
     if by is SpendingBy.CATEGORY:
-        return category_sql(transfers.c.merchant_category)
+        return transfers.c.merchant_category  # regrouped into categories
     if by is SpendingBy.WALLET:
-        return wallets.c.id
+        return transfers.c.source_wallet_id
     starts = [
         (f"{m.year:04d}-{m.month:02d}", local_midnight_utc(m, who.timezone))
         for m in month_starts(first, last)
@@ -112,6 +112,7 @@ def spending(
         conn,
         user_id=who.user_id,
         key=_key(by, who, first, last),
+        regroup=category_sql if by is SpendingBy.CATEGORY else None,
         start=local_midnight_utc(first, who.timezone),
         end=local_midnight_utc(last + timedelta(days=1), who.timezone),
         wallet_id=wallet_id,
