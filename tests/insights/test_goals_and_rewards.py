@@ -48,7 +48,7 @@ def test_half_way_and_reached_are_told_once_each(context: AppContext) -> None:
     allocate(context, main, goal, 40_000)
     [reached] = told(context, user_id, GOAL_REACHED)
     assert reached["target"] == {"value": TARGET, "currency": "CNY"}
-    assert reached["reward"] == "8.88元现金奖励"
+    assert reached["reward"] == "8.88元现金"
     assert reached["reward_amount"] == {"value": 888, "currency": "CNY"}
     assert len(told(context, user_id, GOAL_PROGRESS)) == 1
 
@@ -116,7 +116,7 @@ def test_reward_cap_per_year(context: AppContext) -> None:
         save(goal)
     assert [balance_of(context, g) for g in goals[:3]] == [TARGET + 888, TARGET + 888, TARGET]
     reached = told(context, user_id, GOAL_REACHED)
-    assert [r.get("reward") for r in reached] == ["8.88元现金奖励", "8.88元现金奖励", None]
+    assert [r.get("reward") for r in reached] == ["8.88元现金", "8.88元现金", None]
     move_to(clock, 2027, 1, 1, 8)  # a new year on the user's calendar
     save(goals[3])
     assert balance_of(context, goals[3]) == TARGET + 888

@@ -180,8 +180,8 @@ def track_goal(
 
 
 def _reward_words(amount: int, currency: str, locale: str) -> str:
-    """What the reward was, in the reader's words (`8.88元现金奖励`, `CNY 8.88 in cash`)."""
+    """What the reward was, in the reader's words (`8.88元现金`, `CNY 8.88 in cash`)."""
     major = to_major(amount, currency)
     if locale.lower().startswith("en"):
         return f"{currency} {major:,} in cash"
-    return f"{major:,}元现金奖励" if currency == "CNY" else f"{currency} {major:,}现金奖励"
+    return f"{major:,}元现金" if currency == "CNY" else f"{currency} {major:,}现金"
