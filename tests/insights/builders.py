@@ -3,7 +3,6 @@ layer; what the outbox says they were told."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -15,7 +14,6 @@ from tidings.app.context import AppContext
 from tidings.events import outbox
 from tidings.kit.clock import FixedClock
 from tidings.kit.db import read_transaction, with_retry, write_transaction
-from tidings.users.schemas import UserCreate
 from tidings.wallets import service as wallets
 from tidings.wallets.schemas import BudgetIn, GoalIn, Purpose, SubWalletCreate
 
@@ -31,20 +29,6 @@ def fix_clock(context: AppContext, *args: int, zone: ZoneInfo = SHANGHAI) -> Fix
 
 def move_to(clock: FixedClock, *args: int, zone: ZoneInfo = SHANGHAI) -> None:
     clock.at = datetime(*args, tzinfo=zone).astimezone(UTC)  # type: ignore[misc]
-
-
-def user_with_wallet(context: AppContext, **fields: Any) -> tuple[str, str]:
-    """A fresh user (zh-CN, Shanghai unless told); returns (user id, main wallet id)."""
-    data = UserCreate(external_id=f"ins-{uuid.uuid4().hex}", name="王小明", **fields)
-
-    def attempt() -> tuple[str, str]:
-        with write_transaction(context.engine) as conn:
-            user = wallets.create_user_with_wallet(
-                conn, context.keyring, data, at=context.clock.now(), **context.user_defaults()
-            )
-            return user.id, user.wallet_id
-
-    return with_retry(attempt)
 
 
 def sub_wallet(

@@ -3,8 +3,8 @@ under concurrent payments, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from tests.insights.builders import fix_clock, move_to, sub_wallet, told, user_with_wallet
-from tests.ledger.builders import cny, pay, top_up, transfer
+from tests.insights.builders import fix_clock, move_to, sub_wallet, told
+from tests.ledger.builders import cny, new_user, pay, top_up, transfer
 from tests.ledger.test_concurrency import run_together
 from tidings.app.context import AppContext
 from tidings.insights.events import BUDGET_EXCEEDED, BUDGET_THRESHOLD_REACHED
@@ -14,7 +14,7 @@ LIMIT = 200_000  # 2,000.00
 
 def travel_budget(context: AppContext, **budget: object) -> tuple[str, str]:
     """A user whose travel sub-wallet (2,000.00 a month) holds 5,000.00."""
-    user_id, main = user_with_wallet(context)
+    user_id, main = new_user(context)
     travel = sub_wallet(context, main, budget=LIMIT, **budget)  # type: ignore[arg-type]
     top_up(context, main, 500_000)
     transfer(context, kind="allocation", source=main, destination=travel, amount=cny(500_000))

@@ -8,31 +8,50 @@ import dataclasses
 import pytest
 from sqlalchemy import select
 
-from tests.insights.builders import fix_clock, move_to, sub_wallet, told, user_with_wallet
-from tests.ledger.builders import assert_trial_balance_ok, balance_of, cny, top_up, transfer
+from tests.insights.builders import fix_clock, move_to, sub_wallet, told
+from tests.ledger.builders import (
+    assert_trial_balance_ok,
+    balance_of,
+    cny,
+    new_user,
+    top_up,
+    transfer,
+)
 from tidings.app.context import AppContext
-from tidings.insights.budgets import RewardPolicy
+from tidings.insights.budgets import DEFAULT_REWARDS, RewardPolicy
 from tidings.insights.events import GOAL_PROGRESS, GOAL_REACHED
-from tidings.kit.db import read_transaction, with_retry, write_transaction
+from tidings.kit.db import read_transaction
 from tidings.ledger.models import accounts
-from tidings.risk.stepup import UNSCORED
 from tidings.wallets import service as wallets
 from tidings.wallets.exceptions import InvalidTransfer
-from tidings.wallets.schemas import TransferCreate
 
 TARGET = 100_000  # 1,000.00
 
 
 def saver(context: AppContext) -> tuple[str, str, str]:
     """A user with 10,000.00 in the main wallet and a savings sub-wallet aiming at 1,000.00."""
-    user_id, main = user_with_wallet(context)
+    user_id, main = new_user(context)
     goal = sub_wallet(context, main, name="旅行基金", goal=TARGET)
     top_up(context, main, 1_000_000)
     return user_id, main, goal
 
 
-def allocate(context: AppContext, source: str, destination: str, value: int) -> None:
-    transfer(context, kind="allocation", source=source, destination=destination, amount=cny(value))
+def allocate(
+    context: AppContext,
+    source: str,
+    destination: str,
+    value: int,
+    *,
+    rewards: RewardPolicy = DEFAULT_REWARDS,
+) -> None:
+    transfer(
+        context,
+        kind="allocation",
+        source=source,
+        destination=destination,
+        amount=cny(value),
+        rewards=rewards,
+    )
 
 
 def test_half_way_and_reached_are_told_once_each(context: AppContext) -> None:
@@ -86,31 +105,12 @@ def test_goal_reward_is_paid_once_per_goal(context: AppContext) -> None:
 def test_reward_cap_per_year(context: AppContext) -> None:
     clock = fix_clock(context, 2026, 3, 1, 12)
     policy = RewardPolicy(amount=888, per_year=2)
-    user_id, main = user_with_wallet(context)
+    user_id, main = new_user(context)
     top_up(context, main, 10_000_000)
     goals = [sub_wallet(context, main, name=f"目标{n}", goal=TARGET) for n in range(4)]
 
     def save(goal: str) -> None:
-        data = TransferCreate(
-            kind="allocation",
-            source=main,
-            destination=goal,
-            amount=cny(TARGET),  # type: ignore[arg-type]
-        )
-
-        def attempt() -> None:
-            with write_transaction(context.engine) as conn:
-                wallets.create_transfer(
-                    conn,
-                    context.keyring,
-                    data,
-                    acting_user_id=None,
-                    at=context.clock.now(),
-                    step_up=UNSCORED,
-                    rewards=policy,
-                )
-
-        with_retry(attempt)
+        allocate(context, main, goal, TARGET, rewards=policy)
 
     for goal in goals[:3]:
         save(goal)
@@ -125,17 +125,7 @@ def test_reward_cap_per_year(context: AppContext) -> None:
 def test_rewards_off_still_tell_the_goal(context: AppContext) -> None:
     fix_clock(context, 2026, 11, 10, 12)
     user_id, main, goal = saver(context)
-    data = TransferCreate(kind="allocation", source=main, destination=goal, amount=cny(TARGET))  # type: ignore[arg-type]
-    with write_transaction(context.engine) as conn:
-        wallets.create_transfer(
-            conn,
-            context.keyring,
-            data,
-            acting_user_id=None,
-            at=context.clock.now(),
-            step_up=UNSCORED,
-            rewards=dataclasses.replace(RewardPolicy(), amount=0),
-        )
+    allocate(context, main, goal, TARGET, rewards=dataclasses.replace(RewardPolicy(), amount=0))
     [reached] = told(context, user_id, GOAL_REACHED)
     assert "reward" not in reached or reached["reward"] is None
     assert balance_of(context, goal) == TARGET

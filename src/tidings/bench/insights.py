@@ -18,7 +18,6 @@ import itertools
 import random
 import tempfile
 import time
-from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Final
@@ -46,7 +45,13 @@ from tidings.kit.migrate import upgrade
 from tidings.kit.money import PositiveMoney
 from tidings.wallets import service as wallets
 from tidings.wallets.models import transfers
-from tidings.wallets.schemas import BudgetIn, Purpose, SubWalletCreate
+from tidings.wallets.schemas import (
+    BudgetIn,
+    Purpose,
+    SubWalletCreate,
+    TransferCreate,
+    TransferKind,
+)
 
 SPENDING_PAYMENTS: Final = 10_000
 SUGGESTION_USERS: Final = 100_000
@@ -72,21 +77,21 @@ def run(
 def _run_on(
     kind: DatabaseKind, *, seconds: float, progress: Progress, users: int
 ) -> dict[str, float]:
-    figures: dict[str, float] = {}
-    with tempfile.TemporaryDirectory(prefix="tidings-bench-") as tmp, ExitStack() as stack:
-        workdir = Path(tmp)
-        with step(progress, f"{kind}: create a fresh database"):
-            database = stack.enter_context(bench_database(kind, workdir))
-        context = _context(database, workdir)
+    with (
+        tempfile.TemporaryDirectory(prefix="tidings-bench-") as tmp,
+        bench_database(kind, Path(tmp)) as database,
+    ):
+        context = _context(database, Path(tmp))
         try:
-            with step(progress, f"{kind}: migrate"):
+            with step(progress, f"{kind}: migrate a fresh database"):
                 upgrade(context.engine)
-            figures.update(_spending_phase(context, kind, seconds=seconds, progress=progress))
-            figures.update(_budget_phase(context, kind, seconds=seconds, progress=progress))
-            figures.update(_suggestions_phase(context, kind, users=users, progress=progress))
+            return {
+                **_spending_phase(context, kind, seconds=seconds, progress=progress),
+                **_budget_phase(context, kind, seconds=seconds, progress=progress),
+                **_suggestions_phase(context, kind, users=users, progress=progress),
+            }
         finally:
             context.engine.dispose()
-    return figures
 
 
 # --- spending views ---------------------------------------------------------------------
@@ -204,8 +209,6 @@ def _sub_wallet(context: AppContext, main: str, *, budget: int | None) -> str:
 
 
 def _allocate(context: AppContext, main: str, sub: str) -> None:
-    from tidings.wallets.schemas import TransferCreate, TransferKind
-
     with write_transaction(context.engine) as conn:
         wallets.create_transfer(
             conn,
