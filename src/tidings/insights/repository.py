@@ -275,10 +275,12 @@ def surpluses(
     user_ids: Select[tuple[str]] | str,
     stretch_starts: Sequence[datetime],
     end: datetime,
+    min_surplus: int,
 ) -> list[AnyRow]:
-    """(user_id, stretches, surplus, payments): over consecutive stretches starting at
-    `stretch_starts` and ending at `end`, on all the user's wallets, how many stretches had
-    more money in than out, the net over all, and the payments made."""
+    """(user_id, stretches, surplus, payments) of users with more money in than out in every
+    one of the consecutive stretches starting at `stretch_starts` and ending at `end` (on all
+    their wallets), and at least `min_surplus` over all: the stretches, the net, the payments
+    made."""
     p, e = postings.c, ledger_entries.c
     stretch = case(
         *[
@@ -307,12 +309,17 @@ def surpluses(
         .subquery()
     )
     s = per_stretch.c
-    stmt = select(
-        s.user_id,
-        func.sum(case((s.net > 0, 1), else_=0)).label("stretches"),
-        func.sum(s.net).label("surplus"),
-        func.sum(s.payments).label("payments"),
-    ).group_by(s.user_id)
+    positive = func.sum(case((s.net > 0, 1), else_=0))
+    stmt = (
+        select(
+            s.user_id,
+            positive.label("stretches"),
+            func.sum(s.net).label("surplus"),
+            func.sum(s.payments).label("payments"),
+        )
+        .group_by(s.user_id)
+        .having(positive >= len(stretch_starts), func.sum(s.net) >= min_surplus)
+    )
     return list(conn.execute(stmt))
 
 

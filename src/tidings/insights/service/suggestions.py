@@ -10,13 +10,14 @@ from typing import Any
 from sqlalchemy import Connection, Select
 
 from tidings.campaigns import events as marketing
-from tidings.events import record_event, stored_data
+from tidings.events import record_events, stored_data
 from tidings.insights import repository
 from tidings.insights.categories import SpendingCategory
 from tidings.insights.schemas import SuggestionEvidence, SuggestionOut, SuggestionsOut
 from tidings.insights.service.spending import reader
 from tidings.insights.suggestions import (
     FREQUENT,
+    MIN_SURPLUS,
     SURPLUS_WINDOWS,
     WINDOW_DAYS,
     Behaviour,
@@ -54,6 +55,7 @@ def behaviours(
             user_ids=user_ids,
             stretch_starts=[start + stretch * n for n in range(SURPLUS_WINDOWS)],
             end=as_of,
+            min_surplus=MIN_SURPLUS,
         )
     }
     purposes: dict[str, set[str]] = {}
@@ -108,6 +110,7 @@ def send_suggestions(conn: Connection, *, as_of: datetime) -> dict[str, Any]:
         if (user_id, suggestion.purpose) not in recent
     ]
     profiles = repository.profiles(conn, sorted({user_id for user_id, _ in due}))
+    told = []
     for user_id, suggestion in due:
         profile = profiles[user_id]
         shown = _out(suggestion, locale=profile.locale, currency=profile.currency)
@@ -116,13 +119,8 @@ def send_suggestions(conn: Connection, *, as_of: datetime) -> dict[str, Any]:
             reason=shown.reason,
             evidence=shown.evidence.model_dump(mode="json"),
         )
-        record_event(
-            conn,
-            type=marketing.SUB_WALLET_SUGGESTION,
-            user_id=user_id,
-            at=as_of,
-            data=stored_data(data, occurred_at=as_of),
-        )
+        told.append((user_id, stored_data(data, occurred_at=as_of)))
+    record_events(conn, type=marketing.SUB_WALLET_SUGGESTION, at=as_of, events=told)
     repository.mark_suggested(
         conn,
         [{"user_id": user_id, "purpose": s.purpose, "sent_at": as_of} for user_id, s in due],
