@@ -126,3 +126,28 @@ def test_a_purpose_goes_at_most_once_per_90_days(
     move_to(clock, 2027, 2, 1, 12)  # 91 days after the first
     assert run_suggestions(context)["suggestions"] == 1
     assert len(told(context, traveller["id"], SUB_WALLET_SUGGESTION)) == 2
+
+
+def test_another_users_token_cannot_turn_personalisation_off(
+    client: TestClient, traveller: dict[str, Any]
+) -> None:
+    stranger = create_user(client)
+    response = client.put(
+        f"/v1/users/{traveller['id']}/preferences",
+        json={"personalised_marketing": False},
+        headers=as_user(client, stranger["id"]),
+    )
+    assert response.status_code == 404
+    history = client.get(f"/v1/users/{traveller['id']}/consents").json()
+    assert [r for r in history if r["purpose"] == "personalisation"] == []
+    assert client.get(f"/v1/users/{traveller['id']}/preferences").json()["personalised_marketing"]
+
+
+def test_a_bad_personalisation_value_is_422_naming_the_field(
+    client: TestClient, traveller: dict[str, Any]
+) -> None:
+    response = client.put(
+        f"/v1/users/{traveller['id']}/preferences", json={"personalised_marketing": "maybe"}
+    )
+    assert response.status_code == 422
+    assert "personalised_marketing" in response.text
