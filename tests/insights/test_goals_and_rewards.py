@@ -21,6 +21,7 @@ from tidings.app.context import AppContext
 from tidings.insights.budgets import DEFAULT_REWARDS, RewardPolicy
 from tidings.insights.events import GOAL_PROGRESS, GOAL_REACHED
 from tidings.kit.db import read_transaction
+from tidings.ledger import service as ledger
 from tidings.ledger.models import accounts
 from tidings.wallets import service as wallets
 from tidings.wallets.exceptions import InvalidTransfer
@@ -100,6 +101,8 @@ def test_goal_reward_is_paid_once_per_goal(context: AppContext) -> None:
             select(accounts.c.balance).where(accounts.c.kind == "rewards")
         ).scalars()
         assert sum(int(b) for b in paid_out) == -888
+        shown = [a for a in ledger.trial_balance(conn).accounts if a.kind == "rewards"]
+        assert sum(a.balance for a in shown) == -888
 
 
 def test_reward_cap_per_year(context: AppContext) -> None:
