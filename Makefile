@@ -53,6 +53,7 @@ bench: setup
 	$(BIN)/tidings bench notify --db both
 	$(BIN)/tidings bench risk
 	$(BIN)/tidings bench credit
+	$(BIN)/tidings bench insights --db both
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
