@@ -54,6 +54,7 @@ bench: setup
 	$(BIN)/tidings bench bus --db both
 	$(BIN)/tidings bench risk
 	$(BIN)/tidings bench credit
+	$(BIN)/tidings bench insights --db both
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

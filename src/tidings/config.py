@@ -155,6 +155,13 @@ class Settings(BaseSettings):
     max_amount: int = Field(
         default=10**12, ge=1, le=2**63 - 1, description="Minor units one transfer may move."
     )
+    # Savings goals (issue #16).
+    goal_reward: int = Field(
+        default=888, ge=0, le=10**9, description="Minor units paid when a goal is reached; 0: off."
+    )
+    goal_rewards_per_year: int = Field(
+        default=4, ge=0, le=366, description="At most this many goal rewards per user a year."
+    )
     step_up_daily_amount: int = Field(
         default=500_000,
         ge=1,

@@ -7,6 +7,7 @@ never leave a money movement without its notice or a notice without its money mo
 from __future__ import annotations
 
 import builtins
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -86,6 +87,34 @@ def record_event(
     )
     ring_after_commit(conn, Channel.OUTBOX)
     return event_id
+
+
+def record_events(
+    conn: Connection,
+    *,
+    type: str,
+    at: datetime,
+    events: Sequence[tuple[str, dict[str, Any]]],
+    source: str = SOURCE,
+) -> list[str]:
+    """Append many events of one type, (user id, data) each, in one statement (a job's
+    batch); their ids, in order."""
+    ids = [new_id("evt") for _ in events]
+    rows = [
+        {
+            "id": event_id,
+            "source": source,
+            "type": type,
+            "subject": user_id,
+            "user_id": user_id,
+            "time": at,
+            "data": data,
+        }
+        for event_id, (user_id, data) in zip(ids, events, strict=True)
+    ]
+    if rows:
+        conn.execute(_INSERT_OUTBOX, rows)
+    return ids
 
 
 def stored_data(

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, Engine, func, select
 
 from tidings.app.context import AppContext
 from tidings.events import outbox
+from tidings.insights.budgets import DEFAULT_REWARDS, RewardPolicy
 from tidings.kit.db import read_transaction, with_retry, write_transaction
 from tidings.kit.money import PositiveMoney
 from tidings.ledger import service as ledger
@@ -68,11 +69,13 @@ def close_sub_wallet(context: AppContext, wallet_id: str) -> None:
     with_retry(attempt)
 
 
-def transfer(context: AppContext, **fields: Any) -> TransferOut:
+def transfer(
+    context: AppContext, *, rewards: RewardPolicy = DEFAULT_REWARDS, **fields: Any
+) -> TransferOut:
     """One transfer in its own write transaction (as an operator), retried like a request.
 
     The books alone are under test here, so the risk check is off (random traffic looks like
-    card testing)."""
+    card testing). `rewards`: the savings-goal reward policy (the settings' defaults)."""
     data = TransferCreate(**fields)
 
     def attempt() -> TransferOut:
@@ -84,6 +87,7 @@ def transfer(context: AppContext, **fields: Any) -> TransferOut:
                 acting_user_id=None,
                 at=context.clock.now(),
                 step_up=UNSCORED,
+                rewards=rewards,
             )
 
     return with_retry(attempt)

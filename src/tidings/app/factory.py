@@ -26,6 +26,7 @@ from tidings.app.privacy_api import router as privacy_router
 from tidings.config import Settings, get_settings
 from tidings.credit.api import router as credit_router
 from tidings.feedback.api import router as feedback_router
+from tidings.insights.api import router as insights_router
 from tidings.kit.db import read_transaction
 from tidings.kit.errors import PROBLEM_BASE
 from tidings.ledger.api import router as ledger_router
@@ -142,6 +143,7 @@ def create_app(context: AppContext | None = None, settings: Settings | None = No
     app.include_router(wallets_router)
     app.include_router(risk_router)
     app.include_router(credit_router)
+    app.include_router(insights_router)
     app.include_router(ledger_router)
     app.include_router(notify_router)
     app.include_router(templates_router)

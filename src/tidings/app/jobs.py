@@ -19,6 +19,7 @@ from tidings.app.retention import run_retention
 from tidings.credit import jobs as credit
 from tidings.feedback import jobs as feedback
 from tidings.feedback.service.tickets import business_calendar
+from tidings.insights.jobs import run_suggestions
 from tidings.kit.db import with_retry, write_transaction
 from tidings.kit.errors import NotFound, Unprocessable
 from tidings.risk.jobs import run_learn_model
@@ -98,6 +99,7 @@ JOBS: dict[str, Job] = {
     "followup.invitations": _followup_invitations,
     "followup.inbound": _followup_inbound,
     "tickets.sla": _tickets_sla,
+    "insights.suggestions": _on_engine(run_suggestions),
 }
 
 JOB_INTERVALS: dict[str, timedelta] = {
@@ -115,6 +117,9 @@ JOB_INTERVALS: dict[str, timedelta] = {
     "followup.invitations": timedelta(minutes=1),
     "followup.inbound": timedelta(seconds=30),
     "tickets.sla": timedelta(minutes=1),
+    # Daily: a purpose goes at most once per 90 days anyway; the planner holds a suggestion
+    # found at night until the user's sending window opens.
+    "insights.suggestions": timedelta(days=1),
 }
 """Jobs the worker's scheduler runs by itself, each at this cadence with `as_of=now`.
 (Digests are not here: the dispatcher sends them as they fall due.)"""

@@ -22,9 +22,12 @@ from rich.table import Table
 from sqlalchemy import Connection
 
 from tidings.app.context import AppContext
+from tidings.insights.jobs import run_suggestions
 from tidings.kit.db import with_retry, write_transaction
 from tidings.kit.errors import AppError
 from tidings.kit.money import Money, PositiveMoney, format_money
+from tidings.notify.preferences import record_consent
+from tidings.notify.types import ChannelName
 from tidings.privacy.crypto import Keyring
 from tidings.risk.stepup import UNSCORED
 from tidings.users import service as users
@@ -145,6 +148,14 @@ _POWER_BILL = _Shop("国家电网", "4900", 8000, 30000, 10)
 _TRAIN = _Shop("12306铁路", "4112", 15000, 55300, 50)
 _HOTEL = _Shop("汉庭酒店", "7011", 19900, 45900, 100)
 _TAXI = _Shop("滴滴出行", "4121", 1500, 6000)
+_FLIGHT = _Shop("东方航空", "4511", 45000, 128000, 100)
+_TRIP_HOTEL = _Shop("携程旅行", "4722", 30000, 90000, 100)
+SHOWCASE = 0
+"""The user whose token the demo prints: near the travel budget's limit this month (the 80%
+and the 100% notices) and half-way to the savings goal."""
+TRAVELLER_FROM = 2
+"""With three users or more, the last one is a traveller who is suggested a travel
+sub-wallet (marketing consent given, the `insights.suggestions` job run at the end)."""
 _P2P_MEMOS = ["AA 聚餐", "还你的电影票钱", "生日红包", "房租分摊", "代买咖啡"]
 
 
@@ -154,6 +165,8 @@ class _DemoUser:
     tz: ZoneInfo
     travel_id: str
     savings_id: str
+    budget_limit: int
+    goal_target: int
 
 
 _Run = Callable[[Connection, Keyring, datetime], None]
@@ -224,13 +237,31 @@ def create_demo_data(context: AppContext, *, users: int, days: int, console: Con
             people.append(_create_user(context, rng, index, tag=tag, at=start))
             progress.advance(task)
 
+        if len(people) > TRAVELLER_FROM:
+            _consent_to_offers(context, people[-1], at=start)
         steps = _plan(rng, people, start=start, now=now, currency=currency)
         task = progress.add_task(f"transfers over {days} days", total=len(steps))
         for step in steps:
             _execute(context, step, tally)
             progress.advance(task)
+        tally.done["suggestion"] += int(run_suggestions(context.engine, as_of=now)["suggestions"])
 
     _report(context, people, tally, now=now, console=console)
+
+
+def _consent_to_offers(context: AppContext, person: _DemoUser, *, at: datetime) -> None:
+    """The traveller agreed to offers in the app inbox (a consent-ledger row)."""
+    with write_transaction(context.engine) as conn:
+        record_consent(
+            conn,
+            user_id=person.user.id,
+            channel=ChannelName.INBOX,
+            granted=True,
+            method="import",
+            actor="demo",
+            evidence="tidings demo",
+            at=at,
+        )
 
 
 def _create_user(
@@ -290,6 +321,8 @@ def _create_user(
                 tz=ZoneInfo(user.timezone),
                 travel_id=opened[0].id,
                 savings_id=opened[1].id,
+                budget_limit=travel.budget.limit.value if travel.budget else 0,
+                goal_target=savings.goal.target.value if savings.goal else 0,
             )
 
     return with_retry(attempt)
@@ -359,6 +392,12 @@ class _Planner:
         )
         self._add(at, "p2p", _transfer(data))
 
+    def close(self, at: datetime, wallet: str) -> None:
+        def run(conn: Connection, keyring: Keyring, at: datetime) -> None:
+            wallets.close_sub_wallet(conn, wallet, acting_user_id=None, at=at)
+
+        self._add(at, "close", run)
+
     def withdraw(self, at: datetime, wallet: str, value: int) -> None:
         data = TransferCreate(
             kind=TransferKind.WITHDRAWAL,
@@ -417,16 +456,31 @@ def _plan(
                     # Part of the basket goes back: a return, or an item out of stock.
                     later = at + timedelta(minutes=rng.randint(30, 48 * 60))
                     refund_planned = plan.refund(later, made, rng.choice([20, 35, 50]))
-            if day % 7 == 3:
+            if day % 7 == 3 and index != SHOWCASE:
                 saved = rng.randrange(30_000, 150_000, 10_000)
                 plan.allocate(local(person, day, 20, 23), main, savings, saved, "每周存一点")
 
-        # A short trip, paid from the travel sub-wallet.
-        trip = rng.randint(0, max(0, days - 3))
-        plan.pay(local(person, trip, 8, 10), travel, _TRAIN, _TRAIN.price(rng), memo="高铁二等座")
-        for night in range(rng.randint(1, 2)):
-            plan.pay(local(person, trip + night, 21, 23), travel, _HOTEL, _HOTEL.price(rng))
-        plan.pay(local(person, trip + 1, 10, 18), travel, _TAXI, _TAXI.price(rng))
+        traveller = index == len(people) - 1 and index >= TRAVELLER_FROM
+        if index == SHOWCASE:
+            _showcase(plan, person, now=now)
+        if index == SHOWCASE + 1:  # a goal reached, and its reward
+            plan.top_up(now - timedelta(minutes=58), main, person.goal_target, "年终奖")
+            plan.allocate(now - timedelta(minutes=40), main, savings, person.goal_target, "存满")
+        if index != SHOWCASE:
+            # A short trip, paid from the travel sub-wallet (the traveller's comes early).
+            trip = rng.randint(0, max(0, days // 3 if traveller else days - 3))
+            plan.pay(
+                local(person, trip, 8, 10), travel, _TRAIN, _TRAIN.price(rng), memo="高铁二等座"
+            )
+            for night in range(rng.randint(1, 2)):
+                plan.pay(local(person, trip + night, 21, 23), travel, _HOTEL, _HOTEL.price(rng))
+            plan.pay(local(person, trip + 1, 10, 18), travel, _TAXI, _TAXI.price(rng))
+            if traveller:
+                # Back home the sub-wallet is closed; the trips go on, paid from the main
+                # wallet: the behaviour a travel sub-wallet suggestion is drawn from.
+                plan.close(local(person, trip + 2, 22, 23), travel)
+                for day, shop in ((trip + 3, _FLIGHT), (trip + 4, _TRIP_HOTEL)):
+                    plan.pay(local(person, min(day, days), 8, 12), main, shop, shop.price(rng))
 
         # Money between friends, and now and then cash out to the bank card.
         others = [other for other in people if other is not person]
@@ -440,6 +494,18 @@ def _plan(
             plan.withdraw(at, main, rng.randrange(100_000, 400_000, 10_000))
 
     return sorted(plan.steps, key=lambda step: step.at)
+
+
+def _showcase(plan: _Planner, person: _DemoUser, *, now: datetime) -> None:
+    """The last hour before `now`: a year-end bonus, a trip booked from the travel sub-wallet
+    that takes its month past 80% and then past its limit, and savings half-way to the goal."""
+    main, travel, savings = person.user.wallet_id, person.travel_id, person.savings_id
+    limit, target = person.budget_limit, person.goal_target
+    plan.top_up(now - timedelta(minutes=55), main, 2 * limit + target, "年终奖")
+    plan.allocate(now - timedelta(minutes=50), main, travel, 2 * limit, "旅行预算")
+    plan.allocate(now - timedelta(minutes=45), main, savings, target * 11 // 20, "存一笔")
+    plan.pay(now - timedelta(minutes=30), travel, _TRIP_HOTEL, limit * 41 // 50, memo="酒店预订")
+    plan.pay(now - timedelta(minutes=15), travel, _FLIGHT, limit // 4, memo="机票")
 
 
 @dataclass

@@ -311,7 +311,8 @@ def demo(
 @app.command()
 def bench(
     name: Annotated[
-        str, typer.Argument(help="Benchmark: ledger, notify, bus, risk, credit or feedback.")
+        str,
+        typer.Argument(help="Benchmark: ledger, notify, bus, risk, credit, feedback or insights."),
     ],
     as_json: Annotated[bool, typer.Option("--json", help="Last line: one JSON object.")] = False,
     db: Annotated[str, typer.Option(help="sqlite, postgresql or both.")] = "sqlite",
@@ -338,6 +339,9 @@ def bench(
     idle_seconds: Annotated[
         float, typer.Option(min=1, help="notify: how long an idle `tidings serve` is watched.")
     ] = 60.0,
+    users: Annotated[
+        int, typer.Option(min=10, help="insights: users the suggestions job goes over.")
+    ] = 100_000,
 ) -> None:
     """Run one benchmark and print its figures."""
     from tidings.bench import BenchOptions, figures_table, run_benchmark
@@ -351,6 +355,15 @@ def bench(
         except BenchmarkError as exc:
             console.print(f"[red]error:[/red] {exc}", highlight=False)
             raise typer.Exit(1) from exc
+        console.print(figures_table(name, figures))
+    elif name == "insights":  # its own size: the suggestions job's users
+        from tidings.bench import DATABASE_CHOICES, insights
+
+        if db not in DATABASE_CHOICES:
+            raise typer.BadParameter(f"unknown database {db!r}", param_hint="--db")
+        figures = insights.run(
+            databases=DATABASE_CHOICES[db], seconds=seconds, console=console, users=users
+        )
         console.print(figures_table(name, figures))
     elif name == "risk":  # no database: pure scoring over a synthetic stream
         from tidings.bench import risk

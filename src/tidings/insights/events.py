@@ -51,6 +51,9 @@ class GoalReached(EventData):
     wallet_name: ShortText
     target: Money
     reward: ShortText | None = None
+    """What was given, in the reader's words (`8.88元现金`); None: no reward."""
+    reward_amount: Money | None = None
+    """The reward paid into the sub-wallet (a transfer of kind `reward`)."""
 
 
 CATALOGUE = (

@@ -33,6 +33,8 @@ class SystemAccount(StrEnum):
     """What borrowers owe on their credit lines."""
     INTEREST_INCOME = "interest_income"
     """Interest and penalties earned on credit."""
+    REWARDS = "rewards"
+    """Small rewards paid to users (a savings goal reached): what the company gave away."""
 
 
 SYSTEM_ACCOUNT_SHARDS = 16

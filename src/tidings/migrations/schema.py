@@ -6,6 +6,7 @@ from tidings import events
 from tidings.credit import models as credit_models
 from tidings.feedback import models as feedback_models
 from tidings.idempotency import models as idempotency_models
+from tidings.insights import models as insights_models
 from tidings.kit.tables import metadata
 from tidings.ledger import models as ledger_models
 from tidings.notify import models as notify_models
@@ -21,6 +22,7 @@ __all__ = [
     "events",
     "feedback_models",
     "idempotency_models",
+    "insights_models",
     "kinds_models",
     "ledger_models",
     "metadata",

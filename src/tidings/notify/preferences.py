@@ -32,6 +32,10 @@ from tidings.privacy.crypto import Keyring
 from tidings.users import directory
 
 MARKETING = "marketing"
+PERSONALISATION = "personalisation"
+"""`personalised_marketing`: rows of this purpose on channel `all`; the latest is in force,
+none means on (channel `ALL_CHANNELS`). Other domains (insights, campaigns) read the same
+convention in SQL."""
 
 DEFAULT_CHANNELS: dict[Category, tuple[ChannelName, ...]] = {
     Category.CRITICAL: (ChannelName.INBOX, ChannelName.PUSH, ChannelName.SMS, ChannelName.EMAIL),
@@ -141,6 +145,10 @@ def get_preferences(conn: Connection, keyring: Keyring, user_id: str) -> Prefere
         quiet_hours=quiet,
         digest=bool(row.digest) if row is not None else True,
         marketing_consent={channel: channel.value in consents for channel in ChannelName},
+        personalised_marketing=repository.latest_consent(
+            conn, user_id, purpose=PERSONALISATION, channel=ALL_CHANNELS
+        )
+        is not False,
         push_tokens=[t[:4] + "…" + t[-4:] for t in tokens],
         webhook_url=row.webhook_url if row is not None else None,
     )
@@ -222,6 +230,18 @@ def update_preferences(
             at=at,
             report_status=report_status,
         )
+    if data.personalised_marketing is not None:
+        record_consent(
+            conn,
+            user_id=user_id,
+            channel=ALL_CHANNELS,
+            purpose=PERSONALISATION,
+            granted=data.personalised_marketing,
+            method="api",
+            actor=actor,
+            evidence="PUT /v1/users/{user_id}/preferences",
+            at=at,
+        )
     saved = get_preferences(conn, keyring, user_id)
     return saved.model_copy(update={"webhook_secret": new_secret}) if new_secret else saved
 
@@ -250,7 +270,7 @@ def record_consent(
     conn: Connection,
     *,
     user_id: str,
-    channel: ChannelName,
+    channel: ChannelName | str,
     granted: bool,
     method: str,
     actor: str,
@@ -266,7 +286,7 @@ def record_consent(
         {
             "id": new_id("cns"),
             "user_id": user_id,
-            "channel": channel.value,
+            "channel": str(channel),
             "purpose": purpose,
             "granted": granted,
             "method": method,
@@ -277,7 +297,7 @@ def record_consent(
     )
     if purpose == MARKETING and not granted:
         cancelled = repository.cancel_pending_marketing(
-            conn, user_id=user_id, channel=channel.value, reason="no_consent", at=at
+            conn, user_id=user_id, channel=str(channel), reason="no_consent", at=at
         )
         for delivery in cancelled if report_status else ():
             record_status_change(
@@ -285,7 +305,7 @@ def record_consent(
                 delivery_id=delivery.id,
                 notification_id=delivery.notification_id,
                 user_id=user_id,
-                channel=channel,
+                channel=ChannelName(channel),
                 status=DeliveryStatus.CANCELLED,
                 reason="no_consent",
                 at=at,
@@ -296,7 +316,7 @@ def consent_history(conn: Connection, user_id: str) -> list[ConsentEventOut]:
     directory.require_user(conn, user_id)
     return [
         ConsentEventOut(
-            channel="all" if row.channel == ALL_CHANNELS else ChannelName(row.channel),
+            channel=ALL_CHANNELS if row.channel == ALL_CHANNELS else ChannelName(row.channel),
             purpose=row.purpose,
             granted=bool(row.granted),
             method=row.method,

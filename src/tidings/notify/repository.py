@@ -214,6 +214,19 @@ def current_consents(
     return granted
 
 
+def latest_consent(conn: Connection, user_id: str, *, purpose: str, channel: str) -> bool | None:
+    """The choice in force for (user, purpose, channel); None when there is none yet."""
+    c = consent_events.c
+    stmt = (
+        select(c.granted)
+        .where(c.user_id == user_id, c.purpose == purpose, c.channel == channel)
+        .order_by(c.at.desc(), c.id.desc())
+        .limit(1)
+    )
+    found = conn.execute(stmt).scalar_one_or_none()
+    return None if found is None else bool(found)
+
+
 def insert_consent_event(conn: Connection, values: dict[str, Any]) -> None:
     conn.execute(insert(consent_events), values)
 

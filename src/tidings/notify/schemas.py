@@ -202,6 +202,11 @@ class PreferencesIn(BaseModel):
     clear_quiet_hours: bool = False
     digest: bool | None = None
     marketing_consent: dict[ChannelName, bool] | None = None
+    personalised_marketing: bool | None = Field(
+        default=None,
+        description="Marketing chosen by the user's spending and behaviour (suggestions, "
+        "spending segments); each change is a consent-ledger row (`purpose: personalisation`).",
+    )
     push_tokens: list[Annotated[str, StringConstraints(min_length=8, max_length=4096)]] | None = (
         Field(default=None, max_length=5)
     )
@@ -218,6 +223,9 @@ class PreferencesOut(BaseModel):
     quiet_hours: QuietHoursIn | None
     digest: bool
     marketing_consent: dict[ChannelName, bool]
+    personalised_marketing: bool = Field(
+        default=True, description="On unless the user turned it off (PIPL art. 24)."
+    )
     push_tokens: list[str] = Field(description="Masked.")
     webhook_url: str | None
     webhook_secret: str | None = Field(

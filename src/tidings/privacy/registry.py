@@ -121,6 +121,7 @@ PERSONAL: Final[tuple[Personal, ...]] = (
     P("ticket_messages", "body", K.FREE_TEXT, E.BLANK, AML, Via("ticket_id", "tickets"), blank=""),
     P("survey_responses", "answers", K.FREE_TEXT, E.BLANK, ACCOUNT_LIFETIME, blank="{}"),
     P("survey_responses", "text", K.FREE_TEXT, E.BLANK, ACCOUNT_LIFETIME, blank=""),
+    P("suggestions_sent", "purpose", K.BEHAVIOUR, E.DELETE, "90 days (one suggestion per purpose per 90 days)"),
     P("idempotency_keys", "response_body", K.EVENT_DATA, E.DELETE, "24 hours", "principal"),
 )  # fmt: skip
 """Every personal column. Keep one entry a line: the lead adds other branches' tables here."""
@@ -160,6 +161,10 @@ NOT_PERSONAL: Final[dict[str, str]] = {
     "security_changes": "id user_id kind",
     "security_logins": "id user_id risk_level reasons",
     "step_up_verifications": "id transfer_id user_id hold_id code_hash status reasons currency code_event_id",
+    "budget_alerts": "wallet_id user_id level",
+    "budget_spending": "wallet_id",
+    "goal_milestones": "wallet_id user_id level",
+    "suggestions_sent": "user_id",
     "changes": "id title body topics ticket_ids",
     "faq_deflections": "id faq_id user_id",
     "faq_entries": "id question answer tags",

@@ -12,6 +12,7 @@ from sqlalchemy import Connection
 
 from tidings.api.auth import Context, CurrentPrincipal
 from tidings.api.writes import Write, WriteRequest
+from tidings.insights.budgets import RewardPolicy
 from tidings.kit.clock import UtcDateTime, as_utc
 from tidings.kit.db import read_transaction, with_retry, write_transaction
 from tidings.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
@@ -175,6 +176,10 @@ def _create_transfer(body: TransferCreate, write: WriteRequest) -> Response:
                 at=write.now,
                 step_up=step_up,
                 max_amount=context.settings.max_amount,
+                rewards=RewardPolicy(
+                    amount=context.settings.goal_reward,
+                    per_year=context.settings.goal_rewards_per_year,
+                ),
             ),
             body=body,
             status_for=_held_or_created,

@@ -85,6 +85,12 @@ class KindRule:
     """Its wallet is the one that paid the payment it refunds (`refund_of`), not a field."""
     refundable: bool = False
     """It can be refunded, so it counts what has been (`refunded`)."""
+    budget_side: Side | None = None
+    """The wallet whose budget it spends (or gives back): its period is re-computed."""
+    goal_side: Side | None = None
+    """The wallet it saves into: its goal, if any, is compared with the balance after."""
+    internal: str | None = None
+    """Why nobody may request it (Tidings makes it itself); None: it may be requested."""
 
     @cached_property
     def sides(self) -> tuple[str, ...]:
@@ -106,6 +112,7 @@ KINDS: Final[dict[TransferKind, KindRule]] = {
                 events.TOP_UP_SUCCEEDED, events.TopUpSucceeded, Side.DESTINATION, (Detail.WALLET,)
             ),
         ),
+        goal_side=Side.DESTINATION,
     ),
     TransferKind.PAYMENT: KindRule(
         needs=("source", "merchant"),
@@ -123,6 +130,7 @@ KINDS: Final[dict[TransferKind, KindRule]] = {
             ),
         ),
         refundable=True,
+        budget_side=Side.SOURCE,
     ),
     TransferKind.WITHDRAWAL: KindRule(
         needs=("source",),
@@ -179,6 +187,7 @@ KINDS: Final[dict[TransferKind, KindRule]] = {
             ),
         ),
         parties=Parties.OWN_MAIN_AND_SUB,
+        goal_side=Side.DESTINATION,
     ),
     TransferKind.REFUND: KindRule(
         needs=("refund_of",),
@@ -196,12 +205,26 @@ KINDS: Final[dict[TransferKind, KindRule]] = {
             ),
         ),
         refunds_payment=True,
+        budget_side=Side.DESTINATION,
+        goal_side=Side.DESTINATION,
+    ),
+    TransferKind.REWARD: KindRule(
+        needs=("destination",),
+        refuses=("source", "merchant", "refund_of"),
+        own=frozenset(),
+        operator_only=None,
+        outside=SystemAccount.REWARDS,
+        scored=False,
+        notices=(),  # `wallet.goal.reached` says what was given
+        internal="a reward is paid by Tidings itself when a savings goal is reached",
     ),
 }
 
 
 def check_fields(rule: KindRule, data: TransferCreate, *, acting_user_id: str | None) -> None:
     """Refuse a transfer its kind does not allow this caller, or whose fields do not fit it."""
+    if rule.internal is not None:
+        raise InvalidTransfer(rule.internal, field="kind")
     if rule.operator_only is not None and acting_user_id is not None:
         raise OperatorOnly(rule.operator_only)
     for field in rule.needs:

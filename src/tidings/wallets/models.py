@@ -30,6 +30,7 @@ wallets = Table(
     Column("status", String(8), nullable=False),
     Column("budget_limit", Amount),
     Column("budget_period", String(8)),
+    Column("budget_alert_percent", Integer),
     Column("goal_target", Amount),
     Column("goal_by", Date),
     Column("created_at", Timestamp, nullable=False),

@@ -10,8 +10,11 @@ from typing import Any, Final
 
 from sqlalchemy import Connection
 
+from tidings.insights.budgets import DEFAULT_REWARDS, RewardPolicy
+from tidings.insights.service import tracking
+from tidings.insights.service.tracking import TrackedWallet
 from tidings.kit.clock import as_utc
-from tidings.kit.ids import is_id
+from tidings.kit.ids import is_id, new_id
 from tidings.kit.money import money
 from tidings.kit.tables import AnyRow
 from tidings.kit.visibility import is_visible
@@ -127,10 +130,12 @@ def post_transfer(
     destination: AnyRow | None,
     at: datetime,
     held: bool = False,
+    rewards: RewardPolicy = DEFAULT_REWARDS,
 ) -> TransferOut:
     """Post the entry, write the transfer's row (complete it, when it was `held` for a code)
     and record the events its kind declares; returns the transfer, succeeded. A new transfer
-    comes as it stands once posted."""
+    comes as it stands once posted. A sub-wallet's budget and goal are tracked in the same
+    transaction (a reached goal's reward is posted here too)."""
     rule = KINDS[transfer.kind]
     amount, currency = transfer.amount.value, transfer.amount.currency
     outside = (
@@ -171,7 +176,53 @@ def post_transfer(
     if source is not None and source.kind == "main":
         after = posted.balances_after[source.account_id]
         _check_low_balance(conn, source, before=after + amount, after=after, at=at)
+    budgeted = wallets[rule.budget_side] if rule.budget_side is not None else None
+    if budgeted is not None and budgeted.budget_limit is not None:
+        change = amount if rule.budget_side is Side.SOURCE else -amount
+        tracking.track_budget(conn, _tracked(budgeted), spent_change=change, at=at)
+    saver = wallets[rule.goal_side] if rule.goal_side is not None else None
+    if saver is not None and saver.goal_target is not None:
+        balance = posted.balances_after[saver.account_id]
+        reward = tracking.track_goal(conn, _tracked(saver), balance=balance, at=at, rewards=rewards)
+        if reward:
+            _pay_reward(conn, keyring, saver, reward, at=at)
     return done
+
+
+def _tracked(wallet: AnyRow) -> TrackedWallet:
+    """A locked sub-wallet as its budget and goal tracking read it."""
+    return TrackedWallet(
+        id=wallet.id,
+        user_id=wallet.user_id,
+        account_id=wallet.account_id,
+        name=wallet.name,
+        currency=wallet.currency,
+        timezone=wallet.timezone,
+        locale=wallet.locale,
+        budget_limit=wallet.budget_limit,
+        budget_period=wallet.budget_period,
+        alert_percent=wallet.budget_alert_percent,
+        goal_target=wallet.goal_target,
+    )
+
+
+def _pay_reward(
+    conn: Connection, keyring: Keyring, wallet: AnyRow, amount: int, *, at: datetime
+) -> None:
+    """The reward of a reached goal: a transfer of kind `reward` from the rewards account into
+    the sub-wallet, in the transaction that reached it."""
+    reward = TransferOut(
+        id=new_id("trf"),
+        kind=TransferKind.REWARD,
+        status=TransferStatus.SUCCEEDED,
+        user_id=wallet.user_id,
+        source=None,
+        destination=wallet.id,
+        amount=money(amount, wallet.currency),
+        memo="savings goal reached",
+        created_at=at,
+    )
+    post_transfer(conn, keyring, reward, source=None, destination=wallet, at=at)
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,10 +41,17 @@ _LOCK_WALLETS = (
         wallets.c.status,
         wallets.c.currency,
         wallets.c.frozen_at,
+        # A sub-wallet's budget and goal, tracked on the posting path without a query more.
+        wallets.c.name,
+        wallets.c.budget_limit,
+        wallets.c.budget_period,
+        wallets.c.budget_alert_percent,
+        wallets.c.goal_target,
         # Read here, not in a second query: every debit of a main wallet compares with it,
         # and every scored one needs the owner's day and own step-up amount.
         users.c.low_balance_threshold,
         users.c.timezone,
+        users.c.locale,
         users.c.step_up_amount,
     )
     .join(users, users.c.id == wallets.c.user_id)
@@ -156,20 +163,6 @@ def add_refunded(conn: Connection, payment_id: str, amount: int) -> bool:
         .values(refunded_amount=transfers.c.refunded_amount + amount)
     )
     return conn.execute(stmt).rowcount == 1
-
-
-def spent_since(conn: Connection, account_id: str, since: datetime) -> int:
-    """Payments out minus refunds back in, since a moment (a budget period's start)."""
-    stmt = (
-        select(func.coalesce(func.sum(postings.c.amount), 0))
-        .join(ledger_entries, ledger_entries.c.id == postings.c.entry_id)
-        .where(
-            postings.c.account_id == account_id,
-            postings.c.created_at >= since,
-            ledger_entries.c.kind.in_(("payment", "refund")),
-        )
-    )
-    return -int(conn.execute(stmt).scalar_one())
 
 
 def list_transactions(

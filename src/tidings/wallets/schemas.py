@@ -30,6 +30,9 @@ class TransferKind(StrEnum):
     """A merchant gives (part of) a payment back, to the wallet that paid."""
     WITHDRAWAL = "withdrawal"
     """Money out to the user's bank account."""
+    REWARD = "reward"
+    """A small reward from Tidings into a sub-wallet whose savings goal was reached (paid by
+    Tidings itself, never requested)."""
 
 
 class TransferStatus(StrEnum):
@@ -57,6 +60,9 @@ class BudgetIn(BaseModel):
 
     limit: PositiveMoney
     period: Literal["month", "week"]
+    alert_percent: int = Field(
+        default=80, ge=1, le=99, description="Warn once when the period's spending reaches it."
+    )
 
 
 class GoalIn(BaseModel):
@@ -82,6 +88,7 @@ class BudgetOut(BaseModel):
     spent: Money
     remaining: Money
     used_percent: int
+    alert_percent: int
 
 
 class GoalOut(BaseModel):

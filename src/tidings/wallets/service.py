@@ -7,13 +7,19 @@ half-written.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
+from tidings.insights.budgets import (
+    DEFAULT_ALERT_PERCENT,
+    DEFAULT_REWARDS,
+    RewardPolicy,
+    used_percent,
+)
+from tidings.insights.service import tracking
 from tidings.kit.clock import as_utc
 from tidings.kit.ids import is_id, new_id
 from tidings.kit.money import CurrencyMismatch, money
@@ -128,6 +134,7 @@ def open_sub_wallet(
             "status": "open",
             "budget_limit": data.budget.limit.value if data.budget else None,
             "budget_period": data.budget.period if data.budget else None,
+            "budget_alert_percent": data.budget.alert_percent if data.budget else None,
             "goal_target": data.goal.target.value if data.goal else None,
             "goal_by": data.goal.by if data.goal else None,
             "created_at": at,
@@ -156,33 +163,27 @@ def list_wallets(conn: Connection, user_id: str, *, at: datetime) -> list[Wallet
     return [_wallet_out(conn, row, at) for row in repository.list_user_wallets(conn, user_id)]
 
 
-def budget_period_start(period: str, now_local: datetime) -> date:
-    """The first day of the budget period containing `now_local` (weeks start on Monday)."""
-    today = now_local.date()
-    if period == "week":
-        return today - timedelta(days=today.weekday())
-    return today.replace(day=1)
-
-
 def _wallet_out(conn: Connection, row: AnyRow, at: datetime) -> WalletOut:
     currency = row.currency
     balance, held = int(row.balance), int(row.held)
     budget = goal = None
     if row.budget_limit is not None:
-        tz = ZoneInfo(users.timezone_of(conn, row.user_id))
-        start = budget_period_start(row.budget_period, at.astimezone(tz))
-        start_utc = datetime(start.year, start.month, start.day, tzinfo=tz).astimezone(
-            ZoneInfo("UTC")
+        current = tracking.budget_period(
+            conn,
+            account_id=row.account_id,
+            period=row.budget_period,
+            timezone=users.timezone_of(conn, row.user_id),
+            at=at,
         )
-        spent = max(0, repository.spent_since(conn, row.account_id, start_utc))
-        limit = int(row.budget_limit)
+        spent, limit = max(0, current.spent), int(row.budget_limit)
         budget = BudgetOut(
             limit=money(limit, currency),
             period=row.budget_period,
-            period_start=start,
+            period_start=current.start,
             spent=money(spent, currency),
             remaining=money(max(0, limit - spent), currency),
-            used_percent=spent * 100 // limit,
+            used_percent=used_percent(spent, limit),
+            alert_percent=row.budget_alert_percent or DEFAULT_ALERT_PERCENT,
         )
     if row.goal_target is not None:
         target = int(row.goal_target)
@@ -220,6 +221,7 @@ def create_transfer(
     at: datetime,
     step_up: StepUpPolicy = DEFAULT_STEP_UP,
     max_amount: int = DEFAULT_MAX_AMOUNT,
+    rewards: RewardPolicy = DEFAULT_REWARDS,
 ) -> TransferOut:
     """Move money as `data.kind` says (its rule in `wallets.kinds`); raises (changing nothing)
     when it may not happen.
@@ -287,7 +289,9 @@ def create_transfer(
                 at=at,
                 policy=step_up,
             )
-    return post_transfer(conn, keyring, transfer, source=source, destination=destination, at=at)
+    return post_transfer(
+        conn, keyring, transfer, source=source, destination=destination, at=at, rewards=rewards
+    )
 
 
 def _refunded_payment(conn: Connection, payment_id: str) -> tuple[AnyRow, AnyRow]:

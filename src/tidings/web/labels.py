@@ -6,7 +6,6 @@ from __future__ import annotations
 from tidings.notify.types import Category, ChannelName
 from tidings.wallets.schemas import Purpose, TransferKind
 from tidings.web.i18n import gettext_noop
-from tidings.web.spending import SpendingCategory
 
 CATEGORIES: dict[Category, str] = {
     Category.CRITICAL: gettext_noop("Security"),
@@ -46,6 +45,7 @@ TRANSFER_KINDS: dict[str, str] = {
     TransferKind.ALLOCATION: gettext_noop("Between my wallets"),
     TransferKind.REFUND: gettext_noop("Refund"),
     TransferKind.WITHDRAWAL: gettext_noop("Withdrawal to bank card"),
+    TransferKind.REWARD: gettext_noop("Savings goal reward"),
 }
 
 PURPOSES: dict[str, str] = {
@@ -55,16 +55,6 @@ PURPOSES: dict[str, str] = {
     Purpose.CUSTOM: gettext_noop("Own purpose"),
 }
 
-SPENDING: dict[SpendingCategory, str] = {
-    SpendingCategory.FOOD: gettext_noop("Food and drink"),
-    SpendingCategory.GROCERIES: gettext_noop("Groceries"),
-    SpendingCategory.TRANSPORT: gettext_noop("Getting around"),
-    SpendingCategory.TRAVEL: gettext_noop("Travel"),
-    SpendingCategory.SHOPPING: gettext_noop("Shopping"),
-    SpendingCategory.ENTERTAINMENT: gettext_noop("Going out"),
-    SpendingCategory.BILLS: gettext_noop("Bills"),
-    SpendingCategory.OTHER: gettext_noop("Other"),
-}
 
 TICKET_STATUSES: dict[str, str] = {
     "open": gettext_noop("Waiting for our answer"),

@@ -1,7 +1,7 @@
 """Notification settings (`/app/preferences`): channels per category, quiet hours, the daily
-summary and marketing consent per channel. Each section saves on its own, through the same
-service call as `PUT /v1/users/{user_id}/preferences`, and says so; a bad value is named
-next to its field with what was typed kept."""
+summary, marketing consent per channel and personalised offers (one tap). Each section saves
+on its own, through the same service call as `PUT /v1/users/{user_id}/preferences`, and says
+so; a bad value is named next to its field with what was typed kept."""
 
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ class Section(StrEnum):
     QUIET_HOURS = "quiet_hours"
     DIGEST = "digest"
     MARKETING = "marketing"
+    PERSONALISATION = "personalisation"
 
 
 class FormProblem(Exception):
@@ -78,6 +79,9 @@ def change_of(section: Section, form: PostedForm) -> PreferencesIn:
         return _quiet_hours(form)
     if section is Section.DIGEST:
         return PreferencesIn(digest=form.get("digest") == "on")
+    if section is Section.PERSONALISATION:
+        # One tap: the button carries the choice it makes.
+        return PreferencesIn(personalised_marketing=form.get("personalised") == "on")
     chosen = set(_channels(form, "marketing"))
     return PreferencesIn(marketing_consent={c: c in chosen for c in CHOOSABLE})
 

@@ -1,31 +1,27 @@
-"""A wallet (`/app/wallets/{wallet_id}`): balance and available, its sub-wallets, a
-sub-wallet's budget and goal, recent transactions and this month's spending by category."""
+"""A wallet (`/app/wallets/{wallet_id}`): balance and available, its sub-wallets with their
+budget bars and goal progress, recent transactions, and this month's spending by category
+(the insights spending view of this wallet: one query)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-from zoneinfo import ZoneInfo
+from dataclasses import dataclass, replace
+from datetime import date
 
 from fastapi import APIRouter
 from sqlalchemy import Connection
 from starlette.responses import Response
 
+from tidings.insights.schemas import SpendingBy, SpendingOut
+from tidings.insights.service import spending
 from tidings.kit.db import read_transaction
-from tidings.kit.pagination import MAX_LIMIT
-from tidings.privacy.crypto import Keyring
 from tidings.wallets import service as wallets
-from tidings.wallets.schemas import TransactionOut, TransferKind, WalletOut
+from tidings.wallets.schemas import TransactionOut, WalletOut
 from tidings.web.charts import Bar, BarChart, bar_chart
-from tidings.web.labels import SPENDING
-from tidings.web.spending import CategoryTotal, spending_by_category
 from tidings.web.visit import UserVisit, Visit
 
 router = APIRouter(prefix="/app", include_in_schema=False)
 
 RECENT = 20
-MONTH_PAGES = 5
-"""At most this many pages of a month's payments are summed (1,000 payments)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,39 +31,9 @@ class WalletView:
     """The main wallet, when this is a sub-wallet."""
     sub_wallets: list[WalletOut]
     recent: list[TransactionOut]
-    month_start: datetime
-    spending: list[CategoryTotal]
+    month_start: date
+    spending: SpendingOut
     chart: BarChart
-
-
-def month_start(now: datetime, timezone: ZoneInfo) -> datetime:
-    """The first moment of the reader's calendar month."""
-    local = now.astimezone(timezone)
-    return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-
-
-def _month_of_payments(
-    conn: Connection, keyring: Keyring, wallet_id: str, *, user_id: str, since: datetime
-) -> list[TransactionOut]:
-    found: list[TransactionOut] = []
-    cursor = None
-    for _ in range(MONTH_PAGES):
-        page = wallets.list_transactions(
-            conn,
-            keyring,
-            wallet_id,
-            acting_user_id=user_id,
-            limit=MAX_LIMIT,
-            cursor=cursor,
-            kinds=[TransferKind.PAYMENT, TransferKind.REFUND],
-            since=since,
-            until=None,
-        )
-        found.extend(page.items)
-        cursor = page.next_cursor
-        if cursor is None:
-            break
-    return found
 
 
 def _wallet_view(visit: Visit, conn: Connection, wallet_id: str) -> WalletView:
@@ -75,9 +41,16 @@ def _wallet_view(visit: Visit, conn: Connection, wallet_id: str) -> WalletView:
     keyring = visit.context.keyring
     wallet = wallets.get_wallet(conn, wallet_id, acting_user_id=user_id, at=now)
     owned = wallets.list_wallets(conn, user_id, at=now)
-    since = month_start(now, visit.timezone)
-    spending = spending_by_category(
-        _month_of_payments(conn, keyring, wallet_id, user_id=user_id, since=since), wallet.currency
+    # Labels in the page's language (which `?lang=` may change), days on the user's calendar.
+    who = replace(spending.reader(conn, user_id), locale=visit.language.value)
+    today = who.today(now)
+    month = spending.spending(
+        conn,
+        who,
+        first=today.replace(day=1),
+        last=today,
+        by=SpendingBy.CATEGORY,
+        wallet_id=wallet.id,
     )
     return WalletView(
         wallet=wallet,
@@ -96,16 +69,16 @@ def _wallet_view(visit: Visit, conn: Connection, wallet_id: str) -> WalletView:
             since=None,
             until=None,
         ).items,
-        month_start=since,
-        spending=spending,
+        month_start=month.from_,
+        spending=month,
         chart=bar_chart(
             [
                 Bar(
-                    label=visit.gettext(SPENDING[total.category]),
-                    shown=visit.formatter.money(total.spent),
-                    value=total.spent.value,
+                    label=group.label,
+                    shown=visit.formatter.money(group.amount),
+                    value=group.amount.value,
                 )
-                for total in spending
+                for group in month.groups
             ]
         ),
     )
@@ -116,4 +89,4 @@ def wallet_page(wallet_id: str, visit: UserVisit) -> Response:
     """Another user's wallet is 404, as in the API."""
     with read_transaction(visit.context.engine) as conn:
         view = _wallet_view(visit, conn, wallet_id)
-    return visit.render("app/wallet.html", view=view, spending_labels=SPENDING, active="wallet")
+    return visit.render("app/wallet.html", view=view, active="wallet")
