@@ -20,6 +20,8 @@ from tidings.api.strict import read_inputs_as_json
 from tidings.app.context import AppContext, build_context
 from tidings.app.jobs import JOBS, run_job
 from tidings.app.jobs_api import router as jobs_router
+from tidings.campaigns.api import links as campaign_links_router
+from tidings.campaigns.api import router as campaigns_router
 from tidings.config import Settings, get_settings
 from tidings.credit.api import router as credit_router
 from tidings.kit.db import read_transaction
@@ -133,6 +135,8 @@ def create_app(context: AppContext | None = None, settings: Settings | None = No
     app.include_router(unsubscribe_router)
     app.include_router(kinds_router)
     app.include_router(jobs_router)
+    app.include_router(campaigns_router)
+    app.include_router(campaign_links_router)
     mount_pages(app)
     # Last, so every route above (and any added later above this line) is covered.
     read_inputs_as_json(app)

@@ -12,8 +12,10 @@ from typing import Any, Protocol
 
 from sqlalchemy import Engine
 
+from tidings.app.campaigns import dispatch_campaigns
 from tidings.app.context import AppContext
 from tidings.app.notify import build_dispatcher
+from tidings.campaigns.jobs import run_conversions
 from tidings.credit import jobs as credit
 from tidings.kit.db import with_retry, write_transaction
 from tidings.kit.errors import NotFound, Unprocessable
@@ -68,6 +70,8 @@ JOBS: dict[str, Job] = {
     **{name: _on_engine(job) for name, job in CREDIT_JOBS.items()},
     "risk.expire_holds": _on_engine(run_expire_holds),
     "risk.learn_model": _risk_learn_model,
+    "campaigns.dispatch": dispatch_campaigns,
+    "campaigns.conversions": _on_engine(run_conversions),
 }
 
 JOB_INTERVALS: dict[str, timedelta] = {
@@ -79,6 +83,9 @@ JOB_INTERVALS: dict[str, timedelta] = {
     "risk.expire_holds": timedelta(seconds=30),
     # New outcomes reach the model within a minute (and every process within 30 s more).
     "risk.learn_model": timedelta(minutes=1),
+    # A launched campaign starts freezing within 30 s; its status moves on as sends finish.
+    "campaigns.dispatch": timedelta(seconds=30),
+    "campaigns.conversions": timedelta(minutes=10),
 }
 """Jobs the worker's scheduler runs by itself, each at this cadence with `as_of=now`.
 (Digests are not here: the dispatcher sends them as they fall due.)"""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (
     Boolean,
     Column,
+    ColumnElement,
     ForeignKey,
     Index,
     Integer,
@@ -13,6 +14,9 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    and_,
+    exists,
+    or_,
     text,
 )
 
@@ -43,6 +47,8 @@ notifications = Table(
     UniqueConstraint("user_id", "event_id", "kind", name="uq_notifications_user_event_kind"),
     UniqueConstraint("user_id", "dedup_key", name="uq_notifications_user_dedup_key"),
     Index("ix_notifications_user_id_id", "user_id", "id"),
+    # A campaign's notices, found by the campaign (the bulk planner, the campaign report).
+    Index("ix_notifications_event_id_user_id", "event_id", "user_id"),
 )
 
 deliveries = Table(
@@ -140,6 +146,28 @@ consent_events = Table(
     Index("ix_consent_events_user_id_channel_at", "user_id", "channel", "at"),
 )
 """The consent ledger: append-only; the latest row per (user, channel, purpose) is in force."""
+
+
+def consent_in_force(
+    user_id: ColumnElement[str], *, purpose: str, channel: str, granted: bool
+) -> ColumnElement[bool]:
+    """SQL: the user's latest consent row for (purpose, channel) exists and says `granted`.
+    The ledger's rule as one expression, for set-based reads over many users (the bulk
+    planner; campaigns count consent through it, read-only)."""
+    row, later = consent_events.alias("cns_row"), consent_events.alias("cns_later")
+    return exists().where(
+        row.c.user_id == user_id,
+        row.c.purpose == purpose,
+        row.c.channel == channel,
+        row.c.granted.is_(granted),
+        ~exists().where(
+            later.c.user_id == row.c.user_id,
+            later.c.purpose == row.c.purpose,
+            later.c.channel == row.c.channel,
+            or_(later.c.at > row.c.at, and_(later.c.at == row.c.at, later.c.id > row.c.id)),
+        ),
+    )
+
 
 templates = Table(
     "notify_templates",
