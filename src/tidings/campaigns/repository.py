@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Integer,
     Select,
     and_,
     bindparam,
@@ -51,6 +52,7 @@ from tidings.campaigns.schemas import (
 )
 from tidings.events import outbox
 from tidings.insights.categories import SpendingCategory, category_sql
+from tidings.kit.ids import is_id
 from tidings.kit.tables import AnyRow, Timestamp
 from tidings.ledger.models import accounts
 from tidings.notify.models import consent_in_force, deliveries, notifications
@@ -261,13 +263,19 @@ def _bucket_sql(conn: Connection, campaign_id: str) -> ColumnElement[int]:
     """`assignment.bucket` in SQL: md5 on PostgreSQL; on SQLite the same Python function,
     registered on this connection."""
     if conn.dialect.name == "postgresql":
-        return literal_column(
-            f"((('x' || substr(md5(CAST(:bucket_salt AS text) || users.id), 1, {HEX_DIGITS}))"
-            f"::bit({HEX_DIGITS * 4})::int) % {BUCKETS})"
-        ).bindparams(bucket_salt=f"{campaign_id}:")
+        if not is_id(campaign_id):  # it goes into the SQL text: our own ids only
+            raise ValueError(f"not a campaign id: {campaign_id!r}")
+        salted = f"md5('{campaign_id}:' || users.id)"
+        expression = (
+            f"((('x' || substr({salted}, 1, {HEX_DIGITS}))::bit({HEX_DIGITS * 4})::int)"
+            f" % {BUCKETS})"
+        )
+        column: ColumnElement[int] = literal_column(expression, Integer)
+        return column
     raw = conn.connection.driver_connection
     raw.create_function("tidings_bucket", 2, _sqlite_bucket, deterministic=True)  # type: ignore[union-attr]
-    return func.tidings_bucket(campaign_id, users.c.id)
+    registered: ColumnElement[int] = func.tidings_bucket(campaign_id, users.c.id, type_=Integer)
+    return registered
 
 
 def freeze_batch(

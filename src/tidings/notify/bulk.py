@@ -30,6 +30,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Select,
+    String,
     case,
     exists,
     func,
@@ -90,7 +91,8 @@ def _language(message: BulkMessage, locale: str, page: Any) -> ColumnElement[boo
     """Which users of the page read `locale`'s data: their own locale, or for the default
     locale, every locale the message has no data for."""
     if locale != DEFAULT_LOCALE:
-        return page.c.locale == locale
+        own: ColumnElement[bool] = page.c.locale == locale
+        return own
     others = [other for other in message.data if other != DEFAULT_LOCALE]
     return ~page.c.locale.in_(others) if others else true()
 
@@ -104,7 +106,7 @@ def _zone(name: str, policy: PlannerPolicy) -> ZoneInfo:
 
 def _window_due(
     conn: Connection, audience: Any, *, not_before: datetime, policy: PlannerPolicy
-) -> tuple[ColumnElement[datetime], ColumnElement[str]]:
+) -> tuple[ColumnElement[datetime], ColumnElement[str | None]]:
     """Due time and reason per row: the sending window's opening in the user's own zone,
     computed once per distinct time zone of the page."""
     zones = [str(z) for z in conn.execute(select(audience.c.timezone).distinct()).scalars()]
@@ -112,17 +114,18 @@ def _window_due(
         zone: window_opening(not_before, policy.marketing_window, _zone(zone, policy))
         for zone in zones
     }
+    nothing: ColumnElement[str | None] = literal(None, String())
     if not openings:
-        return literal(not_before, Timestamp), null()
-    due = case(
+        return literal(not_before, Timestamp), nothing
+    due: ColumnElement[datetime] = case(
         *[(audience.c.timezone == zone, literal(at, Timestamp)) for zone, at in openings.items()],
         else_=literal(not_before, Timestamp),
     )
     later = [zone for zone, at in openings.items() if at > not_before]
-    reason = (
-        case((audience.c.timezone.in_(later), literal("marketing_window")), else_=null())
-        if later
-        else null()
+    if not later:
+        return due, nothing
+    reason: ColumnElement[str | None] = case(
+        (audience.c.timezone.in_(later), literal("marketing_window")), else_=null()
     )
     return due, reason
 
