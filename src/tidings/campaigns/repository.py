@@ -156,7 +156,9 @@ def _condition(condition: Condition, now: datetime) -> ColumnElement[bool]:
     """One condition of a segment as a predicate on the `users` row."""
     match condition:
         case LocaleIs(locale=locale):
-            return users.c.locale == locale
+            # Stored locales are full BCP 47 tags (`zh-Hans-CN`): match the language.
+            language = locale.split("-")[0]
+            return or_(users.c.locale == language, users.c.locale.like(f"{language}-%"))
         case JoinedWithin(joined_within_days=days):
             return users.c.created_at >= now - timedelta(days=days)
         case BalanceAtLeast(balance_at_least=amount):
@@ -232,11 +234,15 @@ def count_audience(
     personalisation is counted there only."""
     off = personalisation_off() if personalised else false()
     no_consent = and_(~off, ~marketing_consent_on_any(channels))
-    stmt = select(
-        func.count(),
-        func.coalesce(func.sum(case((no_consent, 1), else_=0)), 0),
-        func.coalesce(func.sum(case((off, 1), else_=0)), 0),
-    ).where(matches(segment, now=now))
+    stmt = (
+        select(
+            func.count(),
+            func.coalesce(func.sum(case((no_consent, 1), else_=0)), 0),
+            func.coalesce(func.sum(case((off, 1), else_=0)), 0),
+        )
+        .select_from(users)
+        .where(matches(segment, now=now))
+    )
     matched, refused, personal = conn.execute(stmt).one()
     return int(matched), int(refused), int(personal)
 

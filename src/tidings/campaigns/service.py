@@ -323,7 +323,9 @@ def follow_link(conn: Connection, target: LinkTarget, *, at: datetime) -> str | 
     if variant is None:
         return None
     content = variant["content"]
-    url = (content.get(member.locale) or content["zh-CN"]).get("url") or content["zh-CN"].get("url")
+    language = str(member.locale).split("-")[0]
+    own = next((c for locale, c in content.items() if locale.split("-")[0] == language), None)
+    url = (own or content["zh-CN"]).get("url") or content["zh-CN"].get("url")
     if url is None:
         return None
     repository.record_click(conn, target.campaign_id, target.user_id, at)

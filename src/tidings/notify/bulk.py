@@ -31,11 +31,13 @@ from sqlalchemy import (
     Connection,
     Select,
     String,
+    and_,
     case,
     exists,
     func,
     literal,
     null,
+    or_,
     select,
     true,
     update,
@@ -87,14 +89,20 @@ def _id_prefix(prefix: str, at: datetime) -> str:
     return f"{prefix}_{str(ULID.from_datetime(at))[:_ULID_TIME_CHARS]}"
 
 
+def speaks(locale_column: Any, locale: str) -> ColumnElement[bool]:
+    """Users whose stored locale (a BCP 47 tag such as `zh-Hans-CN`) is in `locale`'s
+    language."""
+    language = locale.split("-")[0]
+    return or_(locale_column == language, locale_column.like(f"{language}-%"))
+
+
 def _language(message: BulkMessage, locale: str, page: Any) -> ColumnElement[bool]:
-    """Which users of the page read `locale`'s data: their own locale, or for the default
-    locale, every locale the message has no data for."""
+    """Which users of the page read `locale`'s data: their own language, or for the default
+    locale, every language the message has no data for."""
     if locale != DEFAULT_LOCALE:
-        own: ColumnElement[bool] = page.c.locale == locale
-        return own
+        return speaks(page.c.locale, locale)
     others = [other for other in message.data if other != DEFAULT_LOCALE]
-    return ~page.c.locale.in_(others) if others else true()
+    return and_(true(), *(~speaks(page.c.locale, other) for other in others))
 
 
 def _zone(name: str, policy: PlannerPolicy) -> ZoneInfo:
@@ -207,8 +215,9 @@ def plan_bulk_marketing(
                     ["id", "user_id", "event_id", "kind", "category", "data", "created_at"], rows
                 )
                 .on_conflict_do_nothing()
+                .returning(notifications.c.id)
             )
-            written += conn.execute(stmt).rowcount
+            written += len(conn.execute(stmt).all())
     due, window_reason = _window_due(conn, page, not_before=not_before, policy=policy)
     planned = 0
     for offset, channel in enumerate(channels):
@@ -251,21 +260,25 @@ def plan_bulk_marketing(
             func.coalesce(v.blocked, v.window_reason),
             literal(now, Timestamp),
         )
-        stmt = _insert(conn, deliveries).from_select(
-            [
-                "id",
-                "notification_id",
-                "user_id",
-                "channel",
-                "status",
-                "due_at",
-                "fallback",
-                "reason",
-                "created_at",
-            ],
-            rows,
+        stmt = (
+            _insert(conn, deliveries)
+            .from_select(
+                [
+                    "id",
+                    "notification_id",
+                    "user_id",
+                    "channel",
+                    "status",
+                    "due_at",
+                    "fallback",
+                    "reason",
+                    "created_at",
+                ],
+                rows,
+            )
+            .returning(deliveries.c.id)
         )
-        planned += conn.execute(stmt).rowcount
+        planned += len(conn.execute(stmt).all())
     return BulkPlan(notifications=written, deliveries=planned)
 
 
