@@ -20,9 +20,11 @@ imports the domain that chose it.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -83,10 +85,23 @@ def _insert(conn: Connection, table: Any) -> Any:
     return (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(table)
 
 
-def _id_prefix(prefix: str, at: datetime) -> str:
-    """`<prefix>_` and the ULID time part of `at`: ids stay sortable by creation time; the
-    user's own random part completes them in SQL."""
-    return f"{prefix}_{str(ULID.from_datetime(at))[:_ULID_TIME_CHARS]}"
+class _IdClock:
+    """A millisecond for each id prefix this process hands out, never the same twice: the
+    user's random part completes an id, so two statements (two campaigns, two channels)
+    must never share a time part."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last = 0
+
+    def prefix(self, prefix: str) -> str:
+        with self._lock:
+            self._last = max(self._last + 1, int(time.time() * 1000))
+            at = datetime.fromtimestamp(self._last / 1000, UTC)
+        return f"{prefix}_{str(ULID.from_datetime(at))[:_ULID_TIME_CHARS]}"
+
+
+_ID_CLOCK = _IdClock()
 
 
 def speaks(locale_column: Any, locale: str) -> ColumnElement[bool]:
@@ -197,7 +212,7 @@ def plan_bulk_marketing(
     now, not_before = now.astimezone(UTC), max(not_before.astimezone(UTC), now.astimezone(UTC))
     page = audience.subquery("page")
     written = 0
-    notice_prefix = _id_prefix("ntf", now)
+    notice_prefix = _ID_CLOCK.prefix("ntf")
     for message in messages:
         for locale in message.data:
             rows = select(
@@ -220,7 +235,7 @@ def plan_bulk_marketing(
             written += len(conn.execute(stmt).all())
     due, window_reason = _window_due(conn, page, not_before=not_before, policy=policy)
     planned = 0
-    for offset, channel in enumerate(channels):
+    for channel in channels:
         blocked = _blocked(channel, page, not_before=not_before, policy=policy).label("blocked")
         verdicts = (
             select(
@@ -248,7 +263,7 @@ def plan_bulk_marketing(
             (skipped, literal(DeliveryStatus.SKIPPED.value)),
             else_=literal(DeliveryStatus.SUPPRESSED.value),
         )
-        delivery_prefix = _id_prefix("dlv", now + timedelta(milliseconds=offset + 1))
+        delivery_prefix = _ID_CLOCK.prefix("dlv")
         rows = select(
             literal(delivery_prefix) + func.substr(v.user_id, *_USER_RANDOM),
             v.notification_id,
