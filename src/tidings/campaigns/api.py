@@ -131,7 +131,8 @@ _NOT_FOUND = """<!DOCTYPE html>
 def follow_link(token: str, context: Context) -> Response:
     """A campaign message's tracked link: the first click is recorded, then 302 to the
     content's url (the campaign's own, never one taken from the request)."""
-    target = read_link_token(context.keyring, token)
+    # A message may end a sentence right after the link: mail apps then keep the full stop.
+    target = read_link_token(context.keyring, token.rstrip("."))
     if target is None:
         return HTMLResponse(_NOT_FOUND, status_code=404)
     found = target
