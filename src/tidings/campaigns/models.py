@@ -55,6 +55,11 @@ campaign_recipients = Table(
     # The variant's key; NULL: the control group (gets nothing, counts conversions).
     Column("variant", String(32)),
     Column("frozen_at", Timestamp, nullable=False),
+    # What the planner needs of the member, as it stood at the freeze: one read of `users`.
+    Column("locale", String(16), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("has_phone", Boolean, nullable=False),
+    Column("has_email", Boolean, nullable=False),
     Column("clicked_at", Timestamp),
     Column("converted_at", Timestamp),
     Column("conversion_event_id", Id),

@@ -52,6 +52,7 @@ from tidings.campaigns.schemas import (
 )
 from tidings.events import outbox
 from tidings.insights.categories import SpendingCategory, category_sql
+from tidings.kit.db import without_jit
 from tidings.kit.ids import is_id
 from tidings.kit.tables import AnyRow, Timestamp
 from tidings.ledger.models import accounts
@@ -232,6 +233,7 @@ def count_audience(
 ) -> tuple[int, int, int]:
     """(matched, no_consent, personalisation_off) in one query; a member turned away by
     personalisation is counted there only."""
+    without_jit(conn)
     off = personalisation_off() if personalised else false()
     no_consent = and_(~off, ~marketing_consent_on_any(channels))
     stmt = (
@@ -298,6 +300,7 @@ def freeze_batch(
     """Copy the next `limit` members (by user id, after the cursor) into the recipients with
     their variant or the control group; the new cursor, None when nobody was left. A re-run
     adds nobody twice (the primary key, ON CONFLICT DO NOTHING)."""
+    without_jit(conn)
     user_bucket = _bucket_sql(conn, campaign_id)
     variant = case(
         *[
@@ -307,14 +310,35 @@ def freeze_batch(
         else_=null(),
     )
     page = (
-        select(literal(campaign_id), users.c.id, variant, literal(now, Timestamp))
+        select(
+            literal(campaign_id),
+            users.c.id,
+            variant,
+            literal(now, Timestamp),
+            users.c.locale,
+            users.c.timezone,
+            users.c.phone_enc.is_not(None),
+            users.c.email_enc.is_not(None),
+        )
         .where(who, users.c.created_at <= joined_by, users.c.id > (after or ""))
         .order_by(users.c.id)
         .limit(limit)
     )
     stmt = (
         _insert(conn, R)
-        .from_select(["campaign_id", "user_id", "variant", "frozen_at"], page)
+        .from_select(
+            [
+                "campaign_id",
+                "user_id",
+                "variant",
+                "frozen_at",
+                "locale",
+                "timezone",
+                "has_phone",
+                "has_email",
+            ],
+            page,
+        )
         .on_conflict_do_nothing()
     )
     conn.execute(stmt)
@@ -331,24 +355,20 @@ def count_recipients(conn: Connection, campaign_id: str) -> int:
 
 def planning_audience(campaign_id: str, *, after: str | None, upto: str) -> Select[Any]:
     """The recipients of one frozen page who get a message (not the control group), with
-    what the planner needs of each: the message key (variant), locale, time zone and
-    whether a phone or an email is on file (1/0)."""
-    return (
-        select(
-            R.c.user_id,
-            R.c.variant.label("message_key"),
-            users.c.locale,
-            users.c.timezone,
-            case((users.c.phone_enc.is_not(None), 1), else_=0).label("has_phone"),
-            case((users.c.email_enc.is_not(None), 1), else_=0).label("has_email"),
-        )
-        .join(users, users.c.id == R.c.user_id)
-        .where(
-            R.c.campaign_id == campaign_id,
-            R.c.variant.is_not(None),
-            R.c.user_id > (after or ""),
-            R.c.user_id <= upto,
-        )
+    what the planner needs of each, as frozen: the message key (variant), locale, time zone
+    and whether a phone or an email is on file (1/0)."""
+    return select(
+        R.c.user_id,
+        R.c.variant.label("message_key"),
+        R.c.locale,
+        R.c.timezone,
+        case((R.c.has_phone, 1), else_=0).label("has_phone"),
+        case((R.c.has_email, 1), else_=0).label("has_email"),
+    ).where(
+        R.c.campaign_id == campaign_id,
+        R.c.variant.is_not(None),
+        R.c.user_id > (after or ""),
+        R.c.user_id <= upto,
     )
 
 
@@ -422,10 +442,8 @@ def group_counts(conn: Connection, campaign_id: str) -> list[AnyRow]:
 
 
 def recipient(conn: Connection, campaign_id: str, user_id: str) -> AnyRow | None:
-    stmt = (
-        select(R.c.variant, R.c.clicked_at, users.c.locale)
-        .join(users, users.c.id == R.c.user_id)
-        .where(R.c.campaign_id == campaign_id, R.c.user_id == user_id)
+    stmt = select(R.c.variant, R.c.clicked_at, R.c.locale).where(
+        R.c.campaign_id == campaign_id, R.c.user_id == user_id
     )
     return conn.execute(stmt).first()
 

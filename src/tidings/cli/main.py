@@ -242,7 +242,9 @@ def demo(
 
 @app.command()
 def bench(
-    name: Annotated[str, typer.Argument(help="Benchmark: ledger, notify, risk or credit.")],
+    name: Annotated[
+        str, typer.Argument(help="Benchmark: ledger, notify, risk, credit or campaign.")
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Last line: one JSON object.")] = False,
     db: Annotated[str, typer.Option(help="sqlite, postgresql or both.")] = "sqlite",
     seconds: Annotated[float, typer.Option(help="Length of each timed phase.")] = 10.0,
@@ -252,6 +254,9 @@ def bench(
     seed: Annotated[int, typer.Option(help="risk: the synthetic stream's seed.")] = 2026,
     installments: Annotated[
         int, typer.Option(min=3, help="credit: active installments in the nightly run.")
+    ] = 1_000_000,
+    users: Annotated[
+        int, typer.Option(min=10, help="campaign: users in the population.")
     ] = 1_000_000,
 ) -> None:
     """Run one benchmark and print its figures."""
@@ -263,6 +268,16 @@ def bench(
 
         try:
             figures = credit.run(console=console, installments=installments)
+        except BenchmarkError as exc:
+            console.print(f"[red]error:[/red] {exc}", highlight=False)
+            raise typer.Exit(1) from exc
+        console.print(figures_table(name, figures))
+    elif name == "campaign":  # always PostgreSQL: a million-user campaign
+        from tidings.bench import campaign
+        from tidings.bench.support import BenchmarkError
+
+        try:
+            figures = campaign.run(console=console, users=users)
         except BenchmarkError as exc:
             console.print(f"[red]error:[/red] {exc}", highlight=False)
             raise typer.Exit(1) from exc

@@ -48,6 +48,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from ulid import ULID
 
+from tidings.kit.db import without_jit
 from tidings.kit.tables import Json, Timestamp
 from tidings.notify.models import consent_in_force, deliveries, notifications, preferences
 from tidings.notify.planner import PlannerPolicy, window_opening
@@ -61,6 +62,8 @@ _COUNTED = (
     DeliveryStatus.SENT.value,
     DeliveryStatus.DELIVERED.value,
 )
+_INTERRUPTING = tuple(c.value for c in ChannelName if c is not ChannelName.INBOX)
+"""The channels a marketing cap counts (an index probe per channel, not a scan)."""
 _ULID_TIME_CHARS = 10
 _USER_RANDOM = (15, 16)
 """substr(user_id, 15, 16): the 16 random characters of a `usr_` ULID, unique per user."""
@@ -183,7 +186,7 @@ def _blocked(
             .select_from(earlier.join(notice, notice.c.id == earlier.c.notification_id))
             .where(
                 earlier.c.user_id == audience.c.user_id,
-                earlier.c.channel != ChannelName.INBOX.value,
+                earlier.c.channel.in_(_INTERRUPTING),
                 earlier.c.status.in_(_COUNTED),
                 earlier.c.due_at > not_before - length,
                 notice.c.category == Category.MARKETING.value,
@@ -210,29 +213,37 @@ def plan_bulk_marketing(
     message_key, locale, timezone, has_phone and has_email (1/0). Idempotent: a notice the
     user already has for this event, or a delivery it already has on a channel, is kept."""
     now, not_before = now.astimezone(UTC), max(not_before.astimezone(UTC), now.astimezone(UTC))
+    without_jit(conn)
     page = audience.subquery("page")
-    written = 0
     notice_prefix = _ID_CLOCK.prefix("ntf")
-    for message in messages:
-        for locale in message.data:
-            rows = select(
-                literal(notice_prefix) + func.substr(page.c.user_id, *_USER_RANDOM),
-                page.c.user_id,
-                literal(event_id),
-                literal(kind),
-                literal(Category.MARKETING.value),
+    # One statement for the page: each row's data by its group (variant) and language.
+    data = case(
+        *[
+            (
+                and_(page.c.message_key == message.key, _language(message, locale, page)),
                 literal(message.data[locale], Json),
-                literal(now, Timestamp),
-            ).where(page.c.message_key == message.key, _language(message, locale, page))
-            stmt = (
-                _insert(conn, notifications)
-                .from_select(
-                    ["id", "user_id", "event_id", "kind", "category", "data", "created_at"], rows
-                )
-                .on_conflict_do_nothing()
-                .returning(notifications.c.id)
             )
-            written += len(conn.execute(stmt).all())
+            for message in messages
+            for locale in message.data
+        ],
+        else_=null(),
+    )
+    rows = select(
+        literal(notice_prefix) + func.substr(page.c.user_id, *_USER_RANDOM),
+        page.c.user_id,
+        literal(event_id),
+        literal(kind),
+        literal(Category.MARKETING.value),
+        data,
+        literal(now, Timestamp),
+    ).where(page.c.message_key.in_([message.key for message in messages]))
+    stmt = (
+        _insert(conn, notifications)
+        .from_select(["id", "user_id", "event_id", "kind", "category", "data", "created_at"], rows)
+        .on_conflict_do_nothing()
+        .returning(notifications.c.id)
+    )
+    written = len(conn.execute(stmt).all())
     due, window_reason = _window_due(conn, page, not_before=not_before, policy=policy)
     planned = 0
     for channel in channels:
@@ -254,7 +265,9 @@ def plan_bulk_marketing(
                     deliveries.c.channel == channel.value,
                 ),
             )
-            .subquery("verdicts")
+            # Materialised: each row's verdict is worked out once, not once per use below.
+            .cte("verdicts")
+            .prefix_with("MATERIALIZED")
         )
         v = verdicts.c
         skipped = v.blocked == "no_device"
