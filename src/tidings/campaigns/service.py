@@ -156,12 +156,26 @@ def audit_trail(conn: Connection, campaign_id: str) -> list[AuditEntry]:
 def audience(conn: Connection, campaign_id: str, *, now: datetime) -> AudienceOut:
     """Who the campaign would reach if launched now, counted without sending anything."""
     row = _row(conn, campaign_id)
-    matched, no_consent, personal_off = repository.count_audience(
+    return count_audience(
         conn,
         Segment.model_validate(row.segment),
         channels=row.channels,
         personalised=row.personalised,
         now=now,
+    )
+
+
+def count_audience(
+    conn: Connection,
+    segment: Segment,
+    *,
+    channels: list[str],
+    personalised: bool,
+    now: datetime,
+) -> AudienceOut:
+    """The audience of a segment (a draft being written, too), counted in one query."""
+    matched, no_consent, personal_off = repository.count_audience(
+        conn, segment, channels=channels, personalised=personalised or segment.personal, now=now
     )
     return AudienceOut(
         matched=matched,

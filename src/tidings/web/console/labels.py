@@ -50,4 +50,14 @@ JOBS: dict[str, str] = {
     "credit.limit_review": gettext_noop("Review credit limits"),
     "risk.expire_holds": gettext_noop("Release held transfers whose hold ran out"),
     "risk.learn_model": gettext_noop("Teach the risk model from settled outcomes"),
+    "campaigns.dispatch": gettext_noop("Freeze launched campaigns and plan their messages"),
+    "campaigns.conversions": gettext_noop("Count campaign conversions"),
+}
+
+CAMPAIGN_STATUSES: dict[str, str] = {
+    "draft": gettext_noop("Draft"),
+    "scheduled": gettext_noop("Scheduled"),
+    "sending": gettext_noop("Sending"),
+    "sent": gettext_noop("Sent"),
+    "cancelled": gettext_noop("Cancelled"),
 }
