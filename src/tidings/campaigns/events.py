@@ -35,6 +35,8 @@ class SubWalletSuggestion(EventData):
 
 
 class CampaignCancelled(EventData):
+    """An operator cancelled a campaign: the engine cancels its messages not yet sent."""
+
     campaign_id: str
     """The campaign whose unsent messages are to be cancelled (the notices' `event_id`)."""
 
@@ -42,10 +44,9 @@ class CampaignCancelled(EventData):
 CATALOGUE = (
     EventType(PROMOTION, Promotion, "A promotion, coupon, new product or holiday campaign."),
     EventType(SUB_WALLET_SUGGESTION, SubWalletSuggestion, "A sub-wallet suited to the user."),
-    EventType(
-        CAMPAIGN_CANCELLED, CampaignCancelled, "An operator cancelled a campaign: stop its sends."
-    ),
 )
+"""Events that reach users. `CAMPAIGN_CANCELLED` is not one: it tells the notification engine
+to cancel a campaign's unsent messages (its relay handles it), and no user hears of it."""
 
 
 # -- tracked links: the published way a campaign message's link is made and read ------------
