@@ -11,14 +11,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, insert, select
 
 from tests.helpers import create_user
+from tests.notify.test_consent_at_send import deliver_everything as deliver_everything
 from tidings.app.context import AppContext
 from tidings.app.jobs import run_job
-from tidings.app.notify import build_dispatcher, relay_once
 from tidings.campaigns.models import campaign_recipients
 from tidings.kit.db import read_transaction, write_transaction
 from tidings.kit.ids import new_id
 from tidings.notify.models import consent_events, deliveries, notifications
-from tidings.notify.planner import PlannerPolicy
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 _keys = itertools.count(1)
@@ -107,20 +106,6 @@ def launch(client: TestClient, campaign_id: str, expect: int = 202) -> dict[str,
 
 def dispatch(context: AppContext, at: datetime | None = None) -> dict[str, Any]:
     return run_job(context, "campaigns.dispatch", at)
-
-
-def deliver_everything(context: AppContext) -> None:
-    """Relay and dispatcher until nothing moves (the worker's loops, one turn at a time)."""
-    dispatcher = build_dispatcher(context)
-    try:
-        for _ in range(20):
-            relayed = relay_once(context, PlannerPolicy()).events
-            sent = dispatcher.run_once()
-            if not relayed and not sent:
-                return
-    finally:
-        dispatcher.close()
-    raise AssertionError("the pipeline did not settle")
 
 
 def campaign_deliveries(context: AppContext, campaign_id: str) -> list[Any]:
