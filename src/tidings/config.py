@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     )
     dispatch_batch: int = Field(default=200, ge=1, le=5000)
     relay_batch: int = Field(default=500, ge=1, le=5000)
+    campaign_batch: int = Field(default=20_000, ge=1, le=200_000)
+    """Audience members a campaign freezes and plans per transaction (keyset pages)."""
     send_concurrency: int = Field(
         default=8, ge=1, le=256, description="Sends in flight at once per worker process."
     )

@@ -51,13 +51,14 @@ def test_fastapis_validation_error_schemas_are_replaced_by_one_problem_schema(
 
 
 def test_every_error_of_every_operation_is_a_problem(document: dict[str, Any]) -> None:
-    """Every error can be a problem; a page (`/u/`) may also answer its own errors as HTML."""
+    """Every error can be a problem; a page (`/u/`, `/l/`) may also answer its own errors as
+    HTML."""
     for method, path, operation in operations(document):
         errors = {code: r for code, r in operation["responses"].items() if int(code) >= 400}
         assert "422" in errors, (method, path)
         for code, response in errors.items():
             content = dict(response["content"])
-            if path.startswith("/u/"):
+            if path.startswith(("/u/", "/l/")):
                 content.pop("text/html", None)
             assert content == {"application/problem+json": {"schema": {"$ref": PROBLEM_REF}}}, (
                 method,

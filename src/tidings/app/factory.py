@@ -23,6 +23,8 @@ from tidings.app.context import AppContext, build_context
 from tidings.app.jobs import JOBS, run_job
 from tidings.app.jobs_api import router as jobs_router
 from tidings.app.privacy_api import router as privacy_router
+from tidings.campaigns.api import links as campaign_links_router
+from tidings.campaigns.api import router as campaigns_router
 from tidings.config import Settings, get_settings
 from tidings.credit.api import router as credit_router
 from tidings.feedback.api import router as feedback_router
@@ -152,6 +154,8 @@ def create_app(context: AppContext | None = None, settings: Settings | None = No
     app.include_router(jobs_router)
     app.include_router(privacy_router)
     app.include_router(feedback_router)
+    app.include_router(campaigns_router)
+    app.include_router(campaign_links_router)
     mount_pages(app)
     # Last, so every route above (and any added later above this line) is covered.
     read_inputs_as_json(app)

@@ -13,9 +13,11 @@ from typing import Any, Protocol
 from sqlalchemy import Engine
 
 from tidings.app.alerts import send_sla_alerts
+from tidings.app.campaigns import dispatch_campaigns
 from tidings.app.context import AppContext
 from tidings.app.notify import build_dispatcher
 from tidings.app.retention import run_retention
+from tidings.campaigns.jobs import run_conversions
 from tidings.credit import jobs as credit
 from tidings.feedback import jobs as feedback
 from tidings.feedback.service.tickets import business_calendar
@@ -100,6 +102,8 @@ JOBS: dict[str, Job] = {
     "followup.inbound": _followup_inbound,
     "tickets.sla": _tickets_sla,
     "insights.suggestions": _on_engine(run_suggestions),
+    "campaigns.dispatch": dispatch_campaigns,
+    "campaigns.conversions": _on_engine(run_conversions),
 }
 
 JOB_INTERVALS: dict[str, timedelta] = {
@@ -120,6 +124,9 @@ JOB_INTERVALS: dict[str, timedelta] = {
     # Daily: a purpose goes at most once per 90 days anyway; the planner holds a suggestion
     # found at night until the user's sending window opens.
     "insights.suggestions": timedelta(days=1),
+    # A launched campaign starts freezing within 30 s; its status moves on as sends finish.
+    "campaigns.dispatch": timedelta(seconds=30),
+    "campaigns.conversions": timedelta(minutes=10),
 }
 """Jobs the worker's scheduler runs by itself, each at this cadence with `as_of=now`.
 (Digests are not here: the dispatcher sends them as they fall due.)"""

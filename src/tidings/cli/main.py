@@ -312,7 +312,9 @@ def demo(
 def bench(
     name: Annotated[
         str,
-        typer.Argument(help="Benchmark: ledger, notify, bus, risk, credit, feedback or insights."),
+        typer.Argument(
+            help="Benchmark: ledger, notify, bus, risk, credit, feedback, insights or campaign."
+        ),
     ],
     as_json: Annotated[bool, typer.Option("--json", help="Last line: one JSON object.")] = False,
     db: Annotated[str, typer.Option(help="sqlite, postgresql or both.")] = "sqlite",
@@ -340,8 +342,13 @@ def bench(
         float, typer.Option(min=1, help="notify: how long an idle `tidings serve` is watched.")
     ] = 60.0,
     users: Annotated[
-        int, typer.Option(min=10, help="insights: users the suggestions job goes over.")
-    ] = 100_000,
+        int | None,
+        typer.Option(
+            min=10,
+            help="insights: users the suggestions job goes over (100,000); campaign: users "
+            "in the population (1,000,000).",
+        ),
+    ] = None,
 ) -> None:
     """Run one benchmark and print its figures."""
     from tidings.bench import BenchOptions, figures_table, run_benchmark
@@ -362,8 +369,17 @@ def bench(
         if db not in DATABASE_CHOICES:
             raise typer.BadParameter(f"unknown database {db!r}", param_hint="--db")
         figures = insights.run(
-            databases=DATABASE_CHOICES[db], seconds=seconds, console=console, users=users
+            databases=DATABASE_CHOICES[db], seconds=seconds, console=console, users=users or 100_000
         )
+    elif name == "campaign":  # always PostgreSQL: a million-user campaign
+        from tidings.bench import campaign
+        from tidings.bench.support import BenchmarkError
+
+        try:
+            figures = campaign.run(console=console, users=users or 1_000_000)
+        except BenchmarkError as exc:
+            console.print(f"[red]error:[/red] {exc}", highlight=False)
+            raise typer.Exit(1) from exc
         console.print(figures_table(name, figures))
     elif name == "risk":  # no database: pure scoring over a synthetic stream
         from tidings.bench import risk

@@ -221,6 +221,13 @@ def transaction_lock(conn: Connection, name: str) -> None:
 _RETRYABLE_PG_CODES = {"40001", "40P01", "55P03"}
 
 
+def without_jit(conn: Connection) -> None:
+    """For this transaction, no JIT compilation on PostgreSQL: set-based statements over
+    many rows built of many small sub-plans spend seconds compiling and gain nothing."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SET LOCAL jit = off"))
+
+
 def is_retryable(exc: BaseException) -> bool:
     """Serialization failures, deadlocks and lock time-outs are worth another go."""
     if isinstance(exc, OperationalError) and "database is locked" in str(exc):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tidings import events
+from tidings.campaigns import models as campaigns_models
 from tidings.credit import models as credit_models
 from tidings.feedback import models as feedback_models
 from tidings.idempotency import models as idempotency_models
@@ -18,6 +19,7 @@ from tidings.wallets import models as wallets_models
 from tidings.web import models as web_models
 
 __all__ = [
+    "campaigns_models",
     "credit_models",
     "events",
     "feedback_models",

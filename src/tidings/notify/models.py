@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (
     Boolean,
     Column,
+    ColumnElement,
     ForeignKey,
     Index,
     Integer,
@@ -13,6 +14,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    select,
     text,
 )
 
@@ -43,6 +45,8 @@ notifications = Table(
     UniqueConstraint("user_id", "event_id", "kind", name="uq_notifications_user_event_kind"),
     UniqueConstraint("user_id", "dedup_key", name="uq_notifications_user_dedup_key"),
     Index("ix_notifications_user_id_id", "user_id", "id"),
+    # A campaign's notices, found by the campaign (the bulk planner, the campaign report).
+    Index("ix_notifications_event_id_user_id", "event_id", "user_id"),
 )
 
 deliveries = Table(
@@ -140,6 +144,29 @@ consent_events = Table(
     Index("ix_consent_events_user_id_channel_at", "user_id", "channel", "at"),
 )
 """The consent ledger: append-only; the latest row per (user, channel, purpose) is in force."""
+
+
+def consent_in_force(
+    user_id: ColumnElement[str], *, purpose: str, channel: str, granted: bool
+) -> ColumnElement[bool]:
+    """SQL: the user's latest consent row for (purpose, channel) exists and says `granted`.
+    The ledger's rule as one expression, for set-based reads over many users (the bulk
+    planner; campaigns count consent through it, read-only): one backward index probe per
+    user (`ix_consent_events_user_id_channel_at`), so a million users cost a million probes,
+    never a hash of the whole ledger per page."""
+    latest = (
+        select(consent_events.c.granted)
+        .where(
+            consent_events.c.user_id == user_id,
+            consent_events.c.channel == channel,
+            consent_events.c.purpose == purpose,
+        )
+        .order_by(consent_events.c.at.desc(), consent_events.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return latest.is_(granted)
+
 
 templates = Table(
     "notify_templates",

@@ -14,10 +14,11 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from tidings.campaigns.events import CAMPAIGN_CANCELLED
 from tidings.kit.clock import as_utc
 from tidings.kit.ids import new_id
 from tidings.kit.tables import AnyRow
-from tidings.notify import preferences, repository, rules
+from tidings.notify import bulk, preferences, repository, rules
 from tidings.notify.kinds import service as kinds
 from tidings.notify.planner import PlannerPolicy, SentRecord, plan
 from tidings.notify.status import DELIVERY_UPDATED, PLATFORM
@@ -59,6 +60,9 @@ def relay_batch(
     )
     prefs = preferences.planning_preferences(conn, keyring, user_ids) if user_ids else {}
     for event in events:
+        if event.type == CAMPAIGN_CANCELLED:
+            bulk.cancel_unsent(conn, event_id=str(event.data["campaign_id"]), at=now)
+            continue
         if event.type == DELIVERY_UPDATED:
             if platform_webhook:
                 delivery_rows.extend(_platform_webhook(conn, event, now))

@@ -10,10 +10,6 @@ look-up hash) or the user no longer exists.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import quote
@@ -22,6 +18,7 @@ from sqlalchemy import Connection
 
 from tidings.notify import preferences, repository
 from tidings.notify.types import ChannelName
+from tidings.privacy import signed
 from tidings.privacy.crypto import Keyring
 from tidings.users import directory
 
@@ -29,9 +26,8 @@ METHOD = "unsubscribe_link"
 """How a withdrawal through the link is recorded in the consent ledger."""
 LINK_CHANNELS = frozenset({ChannelName.INBOX, ChannelName.PUSH, ChannelName.EMAIL})
 """Channels whose marketing carries a `/u/` link (an SMS says 回T退订 instead)."""
-MAX_TOKEN_CHARS = 200
-_MAC_BYTES = 16
 _PURPOSE = "unsubscribe"
+_LABEL = b"unsubscribe:v1:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,36 +38,16 @@ class UnsubscribeTarget:
     channel: ChannelName
 
 
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _mac(keyring: Keyring, payload: bytes) -> bytes:
-    key = keyring.derive_key(_PURPOSE)
-    return hmac.new(key, b"unsubscribe:v1:" + payload, hashlib.sha256).digest()[:_MAC_BYTES]
-
-
 def make_token(keyring: Keyring, *, user_id: str, channel: ChannelName) -> str:
     """`<base64url(user:channel)>.<base64url(mac)>`: URL-safe, unforgeable, no expiry."""
     payload = f"{user_id}:{ChannelName(channel).value}".encode()
-    return f"{_b64(payload)}.{_b64(_mac(keyring, payload))}"
+    return signed.sign(keyring, purpose=_PURPOSE, label=_LABEL, payload=payload)
 
 
 def read_token(keyring: Keyring, token: str) -> UnsubscribeTarget | None:
     """The (user, channel) a token names, or None for anything we did not make."""
-    if len(token) > MAX_TOKEN_CHARS or token.count(".") != 1:
-        return None
-    encoded, mac = token.split(".")
-    try:
-        payload = _unb64(encoded)
-        given = _unb64(mac)
-    except (binascii.Error, ValueError):
-        return None
-    if not hmac.compare_digest(given, _mac(keyring, payload)):
+    payload = signed.open_signed(keyring, purpose=_PURPOSE, label=_LABEL, token=token)
+    if payload is None:
         return None
     user_id, _, channel = payload.decode("utf-8", "replace").rpartition(":")
     try:

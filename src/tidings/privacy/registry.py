@@ -122,6 +122,8 @@ PERSONAL: Final[tuple[Personal, ...]] = (
     P("survey_responses", "answers", K.FREE_TEXT, E.BLANK, ACCOUNT_LIFETIME, blank="{}"),
     P("survey_responses", "text", K.FREE_TEXT, E.BLANK, ACCOUNT_LIFETIME, blank=""),
     P("suggestions_sent", "purpose", K.BEHAVIOUR, E.DELETE, "90 days (one suggestion per purpose per 90 days)"),
+    P("campaign_recipients", "timezone", K.LOCATION, E.DELETE, "while the campaign's report is kept"),
+    P("campaign_recipients", "locale", K.IDENTITY, E.DELETE, "while the campaign's report is kept"),
     P("idempotency_keys", "response_body", K.EVENT_DATA, E.DELETE, "24 hours", "principal"),
 )  # fmt: skip
 """Every personal column. Keep one entry a line: the lead adds other branches' tables here."""
@@ -165,6 +167,9 @@ NOT_PERSONAL: Final[dict[str, str]] = {
     "budget_spending": "wallet_id",
     "goal_milestones": "wallet_id user_id level",
     "suggestions_sent": "user_id",
+    "campaign_audit": "id campaign_id action actor detail",
+    "campaign_recipients": "campaign_id user_id variant conversion_event_id",
+    "campaigns": "id name segment variants channels conversion status created_by freeze_cursor",
     "changes": "id title body topics ticket_ids",
     "faq_deflections": "id faq_id user_id",
     "faq_entries": "id question answer tags",

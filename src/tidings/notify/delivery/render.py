@@ -15,6 +15,7 @@ from typing import Any, Final
 import structlog
 from sqlalchemy import Engine
 
+from tidings.campaigns.events import PROMOTION, make_link_token, tracked_link_url
 from tidings.kit.db import read_transaction
 from tidings.notify import repository, unsubscribe
 from tidings.notify.delivery.authenticity import authenticity_code
@@ -62,7 +63,7 @@ class Composer:
     def compose(
         self, delivery: ClaimedDelivery, recipient: Recipient, now: datetime
     ) -> Composed | Unsendable:
-        data = dict(delivery.data)
+        data = self._with_tracked_link(delivery, dict(delivery.data))
         secret = None
         if data.pop(CODE_IN_EVENT, False):
             secret = self._one_time_code(delivery.event_id)
@@ -125,6 +126,15 @@ class Composer:
             auth_code=code,
             kept_content=redact(rendered.body, [secret or ""]) if rendered else None,
         )
+
+    def _with_tracked_link(self, delivery: ClaimedDelivery, data: dict[str, Any]) -> dict[str, Any]:
+        """A campaign message's link becomes the recipient's own tracked `/l/` link (the
+        click is counted once, then redirected to the content's url)."""
+        campaign_id = data.get("campaign_id")
+        if delivery.kind != PROMOTION or not data.get("url") or not isinstance(campaign_id, str):
+            return data
+        token = make_link_token(self.keyring, campaign_id=campaign_id, user_id=delivery.user_id)
+        return {**data, "url": tracked_link_url(self.public_url, token)}
 
     def _one_time_code(self, event_id: str) -> str | None:
         """The sealed code of a notice's event, opened; None once it was used or expired."""

@@ -53,4 +53,14 @@ JOBS: dict[str, str] = {
     "followup.invitations": gettext_noop("Invite sampled users to surveys"),
     "followup.inbound": gettext_noop("Open tickets from users' SMS replies"),
     "tickets.sla": gettext_noop("Mark SLA breaches, alert operators, close quiet tickets"),
+    "campaigns.dispatch": gettext_noop("Freeze launched campaigns and plan their messages"),
+    "campaigns.conversions": gettext_noop("Count campaign conversions"),
+}
+
+CAMPAIGN_STATUSES: dict[str, str] = {
+    "draft": gettext_noop("Draft"),
+    "scheduled": gettext_noop("Scheduled"),
+    "sending": gettext_noop("Sending"),
+    "sent": gettext_noop("Sent"),
+    "cancelled": gettext_noop("Cancelled"),
 }

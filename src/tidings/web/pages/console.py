@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from tidings.web.console.campaigns import router as campaigns_router
 from tidings.web.console.feedback import router as feedback_router
 from tidings.web.console.health import router as health_router
 from tidings.web.console.jobs import router as jobs_router
@@ -20,5 +21,7 @@ for area in (
     users_router,
     jobs_router,
     feedback_router,
+    campaigns_router,
+    jobs_router,
 ):
     router.include_router(area)

@@ -1,0 +1,148 @@
+"""Campaigns over HTTP (`../shared/API.md`, "Campaigns"): operator only, but for `/l/{token}`,
+the tracked link a recipient follows without signing in."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from tidings.api.auth import Context, CurrentPrincipal
+from tidings.api.writes import PlainWrite, Write
+from tidings.campaigns import service
+from tidings.campaigns.events import read_link_token
+from tidings.campaigns.schemas import (
+    AudienceOut,
+    AuditEntry,
+    CampaignIn,
+    CampaignOut,
+    ReportOut,
+)
+from tidings.kit.db import read_transaction, with_retry, write_transaction
+from tidings.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
+
+router = APIRouter(prefix="/v1", tags=["campaigns"])
+links = APIRouter(tags=["campaigns"])
+
+OPERATOR = "operator"
+
+
+@router.post("/campaigns", status_code=201, response_model=CampaignOut)
+def create_campaign(body: CampaignIn, write: Write) -> Response:
+    """Operator: a new campaign, as a draft."""
+    write.principal.require_operator()
+    return write.run(
+        lambda conn: service.create_campaign(conn, body, actor=OPERATOR, at=write.now),
+        body=body,
+        status_code=201,
+    )
+
+
+@router.get("/campaigns", response_model=Page[CampaignOut])
+def list_campaigns(
+    context: Context,
+    principal: CurrentPrincipal,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=400)] = None,
+) -> Page[CampaignOut]:
+    """Operator: campaigns, newest first."""
+    principal.require_operator()
+    with read_transaction(context.engine) as conn:
+        items = service.list_campaigns(conn, before=decode_cursor(cursor), limit=limit + 1)
+    more = len(items) > limit
+    items = items[:limit]
+    return Page(items=items, next_cursor=encode_cursor(items[-1].id) if more else None)
+
+
+@router.get("/campaigns/{campaign_id}", response_model=CampaignOut)
+def get_campaign(campaign_id: str, context: Context, principal: CurrentPrincipal) -> CampaignOut:
+    principal.require_operator()
+    with read_transaction(context.engine) as conn:
+        return service.get_campaign(conn, campaign_id)
+
+
+@router.put("/campaigns/{campaign_id}", response_model=CampaignOut)
+def edit_draft(campaign_id: str, body: CampaignIn, write: PlainWrite) -> Response:
+    """Operator: replace a draft (a launched campaign is 409); the change is audited."""
+    write.principal.require_operator()
+    return write.run(
+        lambda conn: service.update_draft(conn, campaign_id, body, actor=OPERATOR, at=write.now),
+        body=body,
+    )
+
+
+@router.get("/campaigns/{campaign_id}/audit", response_model=list[AuditEntry])
+def audit(campaign_id: str, context: Context, principal: CurrentPrincipal) -> list[AuditEntry]:
+    """Operator: every change of the campaign, oldest first."""
+    principal.require_operator()
+    with read_transaction(context.engine) as conn:
+        return service.audit_trail(conn, campaign_id)
+
+
+@router.get("/campaigns/{campaign_id}/audience", response_model=AudienceOut)
+def audience(campaign_id: str, context: Context, principal: CurrentPrincipal) -> AudienceOut:
+    """Operator: matched, eligible and excluded counts; sends nothing."""
+    principal.require_operator()
+    with read_transaction(context.engine) as conn:
+        return service.audience(conn, campaign_id, now=context.clock.now())
+
+
+@router.post("/campaigns/{campaign_id}/launch", status_code=202, response_model=CampaignOut)
+def launch(campaign_id: str, write: Write) -> Response:
+    """Operator: freeze the audience and send through the planner; a second launch is 409."""
+    write.principal.require_operator()
+    return write.run(
+        lambda conn: service.launch(conn, campaign_id, actor=OPERATOR, at=write.now),
+        status_code=202,
+    )
+
+
+@router.post("/campaigns/{campaign_id}/cancel", response_model=CampaignOut)
+def cancel(campaign_id: str, write: Write) -> Response:
+    """Operator: stop what has not been sent."""
+    write.principal.require_operator()
+    return write.run(lambda conn: service.cancel(conn, campaign_id, actor=OPERATOR, at=write.now))
+
+
+@router.get("/campaigns/{campaign_id}/report", response_model=ReportOut)
+def report(campaign_id: str, context: Context, principal: CurrentPrincipal) -> ReportOut:
+    """Operator: per variant and control, what was sent, clicked and converted, and whether
+    the difference is likely real."""
+    principal.require_operator()
+    with read_transaction(context.engine) as conn:
+        return service.report(conn, campaign_id)
+
+
+_NOT_FOUND = """<!DOCTYPE html>
+<html lang="zh-CN"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex"><title>链接无效 / Link not valid</title></head>
+<body><main><h1>链接无效 / Link not valid</h1>
+<p>这个链接无效或已失效。/ This link is not valid.</p></main></body></html>"""
+
+
+@links.get(
+    "/l/{token}",
+    status_code=302,
+    response_class=RedirectResponse,
+    responses={404: {"content": {"text/html": {}}, "description": "Not a link we made"}},
+)
+def follow_link(token: str, context: Context) -> Response:
+    """A campaign message's tracked link: the first click is recorded, then 302 to the
+    content's url (the campaign's own, never one taken from the request)."""
+    # A message may end a sentence right after the link: mail apps then keep the full stop.
+    target = read_link_token(context.keyring, token.rstrip("."))
+    if target is None:
+        return HTMLResponse(_NOT_FOUND, status_code=404)
+    found = target
+    at = context.clock.now()
+
+    def attempt() -> str | None:
+        with write_transaction(context.engine) as conn:
+            return service.follow_link(conn, found, at=at)
+
+    url = with_retry(attempt)
+    if url is None:
+        return HTMLResponse(_NOT_FOUND, status_code=404)
+    return RedirectResponse(url, status_code=302, headers={"Cache-Control": "no-store"})
