@@ -53,18 +53,18 @@ def _follow_up(site: Site, payer: Payer) -> tuple[str, str]:
             },
         ],
     }
-    survey_id = ok(site.operator.post("/v1/surveys", json=survey))["id"]
+    survey_id = ok(site.operator.post("/v1/surveys", json=survey), 201)["id"]
     ticket = {"user_id": payer.id, "channel": "web", "body": "转账没到账，请帮忙查一下"}
-    ticket_id = ok(site.operator.post("/v1/tickets", json=ticket))["id"]
+    ticket_id = ok(site.operator.post("/v1/tickets", json=ticket), 201)["id"]
     answer = {"author": "agent", "body": "已为您核实，款项今天到账。"}
-    ok(site.operator.post(f"/v1/tickets/{ticket_id}/messages", json=answer))
+    ok(site.operator.post(f"/v1/tickets/{ticket_id}/messages", json=answer), 201)
     ok(site.operator.post(f"/v1/tickets/{ticket_id}/status", json={"status": "resolved"}))
-    ok(site.operator.post("/v1/jobs/followup.invitations/runs", json={}))
+    ok(site.operator.post("/v1/jobs/followup.invitations/runs", json={}), 202)
     change = {
         "title": {"zh-CN": "到账更快了", "en": "Transfers arrive faster"},
         "body": {"zh-CN": "转账2小时内到账。"},
     }
-    ok(site.operator.post("/v1/changes", json=change))
+    ok(site.operator.post("/v1/changes", json=change), 201)
     return ticket_id, survey_id
 
 

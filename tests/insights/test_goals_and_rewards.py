@@ -86,6 +86,7 @@ def test_goal_reward_is_paid_once_per_goal(context: AppContext) -> None:
     with read_transaction(context.engine) as conn:
         page = wallets.list_transactions(
             conn,
+            context.keyring,
             goal,
             acting_user_id=user_id,
             limit=50,
