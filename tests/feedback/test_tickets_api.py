@@ -149,6 +149,29 @@ def test_the_queue_shows_the_nearest_deadline_first(client: TestClient, clock: F
     assert [t["id"] for t in queue] == [urgent["id"], complaint["id"], question["id"]]
 
 
+def test_the_queue_pages_through_every_ticket_once_in_deadline_order(
+    client: TestClient, clock: FixedClock
+) -> None:
+    user = create_user(client)
+    bodies = ["请问借款利率是多少", "我的账户被盗了", "转账没到账", "怎么改手机号", "账户被盗刷"]
+    for body in bodies:  # same moment: deadlines tie, and the id breaks the tie
+        open_ticket(client, user, body=body)
+    whole = [t["id"] for t in client.get("/v1/tickets").json()["items"]]
+    paged: list[str] = []
+    params: dict[str, Any] = {"limit": 2}
+    while True:
+        page = client.get("/v1/tickets", params=params).json()
+        paged += [t["id"] for t in page["items"]]
+        if page["next_cursor"] is None:
+            break
+        params["cursor"] = page["next_cursor"]
+    assert len(whole) == len(bodies)
+    assert paged == whole
+    refused = client.get("/v1/tickets", params={"cursor": "not-a-cursor"})
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["field"] == "cursor"
+
+
 def test_inbound_sms_opens_a_ticket_while_t_unsubscribes(
     client: TestClient, context: AppContext, clock: FixedClock
 ) -> None:

@@ -36,7 +36,15 @@ from tidings.feedback.service import analysis, changes, inbound, knowledge, surv
 from tidings.feedback.types import Priority, TicketStatus
 from tidings.kit.clock import UtcDateTime
 from tidings.kit.db import read_transaction, write_transaction
-from tidings.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
+from tidings.kit.pagination import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    Page,
+    decode_cursor,
+    decode_moment_cursor,
+    encode_cursor,
+    encode_moment_cursor,
+)
 
 router = APIRouter(prefix="/v1", tags=["feedback"])
 
@@ -120,14 +128,26 @@ def ticket_queue(
     status: TicketStatus | None = None,
     breached: bool | None = None,
     limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
 ) -> Page[TicketOut]:
     """Operator: the queue, nearest deadline first (open and pending unless `status`)."""
     principal.require_operator()
+    after = decode_moment_cursor(cursor)
     with read_transaction(context.engine) as conn:
         items = tickets.list_tickets(
-            conn, user_id=None, status=status, breached=breached, limit=limit, after_id=None
+            conn,
+            user_id=None,
+            status=status,
+            breached=breached,
+            limit=limit,
+            after_id=None,
+            after_deadline=after,
         )
-    return Page(items=items, next_cursor=None)
+    last = items[-1] if len(items) == limit else None
+    return Page(
+        items=items,
+        next_cursor=encode_moment_cursor(tickets.next_deadline(last), last.id) if last else None,
+    )
 
 
 @router.get("/users/{user_id}/tickets", response_model=Page[TicketOut])

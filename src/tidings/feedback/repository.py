@@ -84,9 +84,11 @@ def list_tickets(
     limit: int = 50,
     after_id: str | None = None,
     by_deadline: bool = False,
+    after_deadline: tuple[datetime, str] | None = None,
 ) -> list[AnyRow]:
     """A user's tickets newest first, or the operator queue (`by_deadline`: the nearest
-    deadline first, open tickets only unless a status is named)."""
+    deadline first, open tickets only unless a status is named; `after_deadline` is the
+    (deadline, id) of the last ticket of the previous page)."""
     stmt = select(tickets)
     if user_id is not None:
         stmt = stmt.where(tickets.c.user_id == user_id)
@@ -102,6 +104,11 @@ def list_tickets(
             (tickets.c.first_response_at.is_(None), tickets.c.first_response_due),
             else_=tickets.c.resolution_due,
         )
+        if after_deadline is not None:
+            due, last_id = after_deadline
+            stmt = stmt.where(
+                or_(nearest > due, and_(nearest == due, tickets.c.id > last_id)),
+            )
         stmt = stmt.order_by(nearest, tickets.c.id)
         return list(conn.execute(stmt.limit(limit)))
     if after_id is not None:

@@ -152,8 +152,10 @@ def list_tickets(
     breached: bool | None,
     limit: int,
     after_id: str | None,
+    after_deadline: tuple[datetime, str] | None = None,
 ) -> list[TicketOut]:
-    """A user's tickets (newest first), or the operator queue (nearest deadline first)."""
+    """A user's tickets (newest first, after `after_id`), or the operator queue (nearest
+    deadline first, after the `after_deadline` (deadline, id) of the previous page)."""
     rows = repository.list_tickets(
         conn,
         user_id=user_id,
@@ -162,8 +164,16 @@ def list_tickets(
         limit=limit,
         after_id=after_id,
         by_deadline=user_id is None,
+        after_deadline=after_deadline,
     )
     return [ticket_out(r) for r in rows]
+
+
+def next_deadline(ticket: TicketOut) -> datetime:
+    """The deadline the queue orders a ticket by: its first response until answered, then
+    its resolution."""
+    sla = ticket.sla
+    return sla.first_response_due if sla.first_response_at is None else sla.resolution_due
 
 
 def add_message(
