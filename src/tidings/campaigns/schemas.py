@@ -118,7 +118,10 @@ class Content(_Condition):
 class Variant(_Condition):
     key: VariantKey
     weight: int = Field(ge=1, le=100)
-    content: dict[Locale, Content]
+    content: dict[Locale, Content] = Field(
+        description="Per locale; zh-CN (the default locale) is required.",
+        json_schema_extra={"required": ["zh-CN"]},
+    )
 
     @model_validator(mode="after")
     def _has_default_locale(self) -> Variant:
