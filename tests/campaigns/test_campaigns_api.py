@@ -107,6 +107,21 @@ def test_one_idempotency_key_creates_once_and_another_body_is_409(client: TestCl
     assert len(client.get("/v1/campaigns").json()["items"]) == 1
 
 
+def test_a_repeated_launch_key_replays_and_a_new_launch_is_409(client: TestClient) -> None:
+    campaign = create_campaign(client)
+    key = {"Idempotency-Key": "launch-once"}
+    path = f"/v1/campaigns/{campaign['id']}/launch"
+    first = client.post(path, headers=key)
+    again = client.post(path, headers=key)
+    second = client.post(path, headers={"Idempotency-Key": "launch-twice"})
+
+    assert first.status_code == again.status_code == 202
+    assert again.json() == first.json()
+    assert second.status_code == 409
+    trail = client.get(f"/v1/campaigns/{campaign['id']}/audit").json()
+    assert [e["action"] for e in trail].count("launched") == 1
+
+
 def test_a_draft_is_edited_until_launch_and_every_change_is_audited(
     client: TestClient, context: AppContext, clock: FixedClock
 ) -> None:
