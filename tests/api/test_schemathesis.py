@@ -335,6 +335,9 @@ BEYOND_JSON_SCHEMA = {
     "phone": "a phone number's validity (its numbering plan); the schema names it "
     "`format: phone`, and the fuzzing phase draws real numbers, the coverage phase does not",
     "locale": "a locale Babel knows (`format: locale`), likewise",
+    "variants": "a campaign's variant keys, each once: `uniqueItems` compares whole variants, "
+    "not one property of them",
+    "questions": "a survey's question ids, each once, likewise",
 }
 """Fields whose validity JSON Schema cannot state."""
 

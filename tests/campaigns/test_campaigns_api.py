@@ -63,6 +63,7 @@ def test_a_user_token_reaches_no_campaign_route_and_changes_nothing(
     [
         ({"control_percent": 60}, "control_percent"),
         ({"channels": ["fax"]}, "channels"),
+        ({"channels": ["sms", "sms"]}, "channels"),
         ({"segment": {"all": [{"shoe_size": 42}]}}, "segment"),
         ({"variants": []}, "variants"),
         ({"send_at": "9999-12-31T23:00:00-05:00"}, "send_at"),
@@ -87,6 +88,14 @@ def test_a_variant_without_the_default_locale_is_422(client: TestClient) -> None
     response = client.post("/v1/campaigns", json=campaign_body(variants=variants))
     assert response.status_code == 422
     assert "variants" in str(response.json()["errors"])
+
+
+def test_two_variants_with_one_key_are_422_naming_variants(client: TestClient) -> None:
+    variant = {"key": "a", "weight": 1, "content": {"zh-CN": {"title": "嗨", "body": "你好"}}}
+    response = client.post("/v1/campaigns", json=campaign_body(variants=[variant, variant]))
+    assert response.status_code == 422
+    assert [error["field"] for error in response.json()["errors"]] == ["variants"]
+    assert client.get("/v1/campaigns").json()["items"] == []
 
 
 def test_an_unknown_campaign_is_404(client: TestClient) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.feedback.support import as_user, create_survey, open_ticket, resolve, run_job
+from tests.feedback.support import NPS_SURVEY, as_user, create_survey, open_ticket, resolve, run_job
 from tests.helpers import create_user
 from tests.notify.test_pipeline import deliver_everything
 from tidings.app.context import AppContext
@@ -202,6 +202,27 @@ def test_a_bad_survey_is_422_naming_the_field(client: TestClient) -> None:
     assert bad.status_code == 422
     fields = {e["field"] for e in bad.json()["errors"]}
     assert {"sample_percent", "questions"} <= {f.split(".")[-1] for f in fields} | fields
+
+
+@pytest.mark.parametrize(
+    ("questions", "field"),
+    [
+        ([NPS_SURVEY["questions"][0], NPS_SURVEY["questions"][0]], "questions"),
+        (
+            [{**NPS_SURVEY["questions"][0], "choices": [{"zh-CN": "是"}, {"zh-CN": "否"}]}],
+            "questions.0",
+        ),
+        ([{**NPS_SURVEY["questions"][2], "choices": None}], "questions.0"),
+    ],
+    ids=["one id twice", "choices on an nps question", "a choice question without choices"],
+)
+def test_a_survey_whose_questions_contradict_is_422(
+    client: TestClient, questions: list[dict[str, Any]], field: str
+) -> None:
+    response = client.post("/v1/surveys", json={**NPS_SURVEY, "questions": questions})
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["errors"]] == [field]
+    assert client.get("/v1/surveys").json() == []
 
 
 def test_one_idempotency_key_answers_once(client: TestClient, clock: FixedClock) -> None:

@@ -26,11 +26,14 @@ def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None
 
 
 def _field(loc: tuple[Any, ...]) -> str:
-    """`("body", "amount", "value")` → `amount.value`; headers and queries keep their name."""
+    """`("body", "amount", "value")` → `amount.value`; headers and queries keep their name.
+    A tagged union's tag repeats its one key (`spent_at_least.spent_at_least.within_days`);
+    it is said once."""
     parts = [str(p) for p in loc]
     if parts and parts[0] in {"body", "query", "path", "header"}:
         parts = parts[1:]
-    return ".".join(parts) or "body"
+    said_once = [part for i, part in enumerate(parts) if i == 0 or part != parts[i - 1]]
+    return ".".join(said_once) or "body"
 
 
 def validation_problem(errors: list[Any]) -> dict[str, Any]:

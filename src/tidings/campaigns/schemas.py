@@ -6,7 +6,16 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StringConstraints,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 from tidings.insights.categories import SpendingCategory
 from tidings.kit.clock import UtcDateTime
@@ -84,16 +93,30 @@ class UserIds(_Condition):
     user_ids: list[UserRef] = Field(min_length=1, max_length=10_000)
 
 
-Condition = (
-    LocaleIs
-    | JoinedWithin
-    | BalanceAtLeast
-    | HasSubWallet
-    | LacksSubWallet
-    | SpentAtLeast
-    | PaymentsAtLeast
-    | UserIds
-)
+def _condition_name(value: Any) -> str | None:
+    """A condition is told by its one key, so a mistake is reported for that condition only
+    (not for every kind it failed to be)."""
+    if isinstance(value, dict):
+        return next(iter(value), None) if len(value) == 1 else None
+    return next(iter(type(value).model_fields), None) if isinstance(value, _Condition) else None
+
+
+Condition = Annotated[
+    Annotated[LocaleIs, Tag("locale")]
+    | Annotated[JoinedWithin, Tag("joined_within_days")]
+    | Annotated[BalanceAtLeast, Tag("balance_at_least")]
+    | Annotated[HasSubWallet, Tag("has_sub_wallet")]
+    | Annotated[LacksSubWallet, Tag("lacks_sub_wallet")]
+    | Annotated[SpentAtLeast, Tag("spent_at_least")]
+    | Annotated[PaymentsAtLeast, Tag("payments_at_least")]
+    | Annotated[UserIds, Tag("user_ids")],
+    Discriminator(
+        _condition_name,
+        custom_error_type="segment_condition",
+        custom_error_message="one of locale, joined_within_days, balance_at_least, "
+        "has_sub_wallet, lacks_sub_wallet, spent_at_least, payments_at_least, user_ids",
+    ),
+]
 PERSONAL_CONDITIONS = (HasSubWallet, LacksSubWallet, SpentAtLeast, PaymentsAtLeast)
 """Conditions on a user's spending or behaviour: they make a segment personalised (PIPL
 art. 24), so users who turned personalised marketing off are left out."""
@@ -143,19 +166,27 @@ class CampaignIn(_Condition):
     segment: Segment
     variants: list[Variant] = Field(min_length=1, max_length=10)
     control_percent: int = Field(0, ge=0, le=50)
-    channels: list[Channel] = Field(min_length=1, max_length=4)
+    channels: list[Channel] = Field(
+        min_length=1, max_length=4, json_schema_extra={"uniqueItems": True}
+    )
     send_at: UtcDateTime | None = None
     conversion: Conversion | None = None
     personalised: bool = False
 
-    @model_validator(mode="after")
-    def _distinct(self) -> CampaignIn:
-        keys = [v.key for v in self.variants]
+    @field_validator("variants")
+    @classmethod
+    def _each_key_once(cls, variants: list[Variant]) -> list[Variant]:
+        keys = [v.key for v in variants]
         if len(set(keys)) != len(keys):
-            raise ValueError("variants: each key once")
-        if len(set(self.channels)) != len(self.channels):
-            raise ValueError("channels: each channel once")
-        return self
+            raise ValueError("each variant key once")
+        return variants
+
+    @field_validator("channels")
+    @classmethod
+    def _each_channel_once(cls, channels: list[Channel]) -> list[Channel]:
+        if len(set(channels)) != len(channels):
+            raise ValueError("each channel once")
+        return channels
 
 
 class CampaignOut(BaseModel):

@@ -12,12 +12,19 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    field_validator,
     model_validator,
 )
 
 from tidings.feedback.types import Author, Category, Channel, Priority, QuestionKind, TicketStatus
 from tidings.kit.ids import ID_PATTERN
-from tidings.kit.text import LongText, ShortText, display_safe, unstorable_reason
+from tidings.kit.text import (
+    MULTILINE_DISPLAY_PATTERN,
+    LongText,
+    ShortText,
+    display_safe,
+    unstorable_reason,
+)
 
 Ref = Annotated[str, StringConstraints(pattern=ID_PATTERN), Field(examples=["tkt_01JD..."])]
 EventTypeName = Annotated[
@@ -40,6 +47,7 @@ MessageText = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=5000),
     AfterValidator(_message),
+    Field(json_schema_extra={"pattern": MULTILINE_DISPLAY_PATTERN}),
 ]
 """A question, a complaint, an answer: 1-5000 characters, line breaks allowed."""
 
@@ -65,7 +73,15 @@ class ShortLocalized(Localized):
 
 
 class Question(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        # What `_choices_for_choice` enforces, said in the schema for clients and fuzzers.
+        json_schema_extra={
+            "if": {"properties": {"kind": {"const": "choice"}}},
+            "then": {"required": ["choices"], "properties": {"choices": {"type": "array"}}},
+            "else": {"properties": {"choices": {"type": "null"}}},
+        },
+    )
 
     id: QuestionId
     kind: QuestionKind
@@ -97,12 +113,13 @@ class SurveyIn(BaseModel):
     expires_days: int = Field(7, ge=1, le=90, description="How long an invitation is open.")
     questions: list[Question] = Field(min_length=1, max_length=20)
 
-    @model_validator(mode="after")
-    def _unique_ids(self) -> SurveyIn:
-        ids = [q.id for q in self.questions]
+    @field_validator("questions")
+    @classmethod
+    def _unique_ids(cls, questions: list[Question]) -> list[Question]:
+        ids = [q.id for q in questions]
         if len(set(ids)) != len(ids):
             raise ValueError("question ids must be unique")
-        return self
+        return questions
 
 
 class SurveyOut(BaseModel):
@@ -135,7 +152,9 @@ class ResponseIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     invitation_id: Ref
-    answers: dict[QuestionId, AnswerValue] = Field(max_length=20)
+    answers: dict[QuestionId, AnswerValue] = Field(
+        max_length=20, json_schema_extra={"additionalProperties": False}
+    )
 
 
 class ResponseOut(BaseModel):

@@ -99,11 +99,16 @@ def storable_json(*, max_bytes: int) -> Callable[[dict[str, Any]], dict[str, Any
     return check
 
 
-def _class_of(categories: frozenset[str]) -> str:
-    """A regex character class body of the BMP code points in `categories`, as ranges."""
+def _class_of(categories: frozenset[str], *, but: str = "") -> str:
+    """A regex character class body of the BMP code points in `categories` (except those in
+    `but`), as ranges."""
     ranges: list[list[int]] = []
     for code in range(0x10000):
-        if unicodedata.category(chr(code)) in categories and not 0xD800 <= code <= 0xDFFF:
+        if (
+            unicodedata.category(chr(code)) in categories
+            and not 0xD800 <= code <= 0xDFFF
+            and chr(code) not in but
+        ):
             if ranges and ranges[-1][1] == code - 1:
                 ranges[-1][1] = code
             else:
@@ -127,6 +132,10 @@ PRINTABLE_PATTERN = _pattern_without(_CONTROL)
 DISPLAY_PATTERN = _pattern_without(_CONTROL + _class_of(frozenset({"Cf"})))
 """JSON Schema `pattern` of display-safe text (no control or format characters, not
 blank; format characters outside the BMP are refused too, but not named here)."""
+MULTILINE_DISPLAY_PATTERN = _pattern_without(
+    _class_of(frozenset({"Cc"}), but="\t\n\r") + _class_of(frozenset({"Cf"}))
+)
+"""`DISPLAY_PATTERN` for text of several lines: tabs and line breaks allowed."""
 
 
 MAX_EVENT_DATA_BYTES = 64 * 1024
