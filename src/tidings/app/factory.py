@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -29,7 +30,7 @@ from tidings.config import Settings, get_settings
 from tidings.credit.api import router as credit_router
 from tidings.feedback.api import router as feedback_router
 from tidings.insights.api import router as insights_router
-from tidings.kit.db import read_transaction
+from tidings.kit.db import checkpoint_in_background, read_transaction
 from tidings.kit.errors import PROBLEM_BASE
 from tidings.ledger.api import router as ledger_router
 from tidings.notify.api import router as notify_router
@@ -57,7 +58,11 @@ def create_app(context: AppContext | None = None, settings: Settings | None = No
         # the extra ones would only queue for a connection inside the pool.
         threads = anyio.to_thread.current_default_thread_limiter()
         threads.total_tokens = context.settings.database_pool_size
-        yield
+        with checkpoint_in_background(context.engine):
+            # What start-up built lives as long as the process: the collector need not
+            # walk it again and again (a full collection is a pause every request waits out).
+            gc.freeze()
+            yield
         context.engine.dispose()
 
     app = FastAPI(
