@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 import anyio.to_thread
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from starlette.responses import Response
@@ -48,6 +49,8 @@ Money is `{"value": <integer minor units>, "currency": "CNY"}`; errors are RFC 9
 documents; every state-changing POST accepts an `Idempotency-Key` header.
 """
 
+TELEMETRY_OFF: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
+
 
 def create_app(context: AppContext | None = None, settings: Settings | None = None) -> FastAPI:
     context = context or build_context(settings or get_settings())
@@ -70,6 +73,7 @@ def create_app(context: AppContext | None = None, settings: Settings | None = No
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        telemetry=None if context.settings.opentelemetry else TELEMETRY_OFF,
         # No default response class: FastAPI's own fast path (the response model straight to
         # JSON bytes by pydantic) applies only without one. Writes answer with orjson.
     )
