@@ -17,7 +17,7 @@ from sqlalchemy import Column, Connection, Index, String, Table, insert, select,
 
 from tidings.kit.clock import UtcDateTime
 from tidings.kit.ids import new_id
-from tidings.kit.tables import Id, Json, Timestamp, metadata
+from tidings.kit.tables import Id, Json, Timestamp, id_column, metadata, optional_columns
 from tidings.kit.wakeups import Channel, ring_after_commit
 
 SOURCE = "tidings"
@@ -43,15 +43,16 @@ class EventType:
 outbox = Table(
     "outbox",
     metadata,
-    Column("id", Id, primary_key=True),
+    id_column(),
     Column("source", String(255), nullable=False),
     Column("type", String(80), nullable=False),
     Column("subject", String(255)),
     Column("user_id", Id),
     Column("time", Timestamp, nullable=False),
     Column("data", Json, nullable=False),
-    Column("relayed_at", Timestamp),
-    Column("bus_published_at", Timestamp),  # acked by the event bus (docs/event-bus.md)
+    *optional_columns(
+        Timestamp, "relayed_at", "bus_published_at"
+    ),  # acked by the event bus (docs/event-bus.md)
     Index("ix_outbox_relayed_at_id", "relayed_at", "id"),
     Index("ix_outbox_bus_published_at_id", "bus_published_at", "id"),
     Index("ix_outbox_user_id", "user_id"),
