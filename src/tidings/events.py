@@ -74,20 +74,24 @@ def record_event(
 ) -> str:
     """Append one event to the outbox inside the caller's transaction; returns its id."""
     event_id = event_id or new_id("evt")
-    conn.execute(
-        _INSERT_OUTBOX,
-        {
-            "id": event_id,
-            "source": source,
-            "type": type,
-            "subject": user_id,
-            "user_id": user_id,
-            "time": at,
-            "data": data,
-        },
-    )
+    conn.execute(_INSERT_OUTBOX, _outbox_row(event_id, source, type, user_id, at, data))
     ring_after_commit(conn, Channel.OUTBOX)
     return event_id
+
+
+def _outbox_row(
+    event_id: str, source: str, type: str, user_id: str | None, at: datetime, data: dict[str, Any]
+) -> dict[str, Any]:
+    """The outbox row of one event: the user is its CloudEvents subject too."""
+    return {
+        "id": event_id,
+        "source": source,
+        "type": type,
+        "subject": user_id,
+        "user_id": user_id,
+        "time": at,
+        "data": data,
+    }
 
 
 def record_events(
@@ -102,15 +106,7 @@ def record_events(
     batch); their ids, in order."""
     ids = [new_id("evt") for _ in events]
     rows = [
-        {
-            "id": event_id,
-            "source": source,
-            "type": type,
-            "subject": user_id,
-            "user_id": user_id,
-            "time": at,
-            "data": data,
-        }
+        _outbox_row(event_id, source, type, user_id, at, data)
         for event_id, (user_id, data) in zip(ids, events, strict=True)
     ]
     if rows:

@@ -54,6 +54,7 @@ from tidings.bench.support import (
     DatabaseKind,
     Timings,
     bench_database,
+    create_bench_user,
     make_progress,
     run_timed,
     step,
@@ -72,7 +73,6 @@ from tidings.risk.online import OnlineRiskModel
 from tidings.risk.scoring import assess_transfer
 from tidings.risk.stepup import UNSCORED, StepUpPolicy
 from tidings.risk.synthetic import Pattern, stream
-from tidings.users.schemas import UserCreate
 from tidings.wallets import service as wallets
 from tidings.wallets.schemas import Merchant, TransferCreate, TransferKind
 
@@ -222,19 +222,14 @@ def _funded_wallets(
     at = at or context.clock.now()
     for n in range(first, first + count):
         with write_transaction(context.engine) as conn:
-            user = wallets.create_user_with_wallet(
+            user = create_bench_user(
                 conn,
-                context.keyring,
-                UserCreate(
-                    external_id=f"bench-service-{n}",
-                    name=f"基准用户{n}",
-                    phone=f"1381234{n:04d}",
-                    email=f"bench{n}@example.com",
-                    locale="zh-CN",
-                    timezone="Asia/Shanghai",
-                ),
+                context,
+                external_id=f"bench-service-{n}",
+                name=f"基准用户{n}",
+                phone=f"1381234{n:04d}",
+                email=f"bench{n}@example.com",
                 at=at,
-                **context.user_defaults(),
             )
             wallets.create_transfer(
                 conn,
