@@ -56,6 +56,7 @@ from tidings.bench.support import (
     DatabaseKind,
     Timings,
     bench_database,
+    create_bench_user,
     make_progress,
     run_timed,
     step,
@@ -74,7 +75,6 @@ from tidings.risk.online import OnlineRiskModel
 from tidings.risk.scoring import assess_transfer
 from tidings.risk.stepup import UNSCORED, StepUpPolicy
 from tidings.risk.synthetic import Pattern, stream
-from tidings.users.schemas import UserCreate
 from tidings.wallets import service as wallets
 from tidings.wallets.schemas import Merchant, TransferCreate, TransferKind
 
@@ -231,19 +231,14 @@ def _funded_wallets(
     for start in range(0, count, USERS_PER_TRANSACTION):
         with write_transaction(context.engine) as conn:
             for n in numbers[start : start + USERS_PER_TRANSACTION]:
-                user = wallets.create_user_with_wallet(
+                user = create_bench_user(
                     conn,
-                    context.keyring,
-                    UserCreate(
-                        external_id=f"bench-service-{n}",
-                        name=f"基准用户{n}",
-                        phone=f"138{n:08d}",
-                        email=f"bench{n}@example.com",
-                        locale="zh-CN",
-                        timezone="Asia/Shanghai",
-                    ),
+                    context,
+                    external_id=f"bench-service-{n}",
+                    name=f"基准用户{n}",
+                    phone=f"138{n:08d}",
+                    email=f"bench{n}@example.com",
                     at=at,
-                    **context.user_defaults(),
                 )
                 wallets.create_transfer(
                     conn,
