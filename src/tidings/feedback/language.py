@@ -23,6 +23,7 @@ from tidings.feedback.types import Sentiment
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]+")
 _WORD = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]+|[a-z0-9]+(?:'[a-z]+)?")
 
+
 def _segment(chinese: str) -> list[str]:
     """Chinese words. `rjieba` is imported on first use: its dictionary is ~30 MB that a
     server process which never reads feedback need not hold."""
