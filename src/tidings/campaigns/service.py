@@ -284,6 +284,7 @@ def send_plan(conn: Connection, campaign_id: str) -> SendPlan:
             locale: {
                 "campaign_id": campaign_id,
                 "variant": variant["key"],
+                "personalised": bool(row.personalised),
                 **{k: v for k, v in content.items() if v is not None},
             }
             for locale, content in variant["content"].items()

@@ -197,9 +197,7 @@ def _marketing_sent_before(
     # The notice's category as a scalar sub-select (a probe by primary key per earlier
     # delivery), not a join: the page's statement runs without nested-loop joins.
     category = (
-        select(notice.c.category)
-        .where(notice.c.id == earlier.c.notification_id)
-        .scalar_subquery()
+        select(notice.c.category).where(notice.c.id == earlier.c.notification_id).scalar_subquery()
     )
     return (
         select(func.count())
