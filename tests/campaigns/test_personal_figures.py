@@ -15,10 +15,11 @@ from tests.campaigns.support import (
     deliver_everything,
     dispatch,
     launch,
+    pay,
     shanghai,
     turn_personalisation_off,
 )
-from tests.helpers import cny, top_up, transfer
+from tests.helpers import top_up
 from tidings.app.context import AppContext
 from tidings.kit.clock import FixedClock
 
@@ -38,16 +39,6 @@ def figures_variant(zh: str, en: str) -> list[dict[str, Any]]:
             },
         }
     ]
-
-
-def pay(client: TestClient, user: dict[str, Any], value: int, category: str) -> None:
-    transfer(
-        client,
-        kind="payment",
-        source=user["wallet_id"],
-        amount=cny(value),
-        merchant={"name": "海底捞", "category": category},
-    )
 
 
 @pytest.fixture
