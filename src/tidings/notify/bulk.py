@@ -1,17 +1,18 @@
-"""Marketing to many users at once, planned set-based: `INSERT … SELECT` per page.
+"""Marketing to many users at once, planned set-based: one statement per page.
 
 The relay plans one intent at a time in Python; a campaign to a million users cannot. Here
 the same rules run as SQL over a page of the audience: one notice per user (the unique
-(user, event, kind) constraint makes a re-run add nobody twice), then one delivery per
-channel, each either
+(user, event, kind) constraint makes a re-run add nobody twice) and, for the notices just
+written (PostgreSQL: the same statement, fed by their `INSERT … RETURNING`), one delivery
+per channel with consent, each either
 
-- `suppressed` `no_consent`: no marketing consent on that channel (the latest consent-ledger
-  row), checked per channel, the inbox included;
 - `suppressed` `unreachable` / `skipped` `no_device`: no phone, email or push device;
 - `suppressed` `cap`: the user's marketing cap (interrupting channels) is full;
 - `pending`, due at the opening of the sending window in the user's own time zone
   (computed once per time zone in the page, `reason` `marketing_window` when postponed).
 
+A channel without marketing consent (the latest consent-ledger row, the inbox included)
+gets no row: the send is counted (`BulkPlan.no_consent`) for the caller's report.
 Quiet hours, and consent or caps that change later, are applied again by the dispatcher
 just before sending (`planner.recheck_marketing`), as for every marketing delivery.
 The caller (the composition root) hands the audience over as a SELECT, so the engine never
