@@ -77,7 +77,7 @@ def test_each_recipient_reads_their_own_figures_in_their_locale(
         variants=figures_variant(
             "您上月餐饮消费{spent_last_month.dining}元，共消费{spent_last_month}元",
             "Last month you spent CNY {spent_last_month.dining} on dining "
-            "(CNY {spent_last_month.travel} on travel)",
+            "(CNY {spent_last_month.travel} on travel); balance CNY {balance}",
         ),
     )
 

@@ -215,7 +215,7 @@ class CampaignIn(_Condition):
                     if name not in FIGURES:
                         raise ValueError(
                             f"{where}: unknown placeholder {{{name}}}; known: "
-                            "{spent_last_month} and {spent_last_month.<category>}"
+                            "{spent_last_month}, {spent_last_month.<category>}, {balance}"
                         )
         return variants
 

@@ -1,8 +1,8 @@
 """The user's own figures a personalised campaign may print, declared as data.
 
-Content writes them as placeholders, `{spent_last_month}` or
-`{spent_last_month.dining}` ("您上月餐饮消费{spent_last_month.dining}元"); each is filled in
-per recipient when the message is sent, as a bare amount in the recipient's locale
+Content writes them as placeholders, `{spent_last_month}`, `{spent_last_month.dining}` or
+`{balance}` ("您上月餐饮消费{spent_last_month.dining}元"); each is filled in per recipient
+when the message is sent, as a bare amount in the recipient's locale
 (`1,240.00`), so the words around it (元, CNY) stay the writer's. Only a personalised
 campaign may use them (PIPL art. 24: a message built on someone's spending is
 personalised); any other `{name}` in a personalised campaign is refused too.
@@ -17,6 +17,7 @@ from typing import Final
 from tidings.insights.categories import SpendingCategory
 
 SPENT_LAST_MONTH: Final = "spent_last_month"
+BALANCE: Final = "balance"
 
 FIGURES: Final[Mapping[str, str]] = {
     SPENT_LAST_MONTH: "What the user spent last calendar month (their time zone), all "
@@ -25,6 +26,7 @@ FIGURES: Final[Mapping[str, str]] = {
         f"{SPENT_LAST_MONTH}.{category.value}": f"The same, in the {category.value} category."
         for category in SpendingCategory
     },
+    BALANCE: "The balance of the user's main wallet at the moment of sending.",
 }
 """Every placeholder content may use → what it stands for (documented in docs/campaigns.md)."""
 

@@ -1,5 +1,5 @@
 """The user's own figures for personalised content (`tidings.insights.figures`): read through
-the spending view, formatted in the reader's locale."""
+the spending view and the wallets domain, formatted in the reader's locale."""
 
 from __future__ import annotations
 
@@ -9,15 +9,17 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection
 
 from tidings.insights.categories import SpendingCategory
-from tidings.insights.figures import SPENT_LAST_MONTH, fill, placeholders
+from tidings.insights.figures import BALANCE, SPENT_LAST_MONTH, fill, placeholders
 from tidings.insights.schemas import SpendingBy
 from tidings.insights.service.spending import reader, spending
 from tidings.kit.money import Money, format_amount, money
+from tidings.wallets import service as wallets
 
 
 def personal_figures(conn: Connection, user_id: str, *, at: datetime) -> dict[str, Money]:
     """Every figure of `FIGURES` for this user as of `at`: last calendar month on their own
-    calendar, in total and per category (0 where they spent nothing)."""
+    calendar, in total and per category (0 where they spent nothing), and their main
+    wallet's balance (read through the wallets domain)."""
     who = reader(conn, user_id)
     last = who.today(at).replace(day=1) - timedelta(days=1)
     view = spending(conn, who, first=last.replace(day=1), last=last, by=SpendingBy.CATEGORY)
@@ -26,6 +28,8 @@ def personal_figures(conn: Connection, user_id: str, *, at: datetime) -> dict[st
         figures[f"{SPENT_LAST_MONTH}.{category.value}"] = money(0, who.currency)
     for group in view.groups:
         figures[f"{SPENT_LAST_MONTH}.{group.key}"] = group.amount
+    main = next(w for w in wallets.list_wallets(conn, user_id, at=at) if w.kind == "main")
+    figures[BALANCE] = main.balance
     return figures
 
 
