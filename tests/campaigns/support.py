@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from fastapi.testclient import TestClient
 from sqlalchemy import func, insert, select
 
-from tests.helpers import create_user
+from tests.helpers import cny, create_user, transfer
 from tests.notify.test_consent_at_send import deliver_everything as deliver_everything
 from tidings.app.context import AppContext
 from tidings.app.jobs import run_job
@@ -41,6 +41,17 @@ def consenting_user(
     )
     assert response.status_code == 200, response.text
     return user
+
+
+def pay(client: TestClient, user: dict[str, Any], value: int, mcc: str) -> None:
+    """A payment from the user's main wallet at a merchant of that category code."""
+    transfer(
+        client,
+        kind="payment",
+        source=user["wallet_id"],
+        amount=cny(value),
+        merchant={"name": "商户", "category": mcc},
+    )
 
 
 def turn_personalisation_off(context: AppContext, user_id: str, at: datetime) -> None:

@@ -82,11 +82,31 @@ def test_a_channel_without_consent_is_suppressed_and_counted(
 
     dispatch(context)
 
+    # The refused SMS is counted on the campaign, not stored as a delivery row.
     got = {d.channel: (d.status, d.reason) for d in campaign_deliveries(context, campaign["id"])}
-    assert got == {"inbox": ("pending", None), "sms": ("suppressed", "no_consent")}
+    assert got == {"inbox": ("pending", None)}
     report = client.get(f"/v1/campaigns/{campaign['id']}/report").json()
     assert report["suppressed"] == {"no_consent": 1, "outside_window": 0, "capped": 0}
     assert inbox_only["id"] in recipients(context, campaign["id"])
+    dispatch(context)
+    report = client.get(f"/v1/campaigns/{campaign['id']}/report").json()
+    assert report["suppressed"]["no_consent"] == 1  # a re-run counts nobody twice
+
+
+def test_the_cap_counts_the_channels_planned_before_in_the_same_campaign(
+    client: TestClient, context: AppContext, clock: FixedClock
+) -> None:
+    consenting_user(client, channels=("sms", "email"))
+    first = create_campaign(client, channels=["sms"])["id"]
+    second = create_campaign(client, channels=["sms", "email"])["id"]
+    for campaign_id in (first, second):
+        launch(client, campaign_id)
+
+    dispatch(context)
+
+    got = {d.channel: (d.status, d.reason) for d in campaign_deliveries(context, second)}
+    # One marketing SMS earlier today, a cap of two: the SMS goes, the email is capped.
+    assert got == {"sms": ("pending", None), "email": ("suppressed", "cap")}
 
 
 def test_the_daily_marketing_cap_holds_across_campaigns(

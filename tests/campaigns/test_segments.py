@@ -16,11 +16,12 @@ from tests.campaigns.support import (
     create_campaign,
     dispatch,
     launch,
+    pay,
     recipients,
     shanghai,
     turn_personalisation_off,
 )
-from tests.helpers import cny, create_user, top_up, transfer
+from tests.helpers import cny, create_user, top_up
 from tidings.app.context import AppContext
 from tidings.campaigns import repository
 from tidings.campaigns.schemas import Segment
@@ -36,16 +37,6 @@ def clock(context: AppContext) -> FixedClock:
     fixed = FixedClock(NOW - timedelta(days=40))
     context.clock = fixed
     return fixed
-
-
-def pay(client: TestClient, user: dict[str, Any], value: int, mcc: str) -> None:
-    transfer(
-        client,
-        kind="payment",
-        source=user["wallet_id"],
-        amount=cny(value),
-        merchant={"name": "商户", "category": mcc},
-    )
 
 
 def matching(context: AppContext, segment: dict[str, Any]) -> set[str]:

@@ -17,8 +17,10 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -325,3 +327,13 @@ def inbox_items(client: httpx.Client, user_id: str) -> list[dict[str, Any]]:
     page = ok(client.get(f"/v1/users/{user_id}/inbox", params={"limit": 100}))
     items: list[dict[str, Any]] = page["items"]
     return items
+
+
+def zone_where_it_is(hour: int) -> tuple[str, datetime]:
+    """A fixed-offset IANA zone whose clock now shows `hour`:xx, and that local moment."""
+    now = datetime.now(UTC)
+    offset = (hour - now.hour) % 24
+    if offset > 14:
+        offset -= 24
+    name = "Etc/GMT" if offset == 0 else f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"
+    return name, now.astimezone(ZoneInfo(name))

@@ -34,6 +34,7 @@ from .support import (
     ok,
     operator,
     wait_until,
+    zone_where_it_is,
 )
 
 pytestmark = pytest.mark.e2e
@@ -98,16 +99,6 @@ def deliveries(client: httpx.Client, user: dict[str, Any], kind: str) -> dict[st
         return None
     detail = ok(client.get(f"/v1/notifications/{found[0]['id']}"))
     return {d["channel"]: d for d in detail["deliveries"]}
-
-
-def zone_where_it_is(hour: int) -> tuple[str, datetime]:
-    """A fixed-offset IANA zone whose clock now shows `hour`:xx, and that local moment."""
-    now = datetime.now(UTC)
-    offset = (hour - now.hour) % 24
-    if offset > 14:
-        offset -= 24
-    name = "Etc/GMT" if offset == 0 else f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"
-    return name, now.astimezone(ZoneInfo(name))
 
 
 def clock(moment: datetime) -> str:

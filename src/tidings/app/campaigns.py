@@ -50,6 +50,7 @@ def dispatch_page(
                 now=now,
                 policy=PlannerPolicy(default_timezone=context.settings.default_timezone),
             )
+            campaigns.count_refused(conn, campaign_id, no_consent=planned.no_consent)
             spent["plan_s"] = spent.get("plan_s", 0.0) + time.perf_counter() - frozen
             return planned
 

@@ -6,12 +6,13 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import structlog
 
 from tidings.app.context import AppContext, Loop
-from tidings.kit.db import with_retry, write_transaction
+from tidings.insights.service.figures import fill_personal_figures
+from tidings.kit.db import read_transaction, with_retry, write_transaction
 from tidings.kit.health import BreakerReader
 from tidings.kit.wakeups import Channel, doorbell
 from tidings.notify.channels.config import build_channels, sms_templates
@@ -26,7 +27,7 @@ from tidings.notify.relay import RelayResult, relay_batch
 from tidings.notify.templates.render import TemplateRenderer, TemplateSource
 from tidings.notify.templates.service import active_override
 from tidings.notify.templates.source import CustomKindTemplates
-from tidings.notify.types import ChannelName
+from tidings.notify.types import ChannelName, PersonalFigures
 
 log = structlog.get_logger(__name__)
 
@@ -131,6 +132,19 @@ def cached_custom_kinds(
     return lookup
 
 
+def personal_figures(context: AppContext) -> PersonalFigures:
+    """The engine's way to the user's own figures: the insights domain's read function, in a
+    read transaction of its own."""
+
+    def fill(
+        *, user_id: str, locale: str, texts: Mapping[str, str], at: datetime
+    ) -> dict[str, str]:
+        with read_transaction(context.engine) as conn:
+            return fill_personal_figures(conn, user_id, texts, locale=locale, at=at)
+
+    return fill
+
+
 def build_dispatcher(context: AppContext) -> Dispatcher:
     settings = context.settings
     senders = build_channels(
@@ -164,6 +178,7 @@ def build_dispatcher(context: AppContext) -> Dispatcher:
         public_url=settings.public_base_url,
         unsubscribe_mailto=settings.unsubscribe_mailto,
         sms_templates=sms_templates(os.environ),
+        personal_figures=personal_figures(context),
         rates={
             channel: sender.info.rate_per_s
             for channel, sender in senders.items()

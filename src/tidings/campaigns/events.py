@@ -22,6 +22,9 @@ class Promotion(EventData):
     valid_until: date | None = None
     url: str | None = None
     """The content's link; the sent message carries the recipient's tracked `/l/` link."""
+    personalised: bool = False
+    """Title and body may carry the recipient's own figures (`{spent_last_month}`), filled
+    in when the message is sent."""
 
 
 class SubWalletSuggestion(EventData):

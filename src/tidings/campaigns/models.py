@@ -28,6 +28,8 @@ campaigns = Table(
     Column("freeze_cursor", Id),
     Column("frozen_at", Timestamp),
     Column("recipients", Integer, nullable=False, server_default="0"),
+    # Sends refused at planning for want of consent on a channel: counted, no row written.
+    Column("suppressed_no_consent", Integer, nullable=False, server_default="0"),
     Column("finished_at", Timestamp),
     Column("cancelled_at", Timestamp),
     Column("conversions_closed_at", Timestamp),

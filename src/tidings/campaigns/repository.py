@@ -92,6 +92,14 @@ def update_campaign(conn: Connection, campaign_id: str, values: dict[str, Any]) 
     conn.execute(update(campaigns).where(campaigns.c.id == campaign_id).values(**values))
 
 
+def add_suppressed_no_consent(conn: Connection, campaign_id: str, count: int) -> None:
+    conn.execute(
+        update(campaigns)
+        .where(campaigns.c.id == campaign_id)
+        .values(suppressed_no_consent=campaigns.c.suppressed_no_consent + count)
+    )
+
+
 def list_campaigns(conn: Connection, *, before: str | None, limit: int) -> list[AnyRow]:
     stmt = select(campaigns).order_by(campaigns.c.id.desc()).limit(limit)
     if before is not None:

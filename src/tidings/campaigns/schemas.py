@@ -13,11 +13,13 @@ from pydantic import (
     Field,
     StringConstraints,
     Tag,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from tidings.insights.categories import SpendingCategory
+from tidings.insights.figures import FIGURES, placeholders
 from tidings.kit.clock import UtcDateTime
 from tidings.kit.ids import ID_PATTERN
 from tidings.kit.money import NonNegativeMoney, PositiveMoney
@@ -164,14 +166,24 @@ class CampaignIn(_Condition):
 
     name: ShortText
     segment: Segment
-    variants: list[Variant] = Field(min_length=1, max_length=10)
+    personalised: bool = Field(
+        False,
+        description="Content may use the recipient's own figures; a segment on spending, "
+        "payments or sub-wallets is personalised whatever this says.",
+    )
+    variants: list[Variant] = Field(
+        min_length=1,
+        max_length=10,
+        description="Title and body may use the recipient's own figures as placeholders "
+        "(`{spent_last_month}`, `{spent_last_month.dining}`…, see docs/campaigns.md) only "
+        "in a personalised campaign.",
+    )
     control_percent: int = Field(0, ge=0, le=50)
     channels: list[Channel] = Field(
         min_length=1, max_length=4, json_schema_extra={"uniqueItems": True}
     )
     send_at: UtcDateTime | None = None
     conversion: Conversion | None = None
-    personalised: bool = False
 
     @field_validator("variants")
     @classmethod
@@ -179,6 +191,32 @@ class CampaignIn(_Condition):
         keys = [v.key for v in variants]
         if len(set(keys)) != len(keys):
             raise ValueError("each variant key once")
+        return variants
+
+    @field_validator("variants")
+    @classmethod
+    def _figures_only_when_personalised(
+        cls, variants: list[Variant], info: ValidationInfo
+    ) -> list[Variant]:
+        """The user's own figures only in a personalised campaign, and only those declared."""
+        segment = info.data.get("segment")
+        personalised = info.data.get("personalised") is True or (
+            isinstance(segment, Segment) and segment.personal
+        )
+        for variant in variants:
+            for locale, content in variant.content.items():
+                for name in placeholders(content.title) + placeholders(content.body):
+                    where = f"variant {variant.key}, {locale}"
+                    if not personalised:
+                        raise ValueError(
+                            f"{where}: {{{name}}} is the user's own figure; only a "
+                            "personalised campaign may use one"
+                        )
+                    if name not in FIGURES:
+                        raise ValueError(
+                            f"{where}: unknown placeholder {{{name}}}; known: "
+                            "{spent_last_month}, {spent_last_month.<category>}, {balance}"
+                        )
         return variants
 
     @field_validator("channels")

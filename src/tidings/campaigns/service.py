@@ -284,6 +284,7 @@ def send_plan(conn: Connection, campaign_id: str) -> SendPlan:
             locale: {
                 "campaign_id": campaign_id,
                 "variant": variant["key"],
+                "personalised": bool(row.personalised),
                 **{k: v for k, v in content.items() if v is not None},
             }
             for locale, content in variant["content"].items()
@@ -297,6 +298,13 @@ def send_plan(conn: Connection, campaign_id: str) -> SendPlan:
         not_before=row.send_at,
         messages=messages,
     )
+
+
+def count_refused(conn: Connection, campaign_id: str, *, no_consent: int) -> None:
+    """Sends the engine refused at planning for want of consent: counted for the report, in
+    the page's own transaction (a crash loses the page and its count together)."""
+    if no_consent:
+        repository.add_suppressed_no_consent(conn, campaign_id, no_consent)
 
 
 def page_audience(page: FrozenPage) -> Select[Any]:
@@ -415,7 +423,8 @@ def report(conn: Connection, campaign_id: str) -> ReportOut:
             recipients=control_n, converted=control_converted, conversion_rate=control_rate
         ),
         suppressed=Suppressed(
-            no_consent=held.get("no_consent", 0),
+            # Refused at planning (counted) plus refused later, at sending (delivery rows).
+            no_consent=row.suppressed_no_consent + held.get("no_consent", 0),
             outside_window=held.get("marketing_window", 0),
             capped=held.get("cap", 0),
         ),

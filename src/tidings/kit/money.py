@@ -5,7 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated
 
-from babel.numbers import format_currency, get_currency_precision, list_currencies
+from babel import Locale, UnknownLocaleError
+from babel.numbers import format_currency, format_decimal, get_currency_precision, list_currencies
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
 
 from tidings.kit.errors import Unprocessable
@@ -78,6 +79,19 @@ def to_major(value: int, currency: str) -> Decimal:
 
 def format_money(value: int, currency: str, locale: str = "zh_CN") -> str:
     return format_currency(to_major(value, currency), currency, locale=locale)
+
+
+def format_amount(value: int, currency: str, locale: str) -> str:
+    """The bare amount in a locale's digits and separators, at the currency's precision
+    (`1,240.00`): for text that says the unit itself (…消费1,240.00元). `locale` is a BCP 47
+    tag (`zh-Hans-CN`); one Babel does not know formats as zh-CN."""
+    try:
+        babel = Locale.parse(locale.replace("-", "_"))
+    except (UnknownLocaleError, ValueError):
+        babel = Locale.parse("zh_CN")
+    digits = get_currency_precision(currency)
+    pattern = "#,##0" + ("." + "0" * digits if digits else "")
+    return format_decimal(to_major(value, currency), format=pattern, locale=babel)
 
 
 class CurrencyMismatch(Unprocessable):

@@ -80,8 +80,19 @@ deliveries = Table(
     Index("ix_deliveries_status_due_at", "status", "due_at"),
     Index("ix_deliveries_user_id_channel_id", "user_id", "channel", "id"),
     Index("ix_deliveries_notification_id", "notification_id"),
-    Index("ix_deliveries_auth_code", "auth_code"),
-    Index("ix_deliveries_provider_message_id", "provider_message_id"),
+    # Partial: most rows never get one, and planning a campaign writes a million rows.
+    Index(
+        "ix_deliveries_auth_code",
+        "auth_code",
+        postgresql_where=text("auth_code IS NOT NULL"),
+        sqlite_where=text("auth_code IS NOT NULL"),
+    ),
+    Index(
+        "ix_deliveries_provider_message_id",
+        "provider_message_id",
+        postgresql_where=text("provider_message_id IS NOT NULL"),
+        sqlite_where=text("provider_message_id IS NOT NULL"),
+    ),
 )
 
 delivery_attempts = Table(

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 
 class Category(StrEnum):
@@ -260,3 +260,13 @@ class PermanentChannelError(ChannelError):
 class UnregisteredRecipient(PermanentChannelError):
     """The address is gone for good at the provider (a push token FCM reports
     `UNREGISTERED`: the app was uninstalled): forget it, never send there again."""
+
+
+class PersonalFigures(Protocol):
+    """Fills the user's own figures (`{spent_last_month.dining}`) into a personalised
+    message's texts, formatted in their locale, as of the moment of sending. The
+    composition root wires it to the domain that owns the figures; the engine imports none."""
+
+    def __call__(
+        self, *, user_id: str, locale: str, texts: Mapping[str, str], at: datetime
+    ) -> dict[str, str]: ...

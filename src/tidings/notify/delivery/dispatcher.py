@@ -39,7 +39,7 @@ from tidings.notify.delivery.render import Composer
 from tidings.notify.delivery.send import Pacer, RetryDelay, Sender, Sending
 from tidings.notify.planner import PlannerPolicy
 from tidings.notify.templates.render import TemplateRenderer
-from tidings.notify.types import ChannelName, ProviderTemplate, Recipient
+from tidings.notify.types import ChannelName, PersonalFigures, ProviderTemplate, Recipient
 from tidings.privacy.crypto import Keyring
 
 
@@ -73,6 +73,8 @@ class Dispatcher:
     """Marketing email also offers this address in List-Unsubscribe."""
     sms_templates: Mapping[str, Mapping[str, ProviderTemplate]] = field(default_factory=dict)
     """SMS provider name → kind → its approved template, params as Jinja sources (Aliyun)."""
+    personal_figures: PersonalFigures | None = None
+    """Fills the user's own figures into personalised campaign content; None: left as written."""
 
     @cached_property
     def _pool(self) -> ThreadPoolExecutor:
@@ -111,6 +113,7 @@ class Dispatcher:
             public_url=self.public_url,
             unsubscribe_mailto=self.unsubscribe_mailto,
             sms_templates=self.sms_templates,
+            personal_figures=self.personal_figures,
         )
         sending = Sending(self.senders, self._pacers, self.retry_delay, self._device)
         # Slow providers: what is not sent by half the lease goes back undone, or another

@@ -27,6 +27,7 @@ from tidings.notify.types import (
     ChannelName,
     DeliveryStatus,
     OutgoingMessage,
+    PersonalFigures,
     ProviderTemplate,
     Recipient,
 )
@@ -41,6 +42,9 @@ from tidings.privacy.codes import (
 from tidings.privacy.crypto import Keyring
 
 log = structlog.get_logger(__name__)
+
+_PERSONAL_TEXTS: Final = ("title", "body")
+"""The parts of a promotion that may carry the recipient's own figures (never its url)."""
 
 MAX_TEMPLATE_PARAM_CHARS: Final = 35
 """Aliyun's limit on one SMS template variable."""
@@ -59,11 +63,15 @@ class Composer:
     unsubscribe_mailto: str | None
     sms_templates: Mapping[str, Mapping[str, ProviderTemplate]]
     """SMS provider name → kind → its approved template, params as Jinja sources (Aliyun)."""
+    personal_figures: PersonalFigures | None = None
+    """Fills the user's own figures into a personalised promotion's title and body."""
 
     def compose(
         self, delivery: ClaimedDelivery, recipient: Recipient, now: datetime
     ) -> Composed | Unsendable:
-        data = self._with_tracked_link(delivery, dict(delivery.data))
+        data = self._with_personal_figures(
+            delivery, recipient, self._with_tracked_link(delivery, dict(delivery.data)), now
+        )
         secret = None
         if data.pop(CODE_IN_EVENT, False):
             secret = self._one_time_code(delivery.event_id)
@@ -135,6 +143,21 @@ class Composer:
             return data
         token = make_link_token(self.keyring, campaign_id=campaign_id, user_id=delivery.user_id)
         return {**data, "url": tracked_link_url(self.public_url, token)}
+
+    def _with_personal_figures(
+        self, delivery: ClaimedDelivery, recipient: Recipient, data: dict[str, Any], now: datetime
+    ) -> dict[str, Any]:
+        """A personalised campaign's content with the recipient's own figures, rendered now
+        in their locale (only a personalised campaign may carry placeholders)."""
+        if delivery.kind != PROMOTION or data.get("personalised") is not True:
+            return data
+        if self.personal_figures is None:
+            return data
+        texts = {key: data[key] for key in _PERSONAL_TEXTS if isinstance(data.get(key), str)}
+        filled = self.personal_figures(
+            user_id=delivery.user_id, locale=recipient.locale, texts=texts, at=now
+        )
+        return {**data, **filled}
 
     def _one_time_code(self, event_id: str) -> str | None:
         """The sealed code of a notice's event, opened; None once it was used or expired."""
