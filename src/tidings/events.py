@@ -73,20 +73,39 @@ def record_event(
 ) -> str:
     """Append one event to the outbox inside the caller's transaction; returns its id."""
     event_id = event_id or new_id("evt")
-    conn.execute(
-        _INSERT_OUTBOX,
-        {
-            "id": event_id,
-            "source": source,
-            "type": type,
-            "subject": user_id,
-            "user_id": user_id,
-            "time": at,
-            "data": data,
-        },
-    )
+    conn.execute(_INSERT_OUTBOX, NewEvent(event_id, type, user_id, data, at, source).row())
     ring_after_commit(conn, Channel.OUTBOX)
     return event_id
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """One event for `record_many`, its id chosen by the caller (ids in outbox order)."""
+
+    id: str
+    type: str
+    user_id: str | None
+    data: dict[str, Any]
+    at: datetime
+    source: str = SOURCE
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "source": self.source,
+            "type": self.type,
+            "subject": self.user_id,
+            "user_id": self.user_id,
+            "time": self.at,
+            "data": self.data,
+        }
+
+
+def record_many(conn: Connection, events: Sequence[NewEvent]) -> None:
+    """Append events of any types and users in one statement (an ingest batch)."""
+    if events:
+        conn.execute(_INSERT_OUTBOX, [event.row() for event in events])
+        ring_after_commit(conn, Channel.OUTBOX)
 
 
 def record_events(
@@ -101,15 +120,7 @@ def record_events(
     batch); their ids, in order."""
     ids = [new_id("evt") for _ in events]
     rows = [
-        {
-            "id": event_id,
-            "source": source,
-            "type": type,
-            "subject": user_id,
-            "user_id": user_id,
-            "time": at,
-            "data": data,
-        }
+        NewEvent(event_id, type, user_id, data, at, source).row()
         for event_id, (user_id, data) in zip(ids, events, strict=True)
     ]
     if rows:
