@@ -213,13 +213,6 @@ class Settings(BaseSettings):
     bus_ingest_batch: int = Field(
         default=200, ge=1, le=5000, description="Ingest messages one consumer round takes."
     )
-    bus_ingest_concurrency: int = Field(
-        default=4,
-        ge=1,
-        le=64,
-        description="PostgreSQL: transactions one consumer round stores its batch in at once "
-        "(split by subject; SQLite always one).",
-    )
     bus_ack_timeout_seconds: float = Field(
         default=5.0, gt=0, le=300, description="How long to wait for JetStream's ack."
     )

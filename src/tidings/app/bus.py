@@ -154,7 +154,6 @@ async def _consume(context: AppContext, stop: threading.Event) -> None:
                 batch=settings.bus_ingest_batch,
                 fetch_timeout=FETCH_WAIT_S,
                 retry_delay=settings.bus_retry_delay_seconds,
-                partitions=1 if settings.is_sqlite else settings.bus_ingest_concurrency,
             )
 
     await _with_nats(context, stop, "tidings-bus-ingest", run)
