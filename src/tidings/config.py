@@ -208,7 +208,7 @@ class Settings(BaseSettings):
         "publishes every outbox event and consumes `tidings.ingest.>` (docs/event-bus.md).",
     )
     bus_publish_batch: int = Field(
-        default=500, ge=1, le=5000, description="Outbox events one publisher round takes."
+        default=1000, ge=1, le=5000, description="Outbox events one publisher round takes."
     )
     bus_ingest_batch: int = Field(
         default=200, ge=1, le=5000, description="Ingest messages one consumer round takes."

@@ -38,6 +38,8 @@ RETRY_S = 1.0
 """Pause after a failed round (NATS or the database away) before the next try."""
 FETCH_WAIT_S = 1.0
 """How long one ingest fetch waits for a message (and so how soon a stop is noticed)."""
+STOP_CHECK_S = 0.25
+"""How long an idle publisher waits for a ring before it looks whether the worker stops."""
 LAG_EVERY_S = 1.0
 """How often the publisher counts the unpublished events for its gauge."""
 
@@ -70,12 +72,15 @@ async def connect(url: str, *, name: str) -> NatsClient:
 async def _pause(
     stop: threading.Event, seconds: float, *, woken: threading.Event | None = None
 ) -> None:
-    """Sleep, but not past a stop, nor past a ring of `woken` (new outbox events)."""
+    """Sleep, but not past a stop, nor past a ring of `woken` (new outbox events): the ring
+    is waited for in a thread, so a new event is published at once rather than at the next
+    poll (polling every 50 ms was half the p99 outbox → stream latency at a steady rate)."""
     deadline = time.monotonic() + seconds
-    while not stop.is_set() and time.monotonic() < deadline:
-        if woken is not None and woken.is_set():
+    while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
+        if woken is None:
+            await asyncio.sleep(min(0.05, left))
+        elif await asyncio.to_thread(woken.wait, min(STOP_CHECK_S, left)):
             return
-        await asyncio.sleep(min(0.05, seconds))
 
 
 async def _with_nats(
