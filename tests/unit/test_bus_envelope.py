@@ -9,7 +9,9 @@ from datetime import UTC, datetime
 import pytest
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
+from nats.aio.msg import Msg
 
+from tidings.bus.acks import PublishRefused, StreamAck, read_ack
 from tidings.bus.envelope import read_ingest, to_message
 from tidings.bus.ordering import publish_waves
 from tidings.bus.types import OutboxEvent
@@ -125,3 +127,17 @@ def test_a_message_that_is_not_an_event_is_refused_naming_why(
     problem = refused.value.problem()
     assert problem["type"].endswith(f"/{code}")
     assert problem["errors"][0]["field"] == field
+
+
+def reply(data: bytes, headers: dict[str, str] | None = None) -> Msg:
+    return Msg(_client=None, subject="_INBOX.x.1", data=data, headers=headers)  # type: ignore[arg-type]
+
+
+def test_a_jetstream_answer_is_an_ack_a_known_copy_or_a_refusal() -> None:
+    assert read_ack(reply(b'{"stream": "TIDINGS", "seq": 7}')) == StreamAck(7, duplicate=False)
+    copy = reply(b'{"stream": "TIDINGS", "seq": 7, "duplicate": true}')
+    assert read_ack(copy) == StreamAck(7, duplicate=True)
+    with pytest.raises(PublishRefused, match="maximum messages"):
+        read_ack(reply(b'{"error": {"code": 503, "description": "maximum messages exceeded"}}'))
+    with pytest.raises(PublishRefused, match="no stream"):  # nothing takes the subject
+        read_ack(reply(b"", {"Status": "503"}))

@@ -20,6 +20,7 @@ from nats.js import JetStreamContext
 
 from tidings.app.context import AppContext, Loop
 from tidings.bus import metrics, repository
+from tidings.bus.acks import AckInbox
 from tidings.bus.consumer import consume_round
 from tidings.bus.publisher import publish_round
 from tidings.bus.streams import (
@@ -87,7 +88,7 @@ async def _with_nats(
     context: AppContext,
     stop: threading.Event,
     name: str,
-    run: Callable[[JetStreamContext], Awaitable[None]],
+    run: Callable[[NatsClient, JetStreamContext], Awaitable[None]],
 ) -> None:
     """Connect (trying again until it works or the worker stops), make the streams exist,
     run; any failure inside is logged and the run starts again on the same connection."""
@@ -101,7 +102,7 @@ async def _with_nats(
                     connection = await connect(url, name=name)
                 js = connection.jetstream()
                 await ensure_streams(js)
-                await run(js)
+                await run(connection, js)
             except Exception as exc:
                 log.warning("bus.loop.retry", loop=name, error=type(exc).__name__, detail=str(exc))
                 await _pause(stop, RETRY_S)
@@ -115,13 +116,20 @@ async def _publish(context: AppContext, stop: threading.Event) -> None:
     counted_at = 0.0
     woken = doorbell(context.engine, Channel.OUTBOX).subscribe()
 
-    async def run(js: JetStreamContext) -> None:
+    async def run(connection: NatsClient, _: JetStreamContext) -> None:
+        acks = AckInbox(connection)
+        try:
+            await publish_until_stopped(acks)
+        finally:
+            await acks.close()
+
+    async def publish_until_stopped(acks: AckInbox) -> None:
         nonlocal counted_at
         while not stop.is_set():
             woken.clear()
             done = await publish_round(
                 context.engine,
-                js,
+                acks,
                 context.clock,
                 limit=settings.bus_publish_batch,
                 ack_timeout=settings.bus_ack_timeout_seconds,
@@ -142,7 +150,7 @@ async def _publish(context: AppContext, stop: threading.Event) -> None:
 async def _consume(context: AppContext, stop: threading.Event) -> None:
     settings = context.settings
 
-    async def run(js: JetStreamContext) -> None:
+    async def run(_: NatsClient, js: JetStreamContext) -> None:
         subscription = await js.pull_subscribe(
             INGEST_SUBJECTS,
             durable=INGEST_CONSUMER,
