@@ -80,6 +80,13 @@ class Settings(BaseSettings):
         "(PostgreSQL LISTEN/NOTIFY, or in-process on SQLite), so this only bounds how late a "
         "retry or a quiet-hours delivery that came due is picked up.",
     )
+    opentelemetry: bool = Field(
+        default=False,
+        description="FastAPI's native OpenTelemetry spans, metrics and logs (with a provider "
+        "configured, e.g. FASTAPI_OTEL_AUTO_CONFIGURE=true). Off by default: `/metrics` "
+        "serves Prometheus, and asking on every request whether OpenTelemetry is set up "
+        "costs about 2% of a payment's CPU.",
+    )
     database_pool_size: int = Field(
         default=10,
         ge=1,

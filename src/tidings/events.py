@@ -17,7 +17,7 @@ from sqlalchemy import Column, Connection, Index, String, Table, insert, select,
 
 from tidings.kit.clock import UtcDateTime
 from tidings.kit.ids import new_id
-from tidings.kit.tables import Id, Json, Timestamp, metadata
+from tidings.kit.tables import Id, Json, Timestamp, id_column, metadata, optional_columns
 from tidings.kit.wakeups import Channel, ring_after_commit
 
 SOURCE = "tidings"
@@ -43,15 +43,16 @@ class EventType:
 outbox = Table(
     "outbox",
     metadata,
-    Column("id", Id, primary_key=True),
+    id_column(),
     Column("source", String(255), nullable=False),
     Column("type", String(80), nullable=False),
     Column("subject", String(255)),
     Column("user_id", Id),
     Column("time", Timestamp, nullable=False),
     Column("data", Json, nullable=False),
-    Column("relayed_at", Timestamp),
-    Column("bus_published_at", Timestamp),  # acked by the event bus (docs/event-bus.md)
+    *optional_columns(
+        Timestamp, "relayed_at", "bus_published_at"
+    ),  # acked by the event bus (docs/event-bus.md)
     Index("ix_outbox_relayed_at_id", "relayed_at", "id"),
     Index("ix_outbox_bus_published_at_id", "bus_published_at", "id"),
     Index("ix_outbox_user_id", "user_id"),
@@ -73,9 +74,24 @@ def record_event(
 ) -> str:
     """Append one event to the outbox inside the caller's transaction; returns its id."""
     event_id = event_id or new_id("evt")
-    conn.execute(_INSERT_OUTBOX, NewEvent(event_id, type, user_id, data, at, source).row())
+    conn.execute(_INSERT_OUTBOX, _outbox_row(event_id, source, type, user_id, at, data))
     ring_after_commit(conn, Channel.OUTBOX)
     return event_id
+
+
+def _outbox_row(
+    event_id: str, source: str, type: str, user_id: str | None, at: datetime, data: dict[str, Any]
+) -> dict[str, Any]:
+    """The outbox row of one event: the user is its CloudEvents subject too."""
+    return {
+        "id": event_id,
+        "source": source,
+        "type": type,
+        "subject": user_id,
+        "user_id": user_id,
+        "time": at,
+        "data": data,
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,22 +105,12 @@ class NewEvent:
     at: datetime
     source: str = SOURCE
 
-    def row(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "source": self.source,
-            "type": self.type,
-            "subject": self.user_id,
-            "user_id": self.user_id,
-            "time": self.at,
-            "data": self.data,
-        }
-
 
 def record_many(conn: Connection, events: Sequence[NewEvent]) -> None:
     """Append events of any types and users in one statement (an ingest batch)."""
     if events:
-        conn.execute(_INSERT_OUTBOX, [event.row() for event in events])
+        rows = [_outbox_row(e.id, e.source, e.type, e.user_id, e.at, e.data) for e in events]
+        conn.execute(_INSERT_OUTBOX, rows)
         ring_after_commit(conn, Channel.OUTBOX)
 
 
@@ -120,7 +126,7 @@ def record_events(
     batch); their ids, in order."""
     ids = [new_id("evt") for _ in events]
     rows = [
-        NewEvent(event_id, type, user_id, data, at, source).row()
+        _outbox_row(event_id, source, type, user_id, at, data)
         for event_id, (user_id, data) in zip(ids, events, strict=True)
     ]
     if rows:

@@ -88,10 +88,14 @@ def test_a_user_typing_a_question_sees_faq_answers_and_a_deflection_is_counted(
     assert client.get("/v1/feedback/analysis", params=window).json()["deflected"] == 1
 
 
-def test_only_operators_write_the_knowledge_base(client: TestClient) -> None:
+def test_only_operators_write_and_list_the_knowledge_base(client: TestClient) -> None:
     user = create_user(client)
     entry = {"question": {"zh-CN": "问"}, "answer": {"zh-CN": "答"}}
     assert client.post("/v1/faq", json=entry, headers=as_user(client, user)).status_code == 403
+    assert client.get("/v1/faq").json()["items"] == []
+    load_faq(client)
+    assert client.get("/v1/faq", headers=as_user(client, user)).status_code == 403
+    assert client.get("/v1/faq").json()["items"]
     assert (
         client.post("/v1/faq", json={"question": {"en": "q"}, "answer": {"zh-CN": "a"}}).status_code
         == 422

@@ -87,6 +87,14 @@ def test_after_erasure_nothing_of_the_person_remains_and_the_books_stay(
     assert renamed.json()["type"].endswith("/user-erased")
     assert client.post(f"/v1/users/{person.id}/tokens").status_code == 409
     assert client.post(f"/v1/users/{person.id}/web-links").status_code == 409
+    text_values_after_erasure = text_values(engine)
+    rewired = client.put(
+        f"/v1/users/{person.id}/preferences",
+        json={"webhook_url": "https://hooks.example.com/x", "marketing_consent": {"sms": True}},
+    )
+    assert rewired.status_code == 409
+    assert rewired.json()["type"].endswith("/user-erased")
+    assert text_values(engine) == text_values_after_erasure
     # the phone and external id may sign up again
     again = create_user(client, phone=person.secrets[1], external_id=person.secrets[3])
     assert again["id"] != person.id

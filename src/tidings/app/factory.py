@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from starlette.responses import Response
@@ -29,7 +31,7 @@ from tidings.config import Settings, get_settings
 from tidings.credit.api import router as credit_router
 from tidings.feedback.api import router as feedback_router
 from tidings.insights.api import router as insights_router
-from tidings.kit.db import read_transaction
+from tidings.kit.db import checkpoint_in_background, read_transaction
 from tidings.kit.errors import PROBLEM_BASE
 from tidings.ledger.api import router as ledger_router
 from tidings.notify.api import router as notify_router
@@ -47,6 +49,8 @@ Money is `{"value": <integer minor units>, "currency": "CNY"}`; errors are RFC 9
 documents; every state-changing POST accepts an `Idempotency-Key` header.
 """
 
+TELEMETRY_OFF: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
+
 
 def create_app(context: AppContext | None = None, settings: Settings | None = None) -> FastAPI:
     context = context or build_context(settings or get_settings())
@@ -57,7 +61,11 @@ def create_app(context: AppContext | None = None, settings: Settings | None = No
         # the extra ones would only queue for a connection inside the pool.
         threads = anyio.to_thread.current_default_thread_limiter()
         threads.total_tokens = context.settings.database_pool_size
-        yield
+        with checkpoint_in_background(context.engine):
+            # What start-up built lives as long as the process: the collector need not
+            # walk it again and again (a full collection is a pause every request waits out).
+            gc.freeze()
+            yield
         context.engine.dispose()
 
     app = FastAPI(
@@ -65,6 +73,7 @@ def create_app(context: AppContext | None = None, settings: Settings | None = No
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        telemetry=None if context.settings.opentelemetry else TELEMETRY_OFF,
         # No default response class: FastAPI's own fast path (the response model straight to
         # JSON bytes by pydantic) applies only without one. Writes answer with orjson.
     )

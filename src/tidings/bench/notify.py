@@ -70,6 +70,7 @@ from tidings.bench.support import (
     DatabaseKind,
     Timings,
     bench_database,
+    create_bench_user,
     make_progress,
     run_timed,
     step,
@@ -86,8 +87,6 @@ from tidings.notify.models import deliveries, inbox_items, notifications
 from tidings.notify.schemas import PreferencesIn
 from tidings.notify.types import Category, ChannelName
 from tidings.privacy.crypto import Keyring
-from tidings.users.schemas import UserCreate
-from tidings.wallets import service as wallets
 from tidings.wallets.events import PAYMENT_SUCCEEDED
 
 TARGET_DELIVERIES_PER_S: Final = 1_000
@@ -293,18 +292,13 @@ def _create_users(
         with write_transaction(context.engine) as conn:
             now = context.clock.now()
             for n in range(start, min(count, start + USERS_PER_TRANSACTION)):
-                user = wallets.create_user_with_wallet(
+                user = create_bench_user(
                     conn,
-                    context.keyring,
-                    UserCreate(
-                        external_id=f"bench-notify-{n}",
-                        name=f"通知用户{n}",
-                        phone=f"+86139{n:08d}",
-                        locale="zh-CN",
-                        timezone="Asia/Shanghai",
-                    ),
+                    context,
+                    external_id=f"bench-notify-{n}",
+                    name=f"通知用户{n}",
+                    phone=f"+86139{n:08d}",
                     at=now,
-                    **context.user_defaults(),
                 )
                 preferences.update_preferences(
                     conn, context.keyring, user.id, choice, actor="bench", at=now

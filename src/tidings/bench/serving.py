@@ -178,6 +178,8 @@ class WrkResult:
     duration_s: float
     non2xx: int
     """Responses with status 400 and above (wrk counts these as status errors)."""
+    held: int
+    """202 answers: work accepted but not done (a payment held for a one-time code)."""
     socket_errors: int
     """Connect, read, write errors and time-outs."""
     p50_ms: float
@@ -186,7 +188,7 @@ class WrkResult:
 
     @property
     def succeeded(self) -> int:
-        return self.requests - self.non2xx
+        return self.requests - self.non2xx - self.held
 
     @property
     def succeeded_per_s(self) -> float:
@@ -250,6 +252,7 @@ def _parse_wrk(output: str, returncode: int) -> WrkResult:
                 requests=int(raw["requests"]),
                 duration_s=raw["duration_us"] / 1e6,
                 non2xx=int(raw["non2xx"]),
+                held=int(raw.get("held", 0)),
                 socket_errors=int(raw["socket_errors"]),
                 p50_ms=raw["p50_us"] / 1000,
                 p99_ms=raw["p99_us"] / 1000,

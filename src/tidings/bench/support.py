@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
@@ -28,7 +29,12 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+from sqlalchemy import Connection
 from sqlalchemy.engine import make_url
+
+from tidings.app.context import AppContext
+from tidings.users.schemas import UserCreate, UserOut
+from tidings.wallets import service as wallets
 
 DatabaseKind = Literal["sqlite", "postgresql"]
 
@@ -172,3 +178,31 @@ def run_timed(
     timings.elapsed_s = (now - started) / 1e9
     progress.update(task, completed=seconds, detail=f"{timings.per_second:,.0f} {unit}/s")
     return timings
+
+
+def create_bench_user(
+    conn: Connection,
+    context: AppContext,
+    *,
+    external_id: str,
+    name: str,
+    phone: str,
+    at: datetime,
+    email: str | None = None,
+) -> UserOut:
+    """A zh-CN user in Asia/Shanghai with a main wallet, made through the service layer as
+    an integrator's would be."""
+    return wallets.create_user_with_wallet(
+        conn,
+        context.keyring,
+        UserCreate(
+            external_id=external_id,
+            name=name,
+            phone=phone,
+            email=email,
+            locale="zh-CN",
+            timezone="Asia/Shanghai",
+        ),
+        at=at,
+        **context.user_defaults(),
+    )

@@ -15,10 +15,20 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer " .. (os.getenv("TIDINGS_BENCH_ADMIN_KEY") or "")
 
 local started = 0
+local threads = {}
 function setup(thread)
   -- Threads start at different wallets so concurrent requests rarely wait on one row lock.
-  thread:set("offset", started * 7)
+  thread:set("offset", started * math.floor(#wallets / 2))
   started = started + 1
+  table.insert(threads, thread)
+end
+
+held = 0
+function response(status)
+  -- 202: the risk engine held the payment for a one-time code (not a completed payment).
+  if status == 202 then
+    held = held + 1
+  end
 end
 
 local counter = 0
@@ -36,12 +46,17 @@ end
 
 function done(summary, latency, requests)
   local e = summary.errors
+  local held_total = 0
+  for _, thread in ipairs(threads) do
+    held_total = held_total + (thread:get("held") or 0)
+  end
   io.write(string.format(
-    'TIDINGS_WRK {"requests": %.0f, "duration_us": %.0f, "non2xx": %.0f, '
+    'TIDINGS_WRK {"requests": %.0f, "duration_us": %.0f, "non2xx": %.0f, "held": %.0f, '
       .. '"socket_errors": %.0f, "p50_us": %.0f, "p99_us": %.0f, "max_us": %.0f}\n',
     summary.requests,
     summary.duration,
     e.status,
+    held_total,
     e.connect + e.read + e.write + e.timeout,
     latency:percentile(50),
     latency:percentile(99),

@@ -351,14 +351,16 @@ class _Planner:
         self._add(at, "top_up", _transfer(data))
 
     def allocate(self, at: datetime, source: str, destination: str, value: int, memo: str) -> None:
+        self._between(at, TransferKind.ALLOCATION, source, destination, value, memo)
+
+    def _between(
+        self, at: datetime, kind: TransferKind, source: str, destination: str, value: int, memo: str
+    ) -> None:
+        """Money from one wallet to another: between a user's own wallets, or to another user."""
         data = TransferCreate(
-            kind=TransferKind.ALLOCATION,
-            source=source,
-            destination=destination,
-            amount=self._money(value),
-            memo=memo,
+            kind=kind, source=source, destination=destination, amount=self._money(value), memo=memo
         )
-        self._add(at, "allocation", _transfer(data))
+        self._add(at, kind.value, _transfer(data))
 
     def pay(
         self,
@@ -383,14 +385,7 @@ class _Planner:
         return self._add(at, "refund", _refund(payment, percent=percent, currency=self.currency))
 
     def p2p(self, at: datetime, source: str, destination: str, value: int, memo: str) -> None:
-        data = TransferCreate(
-            kind=TransferKind.P2P,
-            source=source,
-            destination=destination,
-            amount=self._money(value),
-            memo=memo,
-        )
-        self._add(at, "p2p", _transfer(data))
+        self._between(at, TransferKind.P2P, source, destination, value, memo)
 
     def close(self, at: datetime, wallet: str) -> None:
         def run(conn: Connection, keyring: Keyring, at: datetime) -> None:

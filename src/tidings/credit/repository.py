@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Date,
+    Select,
     String,
     and_,
     bindparam,
@@ -397,13 +398,7 @@ def claim_reminders(
         _i.c.due_date >= today,
         _i.c.due_date <= today + timedelta(days=3),
     )
-    stmt = (
-        _dialect_insert(conn, credit_notices)
-        .from_select(["installment_id", "step", "created_at"], candidates)
-        .on_conflict_do_nothing()
-        .returning(credit_notices.c.installment_id, credit_notices.c.step)
-    )
-    return [(row[0], row[1]) for row in conn.execute(stmt)]
+    return _claim_notices(conn, candidates)
 
 
 def mark_overdue(conn: Connection, *, timezone: str, today: date) -> int:
@@ -506,13 +501,7 @@ def claim_overdue_notices(
     candidates = select(_i.c.id, step, literal(at, Timestamp)).where(
         _i.c.timezone == timezone, _i.c.status == InstallmentStatus.OVERDUE, _i.c.due_date < today
     )
-    stmt = (
-        _dialect_insert(conn, credit_notices)
-        .from_select(["installment_id", "step", "created_at"], candidates)
-        .on_conflict_do_nothing()
-        .returning(credit_notices.c.installment_id, credit_notices.c.step)
-    )
-    return [(row[0], row[1]) for row in conn.execute(stmt)]
+    return _claim_notices(conn, candidates)
 
 
 def notice_figures(conn: Connection, installment_ids: Sequence[str]) -> list[AnyRow]:
@@ -558,3 +547,15 @@ def auto_debit_candidates(conn: Connection, *, timezone: str, today: date) -> li
         .order_by(_d.c.id)
     )
     return list(conn.execute(stmt))
+
+
+def _claim_notices(conn: Connection, candidates: Select[Any]) -> list[tuple[str, str]]:
+    """Insert a marker per (installment, step) candidate; the ones this call inserted come
+    back — a marker already there means that notice was sent, so it is not sent twice."""
+    stmt = (
+        _dialect_insert(conn, credit_notices)
+        .from_select(["installment_id", "step", "created_at"], candidates)
+        .on_conflict_do_nothing()
+        .returning(credit_notices.c.installment_id, credit_notices.c.step)
+    )
+    return [(row[0], row[1]) for row in conn.execute(stmt)]

@@ -266,6 +266,9 @@ def list_faq(
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Page[FaqOut]:
+    """The knowledge base as agents keep it (operator only; users meet its answers through
+    `/v1/faq/answers` while they write a question)."""
+    principal.require_operator()
     with read_transaction(context.engine) as conn:
         items = knowledge.list_faq(conn, limit=limit, after_id=decode_cursor(cursor))
     return _page(items, limit)

@@ -5,40 +5,33 @@ from __future__ import annotations
 from tidings.kit.errors import Conflict, NotFound, Unprocessable
 
 
-class TicketNotFound(NotFound):
-    code = "ticket-not-found"
+class TicketNotFound(NotFound, code="ticket-not-found"):
+    pass
 
 
-class SurveyNotFound(NotFound):
-    code = "survey-not-found"
+class SurveyNotFound(NotFound, code="survey-not-found"):
+    pass
 
 
-class InvitationNotFound(NotFound):
-    code = "invitation-not-found"
+class InvitationNotFound(NotFound, code="invitation-not-found"):
+    pass
 
 
-class AlreadyAnswered(Conflict):
+class AlreadyAnswered(Conflict, code="survey-already-answered", title="Already answered"):
     """One answer per invitation."""
 
-    code = "survey-already-answered"
-    title = "Already answered"
+
+class InvitationExpired(Conflict, code="invitation-expired", title="Invitation expired"):
+    pass
 
 
-class InvitationExpired(Conflict):
-    code = "invitation-expired"
-    title = "Invitation expired"
+class InvalidAnswer(Unprocessable, code="invalid-answer", title="Invalid answer"):
+    pass
 
 
-class InvalidAnswer(Unprocessable):
-    code = "invalid-answer"
-    title = "Invalid answer"
+class TicketClosed(Conflict, code="ticket-closed", title="Ticket closed"):
+    pass
 
 
-class TicketClosed(Conflict):
-    code = "ticket-closed"
-    title = "Ticket closed"
-
-
-class InvalidPeriod(Unprocessable):
-    code = "invalid-period"
-    title = "Invalid period"
+class InvalidPeriod(Unprocessable, code="invalid-period", title="Invalid period"):
+    pass

@@ -17,12 +17,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-import rjieba
 
 from tidings.feedback.types import Sentiment
 
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]+")
 _WORD = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]+|[a-z0-9]+(?:'[a-z]+)?")
+
+
+def _segment(chinese: str) -> list[str]:
+    """Chinese words. `rjieba` is imported on first use: its dictionary is ~30 MB that a
+    server process which never reads feedback need not hold."""
+    import rjieba
+
+    return list(rjieba.cut(chinese))
+
 
 STOPWORDS = frozenset(
     [
@@ -180,7 +188,7 @@ def words(text: str) -> list[str]:
     found: list[str] = []
     for piece in _WORD.findall(text.lower()):
         if _HAN.fullmatch(piece):
-            found.extend(w for w in rjieba.cut(piece) if w not in STOPWORDS)
+            found.extend(w for w in _segment(piece) if w not in STOPWORDS)
         elif piece not in STOPWORDS:
             found.append(piece)
     return found
@@ -465,7 +473,7 @@ def sentiment_features(text: str) -> list[str]:
 
 
 def _cut(piece: str) -> list[str]:
-    return list(rjieba.cut(piece)) if _HAN.fullmatch(piece) else [piece]
+    return _segment(piece) if _HAN.fullmatch(piece) else [piece]
 
 
 @dataclass(slots=True)

@@ -17,17 +17,24 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from tidings.kit.tables import Id, Json, Timestamp, metadata
+from tidings.kit.tables import (
+    Id,
+    Json,
+    Timestamp,
+    id_column,
+    metadata,
+    optional_columns,
+    owner_column,
+    required_columns,
+)
 
 surveys = Table(
     "surveys",
     metadata,
-    Column("id", Id, primary_key=True),
+    id_column(),
     Column("name", String(200), nullable=False),
     Column("trigger_event_type", String(80), nullable=False, index=True),
-    Column("sample_bp", Integer, nullable=False),
-    Column("recontact_days", Integer, nullable=False),
-    Column("expires_days", Integer, nullable=False),
+    *required_columns(Integer, "sample_bp", "recontact_days", "expires_days"),
     Column("questions", Json, nullable=False),
     Column("active", Boolean, nullable=False, server_default="1"),
     Column("created_at", Timestamp, nullable=False),
@@ -38,12 +45,11 @@ surveys = Table(
 survey_invitations = Table(
     "survey_invitations",
     metadata,
-    Column("id", Id, primary_key=True),
+    id_column(),
     Column("survey_id", Id, ForeignKey("surveys.id"), nullable=False),
-    Column("user_id", Id, ForeignKey("users.id"), nullable=False),
+    owner_column(),
     Column("event_id", Id, nullable=False),
-    Column("created_at", Timestamp, nullable=False),
-    Column("expires_at", Timestamp, nullable=False),
+    *required_columns(Timestamp, "created_at", "expires_at"),
     Column("answered_at", Timestamp),
     UniqueConstraint("survey_id", "event_id", name="one_per_event"),
     Index("ix_survey_invitations_user_created", "user_id", "created_at"),
@@ -52,10 +58,10 @@ survey_invitations = Table(
 survey_responses = Table(
     "survey_responses",
     metadata,
-    Column("id", Id, primary_key=True),
+    id_column(),
     Column("invitation_id", Id, ForeignKey("survey_invitations.id"), nullable=False, unique=True),
     Column("survey_id", Id, ForeignKey("surveys.id"), nullable=False, index=True),
-    Column("user_id", Id, ForeignKey("users.id"), nullable=False),
+    owner_column(),
     Column("answers", Json, nullable=False),
     Column("text", Text, nullable=False, server_default=""),
     Column("created_at", Timestamp, nullable=False, index=True),
@@ -83,8 +89,7 @@ sla_policies = Table(
     "sla_policies",
     metadata,
     Column("priority", String(16), primary_key=True),
-    Column("first_response_minutes", Integer, nullable=False),
-    Column("resolution_minutes", Integer, nullable=False),
+    *required_columns(Integer, "first_response_minutes", "resolution_minutes"),
     Column("around_the_clock", Boolean, nullable=False, server_default="0"),
     CheckConstraint("first_response_minutes > 0 AND resolution_minutes > 0", name="positive"),
 )
@@ -93,8 +98,8 @@ sla_policies = Table(
 tickets = Table(
     "tickets",
     metadata,
-    Column("id", Id, primary_key=True),
-    Column("user_id", Id, ForeignKey("users.id"), nullable=False, index=True),
+    id_column(),
+    owner_column(index=True),
     Column("channel", String(8), nullable=False),
     Column("subject", String(200)),
     Column("body", Text, nullable=False),
@@ -103,22 +108,17 @@ tickets = Table(
     Column("status", String(12), nullable=False),
     Column("locale", String(16), nullable=False),
     Column("created_at", Timestamp, nullable=False, index=True),
-    Column("updated_at", Timestamp, nullable=False),
-    Column("first_response_due", Timestamp, nullable=False),
-    Column("resolution_due", Timestamp, nullable=False),
-    Column("first_response_at", Timestamp),
-    Column("resolved_at", Timestamp),
-    Column("closed_at", Timestamp),
+    *required_columns(Timestamp, "updated_at", "first_response_due", "resolution_due"),
+    *optional_columns(Timestamp, "first_response_at", "resolved_at", "closed_at"),
     Column("auto_closed", Boolean, nullable=False, server_default="0"),
-    Column("first_response_breached_at", Timestamp),
-    Column("resolution_breached_at", Timestamp),
+    *optional_columns(Timestamp, "first_response_breached_at", "resolution_breached_at"),
     Index("ix_tickets_status_due", "status", "resolution_due"),
 )
 
 ticket_messages = Table(
     "ticket_messages",
     metadata,
-    Column("id", Id, primary_key=True),
+    id_column(),
     Column("ticket_id", Id, ForeignKey("tickets.id"), nullable=False, index=True),
     Column("author", String(8), nullable=False),
     Column("body", Text, nullable=False),
@@ -128,10 +128,8 @@ ticket_messages = Table(
 faq_entries = Table(
     "faq_entries",
     metadata,
-    Column("id", Id, primary_key=True),
-    Column("question", Json, nullable=False),
-    Column("answer", Json, nullable=False),
-    Column("tags", Json, nullable=False),
+    id_column(),
+    *required_columns(Json, "question", "answer", "tags"),
     Column("created_at", Timestamp, nullable=False),
 )
 """The knowledge base: a question and its answer in zh-CN (and en)."""
@@ -139,8 +137,8 @@ faq_entries = Table(
 deflections = Table(
     "faq_deflections",
     metadata,
-    Column("id", Id, primary_key=True),
-    Column("user_id", Id, ForeignKey("users.id"), nullable=False),
+    id_column(),
+    owner_column(),
     Column("faq_id", Id, ForeignKey("faq_entries.id"), nullable=False),
     Column("created_at", Timestamp, nullable=False, index=True),
 )
@@ -149,11 +147,8 @@ deflections = Table(
 changes = Table(
     "changes",
     metadata,
-    Column("id", Id, primary_key=True),
-    Column("title", Json, nullable=False),
-    Column("body", Json, nullable=False),
-    Column("topics", Json, nullable=False),
-    Column("ticket_ids", Json, nullable=False),
+    id_column(),
+    *required_columns(Json, "title", "body", "topics", "ticket_ids"),
     Column("published_at", Timestamp, nullable=False, index=True),
 )
 """What we changed because of feedback (public)."""

@@ -14,6 +14,25 @@ class AppError(Exception):
     code: ClassVar[str] = "bad-request"
     title: ClassVar[str] = "Bad request"
 
+    def __init_subclass__(
+        cls,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        title: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """A domain error names its problem in its class line:
+        `class WalletClosed(Unprocessable, code="wallet-closed", title="Wallet closed")`;
+        what it leaves out it inherits."""
+        super().__init_subclass__(**kwargs)
+        if status is not None:
+            cls.status = status
+        if code is not None:
+            cls.code = code
+        if title is not None:
+            cls.title = title
+
     def __init__(self, detail: str, *, field: str | None = None, **extra: Any) -> None:
         super().__init__(detail)
         self.detail = detail
@@ -37,12 +56,8 @@ class AppError(Exception):
         return None
 
 
-class NotFound(AppError):
+class NotFound(AppError, status=404, code="not-found", title="Not found"):
     """The thing does not exist, or the caller may not see it (same answer, on purpose)."""
-
-    status = 404
-    code = "not-found"
-    title = "Not found"
 
 
 class Unauthorized(AppError):
@@ -63,28 +78,16 @@ class Unauthorized(AppError):
         return {"WWW-Authenticate": challenge}
 
 
-class Forbidden(AppError):
+class Forbidden(AppError, status=403, code="forbidden", title="Forbidden"):
     """Valid credentials without the right to do this."""
 
-    status = 403
-    code = "forbidden"
-    title = "Forbidden"
 
-
-class Conflict(AppError):
+class Conflict(AppError, status=409, code="conflict", title="Conflict"):
     """The request clashes with the current state."""
 
-    status = 409
-    code = "conflict"
-    title = "Conflict"
 
-
-class Unprocessable(AppError):
+class Unprocessable(AppError, status=422, code="unprocessable", title="Unprocessable request"):
     """Well-formed but not acceptable in the current state (business rule)."""
-
-    status = 422
-    code = "unprocessable"
-    title = "Unprocessable request"
 
 
 class RateLimited(AppError):

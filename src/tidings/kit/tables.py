@@ -11,6 +11,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    ForeignKey,
     MetaData,
     Row,
     String,
@@ -69,3 +70,28 @@ def required_columns(
     """Several NOT NULL columns of one type, in order: a table's run of amounts or ids reads
     as one line."""
     return [Column(name, type_, nullable=False) for name in names]
+
+
+def optional_columns(
+    type_: TypeEngine[Any] | type[TypeEngine[Any]], *names: str
+) -> list[Column[Any]]:
+    """Several nullable columns of one type, in order (what is filled in later, or not at
+    all)."""
+    return [Column(name, type_) for name in names]
+
+
+def id_column() -> Column[Any]:
+    """`id`: the row's own identifier, its primary key."""
+    return Column("id", Id, primary_key=True)
+
+
+def owner_column(*, index: bool = False, unique: bool = False) -> Column[Any]:
+    """`user_id`: the user the row belongs to, whose token alone may see it."""
+    return Column(
+        "user_id",
+        Id,
+        ForeignKey("users.id"),
+        nullable=False,
+        index=True if index else None,
+        unique=True if unique else None,
+    )

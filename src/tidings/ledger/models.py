@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from sqlalchemy import Boolean, CheckConstraint, Column, ForeignKey, Index, String, Table, Text
 
-from tidings.kit.tables import Amount, Id, Timestamp, metadata
+from tidings.kit.tables import Amount, Id, Timestamp, id_column, metadata
 
 accounts = Table(
     "accounts",
     metadata,
-    Column("id", Id, primary_key=True),
+    id_column(),
     Column("user_id", Id, index=True),
     Column("kind", String(32), nullable=False),
     Column("currency", String(3), nullable=False),
@@ -33,7 +33,7 @@ accounts = Table(
 ledger_entries = Table(
     "ledger_entries",
     metadata,
-    Column("id", Id, primary_key=True),
+    id_column(),
     Column("kind", String(32), nullable=False),
     Column("reference", Id),
     Column("created_at", Timestamp, nullable=False),
@@ -42,7 +42,7 @@ ledger_entries = Table(
 postings = Table(
     "postings",
     metadata,
-    Column("id", Id, primary_key=True),
+    id_column(),
     Column(
         "entry_id",
         Id,
@@ -62,7 +62,7 @@ postings = Table(
 holds = Table(
     "holds",
     metadata,
-    Column("id", Id, primary_key=True),
+    id_column(),
     Column("account_id", Id, ForeignKey("accounts.id"), nullable=False, index=True),
     Column("amount", Amount, nullable=False),
     Column("currency", String(3), nullable=False),

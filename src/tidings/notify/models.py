@@ -18,13 +18,20 @@ from sqlalchemy import (
     text,
 )
 
-from tidings.kit.tables import Id, Json, Timestamp, metadata
+from tidings.kit.tables import (
+    Id,
+    Json,
+    Timestamp,
+    id_column,
+    metadata,
+    optional_columns,
+    required_columns,
+)
 
 event_receipts = Table(
     "event_receipts",
     metadata,
-    Column("source", String(255), nullable=False),
-    Column("event_id", String(255), nullable=False),
+    *required_columns(String(255), "source", "event_id"),
     Column("outbox_id", Id, nullable=False),
     Column("received_at", Timestamp, nullable=False),
     PrimaryKeyConstraint("source", "event_id"),
@@ -34,9 +41,8 @@ event_receipts = Table(
 notifications = Table(
     "notifications",
     metadata,
-    Column("id", Id, primary_key=True),
-    Column("user_id", Id, nullable=False),
-    Column("event_id", Id, nullable=False),
+    id_column(),
+    *required_columns(Id, "user_id", "event_id"),
     Column("kind", String(80), nullable=False),
     Column("category", String(16), nullable=False),
     Column("data", Json, nullable=False),
@@ -52,11 +58,10 @@ notifications = Table(
 deliveries = Table(
     "deliveries",
     metadata,
-    Column("id", Id, primary_key=True),
+    id_column(),
     Column("notification_id", Id, ForeignKey("notifications.id"), nullable=False),
     Column("user_id", Id, nullable=False),
-    Column("channel", String(16), nullable=False),
-    Column("status", String(16), nullable=False),
+    *required_columns(String(16), "channel", "status"),
     Column("due_at", Timestamp, nullable=False),
     Column("attempts", Integer, nullable=False, server_default="0"),
     # Channels to try next, comma-separated, when this one fails for good.
@@ -71,8 +76,7 @@ deliveries = Table(
     # The message exactly as sent (masked data only), for the authenticity check.
     Column("content", Text),
     Column("created_at", Timestamp, nullable=False),
-    Column("sent_at", Timestamp),
-    Column("final_at", Timestamp),
+    *optional_columns(Timestamp, "sent_at", "final_at"),
     Index("ix_deliveries_status_due_at", "status", "due_at"),
     Index("ix_deliveries_user_id_channel_id", "user_id", "channel", "id"),
     Index("ix_deliveries_notification_id", "notification_id"),
@@ -83,7 +87,7 @@ deliveries = Table(
 delivery_attempts = Table(
     "delivery_attempts",
     metadata,
-    Column("id", Id, primary_key=True),
+    id_column(),
     Column("delivery_id", Id, ForeignKey("deliveries.id"), nullable=False, index=True),
     Column("provider", String(64)),
     Column("outcome", String(16), nullable=False),
@@ -98,7 +102,7 @@ delivery_attempts = Table(
 inbox_items = Table(
     "inbox_items",
     metadata,
-    Column("id", Id, primary_key=True),
+    id_column(),
     Column("user_id", Id, nullable=False),
     Column("notification_id", Id, ForeignKey("notifications.id"), nullable=False, unique=True),
     Column("kind", String(80), nullable=False),
@@ -116,15 +120,13 @@ preferences = Table(
     Column("user_id", Id, primary_key=True),
     Column("channels", Json, nullable=False),  # category → list of channel names
     Column("kind_channels", Json),  # kind → list of channel names, overriding its category
-    Column("quiet_hours_start", String(5)),
-    Column("quiet_hours_end", String(5)),
+    *optional_columns(String(5), "quiet_hours_start", "quiet_hours_end"),
     Column("digest", Boolean, nullable=False, server_default="1"),
     Column("push_tokens_enc", Text),
     Column("webhook_url", String(500)),
     # The webhook's Standard Webhooks secret, sealed; during a rotation the previous one
     # signs too, until `webhook_previous_secret_until`.
-    Column("webhook_secret_enc", Text),
-    Column("webhook_previous_secret_enc", Text),
+    *optional_columns(Text, "webhook_secret_enc", "webhook_previous_secret_enc"),
     Column("webhook_previous_secret_until", Timestamp),
     Column("updated_at", Timestamp, nullable=False),
 )
@@ -132,7 +134,7 @@ preferences = Table(
 consent_events = Table(
     "consent_events",
     metadata,
-    Column("id", Id, primary_key=True),
+    id_column(),
     Column("user_id", Id, nullable=False),
     Column("channel", String(16), nullable=False),
     Column("purpose", String(32), nullable=False),
@@ -171,10 +173,9 @@ def consent_in_force(
 templates = Table(
     "notify_templates",
     metadata,
-    Column("id", Id, primary_key=True),
+    id_column(),
     Column("kind", String(80), nullable=False),
-    Column("channel", String(16), nullable=False),
-    Column("locale", String(16), nullable=False),
+    *required_columns(String(16), "channel", "locale"),
     Column("version", Integer, nullable=False),
     Column("title", Text),
     Column("body", Text, nullable=False),

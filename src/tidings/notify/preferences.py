@@ -165,7 +165,7 @@ def update_preferences(
     allow_private_webhooks: bool = False,
     report_status: bool = False,
 ) -> PreferencesOut:
-    directory.require_user(conn, user_id)
+    directory.require_active_user(conn, user_id)
     if data.webhook_url is not None and not allow_private_webhooks:
         try:
             check_literal_destination(data.webhook_url)

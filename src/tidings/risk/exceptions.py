@@ -25,94 +25,70 @@ class TransferBlocked(Unprocessable):
         self.reasons = reasons
 
 
-class ContactRecentlyChanged(TransferBlocked):
+class ContactRecentlyChanged(
+    TransferBlocked, code="contact-recently-changed", title="Contact recently changed"
+):
     """A large outgoing transfer in the cooling period after a phone or email change: refused,
     not stepped up, because the code could reach whoever made the change."""
 
-    code = "contact-recently-changed"
-    title = "Contact recently changed"
 
-
-class ReportedTimeOutOfWindow(Unprocessable):
+class ReportedTimeOutOfWindow(Unprocessable, code="time-out-of-window", title="Time out of window"):
     """A reported `at` more than a few minutes from now: the backend reports what happens as
     it happens, so an old (or future) moment is a forged history, not a late report."""
 
-    code = "time-out-of-window"
-    title = "Time out of window"
 
-
-class VerificationNotFound(NotFound):
+class VerificationNotFound(NotFound, code="verification-not-found"):
     """No step-up verification for this transfer, or not one the caller may see."""
 
-    code = "verification-not-found"
 
-
-class TransferNotScored(NotFound):
+class TransferNotScored(NotFound, code="transfer-not-scored"):
     """No online-model observation for this transfer (scored before the model was on, blocked
     by the rules, or not an outgoing transfer)."""
 
-    code = "transfer-not-scored"
 
-
-class VerificationNotPending(Conflict):
+class VerificationNotPending(
+    Conflict, code="verification-not-pending", title="Verification not pending"
+):
     """The transfer was already verified, cancelled or expired."""
 
-    code = "verification-not-pending"
-    title = "Verification not pending"
 
-
-class WrongVerificationCode(Unprocessable):
+class WrongVerificationCode(
+    Unprocessable, code="verification-code-wrong", title="Wrong verification code"
+):
     """The code does not match; `attempts_left` says how many tries remain."""
 
-    code = "verification-code-wrong"
-    title = "Wrong verification code"
 
-
-class VerificationFailed(Unprocessable):
+class VerificationFailed(Unprocessable, code="verification-failed", title="Verification failed"):
     """The last attempt was wrong: the transfer is cancelled and its hold released."""
 
-    code = "verification-failed"
-    title = "Verification failed"
 
-
-class VerificationExpired(AppError):
+class VerificationExpired(
+    AppError, status=410, code="verification-expired", title="Verification expired"
+):
     """The code or the hold ran out of time: the transfer is cancelled."""
 
-    status = 410
-    code = "verification-expired"
-    title = "Verification expired"
 
-
-class NoTrustedContact(Unprocessable):
+class NoTrustedContact(
+    Unprocessable, code="no-trusted-contact", title="No trusted contact for a code"
+):
     """No contact the user has had for longer than the cooling period to send a code to."""
 
-    code = "no-trusted-contact"
-    title = "No trusted contact for a code"
 
-
-class NothingToChange(Unprocessable):
+class NothingToChange(Unprocessable, code="nothing-to-change", title="Nothing to change"):
     """A contact change that names no new phone or email."""
 
-    code = "nothing-to-change"
-    title = "Nothing to change"
 
-
-class ContactChangeNotFound(NotFound):
+class ContactChangeNotFound(NotFound, code="contact-change-not-found"):
     """No contact change with this id for the caller."""
 
-    code = "contact-change-not-found"
 
-
-class ContactChangeNotPending(Conflict):
+class ContactChangeNotPending(
+    Conflict, code="contact-change-not-pending", title="Contact change not pending"
+):
     """The contact change was already confirmed, failed or expired."""
 
-    code = "contact-change-not-pending"
-    title = "Contact change not pending"
 
-
-class ContactChangeExpired(AppError):
+class ContactChangeExpired(
+    AppError, status=410, code="contact-change-expired", title="Contact change expired"
+):
     """The code ran out of time; ask for a new one."""
-
-    status = 410
-    code = "contact-change-expired"
-    title = "Contact change expired"

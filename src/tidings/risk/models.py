@@ -23,24 +23,30 @@ from sqlalchemy import (
 )
 
 from tidings.kit.ratelimit import rate_limit_counters as rate_limit_counters  # lives in kit now
-from tidings.kit.tables import Amount, Id, Json, Timestamp, metadata, required_columns
+from tidings.kit.tables import (
+    Amount,
+    Id,
+    Json,
+    Timestamp,
+    id_column,
+    metadata,
+    optional_columns,
+    owner_column,
+    required_columns,
+)
 
 security_logins = Table(
     "security_logins",
     metadata,
-    Column("id", Id, primary_key=True),
-    Column("user_id", Id, ForeignKey("users.id"), nullable=False),
-    Column("device_hash", String(64), nullable=False),
-    Column("ip_hash", String(64), nullable=False),
-    Column("city", String(100)),
-    Column("country", String(100)),
+    id_column(),
+    owner_column(),
+    *required_columns(String(64), "device_hash", "ip_hash"),
+    *optional_columns(String(100), "city", "country"),
     Column("user_agent", String(200)),
-    Column("new_device", Boolean, nullable=False),
-    Column("new_location", Boolean, nullable=False),
+    *required_columns(Boolean, "new_device", "new_location"),
     Column("risk_level", String(8), nullable=False),
     Column("reasons", Json, nullable=False),
-    Column("at", Timestamp, nullable=False),
-    Column("created_at", Timestamp, nullable=False),
+    *required_columns(Timestamp, "at", "created_at"),
     Index("ix_security_logins_user_id_at", "user_id", "at"),
     Index("ix_security_logins_user_id_device_hash", "user_id", "device_hash"),
 )
@@ -49,11 +55,10 @@ security_logins = Table(
 security_changes = Table(
     "security_changes",
     metadata,
-    Column("id", Id, primary_key=True),
-    Column("user_id", Id, ForeignKey("users.id"), nullable=False),
+    id_column(),
+    owner_column(),
     Column("kind", String(16), nullable=False),
-    Column("at", Timestamp, nullable=False),
-    Column("created_at", Timestamp, nullable=False),
+    *required_columns(Timestamp, "at", "created_at"),
     Index("ix_security_changes_user_id_at", "user_id", "at"),
 )
 """Password, phone and email changes and new payees: a large transfer soon after is suspicious."""
@@ -61,9 +66,9 @@ security_changes = Table(
 step_up_verifications = Table(
     "step_up_verifications",
     metadata,
-    Column("id", Id, primary_key=True),
+    id_column(),
     Column("transfer_id", Id, ForeignKey("transfers.id"), nullable=False),
-    Column("user_id", Id, ForeignKey("users.id"), nullable=False),
+    owner_column(),
     Column("hold_id", Id, ForeignKey("holds.id"), nullable=False),
     Column("code_hash", String(64), nullable=False),
     Column("attempts_left", Integer, nullable=False),
@@ -85,18 +90,16 @@ step_up_verifications = Table(
 contact_changes = Table(
     "contact_changes",
     metadata,
-    Column("id", Id, primary_key=True),
-    Column("user_id", Id, ForeignKey("users.id"), nullable=False),
-    Column("phone_enc", Text),
-    Column("email_enc", Text),
+    id_column(),
+    owner_column(),
+    *optional_columns(Text, "phone_enc", "email_enc"),
     Column("code_hash", String(64), nullable=False),
     Column("channel", String(16), nullable=False),
     Column("attempts_left", Integer, nullable=False),
     Column("status", String(16), nullable=False),
     Column("code_event_id", Id),
     Column("actor", String(40), nullable=False),
-    Column("expires_at", Timestamp, nullable=False),
-    Column("created_at", Timestamp, nullable=False),
+    *required_columns(Timestamp, "expires_at", "created_at"),
     Column("settled_at", Timestamp),
     CheckConstraint("attempts_left >= 0", name="attempts_non_negative"),
     Index("ix_contact_changes_user_id_created_at", "user_id", "created_at"),
@@ -107,7 +110,7 @@ sealed, the code as a keyed hash, attempts left, and how it ended."""
 audit_log = Table(
     "audit_log",
     metadata,
-    Column("id", Id, primary_key=True),
+    id_column(),
     Column("at", Timestamp, nullable=False),
     Column("actor", String(40), nullable=False),
     Column("user_id", Id),
@@ -123,14 +126,13 @@ risk_model_observations = Table(
     "risk_model_observations",
     metadata,
     Column("transfer_id", Id, primary_key=True),
-    Column("user_id", Id, ForeignKey("users.id"), nullable=False),
+    owner_column(),
     Column("features", Json, nullable=False),
     Column("probability", Float, nullable=False),
     Column("created_at", Timestamp, nullable=False),
     Column("fraudulent", Boolean),
     Column("outcome_source", String(16)),
-    Column("outcome_at", Timestamp),
-    Column("learned_at", Timestamp),
+    *optional_columns(Timestamp, "outcome_at", "learned_at"),
     Index("ix_risk_model_observations_learned_at_created_at", "learned_at", "created_at"),
 )
 """What the online model saw when it scored a transfer (scale-free numbers, no personal data),
@@ -142,8 +144,7 @@ risk_models = Table(
     Column("name", String(40), primary_key=True),
     Column("state", LargeBinary, nullable=False),
     Column("signature", String(64), nullable=False),
-    Column("outcomes_learned", Integer, nullable=False),
-    Column("version", Integer, nullable=False),
+    *required_columns(Integer, "outcomes_learned", "version"),
     Column("updated_at", Timestamp, nullable=False),
 )
 """The online model's learned state, sealed with an HMAC under a server key so that only

@@ -14,7 +14,7 @@ from tidings.kit.clock import as_utc
 from tidings.kit.ids import is_id
 from tidings.privacy.crypto import Keyring
 from tidings.users import repository
-from tidings.users.exceptions import UserNotFound
+from tidings.users.exceptions import UserErased, UserNotFound
 
 ERASED = "erased"
 """`users.status` once the person's data is erased; the row stays for the ledger."""
@@ -49,6 +49,14 @@ def trusted(changed_at: datetime | None, *, trusted_before: datetime) -> bool:
 def require_user(conn: Connection, user_id: str) -> None:
     if not (is_id(user_id, "usr") and repository.user_exists(conn, user_id)):
         raise UserNotFound(f"user {user_id} not found")
+
+
+def require_active_user(conn: Connection, user_id: str) -> None:
+    """A user whose data may still change: an erased account takes no new personal data
+    (a webhook address, push tokens, consents), even from an operator."""
+    require_user(conn, user_id)
+    if is_erased(conn, user_id):
+        raise UserErased(f"user {user_id} was erased")
 
 
 def is_erased(conn: Connection, user_id: str) -> bool:

@@ -5,37 +5,29 @@ from __future__ import annotations
 from tidings.kit.errors import Conflict, Forbidden, NotFound
 
 
-class UserNotFound(NotFound):
+class UserNotFound(NotFound, code="user-not-found"):
     """No such user, or not one the caller may see."""
 
-    code = "user-not-found"
 
-
-class ExternalIdTaken(Conflict):
+class ExternalIdTaken(Conflict, code="external-id-taken", title="External id already in use"):
     """Another user already has this external id."""
 
-    code = "external-id-taken"
-    title = "External id already in use"
 
-
-class StepUpAmountRaiseNeedsOperator(Forbidden):
+class StepUpAmountRaiseNeedsOperator(
+    Forbidden,
+    code="step-up-amount-raise-needs-operator",
+    title="Raising the step-up amount needs the operator",
+):
     """A user token may lower its own step-up amount, never raise or remove it: a stolen
     session would otherwise undo the owner's own protection before moving money."""
 
-    code = "step-up-amount-raise-needs-operator"
-    title = "Raising the step-up amount needs the operator"
 
-
-class ContactChangeNeedsCode(Forbidden):
+class ContactChangeNeedsCode(
+    Forbidden, code="contact-change-needs-code", title="Contact change needs a code"
+):
     """A user token changes the phone or email only with a code sent to the current contact
     (`POST /v1/users/{user_id}/contact-changes`), or a stolen session could take the account."""
 
-    code = "contact-change-needs-code"
-    title = "Contact change needs a code"
 
-
-class UserErased(Conflict):
+class UserErased(Conflict, code="user-erased", title="User erased"):
     """The person's data was erased (PIPL): the account takes no new personal data or token."""
-
-    code = "user-erased"
-    title = "User erased"

@@ -15,13 +15,22 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from tidings.kit.tables import Amount, Id, Timestamp, metadata, required_columns
+from tidings.kit.tables import (
+    Amount,
+    Id,
+    Timestamp,
+    id_column,
+    metadata,
+    optional_columns,
+    owner_column,
+    required_columns,
+)
 
 wallets = Table(
     "wallets",
     metadata,
-    Column("id", Id, primary_key=True),
-    Column("user_id", Id, ForeignKey("users.id"), nullable=False, index=True),
+    id_column(),
+    owner_column(index=True),
     Column("account_id", Id, ForeignKey("accounts.id"), nullable=False, unique=True),
     Column("kind", String(8), nullable=False),
     Column("name", String(100), nullable=False),
@@ -34,18 +43,17 @@ wallets = Table(
     Column("goal_target", Amount),
     Column("goal_by", Date),
     Column("created_at", Timestamp, nullable=False),
-    Column("closed_at", Timestamp),
-    Column("frozen_at", Timestamp),
+    *optional_columns(Timestamp, "closed_at", "frozen_at"),
 )
 """`frozen_at` set: no money leaves the wallet (the owner's "not me", or an operator)."""
 
 transfers = Table(
     "transfers",
     metadata,
-    Column("id", Id, primary_key=True),
+    id_column(),
     Column("kind", String(16), nullable=False),
     Column("status", String(24), nullable=False),
-    Column("user_id", Id, ForeignKey("users.id"), nullable=False),
+    owner_column(),
     Column("source_wallet_id", Id, ForeignKey("wallets.id")),
     Column("destination_wallet_id", Id, ForeignKey("wallets.id")),
     Column("amount", Amount, nullable=False),
@@ -66,11 +74,10 @@ transfers = Table(
 wallet_statements = Table(
     "wallet_statements",
     metadata,
-    Column("id", Id, primary_key=True),
+    id_column(),
     Column("wallet_id", Id, ForeignKey("wallets.id"), nullable=False),
     Column("user_id", Id, nullable=False),
-    Column("period_start", Date, nullable=False),
-    Column("period_end", Date, nullable=False),
+    *required_columns(Date, "period_start", "period_end"),
     Column("currency", String(3), nullable=False),
     *required_columns(Amount, "opening_balance", "total_in", "total_out", "closing_balance"),
     Column("moved_to_sub_wallets", Amount, nullable=False, server_default="0"),

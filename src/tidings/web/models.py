@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from sqlalchemy import Column, ForeignKey, Index, String, Table
 
-from tidings.kit.tables import Id, Timestamp, metadata
+from tidings.kit.tables import Id, Timestamp, id_column, metadata, owner_column, required_columns
 
 web_links = Table(
     "web_links",
     metadata,
-    Column("id", Id, primary_key=True),
-    Column("user_id", Id, ForeignKey("users.id"), nullable=False),
+    id_column(),
+    owner_column(),
     Column("token_hash", String(64), nullable=False, unique=True),
-    Column("created_at", Timestamp, nullable=False),
-    Column("expires_at", Timestamp, nullable=False),
+    *required_columns(Timestamp, "created_at", "expires_at"),
     Column("used_at", Timestamp),
     Index("ix_web_links_user_id", "user_id"),
 )
@@ -21,13 +20,12 @@ web_links = Table(
 web_sessions = Table(
     "web_sessions",
     metadata,
-    Column("id", Id, primary_key=True),
+    id_column(),
     Column("kind", String(16), nullable=False),
     # None for an operator's console session.
     Column("user_id", Id, ForeignKey("users.id")),
     Column("session_hash", String(64), nullable=False, unique=True),
-    Column("created_at", Timestamp, nullable=False),
-    Column("expires_at", Timestamp, nullable=False),
+    *required_columns(Timestamp, "created_at", "expires_at"),
     Column("ended_at", Timestamp),
     Index("ix_web_sessions_user_id", "user_id"),
 )

@@ -12,13 +12,21 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.types import Text
+
+from tidings.migrations.columns import (
+    amounts,
+    dates,
+    flags,
+    ids,
+    integers,
+    jsons,
+    stamps,
+    strings,
+    texts,
+)
 
 revision = "0001"
 down_revision = None
-branch_labels = None
-depends_on = None
 
 
 SQLITE_TRIGGERS = [
@@ -98,14 +106,13 @@ def _drop_ledger_triggers() -> None:
 def upgrade() -> None:
     op.create_table(
         "accounts",
-        sa.Column("id", sa.String(length=32), nullable=False),
-        sa.Column("user_id", sa.String(length=32), nullable=True),
-        sa.Column("kind", sa.String(length=32), nullable=False),
-        sa.Column("currency", sa.String(length=3), nullable=False),
-        sa.Column("balance", sa.BigInteger(), server_default="0", nullable=False),
-        sa.Column("held", sa.BigInteger(), server_default="0", nullable=False),
-        sa.Column("allow_negative", sa.Boolean(), server_default="0", nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        *ids("id"),
+        *ids("user_id", nullable=True),
+        *strings(32, "kind"),
+        *strings(3, "currency"),
+        *amounts("balance", "held", default="0"),
+        *flags("allow_negative", default="0"),
+        *stamps("created_at"),
         sa.CheckConstraint(
             "allow_negative OR balance - held >= 0", name=op.f("ck_accounts_no_overdraft")
         ),
@@ -117,40 +124,31 @@ def upgrade() -> None:
 
     op.create_table(
         "idempotency_keys",
-        sa.Column("principal", sa.String(length=64), nullable=False),
-        sa.Column("key", sa.String(length=255), nullable=False),
-        sa.Column("request_hash", sa.String(length=64), nullable=False),
-        sa.Column("response_status", sa.Integer(), nullable=True),
-        sa.Column(
-            "response_body",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
-            nullable=True,
-        ),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        *strings(64, "principal"),
+        *strings(255, "key"),
+        *strings(64, "request_hash"),
+        *integers("response_status", nullable=True),
+        *jsons("response_body", nullable=True),
+        *stamps("created_at"),
         sa.PrimaryKeyConstraint("principal", "key", name=op.f("pk_idempotency_keys")),
     )
     op.create_table(
         "ledger_entries",
-        sa.Column("id", sa.String(length=32), nullable=False),
-        sa.Column("kind", sa.String(length=32), nullable=False),
-        sa.Column("reference", sa.String(length=32), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        *ids("id", "kind"),
+        *ids("reference", nullable=True),
+        *stamps("created_at"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ledger_entries")),
     )
     op.create_table(
         "outbox",
-        sa.Column("id", sa.String(length=32), nullable=False),
-        sa.Column("source", sa.String(length=255), nullable=False),
-        sa.Column("type", sa.String(length=80), nullable=False),
-        sa.Column("subject", sa.String(length=255), nullable=True),
-        sa.Column("user_id", sa.String(length=32), nullable=True),
-        sa.Column("time", sa.DateTime(timezone=True), nullable=False),
-        sa.Column(
-            "data",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
-            nullable=False,
-        ),
-        sa.Column("relayed_at", sa.DateTime(timezone=True), nullable=True),
+        *ids("id"),
+        *strings(255, "source"),
+        *strings(80, "type"),
+        *strings(255, "subject", nullable=True),
+        *ids("user_id", nullable=True),
+        *stamps("time"),
+        *jsons("data"),
+        *stamps("relayed_at", nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox")),
     )
     with op.batch_alter_table("outbox", schema=None) as batch_op:
@@ -159,21 +157,19 @@ def upgrade() -> None:
 
     op.create_table(
         "users",
-        sa.Column("id", sa.String(length=32), nullable=False),
-        sa.Column("main_wallet_id", sa.String(length=32), nullable=False),
-        sa.Column("external_id_enc", sa.Text(), nullable=False),
-        sa.Column("external_id_hash", sa.String(length=64), nullable=False),
-        sa.Column("name_enc", sa.Text(), nullable=False),
-        sa.Column("phone_enc", sa.Text(), nullable=True),
-        sa.Column("phone_hash", sa.String(length=64), nullable=True),
-        sa.Column("email_enc", sa.Text(), nullable=True),
-        sa.Column("email_hash", sa.String(length=64), nullable=True),
-        sa.Column("locale", sa.String(length=16), nullable=False),
-        sa.Column("timezone", sa.String(length=64), nullable=False),
-        sa.Column("currency", sa.String(length=3), nullable=False),
-        sa.Column("low_balance_threshold", sa.BigInteger(), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        *ids("id", "main_wallet_id"),
+        *texts("external_id_enc"),
+        *strings(64, "external_id_hash"),
+        *texts("name_enc"),
+        *texts("phone_enc", nullable=True),
+        *strings(64, "phone_hash", nullable=True),
+        *texts("email_enc", nullable=True),
+        *strings(64, "email_hash", nullable=True),
+        *strings(16, "locale"),
+        *strings(64, "timezone"),
+        *strings(3, "currency"),
+        *amounts("low_balance_threshold"),
+        *stamps("created_at", "updated_at"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("external_id_hash", name=op.f("uq_users_external_id_hash")),
         sa.UniqueConstraint("main_wallet_id", name=op.f("uq_users_main_wallet_id")),
@@ -184,15 +180,14 @@ def upgrade() -> None:
 
     op.create_table(
         "holds",
-        sa.Column("id", sa.String(length=32), nullable=False),
-        sa.Column("account_id", sa.String(length=32), nullable=False),
-        sa.Column("amount", sa.BigInteger(), nullable=False),
-        sa.Column("currency", sa.String(length=3), nullable=False),
-        sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("reason", sa.Text(), nullable=False),
-        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("settled_at", sa.DateTime(timezone=True), nullable=True),
+        *ids("id", "account_id"),
+        *amounts("amount"),
+        *strings(3, "currency"),
+        *strings(16, "status"),
+        *texts("reason"),
+        *stamps("expires_at", nullable=True),
+        *stamps("created_at"),
+        *stamps("settled_at", nullable=True),
         sa.CheckConstraint("amount > 0", name=op.f("ck_holds_amount_positive")),
         sa.ForeignKeyConstraint(
             ["account_id"], ["accounts.id"], name=op.f("fk_holds_account_id_accounts")
@@ -204,13 +199,11 @@ def upgrade() -> None:
 
     op.create_table(
         "postings",
-        sa.Column("id", sa.String(length=32), nullable=False),
-        sa.Column("entry_id", sa.String(length=32), nullable=False),
-        sa.Column("account_id", sa.String(length=32), nullable=False),
-        sa.Column("amount", sa.BigInteger(), nullable=False),
-        sa.Column("currency", sa.String(length=3), nullable=False),
-        sa.Column("balance_after", sa.BigInteger(), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        *ids("id", "entry_id", "account_id"),
+        *amounts("amount"),
+        *strings(3, "currency"),
+        *amounts("balance_after"),
+        *stamps("created_at"),
         sa.CheckConstraint("amount <> 0", name=op.f("ck_postings_amount_not_zero")),
         sa.ForeignKeyConstraint(
             ["account_id"], ["accounts.id"], name=op.f("fk_postings_account_id_accounts")
@@ -230,12 +223,10 @@ def upgrade() -> None:
 
     op.create_table(
         "user_tokens",
-        sa.Column("id", sa.String(length=32), nullable=False),
-        sa.Column("user_id", sa.String(length=32), nullable=False),
-        sa.Column("token_hash", sa.String(length=64), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+        *ids("id", "user_id"),
+        *strings(64, "token_hash"),
+        *stamps("created_at", "expires_at"),
+        *stamps("revoked_at", nullable=True),
         sa.ForeignKeyConstraint(
             ["user_id"], ["users.id"], name=op.f("fk_user_tokens_user_id_users")
         ),
@@ -247,20 +238,18 @@ def upgrade() -> None:
 
     op.create_table(
         "wallets",
-        sa.Column("id", sa.String(length=32), nullable=False),
-        sa.Column("user_id", sa.String(length=32), nullable=False),
-        sa.Column("account_id", sa.String(length=32), nullable=False),
-        sa.Column("kind", sa.String(length=8), nullable=False),
-        sa.Column("name", sa.String(length=100), nullable=False),
-        sa.Column("purpose", sa.String(length=16), nullable=False),
-        sa.Column("currency", sa.String(length=3), nullable=False),
-        sa.Column("status", sa.String(length=8), nullable=False),
-        sa.Column("budget_limit", sa.BigInteger(), nullable=True),
-        sa.Column("budget_period", sa.String(length=8), nullable=True),
-        sa.Column("goal_target", sa.BigInteger(), nullable=True),
-        sa.Column("goal_by", sa.Date(), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
+        *ids("id", "user_id", "account_id"),
+        *strings(8, "kind"),
+        *strings(100, "name"),
+        *strings(16, "purpose"),
+        *strings(3, "currency"),
+        *strings(8, "status"),
+        *amounts("budget_limit", nullable=True),
+        *strings(8, "budget_period", nullable=True),
+        *amounts("goal_target", nullable=True),
+        *dates("goal_by", nullable=True),
+        *stamps("created_at"),
+        *stamps("closed_at", nullable=True),
         sa.ForeignKeyConstraint(
             ["account_id"], ["accounts.id"], name=op.f("fk_wallets_account_id_accounts")
         ),
@@ -273,21 +262,20 @@ def upgrade() -> None:
 
     op.create_table(
         "transfers",
-        sa.Column("id", sa.String(length=32), nullable=False),
-        sa.Column("kind", sa.String(length=16), nullable=False),
-        sa.Column("status", sa.String(length=24), nullable=False),
-        sa.Column("user_id", sa.String(length=32), nullable=False),
-        sa.Column("source_wallet_id", sa.String(length=32), nullable=True),
-        sa.Column("destination_wallet_id", sa.String(length=32), nullable=True),
-        sa.Column("amount", sa.BigInteger(), nullable=False),
-        sa.Column("currency", sa.String(length=3), nullable=False),
-        sa.Column("merchant_name", sa.String(length=200), nullable=True),
-        sa.Column("merchant_category", sa.String(length=4), nullable=True),
-        sa.Column("refund_of", sa.String(length=32), nullable=True),
-        sa.Column("refunded_amount", sa.BigInteger(), server_default="0", nullable=False),
-        sa.Column("memo", sa.Text(), nullable=True),
-        sa.Column("entry_id", sa.String(length=32), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        *ids("id"),
+        *strings(16, "kind"),
+        *strings(24, "status"),
+        *ids("user_id"),
+        *ids("source_wallet_id", "destination_wallet_id", nullable=True),
+        *amounts("amount"),
+        *strings(3, "currency"),
+        *strings(200, "merchant_name", nullable=True),
+        *strings(4, "merchant_category", nullable=True),
+        *ids("refund_of", nullable=True),
+        *amounts("refunded_amount", default="0"),
+        *texts("memo", nullable=True),
+        *ids("entry_id", nullable=True),
+        *stamps("created_at"),
         sa.CheckConstraint("amount > 0", name=op.f("ck_transfers_amount_positive")),
         sa.CheckConstraint(
             "refunded_amount >= 0 AND refunded_amount <= amount",

@@ -12,27 +12,24 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.types import Text
+
+from tidings.migrations.columns import flags, ids, integers, jsons, stamps, strings, texts
 
 revision = "0002"
 down_revision = "0001"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
     op.create_table(
         "consent_events",
-        sa.Column("id", sa.String(length=32), nullable=False),
-        sa.Column("user_id", sa.String(length=32), nullable=False),
-        sa.Column("channel", sa.String(length=16), nullable=False),
-        sa.Column("purpose", sa.String(length=32), nullable=False),
-        sa.Column("granted", sa.Boolean(), nullable=False),
-        sa.Column("method", sa.String(length=32), nullable=False),
-        sa.Column("actor", sa.String(length=64), nullable=False),
-        sa.Column("evidence", sa.Text(), nullable=True),
-        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        *ids("id", "user_id"),
+        *strings(16, "channel"),
+        *strings(32, "purpose"),
+        *flags("granted"),
+        *strings(32, "method"),
+        *strings(64, "actor"),
+        *texts("evidence", nullable=True),
+        *stamps("at"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_consent_events")),
     )
     with op.batch_alter_table("consent_events", schema=None) as batch_op:
@@ -42,26 +39,19 @@ def upgrade() -> None:
 
     op.create_table(
         "event_receipts",
-        sa.Column("source", sa.String(length=255), nullable=False),
-        sa.Column("event_id", sa.String(length=255), nullable=False),
-        sa.Column("outbox_id", sa.String(length=32), nullable=False),
-        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        *strings(255, "source", "event_id"),
+        *ids("outbox_id"),
+        *stamps("received_at"),
         sa.PrimaryKeyConstraint("source", "event_id", name=op.f("pk_event_receipts")),
     )
     op.create_table(
         "notifications",
-        sa.Column("id", sa.String(length=32), nullable=False),
-        sa.Column("user_id", sa.String(length=32), nullable=False),
-        sa.Column("event_id", sa.String(length=32), nullable=False),
-        sa.Column("kind", sa.String(length=80), nullable=False),
-        sa.Column("category", sa.String(length=16), nullable=False),
-        sa.Column(
-            "data",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
-            nullable=False,
-        ),
-        sa.Column("dedup_key", sa.String(length=255), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        *ids("id", "user_id", "event_id"),
+        *strings(80, "kind"),
+        *strings(16, "category"),
+        *jsons("data"),
+        *strings(255, "dedup_key", nullable=True),
+        *stamps("created_at"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_notifications")),
         sa.UniqueConstraint("user_id", "dedup_key", name="uq_notifications_user_dedup_key"),
         sa.UniqueConstraint("user_id", "event_id", "kind", name="uq_notifications_user_event_kind"),
@@ -71,32 +61,26 @@ def upgrade() -> None:
 
     op.create_table(
         "notify_preferences",
-        sa.Column("user_id", sa.String(length=32), nullable=False),
-        sa.Column(
-            "channels",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
-            nullable=False,
-        ),
-        sa.Column("quiet_hours_start", sa.String(length=5), nullable=True),
-        sa.Column("quiet_hours_end", sa.String(length=5), nullable=True),
-        sa.Column("digest", sa.Boolean(), server_default="1", nullable=False),
-        sa.Column("push_tokens_enc", sa.Text(), nullable=True),
-        sa.Column("webhook_url", sa.String(length=500), nullable=True),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        *ids("user_id"),
+        *jsons("channels"),
+        *strings(5, "quiet_hours_start", "quiet_hours_end", nullable=True),
+        *flags("digest", default="1"),
+        *texts("push_tokens_enc", nullable=True),
+        *strings(500, "webhook_url", nullable=True),
+        *stamps("updated_at"),
         sa.PrimaryKeyConstraint("user_id", name=op.f("pk_notify_preferences")),
     )
     op.create_table(
         "notify_templates",
-        sa.Column("id", sa.String(length=32), nullable=False),
-        sa.Column("kind", sa.String(length=80), nullable=False),
-        sa.Column("channel", sa.String(length=16), nullable=False),
-        sa.Column("locale", sa.String(length=16), nullable=False),
-        sa.Column("version", sa.Integer(), nullable=False),
-        sa.Column("title", sa.Text(), nullable=True),
-        sa.Column("body", sa.Text(), nullable=False),
-        sa.Column("active", sa.Boolean(), nullable=False),
-        sa.Column("created_by", sa.String(length=64), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        *ids("id"),
+        *strings(80, "kind"),
+        *strings(16, "channel", "locale"),
+        *integers("version"),
+        *texts("title", nullable=True),
+        *texts("body"),
+        *flags("active"),
+        *strings(64, "created_by"),
+        *stamps("created_at"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_notify_templates")),
         sa.UniqueConstraint(
             "kind", "channel", "locale", "version", name="uq_notify_templates_version"
@@ -104,25 +88,21 @@ def upgrade() -> None:
     )
     op.create_table(
         "deliveries",
-        sa.Column("id", sa.String(length=32), nullable=False),
-        sa.Column("notification_id", sa.String(length=32), nullable=False),
-        sa.Column("user_id", sa.String(length=32), nullable=False),
-        sa.Column("channel", sa.String(length=16), nullable=False),
-        sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
-        sa.Column("fallback", sa.String(length=80), server_default="", nullable=False),
-        sa.Column("fallback_of", sa.String(length=32), nullable=True),
-        sa.Column("reason", sa.String(length=255), nullable=True),
-        sa.Column("provider", sa.String(length=64), nullable=True),
-        sa.Column("provider_message_id", sa.String(length=255), nullable=True),
-        sa.Column("lease_owner", sa.String(length=64), nullable=True),
-        sa.Column("lease_expires_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("auth_code", sa.String(length=16), nullable=True),
-        sa.Column("content", sa.Text(), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("final_at", sa.DateTime(timezone=True), nullable=True),
+        *ids("id", "notification_id", "user_id"),
+        *strings(16, "channel", "status"),
+        *stamps("due_at"),
+        *integers("attempts", default="0"),
+        *strings(80, "fallback", default=""),
+        *ids("fallback_of", nullable=True),
+        *strings(255, "reason", nullable=True),
+        *strings(64, "provider", nullable=True),
+        *strings(255, "provider_message_id", nullable=True),
+        *strings(64, "lease_owner", nullable=True),
+        *stamps("lease_expires_at", nullable=True),
+        *strings(16, "auth_code", nullable=True),
+        *texts("content", nullable=True),
+        *stamps("created_at"),
+        *stamps("sent_at", "final_at", nullable=True),
         sa.ForeignKeyConstraint(
             ["notification_id"],
             ["notifications.id"],
@@ -143,15 +123,13 @@ def upgrade() -> None:
 
     op.create_table(
         "inbox_items",
-        sa.Column("id", sa.String(length=32), nullable=False),
-        sa.Column("user_id", sa.String(length=32), nullable=False),
-        sa.Column("notification_id", sa.String(length=32), nullable=False),
-        sa.Column("kind", sa.String(length=80), nullable=False),
-        sa.Column("category", sa.String(length=16), nullable=False),
-        sa.Column("title", sa.String(length=200), nullable=False),
-        sa.Column("body", sa.Text(), nullable=False),
-        sa.Column("read_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        *ids("id", "user_id", "notification_id"),
+        *strings(80, "kind"),
+        *strings(16, "category"),
+        *strings(200, "title"),
+        *texts("body"),
+        *stamps("read_at", nullable=True),
+        *stamps("created_at"),
         sa.ForeignKeyConstraint(
             ["notification_id"],
             ["notifications.id"],
@@ -165,14 +143,13 @@ def upgrade() -> None:
 
     op.create_table(
         "delivery_attempts",
-        sa.Column("id", sa.String(length=32), nullable=False),
-        sa.Column("delivery_id", sa.String(length=32), nullable=False),
-        sa.Column("provider", sa.String(length=64), nullable=True),
-        sa.Column("outcome", sa.String(length=16), nullable=False),
-        sa.Column("status_code", sa.Integer(), nullable=True),
-        sa.Column("error", sa.String(length=500), nullable=True),
-        sa.Column("duration_ms", sa.Integer(), nullable=True),
-        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        *ids("id", "delivery_id"),
+        *strings(64, "provider", nullable=True),
+        *strings(16, "outcome"),
+        *integers("status_code", nullable=True),
+        *strings(500, "error", nullable=True),
+        *integers("duration_ms", nullable=True),
+        *stamps("at"),
         sa.ForeignKeyConstraint(
             ["delivery_id"],
             ["deliveries.id"],

@@ -15,10 +15,20 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from tidings.migrations.columns import (
+    amounts,
+    dates,
+    flags,
+    ids,
+    integers,
+    jsons,
+    stamps,
+    strings,
+    texts,
+)
+
 revision = "0004"
 down_revision = "0003"
-branch_labels = None
-depends_on = None
 
 JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 DEFAULT_PRODUCT_ID = "prd_01JF0000000000000000000000"
@@ -39,21 +49,17 @@ TABLES = (
 def upgrade() -> None:
     op.create_table(
         "credit_products",
-        sa.Column("id", sa.String(length=32), nullable=False),
-        sa.Column("code", sa.String(length=32), nullable=False),
-        sa.Column("name", sa.String(length=100), nullable=False),
-        sa.Column("currency", sa.String(length=3), nullable=False),
-        sa.Column("annual_rate_bp", sa.Integer(), nullable=False),
-        sa.Column("fee_bp", sa.Integer(), server_default="0", nullable=False),
-        sa.Column("penalty_bp_per_day", sa.Integer(), nullable=False),
-        sa.Column("grace_days", sa.Integer(), server_default="0", nullable=False),
-        sa.Column("terms", JSON, nullable=False),
-        sa.Column("methods", JSON, nullable=False),
-        sa.Column("min_amount", sa.BigInteger(), nullable=False),
-        sa.Column("max_limit", sa.BigInteger(), nullable=False),
-        sa.Column("is_default", sa.Boolean(), server_default="0", nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        *ids("id", "code"),
+        *strings(100, "name"),
+        *strings(3, "currency"),
+        *integers("annual_rate_bp"),
+        *integers("fee_bp", default="0"),
+        *integers("penalty_bp_per_day"),
+        *integers("grace_days", default="0"),
+        *jsons("terms", "methods"),
+        *amounts("min_amount", "max_limit"),
+        *flags("is_default", default="0"),
+        *stamps("created_at", "updated_at"),
         sa.CheckConstraint(
             "annual_rate_bp >= 0 AND annual_rate_bp <= 3600",
             name=op.f("ck_credit_products_rate_bounds"),
@@ -70,19 +76,17 @@ def upgrade() -> None:
     )
     op.create_table(
         "credit_applications",
-        sa.Column("id", sa.String(length=32), nullable=False),
-        sa.Column("user_id", sa.String(length=32), nullable=False),
-        sa.Column("product_id", sa.String(length=32), nullable=False),
-        sa.Column("currency", sa.String(length=3), nullable=False),
-        sa.Column("requested_limit", sa.BigInteger(), nullable=False),
-        sa.Column("granted_limit", sa.BigInteger(), nullable=True),
-        sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("score", sa.Integer(), nullable=True),
-        sa.Column("decided_by", sa.String(length=16), nullable=True),
-        sa.Column("reason", sa.Text(), nullable=True),
-        sa.Column("line_id", sa.String(length=32), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
+        *ids("id", "user_id", "product_id"),
+        *strings(3, "currency"),
+        *amounts("requested_limit"),
+        *amounts("granted_limit", nullable=True),
+        *strings(16, "status"),
+        *integers("score", nullable=True),
+        *strings(16, "decided_by", nullable=True),
+        *texts("reason", nullable=True),
+        *ids("line_id", nullable=True),
+        *stamps("created_at"),
+        *stamps("decided_at", nullable=True),
         sa.ForeignKeyConstraint(
             ["product_id"],
             ["credit_products.id"],
@@ -98,16 +102,14 @@ def upgrade() -> None:
     )
     op.create_table(
         "credit_lines",
-        sa.Column("id", sa.String(length=32), nullable=False),
-        sa.Column("user_id", sa.String(length=32), nullable=False),
-        sa.Column("product_id", sa.String(length=32), nullable=False),
-        sa.Column("currency", sa.String(length=3), nullable=False),
-        sa.Column("limit", sa.BigInteger(), nullable=False),
-        sa.Column("outstanding", sa.BigInteger(), server_default="0", nullable=False),
-        sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("auto_debit", sa.Boolean(), server_default="0", nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("reviewed_at", sa.DateTime(timezone=True), nullable=True),
+        *ids("id", "user_id", "product_id"),
+        *strings(3, "currency"),
+        *amounts("limit"),
+        *amounts("outstanding", default="0"),
+        *strings(16, "status"),
+        *flags("auto_debit", default="0"),
+        *stamps("created_at"),
+        *stamps("reviewed_at", nullable=True),
         sa.CheckConstraint('"limit" >= 0', name=op.f("ck_credit_lines_limit_not_negative")),
         sa.CheckConstraint(
             "outstanding >= 0", name=op.f("ck_credit_lines_outstanding_not_negative")
@@ -125,26 +127,21 @@ def upgrade() -> None:
     )
     op.create_table(
         "credit_drawdowns",
-        sa.Column("id", sa.String(length=32), nullable=False),
-        sa.Column("line_id", sa.String(length=32), nullable=False),
-        sa.Column("user_id", sa.String(length=32), nullable=False),
-        sa.Column("currency", sa.String(length=3), nullable=False),
-        sa.Column("amount", sa.BigInteger(), nullable=False),
-        sa.Column("fee", sa.BigInteger(), server_default="0", nullable=False),
-        sa.Column("term_months", sa.Integer(), nullable=False),
-        sa.Column("method", sa.String(length=24), nullable=False),
-        sa.Column("annual_rate_bp", sa.Integer(), nullable=False),
-        sa.Column("penalty_bp_per_day", sa.Integer(), nullable=False),
-        sa.Column("grace_days", sa.Integer(), nullable=False),
-        sa.Column("timezone", sa.String(length=64), nullable=False),
-        sa.Column("start_date", sa.Date(), nullable=False),
-        sa.Column("interest_from", sa.Date(), nullable=False),
-        sa.Column("interest_base", sa.BigInteger(), server_default="0", nullable=False),
-        sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("wallet_id", sa.String(length=32), nullable=False),
-        sa.Column("entry_id", sa.String(length=32), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("settled_at", sa.DateTime(timezone=True), nullable=True),
+        *ids("id", "line_id", "user_id"),
+        *strings(3, "currency"),
+        *amounts("amount"),
+        *amounts("fee", default="0"),
+        *integers("term_months"),
+        *strings(24, "method"),
+        *integers("annual_rate_bp", "penalty_bp_per_day", "grace_days"),
+        *strings(64, "timezone"),
+        *dates("start_date", "interest_from"),
+        *amounts("interest_base", default="0"),
+        *strings(16, "status"),
+        *ids("wallet_id"),
+        *ids("entry_id", nullable=True),
+        *stamps("created_at"),
+        *stamps("settled_at", nullable=True),
         sa.CheckConstraint("amount > 0", name=op.f("ck_credit_drawdowns_amount_positive")),
         sa.ForeignKeyConstraint(
             ["line_id"], ["credit_lines.id"], name=op.f("fk_credit_drawdowns_line_id_credit_lines")
@@ -156,13 +153,11 @@ def upgrade() -> None:
     )
     op.create_table(
         "credit_limit_changes",
-        sa.Column("id", sa.String(length=32), nullable=False),
-        sa.Column("line_id", sa.String(length=32), nullable=False),
-        sa.Column("old_limit", sa.BigInteger(), nullable=False),
-        sa.Column("new_limit", sa.BigInteger(), nullable=False),
-        sa.Column("changed_by", sa.String(length=16), nullable=False),
-        sa.Column("reason", sa.Text(), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        *ids("id", "line_id"),
+        *amounts("old_limit", "new_limit"),
+        *strings(16, "changed_by"),
+        *texts("reason"),
+        *stamps("created_at"),
         sa.ForeignKeyConstraint(
             ["line_id"],
             ["credit_lines.id"],
@@ -175,22 +170,15 @@ def upgrade() -> None:
     )
     op.create_table(
         "credit_installments",
-        sa.Column("id", sa.String(length=32), nullable=False),
-        sa.Column("drawdown_id", sa.String(length=32), nullable=False),
-        sa.Column("user_id", sa.String(length=32), nullable=False),
-        sa.Column("timezone", sa.String(length=64), nullable=False),
-        sa.Column("n", sa.Integer(), nullable=False),
-        sa.Column("due_date", sa.Date(), nullable=False),
-        sa.Column("penalty_from", sa.Date(), nullable=False),
-        sa.Column("principal", sa.BigInteger(), nullable=False),
-        sa.Column("interest", sa.BigInteger(), nullable=False),
-        sa.Column("principal_paid", sa.BigInteger(), server_default="0", nullable=False),
-        sa.Column("interest_paid", sa.BigInteger(), server_default="0", nullable=False),
-        sa.Column("penalty", sa.BigInteger(), server_default="0", nullable=False),
-        sa.Column("penalty_paid", sa.BigInteger(), server_default="0", nullable=False),
-        sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("overdue_as_of", sa.Date(), nullable=True),
-        sa.Column("paid_at", sa.DateTime(timezone=True), nullable=True),
+        *ids("id", "drawdown_id", "user_id"),
+        *strings(64, "timezone"),
+        *integers("n"),
+        *dates("due_date", "penalty_from"),
+        *amounts("principal", "interest"),
+        *amounts("principal_paid", "interest_paid", "penalty", "penalty_paid", default="0"),
+        *strings(16, "status"),
+        *dates("overdue_as_of", nullable=True),
+        *stamps("paid_at", nullable=True),
         sa.CheckConstraint(
             "interest_paid >= 0 AND interest_paid <= interest",
             name=op.f("ck_credit_installments_interest_bounds"),
@@ -219,20 +207,12 @@ def upgrade() -> None:
     )
     op.create_table(
         "credit_repayments",
-        sa.Column("id", sa.String(length=32), nullable=False),
-        sa.Column("drawdown_id", sa.String(length=32), nullable=False),
-        sa.Column("line_id", sa.String(length=32), nullable=False),
-        sa.Column("user_id", sa.String(length=32), nullable=False),
-        sa.Column("wallet_id", sa.String(length=32), nullable=False),
-        sa.Column("currency", sa.String(length=3), nullable=False),
-        sa.Column("amount", sa.BigInteger(), nullable=False),
-        sa.Column("penalty", sa.BigInteger(), nullable=False),
-        sa.Column("interest", sa.BigInteger(), nullable=False),
-        sa.Column("principal", sa.BigInteger(), nullable=False),
-        sa.Column("remaining", sa.BigInteger(), nullable=False),
-        sa.Column("automatic", sa.Boolean(), server_default="0", nullable=False),
-        sa.Column("entry_id", sa.String(length=32), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        *ids("id", "drawdown_id", "line_id", "user_id", "wallet_id"),
+        *strings(3, "currency"),
+        *amounts("amount", "penalty", "interest", "principal", "remaining"),
+        *flags("automatic", default="0"),
+        *ids("entry_id"),
+        *stamps("created_at"),
         sa.CheckConstraint("amount > 0", name=op.f("ck_credit_repayments_amount_positive")),
         sa.ForeignKeyConstraint(
             ["drawdown_id"],
@@ -246,9 +226,9 @@ def upgrade() -> None:
     )
     op.create_table(
         "credit_notices",
-        sa.Column("installment_id", sa.String(length=32), nullable=False),
-        sa.Column("step", sa.String(length=16), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        *ids("installment_id"),
+        *strings(16, "step"),
+        *stamps("created_at"),
         sa.ForeignKeyConstraint(
             ["installment_id"],
             ["credit_installments.id"],
@@ -258,12 +238,11 @@ def upgrade() -> None:
     )
     op.create_table(
         "credit_penalties",
-        sa.Column("installment_id", sa.String(length=32), nullable=False),
-        sa.Column("day", sa.Date(), nullable=False),
-        sa.Column("drawdown_id", sa.String(length=32), nullable=False),
-        sa.Column("line_id", sa.String(length=32), nullable=False),
-        sa.Column("amount", sa.BigInteger(), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        *ids("installment_id"),
+        *dates("day"),
+        *ids("drawdown_id", "line_id"),
+        *amounts("amount"),
+        *stamps("created_at"),
         sa.ForeignKeyConstraint(
             ["installment_id"],
             ["credit_installments.id"],

@@ -8,35 +8,35 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
+
+from tidings.migrations.columns import (
+    add_columns,
+    amounts,
+    drop_columns,
+    flags,
+    ids,
+    integers,
+    jsons,
+    stamps,
+    strings,
+)
 
 revision = "0005"
 down_revision = "0004"
-branch_labels = None
-depends_on = None
-
-JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
-ID = sa.String(length=32)
-TS = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
-    op.add_column("wallets", sa.Column("frozen_at", TS, nullable=True))
+    add_columns("wallets", *stamps("frozen_at", nullable=True))
     op.create_table(
         "security_logins",
-        sa.Column("id", ID, nullable=False),
-        sa.Column("user_id", ID, nullable=False),
-        sa.Column("device_hash", sa.String(length=64), nullable=False),
-        sa.Column("ip_hash", sa.String(length=64), nullable=False),
-        sa.Column("city", sa.String(length=100)),
-        sa.Column("country", sa.String(length=100)),
-        sa.Column("user_agent", sa.String(length=200)),
-        sa.Column("new_device", sa.Boolean(), nullable=False),
-        sa.Column("new_location", sa.Boolean(), nullable=False),
-        sa.Column("risk_level", sa.String(length=8), nullable=False),
-        sa.Column("reasons", JSON, nullable=False),
-        sa.Column("at", TS, nullable=False),
-        sa.Column("created_at", TS, nullable=False),
+        *ids("id", "user_id"),
+        *strings(64, "device_hash", "ip_hash"),
+        *strings(100, "city", "country", nullable=True),
+        *strings(200, "user_agent", nullable=True),
+        *flags("new_device", "new_location"),
+        *strings(8, "risk_level"),
+        *jsons("reasons"),
+        *stamps("at", "created_at"),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], name="fk_security_logins_user_id_users"),
         sa.PrimaryKeyConstraint("id", name="pk_security_logins"),
     )
@@ -46,11 +46,9 @@ def upgrade() -> None:
     )
     op.create_table(
         "security_changes",
-        sa.Column("id", ID, nullable=False),
-        sa.Column("user_id", ID, nullable=False),
-        sa.Column("kind", sa.String(length=16), nullable=False),
-        sa.Column("at", TS, nullable=False),
-        sa.Column("created_at", TS, nullable=False),
+        *ids("id", "user_id"),
+        *strings(16, "kind"),
+        *stamps("at", "created_at"),
         sa.ForeignKeyConstraint(
             ["user_id"], ["users.id"], name="fk_security_changes_user_id_users"
         ),
@@ -59,21 +57,16 @@ def upgrade() -> None:
     op.create_index("ix_security_changes_user_id_at", "security_changes", ["user_id", "at"])
     op.create_table(
         "step_up_verifications",
-        sa.Column("id", ID, nullable=False),
-        sa.Column("transfer_id", ID, nullable=False),
-        sa.Column("user_id", ID, nullable=False),
-        sa.Column("hold_id", ID, nullable=False),
-        sa.Column("code_hash", sa.String(length=64), nullable=False),
-        sa.Column("attempts_left", sa.Integer(), nullable=False),
-        sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("score", sa.Integer(), nullable=False),
-        sa.Column("reasons", JSON, nullable=False),
-        sa.Column("amount", sa.BigInteger(), nullable=False),
-        sa.Column("currency", sa.String(length=3), nullable=False),
-        sa.Column("code_expires_at", TS, nullable=False),
-        sa.Column("expires_at", TS, nullable=False),
-        sa.Column("created_at", TS, nullable=False),
-        sa.Column("settled_at", TS),
+        *ids("id", "transfer_id", "user_id", "hold_id"),
+        *strings(64, "code_hash"),
+        *integers("attempts_left"),
+        *strings(16, "status"),
+        *integers("score"),
+        *jsons("reasons"),
+        *amounts("amount"),
+        *strings(3, "currency"),
+        *stamps("code_expires_at", "expires_at", "created_at"),
+        *stamps("settled_at", nullable=True),
         sa.CheckConstraint(
             "attempts_left >= 0", name="ck_step_up_verifications_attempts_non_negative"
         ),
@@ -98,22 +91,22 @@ def upgrade() -> None:
     )
     op.create_table(
         "audit_log",
-        sa.Column("id", ID, nullable=False),
-        sa.Column("at", TS, nullable=False),
-        sa.Column("actor", sa.String(length=40), nullable=False),
-        sa.Column("user_id", ID),
-        sa.Column("action", sa.String(length=40), nullable=False),
-        sa.Column("subject_id", sa.String(length=40)),
-        sa.Column("ip_hash", sa.String(length=64)),
-        sa.Column("detail", JSON, nullable=False),
+        *ids("id"),
+        *stamps("at"),
+        *strings(40, "actor"),
+        *ids("user_id", nullable=True),
+        *strings(40, "action"),
+        *strings(40, "subject_id", nullable=True),
+        *strings(64, "ip_hash", nullable=True),
+        *jsons("detail"),
         sa.PrimaryKeyConstraint("id", name="pk_audit_log"),
     )
     op.create_index("ix_audit_log_user_id_id", "audit_log", ["user_id", "id"])
     op.create_table(
         "rate_limit_counters",
-        sa.Column("key", sa.String(length=120), nullable=False),
-        sa.Column("window_start", TS, nullable=False),
-        sa.Column("count", sa.Integer(), nullable=False),
+        *strings(120, "key"),
+        *stamps("window_start"),
+        *integers("count"),
         sa.PrimaryKeyConstraint("key", "window_start", name="pk_rate_limit_counters"),
     )
     op.create_index("ix_rate_limit_counters_window_start", "rate_limit_counters", ["window_start"])
@@ -128,5 +121,4 @@ def downgrade() -> None:
         "security_logins",
     ):
         op.drop_table(table)
-    with op.batch_alter_table("wallets") as batch:
-        batch.drop_column("frozen_at")
+    drop_columns("wallets", "frozen_at")

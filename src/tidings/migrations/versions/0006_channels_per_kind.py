@@ -10,10 +10,10 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from tidings.migrations.columns import drop_columns
+
 revision = "0006"
 down_revision = "0005"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
@@ -28,5 +28,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("notify_preferences") as batch:
-        batch.drop_column("kind_channels")
+    drop_columns("notify_preferences", "kind_channels")

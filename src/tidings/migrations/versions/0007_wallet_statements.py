@@ -9,27 +9,21 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from tidings.migrations.columns import amounts, dates, ids, integers, stamps, strings
+
 revision = "0007"
 down_revision = "0006"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
     op.create_table(
         "wallet_statements",
-        sa.Column("id", sa.String(length=32), nullable=False),
-        sa.Column("wallet_id", sa.String(length=32), nullable=False),
-        sa.Column("user_id", sa.String(length=32), nullable=False),
-        sa.Column("period_start", sa.Date(), nullable=False),
-        sa.Column("period_end", sa.Date(), nullable=False),
-        sa.Column("currency", sa.String(length=3), nullable=False),
-        sa.Column("opening_balance", sa.BigInteger(), nullable=False),
-        sa.Column("total_in", sa.BigInteger(), nullable=False),
-        sa.Column("total_out", sa.BigInteger(), nullable=False),
-        sa.Column("closing_balance", sa.BigInteger(), nullable=False),
-        sa.Column("entries", sa.Integer(), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        *ids("id", "wallet_id", "user_id"),
+        *dates("period_start", "period_end"),
+        *strings(3, "currency"),
+        *amounts("opening_balance", "total_in", "total_out", "closing_balance"),
+        *integers("entries"),
+        *stamps("created_at"),
         sa.ForeignKeyConstraint(
             ["wallet_id"], ["wallets.id"], name=op.f("fk_wallet_statements_wallet_id_wallets")
         ),
@@ -39,10 +33,10 @@ def upgrade() -> None:
     op.create_index("ix_wallet_statements_wallet_id_id", "wallet_statements", ["wallet_id", "id"])
     op.create_table(
         "wallet_statement_runs",
-        sa.Column("timezone", sa.String(length=64), nullable=False),
-        sa.Column("period_start", sa.Date(), nullable=False),
-        sa.Column("statements", sa.Integer(), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        *strings(64, "timezone"),
+        *dates("period_start"),
+        *integers("statements"),
+        *stamps("created_at"),
         sa.PrimaryKeyConstraint("timezone", "period_start", name=op.f("pk_wallet_statement_runs")),
     )
 

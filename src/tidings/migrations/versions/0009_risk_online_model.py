@@ -8,30 +8,23 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
+
+from tidings.migrations.columns import flags, ids, integers, jsons, stamps, strings
 
 revision = "0009"
 down_revision = "0008"
-branch_labels = None
-depends_on = None
-
-JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
-ID = sa.String(length=32)
-TS = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
     op.create_table(
         "risk_model_observations",
-        sa.Column("transfer_id", ID, nullable=False),
-        sa.Column("user_id", ID, nullable=False),
-        sa.Column("features", JSON, nullable=False),
+        *ids("transfer_id", "user_id"),
+        *jsons("features"),
         sa.Column("probability", sa.Float(), nullable=False),
-        sa.Column("created_at", TS, nullable=False),
-        sa.Column("fraudulent", sa.Boolean()),
-        sa.Column("outcome_source", sa.String(length=16)),
-        sa.Column("outcome_at", TS),
-        sa.Column("learned_at", TS),
+        *stamps("created_at"),
+        *flags("fraudulent", nullable=True),
+        *strings(16, "outcome_source", nullable=True),
+        *stamps("outcome_at", "learned_at", nullable=True),
         sa.ForeignKeyConstraint(
             ["user_id"], ["users.id"], name="fk_risk_model_observations_user_id_users"
         ),
@@ -44,12 +37,11 @@ def upgrade() -> None:
     )
     op.create_table(
         "risk_models",
-        sa.Column("name", sa.String(length=40), nullable=False),
+        *strings(40, "name"),
         sa.Column("state", sa.LargeBinary(), nullable=False),
-        sa.Column("signature", sa.String(length=64), nullable=False),
-        sa.Column("outcomes_learned", sa.Integer(), nullable=False),
-        sa.Column("version", sa.Integer(), nullable=False),
-        sa.Column("updated_at", TS, nullable=False),
+        *strings(64, "signature"),
+        *integers("outcomes_learned", "version"),
+        *stamps("updated_at"),
         sa.PrimaryKeyConstraint("name", name="pk_risk_models"),
     )
 

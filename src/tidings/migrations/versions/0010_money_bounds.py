@@ -15,10 +15,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from tidings.migrations.columns import drop_columns
+
 revision = "0010"
 down_revision = "0009"
-branch_labels = None
-depends_on = None
 
 MONEY_COLUMNS = {
     "accounts": ("balance", "held"),
@@ -83,5 +83,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
         _rebuild_ledger_tables(add_checks=False)
-    with op.batch_alter_table("users") as batch:
-        batch.drop_column("step_up_amount")
+    drop_columns("users", "step_up_amount")

@@ -11,15 +11,10 @@ Revises: 0011
 
 from __future__ import annotations
 
+from tidings.migrations.columns import no_schema_change
+
 revision = "0012"
 down_revision = "0011"
-branch_labels = None
-depends_on = None
 
 
-def upgrade() -> None:
-    pass
-
-
-def downgrade() -> None:
-    pass
+upgrade = downgrade = no_schema_change

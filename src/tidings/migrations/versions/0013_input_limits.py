@@ -6,15 +6,10 @@ Revises: 0012
 
 from __future__ import annotations
 
+from tidings.migrations.columns import no_schema_change
+
 revision = "0013"
 down_revision = "0012"
-branch_labels = None
-depends_on = None
 
 
-def upgrade() -> None:
-    pass
-
-
-def downgrade() -> None:
-    pass
+upgrade = downgrade = no_schema_change

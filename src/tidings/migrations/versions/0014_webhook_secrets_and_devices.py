@@ -11,32 +11,26 @@ Revises: 0013
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from alembic import op
+from tidings.migrations.columns import add_columns, drop_columns, stamps, strings, texts
 
 revision = "0014"
 down_revision = "0013"
-branch_labels = None
-depends_on = None
-
-TS = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
-    op.add_column("notify_preferences", sa.Column("webhook_secret_enc", sa.Text(), nullable=True))
-    op.add_column(
-        "notify_preferences", sa.Column("webhook_previous_secret_enc", sa.Text(), nullable=True)
+    add_columns(
+        "notify_preferences",
+        *texts("webhook_secret_enc", "webhook_previous_secret_enc", nullable=True),
+        *stamps("webhook_previous_secret_until", nullable=True),
     )
-    op.add_column(
-        "notify_preferences", sa.Column("webhook_previous_secret_until", TS, nullable=True)
-    )
-    op.add_column("delivery_attempts", sa.Column("device", sa.String(length=64), nullable=True))
+    add_columns("delivery_attempts", *strings(64, "device", nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("delivery_attempts") as batch:
-        batch.drop_column("device")
-    with op.batch_alter_table("notify_preferences") as batch:
-        batch.drop_column("webhook_previous_secret_until")
-        batch.drop_column("webhook_previous_secret_enc")
-        batch.drop_column("webhook_secret_enc")
+    drop_columns("delivery_attempts", "device")
+    drop_columns(
+        "notify_preferences",
+        "webhook_previous_secret_until",
+        "webhook_previous_secret_enc",
+        "webhook_secret_enc",
+    )

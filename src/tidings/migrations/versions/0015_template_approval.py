@@ -11,22 +11,22 @@ Revises: 0014
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from alembic import op
+
+from tidings.migrations.columns import add_columns, drop_columns, stamps, strings
 
 revision = "0015"
 down_revision = "0014"
-branch_labels = None
-depends_on = None
-
-TS = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
-    op.add_column("notify_templates", sa.Column("approved_by", sa.String(64), nullable=True))
-    op.add_column("notify_templates", sa.Column("approved_at", TS, nullable=True))
-    op.add_column("notify_templates", sa.Column("activated_by", sa.String(64), nullable=True))
-    op.add_column("notify_templates", sa.Column("activated_at", TS, nullable=True))
+    add_columns(
+        "notify_templates",
+        *strings(64, "approved_by", nullable=True),
+        *stamps("approved_at", nullable=True),
+        *strings(64, "activated_by", nullable=True),
+        *stamps("activated_at", nullable=True),
+    )
     op.execute("UPDATE notify_templates SET approved_by = created_by, approved_at = created_at")
     op.execute(
         "UPDATE notify_templates SET activated_by = created_by, activated_at = created_at "
@@ -35,8 +35,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("notify_templates") as batch:
-        batch.drop_column("activated_at")
-        batch.drop_column("activated_by")
-        batch.drop_column("approved_at")
-        batch.drop_column("approved_by")
+    drop_columns("notify_templates", "activated_at", "activated_by", "approved_at", "approved_by")

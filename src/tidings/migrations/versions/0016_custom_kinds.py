@@ -6,49 +6,41 @@ Revises: 0015
 
 from __future__ import annotations
 
-from typing import Any
-
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
+
+from tidings.migrations.columns import drop_columns, ids, integers, jsons, stamps, strings, texts
 
 revision = "0016"
 down_revision = "0015"
-branch_labels = None
-depends_on = None
-
-
-def _json() -> sa.types.TypeEngine[Any]:
-    return sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
 
 
 def upgrade() -> None:
     op.create_table(
         "custom_kinds",
-        sa.Column("type", sa.String(length=80), nullable=False),
-        sa.Column("category", sa.String(length=16), nullable=False),
-        sa.Column("channels", _json(), nullable=True),
-        sa.Column("required_fields", _json(), nullable=False),
-        sa.Column("templates", _json(), nullable=False),
-        sa.Column("sample", _json(), nullable=True),
-        sa.Column("description", sa.Text(), nullable=False),
-        sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("version", sa.Integer(), nullable=False),
-        sa.Column("created_by", sa.String(length=80), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_by", sa.String(length=80), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        *strings(80, "type"),
+        *strings(16, "category"),
+        *jsons("channels", nullable=True),
+        *jsons("required_fields", "templates"),
+        *jsons("sample", nullable=True),
+        *texts("description"),
+        *strings(16, "status"),
+        *integers("version"),
+        *strings(80, "created_by"),
+        *stamps("created_at"),
+        *strings(80, "updated_by"),
+        *stamps("updated_at"),
         sa.PrimaryKeyConstraint("type", name=op.f("pk_custom_kinds")),
     )
     op.create_table(
         "custom_kind_changes",
-        sa.Column("id", sa.String(length=32), nullable=False),
-        sa.Column("type", sa.String(length=80), nullable=False),
-        sa.Column("action", sa.String(length=16), nullable=False),
-        sa.Column("version", sa.Integer(), nullable=False),
-        sa.Column("actor", sa.String(length=80), nullable=False),
-        sa.Column("definition", _json(), nullable=False),
-        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        *ids("id"),
+        *strings(80, "type"),
+        *strings(16, "action"),
+        *integers("version"),
+        *strings(80, "actor"),
+        *jsons("definition"),
+        *stamps("at"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_custom_kind_changes")),
     )
     op.create_index("ix_custom_kind_changes_type_at", "custom_kind_changes", ["type", "at"])
@@ -62,9 +54,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("wallet_statements") as batch:
-        batch.drop_column("moved_from_sub_wallets")
-        batch.drop_column("moved_to_sub_wallets")
+    drop_columns("wallet_statements", "moved_from_sub_wallets", "moved_to_sub_wallets")
     op.drop_index("ix_custom_kind_changes_type_at", table_name="custom_kind_changes")
     op.drop_table("custom_kind_changes")
     op.drop_table("custom_kinds")

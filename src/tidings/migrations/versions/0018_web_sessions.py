@@ -9,21 +9,19 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from tidings.migrations.columns import ids, stamps, strings
+
 revision = "0018"
 down_revision = "0017"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
     op.create_table(
         "web_links",
-        sa.Column("id", sa.String(length=32), nullable=False),
-        sa.Column("user_id", sa.String(length=32), nullable=False),
-        sa.Column("token_hash", sa.String(length=64), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
+        *ids("id", "user_id"),
+        *strings(64, "token_hash"),
+        *stamps("created_at", "expires_at"),
+        *stamps("used_at", nullable=True),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_web_links_user_id_users")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_web_links")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_web_links_token_hash")),
@@ -31,13 +29,12 @@ def upgrade() -> None:
     op.create_index("ix_web_links_user_id", "web_links", ["user_id"])
     op.create_table(
         "web_sessions",
-        sa.Column("id", sa.String(length=32), nullable=False),
-        sa.Column("kind", sa.String(length=16), nullable=False),
-        sa.Column("user_id", sa.String(length=32), nullable=True),
-        sa.Column("session_hash", sa.String(length=64), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
+        *ids("id"),
+        *strings(16, "kind"),
+        *ids("user_id", nullable=True),
+        *strings(64, "session_hash"),
+        *stamps("created_at", "expires_at"),
+        *stamps("ended_at", nullable=True),
         sa.ForeignKeyConstraint(
             ["user_id"], ["users.id"], name=op.f("fk_web_sessions_user_id_users")
         ),

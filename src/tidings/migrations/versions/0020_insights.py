@@ -9,10 +9,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from tidings.migrations.columns import amounts, dates, drop_columns, ids, stamps, strings
+
 revision = "0020"
 down_revision = "0019"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
@@ -20,9 +20,9 @@ def upgrade() -> None:
         batch.add_column(sa.Column("budget_alert_percent", sa.Integer(), nullable=True))
     op.create_table(
         "budget_spending",
-        sa.Column("wallet_id", sa.String(length=32), nullable=False),
-        sa.Column("period_start", sa.Date(), nullable=False),
-        sa.Column("spent", sa.BigInteger(), nullable=False),
+        *ids("wallet_id"),
+        *dates("period_start"),
+        *amounts("spent"),
         sa.ForeignKeyConstraint(
             ["wallet_id"], ["wallets.id"], name=op.f("fk_budget_spending_wallet_id_wallets")
         ),
@@ -30,11 +30,11 @@ def upgrade() -> None:
     )
     op.create_table(
         "budget_alerts",
-        sa.Column("wallet_id", sa.String(length=32), nullable=False),
-        sa.Column("period_start", sa.Date(), nullable=False),
-        sa.Column("level", sa.String(length=16), nullable=False),
-        sa.Column("user_id", sa.String(length=32), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        *ids("wallet_id"),
+        *dates("period_start"),
+        *strings(16, "level"),
+        *ids("user_id"),
+        *stamps("created_at"),
         sa.ForeignKeyConstraint(
             ["wallet_id"], ["wallets.id"], name=op.f("fk_budget_alerts_wallet_id_wallets")
         ),
@@ -44,12 +44,12 @@ def upgrade() -> None:
     )
     op.create_table(
         "goal_milestones",
-        sa.Column("wallet_id", sa.String(length=32), nullable=False),
-        sa.Column("target", sa.BigInteger(), nullable=False),
-        sa.Column("level", sa.String(length=16), nullable=False),
-        sa.Column("user_id", sa.String(length=32), nullable=False),
-        sa.Column("reward", sa.BigInteger(), server_default="0", nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        *ids("wallet_id"),
+        *amounts("target"),
+        *strings(16, "level"),
+        *ids("user_id"),
+        *amounts("reward", default="0"),
+        *stamps("created_at"),
         sa.ForeignKeyConstraint(
             ["wallet_id"], ["wallets.id"], name=op.f("fk_goal_milestones_wallet_id_wallets")
         ),
@@ -60,9 +60,9 @@ def upgrade() -> None:
     )
     op.create_table(
         "suggestions_sent",
-        sa.Column("user_id", sa.String(length=32), nullable=False),
-        sa.Column("purpose", sa.String(length=16), nullable=False),
-        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=False),
+        *ids("user_id"),
+        *strings(16, "purpose"),
+        *stamps("sent_at"),
         sa.PrimaryKeyConstraint("user_id", "purpose", name=op.f("pk_suggestions_sent")),
     )
 
@@ -73,5 +73,4 @@ def downgrade() -> None:
     op.drop_table("goal_milestones")
     op.drop_table("budget_alerts")
     op.drop_table("budget_spending")
-    with op.batch_alter_table("wallets") as batch:
-        batch.drop_column("budget_alert_percent")
+    drop_columns("wallets", "budget_alert_percent")

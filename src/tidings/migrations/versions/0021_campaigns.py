@@ -8,68 +8,54 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
+
+from tidings.migrations.columns import flags, ids, integers, jsons, stamps, strings
 
 revision = "0021"
 down_revision = "0020"
-branch_labels = None
-depends_on = None
-
-_TS = sa.DateTime(timezone=True)
-_ID = sa.String(length=32)
-_JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
 
 
 def upgrade() -> None:
     op.create_table(
         "campaigns",
-        sa.Column("id", _ID, nullable=False),
-        sa.Column("name", sa.String(length=200), nullable=False),
-        sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("segment", _JSON, nullable=False),
-        sa.Column("variants", _JSON, nullable=False),
-        sa.Column("control_percent", sa.Integer(), nullable=False),
-        sa.Column("channels", _JSON, nullable=False),
-        sa.Column("send_at", _TS, nullable=True),
-        sa.Column("conversion", _JSON, nullable=True),
-        sa.Column("personalised", sa.Boolean(), nullable=False),
-        sa.Column("created_by", sa.String(length=64), nullable=False),
-        sa.Column("created_at", _TS, nullable=False),
-        sa.Column("updated_at", _TS, nullable=False),
-        sa.Column("launched_at", _TS, nullable=True),
-        sa.Column("freeze_cursor", _ID, nullable=True),
-        sa.Column("frozen_at", _TS, nullable=True),
-        sa.Column("recipients", sa.Integer(), server_default="0", nullable=False),
-        sa.Column("finished_at", _TS, nullable=True),
-        sa.Column("cancelled_at", _TS, nullable=True),
-        sa.Column("conversions_closed_at", _TS, nullable=True),
+        *ids("id"),
+        *strings(200, "name"),
+        *strings(16, "status"),
+        *jsons("segment", "variants"),
+        *integers("control_percent"),
+        *jsons("channels"),
+        *stamps("send_at", nullable=True),
+        *jsons("conversion", nullable=True),
+        *flags("personalised"),
+        *strings(64, "created_by"),
+        *stamps("created_at", "updated_at"),
+        *stamps("launched_at", nullable=True),
+        *ids("freeze_cursor", nullable=True),
+        *stamps("frozen_at", nullable=True),
+        *integers("recipients", default="0"),
+        *stamps("finished_at", "cancelled_at", "conversions_closed_at", nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_campaigns")),
     )
     op.create_index("ix_campaigns_status", "campaigns", ["status"])
     op.create_table(
         "campaign_audit",
-        sa.Column("id", _ID, nullable=False),
-        sa.Column("campaign_id", _ID, nullable=False),
-        sa.Column("action", sa.String(length=32), nullable=False),
-        sa.Column("actor", sa.String(length=64), nullable=False),
-        sa.Column("detail", _JSON, nullable=False),
-        sa.Column("at", _TS, nullable=False),
+        *ids("id", "campaign_id", "action"),
+        *strings(64, "actor"),
+        *jsons("detail"),
+        *stamps("at"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_campaign_audit")),
     )
     op.create_index("ix_campaign_audit_campaign_id_id", "campaign_audit", ["campaign_id", "id"])
     op.create_table(
         "campaign_recipients",
-        sa.Column("campaign_id", _ID, nullable=False),
-        sa.Column("user_id", _ID, nullable=False),
-        sa.Column("variant", sa.String(length=32), nullable=True),
-        sa.Column("frozen_at", _TS, nullable=False),
-        sa.Column("locale", sa.String(length=16), nullable=False),
-        sa.Column("timezone", sa.String(length=64), nullable=False),
-        sa.Column("has_phone", sa.Boolean(), nullable=False),
-        sa.Column("has_email", sa.Boolean(), nullable=False),
-        sa.Column("clicked_at", _TS, nullable=True),
-        sa.Column("converted_at", _TS, nullable=True),
-        sa.Column("conversion_event_id", _ID, nullable=True),
+        *ids("campaign_id", "user_id"),
+        *strings(32, "variant", nullable=True),
+        *stamps("frozen_at"),
+        *strings(16, "locale"),
+        *strings(64, "timezone"),
+        *flags("has_phone", "has_email"),
+        *stamps("clicked_at", "converted_at", nullable=True),
+        *ids("conversion_event_id", nullable=True),
         sa.PrimaryKeyConstraint("campaign_id", "user_id", name=op.f("pk_campaign_recipients")),
     )
     op.create_index(

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
+
+from tidings.migrations.columns import flags, ids, integers, jsons, stamps, strings, texts
 
 revision = "0022"
 down_revision = "0021"
-branch_labels = None
-depends_on = None
 
 TABLES = (
     "ticket_messages",
@@ -62,70 +61,36 @@ POLICIES = [
 def upgrade() -> None:
     op.create_table(
         "changes",
-        sa.Column("id", sa.String(length=32), nullable=False),
-        sa.Column(
-            "title",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
-        ),
-        sa.Column(
-            "body",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
-        ),
-        sa.Column(
-            "topics",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
-        ),
-        sa.Column(
-            "ticket_ids",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
-        ),
-        sa.Column("published_at", sa.DateTime(timezone=True), nullable=False),
+        *ids("id"),
+        *jsons("title", "body", "topics", "ticket_ids"),
+        *stamps("published_at"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_changes")),
     )
     op.create_index(op.f("ix_changes_published_at"), "changes", ["published_at"], unique=False)
     op.create_table(
         "faq_entries",
-        sa.Column("id", sa.String(length=32), nullable=False),
-        sa.Column(
-            "question",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
-        ),
-        sa.Column(
-            "answer",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
-        ),
-        sa.Column(
-            "tags",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
-        ),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        *ids("id"),
+        *jsons("question", "answer", "tags"),
+        *stamps("created_at"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_faq_entries")),
     )
     op.create_table(
         "followup_cursors",
-        sa.Column("name", sa.String(length=64), nullable=False),
-        sa.Column("position", sa.String(length=32), nullable=False),
+        *strings(64, "name"),
+        *ids("position"),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_followup_cursors")),
     )
     op.create_table(
         "followup_seen_events",
-        sa.Column("job", sa.String(length=32), nullable=False),
-        sa.Column("event_id", sa.String(length=32), nullable=False),
+        *strings(32, "job"),
+        *ids("event_id"),
         sa.PrimaryKeyConstraint("job", "event_id", name=op.f("pk_followup_seen_events")),
     )
     op.create_table(
         "sla_policies",
-        sa.Column("priority", sa.String(length=16), nullable=False),
-        sa.Column("first_response_minutes", sa.Integer(), nullable=False),
-        sa.Column("resolution_minutes", sa.Integer(), nullable=False),
-        sa.Column("around_the_clock", sa.Boolean(), server_default="0", nullable=False),
+        *strings(16, "priority"),
+        *integers("first_response_minutes", "resolution_minutes"),
+        *flags("around_the_clock", default="0"),
         sa.CheckConstraint(
             "first_response_minutes > 0 AND resolution_minutes > 0",
             name=op.f("ck_sla_policies_positive"),
@@ -134,19 +99,13 @@ def upgrade() -> None:
     )
     op.create_table(
         "surveys",
-        sa.Column("id", sa.String(length=32), nullable=False),
-        sa.Column("name", sa.String(length=200), nullable=False),
-        sa.Column("trigger_event_type", sa.String(length=80), nullable=False),
-        sa.Column("sample_bp", sa.Integer(), nullable=False),
-        sa.Column("recontact_days", sa.Integer(), nullable=False),
-        sa.Column("expires_days", sa.Integer(), nullable=False),
-        sa.Column(
-            "questions",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
-        ),
-        sa.Column("active", sa.Boolean(), server_default="1", nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        *ids("id"),
+        *strings(200, "name"),
+        *strings(80, "trigger_event_type"),
+        *integers("sample_bp", "recontact_days", "expires_days"),
+        *jsons("questions"),
+        *flags("active", default="1"),
+        *stamps("created_at"),
         sa.CheckConstraint(
             "sample_bp >= 0 AND sample_bp <= 10000", name=op.f("ck_surveys_sample_bounds")
         ),
@@ -157,10 +116,8 @@ def upgrade() -> None:
     )
     op.create_table(
         "faq_deflections",
-        sa.Column("id", sa.String(length=32), nullable=False),
-        sa.Column("user_id", sa.String(length=32), nullable=False),
-        sa.Column("faq_id", sa.String(length=32), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        *ids("id", "user_id", "faq_id"),
+        *stamps("created_at"),
         sa.ForeignKeyConstraint(
             ["faq_id"], ["faq_entries.id"], name=op.f("fk_faq_deflections_faq_id_faq_entries")
         ),
@@ -174,13 +131,9 @@ def upgrade() -> None:
     )
     op.create_table(
         "survey_invitations",
-        sa.Column("id", sa.String(length=32), nullable=False),
-        sa.Column("survey_id", sa.String(length=32), nullable=False),
-        sa.Column("user_id", sa.String(length=32), nullable=False),
-        sa.Column("event_id", sa.String(length=32), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("answered_at", sa.DateTime(timezone=True), nullable=True),
+        *ids("id", "survey_id", "user_id", "event_id"),
+        *stamps("created_at", "expires_at"),
+        *stamps("answered_at", nullable=True),
         sa.ForeignKeyConstraint(
             ["survey_id"], ["surveys.id"], name=op.f("fk_survey_invitations_survey_id_surveys")
         ),
@@ -198,29 +151,18 @@ def upgrade() -> None:
     )
     op.create_table(
         "tickets",
-        sa.Column("id", sa.String(length=32), nullable=False),
-        sa.Column("user_id", sa.String(length=32), nullable=False),
-        sa.Column("channel", sa.String(length=8), nullable=False),
-        sa.Column("subject", sa.String(length=200), nullable=True),
-        sa.Column("body", sa.Text(), nullable=False),
-        sa.Column("category", sa.String(length=16), nullable=False),
-        sa.Column("priority", sa.String(length=8), nullable=False),
-        sa.Column("status", sa.String(length=12), nullable=False),
-        sa.Column("locale", sa.String(length=16), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("first_response_due", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("resolution_due", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("first_response_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("auto_closed", sa.Boolean(), server_default="0", nullable=False),
-        sa.Column(
-            "first_response_breached_at",
-            sa.DateTime(timezone=True),
-            nullable=True,
-        ),
-        sa.Column("resolution_breached_at", sa.DateTime(timezone=True), nullable=True),
+        *ids("id", "user_id"),
+        *strings(8, "channel"),
+        *strings(200, "subject", nullable=True),
+        *texts("body"),
+        *strings(16, "category"),
+        *strings(8, "priority"),
+        *strings(12, "status"),
+        *strings(16, "locale"),
+        *stamps("created_at", "updated_at", "first_response_due", "resolution_due"),
+        *stamps("first_response_at", "resolved_at", "closed_at", nullable=True),
+        *flags("auto_closed", default="0"),
+        *stamps("first_response_breached_at", "resolution_breached_at", nullable=True),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_tickets_user_id_users")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tickets")),
     )
@@ -229,17 +171,10 @@ def upgrade() -> None:
     op.create_index(op.f("ix_tickets_user_id"), "tickets", ["user_id"], unique=False)
     op.create_table(
         "survey_responses",
-        sa.Column("id", sa.String(length=32), nullable=False),
-        sa.Column("invitation_id", sa.String(length=32), nullable=False),
-        sa.Column("survey_id", sa.String(length=32), nullable=False),
-        sa.Column("user_id", sa.String(length=32), nullable=False),
-        sa.Column(
-            "answers",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
-        ),
-        sa.Column("text", sa.Text(), server_default="", nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        *ids("id", "invitation_id", "survey_id", "user_id"),
+        *jsons("answers"),
+        *texts("text", default=""),
+        *stamps("created_at"),
         sa.ForeignKeyConstraint(
             ["invitation_id"],
             ["survey_invitations.id"],
@@ -262,11 +197,10 @@ def upgrade() -> None:
     )
     op.create_table(
         "ticket_messages",
-        sa.Column("id", sa.String(length=32), nullable=False),
-        sa.Column("ticket_id", sa.String(length=32), nullable=False),
-        sa.Column("author", sa.String(length=8), nullable=False),
-        sa.Column("body", sa.Text(), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        *ids("id", "ticket_id"),
+        *strings(8, "author"),
+        *texts("body"),
+        *stamps("created_at"),
         sa.ForeignKeyConstraint(
             ["ticket_id"], ["tickets.id"], name=op.f("fk_ticket_messages_ticket_id_tickets")
         ),

@@ -9,10 +9,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from tidings.migrations.columns import drop_columns
+
 revision = "0024"
 down_revision = "0023"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
@@ -25,5 +25,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_outbox_bus_published_at_id", table_name="outbox")
-    with op.batch_alter_table("outbox") as batch:
-        batch.drop_column("bus_published_at")
+    drop_columns("outbox", "bus_published_at")

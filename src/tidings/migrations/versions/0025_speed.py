@@ -15,8 +15,6 @@ from alembic import op
 
 revision = "0025"
 down_revision = "0024"
-branch_labels = None
-depends_on = None
 
 _CHANNELS = {"outbox": "tidings_outbox", "deliveries": "tidings_deliveries"}
 

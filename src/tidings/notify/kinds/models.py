@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Column, Index, Integer, String, Table, Text
 
-from tidings.kit.tables import Id, Json, Timestamp, metadata
+from tidings.kit.tables import Json, Timestamp, id_column, metadata, required_columns
 
 custom_kinds = Table(
     "custom_kinds",
@@ -12,8 +12,7 @@ custom_kinds = Table(
     Column("type", String(80), primary_key=True),
     Column("category", String(16), nullable=False),
     Column("channels", Json),
-    Column("required_fields", Json, nullable=False),
-    Column("templates", Json, nullable=False),
+    *required_columns(Json, "required_fields", "templates"),
     Column("sample", Json),
     Column("description", Text, nullable=False),
     Column("status", String(16), nullable=False),
@@ -28,7 +27,7 @@ custom_kinds = Table(
 custom_kind_changes = Table(
     "custom_kind_changes",
     metadata,
-    Column("id", Id, primary_key=True),
+    id_column(),
     Column("type", String(80), nullable=False),
     Column("action", String(16), nullable=False),
     Column("version", Integer, nullable=False),

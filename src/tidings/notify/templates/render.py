@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, NotRequired, TypedDict, Unpack
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, UndefinedError, nodes
@@ -87,6 +87,19 @@ class RenderedContent:
     body: str
     html: str | None
     segments: int | None
+
+
+class RenderOptions(TypedDict):
+    """What a render needs besides the template: the event's data, the user's time zone, the
+    category (marketing adds the unsubscribe line), and the authenticity code — given, or
+    derived from the rendered text by `code_for` so the text is rendered once."""
+
+    data: dict[str, Any]
+    timezone: str
+    category: Category
+    authenticity_code: NotRequired[str | None]
+    code_for: NotRequired[Callable[[str], str] | None]
+    unsubscribe_url: NotRequired[str | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,17 +293,7 @@ class TemplateRenderer:
         return self._shipped.get((kind, ChannelName(channel), locale))
 
     def render(
-        self,
-        *,
-        kind: str,
-        channel: ChannelName,
-        locale: str,
-        data: dict[str, Any],
-        timezone: str,
-        category: Category,
-        authenticity_code: str | None = None,
-        code_for: Callable[[str], str] | None = None,
-        unsubscribe_url: str | None = None,
+        self, *, kind: str, channel: ChannelName, locale: str, **options: Unpack[RenderOptions]
     ) -> RenderedContent:
         """The message for one channel, in the best locale available for the user.
 
@@ -299,16 +302,7 @@ class TemplateRenderer:
         text_channel = self.text_channel(channel)
         source, resolved_locale = self.source_for(kind, text_channel, locale)
         return self.render_source(
-            source,
-            kind=kind,
-            channel=text_channel,
-            locale=resolved_locale,
-            data=data,
-            timezone=timezone,
-            category=category,
-            authenticity_code=authenticity_code,
-            code_for=code_for,
-            unsubscribe_url=unsubscribe_url,
+            source, kind=kind, channel=text_channel, locale=resolved_locale, **options
         )
 
     def text_channel(self, channel: ChannelName | str) -> ChannelName:
@@ -385,15 +379,13 @@ class TemplateRenderer:
         kind: str,
         channel: ChannelName,
         locale: str,
-        data: dict[str, Any],
-        timezone: str,
-        category: Category,
-        authenticity_code: str | None = None,
-        code_for: Callable[[str], str] | None = None,
-        unsubscribe_url: str | None = None,
+        **options: Unpack[RenderOptions],
     ) -> RenderedContent:
         """Render a given template (shipped, stored or a draft being checked) for `locale`.
         Marketing outside SMS ends with `unsubscribe_url` (the `/u/` link) when given."""
+        data, timezone, category = options["data"], options["timezone"], options["category"]
+        code_for, unsubscribe_url = options.get("code_for"), options.get("unsubscribe_url")
+        authenticity_code = options.get("authenticity_code")
         channel = self.text_channel(channel)
         zh = is_chinese(locale)
         brand = self.brand if zh else self.brand_en
