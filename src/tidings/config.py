@@ -215,17 +215,10 @@ class Settings(BaseSettings):
         "publishes every outbox event and consumes `tidings.ingest.>` (docs/event-bus.md).",
     )
     bus_publish_batch: int = Field(
-        default=500, ge=1, le=5000, description="Outbox events one publisher round takes."
+        default=1000, ge=1, le=5000, description="Outbox events one publisher round takes."
     )
     bus_ingest_batch: int = Field(
         default=200, ge=1, le=5000, description="Ingest messages one consumer round takes."
-    )
-    bus_ingest_concurrency: int = Field(
-        default=4,
-        ge=1,
-        le=64,
-        description="PostgreSQL: transactions one consumer round stores its batch in at once "
-        "(split by subject; SQLite always one).",
     )
     bus_ack_timeout_seconds: float = Field(
         default=5.0, gt=0, le=300, description="How long to wait for JetStream's ack."

@@ -94,6 +94,26 @@ def _outbox_row(
     }
 
 
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """One event for `record_many`, its id chosen by the caller (ids in outbox order)."""
+
+    id: str
+    type: str
+    user_id: str | None
+    data: dict[str, Any]
+    at: datetime
+    source: str = SOURCE
+
+
+def record_many(conn: Connection, events: Sequence[NewEvent]) -> None:
+    """Append events of any types and users in one statement (an ingest batch)."""
+    if events:
+        rows = [_outbox_row(e.id, e.source, e.type, e.user_id, e.at, e.data) for e in events]
+        conn.execute(_INSERT_OUTBOX, rows)
+        ring_after_commit(conn, Channel.OUTBOX)
+
+
 def record_events(
     conn: Connection,
     *,

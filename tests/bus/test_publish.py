@@ -18,6 +18,7 @@ from sqlalchemy import Engine, select
 from tests.helpers import cny, create_user, pay, top_up
 from tidings.app.context import AppContext
 from tidings.bus import metrics
+from tidings.bus.acks import AckInbox
 from tidings.bus.publisher import publish_round
 from tidings.bus.repository import claim_unpublished_events
 from tidings.bus.streams import EVENTS_STREAM, ensure_streams
@@ -131,7 +132,8 @@ def test_two_publishers_share_the_outbox_without_repeats_or_reordering(
             connection = await nats.connect(bus_nats.url)
             js = connection.jetstream()
             await ensure_streams(js)
-            while (await publish_round(engine, js, SystemClock(), limit=40, ack_timeout=5)).taken:
+            acks = AckInbox(connection)
+            while (await publish_round(engine, acks, SystemClock(), limit=40, ack_timeout=5)).taken:
                 pass
             await connection.close()
 

@@ -67,6 +67,7 @@ from tidings.bench.support import (
     make_progress,
     step,
 )
+from tidings.bus.acks import AckInbox
 from tidings.bus.publisher import publish_round
 from tidings.bus.status import status_at, stream_state
 from tidings.bus.streams import EVENTS_STREAM, ensure_streams
@@ -218,11 +219,12 @@ def _publish_phase(
         try:
             js = connection.jetstream()
             await ensure_streams(js)
+            acks = AckInbox(connection)
             started = time.perf_counter()
             while (
                 await publish_round(
                     context.engine,
-                    js,
+                    acks,
                     context.clock,
                     limit=context.settings.bus_publish_batch,
                     ack_timeout=context.settings.bus_ack_timeout_seconds,

@@ -1,5 +1,5 @@
 """The ingest consumer: CloudEvents from `tidings.ingest.>` through the same validation and
-`source` + `id` de-duplication as `POST /v1/events` (`notify.ingest.accept_event`), one
+`source` + `id` de-duplication as `POST /v1/events` (`notify.ingest.accept_events`), one
 transaction per fetched batch, acked only after it commits.
 
 A message that is not a valid event is acked into `tidings.dead.ingest` with its problem
@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import zlib
 from collections import Counter
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -31,16 +29,13 @@ from tidings.bus.types import IngestOutcome
 from tidings.kit.clock import Clock
 from tidings.kit.db import with_retry, write_transaction
 from tidings.kit.errors import AppError
-from tidings.notify.ingest import accept_event
-from tidings.notify.schemas import CloudEventIn, EventAccepted
+from tidings.notify.ingest import Result, accept_events
+from tidings.notify.schemas import CloudEventIn
 from tidings.privacy.crypto import Keyring
 
 log = structlog.get_logger(__name__)
 
 PROBLEM_HEADER = "Tidings-Problem-Type"
-
-Stored = EventAccepted | dict[str, Any]
-"""An event's result: stored (or found stored before), or its problem."""
 
 
 async def consume_round(
@@ -53,13 +48,11 @@ async def consume_round(
     batch: int,
     fetch_timeout: float,
     retry_delay: float,
-    partitions: int = 1,
 ) -> Counter[IngestOutcome]:
     """Take up to `batch` messages (waiting at most `fetch_timeout` for the first) and
-    settle each: stored and acked, dead-lettered and acked, or nak'ed to come back. With
-    `partitions` > 1 (PostgreSQL) the batch is stored in that many transactions at once,
-    split by subject: one user's events stay in one transaction, in order, and so do copies
-    of the same event."""
+    settle them: the readable events stored in one transaction (`accept_events`) and acked
+    after it commits; the refused ones dead-lettered and acked; when the database cannot
+    take the batch, every event of it nak'ed to come back after `retry_delay`."""
     try:
         messages = await subscription.fetch(batch, timeout=fetch_timeout)
     except NatsTimeout:
@@ -72,18 +65,20 @@ async def consume_round(
             readable.append((message, read_ingest(message.headers, message.data)))
         except AppError as exc:
             refused.append((message, exc.problem()))
-    stored = await _store_partitions(
-        engine, keyring, [event for _, event in readable], clock.now(), partitions
-    )
-    for (message, _), result in zip(readable, stored, strict=True):
-        if result is None:  # its transaction could not commit: comes back later
-            await message.nak(delay=retry_delay)
-            outcomes[IngestOutcome.RETRY] += 1
-        elif isinstance(result, dict):
-            refused.append((message, result))
-        else:
-            await message.ack()
-            outcomes[IngestOutcome.DUPLICATE if result.duplicate else IngestOutcome.ACCEPTED] += 1
+    stored = await _store(engine, keyring, [event for _, event in readable], clock.now())
+    acks = []
+    if stored is None:  # the transaction did not commit: the whole batch comes back later
+        acks = [message.nak(delay=retry_delay) for message, _ in readable]
+        outcomes[IngestOutcome.RETRY] += len(readable)
+    else:
+        for (message, _), result in zip(readable, stored, strict=True):
+            if isinstance(result, AppError):
+                refused.append((message, result.problem()))
+            else:
+                acks.append(message.ack())
+                outcome = IngestOutcome.DUPLICATE if result.duplicate else IngestOutcome.ACCEPTED
+                outcomes[outcome] += 1
+    await asyncio.gather(*acks)
     for message, problem in refused:
         await dead_letter(js, message, problem)
         await message.ack()
@@ -94,48 +89,23 @@ async def consume_round(
     return outcomes
 
 
-async def _store_partitions(
-    engine: Engine,
-    keyring: Keyring,
-    events: Sequence[CloudEventIn],
-    at: datetime,
-    partitions: int,
-) -> list[Stored | None]:
-    """Each partition's events in a transaction of its own, in threads (the event loop keeps
-    serving NATS); None for the events of a partition whose transaction failed."""
-    groups: list[list[int]] = [[] for _ in range(max(1, partitions))]
-    for index, event in enumerate(events):
-        groups[zlib.crc32(event.subject.encode()) % len(groups)].append(index)
-    results: list[Stored | None] = [None] * len(events)
+async def _store(
+    engine: Engine, keyring: Keyring, events: list[CloudEventIn], at: datetime
+) -> list[Result] | None:
+    """The events in one transaction, in a thread (the event loop keeps serving NATS);
+    None when the database could not take them (nothing of them was written)."""
+    if not events:
+        return []
 
-    async def store(group: list[int]) -> None:
-        try:
-            stored = await asyncio.to_thread(
-                with_retry, lambda: _store(engine, keyring, [events[i] for i in group], at)
-            )
-        except DBAPIError as exc:
-            log.warning("bus.ingest.database_unavailable", error=type(exc.orig).__name__)
-            return
-        for index, result in zip(group, stored, strict=True):
-            results[index] = result
+    def attempt() -> list[Result]:
+        with write_transaction(engine) as conn:
+            return accept_events(conn, keyring, events, at=at)
 
-    await asyncio.gather(*(store(group) for group in groups if group))
-    return results
-
-
-def _store(
-    engine: Engine, keyring: Keyring, events: Sequence[CloudEventIn], at: datetime
-) -> list[Stored]:
-    """Every event in one transaction; a refused one does not stop the rest (each is
-    checked before anything of it is written)."""
-    results: list[Stored] = []
-    with write_transaction(engine) as conn:
-        for event in events:
-            try:
-                results.append(accept_event(conn, keyring, event, at=at))
-            except AppError as exc:
-                results.append(exc.problem())
-    return results
+    try:
+        return await asyncio.to_thread(with_retry, attempt)
+    except DBAPIError as exc:
+        log.warning("bus.ingest.database_unavailable", error=type(exc.orig).__name__)
+        return None
 
 
 async def dead_letter(js: JetStreamContext, message: Msg, problem: dict[str, Any]) -> None:

@@ -10,11 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
-from nats.js import JetStreamContext
-from nats.js.api import PubAck
 from sqlalchemy import Engine
 
 from tidings.bus import metrics, repository
+from tidings.bus.acks import AckInbox, StreamAck
 from tidings.bus.envelope import to_message
 from tidings.bus.ordering import publish_waves
 from tidings.bus.types import OutboxEvent
@@ -34,11 +33,11 @@ class PublishRound:
 
 
 async def publish_in_order(
-    js: JetStreamContext, events: Sequence[OutboxEvent], *, ack_timeout: float
-) -> list[tuple[OutboxEvent, PubAck]]:
+    acks: AckInbox, events: Sequence[OutboxEvent], *, ack_timeout: float
+) -> list[tuple[OutboxEvent, StreamAck]]:
     """Publish wave by wave (`publish_waves`); what is acked, in order. After a failure the
     rest of that user's events wait for the next round."""
-    acked: list[tuple[OutboxEvent, PubAck]] = []
+    acked: list[tuple[OutboxEvent, StreamAck]] = []
     blocked: set[str] = set()
     for wave in publish_waves(events):
         sending = []
@@ -50,21 +49,18 @@ async def publish_in_order(
             except Exception as exc:  # never expected: our events are valid CloudEvents
                 log.error("bus.publish.unpublishable", event_id=event.id, error=str(exc))
                 blocked.add(event.order_key)  # that user's later events wait behind it
-        futures: list[asyncio.Future[PubAck]] = []
+        futures: list[asyncio.Future[StreamAck]] = []
         try:
             for _, message in sending:
                 futures.append(
-                    await js.publish_async(
-                        message.subject, message.payload, headers=message.headers
-                    )
+                    await acks.publish(message.subject, message.payload, message.headers)
                 )
         except Exception as exc:  # the connection is gone: what was sent may still be acked
             log.warning("bus.publish.failed", error=type(exc).__name__, detail=str(exc))
-        done: set[asyncio.Future[PubAck]] = set()
+        done: set[asyncio.Future[StreamAck]] = set()
         if futures:
-            done, pending = await asyncio.wait(futures, timeout=ack_timeout)
-            for late in pending:
-                late.cancel()
+            done, _ = await asyncio.wait(futures, timeout=ack_timeout)
+            acks.abandon()
         for index, (event, _) in enumerate(sending):
             sent = futures[index] if index < len(futures) else None
             if sent is not None and sent in done and sent.exception() is None:
@@ -76,7 +72,7 @@ async def publish_in_order(
 
 async def publish_round(
     engine: Engine,
-    js: JetStreamContext,
+    acks: AckInbox,
     clock: Clock,
     *,
     limit: int,
@@ -87,7 +83,7 @@ async def publish_round(
     if is_sqlite(engine):  # one publisher; no write lock held while NATS answers
         with read_transaction(engine) as conn:
             events = repository.unpublished_events(conn, limit)
-        acked = await _publish(js, events, ack_timeout, pause_before_mark)
+        acked = await _publish(acks, events, ack_timeout, pause_before_mark)
         ids = [event.id for event, _ in acked]
 
         def mark() -> None:
@@ -98,28 +94,28 @@ async def publish_round(
     else:  # the advisory leases on the users are held until the mark commits
         with write_transaction(engine) as conn:
             events = repository.claim_unpublished_events(conn, limit)
-            acked = await _publish(js, events, ack_timeout, pause_before_mark)
+            acked = await _publish(acks, events, ack_timeout, pause_before_mark)
             repository.mark_published(conn, [event.id for event, _ in acked], clock.now())
     _measure(acked, clock.now())
     return PublishRound(taken=len(events), published=len(acked))
 
 
 async def _publish(
-    js: JetStreamContext,
+    acks: AckInbox,
     events: Sequence[OutboxEvent],
     ack_timeout: float,
     pause_before_mark: float,
-) -> list[tuple[OutboxEvent, PubAck]]:
+) -> list[tuple[OutboxEvent, StreamAck]]:
     if not events:
         return []
-    acked = await publish_in_order(js, events, ack_timeout=ack_timeout)
+    acked = await publish_in_order(acks, events, ack_timeout=ack_timeout)
     if pause_before_mark and acked:
         log.info("bus.publish.acked_not_marked", events=len(acked), pause_s=pause_before_mark)
         await asyncio.sleep(pause_before_mark)
     return acked
 
 
-def _measure(acked: Sequence[tuple[OutboxEvent, PubAck]], now: datetime) -> None:
+def _measure(acked: Sequence[tuple[OutboxEvent, StreamAck]], now: datetime) -> None:
     metrics.PUBLISHED.inc(len(acked))
     for event, ack in acked:
         if ack.duplicate:

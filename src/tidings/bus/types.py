@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,7 +17,8 @@ class OutboxEvent:
     subject: str | None
     user_id: str | None
     time: datetime
-    data: dict[str, Any]
+    data_json: str
+    """The event's data as the outbox stores it (a JSON object), never decoded on the way."""
 
     @property
     def order_key(self) -> str:

@@ -103,10 +103,7 @@ def post_event(write: Write, raw_body: Annotated[bytes, Depends(_raw_body)]) -> 
             checked.append(validation_problem(list(exc.errors())))
     return write.run(
         lambda conn: EventBatchAccepted(
-            items=[
-                ingest.accept_batch_item(conn, keyring, index, item, at=write.now)
-                for index, item in enumerate(checked)
-            ]
+            items=ingest.accept_batch_items(conn, keyring, checked, at=write.now)
         ),
         body=EventBatchIn(events=received.events),
         status_code=202,

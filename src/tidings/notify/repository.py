@@ -17,6 +17,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -57,24 +58,35 @@ def _insert(conn: Connection, table: Any) -> Any:
 # -- events in -------------------------------------------------------------------------
 
 
-def receipt_for(conn: Connection, source: str, event_id: str) -> str | None:
-    stmt = select(event_receipts.c.outbox_id).where(
-        event_receipts.c.source == source, event_receipts.c.event_id == event_id
-    )
-    return conn.execute(stmt).scalar_one_or_none()
-
-
-def insert_receipt(
-    conn: Connection, *, source: str, event_id: str, outbox_id: str, at: datetime
-) -> bool:
-    """False when this source already sent this id (another request got there first)."""
+def insert_receipts(
+    conn: Connection, receipts: Sequence[tuple[str, str, str]], *, at: datetime
+) -> set[tuple[str, str]]:
+    """Store (source, event id, outbox id) receipts in one statement; the (source, event id)
+    pairs stored now. The others were sent before (on PostgreSQL a racing copy is waited
+    for, then seen). Written in key order, so two batches never wait on each other in a
+    circle."""
+    if not receipts:
+        return set()
     stmt = (
         _insert(conn, event_receipts)
-        .values(source=source, event_id=event_id, outbox_id=outbox_id, received_at=at)
         .on_conflict_do_nothing()
-        .returning(event_receipts.c.outbox_id)
+        .returning(event_receipts.c.source, event_receipts.c.event_id)
     )
-    return conn.execute(stmt).first() is not None
+    rows = [
+        {"source": source, "event_id": event_id, "outbox_id": outbox_id, "received_at": at}
+        for source, event_id, outbox_id in sorted(receipts)
+    ]
+    return {(row.source, row.event_id) for row in conn.execute(stmt, rows)}
+
+
+def receipts_for(conn: Connection, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """The outbox id each (source, event id) was stored as."""
+    if not keys:
+        return {}
+    stmt = select(
+        event_receipts.c.source, event_receipts.c.event_id, event_receipts.c.outbox_id
+    ).where(tuple_(event_receipts.c.source, event_receipts.c.event_id).in_(list(keys)))
+    return {(row.source, row.event_id): row.outbox_id for row in conn.execute(stmt)}
 
 
 # -- relay -----------------------------------------------------------------------------

@@ -72,6 +72,30 @@ def find_user_id(conn: Connection, keyring: Keyring, reference: str) -> str | No
     return repository.find_by_external_id_hash(conn, digest)
 
 
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """The user an event names, and whether their personal data was erased."""
+
+    user_id: str
+    erased: bool
+
+
+def find_subjects(conn: Connection, keyring: Keyring, references: list[str]) -> dict[str, Subject]:
+    """`find_user_id` and `is_erased` for a batch of references in two queries: each
+    reference that names a user (our id, else the integrator's external id) maps to them."""
+    ours = repository.statuses_by_id(conn, sorted({r for r in references if is_id(r, "usr")}))
+    digests = {
+        r: keyring.lookup_hash(r, context="users.external_id") for r in references if r not in ours
+    }
+    theirs = repository.statuses_by_external_id_hash(conn, sorted(set(digests.values())))
+    found = {r: Subject(r, status == ERASED) for r, status in ours.items()}
+    for reference, digest in digests.items():
+        row = theirs.get(digest)
+        if row is not None:
+            found[reference] = Subject(row.id, row.status == ERASED)
+    return found
+
+
 def contacts(conn: Connection, keyring: Keyring, user_ids: list[str]) -> dict[str, Contact]:
     """Clear contact data for the dispatcher to address messages (one query for a batch);
     it never leaves the process. Users that no longer exist, or were erased, are absent."""

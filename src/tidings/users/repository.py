@@ -38,6 +38,22 @@ def status_of(conn: Connection, user_id: str) -> str | None:
     return conn.execute(select(users.c.status).where(users.c.id == user_id)).scalar_one_or_none()
 
 
+def statuses_by_id(conn: Connection, user_ids: list[str]) -> dict[str, str]:
+    """Each existing user's status, by id (one query for a batch)."""
+    stmt = select(users.c.id, users.c.status).where(users.c.id.in_(user_ids))
+    return {row.id: row.status for row in conn.execute(stmt)} if user_ids else {}
+
+
+def statuses_by_external_id_hash(conn: Connection, digests: list[str]) -> dict[str, AnyRow]:
+    """The user (id, status) behind each known external-id hash (one query for a batch)."""
+    if not digests:
+        return {}
+    stmt = select(users.c.external_id_hash, users.c.id, users.c.status).where(
+        users.c.external_id_hash.in_(digests)
+    )
+    return {row.external_id_hash: row for row in conn.execute(stmt)}
+
+
 def find_by_external_id_hash(conn: Connection, digest: str) -> str | None:
     stmt = select(users.c.id).where(users.c.external_id_hash == digest)
     return conn.execute(stmt).scalar_one_or_none()
