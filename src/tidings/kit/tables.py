@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
@@ -16,8 +17,10 @@ from sqlalchemy import (
     Row,
     String,
     TypeDecorator,
+    literal,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeEngine
 
 metadata = MetaData(
@@ -95,3 +98,12 @@ def owner_column(*, index: bool = False, unique: bool = False) -> Column[Any]:
         index=True if index else None,
         unique=True if unique else None,
     )
+
+
+def one_of(column: ColumnElement[Any], values: Iterable[object]) -> ColumnElement[bool]:
+    """`column IN (…)` over values fixed when a statement is built, as plain bound values.
+
+    `column.in_(values)` binds the list as one *expanding* parameter, which SQLAlchemy
+    renders again on every execution (regular expressions over the SQL): for a statement on
+    the payment path, a few per cent of the payment's CPU."""
+    return column.in_([literal(value) for value in values])

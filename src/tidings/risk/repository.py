@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy import column as column_clause
 from sqlalchemy import table as table_clause
 
-from tidings.kit.tables import Amount, AnyRow, Id, Timestamp
+from tidings.kit.tables import Amount, AnyRow, Id, Timestamp, one_of
 from tidings.ledger.models import ledger_entries, postings
 from tidings.risk.models import (
     audit_log,
@@ -137,7 +137,7 @@ def _outgoing_90d(user_id: Any, at: Any, since: Any) -> tuple[Any, ...]:
     t = transfers.c
     return (
         t.user_id == user_id,
-        t.kind.in_(OUTGOING_KINDS),
+        one_of(t.kind, OUTGOING_KINDS),
         t.status == "succeeded",
         t.created_at >= since,
         t.created_at <= at,
@@ -193,7 +193,7 @@ def _transfer_facts_statement(*, with_median: bool, payee: str | None) -> Select
             select(literal(1))
             .where(
                 t.user_id == user_id,
-                t.kind.in_(OUTGOING_KINDS),
+                one_of(t.kind, OUTGOING_KINDS),
                 t.status == "succeeded",
                 column == bindparam("payee", type_=column.type),
             )
@@ -214,8 +214,8 @@ def _transfer_facts_statement(*, with_median: bool, payee: str | None) -> Select
         select(func.coalesce(func.sum(t.amount), 0))
         .where(
             t.user_id == user_id,
-            t.kind.in_(OUTGOING_KINDS),
-            t.status.in_(("succeeded", "pending_verification")),
+            one_of(t.kind, OUTGOING_KINDS),
+            one_of(t.status, ("succeeded", "pending_verification")),
             t.created_at >= bindparam("local_day", type_=Timestamp),
             t.created_at <= at,
         )
