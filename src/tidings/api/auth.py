@@ -58,10 +58,11 @@ def _digest(secret: str) -> bytes:
 async def authenticate(
     request: HTTPConnection,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    context: Annotated[ApiContext, Depends(get_context)],
 ) -> Principal:
     """Async so a valid operator key is checked without a thread hop; tokens, and addresses
-    that failed lately, need the database."""
+    that failed lately, need the database. The context is read here, not declared as a
+    dependency: each dependency FastAPI solves costs every request."""
+    context = await get_context(request)
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("send Authorization: Bearer <operator key or user token>")
     presented = credentials.credentials

@@ -16,8 +16,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tidings.api.auth import Context, CurrentPrincipal, Principal
-from tidings.api.context import ApiContext
+from tidings.api.auth import CurrentPrincipal, Principal
+from tidings.api.context import ApiContext, get_context
 from tidings.api.errors import PROBLEM_JSON
 from tidings.api.responses import FastJSONResponse
 from tidings.idempotency import service as idempotency
@@ -188,20 +188,15 @@ def _gather(
 
 
 async def _write_request(
-    request: Request,
-    context: Context,
-    principal: CurrentPrincipal,
-    idempotency_key: IdempotencyKey = None,
+    request: Request, principal: CurrentPrincipal, idempotency_key: IdempotencyKey = None
 ) -> WriteRequest:
     """Async on purpose (it does no I/O): FastAPI runs a sync dependency on a thread, a hop on
-    every write."""
-    return _gather(request, context, principal, idempotency_key)
+    every write. The context is read, not declared: each dependency solved costs a request."""
+    return _gather(request, await get_context(request), principal, idempotency_key)
 
 
-async def _write_without_key(
-    request: Request, context: Context, principal: CurrentPrincipal
-) -> WriteRequest:
-    return _gather(request, context, principal, None)
+async def _write_without_key(request: Request, principal: CurrentPrincipal) -> WriteRequest:
+    return _gather(request, await get_context(request), principal, None)
 
 
 Write = Annotated[WriteRequest, Depends(_write_request)]
