@@ -225,6 +225,29 @@ def test_a_survey_whose_questions_contradict_is_422(
     assert client.get("/v1/surveys").json() == []
 
 
+def test_only_operators_create_list_and_read_surveys(client: TestClient) -> None:
+    user = create_user(client)
+    mine = as_user(client, user)
+    assert client.post("/v1/surveys", json=NPS_SURVEY, headers=mine).status_code == 403
+    assert client.get("/v1/surveys", headers=mine).status_code == 403
+    assert client.get("/v1/surveys").json() == []
+    unknown = client.get("/v1/surveys/svy_01JDQZM0000000000000000007/results")
+    assert unknown.status_code == 404
+
+
+def test_one_idempotency_key_creates_one_survey_and_another_body_is_409(
+    client: TestClient,
+) -> None:
+    key = {"Idempotency-Key": "survey-1"}
+    first = client.post("/v1/surveys", json=NPS_SURVEY, headers=key)
+    again = client.post("/v1/surveys", json=NPS_SURVEY, headers=key)
+    assert first.status_code == again.status_code == 201
+    assert first.json()["id"] == again.json()["id"]
+    other = client.post("/v1/surveys", json={**NPS_SURVEY, "name": "另一份"}, headers=key)
+    assert other.status_code == 409
+    assert [s["id"] for s in client.get("/v1/surveys").json()] == [first.json()["id"]]
+
+
 def test_one_idempotency_key_answers_once(client: TestClient, clock: FixedClock) -> None:
     survey = create_survey(client)
     user = create_user(client)

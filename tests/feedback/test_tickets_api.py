@@ -283,6 +283,17 @@ def test_bad_ticket_input_is_422_naming_the_field(
     assert field in response.text
 
 
+@pytest.mark.parametrize(
+    ("query", "field"), [({"status": "lost"}, "status"), ({"breached": "maybe"}, "breached")]
+)
+def test_a_bad_queue_filter_is_422_naming_it(
+    client: TestClient, query: dict[str, str], field: str
+) -> None:
+    response = client.get("/v1/tickets", params=query)
+    assert response.status_code == 422, response.text
+    assert field in {e["field"] for e in response.json()["errors"]}
+
+
 def test_an_idempotency_key_opens_one_ticket_and_another_body_is_409(
     client: TestClient, clock: FixedClock
 ) -> None:

@@ -78,3 +78,17 @@ def test_the_page_shows_the_history_and_downloads_the_export(
     assert document["user_id"] == person.id
     assert person.secrets[1] in download.text  # the phone, in clear for its owner
     browser.close()
+
+
+def test_the_page_export_is_always_the_signed_in_users_own(
+    client: TestClient, context: AppContext, engine: Engine, person: Person
+) -> None:
+    other = make_person(client, context)
+    browser = browser_for(client)
+    sign_in(client, browser, other.id)
+    download = browser.get("/app/privacy/export", params={"user_id": person.id})
+    assert download.status_code == 200
+    assert json.loads(download.text)["user_id"] == other.id
+    own_to_person = person.secrets[1:8]  # the name and city are the same for both people
+    assert [s for s in own_to_person if s in download.text] == []
+    browser.close()
