@@ -1,0 +1,60 @@
+"""The payment path's writes skip SQLAlchemy's per-execution machinery (`kit.prepared`), and
+what they store, and how they fail, is what the usual path gives."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from tidings.events import outbox, record_event
+from tidings.kit.db import write_transaction
+from tidings.kit.prepared import Prepared
+
+AT = datetime(2026, 3, 1, 23, 30, 0, 123456, tzinfo=timezone(timedelta(hours=8)))
+
+
+def test_values_go_through_the_columns_processors_on_both_databases(engine: Engine) -> None:
+    """A time with an offset and a JSON document come back as the usual path stores them."""
+    with write_transaction(engine) as conn:
+        event_id = record_event(
+            conn, type="test.prepared", user_id=None, data={"名字": "张三", "n": [1, 2]}, at=AT
+        )
+    with engine.connect() as conn:
+        row = conn.execute(select(outbox).where(outbox.c.id == event_id)).one()
+    assert row.time == AT.astimezone(UTC)
+    assert row.data == {"名字": "张三", "n": [1, 2]}
+    assert row.subject is None
+
+
+def test_many_rows_in_one_call_and_a_duplicate_is_the_drivers_error_wrapped(
+    engine: Engine,
+) -> None:
+    events = Prepared(insert(outbox))
+    rows = [
+        {"id": f"evt_{n}", "source": "t", "type": "t", "time": AT, "data": {"n": n}} for n in "ab"
+    ]
+    with write_transaction(engine) as conn:
+        events.execute(conn, rows)
+    with engine.connect() as conn:
+        stored = conn.execute(select(outbox.c.id, outbox.c.data).order_by(outbox.c.id)).all()
+    assert [(row.id, row.data) for row in stored] == [("evt_a", {"n": "a"}), ("evt_b", {"n": "b"})]
+    # Wrapped as SQLAlchemy wraps any statement's failure: `with_retry` and the error handlers
+    # read these, whichever path the statement took.
+    with pytest.raises(IntegrityError), write_transaction(engine) as conn:
+        events.execute(conn, rows[0])
+
+
+def test_a_statement_that_would_need_a_python_side_default_is_refused(engine: Engine) -> None:
+    """Such a default is filled by SQLAlchemy's usual path only; silently leaving it out
+    would store NULL."""
+    with_default = Table(
+        "prepared_with_default",
+        MetaData(),
+        Column("id", String, primary_key=True),
+        Column("tries", Integer, default=0),
+    )
+    with engine.connect() as conn, pytest.raises(ValueError, match="tries"):
+        Prepared(insert(with_default)).execute(conn, {"id": "x"})
