@@ -17,6 +17,7 @@ from sqlalchemy import Column, Connection, Index, String, Table, insert, select,
 
 from tidings.kit.clock import UtcDateTime
 from tidings.kit.ids import new_id
+from tidings.kit.prepared import Prepared
 from tidings.kit.tables import Id, Json, Timestamp, id_column, metadata, optional_columns
 from tidings.kit.wakeups import Channel, ring_after_commit
 
@@ -59,7 +60,7 @@ outbox = Table(
 )
 
 
-_INSERT_OUTBOX = insert(outbox)
+_INSERT_OUTBOX = Prepared(insert(outbox))
 
 
 def record_event(
@@ -74,7 +75,7 @@ def record_event(
 ) -> str:
     """Append one event to the outbox inside the caller's transaction; returns its id."""
     event_id = event_id or new_id("evt")
-    conn.execute(_INSERT_OUTBOX, _outbox_row(event_id, source, type, user_id, at, data))
+    _INSERT_OUTBOX.execute(conn, _outbox_row(event_id, source, type, user_id, at, data))
     ring_after_commit(conn, Channel.OUTBOX)
     return event_id
 
@@ -110,7 +111,7 @@ def record_many(conn: Connection, events: Sequence[NewEvent]) -> None:
     """Append events of any types and users in one statement (an ingest batch)."""
     if events:
         rows = [_outbox_row(e.id, e.source, e.type, e.user_id, e.at, e.data) for e in events]
-        conn.execute(_INSERT_OUTBOX, rows)
+        _INSERT_OUTBOX.execute(conn, rows)
         ring_after_commit(conn, Channel.OUTBOX)
 
 
@@ -130,7 +131,7 @@ def record_events(
         for event_id, (user_id, data) in zip(ids, events, strict=True)
     ]
     if rows:
-        conn.execute(_INSERT_OUTBOX, rows)
+        _INSERT_OUTBOX.execute(conn, rows)
     return ids
 
 

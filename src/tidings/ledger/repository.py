@@ -10,6 +10,7 @@ from sqlalchemy import BigInteger, Connection, and_, bindparam, func, insert, or
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from tidings.kit.prepared import Prepared
 from tidings.kit.tables import AnyRow
 from tidings.ledger.models import accounts, holds, ledger_entries, postings
 
@@ -49,7 +50,7 @@ that no intermediate result can leave this range either: PostgreSQL would raise,
 silently turn the value into a REAL."""
 
 _amount = bindparam("amount", type_=BigInteger)
-_APPLY_AMOUNT = (
+_APPLY_AMOUNT = Prepared(
     update(accounts)
     .where(
         accounts.c.id == bindparam("account_id"),
@@ -63,8 +64,8 @@ _APPLY_AMOUNT = (
     .values(balance=accounts.c.balance + _amount)
     .returning(accounts.c.balance)
 )
-_INSERT_POSTINGS = insert(postings)
-_INSERT_ENTRY = insert(ledger_entries)
+_INSERT_POSTINGS = Prepared(insert(postings))
+_INSERT_ENTRY = Prepared(insert(ledger_entries))
 
 
 def apply_amount(conn: Connection, account_id: str, amount: int) -> int | None:
@@ -77,7 +78,8 @@ def apply_amount(conn: Connection, account_id: str, amount: int) -> int | None:
         "lowest": INT64_MIN - min(amount, 0),
         "debit": -amount,
     }
-    return conn.execute(_APPLY_AMOUNT, params).scalar_one_or_none()
+    balance: int | None = _APPLY_AMOUNT.execute(conn, params).scalar_one_or_none()
+    return balance
 
 
 def in_range(value: int) -> bool:
@@ -85,14 +87,14 @@ def in_range(value: int) -> bool:
 
 
 def insert_postings(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    conn.execute(_INSERT_POSTINGS, list(rows))
+    _INSERT_POSTINGS.execute(conn, rows)
 
 
 def insert_entry(
     conn: Connection, *, entry_id: str, kind: str, reference: str | None, at: datetime
 ) -> None:
-    conn.execute(
-        _INSERT_ENTRY, {"id": entry_id, "kind": kind, "reference": reference, "created_at": at}
+    _INSERT_ENTRY.execute(
+        conn, {"id": entry_id, "kind": kind, "reference": reference, "created_at": at}
     )
 
 

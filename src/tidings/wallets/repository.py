@@ -10,6 +10,7 @@ from sqlalchemy import Connection, bindparam, case, func, insert, literal, selec
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from tidings.kit.prepared import Prepared
 from tidings.kit.tables import AnyRow
 from tidings.ledger.models import accounts, ledger_entries, postings
 from tidings.users.models import users
@@ -64,7 +65,7 @@ _LOCK_WALLETS = {
     1: _LOCKED_WALLETS.where(wallets.c.id == bindparam("w0")),
     2: _LOCKED_WALLETS.where(wallets.c.id.in_([bindparam("w0"), bindparam("w1")])),
 }
-_INSERT_TRANSFER = insert(transfers)
+_INSERT_TRANSFER = Prepared(insert(transfers))
 
 
 def lock_wallets(conn: Connection, wallet_ids: Sequence[str]) -> dict[str, AnyRow]:
@@ -122,7 +123,7 @@ def close_wallet(conn: Connection, wallet_id: str, at: datetime) -> None:
 
 
 def insert_transfer(conn: Connection, values: dict[str, Any]) -> None:
-    conn.execute(_INSERT_TRANSFER, values)
+    _INSERT_TRANSFER.execute(conn, values)
 
 
 def complete_transfer(conn: Connection, transfer_id: str, *, entry_id: str) -> None:
