@@ -110,9 +110,22 @@ def post_entry(
     """
     check_balanced(legs)
     entry_id = new_id("ent")
+    ordered = sorted(legs, key=lambda leg: leg.account_id)
+    if conn.dialect.name == "postgresql":
+        at_once = repository.post_at_once(
+            conn,
+            entry_id=entry_id,
+            kind=kind,
+            reference=reference,
+            currency=currency,
+            legs=[(leg.account_id, leg.amount, new_id("pst")) for leg in ordered],
+            at=at,
+        )
+        if at_once is not None:
+            return PostedEntry(entry_id=entry_id, balances_after=at_once)
     balances: dict[str, int] = {}
     rows = []
-    for leg in sorted(legs, key=lambda leg: leg.account_id):
+    for leg in ordered:
         balance = repository.apply_amount(conn, leg.account_id, leg.amount)
         if balance is None and leg.account_id.startswith("sys_"):
             _create_system_account(conn, leg.account_id, currency, at)
