@@ -12,12 +12,12 @@ from fastapi.testclient import TestClient
 from tests.helpers import create_user
 from tests.insights.builders import fix_clock, move_to, sub_wallet, told
 from tests.insights.test_spending_api import HOTEL, as_user, pay
-from tests.ledger.builders import top_up
+from tests.ledger.builders import cny, top_up, transfer
 from tidings.app.context import AppContext
 from tidings.app.jobs import run_job
 from tidings.campaigns.events import SUB_WALLET_SUGGESTION
 from tidings.kit.clock import FixedClock
-from tidings.wallets.schemas import Purpose
+from tidings.wallets.schemas import Merchant, Purpose
 
 
 @pytest.fixture
@@ -151,3 +151,87 @@ def test_a_bad_personalisation_value_is_422_naming_the_field(
     )
     assert response.status_code == 422
     assert "personalised_marketing" in response.text
+
+
+STORE = Merchant(name="万达百货", category="5311")
+SUPERMARKET = Merchant(name="永辉超市", category="5411")
+
+
+def suggested(client: TestClient, user_id: str) -> list[dict[str, Any]]:
+    response = client.get(f"/v1/users/{user_id}/suggestions")
+    assert response.status_code == 200, response.text
+    return list(response.json()["items"])
+
+
+def test_frequent_shopping_suggests_a_shopping_sub_wallet(
+    client: TestClient, context: AppContext, clock: FixedClock
+) -> None:
+    user = create_user(client, locale="en")
+    top_up(context, user["wallet_id"], 1_000_000)
+    for day in (2, 6, 9, 14):
+        move_to(clock, 2026, 10, day, 12)
+        pay(context, user["wallet_id"], 20_000, STORE)
+    move_to(clock, 2026, 10, 20, 12)
+    assert suggested(client, user["id"]) == []  # four is not yet frequent
+    pay(context, user["wallet_id"], 20_000, STORE)
+    move_to(clock, 2026, 10, 21, 12)
+    assert suggested(client, user["id"]) == [
+        {
+            "purpose": "shopping",
+            "reason": "you have shopped often lately",
+            "evidence": {
+                "payments": 5,
+                "amount": {"value": 100_000, "currency": "CNY"},
+                "window_days": 90,
+            },
+        }
+    ]
+
+
+def saver_months(context: AppContext, clock: FixedClock, wallet_id: str, *spent: int) -> None:
+    """A salary of 2,000.00 on the 10th of September, October and November, and groceries for
+    `spent[n]` on the 20th of each; moving money into a sub-wallet is neither."""
+    travel = sub_wallet(context, wallet_id, name="出行", purpose=Purpose.TRAVEL)
+    for month, paid in zip((9, 10, 11), spent, strict=True):
+        move_to(clock, 2026, month, 10, 12)
+        top_up(context, wallet_id, 200_000)
+        transfer(
+            context, kind="allocation", source=wallet_id, destination=travel, amount=cny(150_000)
+        )
+        transfer(
+            context, kind="allocation", source=travel, destination=wallet_id, amount=cny(150_000)
+        )
+        move_to(clock, 2026, month, 20, 12)
+        pay(context, wallet_id, paid, SUPERMARKET)
+    move_to(clock, 2026, 12, 1, 10)
+
+
+def test_a_regular_surplus_suggests_savings_with_the_surplus_as_evidence(
+    client: TestClient, context: AppContext, clock: FixedClock
+) -> None:
+    user = create_user(client)
+    saver_months(context, clock, user["wallet_id"], 150_000, 150_000, 150_000)
+    assert suggested(client, user["id"]) == [
+        {
+            "purpose": "savings",
+            "reason": "每月都有结余",
+            "evidence": {
+                "payments": 3,
+                "amount": {"value": 150_000, "currency": "CNY"},
+                "window_days": 90,
+            },
+        }
+    ]
+    consent(client, user["id"], marketing_consent={"inbox": True})
+    assert run_suggestions(context)["suggestions"] == 1
+    [sent] = told(context, user["id"], SUB_WALLET_SUGGESTION)
+    assert sent["purpose"] == "savings"
+
+
+def test_one_month_spent_beyond_its_income_is_no_regular_surplus(
+    client: TestClient, context: AppContext, clock: FixedClock
+) -> None:
+    user = create_user(client)
+    top_up(context, user["wallet_id"], 500_000)  # savings from before the window
+    saver_months(context, clock, user["wallet_id"], 100_000, 250_000, 100_000)
+    assert suggested(client, user["id"]) == []
