@@ -13,10 +13,13 @@ from tests.helpers import create_user
 from tests.insights.builders import fix_clock, move_to, sub_wallet, told
 from tests.insights.test_spending_api import HOTEL, as_user, pay
 from tests.ledger.builders import cny, top_up, transfer
+from tests.notify.test_consent_at_send import deliver_everything, deliveries, shanghai, sink, utc
 from tidings.app.context import AppContext
 from tidings.app.jobs import run_job
+from tidings.app.notify import relay_once
 from tidings.campaigns.events import SUB_WALLET_SUGGESTION
 from tidings.kit.clock import FixedClock
+from tidings.notify.planner import PlannerPolicy
 from tidings.wallets.schemas import Merchant, Purpose
 
 
@@ -235,3 +238,28 @@ def test_one_month_spent_beyond_its_income_is_no_regular_surplus(
     top_up(context, user["wallet_id"], 500_000)  # savings from before the window
     saver_months(context, clock, user["wallet_id"], 100_000, 250_000, 100_000)
     assert suggested(client, user["id"]) == []
+
+
+def test_a_suggestion_found_at_night_waits_for_the_window_and_goes_where_consented(
+    client: TestClient, context: AppContext, clock: FixedClock, traveller: dict[str, Any]
+) -> None:
+    user_id = traveller["id"]
+    consent(
+        client,
+        user_id,
+        channels={"marketing": ["inbox", "sms", "email"]},
+        marketing_consent={"inbox": True, "sms": True},
+    )
+    move_to(clock, 2026, 11, 2, 22)
+    assert run_suggestions(context)["suggestions"] == 1
+    relay_once(context, PlannerPolicy())
+    [waiting] = deliveries(client, traveller, SUB_WALLET_SUGGESTION)
+    assert waiting["email"][:2] == ("suppressed", "no_consent")
+    for channel in ("inbox", "sms"):
+        assert waiting[channel][:2] == ("pending", "marketing_window")
+        assert utc(waiting[channel][2]) == shanghai(3, 8)
+    move_to(clock, 2026, 11, 3, 8)
+    deliver_everything(context)
+    [sms] = sink(context, "sms")
+    assert "旅行子钱包" in sms["body"]
+    assert sms["body"].endswith("回T退订")
