@@ -263,3 +263,58 @@ def test_a_suggestion_found_at_night_waits_for_the_window_and_goes_where_consent
     [sms] = sink(context, "sms")
     assert "旅行子钱包" in sms["body"]
     assert sms["body"].endswith("回T退订")
+
+
+def promotion(client: TestClient, user_id: str, *, personalised: bool) -> None:
+    """A promotion posted for the user, personalised (by their spending) or generic."""
+    name = "personalised" if personalised else "generic"
+    response = client.post(
+        "/v1/events",
+        json={
+            "specversion": "1.0",
+            "id": f"promo-{name}",
+            "source": "urn:campaigns",
+            "type": "marketing.promotion",
+            "subject": user_id,
+            "data": {
+                "campaign_id": f"cmp-{name}",
+                "title": "双十二",
+                "body": "满100减20",
+                "personalised": personalised,
+            },
+        },
+    )
+    assert response.status_code == 202, response.text
+
+
+def test_turning_personalisation_off_cancels_what_waits_for_the_window(
+    client: TestClient, context: AppContext, clock: FixedClock, traveller: dict[str, Any]
+) -> None:
+    user_id = traveller["id"]
+    consent(
+        client,
+        user_id,
+        channels={"marketing": ["inbox", "sms"]},
+        marketing_consent={"inbox": True, "sms": True},
+    )
+    move_to(clock, 2026, 11, 2, 22)
+    assert run_suggestions(context)["suggestions"] == 1
+    promotion(client, user_id, personalised=True)
+    promotion(client, user_id, personalised=False)
+    relay_once(context, PlannerPolicy())
+    move_to(clock, 2026, 11, 2, 23)
+    consent(client, user_id, personalised_marketing=False)
+    [suggestion] = deliveries(client, traveller, SUB_WALLET_SUGGESTION)
+    promotions = deliveries(client, traveller, "marketing.promotion")
+    assert sorted(p["inbox"][:2] for p in promotions) == [
+        ("cancelled", "no_consent"),  # the personalised one
+        ("pending", "marketing_window"),  # the generic one still goes
+    ]
+    for channel in ("inbox", "sms"):
+        assert suggestion[channel][:2] == ("cancelled", "no_consent")
+    move_to(clock, 2026, 11, 3, 8)
+    deliver_everything(context)
+    assert SUB_WALLET_SUGGESTION not in {m["kind"] for m in sink(context, "sms")}
+    inbox = client.get(f"/v1/users/{user_id}/inbox").json()["items"]
+    marketing = [item["kind"] for item in inbox if item["category"] == "marketing"]
+    assert marketing == ["marketing.promotion"]
