@@ -3,6 +3,7 @@ marketing only with consent and personalised marketing on, once per purpose per 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -14,10 +15,11 @@ from tests.insights.builders import fix_clock, move_to, sub_wallet, told
 from tests.insights.test_spending_api import HOTEL, as_user, pay
 from tests.ledger.builders import cny, top_up, transfer
 from tests.notify.test_consent_at_send import deliver_everything, deliveries, shanghai, sink, utc
+from tests.notify.test_unsubscribe import post_event
 from tidings.app.context import AppContext
 from tidings.app.jobs import run_job
 from tidings.app.notify import relay_once
-from tidings.campaigns.events import SUB_WALLET_SUGGESTION
+from tidings.campaigns.events import PROMOTION, SUB_WALLET_SUGGESTION
 from tidings.kit.clock import FixedClock
 from tidings.notify.planner import PlannerPolicy
 from tidings.wallets.schemas import Merchant, Purpose
@@ -50,6 +52,12 @@ def run_suggestions(context: AppContext) -> dict[str, Any]:
     return run_job(context, "insights.suggestions", context.clock.now())
 
 
+def suggestion(purpose: str, reason: str, *, payments: int, amount: int) -> dict[str, Any]:
+    """A suggestion as the API shows it, with its evidence over 90 days."""
+    evidence = {"payments": payments, "amount": {"value": amount, "currency": "CNY"}}
+    return {"purpose": purpose, "reason": reason, "evidence": {**evidence, "window_days": 90}}
+
+
 def test_a_traveller_is_shown_a_travel_sub_wallet_with_the_evidence(
     client: TestClient, traveller: dict[str, Any]
 ) -> None:
@@ -58,17 +66,7 @@ def test_a_traveller_is_shown_a_travel_sub_wallet_with_the_evidence(
     )
     assert response.status_code == 200
     assert response.json() == {
-        "items": [
-            {
-                "purpose": "travel",
-                "reason": "最近常出行",
-                "evidence": {
-                    "payments": 3,
-                    "amount": {"value": 135_000, "currency": "CNY"},
-                    "window_days": 90,
-                },
-            }
-        ]
+        "items": [suggestion("travel", "最近常出行", payments=3, amount=135_000)]
     }
 
 
@@ -179,15 +177,7 @@ def test_frequent_shopping_suggests_a_shopping_sub_wallet(
     pay(context, user["wallet_id"], 20_000, STORE)
     move_to(clock, 2026, 10, 21, 12)
     assert suggested(client, user["id"]) == [
-        {
-            "purpose": "shopping",
-            "reason": "you have shopped often lately",
-            "evidence": {
-                "payments": 5,
-                "amount": {"value": 100_000, "currency": "CNY"},
-                "window_days": 90,
-            },
-        }
+        suggestion("shopping", "you have shopped often lately", payments=5, amount=100_000)
     ]
 
 
@@ -215,15 +205,7 @@ def test_a_regular_surplus_suggests_savings_with_the_surplus_as_evidence(
     user = create_user(client)
     saver_months(context, clock, user["wallet_id"], 150_000, 150_000, 150_000)
     assert suggested(client, user["id"]) == [
-        {
-            "purpose": "savings",
-            "reason": "每月都有结余",
-            "evidence": {
-                "payments": 3,
-                "amount": {"value": 150_000, "currency": "CNY"},
-                "window_days": 90,
-            },
-        }
+        suggestion("savings", "每月都有结余", payments=3, amount=150_000)
     ]
     consent(client, user["id"], marketing_consent={"inbox": True})
     assert run_suggestions(context)["suggestions"] == 1
@@ -240,19 +222,34 @@ def test_one_month_spent_beyond_its_income_is_no_regular_surplus(
     assert suggested(client, user["id"]) == []
 
 
-def test_a_suggestion_found_at_night_waits_for_the_window_and_goes_where_consented(
-    client: TestClient, context: AppContext, clock: FixedClock, traveller: dict[str, Any]
+def found_at_night(
+    client: TestClient,
+    context: AppContext,
+    clock: FixedClock,
+    traveller: dict[str, Any],
+    *channels: str,
+    promotions: Sequence[bool] = (),
 ) -> None:
-    user_id = traveller["id"]
+    """Marketing consent on the inbox and SMS (marketing chosen for `channels`), then at 22:00
+    the job finds the travel suggestion (with `promotions`, personalised or not), planned."""
     consent(
         client,
-        user_id,
-        channels={"marketing": ["inbox", "sms", "email"]},
+        traveller["id"],
+        channels={"marketing": list(channels)},
         marketing_consent={"inbox": True, "sms": True},
     )
     move_to(clock, 2026, 11, 2, 22)
     assert run_suggestions(context)["suggestions"] == 1
+    for personalised in promotions:
+        content = {"title": "双十二", "body": "满100减20", "personalised": personalised}
+        post_event(client, traveller, PROMOTION, {"campaign_id": f"cmp-{personalised}", **content})
     relay_once(context, PlannerPolicy())
+
+
+def test_a_suggestion_found_at_night_waits_for_the_window_and_goes_where_consented(
+    client: TestClient, context: AppContext, clock: FixedClock, traveller: dict[str, Any]
+) -> None:
+    found_at_night(client, context, clock, traveller, "inbox", "sms", "email")
     [waiting] = deliveries(client, traveller, SUB_WALLET_SUGGESTION)
     assert waiting["email"][:2] == ("suppressed", "no_consent")
     for channel in ("inbox", "sms"):
@@ -265,47 +262,16 @@ def test_a_suggestion_found_at_night_waits_for_the_window_and_goes_where_consent
     assert sms["body"].endswith("回T退订")
 
 
-def promotion(client: TestClient, user_id: str, *, personalised: bool) -> None:
-    """A promotion posted for the user, personalised (by their spending) or generic."""
-    name = "personalised" if personalised else "generic"
-    response = client.post(
-        "/v1/events",
-        json={
-            "specversion": "1.0",
-            "id": f"promo-{name}",
-            "source": "urn:campaigns",
-            "type": "marketing.promotion",
-            "subject": user_id,
-            "data": {
-                "campaign_id": f"cmp-{name}",
-                "title": "双十二",
-                "body": "满100减20",
-                "personalised": personalised,
-            },
-        },
-    )
-    assert response.status_code == 202, response.text
-
-
 def test_turning_personalisation_off_cancels_what_waits_for_the_window(
     client: TestClient, context: AppContext, clock: FixedClock, traveller: dict[str, Any]
 ) -> None:
     user_id = traveller["id"]
-    consent(
-        client,
-        user_id,
-        channels={"marketing": ["inbox", "sms"]},
-        marketing_consent={"inbox": True, "sms": True},
-    )
-    move_to(clock, 2026, 11, 2, 22)
-    assert run_suggestions(context)["suggestions"] == 1
-    promotion(client, user_id, personalised=True)
-    promotion(client, user_id, personalised=False)
-    relay_once(context, PlannerPolicy())
+    promotions = [True, False]  # a personalised promotion and a generic one, the same night
+    found_at_night(client, context, clock, traveller, "inbox", "sms", promotions=promotions)
     move_to(clock, 2026, 11, 2, 23)
     consent(client, user_id, personalised_marketing=False)
     [suggestion] = deliveries(client, traveller, SUB_WALLET_SUGGESTION)
-    promotions = deliveries(client, traveller, "marketing.promotion")
+    promotions = deliveries(client, traveller, PROMOTION)
     assert sorted(p["inbox"][:2] for p in promotions) == [
         ("cancelled", "no_consent"),  # the personalised one
         ("pending", "marketing_window"),  # the generic one still goes
@@ -317,4 +283,4 @@ def test_turning_personalisation_off_cancels_what_waits_for_the_window(
     assert SUB_WALLET_SUGGESTION not in {m["kind"] for m in sink(context, "sms")}
     inbox = client.get(f"/v1/users/{user_id}/inbox").json()["items"]
     marketing = [item["kind"] for item in inbox if item["category"] == "marketing"]
-    assert marketing == ["marketing.promotion"]
+    assert marketing == [PROMOTION]
