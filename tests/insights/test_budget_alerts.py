@@ -8,6 +8,8 @@ from tests.ledger.builders import cny, new_user, pay, top_up, transfer
 from tests.ledger.test_concurrency import run_together
 from tidings.app.context import AppContext
 from tidings.insights.events import BUDGET_EXCEEDED, BUDGET_THRESHOLD_REACHED
+from tidings.kit.db import read_transaction
+from tidings.wallets import service as wallets
 
 LIMIT = 200_000  # 2,000.00
 
@@ -59,6 +61,27 @@ def test_reaching_the_limit_tells_once_and_a_refund_does_not_rearm(context: AppC
     pay(context, travel, 150_000)
     assert len(told(context, user_id, BUDGET_EXCEEDED)) == 1
     assert told(context, user_id, BUDGET_THRESHOLD_REACHED) == []
+
+
+def test_a_refund_gives_back_the_budget_of_the_month_it_was_paid_in(
+    context: AppContext,
+) -> None:
+    clock = fix_clock(context, 2026, 11, 10, 12)
+    user_id, travel = travel_budget(context)
+    hotel = pay(context, travel, 150_000)
+    move_to(clock, 2026, 12, 2, 9)
+    # November's hotel refunded in December: November spent less, December no more room.
+    transfer(context, kind="refund", refund_of=hotel.id, amount=cny(150_000))
+    pay(context, travel, 170_000)
+    [alert] = told(context, user_id, BUDGET_THRESHOLD_REACHED)
+    assert alert["period_start"] == "2026-12-01"
+    assert alert["spent"]["value"] == 170_000
+    assert alert["used_percent"] == 85
+    with read_transaction(context.engine) as conn:
+        shown = wallets.get_wallet(conn, travel, acting_user_id=None, at=context.clock.now())
+    assert shown.budget is not None
+    assert shown.budget.spent.value == 170_000  # the bar says what the alert said
+    assert shown.budget.used_percent == 85
 
 
 def test_a_new_month_warns_again(context: AppContext) -> None:

@@ -17,6 +17,7 @@ from tests.ledger.builders import (
     top_up,
     transfer,
 )
+from tests.ledger.test_concurrency import run_together
 from tidings.app.context import AppContext
 from tidings.insights.budgets import DEFAULT_REWARDS, RewardPolicy
 from tidings.insights.events import GOAL_PROGRESS, GOAL_REACHED
@@ -124,6 +125,30 @@ def test_reward_cap_per_year(context: AppContext) -> None:
     move_to(clock, 2027, 1, 1, 8)  # a new year on the user's calendar
     save(goals[3])
     assert balance_of(context, goals[3]) == TARGET + 888
+
+
+def test_goals_reached_at_the_same_moment_pay_no_more_than_the_yearly_cap(
+    context: AppContext,
+) -> None:
+    fix_clock(context, 2026, 3, 1, 12)
+    policy = RewardPolicy(amount=888, per_year=2)
+    user_id, main = new_user(context)
+    goals = [sub_wallet(context, main, name=f"目标{n}", goal=TARGET) for n in range(6)]
+    # Six top-ups into six goal sub-wallets at once: each reaches its goal, two are rewarded.
+    unhandled = run_together(
+        6,
+        lambda n: (
+            transfer(
+                context, kind="top_up", destination=goals[n], amount=cny(TARGET), rewards=policy
+            )
+            and None
+        ),
+    )
+    assert unhandled == []
+    reached = told(context, user_id, GOAL_REACHED)
+    assert len(reached) == 6
+    assert sorted(r.get("reward") or "" for r in reached) == ["", "", "", "", *["8.88元现金"] * 2]
+    assert sorted(balance_of(context, g) for g in goals) == [TARGET] * 4 + [TARGET + 888] * 2
 
 
 def test_rewards_off_still_tell_the_goal(context: AppContext) -> None:

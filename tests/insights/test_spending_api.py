@@ -3,17 +3,22 @@ calendar; a user sees only their own."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
 from tests.helpers import create_user
 from tests.insights.builders import fix_clock, move_to, sub_wallet
 from tests.ledger.builders import cny, top_up, transfer
 from tidings.app.context import AppContext
+from tidings.insights.schemas import SpendingBy
+from tidings.insights.service import spending
 from tidings.kit.clock import FixedClock
+from tidings.kit.db import read_transaction
 from tidings.wallets.schemas import Merchant
 
 HOTEL = Merchant(name="如家酒店", category="7011")
@@ -109,6 +114,29 @@ def test_without_dates_the_view_is_this_month(client: TestClient, spender: dict[
     assert shown["from"] == "2026-12-01"
     assert shown["to"] == "2026-12-02"
     assert shown["total"]["value"] == 10_000
+
+
+@pytest.mark.parametrize("by", list(SpendingBy))
+def test_each_view_is_one_query_however_many_payments(
+    context: AppContext, spender: dict[str, Any], by: SpendingBy
+) -> None:
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if not statement.startswith(("BEGIN", "SAVEPOINT", "RELEASE")):
+            statements.append(statement)
+
+    with read_transaction(context.engine) as conn:
+        who = spending.reader(conn, spender["id"])
+        event.listen(conn, "before_cursor_execute", count)
+        try:
+            shown = spending.spending(
+                conn, who, first=date(2026, 11, 1), last=date(2026, 12, 31), by=by
+            )
+        finally:
+            event.remove(conn, "before_cursor_execute", count)
+    assert shown.total.value == 80_000
+    assert len(statements) == 1, statements
 
 
 @pytest.mark.parametrize(

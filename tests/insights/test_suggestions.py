@@ -3,6 +3,7 @@ marketing only with consent and personalised marketing on, once per purpose per 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -12,12 +13,16 @@ from fastapi.testclient import TestClient
 from tests.helpers import create_user
 from tests.insights.builders import fix_clock, move_to, sub_wallet, told
 from tests.insights.test_spending_api import HOTEL, as_user, pay
-from tests.ledger.builders import top_up
+from tests.ledger.builders import cny, top_up, transfer
+from tests.notify.test_consent_at_send import deliver_everything, deliveries, shanghai, sink, utc
+from tests.notify.test_unsubscribe import post_event
 from tidings.app.context import AppContext
 from tidings.app.jobs import run_job
-from tidings.campaigns.events import SUB_WALLET_SUGGESTION
+from tidings.app.notify import relay_once
+from tidings.campaigns.events import PROMOTION, SUB_WALLET_SUGGESTION
 from tidings.kit.clock import FixedClock
-from tidings.wallets.schemas import Purpose
+from tidings.notify.planner import PlannerPolicy
+from tidings.wallets.schemas import Merchant, Purpose
 
 
 @pytest.fixture
@@ -47,6 +52,12 @@ def run_suggestions(context: AppContext) -> dict[str, Any]:
     return run_job(context, "insights.suggestions", context.clock.now())
 
 
+def suggestion(purpose: str, reason: str, *, payments: int, amount: int) -> dict[str, Any]:
+    """A suggestion as the API shows it, with its evidence over 90 days."""
+    evidence = {"payments": payments, "amount": {"value": amount, "currency": "CNY"}}
+    return {"purpose": purpose, "reason": reason, "evidence": {**evidence, "window_days": 90}}
+
+
 def test_a_traveller_is_shown_a_travel_sub_wallet_with_the_evidence(
     client: TestClient, traveller: dict[str, Any]
 ) -> None:
@@ -55,17 +66,7 @@ def test_a_traveller_is_shown_a_travel_sub_wallet_with_the_evidence(
     )
     assert response.status_code == 200
     assert response.json() == {
-        "items": [
-            {
-                "purpose": "travel",
-                "reason": "最近常出行",
-                "evidence": {
-                    "payments": 3,
-                    "amount": {"value": 135_000, "currency": "CNY"},
-                    "window_days": 90,
-                },
-            }
-        ]
+        "items": [suggestion("travel", "最近常出行", payments=3, amount=135_000)]
     }
 
 
@@ -151,3 +152,135 @@ def test_a_bad_personalisation_value_is_422_naming_the_field(
     )
     assert response.status_code == 422
     assert "personalised_marketing" in response.text
+
+
+STORE = Merchant(name="万达百货", category="5311")
+SUPERMARKET = Merchant(name="永辉超市", category="5411")
+
+
+def suggested(client: TestClient, user_id: str) -> list[dict[str, Any]]:
+    response = client.get(f"/v1/users/{user_id}/suggestions")
+    assert response.status_code == 200, response.text
+    return list(response.json()["items"])
+
+
+def test_frequent_shopping_suggests_a_shopping_sub_wallet(
+    client: TestClient, context: AppContext, clock: FixedClock
+) -> None:
+    user = create_user(client, locale="en")
+    top_up(context, user["wallet_id"], 1_000_000)
+    for day in (2, 6, 9, 14):
+        move_to(clock, 2026, 10, day, 12)
+        pay(context, user["wallet_id"], 20_000, STORE)
+    move_to(clock, 2026, 10, 20, 12)
+    assert suggested(client, user["id"]) == []  # four is not yet frequent
+    pay(context, user["wallet_id"], 20_000, STORE)
+    move_to(clock, 2026, 10, 21, 12)
+    assert suggested(client, user["id"]) == [
+        suggestion("shopping", "you have shopped often lately", payments=5, amount=100_000)
+    ]
+
+
+def saver_months(context: AppContext, clock: FixedClock, wallet_id: str, *spent: int) -> None:
+    """A salary of 2,000.00 on the 10th of September, October and November, and groceries for
+    `spent[n]` on the 20th of each; moving money into a sub-wallet is neither."""
+    travel = sub_wallet(context, wallet_id, name="出行", purpose=Purpose.TRAVEL)
+    for month, paid in zip((9, 10, 11), spent, strict=True):
+        move_to(clock, 2026, month, 10, 12)
+        top_up(context, wallet_id, 200_000)
+        transfer(
+            context, kind="allocation", source=wallet_id, destination=travel, amount=cny(150_000)
+        )
+        transfer(
+            context, kind="allocation", source=travel, destination=wallet_id, amount=cny(150_000)
+        )
+        move_to(clock, 2026, month, 20, 12)
+        pay(context, wallet_id, paid, SUPERMARKET)
+    move_to(clock, 2026, 12, 1, 10)
+
+
+def test_a_regular_surplus_suggests_savings_with_the_surplus_as_evidence(
+    client: TestClient, context: AppContext, clock: FixedClock
+) -> None:
+    user = create_user(client)
+    saver_months(context, clock, user["wallet_id"], 150_000, 150_000, 150_000)
+    assert suggested(client, user["id"]) == [
+        suggestion("savings", "每月都有结余", payments=3, amount=150_000)
+    ]
+    consent(client, user["id"], marketing_consent={"inbox": True})
+    assert run_suggestions(context)["suggestions"] == 1
+    [sent] = told(context, user["id"], SUB_WALLET_SUGGESTION)
+    assert sent["purpose"] == "savings"
+
+
+def test_one_month_spent_beyond_its_income_is_no_regular_surplus(
+    client: TestClient, context: AppContext, clock: FixedClock
+) -> None:
+    user = create_user(client)
+    top_up(context, user["wallet_id"], 500_000)  # savings from before the window
+    saver_months(context, clock, user["wallet_id"], 100_000, 250_000, 100_000)
+    assert suggested(client, user["id"]) == []
+
+
+def found_at_night(
+    client: TestClient,
+    context: AppContext,
+    clock: FixedClock,
+    traveller: dict[str, Any],
+    *channels: str,
+    promotions: Sequence[bool] = (),
+) -> None:
+    """Marketing consent on the inbox and SMS (marketing chosen for `channels`), then at 22:00
+    the job finds the travel suggestion (with `promotions`, personalised or not), planned."""
+    consent(
+        client,
+        traveller["id"],
+        channels={"marketing": list(channels)},
+        marketing_consent={"inbox": True, "sms": True},
+    )
+    move_to(clock, 2026, 11, 2, 22)
+    assert run_suggestions(context)["suggestions"] == 1
+    for personalised in promotions:
+        content = {"title": "双十二", "body": "满100减20", "personalised": personalised}
+        post_event(client, traveller, PROMOTION, {"campaign_id": f"cmp-{personalised}", **content})
+    relay_once(context, PlannerPolicy())
+
+
+def test_a_suggestion_found_at_night_waits_for_the_window_and_goes_where_consented(
+    client: TestClient, context: AppContext, clock: FixedClock, traveller: dict[str, Any]
+) -> None:
+    found_at_night(client, context, clock, traveller, "inbox", "sms", "email")
+    [waiting] = deliveries(client, traveller, SUB_WALLET_SUGGESTION)
+    assert waiting["email"][:2] == ("suppressed", "no_consent")
+    for channel in ("inbox", "sms"):
+        assert waiting[channel][:2] == ("pending", "marketing_window")
+        assert utc(waiting[channel][2]) == shanghai(3, 8)
+    move_to(clock, 2026, 11, 3, 8)
+    deliver_everything(context)
+    [sms] = sink(context, "sms")
+    assert "旅行子钱包" in sms["body"]
+    assert sms["body"].endswith("回T退订")
+
+
+def test_turning_personalisation_off_cancels_what_waits_for_the_window(
+    client: TestClient, context: AppContext, clock: FixedClock, traveller: dict[str, Any]
+) -> None:
+    user_id = traveller["id"]
+    promotions = [True, False]  # a personalised promotion and a generic one, the same night
+    found_at_night(client, context, clock, traveller, "inbox", "sms", promotions=promotions)
+    move_to(clock, 2026, 11, 2, 23)
+    consent(client, user_id, personalised_marketing=False)
+    [suggestion] = deliveries(client, traveller, SUB_WALLET_SUGGESTION)
+    promotions = deliveries(client, traveller, PROMOTION)
+    assert sorted(p["inbox"][:2] for p in promotions) == [
+        ("cancelled", "no_consent"),  # the personalised one
+        ("pending", "marketing_window"),  # the generic one still goes
+    ]
+    for channel in ("inbox", "sms"):
+        assert suggestion[channel][:2] == ("cancelled", "no_consent")
+    move_to(clock, 2026, 11, 3, 8)
+    deliver_everything(context)
+    assert SUB_WALLET_SUGGESTION not in {m["kind"] for m in sink(context, "sms")}
+    inbox = client.get(f"/v1/users/{user_id}/inbox").json()["items"]
+    marketing = [item["kind"] for item in inbox if item["category"] == "marketing"]
+    assert marketing == [PROMOTION]

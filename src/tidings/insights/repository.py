@@ -27,6 +27,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.types import Boolean
 
+from tidings.insights.budgets import GoalLevel
 from tidings.insights.categories import category_sql
 from tidings.insights.models import (
     budget_alerts,
@@ -38,9 +39,6 @@ from tidings.kit.tables import AnyRow, Timestamp
 from tidings.ledger.models import accounts, ledger_entries, postings
 from tidings.users.models import users
 from tidings.wallets.models import transfers, wallets
-
-SPENDING_KINDS = ("payment", "refund")
-"""Ledger entry kinds that make a budget's spending: payments out, their refunds back."""
 
 
 def _claim(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> set[str]:
@@ -54,19 +52,11 @@ def _claim(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> se
     return set(conn.execute(stmt.returning(table.c.level)).scalars())
 
 
-def spent_since(conn: Connection, account_id: str, since: datetime) -> int:
-    """Payments out minus refunds back in, on one account since a moment (a budget period's
-    start)."""
-    stmt = (
-        select(func.coalesce(func.sum(postings.c.amount), 0))
-        .join(ledger_entries, ledger_entries.c.id == postings.c.entry_id)
-        .where(
-            postings.c.account_id == account_id,
-            postings.c.created_at >= since,
-            ledger_entries.c.kind.in_(SPENDING_KINDS),
-        )
-    )
-    return -int(conn.execute(stmt).scalar_one())
+def period_spent(conn: Connection, wallet_id: str, period_start: date) -> int:
+    """What a budget period has spent so far (0 before its first payment)."""
+    b = budget_spending.c
+    stmt = select(b.spent).where(b.wallet_id == wallet_id, b.period_start == period_start)
+    return int(conn.execute(stmt).scalar_one_or_none() or 0)
 
 
 def _spending_upsert(dialect_insert: Any) -> Any:
@@ -98,6 +88,16 @@ def claim_budget_levels(conn: Connection, rows: Sequence[dict[str, Any]]) -> set
 
 def claim_goal_levels(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
     return _claim(conn, goal_milestones, rows)
+
+
+def set_goal_reward(conn: Connection, *, wallet_id: str, target: int, reward: int) -> None:
+    """Keep the reward paid for a goal on its `reached` row (the yearly cap counts these)."""
+    g = goal_milestones.c
+    conn.execute(
+        goal_milestones.update()
+        .where(g.wallet_id == wallet_id, g.target == target, g.level == GoalLevel.REACHED.value)
+        .values(reward=reward)
+    )
 
 
 def rewards_paid_since(conn: Connection, user_id: str, since: datetime) -> int:

@@ -241,6 +241,7 @@ def update_preferences(
             actor=actor,
             evidence="PUT /v1/users/{user_id}/preferences",
             at=at,
+            report_status=report_status,
         )
     saved = get_preferences(conn, keyring, user_id)
     return saved.model_copy(update={"webhook_secret": new_secret}) if new_secret else saved
@@ -280,7 +281,9 @@ def record_consent(
     report_status: bool = False,
 ) -> None:
     """Append to the consent ledger (grants and withdrawals alike). Withdrawing marketing
-    consent cancels that channel's pending marketing deliveries in the same transaction."""
+    consent cancels that channel's pending marketing deliveries in the same transaction;
+    turning personalised marketing off cancels the pending deliveries of marketing chosen by
+    the user's spending or behaviour (suggestions, personalised promotions), every channel."""
     repository.insert_consent_event(
         conn,
         {
@@ -295,21 +298,29 @@ def record_consent(
             "at": at,
         },
     )
-    if purpose == MARKETING and not granted:
+    if granted:
+        return
+    if purpose == MARKETING:
         cancelled = repository.cancel_pending_marketing(
             conn, user_id=user_id, channel=str(channel), reason="no_consent", at=at
         )
-        for delivery in cancelled if report_status else ():
-            record_status_change(
-                conn,
-                delivery_id=delivery.id,
-                notification_id=delivery.notification_id,
-                user_id=user_id,
-                channel=ChannelName(channel),
-                status=DeliveryStatus.CANCELLED,
-                reason="no_consent",
-                at=at,
-            )
+    elif purpose == PERSONALISATION:
+        cancelled = repository.cancel_pending_personalised(
+            conn, user_id=user_id, reason="no_consent", at=at
+        )
+    else:
+        return
+    for delivery in cancelled if report_status else ():
+        record_status_change(
+            conn,
+            delivery_id=delivery.id,
+            notification_id=delivery.notification_id,
+            user_id=user_id,
+            channel=ChannelName(delivery.channel),
+            status=DeliveryStatus.CANCELLED,
+            reason="no_consent",
+            at=at,
+        )
 
 
 def consent_history(conn: Connection, user_id: str) -> list[ConsentEventOut]:

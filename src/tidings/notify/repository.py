@@ -17,6 +17,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    true,
     tuple_,
     update,
 )
@@ -24,6 +25,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased
 
+from tidings.campaigns import events as marketing_events
 from tidings.events import outbox
 from tidings.kit.tables import AnyRow
 from tidings.kit.wakeups import Channel, ring_after_commit
@@ -243,27 +245,58 @@ def insert_consent_event(conn: Connection, values: dict[str, Any]) -> None:
     conn.execute(insert(consent_events), values)
 
 
-def cancel_pending_marketing(
-    conn: Connection, *, user_id: str, channel: str, reason: str, at: datetime
+def _cancel_pending(
+    conn: Connection,
+    *,
+    user_id: str,
+    of: ColumnElement[bool],
+    channel: str | None,
+    reason: str,
+    at: datetime,
 ) -> list[AnyRow]:
-    """One UPDATE: every marketing delivery to this user on this channel not yet claimed by a
-    worker is cancelled (a claimed one is rechecked by the dispatcher before it goes); the
-    cancelled deliveries' ids and notification ids."""
+    """One UPDATE: the user's pending deliveries of marketing notifications matching `of`
+    (on `channel`, or every channel), not yet claimed by a worker, are cancelled."""
     marketing = select(notifications.c.id).where(
-        notifications.c.user_id == user_id, notifications.c.category == Category.MARKETING
+        notifications.c.user_id == user_id, notifications.c.category == Category.MARKETING, of
     )
     stmt = (
         update(deliveries)
         .where(
             deliveries.c.user_id == user_id,
-            deliveries.c.channel == channel,
             deliveries.c.status == PENDING,
             deliveries.c.notification_id.in_(marketing.scalar_subquery()),
         )
         .values(status=DeliveryStatus.CANCELLED, reason=reason, final_at=at)
-        .returning(deliveries.c.id, deliveries.c.notification_id)
+        .returning(deliveries.c.id, deliveries.c.notification_id, deliveries.c.channel)
     )
+    if channel is not None:
+        stmt = stmt.where(deliveries.c.channel == channel)
     return list(conn.execute(stmt))
+
+
+def cancel_pending_marketing(
+    conn: Connection, *, user_id: str, channel: str, reason: str, at: datetime
+) -> list[AnyRow]:
+    """Every marketing delivery to this user on this channel not yet claimed by a worker is
+    cancelled (a claimed one is rechecked by the dispatcher before it goes); the cancelled
+    deliveries' ids, notification ids and channels."""
+    return _cancel_pending(conn, user_id=user_id, of=true(), channel=channel, reason=reason, at=at)
+
+
+def cancel_pending_personalised(
+    conn: Connection, *, user_id: str, reason: str, at: datetime
+) -> list[AnyRow]:
+    """Every pending delivery, on any channel, of marketing chosen by the user's own spending
+    or behaviour: a sub-wallet suggestion, a personalised promotion (personalised marketing
+    turned off)."""
+    n = notifications.c
+    personalised = or_(
+        n.kind == marketing_events.SUB_WALLET_SUGGESTION,
+        and_(n.kind == marketing_events.PROMOTION, n.data["personalised"].as_boolean()),
+    )
+    return _cancel_pending(
+        conn, user_id=user_id, of=personalised, channel=None, reason=reason, at=at
+    )
 
 
 def consent_history(conn: Connection, user_id: str) -> list[AnyRow]:

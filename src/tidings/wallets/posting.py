@@ -131,11 +131,13 @@ def post_transfer(
     at: datetime,
     held: bool = False,
     rewards: RewardPolicy = DEFAULT_REWARDS,
+    paid_at: datetime | None = None,
 ) -> TransferOut:
     """Post the entry, write the transfer's row (complete it, when it was `held` for a code)
     and record the events its kind declares; returns the transfer, succeeded. A new transfer
     comes as it stands once posted. A sub-wallet's budget and goal are tracked in the same
-    transaction (a reached goal's reward is posted here too)."""
+    transaction (a reached goal's reward is posted here too); a refund gives back the budget
+    period of its payment, made at `paid_at`."""
     rule = KINDS[transfer.kind]
     amount, currency = transfer.amount.value, transfer.amount.currency
     outside = (
@@ -179,7 +181,9 @@ def post_transfer(
     budgeted = wallets[rule.budget_side] if rule.budget_side is not None else None
     if budgeted is not None and budgeted.budget_limit is not None:
         change = amount if rule.budget_side is Side.SOURCE else -amount
-        tracking.track_budget(conn, _tracked(budgeted), spent_change=change, at=at)
+        tracking.track_budget(
+            conn, _tracked(budgeted), spent_change=change, spent_at=paid_at or at, at=at
+        )
     saver = wallets[rule.goal_side] if rule.goal_side is not None else None
     if saver is not None and saver.goal_target is not None:
         balance = posted.balances_after[saver.account_id]

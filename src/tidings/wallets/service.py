@@ -170,7 +170,7 @@ def _wallet_out(conn: Connection, row: AnyRow, at: datetime) -> WalletOut:
     if row.budget_limit is not None:
         current = tracking.budget_period(
             conn,
-            account_id=row.account_id,
+            wallet_id=row.id,
             period=row.budget_period,
             timezone=users.timezone_of(conn, row.user_id),
             at=at,
@@ -290,7 +290,14 @@ def create_transfer(
                 policy=step_up,
             )
     return post_transfer(
-        conn, keyring, transfer, source=source, destination=destination, at=at, rewards=rewards
+        conn,
+        keyring,
+        transfer,
+        source=source,
+        destination=destination,
+        at=at,
+        rewards=rewards,
+        paid_at=as_utc(payment.created_at) if payment is not None else None,
     )
 
 

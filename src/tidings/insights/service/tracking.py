@@ -25,6 +25,7 @@ from tidings.insights.budgets import (
     reward_due,
     used_percent,
 )
+from tidings.kit.db import transaction_lock
 from tidings.kit.money import money, to_major
 
 
@@ -54,12 +55,12 @@ class BudgetPeriod:
 
 
 def budget_period(
-    conn: Connection, *, account_id: str, period: str, timezone: str, at: datetime
+    conn: Connection, *, wallet_id: str, period: str, timezone: str, at: datetime
 ) -> BudgetPeriod:
-    """The period holding `at` on the user's calendar, and its payments minus refunds."""
+    """The period holding `at` on the user's calendar, and its payments minus their refunds:
+    the counter the alerts read, so the wallet's budget bar and its alerts agree."""
     start = period_start(period, at.astimezone(ZoneInfo(timezone)).date())
-    since = local_midnight_utc(start, timezone)
-    return BudgetPeriod(start=start, spent=repository.spent_since(conn, account_id, since))
+    return BudgetPeriod(start=start, spent=repository.period_spent(conn, wallet_id, start))
 
 
 def _record(
@@ -71,15 +72,22 @@ def _record(
 
 
 def track_budget(
-    conn: Connection, wallet: TrackedWallet, *, spent_change: int, at: datetime
+    conn: Connection,
+    wallet: TrackedWallet,
+    *,
+    spent_change: int,
+    spent_at: datetime,
+    at: datetime,
 ) -> None:
     """After a payment from (`spent_change` > 0) or a refund to (< 0) a budgeted sub-wallet:
-    count it in its period (one upsert), then the alert of each level the period's spending
-    first reaches, once per wallet and period. A period's first notice of the limit says only
-    that (not 80% as well); a refund never re-arms a level."""
+    count it in the period holding `spent_at` (one upsert), then the alert of each level the
+    period's spending first reaches, once per wallet and period. A refund's `spent_at` is
+    when its payment was made: it gives back that period's spending, as the spending views
+    net it, never a later period's. A period's first notice of the limit says only that (not
+    80% as well); a refund never re-arms a level."""
     limit, period = wallet.budget_limit, wallet.budget_period
     assert limit is not None and period is not None, "only a budgeted wallet is tracked"
-    start = period_start(period, at.astimezone(ZoneInfo(wallet.timezone)).date())
+    start = period_start(period, spent_at.astimezone(ZoneInfo(wallet.timezone)).date())
     spent = repository.add_spending(
         conn, wallet_id=wallet.id, period_start=start, change=spent_change
     )
@@ -135,12 +143,6 @@ def track_goal(
     levels = goal_levels(balance, target=target)
     if not levels:
         return 0
-    reward = 0
-    if GoalLevel.REACHED in levels:
-        local = at.astimezone(ZoneInfo(wallet.timezone)).date()
-        year_start = local_midnight_utc(local.replace(month=1, day=1), wallet.timezone)
-        paid = repository.rewards_paid_since(conn, wallet.user_id, year_start)
-        reward = reward_due(rewards, paid_this_year=paid)
     claimed = repository.claim_goal_levels(
         conn,
         [
@@ -149,11 +151,13 @@ def track_goal(
                 "target": target,
                 "level": level.value,
                 "user_id": wallet.user_id,
-                "reward": reward if level is GoalLevel.REACHED else 0,
                 "created_at": at,
             }
             for level in levels
         ],
+    )
+    reward = (
+        _claim_reward(conn, wallet, target, rewards, at=at) if GoalLevel.REACHED in claimed else 0
     )
     target_money = money(target, wallet.currency)
     if GoalLevel.REACHED in claimed:
@@ -177,6 +181,24 @@ def track_goal(
         )
         _record(conn, wallet, events.GOAL_PROGRESS, progress, at)
     return 0
+
+
+def _claim_reward(
+    conn: Connection, wallet: TrackedWallet, target: int, rewards: RewardPolicy, *, at: datetime
+) -> int:
+    """The reward of a goal this transaction has just reached, written on its milestone row.
+    The user's rewards of the year are counted under a lock per user, so goals reached at
+    the same moment (two top-ups, two sub-wallets) never pay past the yearly cap."""
+    if rewards.amount <= 0:
+        return 0
+    transaction_lock(conn, f"insights.goal_rewards:{wallet.user_id}")
+    local = at.astimezone(ZoneInfo(wallet.timezone)).date()
+    year_start = local_midnight_utc(local.replace(month=1, day=1), wallet.timezone)
+    paid = repository.rewards_paid_since(conn, wallet.user_id, year_start)
+    reward = reward_due(rewards, paid_this_year=paid)
+    if reward:
+        repository.set_goal_reward(conn, wallet_id=wallet.id, target=target, reward=reward)
+    return reward
 
 
 def _reward_words(amount: int, currency: str, locale: str) -> str:
