@@ -235,6 +235,20 @@ def _rows(
         yield {key: _jsonable(openers[key](value)) for key, value in row._mapping.items()}
 
 
+SECTIONS: dict[str, str] = {
+    "preferences": "notify_preferences",
+    "consents": "consent_events",
+    "notifications": "notifications",
+    "logins": "security_logins",
+    "tickets": "tickets",
+    "survey_answers": "survey_responses",
+}
+"""API.md's sections of an export that are one registry table each; every other table the
+registry lists is under `tables`."""
+
+TRANSACTIONS_PAGE = 500
+
+
 def export_tables() -> dict[str, list[Personal]]:
     """What an export holds: every table the registry lists, but the per-user keys."""
     return {
@@ -244,20 +258,58 @@ def export_tables() -> dict[str, list[Personal]]:
     }
 
 
+def _transactions(
+    conn: Connection, keyring: Keyring, wallet_ids: list[str]
+) -> Iterator[dict[str, Any]]:
+    """Every entry of the person's wallets as the wallet shows it (money in from others
+    included), read a page at a time from the wallets domain."""
+    for wallet_id in wallet_ids:
+        cursor: str | None = None
+        while True:
+            page = wallets.list_transactions(
+                conn,
+                keyring,
+                wallet_id,
+                acting_user_id=None,
+                limit=TRANSACTIONS_PAGE,
+                cursor=cursor,
+                kinds=None,
+                since=None,
+                until=None,
+            )
+            for item in page.items:
+                yield {"wallet_id": wallet_id, **item.model_dump(mode="json")}
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+
+
+def _json_array(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
+    yield "["
+    for number, row in enumerate(rows):
+        yield ("," if number else "") + json.dumps(row, ensure_ascii=False)
+    yield "]"
+
+
 def export_chunks(engine: Engine, keyring: Keyring, user_id: str, *, at: datetime) -> Iterator[str]:
-    """The person's data as one JSON document, yielded a row at a time from one snapshot."""
+    """The person's data as one JSON document with API.md's sections (profile, preferences,
+    consents, wallets, transactions, notifications, logins, tickets, survey answers) and the
+    registry's other tables, yielded a row at a time from one snapshot."""
+    tables = export_tables()
     with read_transaction(engine) as conn:
-        profile = users.get_user(conn, keyring, user_id)
+        profile = users.get_user(conn, keyring, user_id, masked=False)
+        owned = wallets.list_wallets(conn, user_id, at=at)
         yield '{"user_id": ' + json.dumps(user_id)
         yield ', "exported_at": ' + json.dumps(at.isoformat())
         yield ', "profile": ' + profile.model_dump_json()
-        yield ', "wallets": ' + json.dumps(
-            [w.model_dump(mode="json") for w in wallets.list_wallets(conn, user_id, at=at)]
-        )
+        yield ', "wallets": ' + json.dumps([w.model_dump(mode="json") for w in owned])
+        yield ', "transactions": '
+        yield from _json_array(_transactions(conn, keyring, [w.id for w in owned]))
+        for section, name in SECTIONS.items():
+            yield f', "{section}": '
+            yield from _json_array(_rows(conn, keyring, name, tables.pop(name), user_id))
         yield ', "tables": {'
-        for index, (name, entries) in enumerate(export_tables().items()):
-            yield (", " if index else "") + json.dumps(name) + ": ["
-            for number, row in enumerate(_rows(conn, keyring, name, entries, user_id)):
-                yield ("," if number else "") + json.dumps(row, ensure_ascii=False)
-            yield "]"
+        for index, (name, entries) in enumerate(tables.items()):
+            yield (", " if index else "") + json.dumps(name) + ": "
+            yield from _json_array(_rows(conn, keyring, name, entries, user_id))
         yield "}}"
