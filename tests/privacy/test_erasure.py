@@ -52,12 +52,29 @@ def test_erasure_with_money_left_is_409_and_changes_nothing(
     client: TestClient, context: AppContext, engine: Engine
 ) -> None:
     person = make_person(client, context, keep=1)
+    assert_refused_unchanged(client, engine, person, "balance-not-zero")
+
+
+def assert_refused_unchanged(client: TestClient, engine: Engine, person: Person, code: str) -> None:
+    """Erasure is 409 `code`, and no text or JSON value anywhere has changed."""
     before = text_values(engine)
     response = client.post(f"/v1/users/{person.id}/erasure", json=REASON)
     assert response.status_code == 409, response.text
-    assert response.json()["type"].endswith("/balance-not-zero")
+    assert response.json()["type"].endswith(f"/{code}")
     assert text_values(engine) == before
     assert client.get(f"/v1/users/{person.id}").json()["status"] == "active"
+
+
+def record_top_up_event(context: AppContext, person: Person) -> None:
+    """An event the service itself records for the person (a notice follows)."""
+    with write_transaction(context.engine) as conn:
+        record_event(
+            conn,
+            type="wallet.top_up.succeeded",
+            user_id=person.id,
+            data={"wallet_id": person.wallet_id, "amount": {"value": 100, "currency": "CNY"}},
+            at=context.clock.now(),
+        )
 
 
 def ledger_check(settings: Settings) -> dict[str, Any]:
@@ -83,12 +100,7 @@ def test_erasure_with_credit_owed_is_409_and_changes_nothing(
     draw(client, line["id"], 10_000)
     spent = transfer(client, kind="withdrawal", source=person.wallet_id, amount=cny(10_000))
     assert spent["status"] == "succeeded", spent  # no money left, the debt remains
-    before = text_values(engine)
-    response = client.post(f"/v1/users/{person.id}/erasure", json=REASON)
-    assert response.status_code == 409, response.text
-    assert response.json()["type"].endswith("/credit-outstanding")
-    assert text_values(engine) == before
-    assert client.get(f"/v1/users/{person.id}").json()["status"] == "active"
+    assert_refused_unchanged(client, engine, person, "credit-outstanding")
 
 
 def test_after_erasure_nothing_of_the_person_remains_and_the_books_stay(
@@ -103,14 +115,7 @@ def test_after_erasure_nothing_of_the_person_remains_and_the_books_stay(
     deliver_everything(context)
     browser = browser_for(client)
     sign_in(client, browser, person.id)
-    with write_transaction(engine) as conn:  # a notice planned but not yet sent
-        record_event(
-            conn,
-            type="wallet.top_up.succeeded",
-            user_id=person.id,
-            data={"wallet_id": person.wallet_id, "amount": {"value": 100, "currency": "CNY"}},
-            at=context.clock.now(),
-        )
+    record_top_up_event(context, person)  # a notice planned but not yet sent
     relay_once(context, PlannerPolicy())
     assert count_rows(engine, deliveries, user_id=person.id, status="pending")
     sealed = ciphertexts_of(engine, person.id)
@@ -271,13 +276,6 @@ def test_nothing_more_is_sent_to_an_erased_person(
     """An event the service itself records later (a statement, say) makes no notice."""
     erase(client, person)
     notices = count_rows(engine, notifications)
-    with write_transaction(engine) as conn:
-        record_event(
-            conn,
-            type="wallet.top_up.succeeded",
-            user_id=person.id,
-            data={"wallet_id": person.wallet_id, "amount": {"value": 100, "currency": "CNY"}},
-            at=context.clock.now(),
-        )
+    record_top_up_event(context, person)
     deliver_everything(context)
     assert count_rows(engine, notifications) == notices
