@@ -24,6 +24,7 @@ from tidings.app.notify import relay_once
 from tidings.cli.main import app as cli
 from tidings.config import Settings, get_settings
 from tidings.events import outbox, record_event
+from tidings.feedback.models import tickets
 from tidings.kit.db import read_transaction, write_transaction
 from tidings.ledger import service as ledger
 from tidings.notify.models import deliveries, inbox_items, notifications
@@ -112,6 +113,11 @@ def test_after_erasure_nothing_of_the_person_remains_and_the_books_stay(
     tmp_path: Path,
 ) -> None:
     said = give_feedback(client, person)
+    note = "请退款到尾号8899的卡"  # the operator's keyed request: its stored answer names them
+    ticket = {"user_id": person.id, "channel": "app", "body": note}
+    keyed = client.post("/v1/tickets", json=ticket, headers={"Idempotency-Key": "tk-8899"})
+    assert keyed.status_code == 201, keyed.text
+    said += (note,)
     deliver_everything(context)
     browser = browser_for(client)
     sign_in(client, browser, person.id)
@@ -146,6 +152,13 @@ def test_after_erasure_nothing_of_the_person_remains_and_the_books_stay(
             p.read_bytes() for p in database.parent.glob(database.name + "*") if p.is_file()
         )
         assert [s for s in secrets if s.encode() in stored] == []
+    # a retry of the keyed request runs nothing again, and answers without their data
+    tickets_before = count_rows(engine, tickets)
+    retried = client.post("/v1/tickets", json=ticket, headers={"Idempotency-Key": "tk-8899"})
+    assert retried.status_code == 409, retried.text
+    assert retried.json()["type"].endswith("/user-erased")
+    assert note not in retried.text
+    assert count_rows(engine, tickets) == tickets_before
     # pending deliveries cancelled, the page session ended
     assert count_rows(engine, deliveries, user_id=person.id, status="pending") == 0
     assert count_rows(engine, deliveries, user_id=person.id, reason="erased")

@@ -16,9 +16,21 @@ from types import ModuleType
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import JSON, ColumnElement, Connection, Engine, Table, delete, select, update
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Connection,
+    Engine,
+    Table,
+    Text,
+    cast,
+    delete,
+    select,
+    update,
+)
 
 from tidings import events
+from tidings.api.auth import Principal
 from tidings.credit.exceptions import LineNotFound
 from tidings.credit.service import lines
 from tidings.idempotency import models as idempotency_models
@@ -37,6 +49,7 @@ from tidings.risk import models as risk_models
 from tidings.users import directory
 from tidings.users import models as users_models
 from tidings.users import service as users
+from tidings.users.exceptions import UserErased
 from tidings.wallets import models as wallets_models
 from tidings.wallets import service as wallets
 from tidings.web import models as web_models
@@ -121,6 +134,27 @@ def apply_registry(conn: Connection, user_id: str) -> None:
         conn.execute(update(table).where(where).values(values))
 
 
+OPERATOR_PRINCIPAL = Principal(user_id=None).key
+"""The scope the operator's idempotent answers are stored under."""
+
+
+def _forget_answers(conn: Connection, user_id: str) -> None:
+    """The operator's stored idempotent answers that name the person (a created user, a
+    transfer with its memo, a ticket's text) become the refusal any request for them now
+    gets, 409 `user-erased`: the key still stops a retry from running twice, and no stored
+    answer keeps their data. (Their own answers go with the registry: owner `principal`.)"""
+    answers = registered("idempotency_keys")
+    refusal = UserErased(f"user {user_id} was erased: the first answer is gone with their data")
+    conn.execute(
+        update(answers)
+        .where(
+            answers.c.principal == OPERATOR_PRINCIPAL,
+            cast(answers.c.response_body, Text).contains(user_id, autoescape=True),
+        )
+        .values(response_status=refusal.status, response_body=refusal.problem())
+    )
+
+
 def _end_access(conn: Connection, user_id: str, at: datetime) -> None:
     """Tokens and page sessions revoked, sign-in links gone, pending deliveries cancelled, and
     events not yet relayed never will be (their data is blanked)."""
@@ -164,6 +198,7 @@ def erase(conn: Connection, user_id: str, *, actor: str, reason: str, at: dateti
         return ErasureOut(user_id=user_id, status="erased", erased_at=erased_at, retained=[*KEPT])
     _refuse_while_money(conn, user_id, at)
     apply_registry(conn, user_id)
+    _forget_answers(conn, user_id)
     _end_access(conn, user_id, at)
     conn.execute(
         update(users_table)
