@@ -5,14 +5,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 from fastapi.testclient import TestClient
-from sqlalchemy import ColumnElement, Engine, Table, func, select
+from sqlalchemy import ColumnElement, Engine, Table, func, insert, select
 
 from tests.helpers import pay, top_up
 from tests.privacy.conftest import Person
 from tests.web.conftest import browser_for, sign_in
 from tidings.app.context import AppContext
 from tidings.app.jobs import JOB_INTERVALS, JOBS
-from tidings.kit.db import read_transaction
+from tidings.idempotency.models import idempotency_keys
+from tidings.kit.db import read_transaction, write_transaction
 from tidings.notify.models import deliveries, inbox_items
 from tidings.risk.models import risk_model_observations, security_logins
 from tidings.users.models import user_tokens
@@ -82,6 +83,36 @@ def test_nothing_young_goes_then_old_messages_and_sessions_go_once(
     listed = client.get(f"/v1/users/{person.id}/notifications").json()["items"]
     assert listed
     browser.close()
+
+
+def test_idempotent_answers_older_than_a_day_go_and_younger_ones_of_the_same_caller_stay(
+    client: TestClient, context: AppContext, engine: Engine, person: Person
+) -> None:
+    """The stored answers may name a person (a ticket's text, a memo): kept a day, the
+    composite key (principal, key) matched whole, so the operator's young keys stay."""
+    ticket = {"user_id": person.id, "channel": "app", "body": "卡被吞了"}
+    for key in ("young-1", "young-2"):
+        keyed = client.post("/v1/tickets", json=ticket, headers={"Idempotency-Key": key})
+        assert keyed.status_code == 201, keyed.text
+    now = context.clock.now()
+    with write_transaction(engine) as conn:
+        conn.execute(
+            insert(idempotency_keys).values(
+                principal="operator",
+                key="old-1",
+                request_hash="0" * 64,
+                response_status=201,
+                response_body={"body": "两天前的工单"},
+                created_at=now - timedelta(days=1, minutes=1),
+            )
+        )
+    assert run(client, now.isoformat())["idempotent_answers"] == 1
+    assert run(client, now.isoformat())["idempotent_answers"] == 0
+    with read_transaction(engine) as conn:
+        kept = set(conn.execute(select(idempotency_keys.c.key)).scalars())
+    assert kept == {"young-1", "young-2"}
+    replayed = client.post("/v1/tickets", json=ticket, headers={"Idempotency-Key": "young-1"})
+    assert replayed.headers.get("idempotent-replayed") == "true"
 
 
 def test_a_user_token_may_not_run_the_job_and_a_bad_moment_is_422(
