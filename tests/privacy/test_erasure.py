@@ -241,6 +241,7 @@ def test_erasure_needs_an_operator_and_a_reason(
     blank = client.post(f"/v1/users/{person.id}/erasure", json={"reason": "  "})
     assert blank.status_code == 422
     assert [e["field"] for e in blank.json()["errors"]] == ["reason"]
+    assert client.post("/v1/users/usr_nobody/erasure", json=REASON).status_code == 404
     for user_id in (person.id, other.id):
         assert client.get(f"/v1/users/{user_id}").json()["status"] == "active"
     assert client.get(f"/v1/users/{person.id}", headers=person.headers).status_code == 200
