@@ -57,12 +57,13 @@ def test_erasure_with_money_left_is_409_and_changes_nothing(
 
 
 def assert_refused_unchanged(client: TestClient, engine: Engine, person: Person, code: str) -> None:
-    """Erasure is 409 `code`, and no text or JSON value anywhere has changed."""
-    before = text_values(engine)
+    """Erasure is 409 `code`, and no text or JSON value anywhere, nor the books, changed."""
+    before, books_before = text_values(engine), books(engine)
     response = client.post(f"/v1/users/{person.id}/erasure", json=REASON)
     assert response.status_code == 409, response.text
     assert response.json()["type"].endswith(f"/{code}")
     assert text_values(engine) == before
+    assert books(engine) == books_before
     assert client.get(f"/v1/users/{person.id}").json()["status"] == "active"
 
 
