@@ -130,6 +130,13 @@ class Settings(BaseSettings):
     login_retention_days: int = Field(
         default=365, ge=1, le=3650, description="Reported logins are deleted after."
     )
+    idempotency_retention_days: int = Field(
+        default=1,
+        ge=1,
+        le=3650,
+        description="Stored idempotent answers (they may name a person) are deleted after; a "
+        "key is remembered this long.",
+    )
     log_level: str = "INFO"
     log_json: bool = True
     allow_time_travel: bool = False

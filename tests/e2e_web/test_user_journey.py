@@ -1,11 +1,13 @@
 """A user's pages in a real browser against a real server: sign in with the operator's
-link, read a payment's notice and mark it read, change a setting (the API agrees), check a
-genuine and a forged message; a reused or expired link is refused. The pages run under
-their own Content-Security-Policy, and nothing on them breaks it."""
+link, read a payment's notice and mark it read, change a setting (the API agrees), download
+one's data, check a genuine and a forged message; a reused or expired link is refused. The
+pages run under their own Content-Security-Policy, and nothing on them breaks it."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
@@ -72,6 +74,27 @@ def test_a_preference_change_is_saved_and_the_api_agrees(
     stored = ok(site.operator.get(f"/v1/users/{payer.id}/preferences"))
     assert stored["quiet_hours"] == {"start": "22:30", "end": "07:15"}
     assert stored["marketing_consent"]["sms"] is True
+
+
+def test_your_data_page_downloads_the_users_own_data_in_clear(
+    page: Page, site: Site, payer: Payer
+) -> None:
+    """PIPL art. 45 from the pages: the file is the signed-in user's, readable, and audited."""
+    page.get_by_role("link", name="我的数据").click()
+    expect(page.get_by_role("heading", name="我的数据", level=1)).to_be_visible()
+    with page.expect_download() as downloading:
+        page.get_by_role("link", name="下载我的数据").click()
+    download = downloading.value
+    assert download.suggested_filename == f"tidings-{payer.id}.json"
+    document = json.loads(Path(download.path()).read_text(encoding="utf-8"))
+    assert document["user_id"] == payer.id
+    profile = document["profile"]
+    assert (profile["name"], profile["phone"]) == ("王小明", "+8613912345678")
+    paid = [t for t in document["transactions"] if t["kind"] == "payment"]
+    assert [t["amount"]["value"] for t in paid] == [-12_800]  # money out of the wallet
+    exported = {"user_id": payer.id, "action": "privacy.exported"}
+    audits = ok(site.operator.get("/v1/audit", params=exported))
+    assert [a["actor"] for a in audits["items"]] == [f"user:{payer.id}"]
 
 
 def test_a_genuine_and_a_forged_message_on_verify(page: Page, site: Site, payer: Payer) -> None:

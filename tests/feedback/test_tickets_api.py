@@ -188,7 +188,7 @@ def test_inbound_sms_opens_a_ticket_while_t_unsubscribes(
     assert run_job(client, "followup.inbound")["tickets"] == 0
     [ticket] = client.get(f"/v1/users/{user['id']}/tickets").json()["items"]
     assert (ticket["channel"], ticket["body"], ticket["priority"]) == ("sms", "转账没到账", "high")
-    consents = client.get(f"/v1/users/{user['id']}/consents").json()
+    consents = client.get(f"/v1/users/{user['id']}/consents").json()["items"]
     assert [(c["channel"], c["granted"], c["method"]) for c in consents][-1] == (
         "sms",
         False,

@@ -100,7 +100,7 @@ def test_personalisation_off_stops_suggestions(
     assert told(context, traveller["id"], SUB_WALLET_SUGGESTION) == []
     # Each change is a row of the consent ledger; turned on again, suggestions go.
     consent(client, traveller["id"], personalised_marketing=True)
-    history = client.get(f"/v1/users/{traveller['id']}/consents").json()
+    history = client.get(f"/v1/users/{traveller['id']}/consents").json()["items"]
     rows = [r for r in history if r["purpose"] == "personalisation"]
     assert [(r["channel"], r["granted"]) for r in rows] == [("all", True), ("all", False)]
     assert run_suggestions(context)["suggestions"] == 1
@@ -139,7 +139,7 @@ def test_another_users_token_cannot_turn_personalisation_off(
         headers=as_user(client, stranger["id"]),
     )
     assert response.status_code == 404
-    history = client.get(f"/v1/users/{traveller['id']}/consents").json()
+    history = client.get(f"/v1/users/{traveller['id']}/consents").json()["items"]
     assert [r for r in history if r["purpose"] == "personalisation"] == []
     assert client.get(f"/v1/users/{traveller['id']}/preferences").json()["personalised_marketing"]
 

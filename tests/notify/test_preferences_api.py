@@ -90,7 +90,7 @@ def test_marketing_consent_is_a_ledger_with_who_and_how(client: TestClient) -> N
     prefs = client.get(url, headers=as_user).json()
     assert prefs["marketing_consent"]["sms"] is False
     assert prefs["marketing_consent"]["push"] is True
-    history = client.get(f"/v1/users/{user['id']}/consents", headers=as_user).json()
+    history = client.get(f"/v1/users/{user['id']}/consents", headers=as_user).json()["items"]
     sms = [e for e in history if e["channel"] == "sms"]
     assert [e["granted"] for e in sms] == [False, True]
     assert all(e["actor"] == user["id"] and e["method"] == "api" for e in history)
@@ -134,7 +134,7 @@ def test_sms_reply_td_withdraws_sms_marketing_consent(
     consent = client.get(url).json()["marketing_consent"]
     assert consent["sms"] is False
     assert consent["email"] is True
-    latest = client.get(f"/v1/users/{user['id']}/consents").json()[0]
+    latest = client.get(f"/v1/users/{user['id']}/consents").json()["items"][0]
     assert latest["method"] == "sms_reply"
     assert latest["channel"] == "sms"
     assert "77" in latest["evidence"]

@@ -178,7 +178,7 @@ def test_marketing_email_has_list_unsubscribe_and_one_click_withdraws_consent(
         "email": False,
         "webhook": False,
     }
-    [latest, *_] = client.get(f"/v1/users/{user['id']}/consents").json()
+    [latest, *_] = client.get(f"/v1/users/{user['id']}/consents").json()["items"]
     assert (latest["channel"], latest["granted"], latest["method"]) == (
         "email",
         False,
@@ -259,7 +259,7 @@ def test_the_page_then_its_form_withdraws_consent_and_cancels_pending_marketing(
         "inbox": ("pending", "marketing_window"),
         "email": ("cancelled", "no_consent"),
     }
-    [latest, *_] = client.get(f"/v1/users/{user['id']}/consents").json()
+    [latest, *_] = client.get(f"/v1/users/{user['id']}/consents").json()["items"]
     assert (latest["channel"], latest["granted"], latest["method"]) == (
         "email",
         False,
@@ -269,7 +269,7 @@ def test_the_page_then_its_form_withdraws_consent_and_cancels_pending_marketing(
 
     again = client.post(f"/u/{token}", headers=anonymous)  # a second click: same answer
     assert again.status_code == 200
-    consents = client.get(f"/v1/users/{user['id']}/consents").json()
+    consents = client.get(f"/v1/users/{user['id']}/consents").json()["items"]
     assert [c["method"] for c in consents].count("unsubscribe_link") == 1
 
 

@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import JSON, Engine, String, select
 
+from tests.feedback.support import create_survey, open_ticket, resolve, run_job
 from tests.helpers import cny, create_user, top_up, transfer
 from tests.notify.test_pipeline import deliver_everything
 from tidings.app.context import AppContext
@@ -76,6 +77,35 @@ def make_person(client: TestClient, context: AppContext, *, keep: int = 0) -> Pe
 @pytest.fixture
 def person(client: TestClient, context: AppContext) -> Person:
     return make_person(client, context)
+
+
+def give_feedback(client: TestClient, person: Person) -> tuple[str, ...]:
+    """A ticket in the person's words with an answer, resolved, and a survey answer with
+    free text: what the export must hold and erasure must leave nowhere. Once per test (one
+    survey, one invitation)."""
+    n = next(_serial)
+    subject, body = f"欧阳{n}的转账问题", f"我转给阿{n}的钱没到账，请打给我"
+    answer = f"客服{n}号很耐心，谢谢"
+    ticket = open_ticket(client, {"id": person.id}, body=body, subject=subject)
+    said = client.post(
+        f"/v1/tickets/{ticket['id']}/messages", json={"author": "user", "body": answer + "！"}
+    )
+    assert said.status_code == 201, said.text
+    survey = create_survey(client)
+    resolve(client, ticket)
+    assert run_job(client, "followup.invitations")["invited"] == 1
+    invited = client.get(f"/v1/users/{person.id}/surveys", headers=person.headers)
+    [invitation] = invited.json()["items"]
+    answered = client.post(
+        f"/v1/surveys/{survey['id']}/responses",
+        json={
+            "invitation_id": invitation["invitation_id"],
+            "answers": {"nps": 9, "csat": 4, "fast": 0, "say": answer},
+        },
+        headers=person.headers,
+    )
+    assert answered.status_code == 201, answered.text
+    return subject, body, answer
 
 
 def text_values(engine: Engine) -> list[tuple[str, str]]:

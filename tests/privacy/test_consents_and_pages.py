@@ -46,12 +46,42 @@ def test_the_history_lists_marketing_per_channel_and_personalisation(
     give_consents(client, engine, person)
     history = client.get(f"/v1/users/{person.id}/consents", headers=person.headers)
     assert history.status_code == 200, history.text
-    rows = [(e["purpose"], e["channel"], e["granted"]) for e in history.json()]
+    page = history.json()
+    assert page["next_cursor"] is None
+    rows = [(e["purpose"], e["channel"], e["granted"]) for e in page["items"]]
     assert rows[0] == ("personalisation", "all", True)
     assert ("marketing", "sms", True) in rows
     assert ("marketing", "sms", False) in rows
+    assert set(page["items"][0]) == {
+        *("id", "channel", "purpose", "granted", "method", "actor", "evidence", "at")
+    }
+    assert page["items"][0]["actor"] == person.id  # by whom
+    assert page["items"][0]["method"] == "api"  # how
     other = make_person(client, context)
     assert client.get(f"/v1/users/{person.id}/consents", headers=other.headers).status_code == 404
+
+
+def test_the_history_pages_with_a_cursor_and_bad_paging_is_422(
+    client: TestClient, engine: Engine, person: Person
+) -> None:
+    give_consents(client, engine, person)
+    url = f"/v1/users/{person.id}/consents"
+    everything = client.get(url, headers=person.headers).json()["items"]
+    assert len(everything) >= 3
+    paged, cursor = [], None
+    while True:
+        params = {"limit": 1} | ({"cursor": cursor} if cursor else {})
+        page = client.get(url, params=params, headers=person.headers).json()
+        assert len(page["items"]) <= 1
+        paged += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert paged == everything
+    for params, field in (({"limit": 0}, "limit"), ({"cursor": "not-ours"}, "cursor")):
+        bad = client.get(url, params=params, headers=person.headers)
+        assert bad.status_code == 422, bad.text
+        assert [e["field"] for e in bad.json()["errors"]] == [field]
 
 
 def test_the_page_shows_the_history_and_downloads_the_export(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
 from datetime import UTC, datetime
 from typing import Any
@@ -15,8 +16,10 @@ from typer.testing import CliRunner
 
 from tests.conftest import ADMIN_KEY, DATA_KEY, LOOKUP_KEY
 from tests.helpers import create_user
-from tests.privacy.conftest import Person
+from tests.notify.test_pipeline import deliver_everything
+from tests.privacy.conftest import Person, text_values
 from tidings.app import keys
+from tidings.app.context import AppContext
 from tidings.cli.main import app as cli
 from tidings.config import Settings, get_settings
 from tidings.kit.db import read_transaction, write_transaction
@@ -40,9 +43,14 @@ def all_values(engine: Engine) -> list[tuple[keys.Sealed, Any]]:
 
 
 def test_rotation_under_concurrent_writes_leaves_every_value_readable_under_the_new_key(
-    client: TestClient, engine: Engine, person: Person
+    client: TestClient, context: AppContext, engine: Engine, person: Person
 ) -> None:
     people = [create_user(client, name=f"用户{n}") for n in range(12)]
+    change = client.post(  # a sealed code and a pinned address in the event and the notice
+        f"/v1/users/{person.id}/contact-changes", json={"phone": "13911112222"}
+    )
+    assert change.status_code == 202, change.text
+    deliver_everything(context)
     assert keys.check(engine, BOTH, retiring="k1").retiring  # everything is under k1 yet
     stop, written = threading.Event(), {}
 
@@ -68,9 +76,13 @@ def test_rotation_under_concurrent_writes_leaves_every_value_readable_under_the_
     assert rewritten["users.name_enc"] > 0
     assert rewritten["notify_preferences.push_tokens_enc"] == 1
     assert rewritten["privacy_user_keys.key_enc"] >= 1
+    assert rewritten["outbox.data"] >= 1
+    assert rewritten["notifications.data"] >= 1
 
     report = keys.check(engine, NEW_ONLY, retiring="k1")
     assert report.ok, (report.unknown, report.retiring)
+    under_k1 = re.compile(r"(?<![a-z])k1\$")  # not the per-user keys' `uk1$`
+    assert [where for where, value in text_values(engine) if under_k1.search(value)] == []
     assert all(keys.readable(NEW_ONLY, place, value) for place, value in all_values(engine))
     with read_transaction(engine) as conn:
         for user_id, name in written.items():

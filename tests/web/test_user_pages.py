@@ -195,7 +195,7 @@ def test_each_section_saves_through_the_service_and_the_api_agrees(
     assert stored["marketing_consent"]["email"] is True
     assert stored["marketing_consent"]["sms"] is False
     assert stored["digest"] is False
-    history = client.get(f"/v1/users/{reader.user['id']}/consents").json()
+    history = client.get(f"/v1/users/{reader.user['id']}/consents").json()["items"]
     assert {(e["channel"], e["granted"]) for e in history} >= {("email", True), ("sms", False)}
 
 

@@ -1,7 +1,7 @@
 """`tidings keys rotate | check`: every encrypted value under the newest data key.
 
 The values are the registry's encrypted columns (`registry.encrypted_columns`) and the sealed
-one-time codes and addresses inside outbox event data (`privacy.codes`). Rotation:
+one-time codes and addresses inside event and notice data (`privacy.codes`). Rotation:
 
 - works in batches by primary key, one short transaction each, so the service keeps running;
 - is a compare-and-set per row (`UPDATE … WHERE pk = :pk AND value = :old`): a value another
@@ -51,16 +51,21 @@ class Sealed:
     table: str
     column: str
     context: str | None
-    """The keyring context; None for outbox event data (contexts per field inside)."""
+    """The keyring context; None for event and notice data (contexts per field inside)."""
 
     @property
     def name(self) -> str:
         return f"{self.table}.{self.column}"
 
 
+SEALED_IN_DATA = ("outbox", "notifications")
+"""Tables whose `data` may carry sealed codes or addresses (`privacy.codes`): the events, and
+the notices planned from them (a notice keeps its event's pinned addresses until it is sent)."""
+
+
 def places() -> list[Sealed]:
     found = [Sealed(e.table, e.column, e.encrypted) for e in registry.encrypted_columns()]
-    return [*found, Sealed("outbox", "data", None)]
+    return [*found, *(Sealed(table, "data", None) for table in SEALED_IN_DATA)]
 
 
 def key_id(token: str) -> str:
@@ -103,7 +108,7 @@ def _rekey_json(keyring: Keyring, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _holding(place: Sealed) -> ColumnElement[bool]:
-    """The rows that hold an encrypted value at all (for the outbox: events that carry a
+    """The rows that hold an encrypted value at all (for event and notice data: rows that carry a
     sealed field)."""
     value = registered(place.table).c[place.column]
     if place.context is None:
@@ -134,7 +139,7 @@ def _rekey(keyring: Keyring, place: Sealed, stored: Any) -> Any:
 
 
 def pending(conn: Connection, keyring: Keyring, place: Sealed) -> int:
-    """How many rows may still need the active key (an upper bound for the outbox)."""
+    """How many rows may still need the active key (an upper bound for event and notice data)."""
     table = registered(place.table)
     stmt = select(func.count()).select_from(table).where(_candidates(place, keyring))
     return int(conn.execute(stmt).scalar_one())

@@ -16,9 +16,21 @@ from types import ModuleType
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import JSON, ColumnElement, Connection, Engine, Table, delete, select, update
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Connection,
+    Engine,
+    Table,
+    Text,
+    cast,
+    delete,
+    select,
+    update,
+)
 
 from tidings import events
+from tidings.api.auth import Principal
 from tidings.credit.exceptions import LineNotFound
 from tidings.credit.service import lines
 from tidings.idempotency import models as idempotency_models
@@ -37,6 +49,7 @@ from tidings.risk import models as risk_models
 from tidings.users import directory
 from tidings.users import models as users_models
 from tidings.users import service as users
+from tidings.users.exceptions import UserErased
 from tidings.wallets import models as wallets_models
 from tidings.wallets import service as wallets
 from tidings.web import models as web_models
@@ -121,6 +134,27 @@ def apply_registry(conn: Connection, user_id: str) -> None:
         conn.execute(update(table).where(where).values(values))
 
 
+OPERATOR_PRINCIPAL = Principal(user_id=None).key
+"""The scope the operator's idempotent answers are stored under."""
+
+
+def _forget_answers(conn: Connection, user_id: str) -> None:
+    """The operator's stored idempotent answers that name the person (a created user, a
+    transfer with its memo, a ticket's text) become the refusal any request for them now
+    gets, 409 `user-erased`: the key still stops a retry from running twice, and no stored
+    answer keeps their data. (Their own answers go with the registry: owner `principal`.)"""
+    answers = registered("idempotency_keys")
+    refusal = UserErased(f"user {user_id} was erased: the first answer is gone with their data")
+    conn.execute(
+        update(answers)
+        .where(
+            answers.c.principal == OPERATOR_PRINCIPAL,
+            cast(answers.c.response_body, Text).contains(user_id, autoescape=True),
+        )
+        .values(response_status=refusal.status, response_body=refusal.problem())
+    )
+
+
 def _end_access(conn: Connection, user_id: str, at: datetime) -> None:
     """Tokens and page sessions revoked, sign-in links gone, pending deliveries cancelled, and
     events not yet relayed never will be (their data is blanked)."""
@@ -164,6 +198,7 @@ def erase(conn: Connection, user_id: str, *, actor: str, reason: str, at: dateti
         return ErasureOut(user_id=user_id, status="erased", erased_at=erased_at, retained=[*KEPT])
     _refuse_while_money(conn, user_id, at)
     apply_registry(conn, user_id)
+    _forget_answers(conn, user_id)
     _end_access(conn, user_id, at)
     conn.execute(
         update(users_table)
@@ -235,6 +270,20 @@ def _rows(
         yield {key: _jsonable(openers[key](value)) for key, value in row._mapping.items()}
 
 
+SECTIONS: dict[str, str] = {
+    "preferences": "notify_preferences",
+    "consents": "consent_events",
+    "notifications": "notifications",
+    "logins": "security_logins",
+    "tickets": "tickets",
+    "survey_answers": "survey_responses",
+}
+"""API.md's sections of an export that are one registry table each; every other table the
+registry lists is under `tables`."""
+
+TRANSACTIONS_PAGE = 500
+
+
 def export_tables() -> dict[str, list[Personal]]:
     """What an export holds: every table the registry lists, but the per-user keys."""
     return {
@@ -244,20 +293,58 @@ def export_tables() -> dict[str, list[Personal]]:
     }
 
 
+def _transactions(
+    conn: Connection, keyring: Keyring, wallet_ids: list[str]
+) -> Iterator[dict[str, Any]]:
+    """Every entry of the person's wallets as the wallet shows it (money in from others
+    included), read a page at a time from the wallets domain."""
+    for wallet_id in wallet_ids:
+        cursor: str | None = None
+        while True:
+            page = wallets.list_transactions(
+                conn,
+                keyring,
+                wallet_id,
+                acting_user_id=None,
+                limit=TRANSACTIONS_PAGE,
+                cursor=cursor,
+                kinds=None,
+                since=None,
+                until=None,
+            )
+            for item in page.items:
+                yield {"wallet_id": wallet_id, **item.model_dump(mode="json")}
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+
+
+def _json_array(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
+    yield "["
+    for number, row in enumerate(rows):
+        yield ("," if number else "") + json.dumps(row, ensure_ascii=False)
+    yield "]"
+
+
 def export_chunks(engine: Engine, keyring: Keyring, user_id: str, *, at: datetime) -> Iterator[str]:
-    """The person's data as one JSON document, yielded a row at a time from one snapshot."""
+    """The person's data as one JSON document with API.md's sections (profile, preferences,
+    consents, wallets, transactions, notifications, logins, tickets, survey answers) and the
+    registry's other tables, yielded a row at a time from one snapshot."""
+    tables = export_tables()
     with read_transaction(engine) as conn:
-        profile = users.get_user(conn, keyring, user_id)
+        profile = users.get_user(conn, keyring, user_id, masked=False)
+        owned = wallets.list_wallets(conn, user_id, at=at)
         yield '{"user_id": ' + json.dumps(user_id)
         yield ', "exported_at": ' + json.dumps(at.isoformat())
         yield ', "profile": ' + profile.model_dump_json()
-        yield ', "wallets": ' + json.dumps(
-            [w.model_dump(mode="json") for w in wallets.list_wallets(conn, user_id, at=at)]
-        )
+        yield ', "wallets": ' + json.dumps([w.model_dump(mode="json") for w in owned])
+        yield ', "transactions": '
+        yield from _json_array(_transactions(conn, keyring, [w.id for w in owned]))
+        for section, name in SECTIONS.items():
+            yield f', "{section}": '
+            yield from _json_array(_rows(conn, keyring, name, tables.pop(name), user_id))
         yield ', "tables": {'
-        for index, (name, entries) in enumerate(export_tables().items()):
-            yield (", " if index else "") + json.dumps(name) + ": ["
-            for number, row in enumerate(_rows(conn, keyring, name, entries, user_id)):
-                yield ("," if number else "") + json.dumps(row, ensure_ascii=False)
-            yield "]"
+        for index, (name, entries) in enumerate(tables.items()):
+            yield (", " if index else "") + json.dumps(name) + ": "
+            yield from _json_array(_rows(conn, keyring, name, entries, user_id))
         yield "}}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Delete, Engine, Update, delete, select, update
+from sqlalchemy import Connection, Delete, Engine, Update, delete, select, tuple_, update
 
 from tidings.app.privacy import registered
 from tidings.config import Settings
@@ -35,13 +35,15 @@ def apply_rule(conn: Connection, rule: Retention, before: datetime) -> int:
     due = table.c[rule.clock] < before
     if rule.blank is not None:
         due = due & table.c[rule.blank].is_not(None)
-    key = table.primary_key.columns.values()[0]
-    ids = select(key).where(due).limit(BATCH)
+    keys = table.primary_key.columns.values()
+    batch = select(*keys).where(due).limit(BATCH)
+    # a composite key (idempotency_keys: principal, key) is matched whole, as a row value
+    rows = keys[0].in_(batch.scalar_subquery()) if len(keys) == 1 else tuple_(*keys).in_(batch)
     stmt: Update | Delete
     if rule.blank is not None:
-        stmt = update(table).where(key.in_(ids.scalar_subquery())).values({rule.blank: None})
+        stmt = update(table).where(rows).values({rule.blank: None})
     else:
-        stmt = delete(table).where(key.in_(ids.scalar_subquery()))
+        stmt = delete(table).where(rows)
     return conn.execute(stmt).rowcount or 0
 
 

@@ -17,7 +17,13 @@ from tidings.api.errors import validation_problem
 from tidings.api.strict import validate_json_value
 from tidings.api.writes import PlainWrite, Write
 from tidings.kit.db import read_transaction, write_transaction
-from tidings.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from tidings.kit.pagination import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    Page,
+    decode_moment_cursor,
+    encode_moment_cursor,
+)
 from tidings.notify import inbox, ingest, preferences, webhook_secrets
 from tidings.notify.cloudevents_http import BATCH, JSON, STRUCTURED, events_from_http
 from tidings.notify.delivery import authenticity, receipts
@@ -204,14 +210,24 @@ def rotate_webhook_secret(user_id: str, write: PlainWrite) -> Response:
     return write.run(lambda conn: webhook_secrets.rotate(conn, keyring, user_id, at=write.now))
 
 
-@router.get("/users/{user_id}/consents", response_model=list[ConsentEventOut])
+@router.get("/users/{user_id}/consents", response_model=Page[ConsentEventOut])
 def consent_history(
-    user_id: str, context: Context, principal: CurrentPrincipal
-) -> list[ConsentEventOut]:
+    user_id: str,
+    context: Context,
+    principal: CurrentPrincipal,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> Page[ConsentEventOut]:
     """The consent ledger: every grant and withdrawal, newest first, with how and by whom."""
     principal.require_self(user_id)
+    before = decode_moment_cursor(cursor)
     with read_transaction(context.engine) as conn:
-        return preferences.consent_history(conn, user_id)
+        items = preferences.consent_history(conn, user_id, before=before, limit=limit + 1)
+    last = items[limit - 1] if len(items) > limit else None
+    return Page[ConsentEventOut](
+        items=items[:limit],
+        next_cursor=encode_moment_cursor(last.at, last.id) if last else None,
+    )
 
 
 @router.post("/messages/verify", response_model=VerifyOut)

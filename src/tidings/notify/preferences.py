@@ -323,10 +323,18 @@ def record_consent(
         )
 
 
-def consent_history(conn: Connection, user_id: str) -> list[ConsentEventOut]:
+def consent_history(
+    conn: Connection,
+    user_id: str,
+    *,
+    before: tuple[datetime, str] | None = None,
+    limit: int | None = None,
+) -> list[ConsentEventOut]:
+    """The consent ledger of the user, newest first (a page of it with `limit`)."""
     directory.require_user(conn, user_id)
     return [
         ConsentEventOut(
+            id=row.id,
             channel=ALL_CHANNELS if row.channel == ALL_CHANNELS else ChannelName(row.channel),
             purpose=row.purpose,
             granted=bool(row.granted),
@@ -335,5 +343,5 @@ def consent_history(conn: Connection, user_id: str) -> list[ConsentEventOut]:
             evidence=row.evidence,
             at=as_utc(row.at),
         )
-        for row in repository.consent_history(conn, user_id)
+        for row in repository.consent_history(conn, user_id, before=before, limit=limit)
     ]

@@ -299,13 +299,21 @@ def cancel_pending_personalised(
     )
 
 
-def consent_history(conn: Connection, user_id: str) -> list[AnyRow]:
-    stmt = (
-        select(consent_events)
-        .where(consent_events.c.user_id == user_id)
-        .order_by(consent_events.c.at.desc(), consent_events.c.id.desc())
-    )
-    return list(conn.execute(stmt))
+def consent_history(
+    conn: Connection,
+    user_id: str,
+    *,
+    before: tuple[datetime, str] | None = None,
+    limit: int | None = None,
+) -> list[AnyRow]:
+    """Newest first by (moment, id); `before` is the last (moment, id) of the previous page."""
+    events = consent_events.c
+    stmt = select(consent_events).where(events.user_id == user_id)
+    if before is not None:
+        at, last_id = before
+        stmt = stmt.where(or_(events.at < at, and_(events.at == at, events.id < last_id)))
+    stmt = stmt.order_by(events.at.desc(), events.id.desc())
+    return list(conn.execute(stmt if limit is None else stmt.limit(limit)))
 
 
 # -- dispatcher ------------------------------------------------------------------------

@@ -251,6 +251,7 @@ ALL_CHANNELS: Final = "all"
 
 
 class ConsentEventOut(BaseModel):
+    id: str
     channel: ChannelName | Literal["all"] = Field(
         description="The channel the consent is about; `all` for personalisation."
     )

@@ -124,7 +124,7 @@ PERSONAL: Final[tuple[Personal, ...]] = (
     P("suggestions_sent", "purpose", K.BEHAVIOUR, E.DELETE, "90 days (one suggestion per purpose per 90 days)"),
     P("campaign_recipients", "timezone", K.LOCATION, E.DELETE, "while the campaign's report is kept"),
     P("campaign_recipients", "locale", K.IDENTITY, E.DELETE, "while the campaign's report is kept"),
-    P("idempotency_keys", "response_body", K.EVENT_DATA, E.DELETE, "24 hours", "principal"),
+    P("idempotency_keys", "response_body", K.EVENT_DATA, E.DELETE, "TIDINGS_IDEMPOTENCY_RETENTION_DAYS (default 1)", "principal"),
 )  # fmt: skip
 """Every personal column. Keep one entry a line: the lead adds other branches' tables here."""
 
@@ -215,6 +215,7 @@ RETENTION: Final[tuple[Retention, ...]] = (
     Retention("web_sessions", "web_sessions", "expires_at", None),
     Retention("sign_in_links", "web_links", "expires_at", None),
     Retention("tokens", "user_tokens", "expires_at", None),
+    Retention("idempotent_answers", "idempotency_keys", "created_at", "idempotency_retention_days"),
 )  # fmt: skip
 """Risk observations are forgotten by their own domain (`risk.learning.forget_old`), which
 the retention job calls as well."""

@@ -104,7 +104,9 @@ def create_user(
     return get_user(conn, keyring, user_id)
 
 
-def get_user(conn: Connection, keyring: Keyring, user_id: str) -> UserOut:
+def get_user(conn: Connection, keyring: Keyring, user_id: str, *, masked: bool = True) -> UserOut:
+    """The user with name, phone and email masked; in clear (`masked=False`) only for the
+    person's own copy of their data (the PIPL export)."""
     row = repository.get_user(conn, user_id) if is_id(user_id, "usr") else None
     if row is None:
         raise UserNotFound(f"user {user_id} not found")
@@ -113,12 +115,16 @@ def get_user(conn: Connection, keyring: Keyring, user_id: str) -> UserOut:
     name = keyring.decrypt(row.name_enc, context="users.name")
     phone = keyring.decrypt(row.phone_enc, context="users.phone") if row.phone_enc else None
     email = keyring.decrypt(row.email_enc, context="users.email") if row.email_enc else None
+    if masked:
+        name = mask_name(name)
+        phone = mask_phone(phone) if phone else None
+        email = mask_email(email) if email else None
     return UserOut(
         id=row.id,
         external_id=keyring.decrypt(row.external_id_enc, context="users.external_id"),
-        name=mask_name(name),
-        phone=mask_phone(phone) if phone else None,
-        email=mask_email(email) if email else None,
+        name=name,
+        phone=phone,
+        email=email,
         locale=row.locale,
         timezone=row.timezone,
         currency=row.currency,
