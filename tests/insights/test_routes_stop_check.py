@@ -239,4 +239,6 @@ def test_another_users_token_reads_no_consent_history(
     )
     assert response.status_code == 404, response.text
     own = client.get(f"/v1/users/{owner['id']}/consents", headers=as_user(client, owner["id"]))
-    assert [(r["purpose"], r["granted"]) for r in own.json()] == [("personalisation", False)]
+    assert [(r["purpose"], r["granted"]) for r in own.json()["items"]] == [
+        ("personalisation", False)
+    ]
