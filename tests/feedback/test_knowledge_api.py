@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from tests.feedback.support import as_user, open_ticket, resolve
 from tests.helpers import create_user
 from tests.notify.test_pipeline import deliver_everything
+from tests.unit.test_feedback_language import PARAPHRASES
 from tidings.app.context import AppContext
 from tidings.feedback.service.knowledge import starter_faq
 from tidings.kit.clock import FixedClock
@@ -44,6 +45,18 @@ def test_an_agent_gets_the_right_faq_answer_first_with_a_score(
     assert items[0]["source"] == f"faq:{faq[1]['id']}"
     assert items[0]["answer"].startswith("请先核对收款账户")
     assert items[0]["score"] > 0
+
+
+def test_suggestions_rank_the_right_faq_first_for_each_paraphrase(
+    client: TestClient, clock: FixedClock
+) -> None:
+    faq = {entry["question"]["zh-CN"]: entry["id"] for entry in load_faq(client)}
+    user = create_user(client)
+    for question, expected in PARAPHRASES:
+        ticket = open_ticket(client, user, body=question)
+        items = client.get(f"/v1/tickets/{ticket['id']}/suggestions").json()["items"]
+        assert (question, items[0]["source"]) == (question, f"faq:{faq[expected]}")
+        assert items[0]["score"] > 0
 
 
 def test_a_past_resolved_tickets_answer_is_suggested_for_a_similar_question(
