@@ -324,3 +324,25 @@ def test_sla_policies_are_data_an_operator_edits(client: TestClient, clock: Fixe
         "/v1/sla-policies/normal", json={"first_response_minutes": 0, "resolution_minutes": 1}
     )
     assert bad.status_code == 422
+
+
+def test_inbound_text_that_cannot_be_stored_or_shown_is_cleaned_not_refused(
+    client: TestClient, context: AppContext, clock: FixedClock
+) -> None:
+    user = create_user(client, phone="13900002222", email="han.mei@example.com")
+    context.settings.callback_token = SecretStr("cb-secret")
+    reply = [{"phone_number": "13900002222", "content": "转账没到账\u202e\x07", "sequence_id": 7}]
+    assert client.post("/v1/providers/aliyun/sms-up?token=cb-secret", json=reply).status_code == 200
+    assert run_job(client, "followup.inbound")["tickets"] == 1
+    mail = {
+        "from": "han.mei@example.com",
+        "subject": "退\x07款\u200b",
+        "text": "退款还没\u202e收到",
+    }
+    answer = client.post("/v1/providers/inbound-email?token=cb-secret", json=mail)
+    assert answer.status_code == 200, answer.text
+    found = client.get(f"/v1/users/{user['id']}/tickets").json()["items"]
+    assert sorted((t["channel"], t["subject"], t["body"]) for t in found) == [
+        ("email", "退款", "退款还没收到"),
+        ("sms", None, "转账没到账"),
+    ]

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from tidings.feedback import repository
-from tidings.feedback.exceptions import InvitationNotFound
+from tidings.feedback.exceptions import FaqNotFound
 from tidings.feedback.language import Bm25Index, search_terms
 from tidings.feedback.schemas import FaqIn, FaqOut, SuggestionList, SuggestionOut
 from tidings.feedback.service.tickets import visible_ticket
@@ -176,7 +176,7 @@ def faq_answers(conn: Connection, text: str, *, locale: str, limit: int = 3) -> 
 def record_deflection(conn: Connection, *, user_id: str, faq_id: str, at: datetime) -> None:
     """The user read this FAQ answer and did not open a ticket (counted)."""
     if not is_id(faq_id, "faq") or repository.get_faq(conn, faq_id) is None:
-        raise InvitationNotFound(f"faq entry {faq_id} not found", field="faq_id")
+        raise FaqNotFound(f"faq entry {faq_id} not found", field="faq_id")
     repository.insert_deflection(
         conn, {"id": new_id("dfl"), "user_id": user_id, "faq_id": faq_id, "created_at": at}
     )
