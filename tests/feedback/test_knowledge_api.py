@@ -188,3 +188,103 @@ def test_a_published_change_tells_the_users_behind_it_and_is_public(
     assert missing.status_code == 404
     user_token = as_user(client, linked)
     assert client.post("/v1/changes", json=change, headers=user_token).status_code == 403
+
+
+ENTRY = {"question": {"zh-CN": "怎么开发票？"}, "answer": {"zh-CN": "在账单详情里申请。"}}
+CHANGE = {
+    "title": {"zh-CN": "提现手续费全免", "en": "Withdrawals are free"},
+    "body": {"zh-CN": "根据反馈，提现免费。"},
+    "topics": ["手续费"],
+}
+
+
+def test_one_idempotency_key_adds_one_faq_entry_and_another_body_is_409(
+    client: TestClient,
+) -> None:
+    key = {"Idempotency-Key": "faq-1"}
+    first = client.post("/v1/faq", json=ENTRY, headers=key)
+    replay = client.post("/v1/faq", json=ENTRY, headers=key)
+    assert first.status_code == replay.status_code == 201
+    assert first.json() == replay.json()
+    other = {**ENTRY, "tags": ["invoice"]}
+    assert client.post("/v1/faq", json=other, headers=key).status_code == 409
+    assert [e["id"] for e in client.get("/v1/faq").json()["items"]] == [first.json()["id"]]
+
+
+def test_one_idempotency_key_publishes_one_change_and_tells_each_user_once(
+    client: TestClient, context: AppContext, clock: FixedClock
+) -> None:
+    user = create_user(client)
+    open_ticket(client, user, body="提现手续费太高")
+    key = {"Idempotency-Key": "change-1"}
+    first = client.post("/v1/changes", json=CHANGE, headers=key)
+    replay = client.post("/v1/changes", json=CHANGE, headers=key)
+    assert first.status_code == replay.status_code == 201
+    assert first.json() == replay.json()
+    assert first.json()["notified"] == 1
+    other = {**CHANGE, "topics": ["到账"]}
+    assert client.post("/v1/changes", json=other, headers=key).status_code == 409
+    assert len(client.get("/v1/changes").json()["items"]) == 1
+    deliver_everything(context)
+    kinds = [i["kind"] for i in client.get(f"/v1/users/{user['id']}/inbox").json()["items"]]
+    assert kinds.count("followup.change.published") == 1
+
+
+@pytest.mark.parametrize(
+    ("entry", "field"),
+    [
+        ({"question": {"en": "q"}, "answer": {"zh-CN": "a"}}, "question.zh-CN"),
+        ({"question": {"zh-CN": "问"}, "answer": {"zh-CN": " "}}, "answer.zh-CN"),
+        ({"question": {"zh-CN": "问\u202e"}, "answer": {"zh-CN": "答"}}, "question.zh-CN"),
+        ({**ENTRY, "tags": ["x"] * 21}, "tags"),
+        ({**ENTRY, "source": "web"}, "source"),
+    ],
+)
+def test_a_bad_faq_entry_is_422_naming_the_field_and_nothing_is_stored(
+    client: TestClient, entry: dict[str, Any], field: str
+) -> None:
+    response = client.post("/v1/faq", json=entry)
+    assert response.status_code == 422, response.text
+    assert field in {e["field"] for e in response.json()["errors"]}
+    assert client.get("/v1/faq").json()["items"] == []
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({**CHANGE, "title": {"en": "x"}}, "title.zh-CN"),
+        ({**CHANGE, "body": {"zh-CN": ""}}, "body.zh-CN"),
+        ({**CHANGE, "ticket_ids": ["not-an-id"]}, "ticket_ids.0"),
+        ({**CHANGE, "topics": "手续费"}, "topics"),
+    ],
+)
+def test_a_bad_change_is_422_naming_the_field_and_nobody_is_told(
+    client: TestClient, context: AppContext, clock: FixedClock, change: dict[str, Any], field: str
+) -> None:
+    user = create_user(client)
+    open_ticket(client, user, body="提现手续费太高")
+    response = client.post("/v1/changes", json=change)
+    assert response.status_code == 422, response.text
+    assert field in {e["field"] for e in response.json()["errors"]}
+    assert client.get("/v1/changes").json()["items"] == []
+    deliver_everything(context)
+    assert client.get(f"/v1/users/{user['id']}/inbox").json()["items"] == []
+
+
+def test_a_deflection_names_a_real_faq_entry_and_the_answers_a_known_language(
+    client: TestClient, clock: FixedClock
+) -> None:
+    user = create_user(client)
+    mine = as_user(client, user)
+    path = f"/v1/users/{user['id']}/deflections"
+    unknown = client.post(path, json={"faq_id": "faq_01JDQZM0000000000000000009"}, headers=mine)
+    assert unknown.status_code == 404
+    assert unknown.json()["type"].endswith("/faq-not-found")
+    bad = client.post(path, json={"faq": "x"}, headers=mine)
+    assert bad.status_code == 422
+    assert "faq_id" in {e["field"] for e in bad.json()["errors"]}
+    lang = client.get("/v1/faq/answers", params={"q": "退款", "lang": "fr"}, headers=mine)
+    assert lang.status_code == 422
+    assert [e["field"] for e in lang.json()["errors"]] == ["lang"]
+    window = {"from": "2026-12-01T00:00:00Z", "to": "2026-12-08T00:00:00Z"}
+    assert client.get("/v1/feedback/analysis", params=window).json()["deflected"] == 0
