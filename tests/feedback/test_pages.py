@@ -150,3 +150,25 @@ def test_unshowable_text_and_odd_digits_are_422_on_the_pages_and_nothing_is_stor
     assert odd.status_code == 422, odd.text
     assert 'aria-describedby="q-nps-error"' in odd.text
     assert client.get(f"/v1/surveys/{survey['id']}/results").json()["responded"] == 0
+
+
+def test_an_faq_answer_that_helped_is_counted_as_a_deflection_from_the_user_pages(
+    client: TestClient, reader: Reader
+) -> None:
+    load_faq(client)
+    typed = reader.browser.get("/app/tickets/answers", params={"body": "退款多久能回来"})
+    found = re.search(r'name="faq_id" value="(faq_[0-9A-Z]{26})"', typed.text)
+    assert found is not None, typed.text
+    csrf = reader.csrf("/app/tickets")
+    helped = reader.browser.post(
+        "/app/tickets/deflected", data={"csrf_token": csrf, "faq_id": found.group(1)}
+    )
+    assert helped.status_code == 303
+    unknown = reader.browser.post(
+        "/app/tickets/deflected",
+        data={"csrf_token": csrf, "faq_id": "faq_01JDQZM0000000000000000009"},
+    )
+    assert unknown.status_code == 404
+    window = {"from": "2026-01-01T00:00:00Z", "to": "2030-01-01T00:00:00Z"}
+    assert client.get("/v1/feedback/analysis", params=window).json()["deflected"] == 1
+    assert client.get(f"/v1/users/{reader.user['id']}/tickets").json()["items"] == []

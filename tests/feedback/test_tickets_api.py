@@ -112,13 +112,15 @@ def test_a_resolved_tickets_clock_stops_and_it_is_never_marked_late(
     context.settings.sla_alert_webhook_url = "http://127.0.0.1:9/hook"
     user = create_user(client)
     ticket = open_ticket(client, user, body="请问借款利率是多少")
+    waiting = open_ticket(client, user, body="请问借款利率是多少")  # the same clock, running
     client.post(f"/v1/tickets/{ticket['id']}/messages", json={"author": "agent", "body": "答复"})
     client.post(f"/v1/tickets/{ticket['id']}/status", json={"status": "resolved"})
     later = (clock.at + timedelta(days=30)).isoformat()
-    assert run_job(client, "tickets.sla", later)["breaches"] == 0
+    assert run_job(client, "tickets.sla", later)["breaches"] == 2  # both of `waiting`'s
     seen = client.get(f"/v1/tickets/{ticket['id']}").json()
     assert seen["sla"]["resolved_at"] is not None
     assert seen["sla"]["breached"] is False
+    assert client.get(f"/v1/tickets/{waiting['id']}").json()["sla"]["breached"] is True
 
 
 def test_a_breach_is_marked_and_alerted_once(
