@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
-from tests.feedback.support import as_user, open_ticket, run_job
+from tests.feedback.support import as_user, assert_refused, open_ticket, replayed, run_job
 from tests.helpers import create_user
 from tests.notify.test_pipeline import deliver_everything, sink_lines
 from tests.notify_channels.stubs import Reply, StubServer
@@ -380,14 +380,9 @@ def test_an_idempotency_key_answers_once_and_another_body_is_409(
     client: TestClient, context: AppContext, clock: FixedClock
 ) -> None:
     ticket = open_ticket(client, create_user(client))
-    path = f"/v1/tickets/{ticket['id']}/messages"
-    key = {"Idempotency-Key": "answer-1"}
     body = {"author": "agent", "body": "已为您核实"}
-    first = client.post(path, json=body, headers=key)
-    replay = client.post(path, json=body, headers=key)
-    assert first.status_code == replay.status_code == 201
-    assert first.json() == replay.json()
-    assert client.post(path, json={**body, "body": "另一条"}, headers=key).status_code == 409
+    other = {**body, "body": "另一条"}
+    replayed(client, f"/v1/tickets/{ticket['id']}/messages", body, other, status=201)
     assert len(client.get(f"/v1/tickets/{ticket['id']}").json()["messages"]) == 1
     assert count_events(context, events.TICKET_ANSWERED) == 1
 
@@ -397,12 +392,7 @@ def test_an_idempotency_key_changes_a_status_once_and_another_body_is_409(
 ) -> None:
     ticket = open_ticket(client, create_user(client))
     path = f"/v1/tickets/{ticket['id']}/status"
-    key = {"Idempotency-Key": "resolve-1"}
-    first = client.post(path, json={"status": "resolved"}, headers=key)
-    replay = client.post(path, json={"status": "resolved"}, headers=key)
-    assert first.status_code == replay.status_code == 200
-    assert first.json() == replay.json()
-    assert client.post(path, json={"status": "closed"}, headers=key).status_code == 409
+    replayed(client, path, {"status": "resolved"}, {"status": "closed"}, status=200)
     assert client.get(f"/v1/tickets/{ticket['id']}").json()["status"] == "resolved"
     assert count_events(context, events.TICKET_RESOLVED) == 1
 
@@ -421,9 +411,7 @@ def test_a_bad_message_is_422_naming_the_field_and_nothing_is_stored(
     client: TestClient, context: AppContext, clock: FixedClock, body: dict[str, Any], field: str
 ) -> None:
     ticket = open_ticket(client, create_user(client))
-    response = client.post(f"/v1/tickets/{ticket['id']}/messages", json=body)
-    assert response.status_code == 422, response.text
-    assert field in {e["field"] for e in response.json()["errors"]}
+    assert_refused(client.post(f"/v1/tickets/{ticket['id']}/messages", json=body), field)
     seen = client.get(f"/v1/tickets/{ticket['id']}").json()
     assert (seen["messages"], seen["status"], seen["sla"]["first_response_at"]) == (
         [],
@@ -490,7 +478,5 @@ def test_a_bad_sla_policy_is_422_naming_the_field_and_nothing_changes(
     client: TestClient, clock: FixedClock, priority: str, body: dict[str, Any], field: str
 ) -> None:
     before = client.get("/v1/sla-policies").json()
-    response = client.put(f"/v1/sla-policies/{priority}", json=body)
-    assert response.status_code == 422, response.text
-    assert field in {e["field"] for e in response.json()["errors"]}
+    assert_refused(client.put(f"/v1/sla-policies/{priority}", json=body), field)
     assert client.get("/v1/sla-policies").json() == before
