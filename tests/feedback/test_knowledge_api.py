@@ -3,6 +3,7 @@ analysis and "what we changed" on both databases."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,6 +15,7 @@ from tests.helpers import create_user
 from tests.notify.test_pipeline import deliver_everything
 from tests.unit.test_feedback_language import PARAPHRASES
 from tidings.app.context import AppContext
+from tidings.feedback.service import knowledge
 from tidings.feedback.service.knowledge import starter_faq
 from tidings.kit.clock import FixedClock
 
@@ -272,3 +274,22 @@ def test_a_deflection_names_a_real_faq_entry_and_the_answers_a_known_language(
     assert [e["field"] for e in lang.json()["errors"]] == ["lang"]
     window = {"from": "2026-12-01T00:00:00Z", "to": "2026-12-08T00:00:00Z"}
     assert client.get("/v1/feedback/analysis", params=window).json()["deflected"] == 0
+
+
+def test_a_new_faq_entry_is_suggested_after_a_rebuild_no_request_waits_for(
+    client: TestClient, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    load_faq(client)
+    asked = {"q": "怎么开发票", "lang": "zh-CN"}
+    before = client.get("/v1/faq/answers", params=asked).json()["items"]
+    assert all(item["answer"] != ENTRY["answer"]["zh-CN"] for item in before)
+    client.post("/v1/faq", json=ENTRY)
+    monkeypatch.setattr(knowledge, "REFRESH_SECONDS", 3600.0)
+    assert client.get("/v1/faq/answers", params=asked).json()["items"] == before
+    monkeypatch.setattr(knowledge, "REFRESH_SECONDS", 0.0)
+    assert client.get("/v1/faq/answers", params=asked).json()["items"] == before
+    for thread in threading.enumerate():
+        if thread.name == "knowledge-index":
+            thread.join(timeout=60)
+    [best, *_] = client.get("/v1/faq/answers", params=asked).json()["items"]
+    assert best["answer"] == ENTRY["answer"]["zh-CN"]
