@@ -293,3 +293,26 @@ def test_a_new_faq_entry_is_suggested_after_a_rebuild_no_request_waits_for(
             thread.join(timeout=60)
     [best, *_] = client.get("/v1/faq/answers", params=asked).json()["items"]
     assert best["answer"] == ENTRY["answer"]["zh-CN"]
+
+
+def test_an_erased_users_ticket_is_no_longer_suggested(
+    client: TestClient, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    erased = create_user(client)
+    old = open_ticket(client, erased, body="二维码收款码怎么下载打印")
+    client.post(
+        f"/v1/tickets/{old['id']}/messages",
+        json={"author": "agent", "body": "李雷您好，在“收款-收款码-保存图片”中下载后打印即可。"},
+    )
+    resolve(client, old)
+    new = open_ticket(client, create_user(client), body="收款码在哪里下载")
+    path = f"/v1/tickets/{new['id']}/suggestions"
+    assert client.get(path).json()["items"][0]["source"] == f"ticket:{old['id']}"
+    erasure = client.post(f"/v1/users/{erased['id']}/erasure", json={"reason": "PIPL art. 47"})
+    assert erasure.status_code == 200, erasure.text
+    monkeypatch.setattr(knowledge, "REFRESH_SECONDS", 0.0)
+    client.get(path)  # the erasure is noticed; the index is rebuilt in a thread
+    for thread in threading.enumerate():
+        if thread.name == "knowledge-index":
+            thread.join(timeout=60)
+    assert all("李雷" not in item["answer"] for item in client.get(path).json()["items"])

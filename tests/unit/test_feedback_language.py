@@ -92,3 +92,8 @@ def test_sentiment_accuracy_on_the_held_out_fifth_is_at_least_080() -> None:
     accuracy, size = held_out_accuracy()
     assert size >= 60
     assert accuracy >= 0.80
+
+
+def test_an_index_of_empty_documents_finds_nothing_instead_of_failing() -> None:
+    assert Bm25Index.build([("a", []), ("b", [])]).search(["钱包"]) == []
+    assert Bm25Index.build([]).search(["钱包"]) == []

@@ -262,7 +262,7 @@ class Bm25Index:
             for term, count in Counter(tokens).items():
                 raw[term].append((position, count))
         n = len(keys)
-        average = (sum(lengths) / n) if n else 1.0
+        average = sum(lengths) / n if any(lengths) else 1.0  # no document, or all empty
         norm = np.array([k1 * (1 - b + b * length / average) for length in lengths])
         postings = {}
         for term, found in raw.items():

@@ -186,19 +186,21 @@ def knowledge_index(conn: Connection) -> KnowledgeIndex:
             return cached.index
         cached.building = True
     threading.Thread(
-        target=_rebuild, args=(conn.engine, key, cached), name="knowledge-index", daemon=True
+        target=_rebuild, args=(conn.engine, key), name="knowledge-index", daemon=True
     ).start()
     return cached.index
 
 
-def _rebuild(engine: Engine, key: str, stale: _Cached) -> None:
+def _rebuild(engine: Engine, key: str) -> None:
     try:
         with read_transaction(engine) as conn:
             version = repository.knowledge_version(conn)
             index = _build(conn)
-    except Exception:  # a thread has nobody to raise to; the next check retries
+    except Exception:  # a thread has nobody to raise to
         log.exception("feedback.knowledge_index.rebuild_failed")
-        stale.building = False
+        # Never keep answering from an index known to be out of date (it may hold what an
+        # erased user wrote): the next request builds it, or fails where it can be seen.
+        _cache.pop(key, None)
         return
     _cache[key] = _Cached(version, index, time.monotonic())
 
