@@ -61,16 +61,24 @@ def test_suggestions_rank_the_right_faq_first_for_each_paraphrase(
         assert items[0]["score"] > 0
 
 
+def qr_code_ticket(client: TestClient, user: dict[str, Any], answer: str) -> dict[str, Any]:
+    """A resolved ticket asking where the QR code is, and its agent's answer."""
+    ticket = open_ticket(client, user, body="二维码收款码怎么下载打印")
+    client.post(f"/v1/tickets/{ticket['id']}/messages", json={"author": "agent", "body": answer})
+    resolve(client, ticket)
+    return ticket
+
+
+def wait_for_rebuild() -> None:
+    for thread in threading.enumerate():
+        if thread.name == "knowledge-index":
+            thread.join(timeout=60)
+
+
 def test_a_past_resolved_tickets_answer_is_suggested_for_a_similar_question(
     client: TestClient, clock: FixedClock
 ) -> None:
-    user = create_user(client)
-    old = open_ticket(client, user, body="二维码收款码怎么下载打印")
-    client.post(
-        f"/v1/tickets/{old['id']}/messages",
-        json={"author": "agent", "body": "在“收款-收款码-保存图片”中下载后打印即可。"},
-    )
-    resolve(client, old)
+    old = qr_code_ticket(client, create_user(client), "在“收款-收款码-保存图片”中下载后打印即可。")
     new = open_ticket(client, create_user(client), body="收款码在哪里下载")
     [best, *_] = client.get(f"/v1/tickets/{new['id']}/suggestions").json()["items"]
     assert best["source"] == f"ticket:{old['id']}"
@@ -288,9 +296,7 @@ def test_a_new_faq_entry_is_suggested_after_a_rebuild_no_request_waits_for(
     assert client.get("/v1/faq/answers", params=asked).json()["items"] == before
     monkeypatch.setattr(knowledge, "REFRESH_SECONDS", 0.0)
     assert client.get("/v1/faq/answers", params=asked).json()["items"] == before
-    for thread in threading.enumerate():
-        if thread.name == "knowledge-index":
-            thread.join(timeout=60)
+    wait_for_rebuild()
     [best, *_] = client.get("/v1/faq/answers", params=asked).json()["items"]
     assert best["answer"] == ENTRY["answer"]["zh-CN"]
 
@@ -299,12 +305,7 @@ def test_an_erased_users_ticket_is_no_longer_suggested(
     client: TestClient, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     erased = create_user(client)
-    old = open_ticket(client, erased, body="二维码收款码怎么下载打印")
-    client.post(
-        f"/v1/tickets/{old['id']}/messages",
-        json={"author": "agent", "body": "李雷您好，在“收款-收款码-保存图片”中下载后打印即可。"},
-    )
-    resolve(client, old)
+    old = qr_code_ticket(client, erased, "李雷您好，在“收款-收款码-保存图片”中下载后打印即可。")
     new = open_ticket(client, create_user(client), body="收款码在哪里下载")
     path = f"/v1/tickets/{new['id']}/suggestions"
     assert client.get(path).json()["items"][0]["source"] == f"ticket:{old['id']}"
@@ -312,7 +313,5 @@ def test_an_erased_users_ticket_is_no_longer_suggested(
     assert erasure.status_code == 200, erasure.text
     monkeypatch.setattr(knowledge, "REFRESH_SECONDS", 0.0)
     client.get(path)  # the erasure is noticed; the index is rebuilt in a thread
-    for thread in threading.enumerate():
-        if thread.name == "knowledge-index":
-            thread.join(timeout=60)
+    wait_for_rebuild()
     assert all("李雷" not in item["answer"] for item in client.get(path).json()["items"])
