@@ -59,3 +59,23 @@ def create_survey(client: TestClient, **overrides: Any) -> dict[str, Any]:
 def resolve(client: TestClient, ticket: dict[str, Any], status: str = "resolved") -> None:
     response = client.post(f"/v1/tickets/{ticket['id']}/status", json={"status": status})
     assert response.status_code == 200, response.text
+
+
+def replayed(
+    client: TestClient, path: str, body: dict[str, Any], other: dict[str, Any], *, status: int
+) -> dict[str, Any]:
+    """`body` posted twice under one Idempotency-Key gives the same answer; `other` under
+    that key is 409. Returns the answer."""
+    key = {"Idempotency-Key": f"replay:{path}"}
+    first = client.post(path, json=body, headers=key)
+    replay = client.post(path, json=body, headers=key)
+    assert first.status_code == replay.status_code == status, first.text
+    assert first.json() == replay.json()
+    assert client.post(path, json=other, headers=key).status_code == 409
+    return dict(first.json())
+
+
+def assert_refused(response: Any, field: str) -> None:
+    """A 422 whose errors name `field`."""
+    assert response.status_code == 422, response.text
+    assert field in {e["field"] for e in response.json()["errors"]}

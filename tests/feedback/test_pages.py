@@ -112,3 +112,63 @@ def test_the_changes_page_is_public(client: TestClient) -> None:
     page = TestClient(client.app).get("/changes?lang=en")
     assert page.status_code == 200
     assert "Withdrawals are free" in page.text
+
+
+def test_unshowable_text_and_odd_digits_are_422_on_the_pages_and_nothing_is_stored(
+    client: TestClient, reader: Reader, operator: Operator
+) -> None:
+    survey = create_survey(client)
+    csrf = reader.csrf("/app/tickets")
+    hidden = reader.browser.post("/app/tickets", data={"csrf_token": csrf, "body": "退款\u202e慢"})
+    assert hidden.status_code == 422
+    assert "invisible characters" in hidden.text or "不可见字符" in hidden.text
+    opened = reader.browser.post("/app/tickets", data={"csrf_token": csrf, "body": "提现失败"})
+    ticket_id = opened.headers["location"].rsplit("/", 1)[-1]
+    page = f"/app/tickets/{ticket_id}"
+    reply = reader.browser.post(
+        f"{page}/messages", data={"csrf_token": reader.csrf(page), "body": "还是\x07不行"}
+    )
+    assert reply.status_code == 422, reply.text
+    console_page = f"/console/tickets/{ticket_id}"
+    answer = operator.post(f"{console_page}/messages", form_page=console_page, body="已处理\u200b")
+    assert answer.status_code == 422, answer.text
+    reopened = operator.post(f"{console_page}/status", form_page=console_page, status="open")
+    assert reopened.status_code == 422
+    resolved = operator.post(f"{console_page}/status", form_page=console_page, status="resolved")
+    assert resolved.status_code == 303
+    seen = client.get(f"/v1/tickets/{ticket_id}").json()
+    assert (seen["messages"], seen["status"]) == ([], "resolved")
+    assert len(client.get(f"/v1/users/{reader.user['id']}/tickets").json()["items"]) == 1
+    assert run_job(client, "followup.invitations")["invited"] == 1
+    fields = {
+        "csrf_token": reader.csrf(f"/app/surveys/{survey['id']}"),
+        "nps": "²",
+        "csat": "5",
+        "fast": "0",
+    }
+    odd = reader.browser.post(f"/app/surveys/{survey['id']}", data=fields)
+    assert odd.status_code == 422, odd.text
+    assert 'aria-describedby="q-nps-error"' in odd.text
+    assert client.get(f"/v1/surveys/{survey['id']}/results").json()["responded"] == 0
+
+
+def test_an_faq_answer_that_helped_is_counted_as_a_deflection_from_the_user_pages(
+    client: TestClient, reader: Reader
+) -> None:
+    load_faq(client)
+    typed = reader.browser.get("/app/tickets/answers", params={"body": "退款多久能回来"})
+    found = re.search(r'name="faq_id" value="(faq_[0-9A-Z]{26})"', typed.text)
+    assert found is not None, typed.text
+    csrf = reader.csrf("/app/tickets")
+    helped = reader.browser.post(
+        "/app/tickets/deflected", data={"csrf_token": csrf, "faq_id": found.group(1)}
+    )
+    assert helped.status_code == 303
+    unknown = reader.browser.post(
+        "/app/tickets/deflected",
+        data={"csrf_token": csrf, "faq_id": "faq_01JDQZM0000000000000000009"},
+    )
+    assert unknown.status_code == 404
+    window = {"from": "2026-01-01T00:00:00Z", "to": "2030-01-01T00:00:00Z"}
+    assert client.get("/v1/feedback/analysis", params=window).json()["deflected"] == 1
+    assert client.get(f"/v1/users/{reader.user['id']}/tickets").json()["items"] == []

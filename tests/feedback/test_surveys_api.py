@@ -9,13 +9,19 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import insert, select
 
 from tests.feedback.support import NPS_SURVEY, as_user, create_survey, open_ticket, resolve, run_job
 from tests.helpers import create_user
 from tests.notify.test_pipeline import deliver_everything
 from tidings.app.context import AppContext
+from tidings.events import record_events
+from tidings.feedback.models import survey_invitations
 from tidings.feedback.sampling import in_sample
 from tidings.kit.clock import FixedClock
+from tidings.kit.db import read_transaction, write_transaction
+from tidings.kit.ids import new_id
+from tidings.users.models import users
 
 
 @pytest.fixture
@@ -134,6 +140,71 @@ def test_sampling_is_sticky_per_user_and_survey(client: TestClient, clock: Fixed
         resolved_ticket(client, user)
     run_job(client, "followup.invitations")
     assert {u["id"] for u in users if invitations(client, u)} == expected
+
+
+def _many_users(context: AppContext, count: int, at: datetime) -> list[str]:
+    """`count` users inserted in one statement, as the campaign bench seeds them (10,000
+    sign-ups over HTTP would take minutes); the invitation job only needs them to exist."""
+    ids = [new_id("usr") for _ in range(count)]
+    rows = [
+        {
+            "id": user_id,
+            "main_wallet_id": f"wal{user_id[3:]}",
+            "external_id_enc": "bulk",
+            "external_id_hash": user_id,
+            "name_enc": "bulk",
+            "locale": "zh-CN",
+            "timezone": "Asia/Shanghai",
+            "currency": "CNY",
+            "low_balance_threshold": 0,
+            "created_at": at,
+            "updated_at": at,
+        }
+        for user_id in ids
+    ]
+    with write_transaction(context.engine) as conn:
+        conn.execute(insert(users), rows)
+    return ids
+
+
+def _disbursed(context: AppContext, user_ids: list[str], at: datetime) -> None:
+    """A posted event per user (any event type triggers)."""
+    with write_transaction(context.engine) as conn:
+        record_events(
+            conn, type="credit.drawdown.disbursed", at=at, events=[(u, {}) for u in user_ids]
+        )
+
+
+def _invited_users(context: AppContext, survey_id: str) -> list[str]:
+    with read_transaction(context.engine) as conn:
+        stmt = select(survey_invitations.c.user_id).where(
+            survey_invitations.c.survey_id == survey_id
+        )
+        return list(conn.execute(stmt).scalars())
+
+
+def test_sampling_over_10000_users_is_close_to_the_percentage_and_sticky(
+    client: TestClient, context: AppContext, clock: FixedClock
+) -> None:
+    survey = create_survey(
+        client,
+        trigger={"event_type": "credit.drawdown.disbursed"},
+        sample_percent=20,
+        recontact_days=0,
+    )
+    people = _many_users(context, 10_000, clock.now())
+    _disbursed(context, people, clock.now())
+    while run_job(client, "followup.invitations")["invited"]:
+        pass  # the job reads 5,000 events a run
+    first = _invited_users(context, survey["id"])
+    expected = {u for u in people if in_sample(u, survey["id"], 2000)}
+    assert sorted(first) == sorted(expected)
+    assert abs(len(first) - 2000) < 300  # within 3 points of 20% of 10,000
+    clock.at += timedelta(days=1)
+    _disbursed(context, people[:3000], clock.now())
+    assert run_job(client, "followup.invitations")["invited"] == len(expected & set(people[:3000]))
+    again = _invited_users(context, survey["id"])
+    assert sorted(again) == sorted(first + [u for u in people[:3000] if u in expected])
 
 
 def test_an_invitation_expires(client: TestClient, clock: FixedClock) -> None:

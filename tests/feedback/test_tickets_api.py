@@ -12,14 +12,16 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
-from tests.feedback.support import as_user, open_ticket, run_job
+from tests.feedback.support import as_user, assert_refused, open_ticket, replayed, run_job
 from tests.helpers import create_user
 from tests.notify.test_pipeline import deliver_everything, sink_lines
+from tests.notify_channels.stubs import Reply, StubServer
 from tidings.app.context import AppContext
 from tidings.events import outbox
 from tidings.feedback import events
 from tidings.kit.clock import FixedClock
 from tidings.kit.db import read_transaction
+from tidings.notify.channels.webhook import generate_secret
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -110,13 +112,15 @@ def test_a_resolved_tickets_clock_stops_and_it_is_never_marked_late(
     context.settings.sla_alert_webhook_url = "http://127.0.0.1:9/hook"
     user = create_user(client)
     ticket = open_ticket(client, user, body="请问借款利率是多少")
+    waiting = open_ticket(client, user, body="请问借款利率是多少")  # the same clock, running
     client.post(f"/v1/tickets/{ticket['id']}/messages", json={"author": "agent", "body": "答复"})
     client.post(f"/v1/tickets/{ticket['id']}/status", json={"status": "resolved"})
     later = (clock.at + timedelta(days=30)).isoformat()
-    assert run_job(client, "tickets.sla", later)["breaches"] == 0
+    assert run_job(client, "tickets.sla", later)["breaches"] == 2  # both of `waiting`'s
     seen = client.get(f"/v1/tickets/{ticket['id']}").json()
     assert seen["sla"]["resolved_at"] is not None
     assert seen["sla"]["breached"] is False
+    assert client.get(f"/v1/tickets/{waiting['id']}").json()["sla"]["breached"] is True
 
 
 def test_a_breach_is_marked_and_alerted_once(
@@ -138,6 +142,30 @@ def test_a_breach_is_marked_and_alerted_once(
     assert ticket["id"] in alerts[0]["body"]
     queue = client.get("/v1/tickets", params={"breached": "true"}).json()["items"]
     assert [t["id"] for t in queue] == [ticket["id"]]
+
+
+def test_a_breach_reaches_the_operators_webhook_and_email_once(
+    client: TestClient, context: AppContext, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TIDINGS_WEBHOOK_SECRET", generate_secret())
+    user = create_user(client)
+    ticket = open_ticket(client, user, body="有一笔交易不是我本人操作")
+    late = (due(ticket, "first_response_due") + timedelta(minutes=1)).isoformat()
+    with StubServer(lambda _: Reply(204)) as receiver:
+        context.settings.sla_alert_webhook_url = f"{receiver.url}/sla"
+        context.settings.sla_alert_email = "ops@example.com"
+        first = run_job(client, "tickets.sla", late)
+        again = run_job(client, "tickets.sla", late)
+    assert (first["breaches"], first["alerts"]) == (1, 2)
+    assert (again["breaches"], again["alerts"]) == (0, 0)
+    [hook] = receiver.requests
+    assert (hook.path, hook.json()) == (
+        "/sla",
+        {"ticket_id": ticket["id"], "target": "first_response"},
+    )
+    assert "webhook-signature" in hook.headers
+    mails = [m for m in sink_lines(context) if m["kind"] == events.SLA_BREACHED]
+    assert [m["channel"] for m in mails] == ["email"]
 
 
 def test_the_queue_shows_the_nearest_deadline_first(client: TestClient, clock: FixedClock) -> None:
@@ -324,3 +352,131 @@ def test_sla_policies_are_data_an_operator_edits(client: TestClient, clock: Fixe
         "/v1/sla-policies/normal", json={"first_response_minutes": 0, "resolution_minutes": 1}
     )
     assert bad.status_code == 422
+
+
+def test_inbound_text_that_cannot_be_stored_or_shown_is_cleaned_not_refused(
+    client: TestClient, context: AppContext, clock: FixedClock
+) -> None:
+    user = create_user(client, phone="13900002222", email="han.mei@example.com")
+    context.settings.callback_token = SecretStr("cb-secret")
+    reply = [{"phone_number": "13900002222", "content": "转账没到账\u202e\x07", "sequence_id": 7}]
+    assert client.post("/v1/providers/aliyun/sms-up?token=cb-secret", json=reply).status_code == 200
+    assert run_job(client, "followup.inbound")["tickets"] == 1
+    mail = {
+        "from": "han.mei@example.com",
+        "subject": "退\x07款\u200b",
+        "text": "退款还没\u202e收到",
+    }
+    answer = client.post("/v1/providers/inbound-email?token=cb-secret", json=mail)
+    assert answer.status_code == 200, answer.text
+    found = client.get(f"/v1/users/{user['id']}/tickets").json()["items"]
+    assert sorted((t["channel"], t["subject"], t["body"]) for t in found) == [
+        ("email", "退款", "退款还没收到"),
+        ("sms", None, "转账没到账"),
+    ]
+
+
+def test_an_idempotency_key_answers_once_and_another_body_is_409(
+    client: TestClient, context: AppContext, clock: FixedClock
+) -> None:
+    ticket = open_ticket(client, create_user(client))
+    body = {"author": "agent", "body": "已为您核实"}
+    other = {**body, "body": "另一条"}
+    replayed(client, f"/v1/tickets/{ticket['id']}/messages", body, other, status=201)
+    assert len(client.get(f"/v1/tickets/{ticket['id']}").json()["messages"]) == 1
+    assert count_events(context, events.TICKET_ANSWERED) == 1
+
+
+def test_an_idempotency_key_changes_a_status_once_and_another_body_is_409(
+    client: TestClient, context: AppContext, clock: FixedClock
+) -> None:
+    ticket = open_ticket(client, create_user(client))
+    path = f"/v1/tickets/{ticket['id']}/status"
+    replayed(client, path, {"status": "resolved"}, {"status": "closed"}, status=200)
+    assert client.get(f"/v1/tickets/{ticket['id']}").json()["status"] == "resolved"
+    assert count_events(context, events.TICKET_RESOLVED) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"author": "bot", "body": "x"}, "author"),
+        ({"author": "agent", "body": " "}, "body"),
+        ({"author": "agent", "body": "已处理\u202e"}, "body"),
+        ({"author": "agent", "body": "x" * 5001}, "body"),
+        ({"author": "agent"}, "body"),
+    ],
+)
+def test_a_bad_message_is_422_naming_the_field_and_nothing_is_stored(
+    client: TestClient, context: AppContext, clock: FixedClock, body: dict[str, Any], field: str
+) -> None:
+    ticket = open_ticket(client, create_user(client))
+    assert_refused(client.post(f"/v1/tickets/{ticket['id']}/messages", json=body), field)
+    seen = client.get(f"/v1/tickets/{ticket['id']}").json()
+    assert (seen["messages"], seen["status"], seen["sla"]["first_response_at"]) == (
+        [],
+        "open",
+        None,
+    )
+    assert count_events(context, events.TICKET_ANSWERED) == 0
+
+
+@pytest.mark.parametrize("status", ["open", "lost", None])
+def test_a_status_an_operator_cannot_set_is_422_naming_it_and_nothing_changes(
+    client: TestClient, context: AppContext, clock: FixedClock, status: str | None
+) -> None:
+    ticket = open_ticket(client, create_user(client))
+    client.post(f"/v1/tickets/{ticket['id']}/messages", json={"author": "agent", "body": "答复"})
+    response = client.post(f"/v1/tickets/{ticket['id']}/status", json={"status": status})
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["errors"]] == ["status"]
+    assert client.get(f"/v1/tickets/{ticket['id']}").json()["status"] == "pending"
+
+
+def test_an_unknown_ticket_is_404_everywhere(client: TestClient, clock: FixedClock) -> None:
+    missing = "tkt_01JDQZM0000000000000000009"
+    assert client.get(f"/v1/tickets/{missing}").status_code == 404
+    assert client.get(f"/v1/tickets/{missing}/suggestions").status_code == 404
+    wrote = client.post(f"/v1/tickets/{missing}/messages", json={"author": "agent", "body": "x"})
+    assert wrote.status_code == 404
+    moved = client.post(f"/v1/tickets/{missing}/status", json={"status": "resolved"})
+    assert moved.status_code == 404
+    assert client.get("/v1/tickets/not-an-id").status_code == 404
+
+
+def test_users_cannot_read_or_change_sla_policies_or_the_analysis(
+    client: TestClient, clock: FixedClock
+) -> None:
+    theirs = as_user(client, create_user(client))
+    before = client.get("/v1/sla-policies").json()
+    assert client.get("/v1/sla-policies", headers=theirs).status_code == 403
+    changed = client.put(
+        "/v1/sla-policies/normal",
+        json={"first_response_minutes": 1, "resolution_minutes": 2},
+        headers=theirs,
+    )
+    assert changed.status_code == 403
+    assert client.get("/v1/sla-policies").json() == before
+    window = {"from": "2026-12-01T00:00:00Z", "to": "2026-12-08T00:00:00Z"}
+    assert client.get("/v1/feedback/analysis", params=window, headers=theirs).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("priority", "body", "field"),
+    [
+        (
+            "normal",
+            {"first_response_minutes": 0, "resolution_minutes": 1},
+            "first_response_minutes",
+        ),
+        ("normal", {"first_response_minutes": 30}, "resolution_minutes"),
+        ("normal", {"first_response_minutes": 30, "resolution_minutes": 60, "x": 1}, "x"),
+        ("vip", {"first_response_minutes": 30, "resolution_minutes": 60}, "priority"),
+    ],
+)
+def test_a_bad_sla_policy_is_422_naming_the_field_and_nothing_changes(
+    client: TestClient, clock: FixedClock, priority: str, body: dict[str, Any], field: str
+) -> None:
+    before = client.get("/v1/sla-policies").json()
+    assert_refused(client.put(f"/v1/sla-policies/{priority}", json=body), field)
+    assert client.get("/v1/sla-policies").json() == before

@@ -11,9 +11,7 @@ from tidings.feedback.clock import (
     BusinessCalendar,
     SlaTargets,
     add_business_time,
-    business_time_between,
     deadlines,
-    is_breached,
     parse_periods,
 )
 
@@ -69,18 +67,6 @@ def test_urgent_tickets_count_around_the_clock() -> None:
     due = deadlines(opened, urgent, CALENDAR)
     assert due.first_response_due == local(2026, 12, 5, 0, 0).astimezone(UTC)
     assert due.resolution_due == local(2026, 12, 5, 7, 0).astimezone(UTC)
-
-
-def test_business_time_between_counts_only_working_periods() -> None:
-    spent = business_time_between(local(2026, 12, 4, 17, 0), local(2026, 12, 7, 10, 0), CALENDAR)
-    assert spent == timedelta(hours=2)
-
-
-def test_the_clock_stops_when_resolved() -> None:
-    due = local(2026, 12, 7, 12, 0)
-    assert not is_breached(due, local(2026, 12, 7, 11, 0), now=local(2026, 12, 9, 0, 0))
-    assert is_breached(due, None, now=local(2026, 12, 7, 12, 1))
-    assert is_breached(due, local(2026, 12, 7, 12, 5), now=local(2026, 12, 7, 12, 6))
 
 
 def test_a_calendar_outside_chinas_published_years_uses_the_weekdays() -> None:

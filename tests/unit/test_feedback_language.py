@@ -31,8 +31,16 @@ PARAPHRASES = [
     ("my refund has not come back", "退款多久能到账？"),
     ("how do I stop promotional texts", "如何关闭营销短信？"),
     ("I paid late, what now", "逾期会产生什么影响？"),
-    ("cash out to bank how long", "转账后多久到账？"),
+    ("cash out to bank how long", "提现需要多长时间？"),
+    ("提现到账要几天", "提现需要多长时间？"),
+    ("有一笔消费不是我付的", "发现不是本人操作的交易怎么办？"),
+    ("a payment I never made is on my account", "发现不是本人操作的交易怎么办？"),
+    ("想提前把借款还清", "可以提前还款吗？有手续费吗？"),
+    ("子钱包在哪开", "怎么开通子钱包？"),
+    ("transfer to a friend still not there", "转账显示成功但对方没收到怎么办？"),
 ]
+"""A paraphrased question → the FAQ question whose answer is right (also run over HTTP on
+both databases in tests/feedback/test_knowledge_api.py)."""
 
 
 @pytest.mark.parametrize(("question", "expected"), PARAPHRASES)
@@ -84,3 +92,8 @@ def test_sentiment_accuracy_on_the_held_out_fifth_is_at_least_080() -> None:
     accuracy, size = held_out_accuracy()
     assert size >= 60
     assert accuracy >= 0.80
+
+
+def test_an_index_of_empty_documents_finds_nothing_instead_of_failing() -> None:
+    assert Bm25Index.build([("a", []), ("b", [])]).search(["钱包"]) == []
+    assert Bm25Index.build([]).search(["钱包"]) == []

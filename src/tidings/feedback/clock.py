@@ -94,22 +94,6 @@ def add_business_time(
     raise AssertionError("unreachable: working_periods raises first")  # pragma: no cover
 
 
-def business_time_between(
-    start: datetime, end: datetime, calendar: BusinessCalendar, *, around_the_clock: bool = False
-) -> timedelta:
-    """Working time from `start` to `end` (zero when `end` is not after `start`)."""
-    if end <= start:
-        return timedelta(0)
-    if around_the_clock:
-        return end - start
-    total = timedelta(0)
-    for opens, closes in calendar.working_periods(start.astimezone(UTC)):
-        if opens >= end:
-            break
-        total += min(closes, end) - opens
-    return total
-
-
 @dataclass(frozen=True, slots=True)
 class SlaTargets:
     """One priority's targets (an SLA policy row)."""
@@ -135,9 +119,3 @@ def deadlines(opened_at: datetime, targets: SlaTargets, calendar: BusinessCalend
             opened_at, targets.resolution, calendar, around_the_clock=targets.around_the_clock
         ),
     )
-
-
-def is_breached(due: datetime, done_at: datetime | None, now: datetime) -> bool:
-    """A target is breached when it was met late, or is still open past its deadline; the
-    clock stops at `done_at`."""
-    return (done_at if done_at is not None else now) > due

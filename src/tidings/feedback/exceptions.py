@@ -17,6 +17,10 @@ class InvitationNotFound(NotFound, code="invitation-not-found"):
     pass
 
 
+class FaqNotFound(NotFound, code="faq-not-found"):
+    pass
+
+
 class AlreadyAnswered(Conflict, code="survey-already-answered", title="Already answered"):
     """One answer per invitation."""
 

@@ -3,8 +3,8 @@ naive Bayes sentiment model.
 
 Chinese is segmented with `rjieba` (jieba-rs; `jieba` itself is unmaintained and breaks on
 current setuptools); English is lower-cased words. BM25, TF-IDF and naive Bayes are a few
-lines each over an inverted index, so nothing is downloaded and no numeric library is
-needed: a query touches only the documents that share a word with it.
+lines each over an inverted index (BM25 adds up its postings with numpy), so nothing is
+downloaded: a query touches only the documents that share a word with it.
 """
 
 from __future__ import annotations
@@ -194,13 +194,38 @@ def words(text: str) -> list[str]:
     return found
 
 
+CONCEPTS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("how-long", ("多久", "多长时间", "多少时间", "几天", "how long", "how many days")),
+    ("withdraw", ("提现", "withdraw", "cash out")),
+    ("transfer", ("转账", "转的钱", "转钱", "transfer", "send money", "sent money")),
+    ("refund", ("退款", "退钱", "refund")),
+    (
+        "not-received",
+        ("没收到", "没到账", "未到账", "收不到", "not received", "not arrived", "not there"),
+    ),
+    ("not-me", ("不是本人", "非本人", "不是我", "not me", "did not make", "never made")),
+    ("marketing", ("营销", "推广", "广告", "marketing", "promotion", "advert")),
+    ("repay", ("还款", "还清", "还钱", "repay", "pay back", "pay off")),
+    ("late", ("逾期", "晚还", "迟还", "late", "overdue")),
+    ("password", ("密码", "password")),
+    ("phone-number", ("手机号", "phone number", "mobile number")),
+    ("charged-twice", ("重复扣款", "扣了两次", "两次", "twice", "double charge")),
+    ("sub-wallet", ("子钱包", "sub-wallet", "sub wallet")),
+)
+"""Wallet support's synonyms across wording and language (同义词表): a text that says any
+form of a concept is also indexed under the concept, so "提现到账要几天" finds "提现需要多长
+时间？" and "cash out" finds the withdrawal answer."""
+
+
 def search_terms(text: str) -> list[str]:
     """What BM25 indexes: the words, plus each Chinese character of a longer word (`借款`
     also matches `借`: a paraphrase rarely segments the same way), plus English words
-    without a plural `s`."""
+    without a plural `s`, plus the `CONCEPTS` the text names."""
     terms = words(text)
     extra = [c for w in terms if len(w) > 1 and _HAN.fullmatch(w) for c in w if c not in STOPWORDS]
     extra += [w[:-1] for w in terms if len(w) > 3 and w.endswith("s") and w.isascii()]
+    lowered = text.lower()
+    extra += [f"~{name}" for name, forms in CONCEPTS if any(f in lowered for f in forms)]
     return terms + extra
 
 
@@ -237,7 +262,7 @@ class Bm25Index:
             for term, count in Counter(tokens).items():
                 raw[term].append((position, count))
         n = len(keys)
-        average = (sum(lengths) / n) if n else 1.0
+        average = sum(lengths) / n if any(lengths) else 1.0  # no document, or all empty
         norm = np.array([k1 * (1 - b + b * length / average) for length in lengths])
         postings = {}
         for term, found in raw.items():

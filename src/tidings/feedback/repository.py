@@ -177,6 +177,7 @@ def resolved_answers(conn: Connection) -> list[AnyRow]:
         .where(
             tickets.c.status.in_([TicketStatus.RESOLVED.value, TicketStatus.CLOSED.value]),
             tickets.c.auto_closed.is_(False),
+            tickets.c.body != "",  # blanked: its user was erased
             ticket_messages.c.author == Author.AGENT.value,
         )
         .order_by(tickets.c.id, ticket_messages.c.id)
@@ -185,10 +186,12 @@ def resolved_answers(conn: Connection) -> list[AnyRow]:
 
 
 def knowledge_version(conn: Connection) -> tuple[Any, ...]:
-    """Changes whenever an FAQ entry is added or a ticket is resolved or answered."""
+    """Changes whenever an FAQ entry is added, a ticket is resolved or answered, or a resolved
+    ticket's text is blanked (its user erased: what they wrote must leave the index too)."""
     faq = conn.execute(select(func.count(), func.max(faq_entries.c.id))).one()
+    blanked = func.sum(case((tickets.c.body == "", 1), else_=0))
     done = conn.execute(
-        select(func.count(), func.max(tickets.c.updated_at)).where(
+        select(func.count(), func.max(tickets.c.updated_at), blanked).where(
             tickets.c.status.in_([TicketStatus.RESOLVED.value, TicketStatus.CLOSED.value])
         )
     ).one()

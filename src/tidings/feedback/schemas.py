@@ -244,7 +244,18 @@ class MessageIn(BaseModel):
 class StatusIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    status: TicketStatus = Field(description="pending, resolved or closed")
+    status: TicketStatus = Field(
+        description="pending, resolved or closed",
+        json_schema_extra={"enum": [s.value for s in TicketStatus if s is not TicketStatus.OPEN]},
+    )
+
+    @field_validator("status")
+    @classmethod
+    def _not_open(cls, status: TicketStatus) -> TicketStatus:
+        """A ticket opens by itself: a user's message reopens it, an operator never does."""
+        if status is TicketStatus.OPEN:
+            raise ValueError("must be pending, resolved or closed")
+        return status
 
 
 class SlaPolicyIn(BaseModel):

@@ -6,22 +6,27 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
 from typing import Any
 
-from sqlalchemy import Connection
+import structlog
+from sqlalchemy import Connection, Engine
 
 from tidings.feedback import repository
-from tidings.feedback.exceptions import InvitationNotFound
+from tidings.feedback.exceptions import FaqNotFound
 from tidings.feedback.language import Bm25Index, search_terms
 from tidings.feedback.schemas import FaqIn, FaqOut, SuggestionList, SuggestionOut
 from tidings.feedback.service.tickets import visible_ticket
 from tidings.kit.clock import as_utc
+from tidings.kit.db import read_transaction
 from tidings.kit.ids import is_id, new_id
 from tidings.kit.tables import AnyRow
+
+log = structlog.get_logger(__name__)
 
 
 def _faq_out(row: AnyRow) -> FaqOut:
@@ -138,22 +143,66 @@ class KnowledgeIndex:
         return found[:limit]
 
 
-_cache: dict[str, tuple[tuple[Any, ...], KnowledgeIndex]] = {}
+REFRESH_SECONDS = 2.0
+"""How often a process asks whether the knowledge changed: the question is a count over the
+resolved tickets (about 20 ms at 50,000 on PostgreSQL), too dear to ask on every request."""
+
+
+@dataclass(slots=True)
+class _Cached:
+    version: tuple[Any, ...]
+    index: KnowledgeIndex
+    checked_at: float
+    building: bool = False
+
+
+_cache: dict[str, _Cached] = {}
 _lock = threading.Lock()
 
 
+def _build(conn: Connection) -> KnowledgeIndex:
+    faq = [FaqDoc(r.id, dict(r.question), dict(r.answer)) for r in repository.faq_all(conn)]
+    return KnowledgeIndex.build(faq, answered_tickets(repository.resolved_answers(conn)))
+
+
 def knowledge_index(conn: Connection) -> KnowledgeIndex:
-    """The index of this database, rebuilt when an FAQ entry is added or a ticket resolved."""
+    """The index of this database. The first request builds it; later ones use it and, every
+    `REFRESH_SECONDS`, ask whether an FAQ entry was added or a ticket resolved. Then a thread
+    builds the new index while the previous one keeps answering: a build takes seconds (12 s
+    at 55,000 answers), and no request waits for it."""
     key = str(conn.engine.url)
-    version = repository.knowledge_version(conn)
+    now = time.monotonic()
     cached = _cache.get(key)
-    if cached is not None and cached[0] == version:
-        return cached[1]
+    if cached is not None and now - cached.checked_at < REFRESH_SECONDS:
+        return cached.index
+    version = repository.knowledge_version(conn)
     with _lock:
-        faq = [FaqDoc(r.id, dict(r.question), dict(r.answer)) for r in repository.faq_all(conn)]
-        built = KnowledgeIndex.build(faq, answered_tickets(repository.resolved_answers(conn)))
-        _cache[key] = (version, built)
-    return built
+        cached = _cache.get(key)
+        if cached is None:
+            cached = _cache[key] = _Cached(version, _build(conn), now)
+            return cached.index
+        cached.checked_at = now
+        if version == cached.version or cached.building:
+            return cached.index
+        cached.building = True
+    threading.Thread(
+        target=_rebuild, args=(conn.engine, key), name="knowledge-index", daemon=True
+    ).start()
+    return cached.index
+
+
+def _rebuild(engine: Engine, key: str) -> None:
+    try:
+        with read_transaction(engine) as conn:
+            version = repository.knowledge_version(conn)
+            index = _build(conn)
+    except Exception:  # a thread has nobody to raise to
+        log.exception("feedback.knowledge_index.rebuild_failed")
+        # Never keep answering from an index known to be out of date (it may hold what an
+        # erased user wrote): the next request builds it, or fails where it can be seen.
+        _cache.pop(key, None)
+        return
+    _cache[key] = _Cached(version, index, time.monotonic())
 
 
 def suggestions_for_ticket(
@@ -176,7 +225,7 @@ def faq_answers(conn: Connection, text: str, *, locale: str, limit: int = 3) -> 
 def record_deflection(conn: Connection, *, user_id: str, faq_id: str, at: datetime) -> None:
     """The user read this FAQ answer and did not open a ticket (counted)."""
     if not is_id(faq_id, "faq") or repository.get_faq(conn, faq_id) is None:
-        raise InvitationNotFound(f"faq entry {faq_id} not found", field="faq_id")
+        raise FaqNotFound(f"faq entry {faq_id} not found", field="faq_id")
     repository.insert_deflection(
         conn, {"id": new_id("dfl"), "user_id": user_id, "faq_id": faq_id, "created_at": at}
     )

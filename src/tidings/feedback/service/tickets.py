@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -339,6 +340,15 @@ def close_quiet_pending(conn: Connection, *, now: datetime, after: timedelta) ->
     return len(rows)
 
 
+def _readable(text: str) -> str:
+    """Text a user sent from outside (SMS, email) without what a typed ticket may not hold
+    (control and invisible format characters such as bidi overrides): cleaned rather than
+    refused, as nobody is there to type it again."""
+    return "".join(
+        c for c in text if c in "\n\r\t" or unicodedata.category(c) not in ("Cc", "Cf", "Cs")
+    )
+
+
 def ticket_from_inbound(
     conn: Connection,
     *,
@@ -350,13 +360,14 @@ def ticket_from_inbound(
     at: datetime,
 ) -> str:
     """A ticket from a user's SMS or email (`followup.inbound.message`)."""
-    text = body.strip()[:5000] or "(empty)"
+    text = _readable(body).strip()[:5000] or "(empty)"
+    subject = _readable(subject or "").strip()[:100]
     ticket = open_ticket(
         conn,
         TicketIn.model_construct(
             user_id=user_id,
             channel=channel,
-            subject=(subject or None) and subject[:100],
+            subject=subject or None,
             body=text,
             category=None,
         ),

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from fastapi import APIRouter
+from pydantic import ValidationError
 from starlette.responses import RedirectResponse, Response
 
-from tidings.feedback.schemas import MessageIn, ResultsOut, SurveyOut, TicketOut
+from tidings.feedback.schemas import MessageIn, ResultsOut, StatusIn, SurveyOut, TicketOut
 from tidings.feedback.service import analysis, knowledge, surveys, tickets
 from tidings.feedback.types import Author, TicketStatus
 from tidings.kit.db import read_transaction, with_retry, write_transaction
@@ -22,6 +23,7 @@ from tidings.web.visit import OperatorForm
 router = APIRouter(prefix="/console", include_in_schema=False)
 
 _EMPTY_ANSWER = gettext_noop("Write the answer to send.")
+_UNSHOWABLE = gettext_noop("Remove the control or invisible characters from your text.")
 NPS_GROUPS = {
     "promoters": gettext_noop("Promoters (9-10)"),
     "passives": gettext_noop("Passives (7-8)"),
@@ -116,8 +118,11 @@ def ticket_page(ticket_id: str, console: Console, draft: int | None = None) -> R
 @router.post("/tickets/{ticket_id}/messages")
 def answer(ticket_id: str, console: Console, form: OperatorForm) -> Response:
     body = (form.get("body") or "").strip()
-    if not body or len(body) > 5000:
-        return _ticket_page(console, ticket_id, draft=body, error=_EMPTY_ANSWER, status_code=422)
+    try:
+        message = MessageIn(body=body, author=Author.AGENT)
+    except ValidationError:
+        error = _EMPTY_ANSWER if not body or len(body) > 5000 else _UNSHOWABLE
+        return _ticket_page(console, ticket_id, draft=body, error=error, status_code=422)
     context = console.visit.context
 
     def attempt() -> None:
@@ -125,7 +130,7 @@ def answer(ticket_id: str, console: Console, form: OperatorForm) -> Response:
             tickets.add_message(
                 conn,
                 ticket_id,
-                MessageIn(body=body, author=Author.AGENT),
+                message,
                 acting_user_id=None,
                 at=context.clock.now(),
             )
@@ -137,8 +142,8 @@ def answer(ticket_id: str, console: Console, form: OperatorForm) -> Response:
 @router.post("/tickets/{ticket_id}/status")
 def change_status(ticket_id: str, console: Console, form: OperatorForm) -> Response:
     try:
-        status = TicketStatus(form.get("status") or "")
-    except ValueError:
+        status = StatusIn.model_validate({"status": form.get("status") or ""}).status
+    except ValidationError:
         return _ticket_page(console, ticket_id, status_code=422)
     context = console.visit.context
 

@@ -25,6 +25,7 @@ router = APIRouter(include_in_schema=False)
 _EMPTY_QUESTION = gettext_noop("Write your question or complaint.")
 _TOO_LONG = gettext_noop("At most 5000 characters.")
 _ANSWER_ALL = gettext_noop("Please answer this question.")
+_UNSHOWABLE = gettext_noop("Remove the control or invisible characters from your text.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +82,7 @@ def _parse_ticket(visit: Visit, form: PostedForm) -> TicketIn | TicketForm:
         try:
             return TicketIn(user_id=visit.user_id, channel=Channel.WEB, body=body)
         except ValidationError:
-            error = _EMPTY_QUESTION
+            error = _UNSHOWABLE
     return TicketForm(body=body, error=error)
 
 
@@ -118,10 +119,15 @@ def ticket_page(ticket_id: str, visit: UserVisit) -> Response:
 def reply(ticket_id: str, visit: UserVisit, form: UserForm) -> Response:
     body = (form.get("body") or "").strip()
     context = visit.context
-    if not body or len(body) > 5000:
+    error = _EMPTY_QUESTION if not body else _TOO_LONG if len(body) > 5000 else None
+    if error is None:
+        try:
+            message = MessageIn(body=body, author=Author.USER)
+        except ValidationError:
+            error = _UNSHOWABLE
+    if error is not None:
         with read_transaction(context.engine) as conn:
             ticket = tickets.get_ticket(conn, ticket_id, acting_user_id=visit.user_id)
-        error = _EMPTY_QUESTION if not body else _TOO_LONG
         return visit.render(
             "app/ticket.html", status_code=422, ticket=ticket, error=error, active="tickets"
         )
@@ -131,7 +137,7 @@ def reply(ticket_id: str, visit: UserVisit, form: UserForm) -> Response:
             tickets.add_message(
                 conn,
                 ticket_id,
-                MessageIn(body=body, author=Author.USER),
+                message,
                 acting_user_id=visit.user_id,
                 at=context.clock.now(),
             )
@@ -169,7 +175,7 @@ def answer_survey(survey_id: str, visit: UserVisit, form: UserForm) -> Response:
         if question["kind"] == "text":
             if value:
                 answers[question["id"]] = value[:2000]
-        elif value.isdigit():
+        elif value.isascii() and value.isdigit():
             answers[question["id"]] = int(value)
         else:
             errors[question["id"]] = _ANSWER_ALL
