@@ -53,6 +53,16 @@ def request_fingerprint(request: Request, body: BaseModel | None) -> str:
     return hashlib.sha256(f"{request.method} {request.url.path}\n{canonical}".encode()).hexdigest()
 
 
+def replayed(stored: idempotency.StoredResponse, shown: Presenter = _as_stored) -> Response:
+    """The first answer given under an `Idempotency-Key`, again."""
+    return FastJSONResponse(
+        stored.body if stored.status >= 400 else shown(stored.body),
+        status_code=stored.status,
+        headers={"Idempotent-Replayed": "true"},
+        media_type=PROBLEM_JSON if stored.status >= 400 else None,
+    )
+
+
 def run_write(
     context: ApiContext,
     principal: Principal,
@@ -87,12 +97,7 @@ def run_write(
                     at=context.clock.now(),
                 )
                 if stored is not None:
-                    return FastJSONResponse(
-                        stored.body if stored.status >= 400 else shown(stored.body),
-                        status_code=stored.status,
-                        headers={"Idempotent-Replayed": "true"},
-                        media_type=PROBLEM_JSON if stored.status >= 400 else None,
-                    )
+                    return replayed(stored, shown)
             result = operation(conn)
             if isinstance(result, AppError):
                 status, answer = result.status, result.problem()

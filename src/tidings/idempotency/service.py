@@ -28,9 +28,20 @@ def claim(
     """None when this request owns the key now; the first result when it was used before."""
     if repository.try_insert(conn, principal, key, request_hash, at):
         return None
+    stored = answered(conn, principal=principal, key=key, request_hash=request_hash)
+    if stored is None:
+        raise IdempotencyKeyReused("a request with this key is still in progress")
+    return stored
+
+
+def answered(
+    conn: Connection, *, principal: str, key: str, request_hash: str
+) -> StoredResponse | None:
+    """The first result of a key already answered, without claiming the key (None: no answer
+    yet). For work that owns its transactions and is harmless run twice (a job's moment)."""
     row = repository.get(conn, principal, key)
     if row is None or row.response_status is None:
-        raise IdempotencyKeyReused("a request with this key is still in progress")
+        return None
     if row.request_hash != request_hash:
         raise IdempotencyKeyReused(
             "this Idempotency-Key was used with a different request", field="Idempotency-Key"
