@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from tidings.kit.clock import UtcDateTime
-from tidings.kit.text import PRINTABLE_PATTERN, DisplayText, ShortText, printable
+from tidings.kit.text import DisplayText, PrintableText, ShortText
 from tidings.risk.signals import RiskLevel
 from tidings.users.schemas import Email, Phone
 
@@ -26,17 +26,11 @@ def _ip(value: str) -> str:
 IpAddress = Annotated[
     str, StringConstraints(strip_whitespace=True, max_length=45), AfterValidator(_ip)
 ]
-DeviceId = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
-    AfterValidator(printable),
-    Field(json_schema_extra={"pattern": PRINTABLE_PATTERN}),
+DeviceId = PrintableText[
+    Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 ]
-UserAgent = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=500),
-    AfterValidator(printable),
-    Field(json_schema_extra={"pattern": PRINTABLE_PATTERN}),
+UserAgent = PrintableText[
+    Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 ]
 
 

@@ -11,7 +11,7 @@ from babel import Locale, UnknownLocaleError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from tidings.kit.money import CurrencyCode, Money, NonNegativeMoney, PositiveMoney
-from tidings.kit.text import PRINTABLE_PATTERN, ShortText, printable
+from tidings.kit.text import PrintableText, ShortText, printable
 
 _TIMEZONES = frozenset(available_timezones())
 
@@ -88,11 +88,8 @@ TimeZone = Annotated[
         examples=["Asia/Shanghai"],
     ),
 ]
-ExternalId = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=128),
-    AfterValidator(printable),
-    Field(json_schema_extra={"pattern": PRINTABLE_PATTERN}),
+ExternalId = PrintableText[
+    Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
 ]
 
 
