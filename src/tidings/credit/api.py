@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Response
 
 from tidings.api.auth import Context, CurrentPrincipal
 from tidings.api.writes import Write
@@ -34,7 +32,7 @@ from tidings.credit.service import (
     statements,
 )
 from tidings.kit.db import read_transaction
-from tidings.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from tidings.kit.pagination import DEFAULT_LIMIT, Limit, MomentCursor, Page
 
 router = APIRouter(prefix="/v1", tags=["credit"])
 
@@ -131,8 +129,8 @@ def statement(
     line_id: str,
     context: Context,
     principal: CurrentPrincipal,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: Annotated[str | None, Query(max_length=400)] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: MomentCursor = None,
 ) -> Page[StatementItem]:
     """The line's history — drawdowns, repayments, daily penalty entries — newest first."""
     with read_transaction(context.engine) as conn:

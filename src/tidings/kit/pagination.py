@@ -6,8 +6,9 @@ import base64
 import binascii
 import json
 from datetime import UTC, datetime
-from typing import Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 
+from fastapi import Query
 from pydantic import BaseModel
 
 from tidings.kit.clock import as_utc
@@ -18,6 +19,13 @@ T = TypeVar("T")
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
+
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+"""`?limit=`: at most this many items on a page (routes default it to `DEFAULT_LIMIT`)."""
+Cursor = Annotated[str | None, Query(max_length=200)]
+"""`?cursor=`: the `next_cursor` of the page before, over an id-ordered list."""
+MomentCursor = Annotated[str | None, Query(max_length=400)]
+"""`?cursor=` over a list ordered by (moment, id) (`encode_moment_cursor`)."""
 
 
 class InvalidCursor(AppError):

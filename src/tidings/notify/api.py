@@ -17,7 +17,7 @@ from tidings.api.errors import validation_problem
 from tidings.api.strict import validate_json_value
 from tidings.api.writes import PlainWrite, Write
 from tidings.kit.db import read_transaction, write_transaction
-from tidings.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from tidings.kit.pagination import DEFAULT_LIMIT, Cursor, Limit
 from tidings.notify import inbox, ingest, preferences, webhook_secrets
 from tidings.notify.cloudevents_http import BATCH, JSON, STRUCTURED, events_from_http
 from tidings.notify.delivery import authenticity, receipts
@@ -115,8 +115,8 @@ def list_inbox(
     user_id: str,
     context: Context,
     principal: CurrentPrincipal,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
     unread: bool = False,
 ) -> InboxPage:
     """The user's in-app notices, newest first, with the unread count."""
@@ -132,8 +132,8 @@ def list_notifications(
     user_id: str,
     context: Context,
     principal: CurrentPrincipal,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
 ) -> NotificationPage:
     """Every notice of the user, newest first, with each channel's delivery status and the
     reason it was held back or stopped (no consent, outside the window, …)."""
