@@ -8,9 +8,10 @@ from zoneinfo import available_timezones
 
 import phonenumbers
 from babel import Locale, UnknownLocaleError
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
 from tidings.kit.money import CurrencyCode, Money, NonNegativeMoney, PositiveMoney
+from tidings.kit.schemas import RequestBody
 from tidings.kit.text import PrintableText, ShortText, printable
 
 _TIMEZONES = frozenset(available_timezones())
@@ -93,9 +94,7 @@ ExternalId = PrintableText[
 ]
 
 
-class UserCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class UserCreate(RequestBody):
     external_id: ExternalId
     name: ShortText
     phone: Phone | None = None
@@ -106,9 +105,7 @@ class UserCreate(BaseModel):
     low_balance_threshold: NonNegativeMoney | None = None
 
 
-class UserUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class UserUpdate(RequestBody):
     name: ShortText | None = None
     phone: Phone | None = None
     email: Email | None = None
