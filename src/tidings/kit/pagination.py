@@ -5,8 +5,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
 from pydantic import BaseModel
@@ -43,6 +44,12 @@ class Page(BaseModel, Generic[T]):
 
 def encode_cursor(last_id: str) -> str:
     return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
+
+
+def next_cursor(rows: Sequence[Any], limit: int) -> str | None:
+    """The cursor to the page after the first `limit` of `rows`, read `limit + 1` at a time
+    so that one more row says another page follows; None on the last page."""
+    return encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
 
 
 def decode_cursor(cursor: str | None) -> str | None:
