@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from typing import Protocol, TypeVar
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Response
+from pydantic import BaseModel
+from sqlalchemy import Connection
 
 from tidings.api.auth import Context, CurrentPrincipal
 from tidings.api.writes import Write
@@ -34,9 +37,26 @@ from tidings.credit.service import (
     statements,
 )
 from tidings.kit.db import read_transaction
-from tidings.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from tidings.kit.pagination import DEFAULT_LIMIT, Limit, MomentCursor, Page
 
 router = APIRouter(prefix="/v1", tags=["credit"])
+
+_Body = TypeVar("_Body", bound=BaseModel, contravariant=True)
+
+
+class _Creates(Protocol[_Body]):
+    def __call__(
+        self, conn: Connection, data: _Body, /, *, acting_user_id: str | None, at: datetime
+    ) -> BaseModel: ...
+
+
+def _create(write: Write, body: _Body, operation: _Creates[_Body]) -> Response:
+    """A borrower's idempotent create (201): the service is told the body, who acts, and when."""
+    return write.run(
+        lambda conn: operation(conn, body, acting_user_id=write.acting_user_id, at=write.now),
+        body=body,
+        status_code=201,
+    )
 
 
 @router.get("/credit/products", response_model=list[ProductOut])
@@ -56,13 +76,7 @@ def save_product(body: ProductIn, write: Write) -> Response:
 @router.post("/credit/applications", status_code=201, response_model=ApplicationOut)
 def create_application(body: ApplicationCreate, write: Write) -> Response:
     """Apply for a credit line; the decision rule approves, rejects or refers it."""
-    return write.run(
-        lambda conn: applications.create_application(
-            conn, body, acting_user_id=write.acting_user_id, at=write.now
-        ),
-        body=body,
-        status_code=201,
-    )
+    return _create(write, body, applications.create_application)
 
 
 @router.get("/credit/applications/{application_id}", response_model=ApplicationOut)
@@ -131,8 +145,8 @@ def statement(
     line_id: str,
     context: Context,
     principal: CurrentPrincipal,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: Annotated[str | None, Query(max_length=400)] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: MomentCursor = None,
 ) -> Page[StatementItem]:
     """The line's history — drawdowns, repayments, daily penalty entries — newest first."""
     with read_transaction(context.engine) as conn:
@@ -151,13 +165,7 @@ def quote(body: QuoteIn, context: Context, principal: CurrentPrincipal) -> Quote
 @router.post("/credit/drawdowns", status_code=201, response_model=DrawdownOut)
 def create_drawdown(body: DrawdownCreate, write: Write) -> Response:
     """Borrow: the money lands in the main wallet, with its schedule."""
-    return write.run(
-        lambda conn: drawdowns.create_drawdown(
-            conn, body, acting_user_id=write.acting_user_id, at=write.now
-        ),
-        body=body,
-        status_code=201,
-    )
+    return _create(write, body, drawdowns.create_drawdown)
 
 
 @router.get("/credit/drawdowns/{drawdown_id}", response_model=DrawdownOut)
@@ -176,10 +184,4 @@ def get_drawdown(drawdown_id: str, context: Context, principal: CurrentPrincipal
 )
 def repay(body: RepaymentCreate, write: Write) -> Response:
     """Repay from the borrower's wallet: penalty, then interest, then principal."""
-    return write.run(
-        lambda conn: repayments.repay(
-            conn, body, acting_user_id=write.acting_user_id, at=write.now
-        ),
-        body=body,
-        status_code=201,
-    )
+    return _create(write, body, repayments.repay)

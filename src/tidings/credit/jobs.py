@@ -18,8 +18,10 @@ penalty day is written, and only the notice step due *now* is sent, never twice.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -34,6 +36,7 @@ from tidings.kit.db import is_sqlite, read_transaction, with_retry, write_transa
 from tidings.kit.errors import AppError
 from tidings.kit.ids import new_id
 from tidings.kit.money import money
+from tidings.kit.tables import AnyRow
 from tidings.users import service as users
 
 log = structlog.get_logger(__name__)
@@ -60,6 +63,50 @@ def _outbox_row(*, type: str, user_id: str, data: EventData, at: datetime) -> di
     }
 
 
+def _record_notices(
+    conn: Connection,
+    claimed: Iterable[tuple[str, str]],
+    *,
+    type: str,
+    at: datetime,
+    data: Callable[[AnyRow, str], EventData],
+) -> int:
+    """One event per claimed (installment, step), made by `data` from the installment's
+    figures and written in one batch; how many."""
+    steps = dict(claimed)
+    rows = [
+        _outbox_row(
+            type=type, user_id=figures.user_id, at=at, data=data(figures, steps[figures.id])
+        )
+        for figures in repository.notice_figures(conn, list(steps))
+    ]
+    repository.insert_events(conn, rows)
+    return len(rows)
+
+
+def _repayment_due(figures: AnyRow, step: str) -> EventData:
+    """A reminder `step` (`due_3`, `due_1`, `due_0`) days before an installment is due."""
+    return events.RepaymentDue.model_construct(
+        drawdown_id=figures.drawdown_id,
+        principal=money(int(figures.amount), figures.currency),
+        amount_due=money(int(figures.owed + figures.penalty), figures.currency),
+        due_date=figures.due_date,
+        days_before=DAYS_BEFORE[step],
+    )
+
+
+def _overdue(figures: AnyRow, step: str, *, today: date) -> EventData:
+    """An overdue notice at `step`, counting days on the borrower's own calendar (`today`)."""
+    return events.Overdue.model_construct(
+        drawdown_id=figures.drawdown_id,
+        amount_due=money(int(figures.owed), figures.currency),
+        due_date=figures.due_date,
+        days_overdue=(today - figures.due_date).days,
+        penalty=money(int(figures.penalty), figures.currency),
+        step=step,
+    )
+
+
 def send_reminders(conn: Connection, *, as_of: datetime) -> int:
     """Repayment reminders due at `as_of` in every borrower time zone; how many were sent."""
     sent = 0
@@ -67,26 +114,10 @@ def send_reminders(conn: Connection, *, as_of: datetime) -> int:
         local = as_of.astimezone(ZoneInfo(timezone))
         if local.hour < REMINDER_LOCAL_HOUR:
             continue
-        claimed = dict(
-            repository.claim_reminders(conn, timezone=timezone, today=local.date(), at=as_of)
+        claimed = repository.claim_reminders(conn, timezone=timezone, today=local.date(), at=as_of)
+        sent += _record_notices(
+            conn, claimed, type=events.REPAYMENT_DUE, at=as_of, data=_repayment_due
         )
-        rows = [
-            _outbox_row(
-                type=events.REPAYMENT_DUE,
-                user_id=figures.user_id,
-                at=as_of,
-                data=events.RepaymentDue.model_construct(
-                    drawdown_id=figures.drawdown_id,
-                    principal=money(int(figures.amount), figures.currency),
-                    amount_due=money(int(figures.owed + figures.penalty), figures.currency),
-                    due_date=figures.due_date,
-                    days_before=DAYS_BEFORE[claimed[figures.id]],
-                ),
-            )
-            for figures in repository.notice_figures(conn, list(claimed))
-        ]
-        repository.insert_events(conn, rows)
-        sent += len(rows)
     return sent
 
 
@@ -104,27 +135,10 @@ def record_overdue(conn: Connection, *, as_of: datetime) -> dict[str, int]:
                 conn, timezone=timezone, days=days, today=today, at=as_of
             )
             repository.refresh_penalty_totals(conn, timezone=timezone)
-        claimed = dict(
-            repository.claim_overdue_notices(conn, timezone=timezone, today=today, at=as_of)
+        claimed = repository.claim_overdue_notices(conn, timezone=timezone, today=today, at=as_of)
+        totals["overdue_notices"] += _record_notices(
+            conn, claimed, type=events.OVERDUE, at=as_of, data=partial(_overdue, today=today)
         )
-        rows = [
-            _outbox_row(
-                type=events.OVERDUE,
-                user_id=figures.user_id,
-                at=as_of,
-                data=events.Overdue.model_construct(
-                    drawdown_id=figures.drawdown_id,
-                    amount_due=money(int(figures.owed), figures.currency),
-                    due_date=figures.due_date,
-                    days_overdue=(today - figures.due_date).days,
-                    penalty=money(int(figures.penalty), figures.currency),
-                    step=claimed[figures.id],
-                ),
-            )
-            for figures in repository.notice_figures(conn, list(claimed))
-        ]
-        repository.insert_events(conn, rows)
-        totals["overdue_notices"] += len(rows)
     return totals
 
 

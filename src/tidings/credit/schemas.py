@@ -6,12 +6,13 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
 from tidings.credit.events import LimitChangeReason
 from tidings.credit.schedule import Method
 from tidings.kit.ids import ID_PATTERN
 from tidings.kit.money import CurrencyCode, Money, PositiveMoney
+from tidings.kit.schemas import RequestBody
 from tidings.kit.text import LongText, ShortText
 
 Ref = Annotated[str, StringConstraints(pattern=ID_PATTERN), Field(examples=["usr_01JD..."])]
@@ -19,10 +20,8 @@ ProductCode = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{1,32}$")]
 TermMonths = Annotated[int, Field(ge=1, le=360, examples=[3])]
 
 
-class ProductIn(BaseModel):
+class ProductIn(RequestBody):
     """A credit product: operators create or replace one by `code`."""
-
-    model_config = ConfigDict(extra="forbid")
 
     code: ProductCode
     name: ShortText
@@ -95,9 +94,7 @@ class InstallmentStatus(StrEnum):
     """Paid in full."""
 
 
-class ApplicationCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ApplicationCreate(RequestBody):
     user_id: Ref
     requested_limit: PositiveMoney
     product: ProductCode | None = Field(None, description="Product code; the default if absent.")
@@ -118,9 +115,7 @@ class ApplicationOut(BaseModel):
     decided_at: datetime | None = None
 
 
-class DecisionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class DecisionIn(RequestBody):
     decision: Literal["approve", "reject"]
     limit: PositiveMoney | None = Field(None, description="Approve: the limit (default requested).")
     reason: LongText | None = None
@@ -141,9 +136,7 @@ class LineOut(BaseModel):
     created_at: datetime
 
 
-class LimitIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class LimitIn(RequestBody):
     limit: PositiveMoney
     reason: LongText = Field(description="The internal record of why (never sent).")
     reason_code: LimitChangeReason = Field(
@@ -152,15 +145,11 @@ class LimitIn(BaseModel):
     )
 
 
-class AutoDebitIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class AutoDebitIn(RequestBody):
     enabled: bool
 
 
-class QuoteIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class QuoteIn(RequestBody):
     line_id: Ref
     amount: PositiveMoney
     term_months: TermMonths
@@ -218,9 +207,7 @@ class DrawdownOut(QuoteOut):
     settled_at: datetime | None = None
 
 
-class RepaymentCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RepaymentCreate(RequestBody):
     drawdown_id: Ref
     amount: PositiveMoney
     source: Ref | None = Field(None, description="A wallet of the borrower; main if absent.")

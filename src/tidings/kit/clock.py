@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime
-from typing import Annotated, Protocol
+from typing import Annotated, Any, Protocol
 
 from pydantic import AfterValidator, BeforeValidator, Field, TypeAdapter, ValidationError
 
@@ -53,35 +53,38 @@ def representable_utc(value: datetime) -> datetime:
 
 
 _RFC3339_START = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}")
-_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 _DATETIME = TypeAdapter(datetime)
 _DATE = TypeAdapter(date)
+
+
+def _read_strictly(
+    value: object, shape: re.Pattern[str], adapter: TypeAdapter[Any], complaint: str
+) -> object:
+    """A string of the right `shape`, parsed as JSON input is; anything that is not a string
+    is left to pydantic, and a string that does not read is refused with `complaint`."""
+    if not isinstance(value, str):
+        return value
+    if shape.match(value):
+        try:
+            return adapter.validate_strings(value, strict=True)
+        except ValidationError:
+            pass
+    raise ValueError(complaint)
 
 
 def read_time(value: object) -> object:
     """A moment in a request is a string that reads as one (`2026-12-06T08:00:00+08:00`),
     parsed here as JSON input is (pydantic alone would also read `"0.5"` as seconds since
     1970, and, validating strictly after a function, refuse the string altogether)."""
-    if not isinstance(value, str):
-        return value
-    if _RFC3339_START.match(value):
-        try:
-            return _DATETIME.validate_strings(value, strict=True)
-        except ValidationError:
-            pass
-    raise ValueError("must be an RFC 3339 time, e.g. 2026-12-06T08:00:00+08:00")
+    return _read_strictly(
+        value, _RFC3339_START, _DATETIME, "must be an RFC 3339 time, e.g. 2026-12-06T08:00:00+08:00"
+    )
 
 
 def read_date(value: object) -> object:
     """A calendar date in a request is a `YYYY-MM-DD` string, never a number of seconds."""
-    if not isinstance(value, str):
-        return value
-    if _ISO_DATE.fullmatch(value):
-        try:
-            return _DATE.validate_strings(value, strict=True)
-        except ValidationError:
-            pass
-    raise ValueError("must be a date written YYYY-MM-DD")
+    return _read_strictly(value, _ISO_DATE, _DATE, "must be a date written YYYY-MM-DD")
 
 
 UtcDateTime = Annotated[

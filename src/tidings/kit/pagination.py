@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
+from fastapi import Query
 from pydantic import BaseModel
 
 from tidings.kit.clock import as_utc
@@ -18,6 +20,13 @@ T = TypeVar("T")
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
+
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+"""`?limit=`: at most this many items on a page (routes default it to `DEFAULT_LIMIT`)."""
+Cursor = Annotated[str | None, Query(max_length=200)]
+"""`?cursor=`: the `next_cursor` of the page before, over an id-ordered list."""
+MomentCursor = Annotated[str | None, Query(max_length=400)]
+"""`?cursor=` over a list ordered by (moment, id) (`encode_moment_cursor`)."""
 
 
 class InvalidCursor(AppError):
@@ -35,6 +44,12 @@ class Page(BaseModel, Generic[T]):
 
 def encode_cursor(last_id: str) -> str:
     return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
+
+
+def next_cursor(rows: Sequence[Any], limit: int) -> str | None:
+    """The cursor to the page after the first `limit` of `rows`, read `limit + 1` at a time
+    so that one more row says another page follows; None on the last page."""
+    return encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
 
 
 def decode_cursor(cursor: str | None) -> str | None:

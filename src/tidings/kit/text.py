@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import unicodedata
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, Field, StringConstraints
 
@@ -146,22 +146,29 @@ JsonObject = Annotated[
 ]
 """Free JSON (event data): storable, at most 64 KB serialized."""
 
-DisplayText = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+_Bounds = TypeVar("_Bounds", bound=str)
+
+PrintableText = Annotated[
+    _Bounds, AfterValidator(printable), Field(json_schema_extra={"pattern": PRINTABLE_PATTERN})
+]
+"""Printable text within the bounds given, which come first because pydantic applies them
+in order: `PrintableText[Annotated[str, StringConstraints(max_length=200)]]`."""
+DisplaySafeText = Annotated[
+    _Bounds,
     AfterValidator(printable),
     AfterValidator(display_safe),
     Field(json_schema_extra={"pattern": DISPLAY_PATTERN}),
+]
+"""`PrintableText` without format characters either: text shown to a person as given."""
+
+DisplayText = DisplaySafeText[
+    Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 ]
 """Text shown to a person as it was given (a name): 1-100 printable characters, no format
 characters."""
 ShortText = DisplayText
 """A name, a label: 1-100 printable, display-safe characters."""
-LongText = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=500),
-    AfterValidator(printable),
-    AfterValidator(display_safe),
-    Field(json_schema_extra={"pattern": DISPLAY_PATTERN}),
+LongText = DisplaySafeText[
+    Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 ]
 """A memo or a reason: 1-500 printable, display-safe characters."""

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any
+from functools import partial
+from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -19,7 +19,9 @@ from tidings.api.writes import PlainWrite, Write
 from tidings.kit.db import read_transaction, write_transaction
 from tidings.kit.pagination import (
     DEFAULT_LIMIT,
-    MAX_LIMIT,
+    Cursor,
+    Limit,
+    MomentCursor,
     Page,
     decode_moment_cursor,
     encode_moment_cursor,
@@ -121,8 +123,8 @@ def list_inbox(
     user_id: str,
     context: Context,
     principal: CurrentPrincipal,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
     unread: bool = False,
 ) -> InboxPage:
     """The user's in-app notices, newest first, with the unread count."""
@@ -138,8 +140,8 @@ def list_notifications(
     user_id: str,
     context: Context,
     principal: CurrentPrincipal,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
 ) -> NotificationPage:
     """Every notice of the user, newest first, with each channel's delivery status and the
     reason it was held back or stopped (no consent, outside the window, …)."""
@@ -215,8 +217,8 @@ def consent_history(
     user_id: str,
     context: Context,
     principal: CurrentPrincipal,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: MomentCursor = None,
 ) -> Page[ConsentEventOut]:
     """The consent ledger: every grant and withdrawal, newest first, with how and by whom."""
     principal.require_self(user_id)
@@ -240,18 +242,28 @@ def verify_message(body: VerifyIn, context: Context, principal: CurrentPrincipal
 _ALIYUN_OK = {"code": 0, "msg": "成功"}
 
 
+class _AppliesBatch(Protocol):
+    def __call__(self, conn: Connection, /, *, at: datetime, report_status: bool) -> object: ...
+
+
 def _apply_aliyun_callback(
-    context: ApiContext,
-    token: str | None,
-    apply: Callable[[Connection, datetime, bool], object],
+    context: ApiContext, token: str | None, apply: _AppliesBatch
 ) -> dict[str, Any]:
     """Every Aliyun push: check the token, apply the batch in one transaction, answer OK.
 
     `apply` gets the connection, the time and whether status webhooks are configured."""
     check_callback_token(context, token)
     with write_transaction(context.engine) as conn:
-        apply(conn, context.clock.now(), context.settings.status_webhook_url is not None)
+        apply(
+            conn,
+            at=context.clock.now(),
+            report_status=context.settings.status_webhook_url is not None,
+        )
     return _ALIYUN_OK
+
+
+CallbackToken = Annotated[str | None, Query(max_length=200)]
+"""`?token=`: the shared secret Aliyun's push URLs carry (`TIDINGS_CALLBACK_TOKEN`)."""
 
 
 _CALLBACK_PROBLEMS: dict[int | str, dict[str, Any]] = {
@@ -263,29 +275,19 @@ _CALLBACK_PROBLEMS: dict[int | str, dict[str, Any]] = {
 def aliyun_sms_report(
     body: list[receipts.AliyunSmsReport],
     context: Context,
-    token: Annotated[str | None, Query(max_length=200)] = None,
+    token: CallbackToken = None,
 ) -> dict[str, Any]:
     """Aliyun SmsReport push: delivery reports keyed by our delivery id (`out_id`)."""
-    return _apply_aliyun_callback(
-        context,
-        token,
-        lambda conn, at, report_status: receipts.apply_sms_reports(
-            conn, body, at=at, report_status=report_status
-        ),
-    )
+    return _apply_aliyun_callback(context, token, partial(receipts.apply_sms_reports, reports=body))
 
 
 @router.post("/providers/aliyun/sms-up", tags=["providers"], responses=_CALLBACK_PROBLEMS)
 def aliyun_sms_up(
     body: list[receipts.AliyunSmsUp],
     context: Context,
-    token: Annotated[str | None, Query(max_length=200)] = None,
+    token: CallbackToken = None,
 ) -> dict[str, Any]:
     """Aliyun SmsUp push: replies; `T`, `TD` or `退订` withdraw SMS marketing consent."""
     return _apply_aliyun_callback(
-        context,
-        token,
-        lambda conn, at, report_status: receipts.apply_sms_replies(
-            conn, context.keyring, body, at=at, report_status=report_status
-        ),
+        context, token, partial(receipts.apply_sms_replies, keyring=context.keyring, replies=body)
     )

@@ -9,7 +9,7 @@ from sqlalchemy import Connection
 from tidings.kit.clock import as_utc
 from tidings.kit.errors import NotFound
 from tidings.kit.ids import is_id
-from tidings.kit.pagination import decode_cursor, encode_cursor
+from tidings.kit.pagination import decode_cursor, next_cursor
 from tidings.kit.tables import AnyRow
 from tidings.kit.visibility import visible_or_raise
 from tidings.notify import repository
@@ -64,7 +64,7 @@ def list_inbox(
     ]
     return InboxPage(
         items=items,
-        next_cursor=encode_cursor(rows[limit - 1].id) if len(rows) > limit else None,
+        next_cursor=next_cursor(rows, limit),
         unread_count=repository.unread_count(conn, user_id),
     )
 
@@ -100,7 +100,7 @@ def list_notifications(
             )
             for row in page
         ],
-        next_cursor=encode_cursor(page[-1].id) if len(rows) > limit else None,
+        next_cursor=next_cursor(rows, limit),
     )
 
 

@@ -147,22 +147,28 @@ def insert_deliveries(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         ring_after_commit(conn, Channel.DELIVERIES)
 
 
-def recent_deliveries(conn: Connection, user_ids: Sequence[str], since: datetime) -> list[AnyRow]:
-    """What was sent or planned for these users lately (for caps and provider limits)."""
-    stmt = (
+def _deliveries_since(
+    moment: ColumnElement[Any], user_ids: Sequence[str], since: datetime
+) -> Select[Any]:
+    """These users' deliveries whose `moment` is `since` or later, with their notice's kind
+    and category: what caps and provider limits count."""
+    return (
         select(
             deliveries.c.user_id,
             deliveries.c.channel,
-            deliveries.c.due_at,
+            moment,
             notifications.c.kind,
             notifications.c.category,
         )
         .join(notifications, notifications.c.id == deliveries.c.notification_id)
-        .where(
-            deliveries.c.user_id.in_(user_ids),
-            deliveries.c.due_at >= since,
-            deliveries.c.status.notin_(NOT_COUNTED),
-        )
+        .where(deliveries.c.user_id.in_(user_ids), moment >= since)
+    )
+
+
+def recent_deliveries(conn: Connection, user_ids: Sequence[str], since: datetime) -> list[AnyRow]:
+    """What was sent or planned for these users lately (for caps and provider limits)."""
+    stmt = _deliveries_since(deliveries.c.due_at, user_ids, since).where(
+        deliveries.c.status.notin_(NOT_COUNTED)
     )
     return list(conn.execute(stmt))
 
@@ -171,20 +177,8 @@ def sent_since(
     conn: Connection, user_ids: Sequence[str], *, category: Category, since: datetime
 ) -> list[AnyRow]:
     """What actually went out to these users in a category lately (not what is planned)."""
-    stmt = (
-        select(
-            deliveries.c.user_id,
-            deliveries.c.channel,
-            deliveries.c.sent_at,
-            notifications.c.kind,
-            notifications.c.category,
-        )
-        .join(notifications, notifications.c.id == deliveries.c.notification_id)
-        .where(
-            deliveries.c.user_id.in_(user_ids),
-            deliveries.c.sent_at >= since,
-            notifications.c.category == category,
-        )
+    stmt = _deliveries_since(deliveries.c.sent_at, user_ids, since).where(
+        notifications.c.category == category
     )
     return list(conn.execute(stmt))
 

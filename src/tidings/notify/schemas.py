@@ -8,6 +8,7 @@ from typing import Annotated, Any, Final, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from tidings.kit.clock import UtcDateTime
+from tidings.kit.schemas import RequestBody
 from tidings.kit.text import CONTROL_FREE_PATTERN, JsonObject, printable
 from tidings.notify.cloudevents_http import is_json_media_type, split_media_type
 from tidings.notify.types import Category, ChannelName
@@ -180,17 +181,13 @@ class NotificationPage(BaseModel):
     next_cursor: str | None
 
 
-class QuietHoursIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class QuietHoursIn(RequestBody):
     start: ClockTime = Field(examples=["22:00"])
     end: ClockTime = Field(examples=["08:00"])
 
 
-class PreferencesIn(BaseModel):
+class PreferencesIn(RequestBody):
     """Every field optional: only what is sent changes."""
-
-    model_config = ConfigDict(extra="forbid")
 
     channels: dict[Category, list[ChannelName]] | None = None
     kind_channels: dict[str, list[ChannelName] | None] | None = Field(
@@ -263,9 +260,7 @@ class ConsentEventOut(BaseModel):
     at: datetime
 
 
-class VerifyIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class VerifyIn(RequestBody):
     text: Annotated[str, StringConstraints(min_length=1, max_length=2000)] | None = None
     code: Annotated[str, StringConstraints(min_length=4, max_length=16)] | None = None
 

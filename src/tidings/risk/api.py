@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Query, Response
 from tidings.api.auth import Context, CurrentPrincipal
 from tidings.api.writes import Write
 from tidings.kit.db import read_transaction
-from tidings.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from tidings.kit.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
 from tidings.risk import audit, contact_changes, learning, service
 from tidings.risk.code_limits import limit_code_attempts
 from tidings.risk.schemas import (
@@ -147,8 +147,8 @@ def list_audit(
     principal: CurrentPrincipal,
     user_id: Annotated[str | None, Query(max_length=40)] = None,
     action: Annotated[str | None, Query(max_length=40)] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
 ) -> Page[AuditEntryOut]:
     """Security-relevant actions, newest first: an operator sees all (or one user's with
     `user_id`), a user only their own."""

@@ -8,10 +8,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
 from tidings.kit.clock import UtcDateTime
-from tidings.kit.text import PRINTABLE_PATTERN, DisplayText, ShortText, printable
+from tidings.kit.schemas import RequestBody
+from tidings.kit.text import DisplayText, PrintableText, ShortText
 from tidings.risk.signals import RiskLevel
 from tidings.users.schemas import Email, Phone
 
@@ -26,24 +27,16 @@ def _ip(value: str) -> str:
 IpAddress = Annotated[
     str, StringConstraints(strip_whitespace=True, max_length=45), AfterValidator(_ip)
 ]
-DeviceId = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
-    AfterValidator(printable),
-    Field(json_schema_extra={"pattern": PRINTABLE_PATTERN}),
+DeviceId = PrintableText[
+    Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 ]
-UserAgent = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=500),
-    AfterValidator(printable),
-    Field(json_schema_extra={"pattern": PRINTABLE_PATTERN}),
+UserAgent = PrintableText[
+    Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 ]
 
 
-class LoginCreate(BaseModel):
+class LoginCreate(RequestBody):
     """A login the app saw; `at` defaults to now (a past moment for late reports)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     device_id: DeviceId = Field(
         description="The app install's id: stored hashed, never shown in any message."
@@ -86,9 +79,7 @@ class SecurityChangeKind(StrEnum):
     """A payee added: a bank card to withdraw to, or a contact to send money to."""
 
 
-class SecurityChangeCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SecurityChangeCreate(RequestBody):
     kind: SecurityChangeKind
     at: UtcDateTime | None = None
 
@@ -100,9 +91,7 @@ class SecurityChangeOut(BaseModel):
     at: datetime
 
 
-class VerificationCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class VerificationCreate(RequestBody):
     code: Annotated[
         str,
         StringConstraints(strip_whitespace=True, min_length=1, max_length=16),
@@ -110,10 +99,8 @@ class VerificationCreate(BaseModel):
     ]
 
 
-class RiskOutcomeIn(BaseModel):
+class RiskOutcomeIn(RequestBody):
     """What an investigation, a chargeback or the owner's report established."""
-
-    model_config = ConfigDict(extra="forbid")
 
     fraudulent: bool
 
@@ -136,10 +123,8 @@ class AuditEntryOut(BaseModel):
     detail: dict[str, Any]
 
 
-class ContactChangeCreate(BaseModel):
+class ContactChangeCreate(RequestBody):
     """A new phone and/or email; a code goes to the current contact to confirm it."""
-
-    model_config = ConfigDict(extra="forbid")
 
     phone: Phone | None = None
     email: Email | None = None

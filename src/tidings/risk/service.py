@@ -15,7 +15,7 @@ from tidings.events import EventData
 from tidings.kit.clock import as_utc
 from tidings.kit.ids import new_id
 from tidings.kit.money import money
-from tidings.kit.pagination import Page, decode_cursor, encode_cursor
+from tidings.kit.pagination import Page, decode_cursor, next_cursor
 from tidings.privacy.crypto import Keyring
 from tidings.risk import audit, detectors, events, repository
 from tidings.risk.alerts import record_alert
@@ -281,5 +281,4 @@ def list_audit(
         )
         for r in rows[:limit]
     ]
-    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
-    return Page[AuditEntryOut](items=items, next_cursor=next_cursor)
+    return Page[AuditEntryOut](items=items, next_cursor=next_cursor(rows, limit))

@@ -8,10 +8,11 @@ from zoneinfo import available_timezones
 
 import phonenumbers
 from babel import Locale, UnknownLocaleError
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
 from tidings.kit.money import CurrencyCode, Money, NonNegativeMoney, PositiveMoney
-from tidings.kit.text import PRINTABLE_PATTERN, ShortText, printable
+from tidings.kit.schemas import RequestBody
+from tidings.kit.text import PrintableText, ShortText, printable
 
 _TIMEZONES = frozenset(available_timezones())
 
@@ -88,17 +89,12 @@ TimeZone = Annotated[
         examples=["Asia/Shanghai"],
     ),
 ]
-ExternalId = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=128),
-    AfterValidator(printable),
-    Field(json_schema_extra={"pattern": PRINTABLE_PATTERN}),
+ExternalId = PrintableText[
+    Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
 ]
 
 
-class UserCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class UserCreate(RequestBody):
     external_id: ExternalId
     name: ShortText
     phone: Phone | None = None
@@ -109,9 +105,7 @@ class UserCreate(BaseModel):
     low_balance_threshold: NonNegativeMoney | None = None
 
 
-class UserUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class UserUpdate(RequestBody):
     name: ShortText | None = None
     phone: Phone | None = None
     email: Email | None = None

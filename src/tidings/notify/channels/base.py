@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit, urlunsplit
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection
 
 from tidings.notify.types import (
@@ -23,6 +24,13 @@ from tidings.notify.types import (
 )
 
 SECRET_MASK = "****"  # noqa: S105 - what a secret is replaced with, not a secret
+
+
+class ProviderConfig(BaseModel):
+    """A provider's entry in `TIDINGS_*_PROVIDERS` (or a part of one): frozen, and a key we
+    do not know — a typo — stops the start rather than being ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 @dataclass(frozen=True, slots=True)

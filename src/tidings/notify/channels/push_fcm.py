@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from tidings.notify.channels._http import (
     DEFAULT_TIMEOUT_S,
@@ -26,7 +26,7 @@ from tidings.notify.channels._http import (
     post,
     utc_now,
 )
-from tidings.notify.channels.base import SECRET_MASK, describe, mask_url
+from tidings.notify.channels.base import SECRET_MASK, ProviderConfig, describe, mask_url
 from tidings.notify.channels.google_auth import ServiceAccount, ServiceAccountTokens
 from tidings.notify.types import (
     Category,
@@ -49,10 +49,8 @@ _PERMANENT_FCM_CODES = frozenset({"UNREGISTERED", "INVALID_ARGUMENT", "SENDER_ID
 to another project. (THIRD_PARTY_AUTH_ERROR is our APNs credential: transient.)"""
 
 
-class FcmSettings(BaseModel):
+class FcmSettings(ProviderConfig):
     """One FCM project (an entry of `TIDINGS_PUSH_PROVIDERS` with `"type": "fcm"`)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: Literal["fcm"] = "fcm"
     name: str = "fcm"

@@ -18,7 +18,7 @@ from typing import Literal
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import Field, SecretStr
 
 from tidings.notify.channels._http import (
     DEFAULT_TIMEOUT_S,
@@ -30,6 +30,7 @@ from tidings.notify.channels._http import (
 )
 from tidings.notify.channels.base import (
     SECRET_MASK,
+    ProviderConfig,
     RecipientRateLimited,
     describe,
     mask_identifier,
@@ -92,11 +93,9 @@ _PERMANENT_CODES = frozenset(
 per-number limit is permanent: no retry within the policy's minutes can help, fall back."""
 
 
-class AliyunTemplate(BaseModel):
+class AliyunTemplate(ProviderConfig):
     """One kind's approved Aliyun template: its TemplateCode and each variable as a Jinja2
     source, rendered like our own templates (sandbox, filters, the user's locale and zone)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     code: str = Field(min_length=1, max_length=64, description="The approved TemplateCode.")
     params: dict[str, str] = Field(
@@ -104,10 +103,8 @@ class AliyunTemplate(BaseModel):
     )
 
 
-class AliyunSmsSettings(BaseModel):
+class AliyunSmsSettings(ProviderConfig):
     """One Aliyun SMS account (an entry of `TIDINGS_SMS_PROVIDERS` with `"type": "aliyun"`)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: Literal["aliyun"] = "aliyun"
     name: str = "aliyun"

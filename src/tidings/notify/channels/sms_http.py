@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Literal
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import Field, SecretStr
 
 from tidings.notify.channels._http import (
     DEFAULT_TIMEOUT_S,
@@ -22,14 +22,12 @@ from tidings.notify.channels._http import (
     raise_for_status,
     utc_now,
 )
-from tidings.notify.channels.base import SECRET_MASK, describe, mask_url
+from tidings.notify.channels.base import SECRET_MASK, ProviderConfig, describe, mask_url
 from tidings.notify.types import ChannelName, OutgoingMessage, SendResult
 
 
-class HttpSmsSettings(BaseModel):
+class HttpSmsSettings(ProviderConfig):
     """One generic provider (an entry of `TIDINGS_SMS_PROVIDERS` with `"type": "http"`)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: Literal["http"] = "http"
     name: str = "http"

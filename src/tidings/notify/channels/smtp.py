@@ -16,10 +16,10 @@ from email.utils import format_datetime
 from typing import Literal
 
 import aiosmtplib
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from tidings.notify.channels._http import WallClock, utc_now
-from tidings.notify.channels.base import ChannelInfo, describe, mask_secret
+from tidings.notify.channels.base import ChannelInfo, ProviderConfig, describe, mask_secret
 from tidings.notify.types import (
     ChannelName,
     OutgoingMessage,
@@ -33,10 +33,8 @@ SmtpSecurity = Literal["plain", "starttls", "tls"]
 _UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 
 
-class SmtpSettings(BaseModel):
+class SmtpSettings(ProviderConfig):
     """One SMTP relay (an entry of `TIDINGS_EMAIL_PROVIDERS` with `"type": "smtp"`)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: Literal["smtp"] = "smtp"
     name: str = "smtp"

@@ -6,8 +6,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
+from tidings.kit.schemas import RequestBody
 from tidings.kit.text import JsonObject, LongText
 from tidings.notify.templates.schemas import BodySource, LocaleTag, TitleSource
 from tidings.notify.types import Category, ChannelName
@@ -35,12 +36,10 @@ class KindStatus(StrEnum):
     """Retired (`DELETE`): events of the type are accepted and produce nothing again."""
 
 
-class KindTemplates(BaseModel):
+class KindTemplates(RequestBody):
     """One locale's text. `title` and `body` serve the inbox and push (and email unless
     `email_subject`/`email_body` say otherwise); `sms` defaults to `body`. Jinja2, sandboxed,
     the event's `data` fields as variables; SMS without the signature (added)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     title: TitleSource
     body: BodySource
@@ -51,10 +50,8 @@ class KindTemplates(BaseModel):
     email_body: BodySource | None = None
 
 
-class KindDefinition(BaseModel):
+class KindDefinition(RequestBody):
     """What a kind is: how it is treated, which data it needs, and what it says."""
-
-    model_config = ConfigDict(extra="forbid")
 
     category: KindCategory
     channels: list[ChannelName] | None = Field(

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
@@ -24,6 +24,8 @@ from tidings.notify.templates.sms import is_gsm7
 from tidings.privacy import masking
 
 DEFAULT_LOCALE = "zh-CN"
+
+_Day = TypeVar("_Day", bound=date)
 
 _PURPOSES: dict[str, tuple[str, str]] = {
     "travel": ("旅行", "Travel"),
@@ -134,16 +136,21 @@ def mask_name(name: Any) -> str:
     return masking.mask_name(str(name))
 
 
-def _as_datetime(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, str):
+def _read(value: Any, kind: type[_Day], *, name: str, noun: str, written: str) -> _Day:
+    """`value` as a `kind`: one already, or an ISO string of one; a FilterError naming the
+    filter (`name`) otherwise."""
+    if isinstance(value, kind):
+        return value
+    if isinstance(value, str):
         try:
-            moment = datetime.fromisoformat(value)
+            return kind.fromisoformat(value)
         except ValueError as exc:
-            raise FilterError(f"local_time: {value!r} is not an RFC 3339 time") from exc
-    else:
-        raise FilterError(f"local_time: expected a time, got {type(value).__name__}")
+            raise FilterError(f"{name}: {value!r} is not {written}") from exc
+    raise FilterError(f"{name}: expected a {noun}, got {type(value).__name__}")
+
+
+def _as_datetime(value: Any) -> datetime:
+    moment = _read(value, datetime, name="local_time", noun="time", written="an RFC 3339 time")
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
@@ -168,15 +175,8 @@ def local_date(ctx: Context, value: Any) -> str:
     a full time is first moved to the user's time zone."""
     if isinstance(value, datetime) or (isinstance(value, str) and len(value) > 10):
         day = _as_datetime(value).astimezone(_zone(ctx)).date()
-    elif isinstance(value, date):
-        day = value
-    elif isinstance(value, str):
-        try:
-            day = date.fromisoformat(value)
-        except ValueError as exc:
-            raise FilterError(f"local_date: {value!r} is not a YYYY-MM-DD date") from exc
     else:
-        raise FilterError(f"local_date: expected a date, got {type(value).__name__}")
+        day = _read(value, date, name="local_date", noun="date", written="a YYYY-MM-DD date")
     locale = _locale(ctx)
     pattern = "M月d日" if is_chinese(locale) else "d MMM"
     return format_date(day, pattern, locale=babel_locale(locale))

@@ -8,8 +8,9 @@ from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, Field
 
+from tidings.kit.schemas import RequestBody
 from tidings.kit.text import JsonObject
 from tidings.notify.templates.render import canonical_locale
 from tidings.notify.types import ChannelName
@@ -46,11 +47,9 @@ TitleSource = Annotated[str, Field(min_length=1, max_length=1_000)]
 BodySource = Annotated[str, Field(min_length=1, max_length=MAX_SOURCE_CHARS)]
 
 
-class TemplateCreate(BaseModel):
+class TemplateCreate(RequestBody):
     """A new version for one (kind, channel, locale): a draft until a second operator
     approves it, in force once activated."""
-
-    model_config = ConfigDict(extra="forbid")
 
     kind: Kind
     channel: ChannelName
@@ -64,10 +63,8 @@ class TemplateCreate(BaseModel):
     )
 
 
-class TemplatePreview(BaseModel):
+class TemplatePreview(RequestBody):
     """Render a draft (or, without `body`, the template in force) with sample or given data."""
-
-    model_config = ConfigDict(extra="forbid")
 
     kind: Kind
     channel: ChannelName
