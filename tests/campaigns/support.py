@@ -8,16 +8,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
 from tests.helpers import cny, create_user, transfer
 from tests.notify.test_consent_at_send import deliver_everything as deliver_everything
+from tests.notify.test_consent_at_send import withdraw_quietly
 from tidings.app.context import AppContext
 from tidings.app.jobs import run_job
 from tidings.campaigns.models import campaign_recipients
-from tidings.kit.db import read_transaction, write_transaction
-from tidings.kit.ids import new_id
-from tidings.notify.models import consent_events, deliveries, notifications
+from tidings.kit.db import read_transaction
+from tidings.notify.models import deliveries, notifications
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 _keys = itertools.count(1)
@@ -56,22 +56,8 @@ def pay(client: TestClient, user: dict[str, Any], value: int, mcc: str) -> None:
 
 def turn_personalisation_off(context: AppContext, user_id: str, at: datetime) -> None:
     """The insights engineer's convention: a consent-ledger row, purpose personalisation,
-    channel all; the latest row is in force."""
-    with write_transaction(context.engine) as conn:
-        conn.execute(
-            insert(consent_events),
-            {
-                "id": new_id("cns"),
-                "user_id": user_id,
-                "channel": "all",
-                "purpose": "personalisation",
-                "granted": False,
-                "method": "api",
-                "actor": f"user:{user_id}",
-                "evidence": None,
-                "at": at,
-            },
-        )
+    channel all; the latest row is in force (written directly: it cancels nothing)."""
+    withdraw_quietly(context, user_id, purpose="personalisation", channel="all", at=at)
 
 
 def campaign_body(**overrides: Any) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from tests.campaigns.support import (
     campaign_deliveries,
     consenting_user,
     create_campaign,
+    deliver_everything,
     dispatch,
     launch,
     pay,
@@ -151,3 +152,29 @@ def test_no_personalised_campaign_reaches_a_user_who_turned_personalisation_off(
     assert {d.user_id for d in campaign_deliveries(context, personal["id"])} == {said_yes["id"]}
     # A generic campaign may still reach them, with consent.
     assert said_no["id"] in recipients(context, generic["id"])
+
+
+def test_a_personalised_campaign_planned_before_personalisation_was_turned_off_is_cancelled(
+    client: TestClient, context: AppContext, clock: FixedClock
+) -> None:
+    """Frozen and planned while the user was in; turned off before the worker sent it (a
+    ledger row that cancelled nothing): the send-time check stops it, the report counts it
+    as refused, and the generic campaign still goes."""
+    clock.at = NOW
+    user = consenting_user(client)
+    personal = create_campaign(client, personalised=True)
+    generic = create_campaign(client)
+    launch(client, personal["id"])
+    launch(client, generic["id"])
+    dispatch(context)
+    assert [d.status for d in campaign_deliveries(context, personal["id"])] == ["pending"]
+    turn_personalisation_off(context, user["id"], NOW + timedelta(seconds=1))
+    clock.at = NOW + timedelta(minutes=1)
+    deliver_everything(context)
+
+    [stopped] = campaign_deliveries(context, personal["id"])
+    assert (stopped.status, stopped.reason) == ("cancelled", "personalisation_off")
+    [went] = campaign_deliveries(context, generic["id"])
+    assert went.status == "sent"
+    report = client.get(f"/v1/campaigns/{personal['id']}/report").json()
+    assert report["suppressed"]["no_consent"] == 1

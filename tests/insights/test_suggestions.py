@@ -14,7 +14,14 @@ from tests.helpers import create_user
 from tests.insights.builders import fix_clock, move_to, sub_wallet, told
 from tests.insights.test_spending_api import HOTEL, as_user, pay
 from tests.ledger.builders import cny, top_up, transfer
-from tests.notify.test_consent_at_send import deliver_everything, deliveries, shanghai, sink, utc
+from tests.notify.test_consent_at_send import (
+    deliver_everything,
+    deliveries,
+    shanghai,
+    sink,
+    utc,
+    withdraw_quietly,
+)
 from tests.notify.test_unsubscribe import post_event
 from tidings.app.context import AppContext
 from tidings.app.jobs import run_job
@@ -246,6 +253,11 @@ def found_at_night(
     relay_once(context, PlannerPolicy())
 
 
+def marketing_in_inbox(client: TestClient, user_id: str) -> list[str]:
+    items = client.get(f"/v1/users/{user_id}/inbox").json()["items"]
+    return [item["kind"] for item in items if item["category"] == "marketing"]
+
+
 def test_a_suggestion_found_at_night_waits_for_the_window_and_goes_where_consented(
     client: TestClient, context: AppContext, clock: FixedClock, traveller: dict[str, Any]
 ) -> None:
@@ -273,14 +285,53 @@ def test_turning_personalisation_off_cancels_what_waits_for_the_window(
     [suggestion] = deliveries(client, traveller, SUB_WALLET_SUGGESTION)
     promotions = deliveries(client, traveller, PROMOTION)
     assert sorted(p["inbox"][:2] for p in promotions) == [
-        ("cancelled", "no_consent"),  # the personalised one
+        ("cancelled", "personalisation_off"),  # the personalised one
         ("pending", "marketing_window"),  # the generic one still goes
     ]
     for channel in ("inbox", "sms"):
-        assert suggestion[channel][:2] == ("cancelled", "no_consent")
+        assert suggestion[channel][:2] == ("cancelled", "personalisation_off")
     move_to(clock, 2026, 11, 3, 8)
     deliver_everything(context)
     assert SUB_WALLET_SUGGESTION not in {m["kind"] for m in sink(context, "sms")}
-    inbox = client.get(f"/v1/users/{user_id}/inbox").json()["items"]
-    marketing = [item["kind"] for item in inbox if item["category"] == "marketing"]
-    assert marketing == [PROMOTION]
+    assert marketing_in_inbox(client, user_id) == [PROMOTION]
+
+
+def test_a_suggestion_recorded_before_personalisation_is_turned_off_is_not_sent(
+    client: TestClient, context: AppContext, clock: FixedClock, traveller: dict[str, Any]
+) -> None:
+    """The job records the suggestion at 10:00; seconds later, before the relay has planned
+    it (nothing pending to cancel yet), the user turns personalisation off."""
+    user_id = traveller["id"]
+    consent(client, user_id, channels={"marketing": ["inbox", "sms"]})
+    consent(client, user_id, marketing_consent={"inbox": True, "sms": True})
+    assert run_suggestions(context)["suggestions"] == 1
+    consent(client, user_id, personalised_marketing=False)
+    deliver_everything(context)
+    assert sink(context, "sms") == []
+    assert marketing_in_inbox(client, user_id) == []
+    [refused] = deliveries(client, traveller, SUB_WALLET_SUGGESTION)
+    assert {c: d[:2] for c, d in refused.items()} == {
+        "inbox": ("suppressed", "personalisation_off"),
+        "sms": ("suppressed", "personalisation_off"),
+    }
+
+
+def test_a_suggestion_planned_while_personalisation_was_on_is_cancelled_at_send(
+    client: TestClient, context: AppContext, clock: FixedClock, traveller: dict[str, Any]
+) -> None:
+    """Planned at 22:00 for the 08:00 window; personalisation turned off at 23:00 by a ledger
+    row that cancelled nothing (an import): the dispatcher's own check stops it at 08:00."""
+    found_at_night(client, context, clock, traveller, "inbox", "sms")
+    [waiting] = deliveries(client, traveller, SUB_WALLET_SUGGESTION)
+    assert {d[:2] for d in waiting.values()} == {("pending", "marketing_window")}
+    at = shanghai(2, 23)
+    withdraw_quietly(context, traveller["id"], purpose="personalisation", channel="all", at=at)
+    move_to(clock, 2026, 11, 3, 8)
+    deliver_everything(context)
+    assert sink(context, "sms") == []
+    assert marketing_in_inbox(client, traveller["id"]) == []
+    [stopped] = deliveries(client, traveller, SUB_WALLET_SUGGESTION)
+    assert {c: d[:2] for c, d in stopped.items()} == {
+        "inbox": ("cancelled", "personalisation_off"),
+        "sms": ("cancelled", "personalisation_off"),
+    }

@@ -67,7 +67,14 @@ def sink(context: AppContext, channel: str) -> list[dict[str, Any]]:
     return [line for line in lines if line["channel"] == channel]
 
 
-def promote(client: TestClient, user: dict[str, Any], title: str = "双十二满减") -> None:
+def promote(
+    client: TestClient,
+    user: dict[str, Any],
+    title: str = "双十二满减",
+    *,
+    personalised: bool = False,
+) -> None:
+    data = {"campaign_id": f"cmp-{next(_events)}", "title": title, "body": "满100减20"}
     response = client.post(
         "/v1/events",
         json={
@@ -76,10 +83,32 @@ def promote(client: TestClient, user: dict[str, Any], title: str = "双十二满
             "source": "urn:campaigns",
             "type": PROMOTION,
             "subject": user["id"],
-            "data": {"campaign_id": f"cmp-{next(_events)}", "title": title, "body": "满100减20"},
+            "data": {**data, "personalised": personalised},
         },
     )
     assert response.status_code == 202, response.text
+
+
+def withdraw_quietly(
+    context: AppContext, user_id: str, *, purpose: str, channel: str, at: datetime
+) -> None:
+    """A withdrawal written to the consent ledger by a path that cancels nothing (an import,
+    a row committed while the batch was being claimed): only the send-time check sees it."""
+    with write_transaction(context.engine) as conn:
+        repository.insert_consent_event(
+            conn,
+            {
+                "id": new_id("cns"),
+                "user_id": user_id,
+                "channel": channel,
+                "purpose": purpose,
+                "granted": False,
+                "method": "import",
+                "actor": "operator",
+                "evidence": "CRM export 2026-11-24",
+                "at": at,
+            },
+        )
 
 
 def marketing_user(
@@ -202,21 +231,9 @@ def test_a_claimed_batch_is_checked_against_the_consent_ledger_as_it_stands(
     user = marketing_user(client, inbox=True, sms=True)
     promote(client, user)
     deliver_everything(context)
-    with write_transaction(context.engine) as conn:
-        repository.insert_consent_event(
-            conn,
-            {
-                "id": new_id("cns"),
-                "user_id": user["id"],
-                "channel": "sms",
-                "purpose": "marketing",
-                "granted": False,
-                "method": "import",
-                "actor": "operator",
-                "evidence": "CRM export 2026-11-24",
-                "at": shanghai(24, 7, 40),
-            },
-        )
+    withdraw_quietly(
+        context, user["id"], purpose="marketing", channel="sms", at=shanghai(24, 7, 40)
+    )
     clock.at = shanghai(24, 8)
     deliver_everything(context)
     assert sink(context, "sms") == []
@@ -346,3 +363,76 @@ def test_cancellations_on_withdrawal_reach_the_status_webhook_subscriber(
     assert [(c["channel"], c["status"], c["reason"]) for c in changes] == [
         ("sms", "cancelled", "no_consent")
     ]
+
+
+# -- personalised marketing (PIPL art. 24): turned off between the event and the send -------
+
+
+def test_a_personalised_promotion_posted_before_personalisation_is_turned_off_is_not_sent(
+    client: TestClient, context: AppContext, clock: FixedClock
+) -> None:
+    """Posted at 07:31, not yet relayed when the user turns personalisation off at 07:32:
+    no delivery existed to cancel, so the planner itself must refuse it."""
+    user = marketing_user(client, inbox=True, sms=True)
+    promote(client, user, "你常去的餐厅满减", personalised=True)
+    clock.at = shanghai(24, 7, 32)
+    turned_off = client.put(
+        f"/v1/users/{user['id']}/preferences", json={"personalised_marketing": False}
+    )
+    assert turned_off.json()["personalised_marketing"] is False
+    clock.at = shanghai(24, 8)
+    deliver_everything(context)
+    assert sink(context, "sms") == []
+    assert client.get(f"/v1/users/{user['id']}/inbox").json()["items"] == []
+    [refused] = deliveries(client, user)
+    for channel in ("inbox", "sms"):
+        assert refused[channel][:2] == ("suppressed", "personalisation_off")
+
+
+def test_a_generic_promotion_still_goes_when_personalisation_is_off(
+    client: TestClient, context: AppContext, clock: FixedClock
+) -> None:
+    clock.at = shanghai(24, 10)
+    user = marketing_user(client, inbox=True, sms=True)
+    client.put(f"/v1/users/{user['id']}/preferences", json={"personalised_marketing": False})
+    promote(client, user, "会员日", personalised=False)
+    promote(client, user, "你常去的餐厅满减", personalised=True)
+    deliver_everything(context)
+    [sms] = sink(context, "sms")
+    assert "会员日" in sms["body"]
+    [item] = client.get(f"/v1/users/{user['id']}/inbox").json()["items"]
+    assert "会员日" in item["title"] + item["body"]
+    personalised, generic = deliveries(client, user)  # newest first
+    assert {c: d[:2] for c, d in generic.items()} == {
+        "inbox": ("sent", None),
+        "sms": ("sent", None),
+    }
+    assert {c: d[:2] for c, d in personalised.items()} == {
+        "inbox": ("suppressed", "personalisation_off"),
+        "sms": ("suppressed", "personalisation_off"),
+    }
+
+
+def test_personalisation_turned_off_after_planning_cancels_at_send(
+    client: TestClient, context: AppContext, clock: FixedClock
+) -> None:
+    """Planned at 07:31 for the 08:00 window while personalisation was on; a ledger row that
+    cancelled nothing turned it off at 07:40: at 08:00 the personalised one is cancelled on
+    every channel, the generic one goes."""
+    user = marketing_user(client, inbox=True, sms=True)
+    promote(client, user, "会员日", personalised=False)
+    promote(client, user, "你常去的餐厅满减", personalised=True)
+    relay_once(context, PlannerPolicy())
+    assert [d["sms"][:2] for d in deliveries(client, user)] == [("pending", "marketing_window")] * 2
+    at = shanghai(24, 7, 40)
+    withdraw_quietly(context, user["id"], purpose="personalisation", channel="all", at=at)
+    clock.at = shanghai(24, 8)
+    deliver_everything(context)
+    [sms] = sink(context, "sms")
+    assert "会员日" in sms["body"]
+    personalised, generic = deliveries(client, user)
+    assert {c: d[:2] for c, d in personalised.items()} == {
+        "inbox": ("cancelled", "personalisation_off"),
+        "sms": ("cancelled", "personalisation_off"),
+    }
+    assert {c: d[0] for c, d in generic.items()} == {"inbox": "sent", "sms": "sent"}

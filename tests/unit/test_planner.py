@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -46,6 +47,7 @@ PROMOTION = "marketing.promotion"
 LOGIN_NEW_DEVICE = "security.login.new_device"
 VERIFICATION_CODE = "security.verification.code"
 OVERDUE = "credit.overdue"
+SUGGESTION = "marketing.sub_wallet.suggestion"
 NIGHT = QuietHours(time(22), time(8))
 
 
@@ -60,13 +62,14 @@ def intent(
     *,
     collection: bool = False,
     channels: tuple[ChannelName, ...] | None = None,
+    data: dict[str, Any] | None = None,
 ) -> Intent:
     return Intent(
         kind=kind,
         category=category,
         user_id="u1",
         event_id="e1",
-        data={},
+        data=data or {},
         occurred_at=datetime(2024, 1, 1, tzinfo=UTC),
         collection=collection,
         channels=channels,
@@ -82,6 +85,7 @@ def prefs(
     consent: frozenset[ChannelName] = frozenset(),
     reachable: frozenset[ChannelName] = frozenset({INBOX, PUSH, SMS, EMAIL}),
     kind_channels: dict[str, tuple[ChannelName, ...]] | None = None,
+    personalised: bool = True,
 ) -> Preferences:
     return Preferences(
         timezone=timezone,
@@ -91,6 +95,7 @@ def prefs(
         marketing_consent=consent,
         reachable=reachable,
         kind_channels=kind_channels or {},
+        personalised=personalised,
     )
 
 
@@ -919,6 +924,47 @@ def test_recheck_cancels_marketing_whose_consent_was_withdrawn() -> None:
         intent(PROMOTION, MARKETING), SMS, prefs(consent=frozenset({INBOX})), [], POLICY, now
     )
     assert check == SendCheck("cancelled", "no_consent")
+
+
+PERSONALISED = (
+    intent(SUGGESTION, MARKETING),
+    intent(PROMOTION, MARKETING, data={"personalised": True}),
+)
+GENERIC = (
+    intent(PROMOTION, MARKETING),
+    intent(PROMOTION, MARKETING, data={"personalised": False}),
+)
+
+
+def test_personalisation_off_suppresses_personalised_marketing_on_every_channel() -> None:
+    now = local(SHANGHAI, 2024, 11, 25, 10)
+    off = prefs(channels={MARKETING: (INBOX, SMS)}, consent=frozenset({SMS}), personalised=False)
+    for notice in PERSONALISED:
+        planned = by_channel(plan(notice, off, [], POLICY, now))
+        assert {c: (d.status, d.reason) for c, d in planned.items()} == {
+            INBOX: ("suppressed", "personalisation_off"),
+            SMS: ("suppressed", "personalisation_off"),
+        }, notice
+    for notice in GENERIC:
+        planned = by_channel(plan(notice, off, [], POLICY, now))
+        assert {c: (d.status, d.reason) for c, d in planned.items()} == {
+            INBOX: ("suppressed", "no_consent"),
+            SMS: ("pending", None),
+        }, notice
+
+
+def test_recheck_cancels_personalised_marketing_once_personalisation_is_off() -> None:
+    now = local(SHANGHAI, 2024, 11, 25, 10)
+    off = prefs(consent=frozenset({INBOX, SMS}), personalised=False)
+    for notice in PERSONALISED:
+        for channel in (INBOX, SMS):
+            check = recheck_marketing(notice, channel, off, [], POLICY, now)
+            assert check == SendCheck("cancelled", "personalisation_off"), (notice, channel)
+    for notice in GENERIC:
+        assert recheck_marketing(notice, SMS, off, [], POLICY, now) == SendCheck("send")
+    on = replace(off, personalised=True)
+    for notice in PERSONALISED:
+        assert recheck_marketing(notice, SMS, on, [], POLICY, now) == SendCheck("send")
 
 
 def test_recheck_moves_marketing_found_outside_the_window_to_the_next_opening() -> None:

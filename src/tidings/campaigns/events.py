@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from types import MappingProxyType
+from typing import Any, Final
 
 from tidings.events import EventData, EventType
 from tidings.kit.text import LongText, ShortText
@@ -13,6 +16,22 @@ from tidings.privacy.crypto import Keyring
 PROMOTION = "marketing.promotion"
 SUB_WALLET_SUGGESTION = "marketing.sub_wallet.suggestion"
 CAMPAIGN_CANCELLED = "campaigns.campaign.cancelled"
+
+PERSONALISED_WHEN: Final[Mapping[str, str | None]] = MappingProxyType(
+    {SUB_WALLET_SUGGESTION: None, PROMOTION: "personalised"}
+)
+"""Marketing chosen by the user's own spending or behaviour (PIPL art. 24), which turning
+`personalised_marketing` off stops: event type → the boolean data field that makes a message
+of it personalised (None: every one is). The one definition; the engine reads it in Python
+(`is_personalised`) and in SQL."""
+
+
+def is_personalised(kind: str, data: Mapping[str, Any]) -> bool:
+    """Whether a message of `kind` with `data` was chosen by the user's spending or behaviour."""
+    if kind not in PERSONALISED_WHEN:
+        return False
+    flag = PERSONALISED_WHEN[kind]
+    return flag is None or data.get(flag) is True
 
 
 class Promotion(EventData):

@@ -405,7 +405,9 @@ def suppressions(conn: Connection, campaign_id: str) -> dict[str, int]:
         .select_from(_NOTICE_DELIVERIES)
         .where(
             notifications.c.event_id == campaign_id,
-            deliveries.c.reason.in_(("no_consent", "marketing_window", "cap")),
+            deliveries.c.reason.in_(
+                ("no_consent", "personalisation_off", "marketing_window", "cap")
+            ),
         )
         .group_by(deliveries.c.reason)
     )

@@ -423,8 +423,11 @@ def report(conn: Connection, campaign_id: str) -> ReportOut:
             recipients=control_n, converted=control_converted, conversion_rate=control_rate
         ),
         suppressed=Suppressed(
-            # Refused at planning (counted) plus refused later, at sending (delivery rows).
-            no_consent=row.suppressed_no_consent + held.get("no_consent", 0),
+            # Refused at planning (counted) plus refused later, at sending (delivery rows),
+            # personalised marketing turned off since the audience was frozen included.
+            no_consent=row.suppressed_no_consent
+            + held.get("no_consent", 0)
+            + held.get("personalisation_off", 0),
             outside_window=held.get("marketing_window", 0),
             capped=held.get("cap", 0),
         ),

@@ -13,8 +13,10 @@ per channel with consent, each either
 
 A channel without marketing consent (the latest consent-ledger row, the inbox included)
 gets no row: the send is counted (`BulkPlan.no_consent`) for the caller's report.
-Quiet hours, and consent or caps that change later, are applied again by the dispatcher
-just before sending (`planner.recheck_marketing`), as for every marketing delivery.
+Quiet hours, and consent, personalised marketing or caps that change later, are applied
+again by the dispatcher just before sending (`planner.recheck_marketing`), as for every
+marketing delivery. Personalisation itself is not planned here: the caller's audience of a
+personalised campaign already leaves out who turned it off.
 The caller (the composition root) hands the audience over as a SELECT, so the engine never
 imports the domain that chose it.
 """

@@ -11,8 +11,8 @@ daily limit, the digest) spare the inbox: it interrupts nobody, so it always lan
 consent does not: it is per channel, the inbox included, and off until granted (PIPL).
 
 The dispatcher asks again when a marketing delivery is about to go (`recheck_marketing`):
-consent may have been withdrawn, the window may have closed, the caps may be full since the
-notice was planned.
+consent or personalised marketing may have been withdrawn, the window may have closed, the
+caps may be full since the notice was planned.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from types import MappingProxyType
 from typing import Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from tidings.campaigns.events import is_personalised
 from tidings.kit.clock import as_utc
 from tidings.notify.types import (
     Category,
@@ -41,6 +42,7 @@ Reason = Literal[
     "quiet_hours",
     "marketing_window",
     "no_consent",
+    "personalisation_off",
     "cap",
     "sms_limit",
     "unreachable",
@@ -446,6 +448,12 @@ def lacks_marketing_consent(channel: ChannelName, prefs: Preferences) -> bool:
     return channel not in prefs.marketing_consent
 
 
+def unwanted_personalisation(intent: Intent, prefs: Preferences) -> bool:
+    """Marketing chosen by the user's own spending or behaviour (a suggestion, a personalised
+    promotion) goes only while personalised marketing is on (PIPL art. 24), on any channel."""
+    return not prefs.personalised and is_personalised(intent.kind, intent.data)
+
+
 def goes_to_digest(intent: Intent, channel: ChannelName, prefs: Preferences) -> bool:
     """Low-value notices wait for one daily summary instead of interrupting; the inbox copy
     lands anyway, and a collection notice is never bundled (it must stand on its own)."""
@@ -528,13 +536,16 @@ def over_sms_limit(
 def plan_route(
     route: Route, context: PlanningContext, counted: Sequence[SentRecord]
 ) -> PlannedDelivery:
-    """Apply every rule to one channel, in order: consent, time, digest, caps, limits."""
+    """Apply every rule to one channel, in order: personalisation and consent, time, digest,
+    caps, limits."""
     intent, channel, now = context.intent, route.channel, context.now
     interrupts = channel is not ChannelName.INBOX
 
     def suppressed(reason: Reason) -> PlannedDelivery:
         return PlannedDelivery(channel, now, DeliveryStatus.SUPPRESSED, reason)
 
+    if intent.category is Category.MARKETING and unwanted_personalisation(intent, context.prefs):
+        return suppressed("personalisation_off")
     if intent.category is Category.MARKETING and lacks_marketing_consent(channel, context.prefs):
         return suppressed("no_consent")
     slot = schedule(channel, context)
@@ -650,7 +661,7 @@ class SendDecision(StrEnum):
     PENDING = DeliveryStatus.PENDING.value
     """Wait until `due_at`: the window or quiet hours closed since it was planned."""
     CANCELLED = DeliveryStatus.CANCELLED.value
-    """Consent was withdrawn since it was planned."""
+    """Consent (or personalised marketing) was withdrawn since it was planned."""
     SUPPRESSED = DeliveryStatus.SUPPRESSED.value
     """Not today: the cap is full, or quiet hours leave no time to send."""
 
@@ -673,12 +684,15 @@ def recheck_marketing(
     policy: PlannerPolicy,
     now: datetime,
 ) -> SendCheck:
-    """The marketing rules again, as they stand at `now`: consent (withdrawn since planning
-    cancels), the window and quiet hours (closed since: wait for the next opening) and the
-    caps (`sent` is what actually went out, plus what this batch already lets go)."""
+    """The marketing rules again, as they stand at `now`: personalised marketing and consent
+    (turned off or withdrawn since planning cancels), the window and quiet hours (closed
+    since: wait for the next opening) and the caps (`sent` is what actually went out, plus
+    what this batch already lets go)."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     now = now.astimezone(UTC)
+    if unwanted_personalisation(intent, prefs):
+        return SendCheck(SendDecision.CANCELLED, "personalisation_off")
     if lacks_marketing_consent(channel, prefs):
         return SendCheck(SendDecision.CANCELLED, "no_consent")
     zone = user_zone(prefs, policy)

@@ -8,6 +8,7 @@ channel, the in-app inbox included, and off until the user grants it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, time
 from typing import Any
 
@@ -18,6 +19,7 @@ from tidings.kit.errors import Unprocessable
 from tidings.kit.ids import new_id
 from tidings.notify import devices, repository, webhook_secrets
 from tidings.notify.channels.destinations import PrivateDestinationError, check_literal_destination
+from tidings.notify.planner import Reason
 from tidings.notify.rules import RULES
 from tidings.notify.schemas import (
     ALL_CHANNELS,
@@ -84,6 +86,31 @@ def _quiet_hours(start: str | None, end: str | None) -> QuietHours | None:
     return QuietHours(start=time.fromisoformat(start), end=time.fromisoformat(end))
 
 
+@dataclass(frozen=True, slots=True)
+class _Consents:
+    """A user's consents in force: marketing per channel, and personalised marketing."""
+
+    marketing: frozenset[ChannelName] = frozenset()
+    personalised: bool = True
+    """No `personalisation` row: on."""
+
+
+def _consents(conn: Connection, user_ids: Sequence[str]) -> dict[str, _Consents]:
+    """Both kinds of consent for these users, in one query."""
+    found = repository.consents_in_force(conn, user_ids, (MARKETING, PERSONALISATION))
+    return {
+        user_id: _Consents(
+            marketing=frozenset(
+                ChannelName(channel)
+                for (purpose, channel), granted in answers.items()
+                if purpose == MARKETING and granted
+            ),
+            personalised=answers.get((PERSONALISATION, ALL_CHANNELS), True),
+        )
+        for user_id, answers in found.items()
+    }
+
+
 def planning_preferences(
     conn: Connection, keyring: Keyring, user_ids: Sequence[str]
 ) -> dict[str, Preferences]:
@@ -91,7 +118,7 @@ def planning_preferences(
     ids = list(user_ids)
     profiles = directory.planning_profiles(conn, ids)
     stored = repository.get_preferences(conn, ids)
-    consents = repository.current_consents(conn, ids, MARKETING)
+    consents = _consents(conn, ids)
     result: dict[str, Preferences] = {}
     for user_id, profile in profiles.items():
         if profile.erased:  # nothing more is said to an erased person
@@ -106,6 +133,7 @@ def planning_preferences(
             reachable.add(ChannelName.PUSH)
         if row is not None and row.webhook_url:
             reachable.add(ChannelName.WEBHOOK)
+        consent = consents.get(user_id, _Consents())
         result[user_id] = Preferences(
             timezone=profile.timezone,
             channels=_effective_channels(row.channels if row is not None else None),
@@ -114,7 +142,8 @@ def planning_preferences(
             if row is not None
             else None,
             digest=bool(row.digest) if row is not None else True,
-            marketing_consent=frozenset(ChannelName(c) for c in consents.get(user_id, ())),
+            marketing_consent=consent.marketing,
+            personalised=consent.personalised,
             reachable=frozenset(reachable),
         )
     return result
@@ -124,7 +153,7 @@ def get_preferences(conn: Connection, keyring: Keyring, user_id: str) -> Prefere
     directory.require_user(conn, user_id)
     profile = directory.planning_profiles(conn, [user_id])[user_id]
     row = repository.get_preferences(conn, [user_id]).get(user_id)
-    consents = repository.current_consents(conn, [user_id], MARKETING).get(user_id, set())
+    consent = _consents(conn, [user_id]).get(user_id, _Consents())
     quiet = (
         QuietHoursIn(start=row.quiet_hours_start, end=row.quiet_hours_end)
         if row is not None and row.quiet_hours_start and row.quiet_hours_end
@@ -144,11 +173,8 @@ def get_preferences(conn: Connection, keyring: Keyring, user_id: str) -> Prefere
         },
         quiet_hours=quiet,
         digest=bool(row.digest) if row is not None else True,
-        marketing_consent={channel: channel.value in consents for channel in ChannelName},
-        personalised_marketing=repository.latest_consent(
-            conn, user_id, purpose=PERSONALISATION, channel=ALL_CHANNELS
-        )
-        is not False,
+        marketing_consent={channel: channel in consent.marketing for channel in ChannelName},
+        personalised_marketing=consent.personalised,
         push_tokens=[t[:4] + "…" + t[-4:] for t in tokens],
         webhook_url=row.webhook_url if row is not None else None,
     )
@@ -281,9 +307,11 @@ def record_consent(
     report_status: bool = False,
 ) -> None:
     """Append to the consent ledger (grants and withdrawals alike). Withdrawing marketing
-    consent cancels that channel's pending marketing deliveries in the same transaction;
-    turning personalised marketing off cancels the pending deliveries of marketing chosen by
-    the user's spending or behaviour (suggestions, personalised promotions), every channel."""
+    consent cancels that channel's pending marketing deliveries in the same transaction
+    (`no_consent`); turning personalised marketing off cancels the pending deliveries of
+    marketing chosen by the user's spending or behaviour (suggestions, personalised
+    promotions), every channel (`personalisation_off`), the reason the planner and the
+    send-time check give."""
     repository.insert_consent_event(
         conn,
         {
@@ -300,13 +328,16 @@ def record_consent(
     )
     if granted:
         return
+    reason: Reason
     if purpose == MARKETING:
+        reason = "no_consent"
         cancelled = repository.cancel_pending_marketing(
-            conn, user_id=user_id, channel=str(channel), reason="no_consent", at=at
+            conn, user_id=user_id, channel=str(channel), reason=reason, at=at
         )
     elif purpose == PERSONALISATION:
+        reason = "personalisation_off"
         cancelled = repository.cancel_pending_personalised(
-            conn, user_id=user_id, reason="no_consent", at=at
+            conn, user_id=user_id, reason=reason, at=at
         )
     else:
         return
@@ -318,7 +349,7 @@ def record_consent(
             user_id=user_id,
             channel=ChannelName(delivery.channel),
             status=DeliveryStatus.CANCELLED,
-            reason="no_consent",
+            reason=reason,
             at=at,
         )
 

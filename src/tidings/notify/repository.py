@@ -13,6 +13,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     exists,
+    false,
     func,
     insert,
     or_,
@@ -197,15 +198,20 @@ def upsert_preferences(conn: Connection, values: dict[str, Any]) -> None:
     conn.execute(stmt)
 
 
-def current_consents(
-    conn: Connection, user_ids: Sequence[str], purpose: str
-) -> dict[str, set[str]]:
-    """user → channels whose latest consent event (for `purpose`) is a grant."""
+def consents_in_force(
+    conn: Connection, user_ids: Sequence[str], purposes: Sequence[str]
+) -> dict[str, dict[tuple[str, str], bool]]:
+    """user → (purpose, channel) → the answer of the latest consent event, for `purposes`,
+    in one query; a (purpose, channel) with no event is absent."""
     later = aliased(consent_events)
-    stmt = select(consent_events.c.user_id, consent_events.c.channel).where(
+    stmt = select(
+        consent_events.c.user_id,
+        consent_events.c.purpose,
+        consent_events.c.channel,
+        consent_events.c.granted,
+    ).where(
         consent_events.c.user_id.in_(user_ids),
-        consent_events.c.purpose == purpose,
-        consent_events.c.granted.is_(True),
+        consent_events.c.purpose.in_(purposes),
         ~exists().where(
             later.c.user_id == consent_events.c.user_id,
             later.c.channel == consent_events.c.channel,
@@ -216,23 +222,20 @@ def current_consents(
             ),
         ),
     )
-    granted: dict[str, set[str]] = {}
-    for user_id, channel in conn.execute(stmt):
-        granted.setdefault(user_id, set()).add(channel)
-    return granted
+    found: dict[str, dict[tuple[str, str], bool]] = {}
+    for user_id, purpose, channel, granted in conn.execute(stmt):
+        found.setdefault(user_id, {})[(purpose, channel)] = bool(granted)
+    return found
 
 
-def latest_consent(conn: Connection, user_id: str, *, purpose: str, channel: str) -> bool | None:
-    """The choice in force for (user, purpose, channel); None when there is none yet."""
-    c = consent_events.c
-    stmt = (
-        select(c.granted)
-        .where(c.user_id == user_id, c.purpose == purpose, c.channel == channel)
-        .order_by(c.at.desc(), c.id.desc())
-        .limit(1)
-    )
-    found = conn.execute(stmt).scalar_one_or_none()
-    return None if found is None else bool(found)
+def current_consents(
+    conn: Connection, user_ids: Sequence[str], purpose: str
+) -> dict[str, set[str]]:
+    """user → channels whose latest consent event (for `purpose`) is a grant."""
+    return {
+        user_id: {channel for (_, channel), granted in answers.items() if granted}
+        for user_id, answers in consents_in_force(conn, user_ids, [purpose]).items()
+    }
 
 
 def insert_consent_event(conn: Connection, values: dict[str, Any]) -> None:
@@ -281,12 +284,15 @@ def cancel_pending_personalised(
     conn: Connection, *, user_id: str, reason: str, at: datetime
 ) -> list[AnyRow]:
     """Every pending delivery, on any channel, of marketing chosen by the user's own spending
-    or behaviour: a sub-wallet suggestion, a personalised promotion (personalised marketing
-    turned off)."""
+    or behaviour (`marketing_events.PERSONALISED_WHEN`: a sub-wallet suggestion, a
+    personalised promotion): personalised marketing turned off."""
     n = notifications.c
     personalised = or_(
-        n.kind == marketing_events.SUB_WALLET_SUGGESTION,
-        and_(n.kind == marketing_events.PROMOTION, n.data["personalised"].as_boolean()),
+        false(),
+        *(
+            n.kind == kind if flag is None else and_(n.kind == kind, n.data[flag].as_boolean())
+            for kind, flag in marketing_events.PERSONALISED_WHEN.items()
+        ),
     )
     return _cancel_pending(
         conn, user_id=user_id, of=personalised, channel=None, reason=reason, at=at

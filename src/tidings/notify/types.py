@@ -123,6 +123,9 @@ class Preferences:
     kind_channels: Mapping[str, tuple[ChannelName, ...]] = field(default_factory=dict)
     """Per-kind choices (repayment reminders by SMS, payments by push only) that override
     the kind's category."""
+    personalised: bool = True
+    """`personalised_marketing`: off, no marketing chosen by the user's spending or behaviour
+    (a suggestion, a personalised promotion) goes, on any channel."""
 
 
 @dataclass(frozen=True, slots=True)

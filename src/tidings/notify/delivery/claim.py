@@ -135,10 +135,10 @@ def held_marketing(
     policy: PlannerPolicy,
     now: datetime,
 ) -> dict[str, DeliveryOutcome]:
-    """Marketing in the batch that must not go now, by delivery id: consent withdrawn
-    since it was planned (cancelled), the window or quiet hours closed (back to pending
-    at the next opening), the cap full (suppressed). Two queries for the whole batch,
-    none when it holds no marketing."""
+    """Marketing in the batch that must not go now, by delivery id: consent withdrawn or
+    personalised marketing turned off since it was planned (cancelled), the window or quiet
+    hours closed (back to pending at the next opening), the cap full (suppressed). Two
+    queries for the whole batch, none when it holds no marketing."""
     marketing = [d for d in claimed if d.category is Category.MARKETING]
     if not marketing:
         return {}
@@ -169,7 +169,7 @@ def held_marketing(
                 category=Category.MARKETING,
                 user_id=delivery.user_id,
                 event_id=delivery.event_id,
-                data={},
+                data=dict(delivery.data),
                 occurred_at=delivery.notified_at,
             )
             check = recheck_marketing(
