@@ -12,7 +12,6 @@ from sqlalchemy import (
     Column,
     Connection,
     Integer,
-    Select,
     String,
     Table,
     bindparam,
@@ -27,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy import column as column_clause
 from sqlalchemy import table as table_clause
 
+from tidings.kit.prepared import Prepared
 from tidings.kit.tables import Amount, AnyRow, Id, Timestamp, one_of
 from tidings.ledger.models import ledger_entries, postings
 from tidings.risk.models import (
@@ -145,7 +145,7 @@ def _outgoing_90d(user_id: Any, at: Any, since: Any) -> tuple[Any, ...]:
 
 
 @functools.cache
-def _transfer_facts_statement(*, with_median: bool, payee: str | None) -> Select[Any]:
+def _transfer_facts_statement(*, with_median: bool, payee: str | None) -> Prepared:
     """Built once per shape and run with bound values: building this statement costs more
     than the database takes to answer it."""
     t = transfers.c
@@ -221,7 +221,7 @@ def _transfer_facts_statement(*, with_median: bool, payee: str | None) -> Select
         )
         .scalar_subquery()
     )
-    return (
+    return Prepared(
         select(
             users.c.created_at,
             users.c.timezone,
@@ -274,8 +274,8 @@ def transfer_facts(
         else None
     )
     stmt = _transfer_facts_statement(with_median=with_median, payee=payee)
-    row = conn.execute(
-        stmt,
+    (row,) = stmt.rows(
+        conn,
         {
             "user_id": user_id,
             "account_id": account_id,
@@ -287,7 +287,7 @@ def transfer_facts(
             "local_day": local_day_start if local_day_start is not None else at,
             "payee": destination_wallet_id if destination_wallet_id is not None else merchant,
         },
-    ).one()
+    )
     return TransferFacts(
         created_at=row[0],
         timezone=row[1],
@@ -308,7 +308,7 @@ def transfer_facts(
     )
 
 
-_MEDIAN: Final = (
+_MEDIAN: Final = Prepared(
     select(transfers.c.amount)
     .where(
         *_outgoing_90d(
@@ -334,7 +334,8 @@ def median_amount(conn: Connection, user_id: str, *, at: datetime, count: int) -
         "since": at - timedelta(days=90),
         "middle": (count - 1) // 2,
     }
-    return int(conn.execute(_MEDIAN, values).scalar_one_or_none() or 0)
+    rows = _MEDIAN.rows(conn, values)
+    return int(rows[0][0]) if rows else 0
 
 
 # ---- step-up verifications ----------------------------------------------------------------

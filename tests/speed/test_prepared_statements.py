@@ -1,12 +1,25 @@
-"""The payment path's writes skip SQLAlchemy's per-execution machinery (`kit.prepared`), and
-what they store, and how they fail, is what the usual path gives."""
+"""The payment path's statements skip SQLAlchemy's per-execution machinery (`kit.prepared`),
+and what they store, read, and how they fail, is what the usual path gives."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, insert, select
+from sqlalchemy import (
+    Column,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+)
 from sqlalchemy.exc import IntegrityError
 
 from tidings.events import outbox, record_event
@@ -58,3 +71,27 @@ def test_a_statement_that_would_need_a_python_side_default_is_refused(engine: En
     )
     with engine.connect() as conn, pytest.raises(ValueError, match="tries"):
         Prepared(insert(with_default)).execute(conn, {"id": "x"})
+
+
+def test_a_read_gives_the_values_the_usual_path_gives_on_both_databases(engine: Engine) -> None:
+    """Times come back aware (SQLite stores text), JSON as objects, a literal the statement
+    carries and a parameter named twice are bound, an aggregate keeps its column's type."""
+    with write_transaction(engine) as conn:
+        first = record_event(conn, type="test.read", user_id=None, data={"n": 1}, at=AT)
+        record_event(conn, type="test.read", user_id=None, data={"n": 2}, at=AT)
+    wanted = bindparam("wanted")
+    statement = (
+        select(
+            outbox.c.id,
+            outbox.c.time,
+            outbox.c.data,
+            literal(True),
+            select(func.max(outbox.c.time)).where(outbox.c.id == wanted).scalar_subquery(),
+        )
+        .where(or_(outbox.c.id == wanted, outbox.c.type == "test.nothing"))
+        .order_by(outbox.c.id)
+    )
+    with engine.connect() as conn:
+        usual = [tuple(row) for row in conn.execute(statement, {"wanted": first})]
+        prepared = Prepared(statement).rows(conn, {"wanted": first})
+    assert prepared == usual == [(first, AT.astimezone(UTC), {"n": 1}, True, AT.astimezone(UTC))]
