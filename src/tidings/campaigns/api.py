@@ -20,7 +20,7 @@ from tidings.campaigns.schemas import (
     ReportOut,
 )
 from tidings.kit.db import read_transaction, with_retry, write_transaction
-from tidings.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
+from tidings.kit.pagination import DEFAULT_LIMIT, Limit, Page, decode_cursor, encode_cursor
 
 router = APIRouter(prefix="/v1", tags=["campaigns"])
 links = APIRouter(tags=["campaigns"])
@@ -43,7 +43,7 @@ def create_campaign(body: CampaignIn, write: Write) -> Response:
 def list_campaigns(
     context: Context,
     principal: CurrentPrincipal,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    limit: Limit = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=400)] = None,
 ) -> Page[CampaignOut]:
     """Operator: campaigns, newest first."""

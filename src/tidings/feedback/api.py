@@ -38,7 +38,8 @@ from tidings.kit.clock import UtcDateTime
 from tidings.kit.db import read_transaction, write_transaction
 from tidings.kit.pagination import (
     DEFAULT_LIMIT,
-    MAX_LIMIT,
+    Cursor,
+    Limit,
     Page,
     decode_cursor,
     decode_moment_cursor,
@@ -47,9 +48,6 @@ from tidings.kit.pagination import (
 )
 
 router = APIRouter(prefix="/v1", tags=["feedback"])
-
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
-Cursor = Annotated[str | None, Query(max_length=200)]
 
 
 def _page(items: list[Any], limit: int) -> Page[Any]:

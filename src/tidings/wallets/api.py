@@ -15,7 +15,7 @@ from tidings.api.writes import Write, WriteRequest
 from tidings.insights.budgets import RewardPolicy
 from tidings.kit.clock import UtcDateTime, as_utc
 from tidings.kit.db import read_transaction, with_retry, write_transaction
-from tidings.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from tidings.kit.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
 from tidings.ledger.exceptions import InsufficientFunds
 from tidings.risk import audit
 from tidings.risk import service as risk
@@ -88,8 +88,8 @@ def list_transactions(
     wallet_id: str,
     context: Context,
     principal: CurrentPrincipal,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
     kind: Annotated[
         list[TransferKind] | None, Query(description="Repeat to allow several.")
     ] = None,
@@ -116,8 +116,8 @@ def list_statements(
     wallet_id: str,
     context: Context,
     principal: CurrentPrincipal,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
 ) -> Page[StatementOut]:
     """Monthly statements of a main wallet, newest first (the `wallet.statements` job)."""
     with read_transaction(context.engine) as conn:

@@ -6,11 +6,12 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
 from tidings.kit.clock import CalendarDate
 from tidings.kit.ids import ID_PATTERN
 from tidings.kit.money import Money, PositiveMoney
+from tidings.kit.schemas import RequestBody
 from tidings.kit.text import LongText, ShortText
 
 WalletId = Annotated[str, StringConstraints(pattern=ID_PATTERN), Field(examples=["wal_01JD..."])]
@@ -55,9 +56,7 @@ class Purpose(StrEnum):
     CUSTOM = "custom"
 
 
-class BudgetIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class BudgetIn(RequestBody):
     limit: PositiveMoney
     period: Literal["month", "week"]
     alert_percent: int = Field(
@@ -65,16 +64,12 @@ class BudgetIn(BaseModel):
     )
 
 
-class GoalIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class GoalIn(RequestBody):
     target: PositiveMoney
     by: CalendarDate | None = None
 
 
-class SubWalletCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SubWalletCreate(RequestBody):
     name: ShortText
     purpose: Purpose
     budget: BudgetIn | None = None
@@ -118,9 +113,7 @@ class WalletOut(BaseModel):
     )
 
 
-class Merchant(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class Merchant(RequestBody):
     name: ShortText
     category: (
         Annotated[
@@ -132,9 +125,7 @@ class Merchant(BaseModel):
     ) = None
 
 
-class TransferCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class TransferCreate(RequestBody):
     kind: TransferKind
     source: WalletId | None = None
     destination: WalletId | None = None
@@ -159,11 +150,9 @@ class TransferOut(BaseModel):
     created_at: datetime
 
 
-class FreezeCreate(BaseModel):
+class FreezeCreate(RequestBody):
     """Why: `not_me` when the owner reports activity that was not theirs (the default for a
     user); operators may write a short reason."""
-
-    model_config = ConfigDict(extra="forbid")
 
     reason: ShortText | None = None
 

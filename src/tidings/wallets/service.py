@@ -23,7 +23,7 @@ from tidings.insights.service import tracking
 from tidings.kit.clock import as_utc
 from tidings.kit.ids import is_id, new_id
 from tidings.kit.money import CurrencyMismatch, money
-from tidings.kit.pagination import Page, decode_cursor, encode_cursor
+from tidings.kit.pagination import Page, decode_cursor, next_cursor
 from tidings.kit.tables import AnyRow
 from tidings.kit.visibility import is_visible, visible_or_raise
 from tidings.ledger import service as ledger
@@ -529,5 +529,4 @@ def list_transactions(
                 created_at=as_utc(row.created_at),
             )
         )
-    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
-    return Page[TransactionOut](items=items, next_cursor=next_cursor)
+    return Page[TransactionOut](items=items, next_cursor=next_cursor(rows, limit))

@@ -19,7 +19,7 @@ from sqlalchemy import Connection
 from tidings.kit.clock import as_utc
 from tidings.kit.ids import new_id
 from tidings.kit.money import Money, money
-from tidings.kit.pagination import Page, decode_cursor, encode_cursor
+from tidings.kit.pagination import Page, decode_cursor, next_cursor
 from tidings.wallets import events, repository
 from tidings.wallets.schemas import StatementOut
 from tidings.wallets.service import get_wallet
@@ -142,5 +142,4 @@ def list_statements(
         )
         for row in rows[:limit]
     ]
-    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
-    return Page[StatementOut](items=items, next_cursor=next_cursor)
+    return Page[StatementOut](items=items, next_cursor=next_cursor(rows, limit))
