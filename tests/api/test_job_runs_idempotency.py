@@ -38,13 +38,42 @@ def test_one_key_answers_the_first_run_again_and_another_body_is_409(
     assert other.json()["errors"][0]["field"] == "Idempotency-Key"
 
 
-def test_without_a_key_each_call_runs_and_a_user_token_is_refused(
-    client: TestClient,
-) -> None:
+def test_a_user_token_is_refused_and_runs_nothing(client: TestClient, context: AppContext) -> None:
+    clock = FixedClock(datetime(2026, 11, 3, 1, tzinfo=UTC))
+    context.clock = clock
     owner = create_user(client)
+    top_up(client, owner["wallet_id"], 8_800)
+    clock.at = datetime(2026, 12, 2, 1, tzinfo=UTC)
     token = client.post(f"/v1/users/{owner['id']}/tokens").json()["token"]
     refused = client.post(
         RUNS, headers={"Authorization": f"Bearer {token}", "Idempotency-Key": "mine"}
     )
     assert refused.status_code == 403
-    assert client.post(RUNS).headers.get("Idempotent-Replayed") is None
+    # Nothing ran, and the key was not taken: the operator's run with it does the work.
+    run = client.post(RUNS, headers={"Idempotency-Key": "mine"})
+    assert run.status_code == 202
+    assert "Idempotent-Replayed" not in run.headers
+    assert run.json()["statements"] == 1
+
+
+def test_bad_input_is_4xx_naming_the_field_and_stores_no_answer(client: TestClient) -> None:
+    key = {"Idempotency-Key": "bad-input"}
+    for path, body, status, field in (
+        (RUNS, {"as_of": "yesterday"}, 422, "as_of"),
+        (RUNS, {"as_of": "2026-12-01T02:00:00Z", "when": 1}, 422, "when"),
+        ("/v1/jobs/no.such.job/runs", None, 404, "name"),
+    ):
+        response = client.post(path, headers=key, json=body)
+        assert response.status_code == status, response.text
+        assert field in {error["field"] for error in response.json()["errors"]}, response.text
+    # A refusal is not an answer to replay: the key still runs the job.
+    run = client.post(RUNS, headers=key)
+    assert run.status_code == 202
+    assert "Idempotent-Replayed" not in run.headers
+
+
+def test_without_a_key_each_call_runs(client: TestClient) -> None:
+    first = client.post(RUNS)
+    second = client.post(RUNS)
+    assert first.status_code == second.status_code == 202
+    assert "Idempotent-Replayed" not in second.headers
