@@ -80,6 +80,14 @@ class Settings(BaseSettings):
         "(PostgreSQL LISTEN/NOTIFY, or in-process on SQLite), so this only bounds how late a "
         "retry or a quiet-hours delivery that came due is picked up.",
     )
+    worker_linger_ms: int = Field(
+        default=20,
+        ge=0,
+        le=1_000,
+        description="How long a woken worker loop waits before it claims, so that work arriving "
+        "at once is taken in one batch: at hundreds of events a second, batches of one cost "
+        "each event a whole transaction's fixed work. Adds at most this to a notice's latency.",
+    )
     opentelemetry: bool = Field(
         default=False,
         description="FastAPI's native OpenTelemetry spans, metrics and logs (with a provider "

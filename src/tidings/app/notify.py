@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 import structlog
 
 from tidings.app.context import AppContext, Loop
+from tidings.config import Settings
 from tidings.insights.service.figures import fill_personal_figures
 from tidings.kit.db import read_transaction, with_retry, write_transaction
 from tidings.kit.health import BreakerReader
@@ -46,6 +47,13 @@ def paced_batch(previous: int, took_s: float, *, most: int, budget_s: float) -> 
     return max(1, min(most, previous * 2, fitting))
 
 
+def wait_for_work(woken: threading.Event, stop: threading.Event, settings: Settings) -> None:
+    """Sleep until `woken` rings (or the idle poll is due); once rung, linger a moment so
+    what else arrives meanwhile is claimed in the same batch."""
+    if woken.wait(settings.worker_idle_ms / 1000) and settings.worker_linger_ms:
+        stop.wait(settings.worker_linger_ms / 1000)
+
+
 def relay_once(
     context: AppContext,
     policy: PlannerPolicy,
@@ -74,9 +82,11 @@ def relay_once(
 
 
 def relay_loop(context: AppContext, stop: threading.Event) -> None:
-    """Relay while there are events; then sleep until a commit rings the outbox (the
+    """Relay while full batches come; then sleep until a commit rings the outbox (the
     deliveries it writes ring the dispatchers). On SQLite each batch is a short write
-    transaction, so the API is never starved of the one writer while a backlog drains."""
+    transaction, so the API is never starved of the one writer while a backlog drains.
+    A commit during a batch has rung already, so waiting after a short batch misses
+    nothing."""
     policy = PlannerPolicy(default_timezone=context.settings.default_timezone)
     woken = doorbell(context.engine, Channel.OUTBOX).subscribe()
     most = context.settings.relay_batch
@@ -89,8 +99,8 @@ def relay_loop(context: AppContext, stop: threading.Event) -> None:
             log.debug("notify.relay.batch", events=result.events, deliveries=result.deliveries)
             if context.settings.is_sqlite and result.events == limit:
                 limit = paced_batch(limit, held[0], most=most, budget_s=SQLITE_WRITE_BUDGET_S)
-        else:
-            woken.wait(context.settings.worker_idle_ms / 1000)
+        if result.events < limit:
+            wait_for_work(woken, stop, context.settings)
 
 
 def cached_overrides(
@@ -214,7 +224,7 @@ def dispatch_loop(context: AppContext, stop: threading.Event) -> None:
             sent = dispatcher.run_once()
             sent += dispatcher.run_digests()
             if sent == 0:
-                woken.wait(context.settings.worker_idle_ms / 1000)
+                wait_for_work(woken, stop, context.settings)
     finally:
         dispatcher.close()
 
