@@ -29,8 +29,9 @@ def _relay_batches(context: AppContext, event_type: str) -> tuple[int, int]:
     its events with one `relayed_at`)."""
     with read_transaction(context.engine) as conn:
         row = conn.execute(
-            select(func.count(outbox.c.relayed_at), func.count(outbox.c.relayed_at.distinct()))
-            .where(outbox.c.type == event_type)
+            select(
+                func.count(outbox.c.relayed_at), func.count(outbox.c.relayed_at.distinct())
+            ).where(outbox.c.type == event_type)
         ).one()
     return row[0], row[1]
 
