@@ -5,11 +5,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tidings.idempotency.models import idempotency_keys
+from tidings.kit.prepared import Prepared
 from tidings.kit.tables import AnyRow
+
+# On the path of every write that sends a key: prepared (`kit.prepared`).
+_CLAIM = Prepared(insert(idempotency_keys))
+_STORE_RESPONSE = Prepared(
+    update(idempotency_keys).where(
+        idempotency_keys.c.principal == bindparam("claimed_by"),
+        idempotency_keys.c.key == bindparam("claimed_key"),
+    )
+)
 
 
 def get(conn: Connection, principal: str, key: str) -> AnyRow | None:
@@ -23,8 +33,8 @@ def try_insert(conn: Connection, principal: str, key: str, request_hash: str, at
     """Claim the key; on PostgreSQL a concurrent claim waits here for the other to finish."""
     try:
         with conn.begin_nested():
-            conn.execute(
-                insert(idempotency_keys),
+            _CLAIM.execute(
+                conn,
                 {
                     "principal": principal,
                     "key": key,
@@ -40,9 +50,12 @@ def try_insert(conn: Connection, principal: str, key: str, request_hash: str, at
 def store_response(
     conn: Connection, principal: str, key: str, status: int, body: dict[str, Any]
 ) -> None:
-    stmt = (
-        update(idempotency_keys)
-        .where(idempotency_keys.c.principal == principal, idempotency_keys.c.key == key)
-        .values(response_status=status, response_body=body)
+    _STORE_RESPONSE.execute(
+        conn,
+        {
+            "claimed_by": principal,
+            "claimed_key": key,
+            "response_status": status,
+            "response_body": body,
+        },
     )
-    conn.execute(stmt)
