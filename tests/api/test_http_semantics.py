@@ -31,6 +31,20 @@ def test_anything_but_a_bearer_token_is_401_without_credentials(
         assert response.headers["WWW-Authenticate"] == 'Bearer realm="tidings"'
 
 
+def test_the_caller_is_authenticated_before_the_idempotency_key_is_checked(
+    client: TestClient,
+) -> None:
+    bad_key = {"Idempotency-Key": "not a key"}
+    unauthenticated = client.post("/v1/users", json={}, headers={"Authorization": "", **bad_key})
+    assert unauthenticated.status_code == 401
+    authenticated = client.post("/v1/users", json={}, headers=bad_key)
+    assert authenticated.status_code == 422
+    assert {
+        "field": "Idempotency-Key",
+        "message": "String should match pattern '^[\\x21-\\x7e]+$'",
+    } in authenticated.json()["errors"]
+
+
 def test_the_scheme_is_read_in_any_case_and_the_token_trimmed(client: TestClient) -> None:
     response = client.get(
         "/v1/ledger/trial-balance", headers={"Authorization": f"bEaReR  {ADMIN_KEY} "}

@@ -54,17 +54,15 @@ def _digest(secret: str) -> bytes:
     return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest()
 
 
-class BearerScheme(SecurityBase):
-    """A dependency that authenticates the caller itself, documented as the `HTTPBearer`
-    scheme (FastAPI's own `HTTPBearer` would be one more dependency solved on every request,
-    building a pydantic credentials object each time)."""
+class _BearerCaller(SecurityBase):
+    """The caller, authenticated in one dependency documented as the `HTTPBearer` scheme:
+    FastAPI's own `HTTPBearer` under `authenticate` was one more dependency solved on every
+    request, building a pydantic credentials object each time."""
 
     def __init__(self) -> None:
         self.model = HTTPBearerModel(description="Operator key or a user token (tdu_…)")
         self.scheme_name = "HTTPBearer"
 
-
-class _Caller(BearerScheme):
     async def __call__(self, request: HTTPConnection) -> Principal:
         return await authenticate(request)
 
@@ -135,5 +133,5 @@ def check_callback_token(context: ApiContext, token: str | None) -> None:
         raise Unauthorized("provider callbacks need ?token=<TIDINGS_CALLBACK_TOKEN>")
 
 
-CurrentPrincipal = Annotated[Principal, Depends(_Caller())]
+CurrentPrincipal = Annotated[Principal, Depends(_BearerCaller())]
 Context = Annotated[ApiContext, Depends(get_context)]
