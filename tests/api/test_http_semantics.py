@@ -3,8 +3,10 @@ resource has, and an `about:blank` problem's title is the status phrase."""
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
+from tests.conftest import ADMIN_KEY
 from tests.helpers import create_user
 
 
@@ -12,6 +14,42 @@ def test_401_without_credentials_challenges_for_a_bearer_token(client: TestClien
     response = client.get("/v1/ledger/trial-balance", headers={"Authorization": ""})
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == 'Bearer realm="tidings"'
+
+
+@pytest.mark.parametrize(
+    "authorization", ["Bearer", "Bearer   ", f"Basic {ADMIN_KEY}", ADMIN_KEY, f"Bearer{ADMIN_KEY}"]
+)
+def test_anything_but_a_bearer_token_is_401_without_credentials(
+    client: TestClient, authorization: str
+) -> None:
+    """Read as RFC 6750 (and FastAPI's `HTTPBearer`) reads the header, on reads and writes."""
+    for response in (
+        client.get("/v1/ledger/trial-balance", headers={"Authorization": authorization}),
+        client.post("/v1/users", json={}, headers={"Authorization": authorization}),
+    ):
+        assert response.status_code == 401
+        assert response.headers["WWW-Authenticate"] == 'Bearer realm="tidings"'
+
+
+def test_the_caller_is_authenticated_before_the_idempotency_key_is_checked(
+    client: TestClient,
+) -> None:
+    bad_key = {"Idempotency-Key": "not a key"}
+    unauthenticated = client.post("/v1/users", json={}, headers={"Authorization": "", **bad_key})
+    assert unauthenticated.status_code == 401
+    authenticated = client.post("/v1/users", json={}, headers=bad_key)
+    assert authenticated.status_code == 422
+    assert {
+        "field": "Idempotency-Key",
+        "message": "String should match pattern '^[\\x21-\\x7e]+$'",
+    } in authenticated.json()["errors"]
+
+
+def test_the_scheme_is_read_in_any_case_and_the_token_trimmed(client: TestClient) -> None:
+    response = client.get(
+        "/v1/ledger/trial-balance", headers={"Authorization": f"bEaReR  {ADMIN_KEY} "}
+    )
+    assert response.status_code == 200
 
 
 def test_401_with_a_bad_token_says_the_token_is_invalid(client: TestClient) -> None:

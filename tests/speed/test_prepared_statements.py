@@ -4,6 +4,7 @@ and what they store, read, and how they fail, is what the usual path gives."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from sqlalchemy import (
@@ -14,11 +15,13 @@ from sqlalchemy import (
     String,
     Table,
     bindparam,
+    event,
     func,
     insert,
     literal,
     or_,
     select,
+    update,
 )
 from sqlalchemy.exc import IntegrityError
 
@@ -94,4 +97,39 @@ def test_a_read_gives_the_values_the_usual_path_gives_on_both_databases(engine: 
     with engine.connect() as conn:
         usual = [tuple(row) for row in conn.execute(statement, {"wanted": first})]
         prepared = Prepared(statement).rows(conn, {"wanted": first})
-    assert prepared == usual == [(first, AT.astimezone(UTC), {"n": 1}, True, AT.astimezone(UTC))]
+    # Inside a transaction it runs on the driver's cursor, and reads the same.
+    with write_transaction(engine) as conn:
+        on_the_cursor = Prepared(statement).rows(conn, {"wanted": first})
+    expected = [(first, AT.astimezone(UTC), {"n": 1}, True, AT.astimezone(UTC))]
+    assert on_the_cursor == prepared == usual == expected
+
+
+def test_what_a_write_returns_comes_back_through_the_columns_processors(engine: Engine) -> None:
+    with write_transaction(engine) as conn:
+        event_id = record_event(conn, type="test.returning", user_id=None, data={}, at=AT)
+    retype = Prepared(
+        update(outbox)
+        .where(outbox.c.id == bindparam("wanted"))
+        .values(type="test.retyped")
+        .returning(outbox.c.id, outbox.c.time)
+    )
+    with write_transaction(engine) as conn:
+        assert retype.rows(conn, {"wanted": event_id}) == [(event_id, AT.astimezone(UTC))]
+        assert retype.rows(conn, {"wanted": "evt_none"}) == []
+
+
+def test_a_statement_listener_sees_every_prepared_statement(engine: Engine) -> None:
+    """With a listener on the engine (tests counting statements, tracing), statements take
+    SQLAlchemy's execution path, where listeners are called."""
+    seen: list[str] = []
+
+    def watch(*args: Any) -> None:
+        seen.append(args[2])
+
+    event.listen(engine, "before_cursor_execute", watch)
+    try:
+        with write_transaction(engine) as conn:
+            record_event(conn, type="test.watched", user_id=None, data={}, at=AT)
+    finally:
+        event.remove(engine, "before_cursor_execute", watch)
+    assert any(statement.startswith("INSERT INTO outbox") for statement in seen)

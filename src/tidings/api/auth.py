@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
+from fastapi.security.base import SecurityBase
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
@@ -16,8 +17,6 @@ from tidings.api.context import ApiContext, get_context
 from tidings.api.throttle import FailedAuthThrottle
 from tidings.kit.db import read_transaction
 from tidings.kit.errors import Forbidden, NotFound, Unauthorized
-
-_bearer = HTTPBearer(auto_error=False, description="Operator key or a user token (tdu_…)")
 
 
 class UserOutOfReach(NotFound):
@@ -55,17 +54,37 @@ def _digest(secret: str) -> bytes:
     return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest()
 
 
-async def authenticate(
-    request: HTTPConnection,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
+class _BearerCaller(SecurityBase):
+    """The caller, authenticated in one dependency documented as the `HTTPBearer` scheme:
+    FastAPI's own `HTTPBearer` under `authenticate` was one more dependency solved on every
+    request, building a pydantic credentials object each time."""
+
+    def __init__(self) -> None:
+        self.model = HTTPBearerModel(description="Operator key or a user token (tdu_…)")
+        self.scheme_name = "HTTPBearer"
+
+    async def __call__(self, request: HTTPConnection) -> Principal:
+        return await authenticate(request)
+
+
+def _bearer_token(authorization: str | None) -> str | None:
+    """The token of `Authorization: Bearer <token>` (the scheme in any case), as FastAPI's
+    `HTTPBearer` reads it; None for anything else."""
+    scheme, _, token = (authorization or "").partition(" ")
+    token = token.strip()
+    if not (scheme and token) or scheme.lower() != "bearer":
+        return None
+    return token
+
+
+async def authenticate(request: HTTPConnection) -> Principal:
     """Async so a valid operator key is checked without a thread hop; tokens, and addresses
     that failed lately, need the database. The context is read here, not declared as a
     dependency: each dependency FastAPI solves costs every request."""
     context = await get_context(request)
-    if credentials is None or credentials.scheme.lower() != "bearer":
+    presented = _bearer_token(request.headers.get("Authorization"))
+    if presented is None:
         raise Unauthorized("send Authorization: Bearer <operator key or user token>")
-    presented = credentials.credentials
     throttle = context.auth_throttle
     key = throttle.key(context.keyring, request)
     admin_key = context.settings.admin_key
@@ -114,5 +133,5 @@ def check_callback_token(context: ApiContext, token: str | None) -> None:
         raise Unauthorized("provider callbacks need ?token=<TIDINGS_CALLBACK_TOKEN>")
 
 
-CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
+CurrentPrincipal = Annotated[Principal, Depends(_BearerCaller())]
 Context = Annotated[ApiContext, Depends(get_context)]

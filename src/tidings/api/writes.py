@@ -196,7 +196,8 @@ async def _write_request(
     request: Request, principal: CurrentPrincipal, idempotency_key: IdempotencyKey = None
 ) -> WriteRequest:
     """Async on purpose (it does no I/O): FastAPI runs a sync dependency on a thread, a hop on
-    every write. The context is read, not declared: each dependency solved costs a request."""
+    every write. The context is read, not declared: each dependency solved costs a request.
+    The caller is authenticated before the key is checked (401 before 422), as a dependency."""
     return _gather(request, await get_context(request), principal, idempotency_key)
 
 

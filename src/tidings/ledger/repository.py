@@ -73,7 +73,8 @@ def apply_amount(conn: Connection, account_id: str, amount: int) -> int | None:
     """Add a signed amount unless that would overdraw or leave the 64-bit range; the new
     balance, or None if refused (`in_range` tells which)."""
     params = {"account_id": account_id, **_amount_params(amount)}
-    balance: int | None = _APPLY_AMOUNT.execute(conn, params).scalar_one_or_none()
+    moved = _APPLY_AMOUNT.rows(conn, params)
+    balance: int | None = moved[0][0] if moved else None
     return balance
 
 

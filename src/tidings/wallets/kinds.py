@@ -11,11 +11,11 @@ from enum import StrEnum
 from functools import cached_property
 from typing import Final
 
-from tidings.kit.tables import AnyRow
 from tidings.ledger.service import SystemAccount
 from tidings.wallets import events
 from tidings.wallets.events import WalletEvent
 from tidings.wallets.exceptions import InvalidTransfer, OperatorOnly
+from tidings.wallets.repository import LockedWallet
 from tidings.wallets.schemas import TransferCreate, TransferKind
 
 
@@ -235,7 +235,9 @@ def check_fields(rule: KindRule, data: TransferCreate, *, acting_user_id: str | 
             raise InvalidTransfer(f"a {data.kind.value} takes no {field}", field=field)
 
 
-def check_parties(rule: KindRule, source: AnyRow | None, destination: AnyRow | None) -> None:
+def check_parties(
+    rule: KindRule, source: LockedWallet | None, destination: LockedWallet | None
+) -> None:
     """Refuse two wallets the kind may not join (the same wallet, the wrong owners or kinds)."""
     if rule.parties is None or source is None or destination is None:
         return

@@ -27,15 +27,16 @@ from tidings.wallets import events, repository
 from tidings.wallets.events import MerchantRef, WalletEvent
 from tidings.wallets.exceptions import WalletClosed, WalletFrozen, WalletNotFound
 from tidings.wallets.kinds import KINDS, Detail, Notice, Side
+from tidings.wallets.repository import LockedWallet
 from tidings.wallets.schemas import Merchant, TransferKind, TransferOut, TransferStatus
 
 
-def require_open(wallet: AnyRow, field: str) -> None:
+def require_open(wallet: LockedWallet, field: str) -> None:
     if wallet.status != "open":
         raise WalletClosed(f"wallet {wallet.id} is closed", field=field)
 
 
-def require_not_frozen(source: AnyRow) -> None:
+def require_not_frozen(source: LockedWallet) -> None:
     """No money leaves a frozen wallet (incoming money still lands)."""
     if source.frozen_at is not None:
         raise WalletFrozen(
@@ -51,13 +52,13 @@ def lock_wallets(
     *,
     own: Collection[str],
     open_only: bool = True,
-) -> dict[str, AnyRow]:
+) -> dict[str, LockedWallet]:
     """Lock the named wallets (field → id); those in `own` must belong to the caller."""
     for field, wallet_id in wallet_ids.items():
         if not is_id(wallet_id, "wal"):
             raise WalletNotFound(f"wallet {wallet_id} not found", field=field)
     rows = repository.lock_wallets(conn, sorted(set(wallet_ids.values())))
-    loaded: dict[str, AnyRow] = {}
+    loaded: dict[str, LockedWallet] = {}
     for field, wallet_id in wallet_ids.items():
         row = rows.get(wallet_id)
         if row is None or (field in own and not is_visible(row, acting_user_id)):
@@ -126,8 +127,8 @@ def post_transfer(
     keyring: Keyring,
     transfer: TransferOut,
     *,
-    source: AnyRow | None,
-    destination: AnyRow | None,
+    source: LockedWallet | None,
+    destination: LockedWallet | None,
     at: datetime,
     held: bool = False,
     rewards: RewardPolicy = DEFAULT_REWARDS,
@@ -193,7 +194,7 @@ def post_transfer(
     return done
 
 
-def _tracked(wallet: AnyRow) -> TrackedWallet:
+def _tracked(wallet: LockedWallet) -> TrackedWallet:
     """A locked sub-wallet as its budget and goal tracking read it."""
     return TrackedWallet(
         id=wallet.id,
@@ -211,7 +212,7 @@ def _tracked(wallet: AnyRow) -> TrackedWallet:
 
 
 def _pay_reward(
-    conn: Connection, keyring: Keyring, wallet: AnyRow, amount: int, *, at: datetime
+    conn: Connection, keyring: Keyring, wallet: LockedWallet, amount: int, *, at: datetime
 ) -> None:
     """The reward of a reached goal: a transfer of kind `reward` from the rewards account into
     the sub-wallet, in the transaction that reached it."""
@@ -236,10 +237,10 @@ class _Moved:
     conn: Connection
     keyring: Keyring
     transfer: TransferOut
-    wallets: dict[Side, AnyRow | None]
+    wallets: dict[Side, LockedWallet | None]
     posted: PostedEntry
 
-    def wallet(self, side: Side) -> AnyRow:
+    def wallet(self, side: Side) -> LockedWallet:
         wallet = self.wallets[side]
         assert wallet is not None, f"a {self.transfer.kind.value} has no {side.value} wallet"
         return wallet
@@ -293,7 +294,7 @@ _DETAILS: Final[dict[Detail, Callable[[_Moved, Side], dict[str, Any]]]] = {
 
 
 def _check_low_balance(
-    conn: Connection, wallet: AnyRow, *, before: int, after: int, at: datetime
+    conn: Connection, wallet: LockedWallet, *, before: int, after: int, at: datetime
 ) -> None:
     """Record `wallet.balance.low` when a debit takes the main wallet below the threshold."""
     threshold = int(wallet.low_balance_threshold)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, bindparam, case, func, insert, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -59,24 +59,50 @@ _LOCKED_WALLETS = (
     .order_by(wallets.c.id)
     .with_for_update(of=wallets)
 )
-# One statement per count of wallets (a transfer has one or two): an expanding `IN` is
-# re-rendered on every execution, a few per cent of a payment's CPU.
+
+
+class LockedWallet(NamedTuple):
+    """A wallet as a money movement locks it, with what its posting reads of its owner."""
+
+    id: str
+    user_id: str
+    account_id: str
+    kind: str
+    status: str
+    currency: str
+    frozen_at: datetime | None
+    name: str
+    budget_limit: int | None
+    budget_period: str | None
+    budget_alert_percent: int | None
+    goal_target: int | None
+    low_balance_threshold: int
+    timezone: str
+    locale: str
+    step_up_amount: int | None
+
+
+assert LockedWallet._fields == tuple(_LOCKED_WALLETS.selected_columns.keys())
+
+# One statement per count of wallets (a transfer has one or two), prepared: an expanding `IN`
+# is re-rendered on every execution, and the usual path costs a cache key and a `Row` each.
 _LOCK_WALLETS = {
-    1: _LOCKED_WALLETS.where(wallets.c.id == bindparam("w0")),
-    2: _LOCKED_WALLETS.where(wallets.c.id.in_([bindparam("w0"), bindparam("w1")])),
+    1: Prepared(_LOCKED_WALLETS.where(wallets.c.id == bindparam("w0"))),
+    2: Prepared(_LOCKED_WALLETS.where(wallets.c.id.in_([bindparam("w0"), bindparam("w1")]))),
 }
 _INSERT_TRANSFER = Prepared(insert(transfers))
 
 
-def lock_wallets(conn: Connection, wallet_ids: Sequence[str]) -> dict[str, AnyRow]:
+def lock_wallets(conn: Connection, wallet_ids: Sequence[str]) -> dict[str, LockedWallet]:
     """Load wallets for a money movement, row-locked in id order on PostgreSQL."""
     ids = list(dict.fromkeys(wallet_ids))
-    stmt = _LOCK_WALLETS.get(len(ids))
-    if stmt is None:
-        rows = conn.execute(_LOCKED_WALLETS.where(wallets.c.id.in_(ids)))
+    prepared = _LOCK_WALLETS.get(len(ids))
+    if prepared is None:
+        rows = [tuple(row) for row in conn.execute(_LOCKED_WALLETS.where(wallets.c.id.in_(ids)))]
     else:
-        rows = conn.execute(stmt, {f"w{n}": wallet_id for n, wallet_id in enumerate(ids)})
-    return {row.id: row for row in rows}
+        rows = prepared.rows(conn, {f"w{n}": wallet_id for n, wallet_id in enumerate(ids)})
+    locked = [LockedWallet._make(row) for row in rows]
+    return {wallet.id: wallet for wallet in locked}
 
 
 def list_user_wallets(conn: Connection, user_id: str) -> list[AnyRow]:

@@ -59,6 +59,7 @@ from tidings.wallets.posting import (
     stored_merchant,
     transfer_out,
 )
+from tidings.wallets.repository import LockedWallet
 from tidings.wallets.schemas import (
     BudgetOut,
     GoalOut,
@@ -240,8 +241,8 @@ def create_transfer(
     rule = KINDS[data.kind]
     check_fields(rule, data, acting_user_id=acting_user_id)
     payment: AnyRow | None = None
-    source: AnyRow | None = None
-    destination: AnyRow | None
+    source: LockedWallet | None = None
+    destination: LockedWallet | None
     if rule.refunds_payment:
         payment, destination = _refunded_payment(conn, data.refund_of or "")
     else:
@@ -301,7 +302,7 @@ def create_transfer(
     )
 
 
-def _refunded_payment(conn: Connection, payment_id: str) -> tuple[AnyRow, AnyRow]:
+def _refunded_payment(conn: Connection, payment_id: str) -> tuple[AnyRow, LockedWallet]:
     """The succeeded payment a refund gives back, and the wallet the money goes back to: the
     one that paid, or the main wallet when that sub-wallet was closed since."""
     # Locked first, like verifying or cancelling a held payment locks it: the status read
@@ -342,7 +343,7 @@ def _count_refund(conn: Connection, payment: AnyRow, *, amount: int, currency: s
         )
 
 
-def _outgoing(transfer: TransferOut, source: AnyRow) -> OutgoingTransfer:
+def _outgoing(transfer: TransferOut, source: LockedWallet) -> OutgoingTransfer:
     """The transfer as the risk engine assesses it."""
     return OutgoingTransfer(
         transfer_id=transfer.id,
