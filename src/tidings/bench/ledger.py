@@ -767,6 +767,9 @@ def _http_run(
         progress=progress,
         label=label,
         processes=processes,
+        # The risk rules on, as in production (`running_server` turns them off for the
+        # other benchmarks, whose repetitive payments would look like fraud).
+        env={"TIDINGS_RISK_SCORING": "true"},
     ) as server:
         with step(progress, f"{label}: warm up"):
             _warm_up_over_http(server.base_url, admin_key, wallet_ids)
