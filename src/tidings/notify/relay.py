@@ -44,7 +44,7 @@ def relay_batch(
     limit: int,
     platform_webhook: bool = False,
 ) -> RelayResult:
-    events = repository.claim_unrelayed_events(conn, limit)
+    events = repository.claim_unrelayed_events(conn, limit, at=now)
     if not events:
         return RelayResult(0, 0, 0)
     intents: list[Intent] = []
@@ -131,7 +131,6 @@ def relay_batch(
             delivery_rows.extend(planned_rows[notice["id"]])
     notices = len(written)
     repository.insert_deliveries(conn, delivery_rows)
-    repository.mark_relayed(conn, [event.id for event in events], now)
     return RelayResult(events=len(events), notifications=notices, deliveries=len(delivery_rows))
 
 
