@@ -26,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased
-from sqlalchemy.sql import Executable, Subquery
+from sqlalchemy.sql import Executable
 from sqlalchemy.sql.dml import Update
 
 from tidings.campaigns import events as marketing_events
@@ -425,11 +425,15 @@ def _lease(
     raise AssertionError("a lease is one statement or two")
 
 
-def _first_open() -> Subquery:
-    """The first open delivery of each (user, channel) due by `now`; a window function, not
-    NOT EXISTS, whose anti-join PostgreSQL planned quadratically on a fresh table (9 s per
-    claim)."""
-    return (
+def _candidates() -> Select[Any]:
+    """The ids of up to `limit` due deliveries (or ones whose worker's lease ran out by
+    `now`), each the first open delivery of its user and channel, oldest due first.
+
+    A window function, not NOT EXISTS, whose anti-join PostgreSQL planned quadratically on
+    a fresh table (9 s per claim). A statement of its own: the lock below then goes by
+    primary key, where as a subquery PostgreSQL may lock by scanning every due row."""
+    now = bindparam("now", type_=deliveries.c.due_at.type)
+    first = (
         select(
             deliveries.c.id,
             deliveries.c.status,
@@ -444,29 +448,27 @@ def _first_open() -> Subquery:
         )
         .where(
             one_of(deliveries.c.status, [status.value for status in OPEN_STATUSES]),
-            deliveries.c.due_at <= bindparam("now", type_=deliveries.c.due_at.type),
+            deliveries.c.due_at <= now,
         )
         .subquery()
     )
-
-
-def _due_deliveries() -> Select[Any]:
-    """Up to `limit` due deliveries (or ones whose worker's lease ran out by `now`), the
-    first open one of their user and channel, oldest due first; locked and checked again,
-    so a row another worker took meanwhile is skipped."""
-    now = bindparam("now", type_=deliveries.c.due_at.type)
-    first = _first_open()
-    candidates = (
+    return (
         select(first.c.id)
         .where(first.c.rank == 1, or_(first.c.status == PENDING, first.c.lease_expires_at < now))
         .order_by(first.c.due_at, first.c.id)
         .limit(bindparam("limit"))
     )
+
+
+def _due_candidates() -> Select[Any]:
+    """The `candidates` still due once locked: a row another worker took meanwhile is
+    skipped."""
+    now = bindparam("now", type_=deliveries.c.due_at.type)
     locked = deliveries.alias("locked")
     return (
         select(locked.c.id)
         .where(
-            locked.c.id.in_(candidates.scalar_subquery()),
+            locked.c.id.in_(bindparam("candidates", expanding=True)),
             or_(
                 and_(locked.c.status == PENDING, locked.c.due_at <= now),
                 and_(locked.c.status == SENDING, locked.c.lease_expires_at < now),
@@ -476,7 +478,8 @@ def _due_deliveries() -> Select[Any]:
     )
 
 
-_CLAIM_DUE = _leasing(_due_deliveries(), status=SENDING, order_by=("due_at", "id"))
+_CANDIDATES = _candidates()
+_CLAIM_DUE = _leasing(_due_candidates(), status=SENDING, order_by=("due_at", "id"))
 
 
 def claim_due_deliveries(
@@ -487,7 +490,10 @@ def claim_due_deliveries(
     A delivery waits while an earlier one for the same user and channel is still open, so
     each user receives their notices in order.
     """
-    params = {"now": now, "limit": limit, "owner": owner, "lease_until": lease_until}
+    candidates = list(conn.execute(_CANDIDATES, {"now": now, "limit": limit}).scalars())
+    if not candidates:
+        return []
+    params = {"now": now, "candidates": candidates, "owner": owner, "lease_until": lease_until}
     return _lease(conn, _CLAIM_DUE, params)
 
 
