@@ -8,7 +8,7 @@ channel, the in-app inbox included, and off until the user grants it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, time
 from typing import Any
 
@@ -112,13 +112,15 @@ def _consents(conn: Connection, user_ids: Sequence[str]) -> dict[str, _Consents]
 
 
 def planning_preferences(
-    conn: Connection, keyring: Keyring, user_ids: Sequence[str]
+    conn: Connection, keyring: Keyring, user_ids: Sequence[str], *, with_consents: bool = True
 ) -> dict[str, Preferences]:
-    """Everything the planner needs for these users, in three queries."""
+    """Everything the planner needs for these users, in three queries. Without
+    `with_consents`, two: no marketing consent is read, so none is granted (`consented`
+    adds them for the users a batch has marketing for)."""
     ids = list(user_ids)
     profiles = directory.planning_profiles(conn, ids)
     stored = repository.get_preferences(conn, ids)
-    consents = _consents(conn, ids)
+    consents = _consents(conn, ids) if with_consents else {}
     result: dict[str, Preferences] = {}
     for user_id, profile in profiles.items():
         if profile.erased:  # nothing more is said to an erased person
@@ -145,6 +147,20 @@ def planning_preferences(
             marketing_consent=consent.marketing,
             personalised=consent.personalised,
             reachable=frozenset(reachable),
+        )
+    return result
+
+
+def consented(
+    conn: Connection, prefs: dict[str, Preferences], user_ids: Sequence[str]
+) -> dict[str, Preferences]:
+    """These users' `prefs` with the consents in force (read without `with_consents`)."""
+    found = _consents(conn, user_ids)
+    result: dict[str, Preferences] = {}
+    for user_id in user_ids:
+        consent = found.get(user_id, _Consents())
+        result[user_id] = replace(
+            prefs[user_id], marketing_consent=consent.marketing, personalised=consent.personalised
         )
     return result
 

@@ -44,7 +44,7 @@ def relay_batch(
     limit: int,
     platform_webhook: bool = False,
 ) -> RelayResult:
-    events = repository.claim_unrelayed_events(conn, limit)
+    events = repository.claim_unrelayed_events(conn, limit, at=now)
     if not events:
         return RelayResult(0, 0, 0)
     intents: list[Intent] = []
@@ -58,7 +58,12 @@ def relay_batch(
     user_ids = sorted(
         {e.user_id for e in events if e.user_id and (e.type in rules.RULES or e.type in registered)}
     )
-    prefs = preferences.planning_preferences(conn, keyring, user_ids) if user_ids else {}
+    # Consents only count for marketing: read below for the users a batch has marketing for.
+    prefs = (
+        preferences.planning_preferences(conn, keyring, user_ids, with_consents=False)
+        if user_ids
+        else {}
+    )
     for event in events:
         if event.type == CAMPAIGN_CANCELLED:
             bulk.cancel_unsent(conn, event_id=str(event.data["campaign_id"]), at=now)
@@ -80,6 +85,11 @@ def relay_batch(
             )
         )
     user_ids = sorted({intent.user_id for intent in intents})
+    marketed = sorted(
+        {i.user_id for i in intents if i.category is Category.MARKETING and i.user_id in prefs}
+    )
+    if marketed:
+        prefs |= preferences.consented(conn, prefs, marketed)
     history = _history(conn, user_ids, since=now - HISTORY_WINDOW)
     notice_rows: list[dict[str, Any]] = []
     planned_rows: dict[str, list[dict[str, Any]]] = {}
@@ -131,7 +141,6 @@ def relay_batch(
             delivery_rows.extend(planned_rows[notice["id"]])
     notices = len(written)
     repository.insert_deliveries(conn, delivery_rows)
-    repository.mark_relayed(conn, [event.id for event in events], now)
     return RelayResult(events=len(events), notifications=notices, deliveries=len(delivery_rows))
 
 

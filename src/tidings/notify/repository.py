@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
@@ -25,10 +26,12 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql import Executable
+from sqlalchemy.sql.dml import Update
 
 from tidings.campaigns import events as marketing_events
 from tidings.events import outbox
-from tidings.kit.tables import AnyRow
+from tidings.kit.tables import AnyRow, one_of
 from tidings.kit.wakeups import Channel, ring_after_commit
 from tidings.notify.models import (
     consent_events,
@@ -93,26 +96,47 @@ def receipts_for(conn: Connection, keys: Sequence[tuple[str, str]]) -> dict[tupl
 
 
 # -- relay -----------------------------------------------------------------------------
+# Statements on the path of every relay batch and dispatcher cycle are built once, with
+# their lists as expanding parameters: building one per call (coercing every operand,
+# then a cache key over the new tree) was most of a small batch's CPU.
 
 
-def claim_unrelayed_events(conn: Connection, limit: int) -> list[AnyRow]:
-    stmt = (
-        select(outbox)
-        .where(outbox.c.relayed_at.is_(None))
-        .order_by(outbox.c.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+_queued = outbox.alias("queued")
+_CLAIM_EVENTS = (
+    update(outbox)
+    .where(
+        outbox.c.id.in_(
+            select(_queued.c.id)
+            .where(_queued.c.relayed_at.is_(None))
+            .order_by(_queued.c.id)
+            .limit(bindparam("limit"))
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
     )
-    return list(conn.execute(stmt))
+    .values(relayed_at=bindparam("at"))
+    .returning(*outbox.c)
+)
 
 
-def mark_relayed(conn: Connection, event_ids: Sequence[str], at: datetime) -> None:
-    conn.execute(update(outbox).where(outbox.c.id.in_(event_ids)).values(relayed_at=at))
+def claim_unrelayed_events(conn: Connection, limit: int, *, at: datetime) -> list[AnyRow]:
+    """The oldest `limit` events not yet relayed (skipping ones another relay holds),
+    marked relayed at `at` in the same statement, in id order: the caller's transaction
+    relays them, or rolls back and leaves them for the next try."""
+    rows = list(conn.execute(_CLAIM_EVENTS, {"limit": limit, "at": at}))
+    rows.sort(key=lambda row: row.id)
+    return rows
 
 
 def insert_notification(conn: Connection, values: dict[str, Any]) -> bool:
     """False when the same event or de-duplication key already made a notice for this user."""
     return bool(insert_notifications(conn, [values]))
+
+
+_INSERT_NOTIFICATIONS = {
+    "postgresql": pg_insert(notifications).on_conflict_do_nothing().returning(notifications.c.id),
+    "sqlite": sqlite_insert(notifications).on_conflict_do_nothing().returning(notifications.c.id),
+}
 
 
 def insert_notifications(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
@@ -121,38 +145,49 @@ def insert_notifications(conn: Connection, rows: Sequence[dict[str, Any]]) -> se
     if not rows:
         return set()
     keys = {key for row in rows for key in row}
-    stmt = _insert(conn, notifications).on_conflict_do_nothing().returning(notifications.c.id)
+    stmt = _INSERT_NOTIFICATIONS[conn.dialect.name]
     result = conn.execute(stmt, [{k: row.get(k) for k in keys} for row in rows])
     return set(result.scalars())
+
+
+def _existing_notices(*, with_dedup_keys: bool) -> Select[Any]:
+    matches = [notifications.c.event_id.in_(bindparam("event_ids", expanding=True))]
+    if with_dedup_keys:
+        matches.append(notifications.c.dedup_key.in_(bindparam("dedup_keys", expanding=True)))
+    return select(
+        notifications.c.user_id,
+        notifications.c.event_id,
+        notifications.c.kind,
+        notifications.c.dedup_key,
+    ).where(notifications.c.user_id.in_(bindparam("user_ids", expanding=True)), or_(*matches))
+
+
+_EXISTING_NOTICES = _existing_notices(with_dedup_keys=False)
+_EXISTING_NOTICES_OR_KEYS = _existing_notices(with_dedup_keys=True)
 
 
 def existing_notices(
     conn: Connection, user_ids: Sequence[str], event_ids: Sequence[str], dedup_keys: Sequence[str]
 ) -> list[AnyRow]:
     """Notices these users already have for these events or de-duplication keys."""
-    matches = [notifications.c.event_id.in_(event_ids)]
-    if dedup_keys:
-        matches.append(notifications.c.dedup_key.in_(dedup_keys))
-    stmt = select(
-        notifications.c.user_id,
-        notifications.c.event_id,
-        notifications.c.kind,
-        notifications.c.dedup_key,
-    ).where(notifications.c.user_id.in_(user_ids), or_(*matches))
-    return list(conn.execute(stmt))
+    params: dict[str, Any] = {"user_ids": list(user_ids), "event_ids": list(event_ids)}
+    if not dedup_keys:
+        return list(conn.execute(_EXISTING_NOTICES, params))
+    return list(conn.execute(_EXISTING_NOTICES_OR_KEYS, {**params, "dedup_keys": list(dedup_keys)}))
+
+
+_INSERT_DELIVERIES = insert(deliveries)
 
 
 def insert_deliveries(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
-        conn.execute(insert(deliveries), list(rows))
+        conn.execute(_INSERT_DELIVERIES, list(rows))
         ring_after_commit(conn, Channel.DELIVERIES)
 
 
-def _deliveries_since(
-    moment: ColumnElement[Any], user_ids: Sequence[str], since: datetime
-) -> Select[Any]:
-    """These users' deliveries whose `moment` is `since` or later, with their notice's kind
-    and category: what caps and provider limits count."""
+def _deliveries_since(moment: ColumnElement[Any]) -> Select[Any]:
+    """Deliveries of the users `user_ids` whose `moment` is `since` or later, with their
+    notice's kind and category: what caps and provider limits count."""
     return (
         select(
             deliveries.c.user_id,
@@ -162,31 +197,41 @@ def _deliveries_since(
             notifications.c.category,
         )
         .join(notifications, notifications.c.id == deliveries.c.notification_id)
-        .where(deliveries.c.user_id.in_(user_ids), moment >= since)
+        .where(
+            deliveries.c.user_id.in_(bindparam("user_ids", expanding=True)),
+            moment >= bindparam("since", type_=moment.type),
+        )
     )
+
+
+_RECENT_DELIVERIES = _deliveries_since(deliveries.c.due_at).where(
+    ~one_of(deliveries.c.status, [status.value for status in NOT_COUNTED])
+)
+_SENT_SINCE = _deliveries_since(deliveries.c.sent_at).where(
+    notifications.c.category == bindparam("category")
+)
 
 
 def recent_deliveries(conn: Connection, user_ids: Sequence[str], since: datetime) -> list[AnyRow]:
     """What was sent or planned for these users lately (for caps and provider limits)."""
-    stmt = _deliveries_since(deliveries.c.due_at, user_ids, since).where(
-        deliveries.c.status.notin_(NOT_COUNTED)
-    )
-    return list(conn.execute(stmt))
+    return list(conn.execute(_RECENT_DELIVERIES, {"user_ids": list(user_ids), "since": since}))
 
 
 def sent_since(
     conn: Connection, user_ids: Sequence[str], *, category: Category, since: datetime
 ) -> list[AnyRow]:
     """What actually went out to these users in a category lately (not what is planned)."""
-    stmt = _deliveries_since(deliveries.c.sent_at, user_ids, since).where(
-        notifications.c.category == category
-    )
-    return list(conn.execute(stmt))
+    params = {"user_ids": list(user_ids), "since": since, "category": category.value}
+    return list(conn.execute(_SENT_SINCE, params))
+
+
+_PREFERENCES = select(preferences).where(
+    preferences.c.user_id.in_(bindparam("user_ids", expanding=True))
+)
 
 
 def get_preferences(conn: Connection, user_ids: Sequence[str]) -> dict[str, AnyRow]:
-    stmt = select(preferences).where(preferences.c.user_id.in_(user_ids))
-    return {row.user_id: row for row in conn.execute(stmt)}
+    return {row.user_id: row for row in conn.execute(_PREFERENCES, {"user_ids": list(user_ids)})}
 
 
 def upsert_preferences(conn: Connection, values: dict[str, Any]) -> None:
@@ -198,32 +243,35 @@ def upsert_preferences(conn: Connection, values: dict[str, Any]) -> None:
     conn.execute(stmt)
 
 
+_later = aliased(consent_events)
+_CONSENTS_IN_FORCE = select(
+    consent_events.c.user_id,
+    consent_events.c.purpose,
+    consent_events.c.channel,
+    consent_events.c.granted,
+).where(
+    consent_events.c.user_id.in_(bindparam("user_ids", expanding=True)),
+    consent_events.c.purpose.in_(bindparam("purposes", expanding=True)),
+    ~exists().where(
+        _later.c.user_id == consent_events.c.user_id,
+        _later.c.channel == consent_events.c.channel,
+        _later.c.purpose == consent_events.c.purpose,
+        or_(
+            _later.c.at > consent_events.c.at,
+            and_(_later.c.at == consent_events.c.at, _later.c.id > consent_events.c.id),
+        ),
+    ),
+)
+
+
 def consents_in_force(
     conn: Connection, user_ids: Sequence[str], purposes: Sequence[str]
 ) -> dict[str, dict[tuple[str, str], bool]]:
     """user → (purpose, channel) → the answer of the latest consent event, for `purposes`,
     in one query; a (purpose, channel) with no event is absent."""
-    later = aliased(consent_events)
-    stmt = select(
-        consent_events.c.user_id,
-        consent_events.c.purpose,
-        consent_events.c.channel,
-        consent_events.c.granted,
-    ).where(
-        consent_events.c.user_id.in_(user_ids),
-        consent_events.c.purpose.in_(purposes),
-        ~exists().where(
-            later.c.user_id == consent_events.c.user_id,
-            later.c.channel == consent_events.c.channel,
-            later.c.purpose == consent_events.c.purpose,
-            or_(
-                later.c.at > consent_events.c.at,
-                and_(later.c.at == consent_events.c.at, later.c.id > consent_events.c.id),
-            ),
-        ),
-    )
+    params = {"user_ids": list(user_ids), "purposes": list(purposes)}
     found: dict[str, dict[tuple[str, str], bool]] = {}
-    for user_id, purpose, channel, granted in conn.execute(stmt):
+    for user_id, purpose, channel, granted in conn.execute(_CONSENTS_IN_FORCE, params):
         found.setdefault(user_id, {})[(purpose, channel)] = bool(granted)
     return found
 
@@ -319,20 +367,72 @@ def consent_history(
 # -- dispatcher ------------------------------------------------------------------------
 
 
-def claim_due_deliveries(
-    conn: Connection, *, now: datetime, limit: int, owner: str, lease_until: datetime
-) -> list[AnyRow]:
-    """Take due deliveries (and ones whose worker's lease ran out) for this worker.
-
-    A delivery waits while an earlier one for the same user and channel is still open, so
-    each user receives their notices in order.
-    """
-    due = or_(
-        and_(deliveries.c.status == PENDING, deliveries.c.due_at <= now),
-        and_(deliveries.c.status == SENDING, deliveries.c.lease_expires_at < now),
+def _leasing(
+    lockable: Select[Any], *, status: DeliveryStatus, order_by: tuple[str, ...]
+) -> dict[str, tuple[Executable, ...]]:
+    """Per dialect, the statements that lease the deliveries `lockable` locks (skipping
+    rows another worker holds) to `owner` until `lease_until` and load them with their
+    notice, in `order_by` order. One statement on PostgreSQL (the UPDATE in a CTE), two on
+    SQLite, whose one writer needs no row locks and whose RETURNING sees only the updated
+    table; the second takes the leased ids as `ids`."""
+    lease = (
+        update(deliveries)
+        .where(deliveries.c.id.in_(lockable.scalar_subquery()))
+        .values(
+            status=status.value,
+            lease_owner=bindparam("owner"),
+            lease_expires_at=bindparam("lease_until", type_=deliveries.c.lease_expires_at.type),
+        )
     )
-    # The first open delivery of each (user, channel); a window function, not NOT EXISTS,
-    # whose anti-join PostgreSQL planned quadratically on a fresh table (9 s per claim).
+    leased = lease.returning(*deliveries.c).cte("leased")
+    in_one = (
+        select(leased, *_NOTICE_COLUMNS)
+        .join(notifications, notifications.c.id == leased.c.notification_id)
+        .order_by(*(leased.c[name] for name in order_by))
+    )
+    load = (
+        select(deliveries, *_NOTICE_COLUMNS)
+        .join(notifications, notifications.c.id == deliveries.c.notification_id)
+        .where(deliveries.c.id.in_(bindparam("ids", expanding=True)))
+        .order_by(*(deliveries.c[name] for name in order_by))
+    )
+    return {
+        "postgresql": (in_one,),
+        "sqlite": (lease.returning(deliveries.c.id), load),
+    }
+
+
+_NOTICE_COLUMNS = (
+    notifications.c.kind,
+    notifications.c.category,
+    notifications.c.data,
+    notifications.c.event_id,
+    notifications.c.created_at.label("notified_at"),
+)
+"""What the dispatcher needs of a claimed delivery's notice."""
+
+
+def _lease(
+    conn: Connection, statements: dict[str, tuple[Executable, ...]], params: dict[str, Any]
+) -> list[AnyRow]:
+    """Run `_leasing`'s statements for this connection's dialect."""
+    match statements[conn.dialect.name]:
+        case (in_one,):
+            return list(conn.execute(in_one, params))
+        case (lease, load):
+            ids = list(conn.execute(lease, params).scalars())
+            return list(conn.execute(load, {"ids": ids})) if ids else []
+    raise AssertionError("a lease is one statement or two")
+
+
+def _candidates() -> Select[Any]:
+    """The ids of up to `limit` due deliveries (or ones whose worker's lease ran out by
+    `now`), each the first open delivery of its user and channel, oldest due first.
+
+    A window function, not NOT EXISTS, whose anti-join PostgreSQL planned quadratically on
+    a fresh table (9 s per claim). A statement of its own: the lock below then goes by
+    primary key, where as a subquery PostgreSQL may lock by scanning every due row."""
+    now = bindparam("now", type_=deliveries.c.due_at.type)
     first = (
         select(
             deliveries.c.id,
@@ -346,96 +446,83 @@ def claim_due_deliveries(
             )
             .label("rank"),
         )
-        .where(deliveries.c.status.in_(OPEN_STATUSES), deliveries.c.due_at <= now)
+        .where(
+            one_of(deliveries.c.status, [status.value for status in OPEN_STATUSES]),
+            deliveries.c.due_at <= now,
+        )
         .subquery()
     )
-    candidates = list(
-        conn.execute(
-            select(first.c.id)
-            .where(
-                first.c.rank == 1,
-                or_(first.c.status == PENDING, first.c.lease_expires_at < now),
-            )
-            .order_by(first.c.due_at, first.c.id)
-            .limit(limit)
-        ).scalars()
+    return (
+        select(first.c.id)
+        .where(first.c.rank == 1, or_(first.c.status == PENDING, first.c.lease_expires_at < now))
+        .order_by(first.c.due_at, first.c.id)
+        .limit(bindparam("limit"))
     )
-    if not candidates:
-        return []
-    # Lock and re-check: a row another worker took meanwhile is skipped.
-    stmt = (
-        select(deliveries.c.id)
-        .where(deliveries.c.id.in_(candidates), due)
+
+
+def _due_candidates() -> Select[Any]:
+    """The `candidates` still due once locked: a row another worker took meanwhile is
+    skipped."""
+    now = bindparam("now", type_=deliveries.c.due_at.type)
+    locked = deliveries.alias("locked")
+    return (
+        select(locked.c.id)
+        .where(
+            locked.c.id.in_(bindparam("candidates", expanding=True)),
+            or_(
+                and_(locked.c.status == PENDING, locked.c.due_at <= now),
+                and_(locked.c.status == SENDING, locked.c.lease_expires_at < now),
+            ),
+        )
         .with_for_update(skip_locked=True)
     )
-    return _lease(
-        conn,
-        stmt,
-        status=SENDING,
-        owner=owner,
-        lease_until=lease_until,
-        order_by=(deliveries.c.due_at, deliveries.c.id),
-    )
 
 
-def _lease(
-    conn: Connection,
-    locked_ids: Select[Any],
-    *,
-    status: DeliveryStatus,
-    owner: str,
-    lease_until: datetime,
-    order_by: tuple[ColumnElement[Any], ...],
+_CANDIDATES = _candidates()
+_CLAIM_DUE = _leasing(_due_candidates(), status=SENDING, order_by=("due_at", "id"))
+
+
+def claim_due_deliveries(
+    conn: Connection, *, now: datetime, limit: int, owner: str, lease_until: datetime
 ) -> list[AnyRow]:
-    """Lease the deliveries `locked_ids` locks to `owner` and load them with their notice."""
-    ids = list(conn.execute(locked_ids).scalars())
-    if not ids:
+    """Take due deliveries (and ones whose worker's lease ran out) for this worker.
+
+    A delivery waits while an earlier one for the same user and channel is still open, so
+    each user receives their notices in order.
+    """
+    candidates = list(conn.execute(_CANDIDATES, {"now": now, "limit": limit}).scalars())
+    if not candidates:
         return []
-    conn.execute(
-        update(deliveries)
-        .where(deliveries.c.id.in_(ids))
-        .values(status=status, lease_owner=owner, lease_expires_at=lease_until)
+    params = {"now": now, "candidates": candidates, "owner": owner, "lease_until": lease_until}
+    return _lease(conn, _CLAIM_DUE, params)
+
+
+def _due_digests() -> Select[Any]:
+    now = bindparam("now", type_=deliveries.c.due_at.type)
+    locked = deliveries.alias("locked")
+    return (
+        select(locked.c.id)
+        .where(
+            or_(
+                and_(locked.c.status == DIGEST, locked.c.due_at <= now),
+                and_(locked.c.status == DIGESTING, locked.c.lease_expires_at < now),
+            )
+        )
+        .order_by(locked.c.user_id, locked.c.channel, locked.c.id)
+        .limit(bindparam("limit"))
+        .with_for_update(skip_locked=True)
     )
-    return list(conn.execute(_with_notice().where(deliveries.c.id.in_(ids)).order_by(*order_by)))
 
 
-def _with_notice() -> Select[Any]:
-    """Claimed deliveries with what the dispatcher needs of their notice."""
-    return select(
-        deliveries,
-        notifications.c.kind,
-        notifications.c.category,
-        notifications.c.data,
-        notifications.c.event_id,
-        notifications.c.created_at.label("notified_at"),
-    ).join(notifications, notifications.c.id == deliveries.c.notification_id)
+_CLAIM_DIGESTS = _leasing(_due_digests(), status=DIGESTING, order_by=("user_id", "channel", "id"))
 
 
 def claim_due_digests(
     conn: Connection, *, now: datetime, limit: int, owner: str, lease_until: datetime
 ) -> list[AnyRow]:
     """Digest rows whose time has come, for one summary message per user and channel."""
-    by_user_and_channel = (deliveries.c.user_id, deliveries.c.channel, deliveries.c.id)
-    stmt = (
-        select(deliveries.c.id)
-        .where(
-            or_(
-                and_(deliveries.c.status == DIGEST, deliveries.c.due_at <= now),
-                and_(deliveries.c.status == DIGESTING, deliveries.c.lease_expires_at < now),
-            )
-        )
-        .order_by(*by_user_and_channel)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    return _lease(
-        conn,
-        stmt,
-        status=DIGESTING,
-        owner=owner,
-        lease_until=lease_until,
-        order_by=by_user_and_channel,
-    )
+    params = {"now": now, "limit": limit, "owner": owner, "lease_until": lease_until}
+    return _lease(conn, _CLAIM_DIGESTS, params)
 
 
 def finish_digest(
@@ -453,6 +540,28 @@ def finish_digest(
     return int(conn.execute(stmt).rowcount)
 
 
+_OWNED = select(deliveries.c.id).where(
+    deliveries.c.id.in_(bindparam("ids", expanding=True)),
+    deliveries.c.status == SENDING.value,
+    deliveries.c.lease_owner == bindparam("owner"),
+)
+_OWNED_LOCKED = {"postgresql": _OWNED.with_for_update(), "sqlite": _OWNED}
+
+
+@cache
+def _finishing(columns: tuple[str, ...]) -> Update:
+    """The UPDATE that records one shape of outcome (the columns it sets), built once."""
+    return (
+        update(deliveries)
+        .where(deliveries.c.id == bindparam("b_id"))
+        .values(
+            lease_owner=None,
+            lease_expires_at=None,
+            **{c: bindparam(f"b_{c}", type_=deliveries.c[c].type) for c in columns},
+        )
+    )
+
+
 def finish_deliveries(
     conn: Connection, owner: str, outcomes: Sequence[tuple[str, dict[str, Any]]]
 ) -> set[str]:
@@ -461,44 +570,38 @@ def finish_deliveries(
     of outcome) cannot lose to a worker retaking an expired lease in between."""
     if not outcomes:
         return set()
-    owned_stmt = select(deliveries.c.id).where(
-        deliveries.c.id.in_([delivery_id for delivery_id, _ in outcomes]),
-        deliveries.c.status == SENDING,
-        deliveries.c.lease_owner == owner,
-    )
-    if conn.dialect.name == "postgresql":
-        owned_stmt = owned_stmt.with_for_update()
-    owned = set(conn.scalars(owned_stmt))
+    params = {"ids": [delivery_id for delivery_id, _ in outcomes], "owner": owner}
+    owned = set(conn.scalars(_OWNED_LOCKED[conn.dialect.name], params))
     shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for delivery_id, values in outcomes:
         if delivery_id in owned:
             row = {"b_id": delivery_id} | {f"b_{key}": value for key, value in values.items()}
             shapes.setdefault(tuple(sorted(values)), []).append(row)
     for columns, rows in shapes.items():
-        stmt = (
-            update(deliveries)
-            .where(deliveries.c.id == bindparam("b_id"))
-            .values(
-                lease_owner=None,
-                lease_expires_at=None,
-                **{c: bindparam(f"b_{c}", type_=deliveries.c[c].type) for c in columns},
-            )
-        )
-        conn.execute(stmt, rows)
+        conn.execute(_finishing(columns), rows)
     return owned
+
+
+_INSERT_ATTEMPTS = insert(delivery_attempts)
 
 
 def insert_attempts(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     """One multi-row insert; every row gets every column (the first row sets the columns)."""
     if rows:
         keys = {key for row in rows for key in row}
-        conn.execute(insert(delivery_attempts), [{k: row.get(k) for k in keys} for row in rows])
+        conn.execute(_INSERT_ATTEMPTS, [{k: row.get(k) for k in keys} for row in rows])
+
+
+_INSERT_INBOX_ITEMS = {
+    "postgresql": pg_insert(inbox_items).on_conflict_do_nothing(),
+    "sqlite": sqlite_insert(inbox_items).on_conflict_do_nothing(),
+}
 
 
 def insert_inbox_items(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Exactly once per notification, whatever happens around it (unique constraint)."""
     if rows:
-        conn.execute(_insert(conn, inbox_items).on_conflict_do_nothing(), list(rows))
+        conn.execute(_INSERT_INBOX_ITEMS[conn.dialect.name], list(rows))
 
 
 # -- reads -----------------------------------------------------------------------------
@@ -664,16 +767,18 @@ def set_push_tokens(conn: Connection, user_id: str, sealed: str | None) -> None:
     )
 
 
+_SENT_DEVICES = select(delivery_attempts.c.delivery_id, delivery_attempts.c.device).where(
+    delivery_attempts.c.delivery_id.in_(bindparam("ids", expanding=True)),
+    delivery_attempts.c.outcome == AttemptOutcome.SENT.value,
+    delivery_attempts.c.device.is_not(None),
+)
+
+
 def sent_devices(conn: Connection, delivery_ids: Sequence[str]) -> dict[str, set[str]]:
     """Push deliveries → the devices that already have them (a retry skips those)."""
     found: dict[str, set[str]] = {}
     if not delivery_ids:
         return found
-    stmt = select(delivery_attempts.c.delivery_id, delivery_attempts.c.device).where(
-        delivery_attempts.c.delivery_id.in_(delivery_ids),
-        delivery_attempts.c.outcome == AttemptOutcome.SENT,
-        delivery_attempts.c.device.is_not(None),
-    )
-    for row in conn.execute(stmt):
+    for row in conn.execute(_SENT_DEVICES, {"ids": list(delivery_ids)}):
         found.setdefault(row.delivery_id, set()).add(row.device)
     return found

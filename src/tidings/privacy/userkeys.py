@@ -19,7 +19,7 @@ from typing import Final
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tidings.privacy.crypto import NONCE_BYTES, Keyring
@@ -28,6 +28,12 @@ from tidings.privacy.models import user_keys
 PREFIX: Final = "uk1$"
 KEY_CONTEXT: Final = "privacy.user_key"
 """The keyring context of `privacy_user_keys.key_enc` (the registry names it too)."""
+
+
+# Read for every batch of inbox items: built once.
+_KEYS = select(user_keys.c.user_id, user_keys.c.key_enc).where(
+    user_keys.c.user_id.in_(bindparam("user_ids", expanding=True))
+)
 
 
 def _insert_keys(conn: Connection, rows: list[dict[str, object]]) -> None:
@@ -77,10 +83,8 @@ class FreeText:
             )
 
     def _fetch(self, user_ids: list[str]) -> dict[str, str]:
-        stmt = select(user_keys.c.user_id, user_keys.c.key_enc).where(
-            user_keys.c.user_id.in_(user_ids)
-        )
-        return {row.user_id: row.key_enc for row in self._conn.execute(stmt)}
+        rows = self._conn.execute(_KEYS, {"user_ids": user_ids})
+        return {row.user_id: row.key_enc for row in rows}
 
     def _key(self, user_id: str, *, create: bool) -> AESGCM | None:
         if user_id not in self._keys or (create and self._keys[user_id] is None):

@@ -110,7 +110,7 @@ def contacts(conn: Connection, keyring: Keyring, user_ids: list[str]) -> dict[st
             phone_changed_at=as_utc(row.phone_changed_at) if row.phone_changed_at else None,
             email_changed_at=as_utc(row.email_changed_at) if row.email_changed_at else None,
         )
-        for row in repository.get_users(conn, user_ids)
+        for row in repository.contacts(conn, user_ids)
         if row.status != ERASED
     }
 

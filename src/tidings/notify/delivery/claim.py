@@ -4,13 +4,14 @@ among them that must not go after all."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
 import structlog
 from sqlalchemy import Connection, Engine
 
-from tidings.kit.clock import as_utc
+from tidings.kit.clock import Clock, as_utc
 from tidings.kit.db import read_transaction, with_retry, write_transaction
 from tidings.kit.tables import AnyRow
 from tidings.notify import devices, preferences, repository, webhook_secrets
@@ -86,8 +87,45 @@ def claim_digests(
     return _claim(engine, query, now=now, limit=limit, owner=owner, lease=lease)
 
 
-def recipients(
+@dataclass(frozen=True, slots=True)
+class Addressed:
+    """What a claimed batch needs read before it is sent."""
+
+    held: dict[str, DeliveryOutcome]
+    """Marketing that must not go now, by delivery id (`held_marketing`)."""
+    recipients: dict[str, Recipient]
+    """Whom the rest goes to, by user id."""
+    has_it: dict[str, set[str]]
+    """Push deliveries being retried → the devices an earlier try reached."""
+
+
+def addressed(
     engine: Engine,
+    keyring: Keyring,
+    claimed: Sequence[ClaimedDelivery],
+    *,
+    policy: PlannerPolicy,
+    now: datetime,
+    clock: Clock,
+    status_webhook_url: str | None,
+) -> Addressed:
+    """Everything a claimed batch needs read, in one read transaction (a round trip to
+    begin and one to end it, not three of each)."""
+    with read_transaction(engine) as conn:
+        held = held_marketing(conn, keyring, claimed, policy=policy, now=now)
+        sendable = [delivery for delivery in claimed if delivery.id not in held]
+        found = recipients(
+            conn,
+            keyring,
+            {delivery.user_id for delivery in sendable},
+            now=clock.now(),
+            status_webhook_url=status_webhook_url,
+        )
+        return Addressed(held, found, devices_that_have_it(conn, sendable))
+
+
+def recipients(
+    conn: Connection,
     keyring: Keyring,
     user_ids: set[str],
     *,
@@ -100,9 +138,8 @@ def recipients(
     if PLATFORM in user_ids:
         found[PLATFORM] = Recipient(PLATFORM, "en", "UTC", webhook_url=status_webhook_url)
     wanted = list(user_ids - {PLATFORM})
-    with read_transaction(engine) as conn:
-        stored = repository.get_preferences(conn, wanted)
-        known = directory.contacts(conn, keyring, wanted)
+    stored = repository.get_preferences(conn, wanted)
+    known = directory.contacts(conn, keyring, wanted)
     for user_id in wanted:
         contact, row = known[user_id], stored.get(user_id)
         found[user_id] = Recipient(
@@ -118,17 +155,18 @@ def recipients(
     return found
 
 
-def devices_that_have_it(engine: Engine, claimed: Sequence[ClaimedDelivery]) -> dict[str, set[str]]:
+def devices_that_have_it(
+    conn: Connection, claimed: Sequence[ClaimedDelivery]
+) -> dict[str, set[str]]:
     """Push deliveries being retried → the devices an earlier try reached (skipped now)."""
     retried = [d.id for d in claimed if d.channel is ChannelName.PUSH and d.attempts]
     if not retried:
         return {}
-    with read_transaction(engine) as conn:
-        return repository.sent_devices(conn, retried)
+    return repository.sent_devices(conn, retried)
 
 
 def held_marketing(
-    engine: Engine,
+    conn: Connection,
     keyring: Keyring,
     claimed: Sequence[ClaimedDelivery],
     *,
@@ -143,11 +181,10 @@ def held_marketing(
     if not marketing:
         return {}
     user_ids = sorted({d.user_id for d in marketing})
-    with read_transaction(engine) as conn:
-        prefs = preferences.planning_preferences(conn, keyring, user_ids)
-        sent = repository.sent_since(
-            conn, user_ids, category=Category.MARKETING, since=now - cap_lookback(policy)
-        )
+    prefs = preferences.planning_preferences(conn, keyring, user_ids)
+    sent = repository.sent_since(
+        conn, user_ids, category=Category.MARKETING, since=now - cap_lookback(policy)
+    )
     history: dict[str, list[SentRecord]] = {user_id: [] for user_id in user_ids}
     for record in sent:
         history[record.user_id].append(

@@ -22,7 +22,7 @@ from functools import cached_property
 from sqlalchemy import Engine
 
 from tidings.kit.clock import Clock
-from tidings.kit.db import with_retry
+from tidings.kit.db import read_transaction, with_retry
 from tidings.kit.ids import new_id
 from tidings.notify.delivery import claim
 from tidings.notify.delivery.digest import Digests
@@ -101,10 +101,16 @@ class Dispatcher:
         )
         if not claimed:
             return 0
-        held = claim.held_marketing(self.engine, self.keyring, claimed, policy=self.policy, now=now)
-        sendable = [delivery for delivery in claimed if delivery.id not in held]
-        recipients = self._recipients({delivery.user_id for delivery in sendable})
-        has_it = claim.devices_that_have_it(self.engine, sendable)
+        read = claim.addressed(
+            self.engine,
+            self.keyring,
+            claimed,
+            policy=self.policy,
+            now=now,
+            clock=self.clock,
+            status_webhook_url=self.status_webhook_url,
+        )
+        sendable = [delivery for delivery in claimed if delivery.id not in read.held]
         composer = Composer(
             engine=self.engine,
             keyring=self.keyring,
@@ -125,7 +131,7 @@ class Dispatcher:
                 return handed_back(delivery)
             now = self.clock.now()
             attempts = delivery.attempts + 1
-            composed = composer.compose(delivery, recipients[delivery.user_id], now)
+            composed = composer.compose(delivery, read.recipients[delivery.user_id], now)
             if isinstance(composed, Unsendable):
                 return unsendable(delivery, composed, attempts=attempts, now=now)
             return sending.send(
@@ -133,13 +139,13 @@ class Dispatcher:
                 composed,
                 attempts=attempts,
                 now=now,
-                has_it=has_it.get(delivery.id, set()),
+                has_it=read.has_it.get(delivery.id, set()),
             )
 
         # Claims hold at most one delivery per user and channel, so sending a batch's rows
         # at once keeps each user's order on each channel.
         futures = [self._pool.submit(deliver, delivery) for delivery in sendable]
-        outcomes = [*held.values(), *(future.result() for future in futures)]
+        outcomes = [*read.held.values(), *(future.result() for future in futures)]
         with_retry(
             lambda: record_outcomes(
                 self.engine,
@@ -187,13 +193,14 @@ class Dispatcher:
         )
 
     def _recipients(self, user_ids: set[str]) -> dict[str, Recipient]:
-        return claim.recipients(
-            self.engine,
-            self.keyring,
-            user_ids,
-            now=self.clock.now(),
-            status_webhook_url=self.status_webhook_url,
-        )
+        with read_transaction(self.engine) as conn:
+            return claim.recipients(
+                conn,
+                self.keyring,
+                user_ids,
+                now=self.clock.now(),
+                status_webhook_url=self.status_webhook_url,
+            )
 
     def _device(self, token: str) -> str:
         """A push device's name in attempts and logs: a keyed hash of its token."""
