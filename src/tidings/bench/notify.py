@@ -100,7 +100,7 @@ SMS_PER_USER_BUDGET: Final = 40
 well below, or the planner would suppress SMS and the run would measure that instead."""
 USERS_PER_TRANSACTION: Final = 250
 STEADY_RATE: Final = 200.0
-"""Events per second in the steady phase (the issue's load)."""
+"""Events per second in the steady phase by default (`--rate 500` is issue #21's load)."""
 WARM_UP_EVENTS: Final = 20
 """Delivered before the steady clock starts: templates compiled, connections open."""
 WORKER_COUNTS: Final[dict[DatabaseKind, tuple[int, ...]]] = {
