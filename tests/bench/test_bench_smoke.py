@@ -1,9 +1,14 @@
-"""The ledger benchmark runs end to end (service and raw phases, SQLite) and reports numbers."""
+"""The ledger benchmark runs end to end (service and raw phases, SQLite) and reports numbers;
+`--phases` picks the phases from the command line."""
 
 from __future__ import annotations
 
 import io
+import json
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 from rich.console import Console
 
@@ -40,3 +45,35 @@ def test_ledger_benchmark_times_scored_payments_with_and_without_the_model() -> 
     for phase in ("scored", "model"):
         assert figures[f"sqlite_{phase}_transfers"] > 0
         assert 0 < figures[f"sqlite_{phase}_p50_ms"] <= figures[f"sqlite_{phase}_p99_ms"]
+
+
+TIDINGS = Path(sys.executable).with_name("tidings")
+
+
+def test_bench_ledger_runs_only_the_phases_named_on_the_command_line() -> None:
+    done = subprocess.run(
+        [str(TIDINGS), "bench", "ledger", "--phases", "raw", "--seconds", "0.5", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    assert set(figures) == {
+        f"sqlite_raw_{figure}" for figure in ("transfers", "transfers_per_s", "p50_ms", "p99_ms")
+    }
+
+
+def test_bench_ledger_names_an_unknown_phase_and_runs_nothing() -> None:
+    done = subprocess.run(
+        [str(TIDINGS), "bench", "ledger", "--phases", "raw,warp", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert done.returncode == 2
+    assert "--phases" in done.stderr
+    assert "warp" in done.stderr
+    assert done.stdout == ""

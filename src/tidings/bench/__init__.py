@@ -38,17 +38,26 @@ class BenchOptions:
     """notify: events in the backlog phase (None: what `seconds` at the target rate drains)."""
     idle_seconds: float = 60.0
     """notify: how long an idle `tidings serve` is watched for its CPU."""
+    phases: tuple[str, ...] | None = None
+    """ledger: the phases to run (None: every one)."""
 
 
 Benchmark = Callable[[Sequence[DatabaseKind], float, Console, BenchOptions], dict[str, float]]
 
 
 def _ledger(
-    databases: Sequence[DatabaseKind], seconds: float, console: Console, _: BenchOptions
+    databases: Sequence[DatabaseKind], seconds: float, console: Console, options: BenchOptions
 ) -> dict[str, float]:
     from tidings.bench import ledger  # heavy imports only when this benchmark runs
 
-    return ledger.run(databases=databases, seconds=seconds, console=console)
+    phases = options.phases or ledger.PHASES
+    unknown = sorted(set(phases) - set(ledger.PHASES))
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown phases {', '.join(unknown)}; choose from: {', '.join(ledger.PHASES)}",
+            param_hint="--phases",
+        )
+    return ledger.run(databases=databases, seconds=seconds, console=console, phases=phases)
 
 
 def _notify(

@@ -341,6 +341,13 @@ def bench(
     idle_seconds: Annotated[
         float, typer.Option(min=1, help="notify: how long an idle `tidings serve` is watched.")
     ] = 60.0,
+    phases: Annotated[
+        str | None,
+        typer.Option(
+            help="ledger: the phases to run, comma-separated (service, scored, model, raw, "
+            "concurrent, http); all by default.",
+        ),
+    ] = None,
     users: Annotated[
         int | None,
         typer.Option(
@@ -392,7 +399,12 @@ def bench(
         figures = feedback.run(console=console, seed=seed)
         console.print(figures_table(name, figures))
     else:
-        options = BenchOptions(rate=rate, backlog=backlog, idle_seconds=idle_seconds)
+        options = BenchOptions(
+            rate=rate,
+            backlog=backlog,
+            idle_seconds=idle_seconds,
+            phases=tuple(phase.strip() for phase in phases.split(",")) if phases else None,
+        )
         figures = run_benchmark(name, db=db, seconds=seconds, console=console, options=options)
     if as_json:
         typer.echo(json.dumps(figures))
