@@ -4,21 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
-from pathlib import Path
 
-TIDINGS = Path(sys.executable).with_name("tidings")
+from .support import run_bench
 
 
 def test_bench_risk_prints_recall_false_positives_and_latency_as_its_last_line() -> None:
-    done = subprocess.run(
-        [str(TIDINGS), "bench", "risk", "--json", "--transfers", "5000", "--seed", "3"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
+    done = run_bench("risk", "--json", "--transfers", "5000", "--seed", "3")
+    assert done.returncode == 0, done.stderr
 
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     assert figures["transfers"] == 5_000

@@ -6,13 +6,12 @@ from __future__ import annotations
 import io
 import json
 import math
-import subprocess
-import sys
-from pathlib import Path
 
 from rich.console import Console
 
 from tidings.bench import ledger
+
+from .support import run_bench
 
 
 def test_ledger_benchmark_reports_positive_figures_for_service_and_raw_on_sqlite() -> None:
@@ -47,17 +46,9 @@ def test_ledger_benchmark_times_scored_payments_with_and_without_the_model() -> 
         assert 0 < figures[f"sqlite_{phase}_p50_ms"] <= figures[f"sqlite_{phase}_p99_ms"]
 
 
-TIDINGS = Path(sys.executable).with_name("tidings")
-
-
 def test_bench_ledger_runs_only_the_phases_named_on_the_command_line() -> None:
-    done = subprocess.run(
-        [str(TIDINGS), "bench", "ledger", "--phases", "raw", "--seconds", "0.5", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
+    done = run_bench("ledger", "--phases", "raw", "--seconds", "0.5", "--json")
+    assert done.returncode == 0, done.stderr
 
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     assert set(figures) == {
@@ -66,12 +57,7 @@ def test_bench_ledger_runs_only_the_phases_named_on_the_command_line() -> None:
 
 
 def test_bench_ledger_names_an_unknown_phase_and_runs_nothing() -> None:
-    done = subprocess.run(
-        [str(TIDINGS), "bench", "ledger", "--phases", "raw,warp", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_bench("ledger", "--phases", "raw,warp", "--json", timeout=120)
 
     assert done.returncode == 2
     assert "--phases" in done.stderr
