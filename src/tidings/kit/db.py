@@ -12,6 +12,7 @@ import zlib
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 import structlog
@@ -19,6 +20,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from tidings.kit.filelock import FileLock
 from tidings.kit.wakeups import ring, take_rings
 
 log = structlog.get_logger(__name__)
@@ -29,19 +31,22 @@ _WRITE = "tidings_write"
 
 
 class WriterLock:
-    """SQLite's one writer inside this process, handed over first come, first served.
+    """SQLite's one writer, handed over first come, first served inside this process and,
+    through a `flock` on a file next to the database, between processes.
 
     Waiting on it is immediate where SQLite's own busy handler sleeps in steps of up to
     100 ms; and it is fair: a worker that finishes a batch and asks again queues behind the
     API writes already waiting, instead of taking the writer back at once (a plain lock lets
     the thread that releases it win again, and a draining backlog starved the API).
-    Re-entrant for the thread that holds it."""
+    The file lock is let go at every release, so another process's writer gets its turn
+    between two of ours. Re-entrant for the thread that holds it."""
 
-    def __init__(self) -> None:
+    def __init__(self, across_processes: FileLock | None = None) -> None:
         self._mutex = threading.Lock()
         self._owner: int | None = None
         self._depth = 0
         self._queue: deque[threading.Lock] = deque()
+        self._across_processes = across_processes
 
     def acquire(self, *, blocking: bool = True) -> bool:
         me = threading.get_ident()
@@ -49,17 +54,24 @@ class WriterLock:
             if self._owner == me:
                 self._depth += 1
                 return True
+            turn: threading.Lock | None = None
             if self._owner is None and not self._queue:
                 self._owner, self._depth = me, 1
-                return True
-            if not blocking:
+            elif not blocking:
                 return False
-            turn = threading.Lock()
-            turn.acquire()
-            self._queue.append(turn)
-        turn.acquire()  # released by the holder when it hands the writer to us
-        with self._mutex:
-            self._owner, self._depth = me, 1
+            else:
+                turn = threading.Lock()
+                turn.acquire()
+                self._queue.append(turn)
+        if turn is not None:
+            turn.acquire()  # released by the holder when it hands the writer to us
+            with self._mutex:
+                self._owner, self._depth = me, 1
+        if self._across_processes is not None and not self._across_processes.acquire(
+            blocking=blocking
+        ):
+            self._hand_over()
+            return False
         return True
 
     def release(self) -> None:
@@ -68,6 +80,12 @@ class WriterLock:
             self._depth -= 1
             if self._depth:
                 return
+        if self._across_processes is not None:
+            self._across_processes.release()
+        self._hand_over()
+
+    def _hand_over(self) -> None:
+        with self._mutex:
             self._owner = None
             if self._queue:
                 # Handed over: nobody else can take it between now and the next one's turn.
@@ -80,8 +98,11 @@ class WriterLock:
         return len(self._queue)
 
 
-# One writer at a time inside this process on SQLite.
+# One writer at a time on SQLite, in this process and across processes.
 _sqlite_write_locks: dict[int, WriterLock] = {}
+
+WRITER_LOCK_SUFFIX = ".writer"
+"""`<database>.writer`: the file every process writing the SQLite database locks first."""
 
 SQLITE_AUTOCHECKPOINT_PAGES = 1000
 """SQLite's own default: the commit that grows the WAL past this many pages copies it back."""
@@ -131,8 +152,23 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+def sqlite_sibling_path(engine: Engine, suffix: str) -> Path | None:
+    """A file next to the SQLite database (`<database><suffix>`), where processes sharing it
+    meet; None for an in-memory database, which no other process can open."""
+    url = engine.url
+    database = url.database
+    if not database or database == ":memory:" or url.query.get("mode") == "memory":
+        return None
+    if database.startswith("file:"):
+        database = database.removeprefix("file:").split("?", 1)[0]
+    return Path(database).absolute().with_name(Path(database).name + suffix)
+
+
 def _configure_sqlite(engine: Engine) -> None:
-    _sqlite_write_locks[id(engine)] = WriterLock()
+    lock_path = sqlite_sibling_path(engine, WRITER_LOCK_SUFFIX)
+    _sqlite_write_locks[id(engine)] = WriterLock(
+        FileLock(lock_path) if lock_path is not None else None
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
@@ -229,9 +265,10 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
 
 @contextmanager
 def free_writer(engine: Engine) -> Iterator[bool]:
-    """Yields True while holding this process's SQLite writer, when nobody held or awaited it:
-    the caller may then write on its own thread without waiting (the API does, on the event
-    loop, so a payment costs no thread hand-off). False on PostgreSQL, or when it is busy."""
+    """Yields True while holding SQLite's writer, when nobody held or awaited it (in this
+    process or another): the caller may then write on its own thread without waiting (the API
+    does, on the event loop, so a payment costs no thread hand-off). False on PostgreSQL, or
+    when it is busy."""
     lock = _sqlite_write_locks.get(id(engine))
     if lock is None or not lock.acquire(blocking=False):
         yield False
