@@ -73,8 +73,10 @@ def serve(
         typer.Option(
             min=1,
             max=64,
-            help="Server processes sharing the port (PostgreSQL only; each has its own pool "
-            "of TIDINGS_DATABASE_POOL_SIZE connections and, unless --no-worker, its own worker).",
+            help="Server processes sharing the port, each with its own pool of "
+            "TIDINGS_DATABASE_POOL_SIZE connections. On PostgreSQL each runs a worker too "
+            "(unless --no-worker); on SQLite one of them does, and another takes over if it "
+            "dies, while writes take turns through a lock file next to the database.",
         ),
     ] = 1,
 ) -> None:
@@ -83,14 +85,10 @@ def serve(
 
     _check_provider_settings()
     settings = get_settings()
-    if processes > 1 and settings.is_sqlite:
-        console.print(
-            "[red]--processes needs PostgreSQL[/red]: SQLite has one writer, so one process "
-            "serves it best (set TIDINGS_DATABASE_URL to a postgresql:// URL)"
-        )
-        raise typer.Exit(2)
     bind_host, bind_port = host or settings.host, port or settings.port
     worker_note = "API only" if no_worker else "API and worker"
+    if processes > 1 and settings.is_sqlite and not no_worker:
+        worker_note = "API, and the worker in one of them"
     console.print(
         f"[green]Tidings listening on http://{bind_host}:{bind_port}[/green] ({worker_note}"
         f"{f', {processes} processes' if processes > 1 else ''}; "
@@ -122,20 +120,25 @@ def worker(
         ),
     ] = None,
 ) -> None:
-    """Run the background loops only (relay, dispatcher); any number may run on PostgreSQL."""
+    """Run the background loops only (relay, dispatcher); any number may run on PostgreSQL, on
+    SQLite one at a time (the others stand by to take over)."""
     import signal
     import threading
 
     from prometheus_client import start_http_server
 
     from tidings.app.context import build_context
-    from tidings.app.worker import Worker
+    from tidings.app.worker import Worker, leader_lock
 
     _check_provider_settings()
     context = build_context(get_settings())
-    if context.settings.is_sqlite:
-        console.print("[yellow]SQLite: run one worker process only (tidings serve has one)")
-    running = Worker(context)
+    leader = leader_lock(context)
+    if leader is not None:
+        console.print(
+            "[yellow]SQLite: one process runs the worker loops[/yellow]; this one stands by "
+            f"while another holds {leader.path}"
+        )
+    running = Worker(context, leader=leader)
     stopped = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopped.set())

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import structlog
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import URL, Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -152,10 +152,9 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def sqlite_sibling_path(engine: Engine, suffix: str) -> Path | None:
+def sqlite_sibling_path(url: URL, suffix: str) -> Path | None:
     """A file next to the SQLite database (`<database><suffix>`), where processes sharing it
     meet; None for an in-memory database, which no other process can open."""
-    url = engine.url
     database = url.database
     if not database or database == ":memory:" or url.query.get("mode") == "memory":
         return None
@@ -165,7 +164,7 @@ def sqlite_sibling_path(engine: Engine, suffix: str) -> Path | None:
 
 
 def _configure_sqlite(engine: Engine) -> None:
-    lock_path = sqlite_sibling_path(engine, WRITER_LOCK_SUFFIX)
+    lock_path = sqlite_sibling_path(engine.url, WRITER_LOCK_SUFFIX)
     _sqlite_write_locks[id(engine)] = WriterLock(
         FileLock(lock_path) if lock_path is not None else None
     )
