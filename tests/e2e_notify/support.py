@@ -169,11 +169,14 @@ class Cluster:
         self.processes.append(process)
         return process
 
-    def serve(self, *, worker: bool = True, env: dict[str, str] | None = None) -> Process:
+    def serve(
+        self, *, worker: bool = True, env: dict[str, str] | None = None, processes: int = 1
+    ) -> Process:
         """`tidings serve --port N` (retrying on a port another process took first)."""
         for _ in range(3):
             port = free_port()
-            args = ["serve", "--port", str(port)] + ([] if worker else ["--no-worker"])
+            args = ["serve", "--port", str(port), "--processes", str(processes)]
+            args += [] if worker else ["--no-worker"]
             process = self._process("serve", args, env).start(self.workdir)
             process.base_url = f"http://127.0.0.1:{port}"
             if wait_healthy(process):
