@@ -1,13 +1,13 @@
 """On SQLite, writers of different processes take turns through `<database>.writer` before
 SQLite's own lock: none of them ever waits in SQLite's busy handler (which sleeps in steps of
-milliseconds) or fails with "database is locked", and the API does not take the writer on its
-event loop while another process holds it."""
+milliseconds) or fails with "database is locked"."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -100,17 +100,21 @@ def test_two_processes_writing_at_once_never_find_the_database_locked(tmp_path: 
         engine.dispose()
 
 
-def test_the_writer_is_busy_here_while_another_process_writes(tmp_path: Path) -> None:
+def test_a_write_waits_for_another_process_s_transaction_to_end(tmp_path: Path) -> None:
     database = tmp_path / "t.db"
     engine = _engine_that_never_waits_in_sqlite(database)
     other = _other_process(database, "hold")
     try:
         assert _heard(other) == "holding"
         with free_writer(engine) as free:
-            assert not free  # the API would write on a thread, leaving its event loop free
-        _tell(other, "commit")
-        with write_transaction(engine) as conn:  # waits for its turn, then writes
-            conn.execute(text("INSERT INTO writes (writer) VALUES ('this')"))
+            # Free in this process: the API writes on its event loop, and only the
+            # transaction itself waits for the other process's to end.
+            assert free
+            commit_soon = threading.Timer(0.2, _tell, args=(other, "commit"))
+            commit_soon.start()
+            with write_transaction(engine) as conn:
+                conn.execute(text("INSERT INTO writes (writer) VALUES ('this')"))
+            commit_soon.join()
         assert other.wait(timeout=60) == 0
         assert _writers(engine) == ["other", "this"]
     finally:

@@ -31,22 +31,19 @@ _WRITE = "tidings_write"
 
 
 class WriterLock:
-    """SQLite's one writer, handed over first come, first served inside this process and,
-    through a `flock` on a file next to the database, between processes.
+    """SQLite's one writer inside this process, handed over first come, first served.
 
     Waiting on it is immediate where SQLite's own busy handler sleeps in steps of up to
     100 ms; and it is fair: a worker that finishes a batch and asks again queues behind the
     API writes already waiting, instead of taking the writer back at once (a plain lock lets
     the thread that releases it win again, and a draining backlog starved the API).
-    The file lock is let go at every release, so another process's writer gets its turn
-    between two of ours. Re-entrant for the thread that holds it."""
+    Re-entrant for the thread that holds it."""
 
-    def __init__(self, across_processes: FileLock | None = None) -> None:
+    def __init__(self) -> None:
         self._mutex = threading.Lock()
         self._owner: int | None = None
         self._depth = 0
         self._queue: deque[threading.Lock] = deque()
-        self._across_processes = across_processes
 
     def acquire(self, *, blocking: bool = True) -> bool:
         me = threading.get_ident()
@@ -54,24 +51,17 @@ class WriterLock:
             if self._owner == me:
                 self._depth += 1
                 return True
-            turn: threading.Lock | None = None
             if self._owner is None and not self._queue:
                 self._owner, self._depth = me, 1
-            elif not blocking:
+                return True
+            if not blocking:
                 return False
-            else:
-                turn = threading.Lock()
-                turn.acquire()
-                self._queue.append(turn)
-        if turn is not None:
-            turn.acquire()  # released by the holder when it hands the writer to us
-            with self._mutex:
-                self._owner, self._depth = me, 1
-        if self._across_processes is not None and not self._across_processes.acquire(
-            blocking=blocking
-        ):
-            self._hand_over()
-            return False
+            turn = threading.Lock()
+            turn.acquire()
+            self._queue.append(turn)
+        turn.acquire()  # released by the holder when it hands the writer to us
+        with self._mutex:
+            self._owner, self._depth = me, 1
         return True
 
     def release(self) -> None:
@@ -80,12 +70,6 @@ class WriterLock:
             self._depth -= 1
             if self._depth:
                 return
-        if self._across_processes is not None:
-            self._across_processes.release()
-        self._hand_over()
-
-    def _hand_over(self) -> None:
-        with self._mutex:
             self._owner = None
             if self._queue:
                 # Handed over: nobody else can take it between now and the next one's turn.
@@ -98,8 +82,11 @@ class WriterLock:
         return len(self._queue)
 
 
-# One writer at a time on SQLite, in this process and across processes.
+# One writer at a time inside this process on SQLite.
 _sqlite_write_locks: dict[int, WriterLock] = {}
+
+# One write transaction at a time on SQLite across processes, for a database file.
+_sqlite_writer_files: dict[int, FileLock] = {}
 
 WRITER_LOCK_SUFFIX = ".writer"
 """`<database>.writer`: the file every process writing the SQLite database locks first."""
@@ -164,10 +151,10 @@ def sqlite_sibling_path(url: URL, suffix: str) -> Path | None:
 
 
 def _configure_sqlite(engine: Engine) -> None:
+    _sqlite_write_locks[id(engine)] = WriterLock()
     lock_path = sqlite_sibling_path(engine.url, WRITER_LOCK_SUFFIX)
-    _sqlite_write_locks[id(engine)] = WriterLock(
-        FileLock(lock_path) if lock_path is not None else None
-    )
+    if lock_path is not None:
+        _sqlite_writer_files[id(engine)] = FileLock(lock_path)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
@@ -242,18 +229,30 @@ def _checkpoint_until(engine: Engine, stop: threading.Event) -> None:
 
 @contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
-    """One transaction that may write; commits on success, rolls back on any exception."""
+    """One transaction that may write; commits on success, rolls back on any exception.
+
+    On SQLite it first waits for this process's writer (`WriterLock`), then, from just before
+    `BEGIN IMMEDIATE` to just after the commit or rollback, holds `<database>.writer`, so
+    another process's writer waits on that lock file (woken the moment it is free) and never
+    in SQLite's busy handler, which sleeps 1, 2, 5, 10… ms. Only the transaction holds it:
+    what a request does before and after (parsing, rendering the answer) runs in every
+    process at once."""
     lock = _sqlite_write_locks.get(id(engine))
+    across = _sqlite_writer_files.get(id(engine))
     if lock is not None:
         lock.acquire()
     try:
         with engine.connect() as conn:
             if lock is not None:
                 conn.connection.info[_WRITE] = True  # read by the SQLite dialect's BEGIN
+            if across is not None:
+                across.acquire()
             try:
                 with conn.begin():
                     yield conn
             finally:
+                if across is not None:
+                    across.release()
                 rings = take_rings(conn)
             # Only reached once committed: the loops it wakes find what it wrote.
             ring(engine, rings)
@@ -264,10 +263,12 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
 
 @contextmanager
 def free_writer(engine: Engine) -> Iterator[bool]:
-    """Yields True while holding SQLite's writer, when nobody held or awaited it (in this
-    process or another): the caller may then write on its own thread without waiting (the API
-    does, on the event loop, so a payment costs no thread hand-off). False on PostgreSQL, or
-    when it is busy."""
+    """Yields True while holding this process's SQLite writer, when nobody held or awaited it:
+    the caller may then write on its own thread without waiting (the API does, on the event
+    loop, so a payment costs no thread hand-off). False on PostgreSQL, or when it is busy.
+
+    Another process's write transaction is not waited out here: it is one transaction at
+    most (each process sends one writer at a time), less than a thread hand-off costs."""
     lock = _sqlite_write_locks.get(id(engine))
     if lock is None or not lock.acquire(blocking=False):
         yield False
