@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -330,6 +331,62 @@ def inbox_items(client: httpx.Client, user_id: str) -> list[dict[str, Any]]:
     page = ok(client.get(f"/v1/users/{user_id}/inbox", params={"limit": 100}))
     items: list[dict[str, Any]] = page["items"]
     return items
+
+
+NOTICES_DELIVERED_TWICE = (
+    "SELECT n.event_id FROM inbox_items i JOIN notifications n ON n.id = i.notification_id"
+    " GROUP BY n.event_id HAVING count(*) > 1"
+)
+"""The events whose notice reached an inbox more than once (none, ever)."""
+
+EVENTS_NOT_RELAYED = "SELECT count(*) FROM outbox WHERE relayed_at IS NULL"
+
+
+def pay(client: httpx.Client, wallet_id: str, *, key: str) -> None:
+    """A 12.80 CNY coffee paid from `wallet_id`, which succeeds."""
+    paid = ok(
+        client.post(
+            "/v1/transfers",
+            headers={"Idempotency-Key": key},
+            json={
+                "kind": "payment",
+                "source": wallet_id,
+                "amount": cny(1_280),
+                "merchant": {"name": "瑞幸咖啡", "category": "5814"},
+            },
+        ),
+        201,
+    )
+    assert paid["status"] == "succeeded"
+
+
+def wait_for_every_notice(
+    client: httpx.Client, users: list[dict[str, Any]], *, payments: int, watch: Cluster
+) -> None:
+    """Until each user's inbox holds the notice of its top-up and of each of its payments."""
+
+    def every_notice_arrived() -> bool:
+        return all(
+            Counter(item["kind"] for item in inbox_items(client, user["id"]))
+            == {"wallet.payment.succeeded": payments, "wallet.top_up.succeeded": 1}
+            for user in users
+        )
+
+    wait_until(
+        every_notice_arrived,
+        timeout=30.0,
+        what="every payment's notice in its owner's inbox",
+        watch=watch,
+    )
+
+
+def assert_books_balance(env: dict[str, str]) -> None:
+    """`tidings ledger check`: every balance is the sum of its postings, which sum to zero."""
+    check = run_command(env, "ledger", "check", "--json")
+    balance = json.loads(check.strip().splitlines()[-1])
+    assert balance["ok"] is True
+    assert balance["unbalanced_entries"] == []
+    assert balance["inconsistent_accounts"] == []
 
 
 def zone_where_it_is(hour: int) -> tuple[str, datetime]:

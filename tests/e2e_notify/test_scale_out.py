@@ -8,22 +8,30 @@ workers were woken by the commits (LISTEN/NOTIFY), not by polling.
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections import Counter
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from .conftest import PgDatabase
-from .support import cluster, cny, environment, inbox_items, ok, operator, run_command, wait_until
+from .support import (
+    EVENTS_NOT_RELAYED,
+    NOTICES_DELIVERED_TWICE,
+    assert_books_balance,
+    cluster,
+    cny,
+    environment,
+    ok,
+    operator,
+    pay,
+    wait_for_every_notice,
+)
 
 pytestmark = pytest.mark.e2e
 
 USERS = 4
 PAYMENTS_PER_USER = 5
-NOTICE_TIMEOUT = 30.0
 
 
 def test_two_servers_and_two_workers_deliver_every_notice_once_and_the_books_balance(
@@ -65,50 +73,14 @@ def test_two_servers_and_two_workers_deliver_every_notice_once_and_the_books_bal
             users.append(user)
         for round_ in range(PAYMENTS_PER_USER):
             for n, user in enumerate(users):
-                paid = ok(
-                    clients[(round_ + n) % 2].post(
-                        "/v1/transfers",
-                        headers={"Idempotency-Key": f"{run}-{n}-{round_}"},
-                        json={
-                            "kind": "payment",
-                            "source": user["wallet_id"],
-                            "amount": cny(1_280),
-                            "merchant": {"name": "瑞幸咖啡", "category": "5814"},
-                        },
-                    ),
-                    201,
-                )
-                assert paid["status"] == "succeeded"
-
-        def every_notice_arrived() -> bool:
-            return all(
-                Counter(item["kind"] for item in inbox_items(clients[0], user["id"]))
-                == {"wallet.payment.succeeded": PAYMENTS_PER_USER, "wallet.top_up.succeeded": 1}
-                for user in users
-            )
-
-        wait_until(
-            every_notice_arrived,
-            timeout=NOTICE_TIMEOUT,
-            what="every payment's notice in its owner's inbox",
-            watch=running,
-        )
+                pay(clients[(round_ + n) % 2], user["wallet_id"], key=f"{run}-{n}-{round_}")
+        wait_for_every_notice(clients[0], users, payments=PAYMENTS_PER_USER, watch=running)
         with psycopg.connect(pg_database.dsn) as conn:
-            repeated = conn.execute(
-                "SELECT n.event_id FROM inbox_items i"
-                " JOIN notifications n ON n.id = i.notification_id"
-                " GROUP BY n.event_id HAVING count(*) > 1"
-            ).fetchall()
-            unrelayed = conn.execute(
-                "SELECT count(*) FROM outbox WHERE relayed_at IS NULL"
-            ).fetchone()
+            repeated = conn.execute(NOTICES_DELIVERED_TWICE).fetchall()
+            unrelayed = conn.execute(EVENTS_NOT_RELAYED).fetchone()
         assert repeated == []
         assert unrelayed == (0,)
         for client in clients:
             client.close()
         running.assert_no_crash()
-    check = run_command(env, "ledger", "check", "--json")
-    balance = json.loads(check.strip().splitlines()[-1])
-    assert balance["ok"] is True
-    assert balance["unbalanced_entries"] == []
-    assert balance["inconsistent_accounts"] == []
+    assert_books_balance(env)
