@@ -708,8 +708,8 @@ def _ok(response: httpx.Response) -> dict[str, Any]:
 
 
 HTTP_RUNS: Final[dict[DatabaseKind, tuple[tuple[int, int], ...]]] = {
-    # One writer across processes: the second process runs the HTTP, risk and JSON work
-    # beside the first one's write (`<database>.writer` gives them turns).
+    # One writer across processes (`<database>.writer` gives their transactions turns): a
+    # second process runs what a payment does outside its transaction beside the first.
     "sqlite": ((1, WRK_CONNECTIONS), (2, WRK_CONNECTIONS)),
     "postgresql": ((1, WRK_CONNECTIONS), (1, 32), (2, 32)),
 }

@@ -48,8 +48,11 @@ class FileLock:
         if descriptor is None:
             with self._mutex:
                 if self._descriptor is None:
+                    # Read-only is enough for flock, so a process of another user that
+                    # may write the database may lock it too (the umask decides, as for
+                    # the database file itself).
                     self._descriptor = os.open(
-                        self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600
+                        self.path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o666
                     )
                 descriptor = self._descriptor
         return descriptor
