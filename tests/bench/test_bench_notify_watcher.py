@@ -45,7 +45,8 @@ def test_watcher_sees_an_inbox_row_committed_after_a_later_id_was_seen(
         people = notify._create_users(context, 2, progress=progress, label="test")
     cursor = notify._Cursor(people)
     producer = notify._Producer(context, cursor, events=2, rate=1_000)
-    producer.run()
+    producer.start()
+    producer.join()
     relay_once(context, PlannerPolicy())
     with read_transaction(context.engine) as conn:
         query = select(notifications.c.id, notifications.c.user_id, notifications.c.event_id)

@@ -16,14 +16,17 @@ in its own process, answering 200 `{"id": …}` at once and counting requests by
   against distinct `Idempotency-Key`s: `_sent_twice`), and none reached the stub without
   being recorded as sent (`_sms_unrecorded`). A run that loses or repeats anything fails
   the benchmark (after printing the figures).
-- **steady** (`<db>_steady_…`): one fresh worker process, warmed up with a few events; a
-  producer thread here writes one event per transaction at a steady 200 events/s for
-  `seconds` (`_events_per_s` is the rate it achieved). Latency runs from the event's outbox
-  `time` to *delivered*: for SMS the stub's receive time, for the inbox the moment its row
-  is committed, seen by a watcher polling every 10 ms (so up to 10 ms late).
+- **steady** (`<db>_steady_…`): fresh worker processes (one on SQLite, two on PostgreSQL),
+  warmed up with a few events; producer threads here (`PRODUCER_LANES`, each taking every
+  n-th slot of one schedule) write one event per transaction at a steady 200 events/s
+  (`--rate`) for `seconds` (`_events_per_s` is the rate they achieved). Latency runs from
+  the event's outbox `time` to *delivered*: for SMS the stub's receive time, for the inbox
+  the moment its row is committed, seen by a watcher polling every 10 ms (so up to 10 ms
+  late).
   `_p50_ms`/`_p99_ms`/`_max_ms` cover both channels, `_sms_…` and `_inbox_…` split them,
   and `_sent_at_…` is measured to `deliveries.sent_at` instead, which the dispatcher stamps
-  before it sends and before it commits its batch.
+  before it sends and before it commits its batch. `_worker_cpu_ms_per_event` is the CPU
+  the worker processes used from the first event until the last delivery, per event.
 
 All clocks are this host's wall clock, and every process runs here and shares its CPUs:
 `host_cpus` and `host_load_avg_1m` (the higher of the 1-minute load averages at the start
@@ -114,6 +117,7 @@ DRAINING_EVENTS: Final = 5_000
 DRAINING_TOP_UP: Final = {"value": 100, "currency": "CNY"}
 DRAIN_POLL_S: Final = 0.02
 WATCH_POLL_S: Final = 0.01
+PRODUCER_LANES: Final = 4
 STALL_S: Final = 60.0
 """No progress at all for this long means a wedged or dead worker, not a slow one."""
 WORKER_READY_S: Final = 60.0
@@ -780,12 +784,13 @@ class _Produced:
     """The event's outbox `time`, epoch seconds."""
 
 
-class _Producer(threading.Thread):
+class _Producer:
     """Writes one event per transaction at `rate` per second, on schedule (it catches up
-    after a slow commit instead of drifting)."""
+    after a slow commit instead of drifting), from `PRODUCER_LANES` threads that each take
+    every n-th slot of the schedule: a commit waits for the WAL flush, several milliseconds
+    on a busy disk, and one thread alone fell behind 500 events/s (~170/s measured)."""
 
     def __init__(self, context: AppContext, cursor: _Cursor, *, events: int, rate: float) -> None:
-        super().__init__(name="bench-producer", daemon=True)
         self.context = context
         self.cursor = cursor
         self.events = events
@@ -794,21 +799,40 @@ class _Producer(threading.Thread):
         self.lock = threading.Lock()
         self.error: BaseException | None = None
         self.elapsed_s = 0.0
+        self.lanes = [
+            threading.Thread(target=self._lane, args=(lane,), name=f"bench-producer-{lane}")
+            for lane in range(PRODUCER_LANES)
+        ]
+        self.started = 0.0
 
-    def run(self) -> None:
+    def start(self) -> None:
+        self.started = time.perf_counter()
+        for lane in self.lanes:
+            lane.daemon = True
+            lane.start()
+
+    def is_alive(self) -> bool:
+        return any(lane.is_alive() for lane in self.lanes)
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for every lane (each up to `timeout`)."""
+        for lane in self.lanes:
+            lane.join(timeout)
+
+    def _lane(self, first: int) -> None:
         try:
-            started = time.perf_counter()
-            for n in range(self.events):
-                delay = started + n / self.rate - time.perf_counter()
+            for n in range(first, self.events, PRODUCER_LANES):
+                delay = self.started + n / self.rate - time.perf_counter()
                 if delay > 0:
                     time.sleep(delay)
-                user = self.cursor.take()
+                with self.lock:
+                    user = self.cursor.take()
                 at = datetime.now(UTC)
                 with write_transaction(self.context.engine) as conn:
                     event_id = _record_payment(conn, user, at)
                 with self.lock:
                     self.produced.append(_Produced(event_id, user.user_id, at.timestamp()))
-            self.elapsed_s = time.perf_counter() - started
+                    self.elapsed_s = max(self.elapsed_s, time.perf_counter() - self.started)
         except BaseException as exc:  # reported by the main thread
             self.error = exc
 
@@ -817,7 +841,7 @@ class _Producer(threading.Thread):
             return list(self.produced)
 
     def produced_since(self, start: int) -> list[_Produced]:
-        """The events produced after the first `start`, in order."""
+        """The events produced after the first `start`, in the order they were recorded."""
         with self.lock:
             return self.produced[start:]
 
@@ -938,6 +962,8 @@ def _steady_phase(
         _watcher_engine(context, database) as watcher_engine,
     ):
         _warm_up(context, cursor, running, progress=progress, label=kind)
+        worker_trees = [ProcessTree(process.pid) for process in running.processes]
+        worker_cpu_s = sum(tree.cpu_s() for tree in worker_trees)
         before = _snapshot(context.engine)
         stub.take()
         phase_start = datetime.now(UTC)
@@ -973,6 +999,7 @@ def _steady_phase(
                 task=drain_task,
             )
             progress.update(drain_task, total=1, completed=1, detail="")
+            worker_cpu_s = sum(tree.cpu_s() for tree in worker_trees) - worker_cpu_s
             deadline = time.monotonic() + 5
             while len(watcher.seen) < events and time.monotonic() < deadline:
                 time.sleep(WATCH_POLL_S)
@@ -993,6 +1020,7 @@ def _steady_phase(
         elapsed_s=producer.elapsed_s,
     )
     figures[f"{prefix}_workers"] = workers
+    figures[f"{prefix}_worker_cpu_ms_per_event"] = round(1000 * worker_cpu_s / events, 3)
     checked, problems = _integrity(prefix, events=events, before=before, after=after, stub=arrived)
     figures.update(checked)
     return figures, problems
