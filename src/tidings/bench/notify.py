@@ -26,7 +26,9 @@ in its own process, answering 200 `{"id": …}` at once and counting requests by
   `_p50_ms`/`_p99_ms`/`_max_ms` cover both channels, `_sms_…` and `_inbox_…` split them,
   and `_sent_at_…` is measured to `deliveries.sent_at` instead, which the dispatcher stamps
   before it sends and before it commits its batch. `_worker_cpu_ms_per_event` is the CPU
-  the worker processes used from the first event until the last delivery, per event.
+  the worker processes used from the first event until the last delivery, per event, and
+  `_postgresql_cpu_ms_per_event` that of the database's PostgreSQL backends (all of them:
+  the producers' and the watcher's too) when PostgreSQL runs on this host.
 
 All clocks are this host's wall clock, and every process runs here and shares its CPUs:
 `host_cpus` and `host_load_avg_1m` (the higher of the 1-minute load averages at the start
@@ -118,6 +120,7 @@ DRAINING_TOP_UP: Final = {"value": 100, "currency": "CNY"}
 DRAIN_POLL_S: Final = 0.02
 WATCH_POLL_S: Final = 0.01
 PRODUCER_LANES: Final = 4
+LOCAL_HOSTS: Final = frozenset({None, "", "localhost", "127.0.0.1", "::1"})
 STALL_S: Final = 60.0
 """No progress at all for this long means a wedged or dead worker, not a slow one."""
 WORKER_READY_S: Final = 60.0
@@ -964,6 +967,7 @@ def _steady_phase(
         _warm_up(context, cursor, running, progress=progress, label=kind)
         worker_trees = [ProcessTree(process.pid) for process in running.processes]
         worker_cpu_s = sum(tree.cpu_s() for tree in worker_trees)
+        server_cpu_at_start = _server_cpu_s(context.engine)
         before = _snapshot(context.engine)
         stub.take()
         phase_start = datetime.now(UTC)
@@ -1000,6 +1004,7 @@ def _steady_phase(
             )
             progress.update(drain_task, total=1, completed=1, detail="")
             worker_cpu_s = sum(tree.cpu_s() for tree in worker_trees) - worker_cpu_s
+            server_cpu_at_end = _server_cpu_s(context.engine)
             deadline = time.monotonic() + 5
             while len(watcher.seen) < events and time.monotonic() < deadline:
                 time.sleep(WATCH_POLL_S)
@@ -1021,9 +1026,24 @@ def _steady_phase(
     )
     figures[f"{prefix}_workers"] = workers
     figures[f"{prefix}_worker_cpu_ms_per_event"] = round(1000 * worker_cpu_s / events, 3)
+    if server_cpu_at_end:
+        server_cpu_s = sum(
+            used - server_cpu_at_start.get(pid, 0.0) for pid, used in server_cpu_at_end.items()
+        )
+        figures[f"{prefix}_postgresql_cpu_ms_per_event"] = round(1000 * server_cpu_s / events, 3)
     checked, problems = _integrity(prefix, events=events, before=before, after=after, stub=arrived)
     figures.update(checked)
     return figures, problems
+
+
+def _server_cpu_s(engine: Engine) -> dict[int, float]:
+    """PostgreSQL (on this host): each backend of the benchmark's database → the CPU seconds
+    it has used. Empty on SQLite and for a server elsewhere (its pids are not ours)."""
+    if engine.dialect.name != "postgresql" or engine.url.host not in LOCAL_HOSTS:
+        return {}
+    query = text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+    with read_transaction(engine) as conn:
+        return {pid: ProcessTree(pid).cpu_s() for pid in conn.execute(query).scalars()}
 
 
 # --- idle: a server with nothing to do ----------------------------------------------------
