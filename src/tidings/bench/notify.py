@@ -16,14 +16,19 @@ in its own process, answering 200 `{"id": …}` at once and counting requests by
   against distinct `Idempotency-Key`s: `_sent_twice`), and none reached the stub without
   being recorded as sent (`_sms_unrecorded`). A run that loses or repeats anything fails
   the benchmark (after printing the figures).
-- **steady** (`<db>_steady_…`): one fresh worker process, warmed up with a few events; a
-  producer thread here writes one event per transaction at a steady 200 events/s for
-  `seconds` (`_events_per_s` is the rate it achieved). Latency runs from the event's outbox
-  `time` to *delivered*: for SMS the stub's receive time, for the inbox the moment its row
-  is committed, seen by a watcher polling every 10 ms (so up to 10 ms late).
+- **steady** (`<db>_steady_…`): fresh worker processes (one on SQLite, two on PostgreSQL),
+  warmed up with a few events; producer threads here (`PRODUCER_LANES`, each taking every
+  n-th slot of one schedule) write one event per transaction at a steady 200 events/s
+  (`--rate`) for `seconds` (`_events_per_s` is the rate they achieved). Latency runs from
+  the event's outbox `time` to *delivered*: for SMS the stub's receive time, for the inbox
+  the moment its row is committed, seen by a watcher polling every 10 ms (so up to 10 ms
+  late).
   `_p50_ms`/`_p99_ms`/`_max_ms` cover both channels, `_sms_…` and `_inbox_…` split them,
   and `_sent_at_…` is measured to `deliveries.sent_at` instead, which the dispatcher stamps
-  before it sends and before it commits its batch.
+  before it sends and before it commits its batch. `_worker_cpu_ms_per_event` is the CPU
+  the worker processes used from the first event until the last delivery, per event, and
+  `_postgresql_cpu_ms_per_event` that of the database's PostgreSQL backends (all of them:
+  the producers' and the watcher's too) when PostgreSQL runs on this host.
 
 All clocks are this host's wall clock, and every process runs here and shares its CPUs:
 `host_cpus` and `host_load_avg_1m` (the higher of the 1-minute load averages at the start
@@ -58,7 +63,7 @@ import httpx
 from pydantic import SecretStr
 from rich.console import Console
 from rich.progress import Progress, TaskID
-from sqlalchemy import Connection, Engine, func, select, text
+from sqlalchemy import Connection, Engine, bindparam, create_engine, func, select, text
 
 from tidings.app.context import AppContext
 from tidings.bench.serving import ProcessTree, Server, running_server, tidings_executable
@@ -78,7 +83,7 @@ from tidings.bench.support import (
 from tidings.config import Settings
 from tidings.events import outbox, record_event
 from tidings.kit.clock import SystemClock, as_utc
-from tidings.kit.db import make_engine, read_transaction, write_transaction
+from tidings.kit.db import make_engine, normalise_url, read_transaction, write_transaction
 from tidings.kit.ids import new_id
 from tidings.kit.migrate import upgrade
 from tidings.notify import preferences
@@ -114,6 +119,8 @@ DRAINING_EVENTS: Final = 5_000
 DRAINING_TOP_UP: Final = {"value": 100, "currency": "CNY"}
 DRAIN_POLL_S: Final = 0.02
 WATCH_POLL_S: Final = 0.01
+PRODUCER_LANES: Final = 4
+LOCAL_HOSTS: Final = frozenset({None, "", "localhost", "127.0.0.1", "::1"})
 STALL_S: Final = 60.0
 """No progress at all for this long means a wedged or dead worker, not a slow one."""
 WORKER_READY_S: Final = 60.0
@@ -780,12 +787,13 @@ class _Produced:
     """The event's outbox `time`, epoch seconds."""
 
 
-class _Producer(threading.Thread):
+class _Producer:
     """Writes one event per transaction at `rate` per second, on schedule (it catches up
-    after a slow commit instead of drifting)."""
+    after a slow commit instead of drifting), from `PRODUCER_LANES` threads that each take
+    every n-th slot of the schedule: a commit waits for the WAL flush, several milliseconds
+    on a busy disk, and one thread alone fell behind 500 events/s (~170/s measured)."""
 
     def __init__(self, context: AppContext, cursor: _Cursor, *, events: int, rate: float) -> None:
-        super().__init__(name="bench-producer", daemon=True)
         self.context = context
         self.cursor = cursor
         self.events = events
@@ -794,21 +802,40 @@ class _Producer(threading.Thread):
         self.lock = threading.Lock()
         self.error: BaseException | None = None
         self.elapsed_s = 0.0
+        self.lanes = [
+            threading.Thread(target=self._lane, args=(lane,), name=f"bench-producer-{lane}")
+            for lane in range(PRODUCER_LANES)
+        ]
+        self.started = 0.0
 
-    def run(self) -> None:
+    def start(self) -> None:
+        self.started = time.perf_counter()
+        for lane in self.lanes:
+            lane.daemon = True
+            lane.start()
+
+    def is_alive(self) -> bool:
+        return any(lane.is_alive() for lane in self.lanes)
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for every lane (each up to `timeout`)."""
+        for lane in self.lanes:
+            lane.join(timeout)
+
+    def _lane(self, first: int) -> None:
         try:
-            started = time.perf_counter()
-            for n in range(self.events):
-                delay = started + n / self.rate - time.perf_counter()
+            for n in range(first, self.events, PRODUCER_LANES):
+                delay = self.started + n / self.rate - time.perf_counter()
                 if delay > 0:
                     time.sleep(delay)
-                user = self.cursor.take()
+                with self.lock:
+                    user = self.cursor.take()
                 at = datetime.now(UTC)
                 with write_transaction(self.context.engine) as conn:
                     event_id = _record_payment(conn, user, at)
                 with self.lock:
                     self.produced.append(_Produced(event_id, user.user_id, at.timestamp()))
-            self.elapsed_s = time.perf_counter() - started
+                    self.elapsed_s = max(self.elapsed_s, time.perf_counter() - self.started)
         except BaseException as exc:  # reported by the main thread
             self.error = exc
 
@@ -816,20 +843,61 @@ class _Producer(threading.Thread):
         with self.lock:
             return list(self.produced)
 
+    def produced_since(self, start: int) -> list[_Produced]:
+        """The events produced after the first `start`, in the order they were recorded."""
+        with self.lock:
+            return self.produced[start:]
+
+
+_INBOX_OF_EVENTS: Final = (
+    select(notifications.c.event_id)
+    .join(inbox_items, inbox_items.c.notification_id == notifications.c.id)
+    .where(notifications.c.event_id.in_(bindparam("event_ids", expanding=True)))
+)
+
+
+WATCHER_PLANS: Final = (
+    "-c enable_seqscan=off -c enable_hashjoin=off -c enable_mergejoin=off"
+    " -c max_parallel_workers_per_gather=0"
+)
+"""The watcher's sessions on PostgreSQL plan its poll as index look-ups: the benchmark never
+analyzes its fresh tables (the workers' plans must be a new deployment's), and without
+statistics the planner reads both tables whole for 100 event ids (20 ms after 15,000 events
+instead of 0.4 ms), a load on the machine that grows with the history."""
+
+
+@contextmanager
+def _watcher_engine(context: AppContext, database: BenchDatabase) -> Iterator[Engine]:
+    """The inbox watcher's engine: on PostgreSQL one connection of its own with
+    `WATCHER_PLANS`, on SQLite the benchmark's (whose planner takes the indexes anyway)."""
+    if database.kind == "sqlite":
+        yield context.engine
+        return
+    engine = create_engine(
+        normalise_url(database.url), pool_size=1, connect_args={"options": WATCHER_PLANS}
+    )
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
 
 class _InboxWatcher(threading.Thread):
-    """Polls every 10 ms for inbox rows committed since the last poll, and notes when each
-    event's row was first seen: the inbox's *delivered*.
+    """Polls every 10 ms for the inbox rows of the produced events not seen yet, and notes
+    when each was first seen: the inbox's *delivered*.
 
-    Inbox ids are ULIDs made while the dispatcher handles its batch, before it commits; with
-    one worker each batch's ids come after the previous batch's commit, so `id > the last
-    seen` finds every new row with one index range scan, however far behind the worker is.
+    It asks by event id (one index probe per event in flight), not for inbox ids above the
+    last one seen: ids are made before their batch commits, so a second worker's batch can
+    commit below an id already seen (and be missed), and the planner may read the whole
+    table for an id range (10 ms a poll after 15,000 events, on a fresh database's stats).
     """
 
-    def __init__(self, engine: Engine, *, after_id: str) -> None:
+    def __init__(self, engine: Engine, producer: _Producer) -> None:
         super().__init__(name="bench-inbox-watcher", daemon=True)
         self.engine = engine
-        self.after_id = after_id
+        self.producer = producer
+        self.taken = 0
+        self.waiting: set[str] = set()
         self.seen: dict[str, float] = {}
         self.stop = threading.Event()
         self.error: BaseException | None = None
@@ -837,32 +905,24 @@ class _InboxWatcher(threading.Thread):
     def run(self) -> None:
         try:
             while not self.stop.is_set():
-                self._poll()
+                self.poll()
                 self.stop.wait(WATCH_POLL_S)
-            self._poll()
+            self.poll()
         except BaseException as exc:  # reported by the main thread
             self.error = exc
 
-    def _poll(self) -> None:
-        query = (
-            select(inbox_items.c.id, notifications.c.event_id)
-            .join(notifications, notifications.c.id == inbox_items.c.notification_id)
-            .where(inbox_items.c.id > self.after_id)
-            .order_by(inbox_items.c.id)
-        )
+    def poll(self) -> None:
+        fresh = self.producer.produced_since(self.taken)
+        self.taken += len(fresh)
+        self.waiting.update(produced.event_id for produced in fresh)
+        if not self.waiting:
+            return
         with read_transaction(self.engine) as conn:
-            rows = conn.execute(query).all()
+            found = list(conn.scalars(_INBOX_OF_EVENTS, {"event_ids": sorted(self.waiting)}))
         now = time.time()
-        for row in rows:
-            self.seen.setdefault(row.event_id, now)
-        if rows:
-            self.after_id = rows[-1].id
-
-
-def _last_inbox_id(engine: Engine) -> str:
-    with read_transaction(engine) as conn:
-        last = conn.execute(select(func.max(inbox_items.c.id))).scalar_one_or_none()
-    return str(last or "")
+        for event_id in found:
+            self.seen[event_id] = now
+        self.waiting.difference_update(found)
 
 
 def _warm_up(
@@ -900,13 +960,19 @@ def _steady_phase(
     kind = database.kind
     prefix = f"{kind}_steady"
     workers = STEADY_WORKERS[kind]
-    with running_workers(database, workdir, count=workers, stub=stub, progress=progress) as running:
+    with (
+        running_workers(database, workdir, count=workers, stub=stub, progress=progress) as running,
+        _watcher_engine(context, database) as watcher_engine,
+    ):
         _warm_up(context, cursor, running, progress=progress, label=kind)
+        worker_trees = [ProcessTree(process.pid) for process in running.processes]
+        worker_cpu_s = sum(tree.cpu_s() for tree in worker_trees)
+        server_cpu_at_start = _server_cpu_s(context.engine)
         before = _snapshot(context.engine)
         stub.take()
         phase_start = datetime.now(UTC)
         producer = _Producer(context, cursor, events=events, rate=rate)
-        watcher = _InboxWatcher(context.engine, after_id=_last_inbox_id(context.engine))
+        watcher = _InboxWatcher(watcher_engine, producer)
         seconds = events / rate
         task = progress.add_task(
             f"{kind}: {rate:,.0f} events/s for {seconds:,.0f} s, {workers} worker(s)",
@@ -937,6 +1003,8 @@ def _steady_phase(
                 task=drain_task,
             )
             progress.update(drain_task, total=1, completed=1, detail="")
+            worker_cpu_s = sum(tree.cpu_s() for tree in worker_trees) - worker_cpu_s
+            server_cpu_at_end = _server_cpu_s(context.engine)
             deadline = time.monotonic() + 5
             while len(watcher.seen) < events and time.monotonic() < deadline:
                 time.sleep(WATCH_POLL_S)
@@ -957,9 +1025,25 @@ def _steady_phase(
         elapsed_s=producer.elapsed_s,
     )
     figures[f"{prefix}_workers"] = workers
+    figures[f"{prefix}_worker_cpu_ms_per_event"] = round(1000 * worker_cpu_s / events, 3)
+    if server_cpu_at_end:
+        server_cpu_s = sum(
+            used - server_cpu_at_start.get(pid, 0.0) for pid, used in server_cpu_at_end.items()
+        )
+        figures[f"{prefix}_postgresql_cpu_ms_per_event"] = round(1000 * server_cpu_s / events, 3)
     checked, problems = _integrity(prefix, events=events, before=before, after=after, stub=arrived)
     figures.update(checked)
     return figures, problems
+
+
+def _server_cpu_s(engine: Engine) -> dict[int, float]:
+    """PostgreSQL (on this host): each backend of the benchmark's database → the CPU seconds
+    it has used. Empty on SQLite and for a server elsewhere (its pids are not ours)."""
+    if engine.dialect.name != "postgresql" or engine.url.host not in LOCAL_HOSTS:
+        return {}
+    query = text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+    with read_transaction(engine) as conn:
+        return {pid: ProcessTree(pid).cpu_s() for pid in conn.execute(query).scalars()}
 
 
 # --- idle: a server with nothing to do ----------------------------------------------------
