@@ -576,6 +576,15 @@ def plan_route(
     return PlannedDelivery(channel, due, DeliveryStatus.PENDING, reason, route.fallback)
 
 
+def in_utc(records: Sequence[SentRecord]) -> list[SentRecord]:
+    """The records with every time in UTC, as the trailing windows compare them; a record
+    already in UTC (what the relay reads) is taken as it is, not copied."""
+    return [
+        record if record.at.tzinfo is UTC else replace(record, at=as_utc(record.at))
+        for record in records
+    ]
+
+
 def as_record(intent: Intent, delivery: PlannedDelivery) -> SentRecord:
     """A planned delivery as later rules in the same plan count it."""
     return SentRecord(
@@ -612,7 +621,7 @@ def plan(
     context = PlanningContext(
         intent, prefs, policy, zone, now, timing_rules(intent, prefs, policy, zone)
     )
-    counted = [replace(record, at=as_utc(record.at)) for record in history]
+    counted = in_utc(history)
     routes = route_channels(intent, prefs, policy)
     no_device = without_device(intent, prefs, policy, now)
     if not routes:
@@ -705,7 +714,7 @@ def recheck_marketing(
     due, reason = slot
     if due > now:
         return SendCheck(SendDecision.PENDING, reason, due)
-    counted = [replace(record, at=as_utc(record.at)) for record in sent]
+    counted = in_utc(sent)
     if channel is not ChannelName.INBOX and over_category_cap(
         Category.MARKETING, at=now, counted=counted, policy=policy
     ):

@@ -42,7 +42,13 @@ from tidings.notify.models import (
     notifications,
     preferences,
 )
-from tidings.notify.types import OPEN_STATUSES, AttemptOutcome, Category, DeliveryStatus
+from tidings.notify.types import (
+    OPEN_STATUSES,
+    AttemptOutcome,
+    Category,
+    ChannelName,
+    DeliveryStatus,
+)
 
 PENDING, SENDING = DeliveryStatus.PENDING, DeliveryStatus.SENDING
 DIGEST, DIGESTING = DeliveryStatus.DIGEST, DeliveryStatus.DIGESTING
@@ -205,7 +211,10 @@ def _deliveries_since(moment: ColumnElement[Any]) -> Select[Any]:
 
 
 _RECENT_DELIVERIES = _deliveries_since(deliveries.c.due_at).where(
-    ~one_of(deliveries.c.status, [status.value for status in NOT_COUNTED])
+    ~one_of(deliveries.c.status, [status.value for status in NOT_COUNTED]),
+    # The inbox never interrupts: no cap or provider limit counts it, and every notice has
+    # an inbox copy, so leaving it out halves what the relay reads for each batch.
+    deliveries.c.channel != ChannelName.INBOX.value,
 )
 _SENT_SINCE = _deliveries_since(deliveries.c.sent_at).where(
     notifications.c.category == bindparam("category")
@@ -213,7 +222,8 @@ _SENT_SINCE = _deliveries_since(deliveries.c.sent_at).where(
 
 
 def recent_deliveries(conn: Connection, user_ids: Sequence[str], since: datetime) -> list[AnyRow]:
-    """What was sent or planned for these users lately (for caps and provider limits)."""
+    """What was sent or planned for these users lately on channels that interrupt (what caps
+    and provider limits count)."""
     return list(conn.execute(_RECENT_DELIVERIES, {"user_ids": list(user_ids), "since": since}))
 
 
