@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from tidings.kit.prepared import hold_writes
 from tidings.kit.wakeups import ring, take_rings
 
 log = structlog.get_logger(__name__)
@@ -115,7 +116,7 @@ def make_engine(
         )
         _configure_sqlite(engine)
         return engine
-    return create_engine(
+    engine = create_engine(
         url,
         echo=echo,
         pool_size=pool_size,
@@ -125,6 +126,9 @@ def make_engine(
         pool_recycle=300,
         insertmanyvalues_page_size=1000,
     )
+    if engine.dialect.driver == "psycopg":
+        hold_writes(engine.dialect)
+    return engine
 
 
 def is_sqlite(engine: Engine) -> bool:
