@@ -116,6 +116,12 @@ class Prepared:
         return values
 
 
+def driver_rows(conn: Connection, sql: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    """A hand-written statement's rows, each value as the driver gives it, on the same short
+    path as a `Prepared` read (its SQL in the driver's own parameter style)."""
+    return [tuple(row) for row in _run(conn, sql, params, many=False, fetch=True)]
+
+
 def _compile(
     statement: Insert | Update | Select[Any], conn: Connection, keys: list[str]
 ) -> _Compiled:
