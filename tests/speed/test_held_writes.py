@@ -53,6 +53,11 @@ def payment_events_refused(engine: Engine) -> Iterator[None]:
                 conn.execute(text("DROP TRIGGER no_payment_events"))
 
 
+def coffee(wallet_id: str, value: int) -> dict[str, Any]:
+    """A payment's body: `value` minor units at a coffee shop."""
+    return {"kind": "payment", "source": wallet_id, "amount": cny(value), "merchant": COFFEE}
+
+
 def ledger_rows(engine: Engine) -> tuple[int, int]:
     with engine.connect() as conn:
         return (
@@ -67,12 +72,7 @@ def test_a_payment_whose_event_cannot_be_stored_leaves_no_trace_and_its_key_unus
     user = create_user(client)
     wallet = user["wallet_id"]
     top_up(client, wallet, 10_000)
-    body: dict[str, Any] = {
-        "kind": "payment",
-        "source": wallet,
-        "amount": cny(2_500),
-        "merchant": COFFEE,
-    }
+    body = coffee(wallet, 2_500)
     key = {"Idempotency-Key": "pay-held-1"}
     entries_before = ledger_rows(engine)
     with payment_events_refused(engine), assert_books_unchanged(client, [wallet]):
@@ -127,12 +127,7 @@ def test_a_payments_last_writes_reach_postgresql_in_one_message(
     top_up(client, user["wallet_id"], 10_000)
     paid = client.post(
         "/v1/transfers",
-        json={
-            "kind": "payment",
-            "source": user["wallet_id"],
-            "amount": cny(100),
-            "merchant": COFFEE,
-        },
+        json=coffee(user["wallet_id"], 100),
         headers={"Idempotency-Key": "pay-one-message"},
     )
     assert paid.status_code == 201, paid.text
