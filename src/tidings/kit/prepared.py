@@ -190,8 +190,9 @@ def _run(conn: Connection, sql: str, bound: Any, *, many: bool, fetch: bool) -> 
         cursor.close()
 
 
-_holding_dialects: set[int] = set()
-"""The dialects (by id) whose engine holds writes: `hold_writes` put its hooks on them."""
+_HOLDS_WRITES = "tidings_holds_writes"
+"""Set on a dialect that `hold_writes` put its hooks on (on the object itself: an id could be
+reused by another engine's dialect once this one is gone)."""
 
 _held: weakref.WeakKeyDictionary[Any, list[tuple[str, Any]]] = weakref.WeakKeyDictionary()
 """psycopg connection → the writes (SQL, parameters) it holds, not yet sent."""
@@ -250,11 +251,11 @@ def hold_writes(dialect: Dialect) -> None:
     dialect.do_commit = do_commit  # type: ignore[method-assign,assignment]
     dialect.do_rollback = do_rollback  # type: ignore[method-assign,assignment]
     dialect.do_close = do_close  # type: ignore[method-assign,assignment]
-    _holding_dialects.add(id(dialect))
+    setattr(dialect, _HOLDS_WRITES, True)
 
 
 def _holds_writes(conn: Connection) -> bool:
-    return id(conn.dialect) in _holding_dialects and not conn.in_nested_transaction()
+    return getattr(conn.dialect, _HOLDS_WRITES, False) and not conn.in_nested_transaction()
 
 
 def _driver_connection(connection: PoolProxiedConnection) -> Any:
