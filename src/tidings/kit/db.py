@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from tidings.kit.filelock import FileLock
+from tidings.kit.prepared import hold_writes
 from tidings.kit.wakeups import ring, take_rings
 
 log = structlog.get_logger(__name__)
@@ -123,7 +124,7 @@ def make_engine(
         )
         _configure_sqlite(engine)
         return engine
-    return create_engine(
+    engine = create_engine(
         url,
         echo=echo,
         pool_size=pool_size,
@@ -133,6 +134,9 @@ def make_engine(
         pool_recycle=300,
         insertmanyvalues_page_size=1000,
     )
+    if engine.dialect.driver == "psycopg":
+        hold_writes(engine.dialect)
+    return engine
 
 
 def is_sqlite(engine: Engine) -> bool:

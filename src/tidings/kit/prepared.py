@@ -16,15 +16,31 @@ it is wrapped (`with_retry` reads it) and a lost connection invalidated exactly 
 other statement. Where something watches statements (an engine or connection event
 listener, `echo`) or no transaction has begun yet, it runs through `exec_driver_sql`
 instead, so listeners see it and autobegin applies.
+
+On PostgreSQL a single write run with `execute` is held back (nothing reads its result) until
+something else goes to the database: then all the held writes go in one message, with the
+COMMIT in that same message when the commit is what comes (`hold_writes` puts the hooks on
+the engine's dialect). A payment's transfer row, its event, the idempotency answer and the
+COMMIT are one round trip where they were four. Any other statement on the connection sends
+the held writes first and raises their error, so it still sees every earlier write. A held
+write's error (a unique violation, a lost connection) is raised by that statement or by the
+commit, wrapped by SQLAlchemy as any other, and PostgreSQL runs nothing of the message after
+it, the COMMIT included: the whole transaction rolls back. Not inside a savepoint: there an
+error must surface where the savepoint can catch it. psycopg's pipeline mode did the same in
+as many round trips, but with one send per statement, more polls, and no less CPU.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Select
+from psycopg import ClientCursor
+from sqlalchemy import Connection, Dialect, Select
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql.dml import Insert, Update
 
 Processor = Callable[[Any], Any]
@@ -102,6 +118,12 @@ class Prepared:
         return values
 
 
+def driver_rows(conn: Connection, sql: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    """A hand-written statement's rows, each value as the driver gives it, on the same short
+    path as a `Prepared` read (its SQL in the driver's own parameter style)."""
+    return [tuple(row) for row in _run(conn, sql, params, many=False, fetch=True)]
+
+
 def _compile(
     statement: Insert | Update | Select[Any], conn: Connection, keys: list[str]
 ) -> _Compiled:
@@ -142,12 +164,19 @@ def _compile(
 
 
 def _run(conn: Connection, sql: str, bound: Any, *, many: bool, fetch: bool) -> list[Any]:
-    """Execute on the connection's DB-API cursor; the fetched rows when `fetch`."""
+    """Execute on the connection's DB-API cursor; the fetched rows when `fetch`. A single write
+    on a connection that holds writes is only queued (`hold_writes`)."""
     if conn._has_events or conn.engine._has_events or conn._echo or not conn.in_transaction():
         result = conn.exec_driver_sql(sql, bound)
         return [tuple(row) for row in result] if fetch else []
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    dbapi_connection = conn.connection.dbapi_connection
+    if not (many or fetch) and _holds_writes(conn):
+        _hold(dbapi_connection, sql, bound)
+        return []
+    cursor = dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
+        if _held:
+            _send_held(dbapi_connection)
         if many:
             cursor.executemany(sql, bound)
         else:
@@ -159,3 +188,98 @@ def _run(conn: Connection, sql: str, bound: Any, *, many: bool, fetch: bool) -> 
         raise  # not reached: the line above raises the wrapped error
     finally:
         cursor.close()
+
+
+_HOLDS_WRITES = "tidings_holds_writes"
+"""Set on a dialect that `hold_writes` put its hooks on (on the object itself: an id could be
+reused by another engine's dialect once this one is gone)."""
+
+_held: weakref.WeakKeyDictionary[Any, list[tuple[str, Any]]] = weakref.WeakKeyDictionary()
+"""psycopg connection → the writes (SQL, parameters) it holds, not yet sent."""
+
+
+def hold_writes(dialect: Dialect) -> None:
+    """PostgreSQL (psycopg 3): let the engine of `dialect` hold its prepared writes until the
+    next statement or the commit, which sends them in one round trip.
+
+    Hooks on the dialect itself, not engine events: an event listener would make every
+    statement run SQLAlchemy's event machinery (and `Prepared` fall back to `exec_driver_sql`)."""
+    execute, execute_many, execute_plain = (
+        dialect.do_execute,
+        dialect.do_executemany,
+        dialect.do_execute_no_params,
+    )
+    commit, rollback, close = dialect.do_commit, dialect.do_rollback, dialect.do_close
+
+    def do_execute(cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
+        if _held:
+            _send_held(cursor.connection)
+        execute(cursor, statement, parameters, context)
+
+    def do_executemany(cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
+        if _held:
+            _send_held(cursor.connection)
+        execute_many(cursor, statement, parameters, context)
+
+    def do_execute_no_params(cursor: Any, statement: str, context: Any = None) -> None:
+        if _held:
+            _send_held(cursor.connection)
+        execute_plain(cursor, statement, context)
+
+    def do_commit(connection: PoolProxiedConnection) -> None:
+        driver_connection = _driver_connection(connection)
+        if not (_held and driver_connection in _held):
+            commit(connection)
+            return
+        # The COMMIT goes in the same message: if a held write fails, PostgreSQL runs nothing
+        # after it, COMMIT included, and the error is raised here, as a failed commit's is.
+        _send_held(driver_connection, then="COMMIT")
+
+    def do_rollback(connection: PoolProxiedConnection) -> None:
+        if _held:
+            _held.pop(_driver_connection(connection), None)  # never sent: nothing to undo
+        rollback(connection)
+
+    def do_close(connection: DBAPIConnection) -> None:
+        if _held:
+            _held.pop(connection, None)
+        close(connection)
+
+    dialect.do_execute = do_execute  # type: ignore[method-assign]
+    dialect.do_executemany = do_executemany  # type: ignore[method-assign]
+    dialect.do_execute_no_params = do_execute_no_params  # type: ignore[method-assign]
+    dialect.do_commit = do_commit  # type: ignore[method-assign,assignment]
+    dialect.do_rollback = do_rollback  # type: ignore[method-assign,assignment]
+    dialect.do_close = do_close  # type: ignore[method-assign,assignment]
+    setattr(dialect, _HOLDS_WRITES, True)
+
+
+def _holds_writes(conn: Connection) -> bool:
+    return getattr(conn.dialect, _HOLDS_WRITES, False) and not conn.in_nested_transaction()
+
+
+def _driver_connection(connection: PoolProxiedConnection) -> Any:
+    """The psycopg connection behind SQLAlchemy's pooled proxy."""
+    return connection.dbapi_connection
+
+
+def _hold(dbapi_connection: Any, sql: str, bound: Any) -> None:
+    held = _held.get(dbapi_connection)
+    if held is None:
+        _held[dbapi_connection] = [(sql, bound)]
+    else:
+        held.append((sql, bound))
+
+
+def _send_held(dbapi_connection: Any, *, then: str | None = None) -> None:
+    """Send the connection's held writes (and `then`, a plain command) as one message, in the
+    simple query protocol, each value bound client-side by psycopg (`ClientCursor`); raises
+    the first error. The text differs with every value: never prepared."""
+    held = _held.pop(dbapi_connection, None)
+    if held is None:
+        return
+    with ClientCursor(dbapi_connection) as cursor:
+        statements = [cursor.mogrify(sql, bound) for sql, bound in held]
+        if then is not None:
+            statements.append(then)
+        cursor.execute(";\n".join(statements), prepare=False)

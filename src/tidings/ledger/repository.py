@@ -11,7 +11,7 @@ from sqlalchemy import BigInteger, Connection, and_, bindparam, func, insert, or
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from tidings.kit.prepared import Prepared
+from tidings.kit.prepared import Prepared, driver_rows
 from tidings.kit.tables import AnyRow
 from tidings.ledger.models import accounts, holds, ledger_entries, postings
 
@@ -155,13 +155,13 @@ def post_at_once(
     for n, (account_id, amount, posting_id) in enumerate(legs):
         params[f"account_{n}"], params[f"posting_{n}"] = account_id, posting_id
         params.update({f"{name}_{n}": value for name, value in _amount_params(amount).items()})
-    moved = conn.exec_driver_sql(_post_at_once_sql(len(legs)), params).all()
+    moved = driver_rows(conn, _post_at_once_sql(len(legs)), params)
     if len(moved) == len(legs):
-        return {row.id: int(row.balance) for row in moved}
-    for row in moved:  # still locked by this transaction: put back exactly what moved
+        return {account_id: int(balance) for account_id, balance, _ in moved}
+    for account_id, _, amount in moved:  # still locked by this transaction: put back what moved
         conn.exec_driver_sql(
             "UPDATE accounts SET balance = balance - %(amount)s::bigint WHERE id = %(id)s::varchar",
-            {"amount": int(row.amount), "id": row.id},
+            {"amount": int(amount), "id": account_id},
         )
     return None
 
