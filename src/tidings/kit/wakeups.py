@@ -12,6 +12,7 @@ picks up what came due by itself (a retry, the end of quiet hours).
 
 from __future__ import annotations
 
+import select
 import threading
 from collections.abc import Iterable
 from enum import StrEnum
@@ -117,7 +118,11 @@ def listen(engine: Engine, stop: threading.Event, *, check_every_s: float = 1.0)
             conn.execute(f"LISTEN {channel.value}")
         ring(engine, Channel)
         while not stop.is_set():
-            for notice in conn.notifies(timeout=check_every_s):
+            # psycopg's own wait wakes every 0.1 s (to notice Ctrl-C): an idle listener
+            # sleeps in `select` instead, until a notice arrives or it is time to look at
+            # `stop`, and only then reads what the socket holds.
+            readable, _, _ = select.select([conn.fileno()], [], [], check_every_s)
+            if not readable:
+                continue
+            for notice in conn.notifies(timeout=0):
                 doorbell(engine, Channel(notice.channel)).ring()
-                if stop.is_set():
-                    break
