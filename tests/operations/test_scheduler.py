@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from tidings.app import jobs
 from tidings.app.context import AppContext
-from tidings.app.scheduler import job_key, run_due_jobs
+from tidings.app.scheduler import job_key, run_due_jobs, seconds_until_due
 
 
 @pytest.fixture
@@ -62,3 +62,9 @@ def test_on_postgresql_a_job_another_worker_is_running_is_skipped(
         other_worker.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": job_key("test.counting")})
     assert run_due_jobs(context, {}, intervals) == ["test.counting"]
     assert len(counting_job) == 1
+
+
+def test_the_scheduler_sleeps_until_the_first_job_comes_due() -> None:
+    assert seconds_until_due({"a": 130.0, "b": 100.0}, now=90.0) == 10.0
+    assert seconds_until_due({"a": 80.0}, now=90.0) == 0.0  # overdue: at once
+    assert seconds_until_due({}, now=90.0) == 60.0  # no job at all: no busy loop

@@ -22,7 +22,8 @@ from tidings.kit.db import advisory_key
 
 log = structlog.get_logger(__name__)
 
-TICK_SECONDS = 1.0
+IDLE_S = 60.0
+"""How long the scheduler sleeps when it has no job at all."""
 
 
 def job_key(job: str) -> int:
@@ -71,8 +72,14 @@ def run_due_jobs(
     return ran
 
 
+def seconds_until_due(next_run: Mapping[str, float], now: float) -> float:
+    """How long the scheduler may sleep: until the first job comes due (the shortest interval
+    is 30 s), not a tick every second, which on an idle server was most of its wake-ups."""
+    return max(0.0, min(next_run.values(), default=now + IDLE_S) - now)
+
+
 def scheduler_loop(context: AppContext, stop: threading.Event) -> None:
     next_run: dict[str, float] = {}
     while not stop.is_set():
         run_due_jobs(context, next_run, JOB_INTERVALS)
-        stop.wait(TICK_SECONDS)
+        stop.wait(seconds_until_due(next_run, time.monotonic()))
