@@ -11,7 +11,7 @@ import time
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -249,14 +249,10 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         with engine.connect() as conn:
             if lock is not None:
                 conn.connection.info[_WRITE] = True  # read by the SQLite dialect's BEGIN
-            if across is not None:
-                across.acquire()
             try:
-                with conn.begin():
+                with across or nullcontext(), conn.begin():
                     yield conn
             finally:
-                if across is not None:
-                    across.release()
                 rings = take_rings(conn)
             # Only reached once committed: the loops it wakes find what it wrote.
             ring(engine, rings)

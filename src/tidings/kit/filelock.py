@@ -36,6 +36,14 @@ class FileLock:
     def release(self) -> None:
         fcntl.flock(self._open(), fcntl.LOCK_UN)
 
+    def __enter__(self) -> FileLock:
+        """Held for the block, waiting for another process to let go first."""
+        self.acquire()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.release()
+
     def close(self) -> None:
         """Let go of it and of the file (it is opened again on the next `acquire`)."""
         with self._mutex:

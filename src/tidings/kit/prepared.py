@@ -227,7 +227,7 @@ def hold_writes(dialect: Dialect) -> None:
         execute_plain(cursor, statement, context)
 
     def do_commit(connection: PoolProxiedConnection) -> None:
-        driver_connection = _driver_connection(connection)
+        driver_connection = connection.dbapi_connection
         if not (_held and driver_connection in _held):
             commit(connection)
             return
@@ -237,7 +237,7 @@ def hold_writes(dialect: Dialect) -> None:
 
     def do_rollback(connection: PoolProxiedConnection) -> None:
         if _held:
-            _held.pop(_driver_connection(connection), None)  # never sent: nothing to undo
+            _held.pop(connection.dbapi_connection, None)  # never sent: nothing to undo
         rollback(connection)
 
     def do_close(connection: DBAPIConnection) -> None:
@@ -256,11 +256,6 @@ def hold_writes(dialect: Dialect) -> None:
 
 def _holds_writes(conn: Connection) -> bool:
     return getattr(conn.dialect, _HOLDS_WRITES, False) and not conn.in_nested_transaction()
-
-
-def _driver_connection(connection: PoolProxiedConnection) -> Any:
-    """The psycopg connection behind SQLAlchemy's pooled proxy."""
-    return connection.dbapi_connection
 
 
 def _hold(dbapi_connection: Any, sql: str, bound: Any) -> None:
