@@ -24,7 +24,14 @@ def _run_small(**options: Any) -> dict[str, float]:
 def test_notify_benchmark_delivers_every_notice_once_and_reports_positive_figures() -> None:
     figures = _run_small(backlog_events=150, draining=False)
 
-    throughput = ("events", "deliveries", "seconds", "events_per_s", "deliveries_per_s")
+    throughput = (
+        "events",
+        "deliveries",
+        "seconds",
+        "events_per_s",
+        "deliveries_per_s",
+        "worker_cpu_ms_per_delivery",
+    )
     latency = ("p50_ms", "p99_ms", "max_ms", "sms_p99_ms", "inbox_p99_ms", "sent_at_p99_ms")
     expected_positive = {f"sqlite_1w_{name}" for name in throughput} | {
         f"sqlite_steady_{name}"

@@ -719,6 +719,9 @@ def _backlog_phase(
     kind = database.kind
     prefix = f"{kind}_{workers}w"
     with running_workers(database, workdir, count=workers, stub=stub, progress=progress) as running:
+        worker_trees = [ProcessTree(process.pid) for process in running.processes]
+        worker_cpu_s = sum(tree.cpu_s() for tree in worker_trees)
+        server_cpu_at_start = _server_cpu_s(context.engine)
         before = _snapshot(context.engine)
         stub.take()
         with step(progress, f"{kind}: write {events:,} events to the outbox in one commit"):
@@ -738,7 +741,9 @@ def _backlog_phase(
             progress=progress,
             task=task,
         )
-        peak_rss = max(ProcessTree(process.pid).peak_rss_mb() for process in running.processes)
+        worker_cpu_s = sum(tree.cpu_s() for tree in worker_trees) - worker_cpu_s
+        server_cpu_s = _server_cpu_since(context.engine, server_cpu_at_start)
+        peak_rss = max(tree.peak_rss_mb() for tree in worker_trees)
     after = _snapshot(context.engine)
     delivered = after.sent - before.sent
     figures: dict[str, float] = {
@@ -749,7 +754,12 @@ def _backlog_phase(
         f"{prefix}_events_per_s": round(events / drained.elapsed_s, 1),
         f"{prefix}_deliveries_per_s": round(delivered / drained.elapsed_s, 1),
         f"{prefix}_worker_peak_rss_mb": peak_rss,
+        f"{prefix}_worker_cpu_ms_per_delivery": round(1000 * worker_cpu_s / max(delivered, 1), 3),
     }
+    if server_cpu_s is not None:
+        figures[f"{prefix}_postgresql_cpu_ms_per_delivery"] = round(
+            1000 * server_cpu_s / max(delivered, 1), 3
+        )
     stats_at_end = _has_statistics(context.engine)
     if stats_at_start is not None and stats_at_end is not None:
         figures[f"{prefix}_planner_stats_at_start"] = int(stats_at_start)
@@ -1004,7 +1014,7 @@ def _steady_phase(
             )
             progress.update(drain_task, total=1, completed=1, detail="")
             worker_cpu_s = sum(tree.cpu_s() for tree in worker_trees) - worker_cpu_s
-            server_cpu_at_end = _server_cpu_s(context.engine)
+            server_cpu_s = _server_cpu_since(context.engine, server_cpu_at_start)
             deadline = time.monotonic() + 5
             while len(watcher.seen) < events and time.monotonic() < deadline:
                 time.sleep(WATCH_POLL_S)
@@ -1026,10 +1036,7 @@ def _steady_phase(
     )
     figures[f"{prefix}_workers"] = workers
     figures[f"{prefix}_worker_cpu_ms_per_event"] = round(1000 * worker_cpu_s / events, 3)
-    if server_cpu_at_end:
-        server_cpu_s = sum(
-            used - server_cpu_at_start.get(pid, 0.0) for pid, used in server_cpu_at_end.items()
-        )
+    if server_cpu_s is not None:
         figures[f"{prefix}_postgresql_cpu_ms_per_event"] = round(1000 * server_cpu_s / events, 3)
     checked, problems = _integrity(prefix, events=events, before=before, after=after, stub=arrived)
     figures.update(checked)
@@ -1044,6 +1051,15 @@ def _server_cpu_s(engine: Engine) -> dict[int, float]:
     query = text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
     with read_transaction(engine) as conn:
         return {pid: ProcessTree(pid).cpu_s() for pid in conn.execute(query).scalars()}
+
+
+def _server_cpu_since(engine: Engine, at_start: dict[int, float]) -> float | None:
+    """The CPU seconds PostgreSQL's backends have used since `at_start` (`_server_cpu_s`);
+    None where it cannot be read."""
+    at_end = _server_cpu_s(engine)
+    if not at_end:
+        return None
+    return sum(used - at_start.get(pid, 0.0) for pid, used in at_end.items())
 
 
 # --- idle: a server with nothing to do ----------------------------------------------------
