@@ -218,6 +218,20 @@ class StoredMessage:
     body: str
     created_at: datetime
 
+    def row(self) -> dict[str, Any]:
+        """Its `inbox_items` row (a shallow copy: `dataclasses.asdict` deep-copies every
+        value, which cost more than the insert)."""
+        return {
+            "id": self.id,
+            "user_id": self.user_id,
+            "notification_id": self.notification_id,
+            "kind": self.kind,
+            "category": self.category,
+            "title": self.title,
+            "body": self.body,
+            "created_at": self.created_at,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class SendResult:

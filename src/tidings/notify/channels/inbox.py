@@ -9,7 +9,6 @@ constraint on `inbox_items.notification_id`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict
 from typing import Final
 
 from sqlalchemy import Connection
@@ -67,7 +66,7 @@ class InboxChannel:
         return SendResult(provider=self._info.name, stored=item)
 
     def store(self, conn: Connection, messages: Sequence[StoredMessage]) -> None:
-        rows = [asdict(message) for message in messages]
+        rows = [message.row() for message in messages]
         if self._keyring is not None:
             text = FreeText(conn, self._keyring)
             text.load([row["user_id"] for row in rows], create=True)

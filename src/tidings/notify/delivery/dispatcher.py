@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -24,10 +24,12 @@ from sqlalchemy import Engine
 from tidings.kit.clock import Clock
 from tidings.kit.db import read_transaction, with_retry
 from tidings.kit.ids import new_id
+from tidings.notify.channels.base import StoringChannel
 from tidings.notify.delivery import claim
 from tidings.notify.delivery.digest import Digests
 from tidings.notify.delivery.outcome import (
     ClaimedDelivery,
+    Composed,
     DeliveryOutcome,
     DeliveryUpdate,
     Unsendable,
@@ -126,26 +128,41 @@ class Dispatcher:
         # worker would take it while we still send it.
         hand_back_at = time.monotonic() + self.lease.total_seconds() / 2
 
-        def deliver(delivery: ClaimedDelivery) -> DeliveryOutcome:
+        def send(delivery: ClaimedDelivery, composed: Composed, attempts: int) -> DeliveryOutcome:
             if time.monotonic() > hand_back_at:
                 return handed_back(delivery)
-            now = self.clock.now()
-            attempts = delivery.attempts + 1
-            composed = composer.compose(delivery, read.recipients[delivery.user_id], now)
-            if isinstance(composed, Unsendable):
-                return unsendable(delivery, composed, attempts=attempts, now=now)
             return sending.send(
                 delivery,
                 composed,
                 attempts=attempts,
-                now=now,
+                now=self.clock.now(),
                 has_it=read.has_it.get(delivery.id, set()),
             )
 
-        # Claims hold at most one delivery per user and channel, so sending a batch's rows
-        # at once keeps each user's order on each channel.
-        futures = [self._pool.submit(deliver, delivery) for delivery in sendable]
-        outcomes = [*read.held.values(), *(future.result() for future in futures)]
+        # Messages are composed on this thread and only a provider's round trip goes to a
+        # sending thread: a thread hand-off costs more than composing, and Python code on
+        # eight threads at once spends its time passing the GIL. A message our own database
+        # keeps (the inbox) is made here outright. Claims hold at most one delivery per user
+        # and channel, so sending a batch's rows at once keeps each user's order on each
+        # channel.
+        stored_here = {
+            channel
+            for channel, sender in self.senders.items()
+            if isinstance(sender, StoringChannel)
+        }
+        made_here: list[DeliveryOutcome] = []
+        in_flight: list[Future[DeliveryOutcome]] = []
+        for delivery in sendable:
+            now = self.clock.now()
+            attempts = delivery.attempts + 1
+            composed = composer.compose(delivery, read.recipients[delivery.user_id], now)
+            if isinstance(composed, Unsendable):
+                made_here.append(unsendable(delivery, composed, attempts=attempts, now=now))
+            elif delivery.channel in stored_here:
+                made_here.append(send(delivery, composed, attempts))
+            else:
+                in_flight.append(self._pool.submit(send, delivery, composed, attempts))
+        outcomes = [*read.held.values(), *made_here, *(future.result() for future in in_flight)]
         with_retry(
             lambda: record_outcomes(
                 self.engine,
