@@ -29,6 +29,9 @@ from tidings.kit.migrate import upgrade
 
 # Generous: only bounds how long a test waits for what must happen at once or within the limit.
 SETTLE_S = 30.0
+# A holder is killed after this long whatever happens, so that a write waiting without limit
+# (the fault these tests guard against) fails the test instead of hanging it.
+HOLD_AT_MOST_S = 20.0
 
 _HOLDER = textwrap.dedent(
     """
@@ -58,6 +61,8 @@ class Holder:
             text=True,
         )
         assert self._heard() == "holding"
+        self._safety = threading.Timer(HOLD_AT_MOST_S, self.process.kill)
+        self._safety.start()
 
     def commit(self) -> None:
         assert self.process.stdin is not None
@@ -80,6 +85,7 @@ def holders() -> Iterator[Callable[[Path], Holder]]:
 
     yield start
     for holder in started:
+        holder._safety.cancel()
         holder.process.kill()
         holder.process.wait(timeout=SETTLE_S)
 
