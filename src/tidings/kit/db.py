@@ -295,7 +295,7 @@ def database_locked(path: Path, waited_s: float) -> OperationalError:
     """What SQLite raises when another writer kept the database past the busy timeout
     (retried by `with_retry`, answered 503 by the API), for `<database>.writer` held as long."""
     cause = sqlite3.OperationalError(
-        f"database is locked ({path.name} held by another process for {waited_s:g} s)"
+        f"database is locked (another process held {path.name} for more than {waited_s:g} s)"
     )
     return OperationalError("BEGIN IMMEDIATE", None, cause)
 
