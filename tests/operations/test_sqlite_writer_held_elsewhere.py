@@ -24,7 +24,7 @@ from tests.conftest import ADMIN_KEY, DATA_KEY, LOOKUP_KEY
 from tidings.app.context import build_context
 from tidings.app.factory import create_app
 from tidings.config import Settings
-from tidings.kit.db import write_transaction
+from tidings.kit.db import SQLITE_BUSY_TIMEOUT_S, write_transaction
 from tidings.kit.migrate import upgrade
 
 # Generous: only bounds how long a test waits for what must happen at once or within the limit.
@@ -233,3 +233,7 @@ def test_migrate_waits_for_another_process_s_write_transaction_then_completes(
     with engine.connect() as conn:
         assert conn.execute(text("SELECT writer FROM held")).scalars().all() == ["other"]
     engine.dispose()
+
+
+def test_the_busy_timeout_setting_is_the_engine_s_by_default() -> None:
+    assert Settings().database_busy_timeout_seconds == SQLITE_BUSY_TIMEOUT_S
