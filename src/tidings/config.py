@@ -103,6 +103,14 @@ class Settings(BaseSettings):
         "handled at once on PostgreSQL). N processes use N times this: keep the sum under "
         "PostgreSQL's `max_connections`.",
     )
+    database_busy_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="SQLite: how long a write waits for another process's write transaction "
+        "to end (for `<database>.writer`, and in SQLite's busy handler) before it fails with "
+        "'database is locked' (the API answers 503).",
+    )
     # Follow-up and feedback (issue #18).
     business_timezone: str = Field(
         default="Asia/Shanghai", description="The business calendar's time zone (SLA clocks)."

@@ -37,7 +37,7 @@ def _env(tmp_path: Path) -> dict[str, str]:
 
 
 def _events(process: Process, name: str) -> int:
-    """Log lines of the event `name` (the processes of `serve --processes N` do not log JSON)."""
+    """Log lines naming the event `name` (whatever the log format)."""
     return len(re.findall(rf"(?<![\w.]){re.escape(name)}(?![\w.])", process.log_text()))
 
 

@@ -9,11 +9,12 @@ from typing import Any
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
 from tidings.api.strict import UNSUPPORTED_MEDIA_TYPE
+from tidings.kit.db import is_database_locked
 from tidings.kit.errors import PROBLEM_BASE, AppError
 
 log = structlog.get_logger(__name__)
@@ -142,6 +143,27 @@ async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
     )
 
 
+DATABASE_BUSY_RETRY_AFTER_S = 1
+
+
+async def _operational(request: Request, exc: OperationalError) -> JSONResponse:
+    if not is_database_locked(exc):
+        return await _unexpected(request, exc)
+    # Another writer (a hung process, a long migration) kept SQLite's writer past the busy
+    # timeout: an operational condition to report, not a bug with a traceback.
+    log.warning("api.database_busy", error=str(exc.orig)[:300])
+    return problem_response(
+        {
+            "type": PROBLEM_BASE + "database-busy",
+            "title": "Database busy",
+            "status": 503,
+            "detail": "another write kept the database busy for too long; nothing was "
+            "written, try again",
+        },
+        headers={"Retry-After": str(DATABASE_BUSY_RETRY_AFTER_S)},
+    )
+
+
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     log.exception("api.unhandled_error", error_type=type(exc).__name__)
     return problem_response(
@@ -159,4 +181,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(IntegrityError, _integrity)  # type: ignore[arg-type]
+    app.add_exception_handler(OperationalError, _operational)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected)

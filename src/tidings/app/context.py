@@ -53,7 +53,11 @@ def build_context(settings: Settings, *, clock: Clock | None = None) -> AppConte
     )
     return AppContext(
         settings=settings,
-        engine=make_engine(settings.database_url, pool_size=settings.database_pool_size),
+        engine=make_engine(
+            settings.database_url,
+            pool_size=settings.database_pool_size,
+            busy_timeout_s=settings.database_busy_timeout_seconds,
+        ),
         keyring=keyring,
         clock=clock or SystemClock(),
     )

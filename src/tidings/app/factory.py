@@ -33,6 +33,7 @@ from tidings.feedback.api import router as feedback_router
 from tidings.insights.api import router as insights_router
 from tidings.kit.db import checkpoint_in_background, read_transaction
 from tidings.kit.errors import PROBLEM_BASE
+from tidings.kit.logging import configure_logging
 from tidings.ledger.api import router as ledger_router
 from tidings.notify.api import router as notify_router
 from tidings.notify.kinds.api import router as kinds_router
@@ -177,11 +178,19 @@ def serving_app() -> FastAPI:
     factory, so `tidings serve --processes N` starts N of them)."""
     from tidings.app.worker import attach_worker
 
-    app = create_app()
+    app = create_app(settings=_logging_configured())
     attach_worker(app)
     return app
 
 
 def serving_app_without_worker() -> FastAPI:
     """One `tidings serve --no-worker` process: the API only."""
-    return create_app()
+    return create_app(settings=_logging_configured())
+
+
+def _logging_configured() -> Settings:
+    """The settings, with this process's logs set up from them: `serve --processes N` starts
+    each process afresh (uvicorn spawns them), where only the CLI's own had been set up."""
+    settings = get_settings()
+    configure_logging(level=settings.log_level, json=settings.log_json)
+    return settings

@@ -6,6 +6,7 @@ Services never commit; the request or job that calls them owns one transaction, 
 from __future__ import annotations
 
 import random
+import sqlite3
 import threading
 import time
 import zlib
@@ -86,11 +87,16 @@ class WriterLock:
 # One writer at a time inside this process on SQLite.
 _sqlite_write_locks: dict[int, WriterLock] = {}
 
-# One write transaction at a time on SQLite across processes, for a database file.
-_sqlite_writer_files: dict[int, FileLock] = {}
+# One write transaction at a time on SQLite across processes, for a database file, and how
+# long a write waits for it (the engine's busy timeout).
+_sqlite_writer_files: dict[int, _HeldWriterFile] = {}
 
 WRITER_LOCK_SUFFIX = ".writer"
 """`<database>.writer`: the file every process writing the SQLite database locks first."""
+
+SQLITE_BUSY_TIMEOUT_S = 30.0
+"""How long a SQLite write waits for another's before "database is locked": SQLite's busy
+timeout, and the wait for `<database>.writer` (`TIDINGS_DATABASE_BUSY_TIMEOUT_SECONDS`)."""
 
 SQLITE_AUTOCHECKPOINT_PAGES = 1000
 """SQLite's own default: the commit that grows the WAL past this many pages copies it back."""
@@ -108,10 +114,16 @@ def normalise_url(url: str) -> str:
 
 
 def make_engine(
-    url: str, *, pool_size: int = 10, max_overflow: int | None = None, echo: bool = False
+    url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int | None = None,
+    echo: bool = False,
+    busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S,
 ) -> Engine:
     """An engine with `pool_size` connections kept open (and by default twice as many more
-    opened for a burst: `max_overflow`)."""
+    opened for a burst: `max_overflow`). On SQLite a write waits at most `busy_timeout_s` for
+    another to end, then fails with "database is locked" (`OperationalError`)."""
     url = normalise_url(url)
     overflow = 2 * pool_size if max_overflow is None else max_overflow
     if url.startswith("sqlite"):
@@ -120,9 +132,9 @@ def make_engine(
             echo=echo,
             pool_size=pool_size,
             max_overflow=overflow,
-            connect_args={"check_same_thread": False, "timeout": 30},
+            connect_args={"check_same_thread": False, "timeout": busy_timeout_s},
         )
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, busy_timeout_s)
         return engine
     engine = create_engine(
         url,
@@ -154,11 +166,12 @@ def sqlite_sibling_path(url: URL, suffix: str) -> Path | None:
     return Path(database).absolute().with_name(Path(database).name + suffix)
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, busy_timeout_s: float) -> None:
     _sqlite_write_locks[id(engine)] = WriterLock()
     lock_path = sqlite_sibling_path(engine.url, WRITER_LOCK_SUFFIX)
     if lock_path is not None:
-        _sqlite_writer_files[id(engine)] = FileLock(lock_path)
+        _sqlite_writer_files[id(engine)] = _HeldWriterFile(FileLock(lock_path), busy_timeout_s)
+    busy_timeout_ms = round(busy_timeout_s * 1000)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
@@ -168,7 +181,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         # Freed space is zeroed: an erased person's values do not linger in free pages.
         cursor.execute("PRAGMA secure_delete=ON")
         pages = 0 if id(engine) in _checkpointed_in_background else SQLITE_AUTOCHECKPOINT_PAGES
@@ -240,7 +253,8 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
     another process's writer waits on that lock file (woken the moment it is free) and never
     in SQLite's busy handler, which sleeps 1, 2, 5, 10… ms. Only the transaction holds it:
     what a request does before and after (parsing, rendering the answer) runs in every
-    process at once."""
+    process at once. It waits for the file at most the engine's busy timeout, then fails as
+    SQLite would: `OperationalError`, "database is locked"."""
     lock = _sqlite_write_locks.get(id(engine))
     across = _sqlite_writer_files.get(id(engine))
     if lock is not None:
@@ -259,6 +273,48 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
     finally:
         if lock is not None:
             lock.release()
+
+
+class _HeldWriterFile:
+    """`<database>.writer` held for a `with` block, waiting at most the busy timeout."""
+
+    __slots__ = ("lock", "timeout_s")
+
+    def __init__(self, lock: FileLock, timeout_s: float) -> None:
+        self.lock, self.timeout_s = lock, timeout_s
+
+    def __enter__(self) -> None:
+        if not self.lock.acquire(timeout=self.timeout_s):
+            raise database_locked(self.lock.path, self.timeout_s)
+
+    def __exit__(self, *_: object) -> None:
+        self.lock.release()
+
+
+def database_locked(path: Path, waited_s: float) -> OperationalError:
+    """What SQLite raises when another writer kept the database past the busy timeout
+    (retried by `with_retry`, answered 503 by the API), for `<database>.writer` held as long."""
+    cause = sqlite3.OperationalError(
+        f"database is locked (another process held {path.name} for more than {waited_s:g} s)"
+    )
+    return OperationalError("BEGIN IMMEDIATE", None, cause)
+
+
+@contextmanager
+def writer_held(engine: Engine) -> Iterator[None]:
+    """SQLite: the database's writer for the whole block, taken as a write transaction takes
+    it (this process's `WriterLock`, then `<database>.writer` for at most the busy timeout),
+    for work that runs its own transactions, like a migration. Nothing on PostgreSQL."""
+    lock = _sqlite_write_locks.get(id(engine))
+    if lock is None:
+        yield
+        return
+    lock.acquire()
+    try:
+        with _sqlite_writer_files.get(id(engine)) or nullcontext():
+            yield
+    finally:
+        lock.release()
 
 
 @contextmanager
@@ -323,9 +379,14 @@ def without_jit(conn: Connection) -> None:
         conn.execute(text("SET LOCAL jit = off"))
 
 
+def is_database_locked(exc: BaseException) -> bool:
+    """SQLite: another writer kept the database past the busy timeout."""
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc)
+
+
 def is_retryable(exc: BaseException) -> bool:
     """Serialization failures, deadlocks and lock time-outs are worth another go."""
-    if isinstance(exc, OperationalError) and "database is locked" in str(exc):
+    if is_database_locked(exc):
         return True
     if isinstance(exc, DBAPIError):
         code = getattr(exc.orig, "sqlstate", None)

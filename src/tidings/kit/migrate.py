@@ -9,6 +9,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine
 
+from tidings.kit.db import writer_held
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
@@ -29,10 +31,13 @@ def downgrade(engine: Engine, revision: str) -> None:
 
 
 def _migrate(engine: Engine, run: Callable[[Config], None]) -> None:
-    """One transaction. On SQLite, foreign keys are not enforced while it runs: adding a
-    constraint rebuilds a table (copy, drop, rename), and dropping a table others refer to
-    would fail (sqlite.org/lang_altertable.html); they are checked before it commits."""
-    with engine.connect() as conn:
+    """One transaction. On SQLite it holds the database's writer as any write transaction
+    does (`<database>.writer`, waiting at most the busy timeout for servers' transactions
+    to end), so it neither meets "database is locked" nor interleaves with them; and foreign
+    keys are not enforced while it runs: adding a constraint rebuilds a table (copy, drop,
+    rename), and dropping a table others refer to would fail
+    (sqlite.org/lang_altertable.html); they are checked before it commits."""
+    with writer_held(engine), engine.connect() as conn:
         sqlite = conn.dialect.name == "sqlite"
         if sqlite:  # a no-op inside a transaction, so set before it begins
             conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
