@@ -54,7 +54,7 @@ from tidings.events import outbox
 from tidings.insights.categories import SpendingCategory, category_sql
 from tidings.kit.db import without_jit
 from tidings.kit.ids import is_id
-from tidings.kit.tables import AnyRow, Timestamp
+from tidings.kit.tables import AnyRow, Timestamp, rows_where
 from tidings.ledger.models import accounts
 from tidings.notify.models import consent_in_force, deliveries, notifications
 from tidings.users.models import users
@@ -127,12 +127,7 @@ def insert_audit(conn: Connection, values: dict[str, Any]) -> None:
 
 
 def audit_of(conn: Connection, campaign_id: str) -> list[AnyRow]:
-    stmt = (
-        select(campaign_audit)
-        .where(campaign_audit.c.campaign_id == campaign_id)
-        .order_by(campaign_audit.c.id)
-    )
-    return list(conn.execute(stmt))
+    return rows_where(conn, campaign_audit.c.campaign_id, campaign_id, order_by=campaign_audit.c.id)
 
 
 # -- segments ----------------------------------------------------------------------------

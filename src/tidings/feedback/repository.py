@@ -27,7 +27,7 @@ from tidings.feedback.models import (
     tickets,
 )
 from tidings.feedback.types import Author, TicketStatus
-from tidings.kit.tables import AnyRow
+from tidings.kit.tables import AnyRow, rows_where
 from tidings.users.models import users
 
 _OPEN = (TicketStatus.OPEN.value, TicketStatus.PENDING.value)
@@ -121,12 +121,7 @@ def insert_message(conn: Connection, values: dict[str, Any]) -> None:
 
 
 def messages_of(conn: Connection, ticket_id: str) -> list[AnyRow]:
-    stmt = (
-        select(ticket_messages)
-        .where(ticket_messages.c.ticket_id == ticket_id)
-        .order_by(ticket_messages.c.id)
-    )
-    return list(conn.execute(stmt))
+    return rows_where(conn, ticket_messages.c.ticket_id, ticket_id, order_by=ticket_messages.c.id)
 
 
 def missed_first_responses(conn: Connection, now: datetime) -> list[AnyRow]:
@@ -347,8 +342,7 @@ def count_invited(conn: Connection, survey_id: str) -> int:
 
 
 def responses_of(conn: Connection, survey_id: str) -> list[AnyRow]:
-    stmt = select(survey_responses).where(survey_responses.c.survey_id == survey_id)
-    return list(conn.execute(stmt.order_by(survey_responses.c.id)))
+    return rows_where(conn, survey_responses.c.survey_id, survey_id, order_by=survey_responses.c.id)
 
 
 # -- analysis ------------------------------------------------------------------------------

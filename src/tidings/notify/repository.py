@@ -31,7 +31,7 @@ from sqlalchemy.sql.dml import Update
 
 from tidings.campaigns import events as marketing_events
 from tidings.events import outbox
-from tidings.kit.tables import AnyRow, one_of
+from tidings.kit.tables import AnyRow, one_of, rows_where
 from tidings.kit.wakeups import Channel, ring_after_commit
 from tidings.notify.models import (
     consent_events,
@@ -697,12 +697,7 @@ def get_notification(conn: Connection, notification_id: str) -> AnyRow | None:
 
 
 def deliveries_of(conn: Connection, notification_id: str) -> list[AnyRow]:
-    stmt = (
-        select(deliveries)
-        .where(deliveries.c.notification_id == notification_id)
-        .order_by(deliveries.c.id)
-    )
-    return list(conn.execute(stmt))
+    return rows_where(conn, deliveries.c.notification_id, notification_id, order_by=deliveries.c.id)
 
 
 def attempts_of(conn: Connection, delivery_ids: Sequence[str]) -> list[AnyRow]:
