@@ -85,6 +85,11 @@ def optional_columns(
     return [Column(name, type_) for name in names]
 
 
+def zero_columns(type_: TypeEngine[Any] | type[TypeEngine[Any]], *names: str) -> list[Column[Any]]:
+    """Several NOT NULL columns of one type that start at zero (running totals, flags off)."""
+    return [Column(name, type_, nullable=False, server_default="0") for name in names]
+
+
 def id_column() -> Column[Any]:
     """`id`: the row's own identifier, its primary key."""
     return Column("id", Id, primary_key=True)
