@@ -27,6 +27,7 @@ from tidings.feedback.models import (
     tickets,
 )
 from tidings.feedback.types import Author, TicketStatus
+from tidings.kit.pagination import newest_first
 from tidings.kit.tables import AnyRow, rows_where
 from tidings.users.models import users
 
@@ -111,9 +112,7 @@ def list_tickets(
             )
         stmt = stmt.order_by(nearest, tickets.c.id)
         return list(conn.execute(stmt.limit(limit)))
-    if after_id is not None:
-        stmt = stmt.where(tickets.c.id < after_id)
-    return list(conn.execute(stmt.order_by(tickets.c.id.desc()).limit(limit)))
+    return list(conn.execute(newest_first(stmt, tickets.c.id, before_id=after_id, limit=limit)))
 
 
 def insert_message(conn: Connection, values: dict[str, Any]) -> None:
@@ -372,10 +371,8 @@ def insert_change(conn: Connection, values: dict[str, Any]) -> None:
 
 
 def list_changes(conn: Connection, *, limit: int, after_id: str | None) -> list[AnyRow]:
-    stmt = select(changes)
-    if after_id is not None:
-        stmt = stmt.where(changes.c.id < after_id)
-    return list(conn.execute(stmt.order_by(changes.c.id.desc()).limit(limit)))
+    stmt = newest_first(select(changes), changes.c.id, before_id=after_id, limit=limit)
+    return list(conn.execute(stmt))
 
 
 def users_of_tickets(conn: Connection, ticket_ids: Sequence[str]) -> dict[str, str]:
