@@ -7,8 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
 
+from tidings.api.auth import Context, CurrentPrincipal
 from tidings.api.context import ApiContext
-from tidings.api.reads import Read
 from tidings.api.writes import Write
 from tidings.kit.db import read_transaction
 from tidings.kit.pagination import Page
@@ -75,23 +75,23 @@ def renderer(context: ApiContext) -> TemplateRenderer:
 
 @router.get("", response_model=Page[TemplateVersionOut])
 def list_templates(
-    read: Read,
+    context: Context,
+    principal: CurrentPrincipal,
     kind: Annotated[str | None, Query(max_length=80)] = None,
     channel: ChannelName | None = None,
     locale: Annotated[str | None, Query(max_length=16)] = None,
 ) -> Page[TemplateVersionOut]:
     """Operator: template versions per (kind, channel, locale), newest first, with the shipped
     default as version 0. Bounded by the catalogue, so one page holds them all."""
-    read.principal.require_operator()
-    items = read.run(
-        lambda conn: service.list_versions(
+    principal.require_operator()
+    with read_transaction(context.engine) as conn:
+        items = service.list_versions(
             conn,
-            renderer(read.context),
+            renderer(context),
             kind=kind,
             channel=channel,
             locale=canonical_locale(locale) if locale else None,
         )
-    )
     return Page[TemplateVersionOut](items=items, next_cursor=None)
 
 
@@ -114,10 +114,13 @@ def create_template(
 
 
 @router.post("/preview", response_model=PreviewOut, responses=_PROBLEMS)
-def preview_template(body: TemplatePreview, read: Read) -> PreviewOut:
+def preview_template(
+    body: TemplatePreview, context: Context, principal: CurrentPrincipal
+) -> PreviewOut:
     """Operator: what a draft, or the template in force, would send (nothing is stored)."""
-    read.principal.require_operator()
-    return read.run(lambda conn: service.preview(conn, renderer(read.context), body))
+    principal.require_operator()
+    with read_transaction(context.engine) as conn:
+        return service.preview(conn, renderer(context), body)
 
 
 @router.post("/{template_id}/approve", response_model=TemplateVersionOut, responses=_CONFLICTS)
