@@ -9,12 +9,33 @@ import time
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Connection
+
 from tidings.app.context import AppContext
 from tidings.campaigns import service as campaigns
 from tidings.kit.db import with_retry, write_transaction
 from tidings.notify import bulk
 from tidings.notify.planner import PlannerPolicy
 from tidings.notify.types import ChannelName
+
+
+def plan_page(
+    conn: Connection, page: campaigns.FrozenPage, *, now: datetime, policy: PlannerPolicy
+) -> bulk.BulkPlan:
+    """Plan a frozen page's marketing as its campaign's send plan says (kind, variants'
+    messages, channels, start). Planning a page again plans nobody twice."""
+    plan = campaigns.send_plan(conn, page.campaign_id)
+    return bulk.plan_bulk_marketing(
+        conn,
+        audience=campaigns.page_audience(page),
+        event_id=page.campaign_id,
+        kind=plan.kind,
+        messages=[bulk.BulkMessage(key, data) for key, data in plan.messages.items()],
+        channels=[ChannelName(channel) for channel in plan.channels],
+        not_before=plan.not_before,
+        now=now,
+        policy=policy,
+    )
 
 
 def dispatch_page(
@@ -38,15 +59,9 @@ def dispatch_page(
             spent["freeze_s"] = spent.get("freeze_s", 0.0) + frozen - started
             if page is None:
                 return None
-            plan = campaigns.send_plan(conn, campaign_id)
-            planned = bulk.plan_bulk_marketing(
+            planned = plan_page(
                 conn,
-                audience=campaigns.page_audience(page),
-                event_id=campaign_id,
-                kind=plan.kind,
-                messages=[bulk.BulkMessage(key, data) for key, data in plan.messages.items()],
-                channels=[ChannelName(channel) for channel in plan.channels],
-                not_before=plan.not_before,
+                page,
                 now=now,
                 policy=PlannerPolicy(default_timezone=context.settings.default_timezone),
             )

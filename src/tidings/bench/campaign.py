@@ -32,7 +32,7 @@ from pydantic import SecretStr
 from rich.console import Console
 from sqlalchemy import func, select
 
-from tidings.app.campaigns import dispatch_campaigns
+from tidings.app.campaigns import dispatch_campaigns, plan_page
 from tidings.app.context import AppContext
 from tidings.bench.support import (
     BENCH_DATA_KEY,
@@ -48,10 +48,8 @@ from tidings.campaigns.schemas import CampaignIn
 from tidings.config import Settings
 from tidings.kit.db import make_engine, read_transaction, write_transaction
 from tidings.kit.migrate import upgrade
-from tidings.notify import bulk
 from tidings.notify.models import deliveries
 from tidings.notify.planner import PlannerPolicy
-from tidings.notify.types import ChannelName
 from tidings.privacy.crypto import Keyring
 
 DEFAULT_USERS: Final = 1_000_000
@@ -148,15 +146,9 @@ def _count_deliveries(context: AppContext) -> int:
 def _replan_everything(context: AppContext, campaign_id: str) -> int:
     """Every frozen page planned once more, as a crashed and restarted run would: 0 rows."""
     with write_transaction(context.engine) as conn:
-        plan = campaigns.send_plan(conn, campaign_id)
-        again = bulk.plan_bulk_marketing(
+        again = plan_page(
             conn,
-            audience=campaigns.page_audience(campaigns.FrozenPage(campaign_id, None, "usr_~")),
-            event_id=campaign_id,
-            kind=plan.kind,
-            messages=[bulk.BulkMessage(key, data) for key, data in plan.messages.items()],
-            channels=[ChannelName(channel) for channel in plan.channels],
-            not_before=plan.not_before,
+            campaigns.FrozenPage(campaign_id, None, "usr_~"),
             now=LAUNCH_AT,
             policy=PlannerPolicy(),
         )

@@ -8,7 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from tidings.api.auth import Context, CurrentPrincipal
+from tidings.api.auth import Context
+from tidings.api.reads import Read
 from tidings.api.writes import PlainWrite, Write
 from tidings.campaigns import service
 from tidings.campaigns.events import read_link_token
@@ -19,7 +20,7 @@ from tidings.campaigns.schemas import (
     CampaignOut,
     ReportOut,
 )
-from tidings.kit.db import read_transaction, with_retry, write_transaction
+from tidings.kit.db import with_retry, write_transaction
 from tidings.kit.pagination import DEFAULT_LIMIT, Limit, Page, decode_cursor, encode_cursor
 
 router = APIRouter(prefix="/v1", tags=["campaigns"])
@@ -41,25 +42,24 @@ def create_campaign(body: CampaignIn, write: Write) -> Response:
 
 @router.get("/campaigns", response_model=Page[CampaignOut])
 def list_campaigns(
-    context: Context,
-    principal: CurrentPrincipal,
+    read: Read,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=400)] = None,
 ) -> Page[CampaignOut]:
     """Operator: campaigns, newest first."""
-    principal.require_operator()
-    with read_transaction(context.engine) as conn:
-        items = service.list_campaigns(conn, before=decode_cursor(cursor), limit=limit + 1)
+    read.principal.require_operator()
+    items = read.run(
+        lambda conn: service.list_campaigns(conn, before=decode_cursor(cursor), limit=limit + 1)
+    )
     more = len(items) > limit
     items = items[:limit]
     return Page(items=items, next_cursor=encode_cursor(items[-1].id) if more else None)
 
 
 @router.get("/campaigns/{campaign_id}", response_model=CampaignOut)
-def get_campaign(campaign_id: str, context: Context, principal: CurrentPrincipal) -> CampaignOut:
-    principal.require_operator()
-    with read_transaction(context.engine) as conn:
-        return service.get_campaign(conn, campaign_id)
+def get_campaign(campaign_id: str, read: Read) -> CampaignOut:
+    read.principal.require_operator()
+    return read.run(lambda conn: service.get_campaign(conn, campaign_id))
 
 
 @router.put("/campaigns/{campaign_id}", response_model=CampaignOut)
@@ -73,19 +73,17 @@ def edit_draft(campaign_id: str, body: CampaignIn, write: PlainWrite) -> Respons
 
 
 @router.get("/campaigns/{campaign_id}/audit", response_model=list[AuditEntry])
-def audit(campaign_id: str, context: Context, principal: CurrentPrincipal) -> list[AuditEntry]:
+def audit(campaign_id: str, read: Read) -> list[AuditEntry]:
     """Operator: every change of the campaign, oldest first."""
-    principal.require_operator()
-    with read_transaction(context.engine) as conn:
-        return service.audit_trail(conn, campaign_id)
+    read.principal.require_operator()
+    return read.run(lambda conn: service.audit_trail(conn, campaign_id))
 
 
 @router.get("/campaigns/{campaign_id}/audience", response_model=AudienceOut)
-def audience(campaign_id: str, context: Context, principal: CurrentPrincipal) -> AudienceOut:
+def audience(campaign_id: str, read: Read) -> AudienceOut:
     """Operator: matched, eligible and excluded counts; sends nothing."""
-    principal.require_operator()
-    with read_transaction(context.engine) as conn:
-        return service.audience(conn, campaign_id, now=context.clock.now())
+    read.principal.require_operator()
+    return read.run(lambda conn: service.audience(conn, campaign_id, now=read.now))
 
 
 @router.post("/campaigns/{campaign_id}/launch", status_code=202, response_model=CampaignOut)
@@ -106,12 +104,11 @@ def cancel(campaign_id: str, write: Write) -> Response:
 
 
 @router.get("/campaigns/{campaign_id}/report", response_model=ReportOut)
-def report(campaign_id: str, context: Context, principal: CurrentPrincipal) -> ReportOut:
+def report(campaign_id: str, read: Read) -> ReportOut:
     """Operator: per variant and control, what was sent, clicked and converted, and whether
     the difference is likely real."""
-    principal.require_operator()
-    with read_transaction(context.engine) as conn:
-        return service.report(conn, campaign_id)
+    read.principal.require_operator()
+    return read.run(lambda conn: service.report(conn, campaign_id))
 
 
 _NOT_FOUND = """<!DOCTYPE html>

@@ -56,8 +56,7 @@ campaign_audit = Table(
 campaign_recipients = Table(
     "campaign_recipients",
     metadata,
-    Column("campaign_id", Id, nullable=False),
-    Column("user_id", Id, nullable=False),
+    *required_columns(Id, "campaign_id", "user_id"),
     # The variant's key; NULL: the control group (gets nothing, counts conversions).
     Column("variant", String(32)),
     Column("frozen_at", Timestamp, nullable=False),

@@ -54,7 +54,8 @@ from tidings.events import outbox
 from tidings.insights.categories import SpendingCategory, category_sql
 from tidings.kit.db import without_jit
 from tidings.kit.ids import is_id
-from tidings.kit.tables import AnyRow, Timestamp
+from tidings.kit.pagination import newest_first
+from tidings.kit.tables import AnyRow, Timestamp, rows_where
 from tidings.ledger.models import accounts
 from tidings.notify.models import consent_in_force, deliveries, notifications
 from tidings.users.models import users
@@ -101,9 +102,7 @@ def add_suppressed_no_consent(conn: Connection, campaign_id: str, count: int) ->
 
 
 def list_campaigns(conn: Connection, *, before: str | None, limit: int) -> list[AnyRow]:
-    stmt = select(campaigns).order_by(campaigns.c.id.desc()).limit(limit)
-    if before is not None:
-        stmt = stmt.where(campaigns.c.id < before)
+    stmt = newest_first(select(campaigns), campaigns.c.id, before_id=before, limit=limit)
     return list(conn.execute(stmt))
 
 
@@ -127,12 +126,7 @@ def insert_audit(conn: Connection, values: dict[str, Any]) -> None:
 
 
 def audit_of(conn: Connection, campaign_id: str) -> list[AnyRow]:
-    stmt = (
-        select(campaign_audit)
-        .where(campaign_audit.c.campaign_id == campaign_id)
-        .order_by(campaign_audit.c.id)
-    )
-    return list(conn.execute(stmt))
+    return rows_where(conn, campaign_audit.c.campaign_id, campaign_id, order_by=campaign_audit.c.id)
 
 
 # -- segments ----------------------------------------------------------------------------

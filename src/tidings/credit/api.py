@@ -9,7 +9,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel
 from sqlalchemy import Connection
 
-from tidings.api.auth import Context, CurrentPrincipal
+from tidings.api.reads import Read
 from tidings.api.writes import Write
 from tidings.credit.schemas import (
     ApplicationCreate,
@@ -36,7 +36,6 @@ from tidings.credit.service import (
     repayments,
     statements,
 )
-from tidings.kit.db import read_transaction
 from tidings.kit.pagination import DEFAULT_LIMIT, Limit, MomentCursor, Page
 
 router = APIRouter(prefix="/v1", tags=["credit"])
@@ -60,10 +59,9 @@ def _create(write: Write, body: _Body, operation: _Creates[_Body]) -> Response:
 
 
 @router.get("/credit/products", response_model=list[ProductOut])
-def list_products(context: Context, principal: CurrentPrincipal) -> list[ProductOut]:
+def list_products(read: Read) -> list[ProductOut]:
     """Credit products on offer (rates, fees, penalty, grace days, terms, methods)."""
-    with read_transaction(context.engine) as conn:
-        return products.list_products(conn)
+    return read.run(products.list_products)
 
 
 @router.post("/credit/products", response_model=ProductOut)
@@ -80,11 +78,12 @@ def create_application(body: ApplicationCreate, write: Write) -> Response:
 
 
 @router.get("/credit/applications/{application_id}", response_model=ApplicationOut)
-def get_application(
-    application_id: str, context: Context, principal: CurrentPrincipal
-) -> ApplicationOut:
-    with read_transaction(context.engine) as conn:
-        return applications.get_application(conn, application_id, acting_user_id=principal.user_id)
+def get_application(application_id: str, read: Read) -> ApplicationOut:
+    return read.run(
+        lambda conn: applications.get_application(
+            conn, application_id, acting_user_id=read.acting_user_id
+        )
+    )
 
 
 @router.post("/credit/applications/{application_id}/decision", response_model=ApplicationOut)
@@ -97,17 +96,15 @@ def decide(application_id: str, body: DecisionIn, write: Write) -> Response:
 
 
 @router.get("/users/{user_id}/credit-line", response_model=LineOut)
-def line_of_user(user_id: str, context: Context, principal: CurrentPrincipal) -> LineOut:
+def line_of_user(user_id: str, read: Read) -> LineOut:
     """The user's credit line: limit, available, outstanding (404 when there is none)."""
-    principal.require_self(user_id)
-    with read_transaction(context.engine) as conn:
-        return lines.line_of_user(conn, user_id)
+    read.principal.require_self(user_id)
+    return read.run(lambda conn: lines.line_of_user(conn, user_id))
 
 
 @router.get("/credit/lines/{line_id}", response_model=LineOut)
-def get_line(line_id: str, context: Context, principal: CurrentPrincipal) -> LineOut:
-    with read_transaction(context.engine) as conn:
-        return lines.get_line(conn, line_id, acting_user_id=principal.user_id)
+def get_line(line_id: str, read: Read) -> LineOut:
+    return read.run(lambda conn: lines.get_line(conn, line_id, acting_user_id=read.acting_user_id))
 
 
 @router.post("/credit/lines/{line_id}/limit", response_model=LineOut)
@@ -143,23 +140,24 @@ def set_auto_debit(line_id: str, body: AutoDebitIn, write: Write) -> Response:
 @router.get("/credit/lines/{line_id}/statement", response_model=Page[StatementItem])
 def statement(
     line_id: str,
-    context: Context,
-    principal: CurrentPrincipal,
+    read: Read,
     limit: Limit = DEFAULT_LIMIT,
     cursor: MomentCursor = None,
 ) -> Page[StatementItem]:
     """The line's history — drawdowns, repayments, daily penalty entries — newest first."""
-    with read_transaction(context.engine) as conn:
-        return statements.statement(
-            conn, line_id, acting_user_id=principal.user_id, limit=limit, cursor=cursor
+    return read.run(
+        lambda conn: statements.statement(
+            conn, line_id, acting_user_id=read.acting_user_id, limit=limit, cursor=cursor
         )
+    )
 
 
 @router.post("/credit/quotes", response_model=QuoteOut)
-def quote(body: QuoteIn, context: Context, principal: CurrentPrincipal) -> QuoteOut:
+def quote(body: QuoteIn, read: Read) -> QuoteOut:
     """What a drawdown would cost (APR, total interest, schedule); writes nothing."""
-    with read_transaction(context.engine) as conn:
-        return drawdowns.quote(conn, body, acting_user_id=principal.user_id, at=context.clock.now())
+    return read.run(
+        lambda conn: drawdowns.quote(conn, body, acting_user_id=read.acting_user_id, at=read.now)
+    )
 
 
 @router.post("/credit/drawdowns", status_code=201, response_model=DrawdownOut)
@@ -169,11 +167,12 @@ def create_drawdown(body: DrawdownCreate, write: Write) -> Response:
 
 
 @router.get("/credit/drawdowns/{drawdown_id}", response_model=DrawdownOut)
-def get_drawdown(drawdown_id: str, context: Context, principal: CurrentPrincipal) -> DrawdownOut:
-    with read_transaction(context.engine) as conn:
-        return drawdowns.get_drawdown(
-            conn, drawdown_id, acting_user_id=principal.user_id, at=context.clock.now()
+def get_drawdown(drawdown_id: str, read: Read) -> DrawdownOut:
+    return read.run(
+        lambda conn: drawdowns.get_drawdown(
+            conn, drawdown_id, acting_user_id=read.acting_user_id, at=read.now
         )
+    )
 
 
 @router.post(

@@ -32,6 +32,7 @@ from tidings.kit.tables import (
     metadata,
     owner_column,
     required_columns,
+    zero_columns,
 )
 
 credit_products = Table(
@@ -140,10 +141,7 @@ credit_installments = Table(
     Column("n", Integer, nullable=False),
     *required_columns(Date, "due_date", "penalty_from"),
     *required_columns(Amount, "principal", "interest"),
-    Column("principal_paid", Amount, nullable=False, server_default="0"),
-    Column("interest_paid", Amount, nullable=False, server_default="0"),
-    Column("penalty", Amount, nullable=False, server_default="0"),
-    Column("penalty_paid", Amount, nullable=False, server_default="0"),
+    *zero_columns(Amount, "principal_paid", "interest_paid", "penalty", "penalty_paid"),
     Column("status", String(16), nullable=False),
     Column("overdue_as_of", Date),
     Column("paid_at", Timestamp),

@@ -46,7 +46,7 @@ from tidings.credit.schemas import (
     LineStatus,
 )
 from tidings.events import outbox
-from tidings.kit.tables import AnyRow, Timestamp
+from tidings.kit.tables import AnyRow, Timestamp, rows_where
 from tidings.kit.wakeups import Channel, ring_after_commit
 from tidings.ledger.models import accounts
 from tidings.users.models import users
@@ -260,12 +260,9 @@ def insert_installments(conn: Connection, rows: Sequence[dict[str, Any]]) -> Non
 
 
 def installments_of(conn: Connection, drawdown_id: str) -> list[AnyRow]:
-    stmt = (
-        select(credit_installments)
-        .where(credit_installments.c.drawdown_id == drawdown_id)
-        .order_by(credit_installments.c.n)
+    return rows_where(
+        conn, credit_installments.c.drawdown_id, drawdown_id, order_by=credit_installments.c.n
     )
-    return list(conn.execute(stmt))
 
 
 _UPDATE_INSTALLMENT = (

@@ -8,7 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict
 
-from tidings.api.auth import Context, CurrentPrincipal, check_callback_token
+from tidings.api.auth import Context, check_callback_token
+from tidings.api.reads import Read
 from tidings.api.writes import PlainWrite, Write
 from tidings.feedback.schemas import (
     AnalysisOut,
@@ -69,18 +70,16 @@ def create_survey(body: SurveyIn, write: Write) -> Response:
 
 
 @router.get("/surveys", response_model=list[SurveyOut])
-def list_surveys(context: Context, principal: CurrentPrincipal) -> list[SurveyOut]:
-    principal.require_operator()
-    with read_transaction(context.engine) as conn:
-        return surveys.list_surveys(conn)
+def list_surveys(read: Read) -> list[SurveyOut]:
+    read.principal.require_operator()
+    return read.run(surveys.list_surveys)
 
 
 @router.get("/users/{user_id}/surveys", response_model=InvitationList)
-def open_invitations(user_id: str, context: Context, principal: CurrentPrincipal) -> InvitationList:
+def open_invitations(user_id: str, read: Read) -> InvitationList:
     """The user's open invitations (answered and expired ones are not listed)."""
-    principal.require_self(user_id)
-    with read_transaction(context.engine) as conn:
-        return surveys.open_invitations(conn, user_id, at=context.clock.now())
+    read.principal.require_self(user_id)
+    return read.run(lambda conn: surveys.open_invitations(conn, user_id, at=read.now))
 
 
 @router.post("/surveys/{survey_id}/responses", status_code=201, response_model=ResponseOut)
@@ -96,11 +95,10 @@ def answer_survey(survey_id: str, body: ResponseIn, write: Write) -> Response:
 
 
 @router.get("/surveys/{survey_id}/results", response_model=ResultsOut)
-def survey_results(survey_id: str, context: Context, principal: CurrentPrincipal) -> ResultsOut:
+def survey_results(survey_id: str, read: Read) -> ResultsOut:
     """Operator: response rate, NPS, CSAT, choice counts and free-text topics."""
-    principal.require_operator()
-    with read_transaction(context.engine) as conn:
-        return surveys.results(conn, survey_id)
+    read.principal.require_operator()
+    return read.run(lambda conn: surveys.results(conn, survey_id))
 
 
 # -- tickets -------------------------------------------------------------------------------
@@ -121,18 +119,17 @@ def open_ticket(body: TicketIn, write: Write) -> Response:
 
 @router.get("/tickets", response_model=Page[TicketOut])
 def ticket_queue(
-    context: Context,
-    principal: CurrentPrincipal,
+    read: Read,
     status: TicketStatus | None = None,
     breached: bool | None = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Page[TicketOut]:
     """Operator: the queue, nearest deadline first (open and pending unless `status`)."""
-    principal.require_operator()
+    read.principal.require_operator()
     after = decode_moment_cursor(cursor)
-    with read_transaction(context.engine) as conn:
-        items = tickets.list_tickets(
+    items = read.run(
+        lambda conn: tickets.list_tickets(
             conn,
             user_id=None,
             status=status,
@@ -141,6 +138,7 @@ def ticket_queue(
             after_id=None,
             after_deadline=after,
         )
+    )
     last = items[-1] if len(items) == limit else None
     return Page(
         items=items,
@@ -151,15 +149,14 @@ def ticket_queue(
 @router.get("/users/{user_id}/tickets", response_model=Page[TicketOut])
 def tickets_of_user(
     user_id: str,
-    context: Context,
-    principal: CurrentPrincipal,
+    read: Read,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Page[TicketOut]:
     """The user's tickets, newest first."""
-    principal.require_self(user_id)
-    with read_transaction(context.engine) as conn:
-        items = tickets.list_tickets(
+    read.principal.require_self(user_id)
+    items = read.run(
+        lambda conn: tickets.list_tickets(
             conn,
             user_id=user_id,
             status=None,
@@ -167,14 +164,16 @@ def tickets_of_user(
             limit=limit,
             after_id=decode_cursor(cursor),
         )
+    )
     return _page(items, limit)
 
 
 @router.get("/tickets/{ticket_id}", response_model=TicketOut)
-def get_ticket(ticket_id: str, context: Context, principal: CurrentPrincipal) -> TicketOut:
+def get_ticket(ticket_id: str, read: Read) -> TicketOut:
     """The ticket, its messages and its SLA (another user's ticket is 404)."""
-    with read_transaction(context.engine) as conn:
-        return tickets.get_ticket(conn, ticket_id, acting_user_id=principal.user_id)
+    return read.run(
+        lambda conn: tickets.get_ticket(conn, ticket_id, acting_user_id=read.acting_user_id)
+    )
 
 
 @router.post("/tickets/{ticket_id}/messages", status_code=201, response_model=MessageOut)
@@ -199,18 +198,18 @@ def set_status(ticket_id: str, body: StatusIn, write: Write) -> Response:
 
 
 @router.get("/tickets/{ticket_id}/suggestions", response_model=SuggestionList)
-def suggestions(ticket_id: str, context: Context, principal: CurrentPrincipal) -> SuggestionList:
+def suggestions(ticket_id: str, read: Read) -> SuggestionList:
     """Operator: the best answers from the knowledge base and past resolved tickets."""
-    principal.require_operator()
-    with read_transaction(context.engine) as conn:
-        return knowledge.suggestions_for_ticket(conn, ticket_id, acting_user_id=None)
+    read.principal.require_operator()
+    return read.run(
+        lambda conn: knowledge.suggestions_for_ticket(conn, ticket_id, acting_user_id=None)
+    )
 
 
 @router.get("/sla-policies", response_model=list[SlaPolicyOut])
-def sla_policies(context: Context, principal: CurrentPrincipal) -> list[SlaPolicyOut]:
-    principal.require_operator()
-    with read_transaction(context.engine) as conn:
-        return tickets.list_policies(conn)
+def sla_policies(read: Read) -> list[SlaPolicyOut]:
+    read.principal.require_operator()
+    return read.run(tickets.list_policies)
 
 
 @router.put("/sla-policies/{priority}", response_model=SlaPolicyOut)
@@ -259,29 +258,27 @@ def add_faq(body: FaqIn, write: Write) -> Response:
 
 @router.get("/faq", response_model=Page[FaqOut])
 def list_faq(
-    context: Context,
-    principal: CurrentPrincipal,
+    read: Read,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Page[FaqOut]:
     """The knowledge base as agents keep it (operator only; users meet its answers through
     `/v1/faq/answers` while they write a question)."""
-    principal.require_operator()
-    with read_transaction(context.engine) as conn:
-        items = knowledge.list_faq(conn, limit=limit, after_id=decode_cursor(cursor))
+    read.principal.require_operator()
+    items = read.run(
+        lambda conn: knowledge.list_faq(conn, limit=limit, after_id=decode_cursor(cursor))
+    )
     return _page(items, limit)
 
 
 @router.get("/faq/answers", response_model=SuggestionList)
 def faq_answers(
-    context: Context,
-    principal: CurrentPrincipal,
+    read: Read,
     q: Annotated[str, Query(min_length=1, max_length=500)],
     lang: Annotated[str, Query(pattern=r"^(zh-CN|en)$")] = "zh-CN",
 ) -> SuggestionList:
     """The top FAQ answers for a question being typed (before a ticket is opened)."""
-    with read_transaction(context.engine) as conn:
-        return knowledge.faq_answers(conn, q, locale=lang)
+    return read.run(lambda conn: knowledge.faq_answers(conn, q, locale=lang))
 
 
 class DeflectionIn(BaseModel):
@@ -308,16 +305,14 @@ def deflected(user_id: str, body: DeflectionIn, write: PlainWrite) -> Response:
 
 @router.get("/feedback/analysis", response_model=AnalysisOut)
 def feedback_analysis(
-    context: Context,
-    principal: CurrentPrincipal,
+    read: Read,
     start: Annotated[UtcDateTime, Query(alias="from")],
     end: Annotated[UtcDateTime, Query(alias="to")],
 ) -> AnalysisOut:
     """Operator: counts by channel and category, sentiment and topics over tickets and
     free-text answers in [from, to)."""
-    principal.require_operator()
-    with read_transaction(context.engine) as conn:
-        return analysis.analyse(conn, start=start, end=end)
+    read.principal.require_operator()
+    return read.run(lambda conn: analysis.analyse(conn, start=start, end=end))
 
 
 @router.post("/changes", status_code=201, response_model=ChangeOut)

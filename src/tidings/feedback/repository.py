@@ -27,7 +27,8 @@ from tidings.feedback.models import (
     tickets,
 )
 from tidings.feedback.types import Author, TicketStatus
-from tidings.kit.tables import AnyRow
+from tidings.kit.pagination import newest_first
+from tidings.kit.tables import AnyRow, rows_where
 from tidings.users.models import users
 
 _OPEN = (TicketStatus.OPEN.value, TicketStatus.PENDING.value)
@@ -111,9 +112,7 @@ def list_tickets(
             )
         stmt = stmt.order_by(nearest, tickets.c.id)
         return list(conn.execute(stmt.limit(limit)))
-    if after_id is not None:
-        stmt = stmt.where(tickets.c.id < after_id)
-    return list(conn.execute(stmt.order_by(tickets.c.id.desc()).limit(limit)))
+    return list(conn.execute(newest_first(stmt, tickets.c.id, before_id=after_id, limit=limit)))
 
 
 def insert_message(conn: Connection, values: dict[str, Any]) -> None:
@@ -121,12 +120,7 @@ def insert_message(conn: Connection, values: dict[str, Any]) -> None:
 
 
 def messages_of(conn: Connection, ticket_id: str) -> list[AnyRow]:
-    stmt = (
-        select(ticket_messages)
-        .where(ticket_messages.c.ticket_id == ticket_id)
-        .order_by(ticket_messages.c.id)
-    )
-    return list(conn.execute(stmt))
+    return rows_where(conn, ticket_messages.c.ticket_id, ticket_id, order_by=ticket_messages.c.id)
 
 
 def missed_first_responses(conn: Connection, now: datetime) -> list[AnyRow]:
@@ -347,8 +341,7 @@ def count_invited(conn: Connection, survey_id: str) -> int:
 
 
 def responses_of(conn: Connection, survey_id: str) -> list[AnyRow]:
-    stmt = select(survey_responses).where(survey_responses.c.survey_id == survey_id)
-    return list(conn.execute(stmt.order_by(survey_responses.c.id)))
+    return rows_where(conn, survey_responses.c.survey_id, survey_id, order_by=survey_responses.c.id)
 
 
 # -- analysis ------------------------------------------------------------------------------
@@ -378,10 +371,8 @@ def insert_change(conn: Connection, values: dict[str, Any]) -> None:
 
 
 def list_changes(conn: Connection, *, limit: int, after_id: str | None) -> list[AnyRow]:
-    stmt = select(changes)
-    if after_id is not None:
-        stmt = stmt.where(changes.c.id < after_id)
-    return list(conn.execute(stmt.order_by(changes.c.id.desc()).limit(limit)))
+    stmt = newest_first(select(changes), changes.c.id, before_id=after_id, limit=limit)
+    return list(conn.execute(stmt))
 
 
 def users_of_tickets(conn: Connection, ticket_ids: Sequence[str]) -> dict[str, str]:

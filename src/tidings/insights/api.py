@@ -6,11 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from tidings.api.auth import Context, CurrentPrincipal
+from tidings.api.reads import Read
 from tidings.insights.schemas import SpendingBy, SpendingOut, SuggestionsOut
 from tidings.insights.service import spending, suggestions
 from tidings.kit.clock import CalendarDate
-from tidings.kit.db import read_transaction
 
 router = APIRouter(prefix="/v1", tags=["insights"])
 
@@ -18,8 +17,7 @@ router = APIRouter(prefix="/v1", tags=["insights"])
 @router.get("/users/{user_id}/spending", response_model=SpendingOut, response_model_by_alias=True)
 def get_spending(
     user_id: str,
-    context: Context,
-    principal: CurrentPrincipal,
+    read: Read,
     first: Annotated[
         CalendarDate | None,
         Query(
@@ -35,16 +33,16 @@ def get_spending(
     by: SpendingBy = SpendingBy.CATEGORY,
 ) -> SpendingOut:
     """Payments minus their refunds, grouped by category, wallet or month, largest first."""
-    principal.require_self(user_id)
-    with read_transaction(context.engine) as conn:
-        return spending.user_spending(
-            conn, user_id, first=first, last=last, by=by, at=context.clock.now()
+    read.principal.require_self(user_id)
+    return read.run(
+        lambda conn: spending.user_spending(
+            conn, user_id, first=first, last=last, by=by, at=read.now
         )
+    )
 
 
 @router.get("/users/{user_id}/suggestions", response_model=SuggestionsOut)
-def get_suggestions(user_id: str, context: Context, principal: CurrentPrincipal) -> SuggestionsOut:
+def get_suggestions(user_id: str, read: Read) -> SuggestionsOut:
     """Sub-wallets the user's own last 90 days suggest, with the evidence."""
-    principal.require_self(user_id)
-    with read_transaction(context.engine) as conn:
-        return suggestions.user_suggestions(conn, user_id, at=context.clock.now())
+    read.principal.require_self(user_id)
+    return read.run(lambda conn: suggestions.user_suggestions(conn, user_id, at=read.now))

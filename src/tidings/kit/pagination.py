@@ -11,12 +11,14 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
 from pydantic import BaseModel
+from sqlalchemy import ColumnElement, Select
 
 from tidings.kit.clock import as_utc
 from tidings.kit.errors import AppError
 from tidings.kit.ids import is_id
 
 T = TypeVar("T")
+SelectT = TypeVar("SelectT", bound=Select[Any])
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -50,6 +52,16 @@ def next_cursor(rows: Sequence[Any], limit: int) -> str | None:
     """The cursor to the page after the first `limit` of `rows`, read `limit + 1` at a time
     so that one more row says another page follows; None on the last page."""
     return encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+
+
+def newest_first(
+    stmt: SelectT, id_column: ColumnElement[str], *, before_id: str | None, limit: int
+) -> SelectT:
+    """`stmt` as one page of an id-ordered list, newest first: at most `limit` rows, those
+    older than `before_id` (the last id of the page before) when there was one."""
+    if before_id is not None:
+        stmt = stmt.where(id_column < before_id)
+    return stmt.order_by(id_column.desc()).limit(limit)
 
 
 def decode_cursor(cursor: str | None) -> str | None:

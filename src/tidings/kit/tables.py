@@ -10,6 +10,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Column,
+    Connection,
     DateTime,
     Dialect,
     ForeignKey,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     String,
     TypeDecorator,
     literal,
+    select,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ColumnElement
@@ -83,6 +85,11 @@ def optional_columns(
     return [Column(name, type_) for name in names]
 
 
+def zero_columns(type_: TypeEngine[Any] | type[TypeEngine[Any]], *names: str) -> list[Column[Any]]:
+    """Several NOT NULL columns of one type that start at zero (running totals, flags off)."""
+    return [Column(name, type_, nullable=False, server_default="0") for name in names]
+
+
 def id_column() -> Column[Any]:
     """`id`: the row's own identifier, its primary key."""
     return Column("id", Id, primary_key=True)
@@ -107,3 +114,12 @@ def one_of(column: ColumnElement[Any], values: Iterable[object]) -> ColumnElemen
     renders again on every execution (regular expressions over the SQL): for a statement on
     the payment path, a few per cent of the payment's CPU."""
     return column.in_([literal(value) for value in values])
+
+
+def rows_where(
+    conn: Connection, column: Column[Any], value: object, *, order_by: ColumnElement[Any]
+) -> list[AnyRow]:
+    """Every row of `column`'s table whose `column` is `value`, in `order_by` order: the
+    children of one parent (a ticket's messages, a drawdown's installments)."""
+    stmt = select(column.table).where(column == value).order_by(order_by)
+    return list(conn.execute(stmt))

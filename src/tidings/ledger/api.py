@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from tidings.api.auth import Context, CurrentPrincipal
-from tidings.kit.db import read_transaction
+from tidings.api.reads import Read
 from tidings.kit.money import money
 from tidings.ledger import service
 from tidings.ledger.schemas import AccountBalanceOut, TrialBalanceOut
@@ -14,11 +13,10 @@ router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
 
 
 @router.get("/trial-balance", response_model=TrialBalanceOut)
-def trial_balance(context: Context, principal: CurrentPrincipal) -> TrialBalanceOut:
+def trial_balance(read: Read) -> TrialBalanceOut:
     """Every account's balance against the sum of its postings, and the totals (all zero)."""
-    principal.require_operator()
-    with read_transaction(context.engine) as conn:
-        result = service.trial_balance(conn)
+    read.principal.require_operator()
+    result = read.run(service.trial_balance)
     return TrialBalanceOut(
         ok=result.ok,
         accounts=[

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from sqlalchemy import Boolean, CheckConstraint, Column, ForeignKey, Index, String, Table, Text
 
-from tidings.kit.tables import Amount, Id, Timestamp, id_column, metadata
+from tidings.kit.tables import Amount, Id, Timestamp, id_column, metadata, zero_columns
 
 accounts = Table(
     "accounts",
@@ -22,8 +22,7 @@ accounts = Table(
     Column("user_id", Id, index=True),
     Column("kind", String(32), nullable=False),
     Column("currency", String(3), nullable=False),
-    Column("balance", Amount, nullable=False, server_default="0"),
-    Column("held", Amount, nullable=False, server_default="0"),
+    *zero_columns(Amount, "balance", "held"),
     Column("allow_negative", Boolean, nullable=False, server_default="0"),
     Column("created_at", Timestamp, nullable=False),
     CheckConstraint("held >= 0", name="held_not_negative"),

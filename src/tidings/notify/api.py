@@ -11,12 +11,13 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from sqlalchemy import Connection
 
-from tidings.api.auth import Context, CurrentPrincipal, check_callback_token
+from tidings.api.auth import Context, check_callback_token
 from tidings.api.context import ApiContext
 from tidings.api.errors import validation_problem
+from tidings.api.reads import Read
 from tidings.api.strict import validate_json_value
 from tidings.api.writes import PlainWrite, Write
-from tidings.kit.db import read_transaction, write_transaction
+from tidings.kit.db import write_transaction
 from tidings.kit.pagination import (
     DEFAULT_LIMIT,
     Cursor,
@@ -121,33 +122,33 @@ def post_event(write: Write, raw_body: Annotated[bytes, Depends(_raw_body)]) -> 
 @router.get("/users/{user_id}/inbox", response_model=InboxPage)
 def list_inbox(
     user_id: str,
-    context: Context,
-    principal: CurrentPrincipal,
+    read: Read,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
     unread: bool = False,
 ) -> InboxPage:
     """The user's in-app notices, newest first, with the unread count."""
-    principal.require_self(user_id)
-    with read_transaction(context.engine) as conn:
-        return inbox.list_inbox(
-            conn, context.keyring, user_id, limit=limit, cursor=cursor, unread_only=unread
+    read.principal.require_self(user_id)
+    return read.run(
+        lambda conn: inbox.list_inbox(
+            conn, read.context.keyring, user_id, limit=limit, cursor=cursor, unread_only=unread
         )
+    )
 
 
 @router.get("/users/{user_id}/notifications", response_model=NotificationPage)
 def list_notifications(
     user_id: str,
-    context: Context,
-    principal: CurrentPrincipal,
+    read: Read,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> NotificationPage:
     """Every notice of the user, newest first, with each channel's delivery status and the
     reason it was held back or stopped (no consent, outside the window, …)."""
-    principal.require_self(user_id)
-    with read_transaction(context.engine) as conn:
-        return inbox.list_notifications(conn, user_id, limit=limit, cursor=cursor)
+    read.principal.require_self(user_id)
+    return read.run(
+        lambda conn: inbox.list_notifications(conn, user_id, limit=limit, cursor=cursor)
+    )
 
 
 @router.post("/users/{user_id}/inbox/read-all", response_model=MarkedRead)
@@ -166,19 +167,19 @@ def mark_read(notification_id: str, write: PlainWrite) -> Response:
 
 
 @router.get("/notifications/{notification_id}", response_model=NotificationOut)
-def get_notification(
-    notification_id: str, context: Context, principal: CurrentPrincipal
-) -> NotificationOut:
+def get_notification(notification_id: str, read: Read) -> NotificationOut:
     """One notice with every channel's deliveries and attempts."""
-    with read_transaction(context.engine) as conn:
-        return inbox.get_notification(conn, notification_id, acting_user_id=principal.user_id)
+    return read.run(
+        lambda conn: inbox.get_notification(
+            conn, notification_id, acting_user_id=read.acting_user_id
+        )
+    )
 
 
 @router.get("/users/{user_id}/preferences", response_model=PreferencesOut)
-def get_preferences(user_id: str, context: Context, principal: CurrentPrincipal) -> PreferencesOut:
-    principal.require_self(user_id)
-    with read_transaction(context.engine) as conn:
-        return preferences.get_preferences(conn, context.keyring, user_id)
+def get_preferences(user_id: str, read: Read) -> PreferencesOut:
+    read.principal.require_self(user_id)
+    return read.run(lambda conn: preferences.get_preferences(conn, read.context.keyring, user_id))
 
 
 @router.put("/users/{user_id}/preferences", response_model=PreferencesOut)
@@ -215,16 +216,16 @@ def rotate_webhook_secret(user_id: str, write: PlainWrite) -> Response:
 @router.get("/users/{user_id}/consents", response_model=Page[ConsentEventOut])
 def consent_history(
     user_id: str,
-    context: Context,
-    principal: CurrentPrincipal,
+    read: Read,
     limit: Limit = DEFAULT_LIMIT,
     cursor: MomentCursor = None,
 ) -> Page[ConsentEventOut]:
     """The consent ledger: every grant and withdrawal, newest first, with how and by whom."""
-    principal.require_self(user_id)
+    read.principal.require_self(user_id)
     before = decode_moment_cursor(cursor)
-    with read_transaction(context.engine) as conn:
-        items = preferences.consent_history(conn, user_id, before=before, limit=limit + 1)
+    items = read.run(
+        lambda conn: preferences.consent_history(conn, user_id, before=before, limit=limit + 1)
+    )
     last = items[limit - 1] if len(items) > limit else None
     return Page[ConsentEventOut](
         items=items[:limit],
@@ -233,10 +234,9 @@ def consent_history(
 
 
 @router.post("/messages/verify", response_model=VerifyOut)
-def verify_message(body: VerifyIn, context: Context, principal: CurrentPrincipal) -> VerifyOut:
+def verify_message(body: VerifyIn, read: Read) -> VerifyOut:
     """Is this text (or code) one we really sent? A changed figure makes it not genuine."""
-    with read_transaction(context.engine) as conn:
-        return authenticity.verify(conn, text=body.text, code=body.code)
+    return read.run(lambda conn: authenticity.verify(conn, text=body.text, code=body.code))
 
 
 _ALIYUN_OK = {"code": 0, "msg": "成功"}

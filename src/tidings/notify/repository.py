@@ -31,7 +31,8 @@ from sqlalchemy.sql.dml import Update
 
 from tidings.campaigns import events as marketing_events
 from tidings.events import outbox
-from tidings.kit.tables import AnyRow, one_of
+from tidings.kit.pagination import newest_first
+from tidings.kit.tables import AnyRow, one_of, rows_where
 from tidings.kit.wakeups import Channel, ring_after_commit
 from tidings.notify.models import (
     consent_events,
@@ -620,14 +621,12 @@ def insert_inbox_items(conn: Connection, rows: Sequence[dict[str, Any]]) -> None
 def list_inbox(
     conn: Connection, user_id: str, *, before_id: str | None, limit: int, unread_only: bool
 ) -> list[AnyRow]:
-    stmt = (
-        select(inbox_items)
-        .where(inbox_items.c.user_id == user_id)
-        .order_by(inbox_items.c.id.desc())
-        .limit(limit)
+    stmt = newest_first(
+        select(inbox_items).where(inbox_items.c.user_id == user_id),
+        inbox_items.c.id,
+        before_id=before_id,
+        limit=limit,
     )
-    if before_id is not None:
-        stmt = stmt.where(inbox_items.c.id < before_id)
     if unread_only:
         stmt = stmt.where(inbox_items.c.read_at.is_(None))
     return list(conn.execute(stmt))
@@ -658,20 +657,15 @@ def list_notifications(
     conn: Connection, user_id: str, *, before_id: str | None, limit: int
 ) -> list[AnyRow]:
     """The user's notices, newest first (ids are ULIDs, so id order is time order)."""
-    stmt = (
-        select(
-            notifications.c.id,
-            notifications.c.kind,
-            notifications.c.category,
-            notifications.c.created_at,
-        )
-        .where(notifications.c.user_id == user_id)
-        .order_by(notifications.c.id.desc())
-        .limit(limit)
+    stmt = select(
+        notifications.c.id,
+        notifications.c.kind,
+        notifications.c.category,
+        notifications.c.created_at,
+    ).where(notifications.c.user_id == user_id)
+    return list(
+        conn.execute(newest_first(stmt, notifications.c.id, before_id=before_id, limit=limit))
     )
-    if before_id is not None:
-        stmt = stmt.where(notifications.c.id < before_id)
-    return list(conn.execute(stmt))
 
 
 def delivery_statuses_of(conn: Connection, notification_ids: Sequence[str]) -> list[AnyRow]:
@@ -697,12 +691,7 @@ def get_notification(conn: Connection, notification_id: str) -> AnyRow | None:
 
 
 def deliveries_of(conn: Connection, notification_id: str) -> list[AnyRow]:
-    stmt = (
-        select(deliveries)
-        .where(deliveries.c.notification_id == notification_id)
-        .order_by(deliveries.c.id)
-    )
-    return list(conn.execute(stmt))
+    return rows_where(conn, deliveries.c.notification_id, notification_id, order_by=deliveries.c.id)
 
 
 def attempts_of(conn: Connection, delivery_ids: Sequence[str]) -> list[AnyRow]:

@@ -7,9 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Response
 
-from tidings.api.auth import Context, CurrentPrincipal
+from tidings.api.reads import Read
 from tidings.api.writes import Write
-from tidings.kit.db import read_transaction
 from tidings.kit.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
 from tidings.risk import audit, contact_changes, learning, service
 from tidings.risk.code_limits import limit_code_attempts
@@ -143,8 +142,7 @@ def record_risk_outcome(
 
 @router.get("/audit", response_model=Page[AuditEntryOut])
 def list_audit(
-    context: Context,
-    principal: CurrentPrincipal,
+    read: Read,
     user_id: Annotated[str | None, Query(max_length=40)] = None,
     action: Annotated[str | None, Query(max_length=40)] = None,
     limit: Limit = DEFAULT_LIMIT,
@@ -152,8 +150,11 @@ def list_audit(
 ) -> Page[AuditEntryOut]:
     """Security-relevant actions, newest first: an operator sees all (or one user's with
     `user_id`), a user only their own."""
-    if principal.user_id is not None:
-        principal.require_self(user_id or principal.user_id)
-        user_id = principal.user_id
-    with read_transaction(context.engine) as conn:
-        return service.list_audit(conn, user_id=user_id, action=action, limit=limit, cursor=cursor)
+    if read.acting_user_id is not None:
+        read.principal.require_self(user_id or read.acting_user_id)
+        user_id = read.acting_user_id
+    return read.run(
+        lambda conn: service.list_audit(
+            conn, user_id=user_id, action=action, limit=limit, cursor=cursor
+        )
+    )

@@ -26,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy import column as column_clause
 from sqlalchemy import table as table_clause
 
+from tidings.kit.pagination import newest_first
 from tidings.kit.prepared import Prepared
 from tidings.kit.tables import Amount, AnyRow, Id, Timestamp, one_of
 from tidings.ledger.models import ledger_entries, postings
@@ -450,13 +451,11 @@ def list_audit(
     before_id: str | None,
     limit: int,
 ) -> list[AnyRow]:
-    stmt = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+    stmt = newest_first(select(audit_log), audit_log.c.id, before_id=before_id, limit=limit)
     if user_id is not None:
         stmt = stmt.where(audit_log.c.user_id == user_id)
     if action is not None:
         stmt = stmt.where(audit_log.c.action == action)
-    if before_id is not None:
-        stmt = stmt.where(audit_log.c.id < before_id)
     return list(conn.execute(stmt))
 
 

@@ -9,8 +9,9 @@ from sqlalchemy import Connection
 
 from tidings.api.auth import Context, CurrentPrincipal
 from tidings.api.ratelimit import enforce_rate_limit
+from tidings.api.reads import Read
 from tidings.api.writes import PlainWrite, Write
-from tidings.kit.db import read_transaction, write_transaction
+from tidings.kit.db import write_transaction
 from tidings.privacy.crypto import Keyring
 from tidings.risk import audit, contact_changes
 from tidings.users import directory, service
@@ -34,10 +35,9 @@ def create_user(body: UserCreate, write: Write) -> Response:
 
 
 @router.get("/{user_id}", response_model=UserOut)
-def get_user(user_id: str, context: Context, principal: CurrentPrincipal) -> UserOut:
-    principal.require_self(user_id)
-    with read_transaction(context.engine) as conn:
-        return service.get_user(conn, context.keyring, user_id)
+def get_user(user_id: str, read: Read) -> UserOut:
+    read.principal.require_self(user_id)
+    return read.run(lambda conn: service.get_user(conn, read.context.keyring, user_id))
 
 
 @router.patch("/{user_id}", response_model=UserOut)

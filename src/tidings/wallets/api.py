@@ -10,11 +10,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Response
 from sqlalchemy import Connection
 
-from tidings.api.auth import Context, CurrentPrincipal
+from tidings.api.reads import Read
 from tidings.api.writes import Write, WriteRequest
 from tidings.insights.budgets import RewardPolicy
 from tidings.kit.clock import UtcDateTime, as_utc
-from tidings.kit.db import read_transaction, with_retry, write_transaction
+from tidings.kit.db import with_retry, write_transaction
 from tidings.kit.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
 from tidings.ledger.exceptions import InsufficientFunds
 from tidings.risk import audit
@@ -43,18 +43,18 @@ router = APIRouter(prefix="/v1", tags=["wallets"])
 
 
 @router.get("/users/{user_id}/wallets", response_model=list[WalletOut])
-def list_wallets(user_id: str, context: Context, principal: CurrentPrincipal) -> list[WalletOut]:
-    principal.require_self(user_id)
-    with read_transaction(context.engine) as conn:
-        return service.list_wallets(conn, user_id, at=context.clock.now())
+def list_wallets(user_id: str, read: Read) -> list[WalletOut]:
+    read.principal.require_self(user_id)
+    return read.run(lambda conn: service.list_wallets(conn, user_id, at=read.now))
 
 
 @router.get("/wallets/{wallet_id}", response_model=WalletOut)
-def get_wallet(wallet_id: str, context: Context, principal: CurrentPrincipal) -> WalletOut:
-    with read_transaction(context.engine) as conn:
-        return service.get_wallet(
-            conn, wallet_id, acting_user_id=principal.user_id, at=context.clock.now()
+def get_wallet(wallet_id: str, read: Read) -> WalletOut:
+    return read.run(
+        lambda conn: service.get_wallet(
+            conn, wallet_id, acting_user_id=read.acting_user_id, at=read.now
         )
+    )
 
 
 @router.post("/wallets/{wallet_id}/sub-wallets", status_code=201, response_model=WalletOut)
@@ -86,8 +86,7 @@ def close_sub_wallet(wallet_id: str, write: Write) -> Response:
 @router.get("/wallets/{wallet_id}/transactions", response_model=Page[TransactionOut])
 def list_transactions(
     wallet_id: str,
-    context: Context,
-    principal: CurrentPrincipal,
+    read: Read,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
     kind: Annotated[
@@ -97,38 +96,39 @@ def list_transactions(
     until: Annotated[UtcDateTime | None, Query(description="Before this moment.")] = None,
 ) -> Page[TransactionOut]:
     """The wallet's entries, newest first: amount in (+) or out (−) and the balance after."""
-    with read_transaction(context.engine) as conn:
-        return service.list_transactions(
+    return read.run(
+        lambda conn: service.list_transactions(
             conn,
-            context.keyring,
+            read.context.keyring,
             wallet_id,
-            acting_user_id=principal.user_id,
+            acting_user_id=read.acting_user_id,
             limit=limit,
             cursor=cursor,
             kinds=kind,
             since=as_utc(since) if since else None,
             until=as_utc(until) if until else None,
         )
+    )
 
 
 @router.get("/wallets/{wallet_id}/statements", response_model=Page[StatementOut])
 def list_statements(
     wallet_id: str,
-    context: Context,
-    principal: CurrentPrincipal,
+    read: Read,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Page[StatementOut]:
     """Monthly statements of a main wallet, newest first (the `wallet.statements` job)."""
-    with read_transaction(context.engine) as conn:
-        return statements.list_statements(
+    return read.run(
+        lambda conn: statements.list_statements(
             conn,
             wallet_id,
-            acting_user_id=principal.user_id,
+            acting_user_id=read.acting_user_id,
             limit=limit,
             cursor=cursor,
-            at=context.clock.now(),
+            at=read.now,
         )
+    )
 
 
 @router.post(
@@ -225,11 +225,12 @@ def _after_rollback(write: WriteRequest, record: Callable[[Connection], object])
 
 
 @router.get("/transfers/{transfer_id}", response_model=TransferOut)
-def get_transfer(transfer_id: str, context: Context, principal: CurrentPrincipal) -> TransferOut:
-    with read_transaction(context.engine) as conn:
-        return service.get_transfer(
-            conn, context.keyring, transfer_id, acting_user_id=principal.user_id
+def get_transfer(transfer_id: str, read: Read) -> TransferOut:
+    return read.run(
+        lambda conn: service.get_transfer(
+            conn, read.context.keyring, transfer_id, acting_user_id=read.acting_user_id
         )
+    )
 
 
 @router.post(

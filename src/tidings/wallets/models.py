@@ -24,6 +24,7 @@ from tidings.kit.tables import (
     optional_columns,
     owner_column,
     required_columns,
+    zero_columns,
 )
 
 wallets = Table(
@@ -80,8 +81,7 @@ wallet_statements = Table(
     *required_columns(Date, "period_start", "period_end"),
     Column("currency", String(3), nullable=False),
     *required_columns(Amount, "opening_balance", "total_in", "total_out", "closing_balance"),
-    Column("moved_to_sub_wallets", Amount, nullable=False, server_default="0"),
-    Column("moved_from_sub_wallets", Amount, nullable=False, server_default="0"),
+    *zero_columns(Amount, "moved_to_sub_wallets", "moved_from_sub_wallets"),
     Column("entries", Integer, nullable=False),
     Column("created_at", Timestamp, nullable=False),
     UniqueConstraint("wallet_id", "period_start", name="uq_wallet_statements_wallet_period"),

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, bindparam, case, func, insert, literal, selec
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from tidings.kit.pagination import newest_first
 from tidings.kit.prepared import Prepared
 from tidings.kit.tables import AnyRow
 from tidings.ledger.models import accounts, ledger_entries, postings
@@ -232,11 +233,8 @@ def list_transactions(
         .join(ledger_entries, ledger_entries.c.id == postings.c.entry_id)
         .outerjoin(transfers, transfers.c.id == ledger_entries.c.reference)
         .where(postings.c.account_id == account_id)
-        .order_by(postings.c.id.desc())
-        .limit(limit)
     )
-    if before_id is not None:
-        stmt = stmt.where(postings.c.id < before_id)
+    stmt = newest_first(stmt, postings.c.id, before_id=before_id, limit=limit)
     if kinds:
         stmt = stmt.where(ledger_entries.c.kind.in_(kinds))
     if since is not None:
@@ -347,6 +345,6 @@ def list_statements(
     conn: Connection, wallet_id: str, *, before_id: str | None, limit: int
 ) -> list[AnyRow]:
     stmt = select(wallet_statements).where(wallet_statements.c.wallet_id == wallet_id)
-    if before_id is not None:
-        stmt = stmt.where(wallet_statements.c.id < before_id)
-    return list(conn.execute(stmt.order_by(wallet_statements.c.id.desc()).limit(limit)))
+    return list(
+        conn.execute(newest_first(stmt, wallet_statements.c.id, before_id=before_id, limit=limit))
+    )

@@ -9,16 +9,18 @@ Routes declare what they need as dependencies: `visit: PublicVisit` (anyone),
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request
+from sqlalchemy import Connection
 from starlette.responses import HTMLResponse, Response
 
 from tidings.api.context import ApiContext, get_context
-from tidings.kit.db import read_transaction
+from tidings.kit.db import read_transaction, with_retry, write_transaction
 from tidings.users import service as users
 from tidings.users.schemas import UserOut
 from tidings.web import service
@@ -49,6 +51,8 @@ MAX_FORM_FIELDS = 100
 LANG_COOKIE_SECONDS = 365 * 24 * 3600
 MIN_SEED_CHARS = 32
 """A form cookie shorter than the ones we make is replaced."""
+
+T = TypeVar("T")
 
 
 class SessionMissing(Exception):
@@ -113,6 +117,16 @@ class Visit:
     def gettext(self, message: str) -> str:
         """A catalogue string in the page's language (for text built in Python)."""
         return translations(self.language).gettext(message)
+
+    def write(self, operation: Callable[[Connection], T]) -> T:
+        """Run `operation` in one write transaction, run again whole when the database asks
+        (what `write.run` is to an API route, without the idempotency key)."""
+
+        def attempt() -> T:
+            with write_transaction(self.context.engine) as conn:
+                return operation(conn)
+
+        return with_retry(attempt)
 
     def require_csrf(self, form: PostedForm) -> None:
         presented = form.get(CSRF_FIELD) or self.request.headers.get(CSRF_HEADER)

@@ -6,10 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
 
-from tidings.api.auth import Context, CurrentPrincipal
+from tidings.api.reads import Read
 from tidings.api.writes import PlainWrite, Write
 from tidings.config import Settings
-from tidings.kit.db import read_transaction
 from tidings.notify.kinds import service
 from tidings.notify.kinds.schemas import (
     KindChangeList,
@@ -54,27 +53,24 @@ def register_kind(body: KindCreate, write: Write) -> Response:
 
 
 @router.get("", response_model=KindList)
-def list_kinds(context: Context, principal: CurrentPrincipal) -> KindList:
+def list_kinds(read: Read) -> KindList:
     """Operator: every registered kind, active and retired."""
-    principal.require_operator()
-    with read_transaction(context.engine) as conn:
-        return service.list_kinds(conn)
+    read.principal.require_operator()
+    return read.run(service.list_kinds)
 
 
 @router.get("/{kind}", response_model=KindOut)
-def get_kind(kind: KindPath, context: Context, principal: CurrentPrincipal) -> KindOut:
-    principal.require_operator()
-    with read_transaction(context.engine) as conn:
-        return service.get(conn, kind)
+def get_kind(kind: KindPath, read: Read) -> KindOut:
+    read.principal.require_operator()
+    return read.run(lambda conn: service.get(conn, kind))
 
 
 @router.get("/{kind}/changes", response_model=KindChangeList)
-def kind_changes(kind: KindPath, context: Context, principal: CurrentPrincipal) -> KindChangeList:
+def kind_changes(kind: KindPath, read: Read) -> KindChangeList:
     """Operator: every registration, update and retirement of the kind, oldest first: who,
     when, and the definition it left."""
-    principal.require_operator()
-    with read_transaction(context.engine) as conn:
-        return service.changes(conn, kind)
+    read.principal.require_operator()
+    return read.run(lambda conn: service.changes(conn, kind))
 
 
 @router.put("/{kind}", response_model=KindOut, responses=_PROBLEMS)

@@ -15,7 +15,7 @@ from starlette.responses import RedirectResponse, Response
 from tidings.campaigns import service
 from tidings.campaigns.events import PROMOTION
 from tidings.campaigns.schemas import CampaignIn, CampaignOut, ReportOut
-from tidings.kit.db import read_transaction, with_retry, write_transaction
+from tidings.kit.db import read_transaction
 from tidings.kit.errors import AppError
 from tidings.notify.templates import service as templates
 from tidings.notify.templates.schemas import TemplatePreview
@@ -220,12 +220,9 @@ def create_campaign(console: Console, posted: OperatorForm) -> Response:
     body = parsed
     actor = f"console:{console.operator_name or 'operator'}"
     now = console.visit.context.clock.now()
-
-    def attempt() -> CampaignOut:
-        with write_transaction(console.visit.context.engine) as conn:
-            return service.create_campaign(conn, body, actor=actor, at=now)
-
-    created = with_retry(attempt)
+    created = console.visit.write(
+        lambda conn: service.create_campaign(conn, body, actor=actor, at=now)
+    )
     return RedirectResponse(f"/console/campaigns/{created.id}", status_code=303)
 
 
@@ -304,13 +301,8 @@ def _act(console: ConsoleVisit, campaign_id: str, action: str) -> Response:
     actor = f"console:{console.operator_name or 'operator'}"
     now = console.visit.context.clock.now()
     operation = service.launch if action == "launch" else service.cancel
-
-    def attempt() -> CampaignOut:
-        with write_transaction(console.visit.context.engine) as conn:
-            return operation(conn, campaign_id, actor=actor, at=now)
-
     try:
-        with_retry(attempt)
+        console.visit.write(lambda conn: operation(conn, campaign_id, actor=actor, at=now))
     except AppError as exc:
         if exc.status == 404:
             raise

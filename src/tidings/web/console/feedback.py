@@ -14,7 +14,7 @@ from starlette.responses import RedirectResponse, Response
 from tidings.feedback.schemas import MessageIn, ResultsOut, StatusIn, SurveyOut, TicketOut
 from tidings.feedback.service import analysis, knowledge, surveys, tickets
 from tidings.feedback.types import Author, TicketStatus
-from tidings.kit.db import read_transaction, with_retry, write_transaction
+from tidings.kit.db import read_transaction
 from tidings.web.charts import Bar, BarChart, bar_chart
 from tidings.web.console.operator import Console
 from tidings.web.i18n import gettext_noop
@@ -124,18 +124,11 @@ def answer(ticket_id: str, console: Console, form: OperatorForm) -> Response:
         error = _EMPTY_ANSWER if not body or len(body) > 5000 else _UNSHOWABLE
         return _ticket_page(console, ticket_id, draft=body, error=error, status_code=422)
     context = console.visit.context
-
-    def attempt() -> None:
-        with write_transaction(context.engine) as conn:
-            tickets.add_message(
-                conn,
-                ticket_id,
-                message,
-                acting_user_id=None,
-                at=context.clock.now(),
-            )
-
-    with_retry(attempt)
+    console.visit.write(
+        lambda conn: tickets.add_message(
+            conn, ticket_id, message, acting_user_id=None, at=context.clock.now()
+        )
+    )
     return RedirectResponse(f"/console/tickets/{ticket_id}", status_code=303)
 
 
@@ -146,12 +139,9 @@ def change_status(ticket_id: str, console: Console, form: OperatorForm) -> Respo
     except ValidationError:
         return _ticket_page(console, ticket_id, status_code=422)
     context = console.visit.context
-
-    def attempt() -> None:
-        with write_transaction(context.engine) as conn:
-            tickets.set_status(conn, ticket_id, status, at=context.clock.now())
-
-    with_retry(attempt)
+    console.visit.write(
+        lambda conn: tickets.set_status(conn, ticket_id, status, at=context.clock.now())
+    )
     return RedirectResponse(f"/console/tickets/{ticket_id}", status_code=303)
 
 

@@ -15,7 +15,7 @@ from tidings.feedback.exceptions import SurveyNotFound
 from tidings.feedback.schemas import MessageIn, ResponseIn, TicketIn
 from tidings.feedback.service import changes, knowledge, surveys, tickets
 from tidings.feedback.types import Author, Channel
-from tidings.kit.db import read_transaction, with_retry, write_transaction
+from tidings.kit.db import read_transaction
 from tidings.kit.errors import AppError
 from tidings.web.i18n import gettext_noop
 from tidings.web.visit import PostedForm, PublicVisit, UserForm, UserVisit, Visit
@@ -63,15 +63,11 @@ def faq_answers(visit: UserVisit, body: Annotated[str, Query(max_length=500)] = 
 def deflected(visit: UserVisit, form: UserForm) -> Response:
     """The user's question was answered by an FAQ entry: counted, no ticket opened."""
     faq_id = (form.get("faq_id") or "").strip()
-    context = visit.context
-
-    def attempt() -> None:
-        with write_transaction(context.engine) as conn:
-            knowledge.record_deflection(
-                conn, user_id=visit.user_id, faq_id=faq_id, at=context.clock.now()
-            )
-
-    with_retry(attempt)
+    visit.write(
+        lambda conn: knowledge.record_deflection(
+            conn, user_id=visit.user_id, faq_id=faq_id, at=visit.context.clock.now()
+        )
+    )
     return RedirectResponse("/app/tickets?answered=1", status_code=303)
 
 
@@ -91,21 +87,17 @@ def open_ticket(visit: UserVisit, form: UserForm) -> Response:
     parsed = _parse_ticket(visit, form)
     if isinstance(parsed, TicketForm):
         return _tickets_page(visit, parsed, status_code=422)
-    context = visit.context
-    calendar = tickets.business_calendar(context.settings)
-
-    def attempt() -> str:
-        with write_transaction(context.engine) as conn:
-            return tickets.open_ticket(
-                conn,
-                parsed,
-                acting_user_id=visit.user_id,
-                calendar=calendar,
-                at=context.clock.now(),
-            ).id
-
-    ticket_id = with_retry(attempt)
-    return RedirectResponse(f"/app/tickets/{ticket_id}", status_code=303)
+    calendar = tickets.business_calendar(visit.context.settings)
+    opened = visit.write(
+        lambda conn: tickets.open_ticket(
+            conn,
+            parsed,
+            acting_user_id=visit.user_id,
+            calendar=calendar,
+            at=visit.context.clock.now(),
+        )
+    )
+    return RedirectResponse(f"/app/tickets/{opened.id}", status_code=303)
 
 
 @router.get("/app/tickets/{ticket_id}")
@@ -131,18 +123,11 @@ def reply(ticket_id: str, visit: UserVisit, form: UserForm) -> Response:
         return visit.render(
             "app/ticket.html", status_code=422, ticket=ticket, error=error, active="tickets"
         )
-
-    def attempt() -> None:
-        with write_transaction(context.engine) as conn:
-            tickets.add_message(
-                conn,
-                ticket_id,
-                message,
-                acting_user_id=visit.user_id,
-                at=context.clock.now(),
-            )
-
-    with_retry(attempt)
+    visit.write(
+        lambda conn: tickets.add_message(
+            conn, ticket_id, message, acting_user_id=visit.user_id, at=context.clock.now()
+        )
+    )
     return RedirectResponse(f"/app/tickets/{ticket_id}", status_code=303)
 
 
@@ -188,20 +173,17 @@ def answer_survey(survey_id: str, visit: UserVisit, form: UserForm) -> Response:
             given=given,
             active="surveys",
         )
-    context = visit.context
-
-    def attempt() -> None:
-        with write_transaction(context.engine) as conn:
-            surveys.answer(
+    response = ResponseIn(invitation_id=invitation.invitation_id, answers=answers)
+    try:
+        visit.write(
+            lambda conn: surveys.answer(
                 conn,
                 survey_id,
-                ResponseIn(invitation_id=invitation.invitation_id, answers=answers),
+                response,
                 acting_user_id=visit.user_id,
-                at=context.clock.now(),
+                at=visit.context.clock.now(),
             )
-
-    try:
-        with_retry(attempt)
+        )
     except AppError as refused:
         field = (refused.field or "").removeprefix("answers.")
         return visit.render(

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from sqlalchemy import Connection
 from starlette.responses import RedirectResponse, Response
 
-from tidings.kit.db import read_transaction, with_retry, write_transaction
+from tidings.kit.db import read_transaction
 from tidings.kit.pagination import DEFAULT_LIMIT
 from tidings.notify import inbox
 from tidings.notify.delivery.authenticity import CODE_PATTERN
@@ -89,25 +89,15 @@ def _after_change(visit: Visit, announce: str) -> Response:
 
 @router.post("/notices/{notification_id}/read")
 def mark_read(notification_id: str, visit: UserVisit, _: UserForm) -> Response:
-    context = visit.context
-
-    def attempt() -> None:
-        with write_transaction(context.engine) as conn:
-            inbox.mark_read(
-                conn, notification_id, acting_user_id=visit.user_id, at=context.clock.now()
-            )
-
-    with_retry(attempt)
+    visit.write(
+        lambda conn: inbox.mark_read(
+            conn, notification_id, acting_user_id=visit.user_id, at=visit.context.clock.now()
+        )
+    )
     return _after_change(visit, _MARKED_ONE)
 
 
 @router.post("/inbox/read-all")
 def mark_all_read(visit: UserVisit, _: UserForm) -> Response:
-    context = visit.context
-
-    def attempt() -> None:
-        with write_transaction(context.engine) as conn:
-            inbox.mark_all_read(conn, visit.user_id, at=context.clock.now())
-
-    with_retry(attempt)
+    visit.write(lambda conn: inbox.mark_all_read(conn, visit.user_id, at=visit.context.clock.now()))
     return _after_change(visit, _MARKED_ALL)

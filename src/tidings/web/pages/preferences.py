@@ -11,7 +11,7 @@ from fastapi import APIRouter
 from pydantic import ValidationError
 from starlette.responses import RedirectResponse, Response
 
-from tidings.kit.db import read_transaction, with_retry, write_transaction
+from tidings.kit.db import read_transaction
 from tidings.notify import preferences
 from tidings.notify.schemas import PreferencesIn, PreferencesOut, QuietHoursIn
 from tidings.notify.types import Category, ChannelName
@@ -138,20 +138,18 @@ def save_preferences(visit: UserVisit, form: UserForm, section: Section) -> Resp
             status_code=422,
         )
 
-    def attempt() -> PreferencesOut:
-        with write_transaction(context.engine) as conn:
-            return preferences.update_preferences(
-                conn,
-                context.keyring,
-                visit.user_id,
-                change,
-                actor=visit.user_id,
-                at=context.clock.now(),
-                allow_private_webhooks=context.settings.webhook_allow_private,
-                report_status=context.settings.status_webhook_url is not None,
-            )
-
-    saved = with_retry(attempt)
+    saved = visit.write(
+        lambda conn: preferences.update_preferences(
+            conn,
+            context.keyring,
+            visit.user_id,
+            change,
+            actor=visit.user_id,
+            at=context.clock.now(),
+            allow_private_webhooks=context.settings.webhook_allow_private,
+            report_status=context.settings.status_webhook_url is not None,
+        )
+    )
     if visit.htmx:
         return _page(visit, saved, section=section, saved=section)
     return RedirectResponse(f"/app/preferences?saved={section}#pref-{section}", status_code=303)

@@ -22,7 +22,7 @@ from tidings.web.console.operator import (
 )
 from tidings.web.i18n import gettext_noop
 from tidings.web.security import OPERATOR_COOKIE, USER_COOKIE, CookiePolicy
-from tidings.web.service import LinkRefusal, OpenedSession, RefusedLink, SessionKind
+from tidings.web.service import LinkRefusal, OpenedSession, SessionKind
 from tidings.web.visit import (
     OperatorForm,
     OperatorVisit,
@@ -70,11 +70,7 @@ def _open(context: ApiContext, *, kind: SessionKind, user_id: str | None) -> Ope
 
 
 def _end(visit: Visit, token: str) -> None:
-    def attempt() -> None:
-        with write_transaction(visit.context.engine) as conn:
-            service.end_session(conn, token, at=visit.context.clock.now())
-
-    with_retry(attempt)
+    visit.write(lambda conn: service.end_session(conn, token, at=visit.context.clock.now()))
 
 
 @router.get("/app/login")
@@ -82,17 +78,14 @@ def sign_in_with_link(visit: PublicVisit, token: str = "") -> Response:
     """Spend the one-time link, set the session cookie and leave the token behind (303);
     a link that cannot be used says why, in its user's language."""
     context = visit.context
-
-    def attempt() -> OpenedSession | RefusedLink:
-        with write_transaction(context.engine) as conn:
-            return service.sign_in_with_link(
-                conn,
-                token,
-                at=context.clock.now(),
-                ttl=timedelta(hours=context.settings.web_session_hours),
-            )
-
-    outcome = with_retry(attempt)
+    outcome = visit.write(
+        lambda conn: service.sign_in_with_link(
+            conn,
+            token,
+            at=context.clock.now(),
+            ttl=timedelta(hours=context.settings.web_session_hours),
+        )
+    )
     if isinstance(outcome, OpenedSession):
         redirect = RedirectResponse(f"{USER_PATH}/", status_code=303)
         return _set_session_cookie(redirect, visit, outcome)
