@@ -12,7 +12,7 @@ from starlette.requests import HTTPConnection
 
 from tidings.kit import ratelimit
 from tidings.kit.clock import Clock
-from tidings.kit.db import with_retry, write_transaction
+from tidings.kit.db import retried_write
 from tidings.kit.errors import RateLimited
 from tidings.privacy.crypto import Keyring
 
@@ -58,12 +58,11 @@ class FailedAuthThrottle:
         racing in from other processes), else the caller answers 401."""
         self._clear_until.pop(key, None)
 
-        def attempt() -> int:
-            with write_transaction(engine) as conn:
-                start, _ = ratelimit.window_of(clock.now(), self.window)
-                return ratelimit.count_hit(conn, key, start)
+        def count(conn: Connection) -> int:
+            start, _ = ratelimit.window_of(clock.now(), self.window)
+            return ratelimit.count_hit(conn, key, start)
 
-        if with_retry(attempt) > self.limit:
+        if retried_write(engine, count) > self.limit:
             self.refuse(clock)
 
     def refuse(self, clock: Clock) -> NoReturn:

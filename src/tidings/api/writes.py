@@ -21,7 +21,7 @@ from tidings.api.context import ApiContext, get_context
 from tidings.api.errors import PROBLEM_JSON
 from tidings.api.responses import FastJSONResponse
 from tidings.idempotency import service as idempotency
-from tidings.kit.db import free_writer, with_retry, write_transaction
+from tidings.kit.db import free_writer, retried_write
 from tidings.kit.errors import AppError
 
 IdempotencyKey = Annotated[
@@ -86,37 +86,36 @@ def run_write(
     shown = present or _as_stored
     fingerprint = request_fingerprint(request, body) if idempotency_key is not None else ""
 
-    def attempt() -> Response | AppError:
-        with write_transaction(context.engine) as conn:
-            if idempotency_key is not None:
-                stored = idempotency.claim(
-                    conn,
-                    principal=principal.key,
-                    key=idempotency_key,
-                    request_hash=fingerprint,
-                    at=context.clock.now(),
-                )
-                if stored is not None:
-                    return replayed(stored, shown)
-            result = operation(conn)
-            if isinstance(result, AppError):
-                status, answer = result.status, result.problem()
-            else:
-                answer = result.model_dump(mode="json") if isinstance(result, BaseModel) else result
-                status = status_for(answer) if status_for is not None else status_code
-            if idempotency_key is not None:
-                idempotency.complete(
-                    conn,
-                    principal=principal.key,
-                    key=idempotency_key,
-                    status=status,
-                    body=answer,
-                )
-            if isinstance(result, AppError):
-                return result
-            return FastJSONResponse(shown(answer), status)
+    def respond(conn: Connection) -> Response | AppError:
+        if idempotency_key is not None:
+            stored = idempotency.claim(
+                conn,
+                principal=principal.key,
+                key=idempotency_key,
+                request_hash=fingerprint,
+                at=context.clock.now(),
+            )
+            if stored is not None:
+                return replayed(stored, shown)
+        result = operation(conn)
+        if isinstance(result, AppError):
+            status, answer = result.status, result.problem()
+        else:
+            answer = result.model_dump(mode="json") if isinstance(result, BaseModel) else result
+            status = status_for(answer) if status_for is not None else status_code
+        if idempotency_key is not None:
+            idempotency.complete(
+                conn,
+                principal=principal.key,
+                key=idempotency_key,
+                status=status,
+                body=answer,
+            )
+        if isinstance(result, AppError):
+            return result
+        return FastJSONResponse(shown(answer), status)
 
-    outcome = with_retry(attempt)
+    outcome = retried_write(context.engine, respond)
     if isinstance(outcome, AppError):
         raise outcome
     return outcome

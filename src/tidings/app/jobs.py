@@ -22,7 +22,7 @@ from tidings.credit import jobs as credit
 from tidings.feedback import jobs as feedback
 from tidings.feedback.service.tickets import business_calendar
 from tidings.insights.jobs import run_suggestions
-from tidings.kit.db import with_retry, write_transaction
+from tidings.kit.db import retried_write
 from tidings.kit.errors import NotFound, Unprocessable
 from tidings.risk.jobs import run_learn_model
 from tidings.wallets.jobs import run_expire_holds
@@ -36,11 +36,8 @@ def _notify_digests(context: AppContext, as_of: datetime) -> dict[str, Any]:
 
 
 def _wallet_statements(context: AppContext, as_of: datetime) -> dict[str, Any]:
-    def attempt() -> int:
-        with write_transaction(context.engine) as conn:
-            return issue_statements(conn, as_of=as_of)
-
-    return {"statements": with_retry(attempt)}
+    statements = retried_write(context.engine, lambda conn: issue_statements(conn, as_of=as_of))
+    return {"statements": statements}
 
 
 class EngineJob(Protocol):

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from sqlalchemy import (
@@ -35,7 +36,7 @@ from sqlalchemy import (
 )
 
 from tidings.app.privacy import registered
-from tidings.kit.db import read_transaction, with_retry, write_transaction
+from tidings.kit.db import read_transaction, retried_write
 from tidings.privacy import registry
 from tidings.privacy.codes import DESTINATIONS, SEALED_CODE
 from tidings.privacy.crypto import Keyring, KeyringError
@@ -182,12 +183,9 @@ def _rotate_place(
     """One pass over a place, a batch per transaction."""
     total, after = 0, None
     while True:
-
-        def step(after: Any = after) -> tuple[int, int, Any]:
-            with write_transaction(engine) as conn:
-                return rotate_batch(conn, keyring, place, after=after, limit=batch)
-
-        seen, done, after = with_retry(step)
+        seen, done, after = retried_write(
+            engine, partial(rotate_batch, keyring=keyring, place=place, after=after, limit=batch)
+        )
         total += done
         if on_batch is not None and seen:
             on_batch(place, seen)

@@ -8,13 +8,14 @@ transaction), idempotent (a second run for the same `as_of` finds nothing) and d
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection, Delete, Engine, Update, delete, select, tuple_, update
 
 from tidings.app.privacy import registered
 from tidings.config import Settings
-from tidings.kit.db import with_retry, write_transaction
+from tidings.kit.db import retried_write
 from tidings.privacy.registry import RETENTION, Retention
 from tidings.risk import learning
 
@@ -53,20 +54,12 @@ def run_retention(engine: Engine, settings: Settings, *, as_of: datetime) -> dic
         before = cutoff(rule, settings, as_of)
         total = 0
         while True:
-
-            def batch(rule: Retention = rule, before: datetime = before) -> int:
-                with write_transaction(engine) as conn:
-                    return apply_rule(conn, rule, before)
-
-            done = with_retry(batch)
+            done = retried_write(engine, partial(apply_rule, rule=rule, before=before))
             total += done
             if done < BATCH:
                 break
         counts[rule.name] = total
-
-    def forget() -> int:
-        with write_transaction(engine) as conn:
-            return learning.forget_old(conn, as_of=as_of)
-
-    counts["risk_observations"] = with_retry(forget)
+    counts["risk_observations"] = retried_write(
+        engine, lambda conn: learning.forget_old(conn, as_of=as_of)
+    )
     return counts

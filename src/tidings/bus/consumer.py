@@ -19,7 +19,7 @@ import structlog
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from tidings.bus import metrics
@@ -27,7 +27,7 @@ from tidings.bus.envelope import CONTENT_TYPE, MSG_ID, read_ingest
 from tidings.bus.streams import DEAD_INGEST_SUBJECT
 from tidings.bus.types import IngestOutcome
 from tidings.kit.clock import Clock
-from tidings.kit.db import with_retry, write_transaction
+from tidings.kit.db import retried_write
 from tidings.kit.errors import AppError
 from tidings.notify.ingest import Result, accept_events
 from tidings.notify.schemas import CloudEventIn
@@ -97,12 +97,11 @@ async def _store(
     if not events:
         return []
 
-    def attempt() -> list[Result]:
-        with write_transaction(engine) as conn:
-            return accept_events(conn, keyring, events, at=at)
+    def accept(conn: Connection) -> list[Result]:
+        return accept_events(conn, keyring, events, at=at)
 
     try:
-        return await asyncio.to_thread(with_retry, attempt)
+        return await asyncio.to_thread(retried_write, engine, accept)
     except DBAPIError as exc:
         log.warning("bus.ingest.database_unavailable", error=type(exc.orig).__name__)
         return None

@@ -19,7 +19,7 @@ from tidings.bus.ordering import publish_waves
 from tidings.bus.types import OutboxEvent
 from tidings.events import SOURCE
 from tidings.kit.clock import Clock, as_utc
-from tidings.kit.db import is_sqlite, read_transaction, with_retry, write_transaction
+from tidings.kit.db import is_sqlite, read_transaction, retried_write, write_transaction
 
 log = structlog.get_logger(__name__)
 
@@ -85,12 +85,7 @@ async def publish_round(
             events = repository.unpublished_events(conn, limit)
         acked = await _publish(acks, events, ack_timeout, pause_before_mark)
         ids = [event.id for event, _ in acked]
-
-        def mark() -> None:
-            with write_transaction(engine) as conn:
-                repository.mark_published(conn, ids, clock.now())
-
-        with_retry(mark)
+        retried_write(engine, lambda conn: repository.mark_published(conn, ids, clock.now()))
     else:  # the advisory leases on the users are held until the mark commits
         with write_transaction(engine) as conn:
             events = repository.claim_unpublished_events(conn, limit)

@@ -20,7 +20,7 @@ from tidings.campaigns.schemas import (
     CampaignOut,
     ReportOut,
 )
-from tidings.kit.db import with_retry, write_transaction
+from tidings.kit.db import retried_write
 from tidings.kit.pagination import DEFAULT_LIMIT, Limit, Page, decode_cursor, encode_cursor
 
 router = APIRouter(prefix="/v1", tags=["campaigns"])
@@ -134,12 +134,7 @@ def follow_link(token: str, context: Context) -> Response:
         return HTMLResponse(_NOT_FOUND, status_code=404)
     found = target
     at = context.clock.now()
-
-    def attempt() -> str | None:
-        with write_transaction(context.engine) as conn:
-            return service.follow_link(conn, found, at=at)
-
-    url = with_retry(attempt)
+    url = retried_write(context.engine, lambda conn: service.follow_link(conn, found, at=at))
     if url is None:
         return HTMLResponse(_NOT_FOUND, status_code=404)
     return RedirectResponse(url, status_code=302, headers={"Cache-Control": "no-store"})

@@ -4,11 +4,12 @@ windows (the dispatch job lives in the composition root: it drives the engine to
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 
 from sqlalchemy import Engine
 
 from tidings.campaigns import repository, service
-from tidings.kit.db import with_retry, write_transaction
+from tidings.kit.db import retried_write, write_transaction
 
 
 def run_conversions(engine: Engine, *, as_of: datetime) -> dict[str, int]:
@@ -17,10 +18,7 @@ def run_conversions(engine: Engine, *, as_of: datetime) -> dict[str, int]:
         open_ids = [row.id for row in repository.open_conversion_windows(conn)]
     total = 0
     for campaign_id in open_ids:
-
-        def attempt(campaign_id: str = campaign_id) -> int:
-            with write_transaction(engine) as conn:
-                return service.record_conversions(conn, campaign_id, now=as_of)
-
-        total += with_retry(attempt)
+        total += retried_write(
+            engine, partial(service.record_conversions, campaign_id=campaign_id, now=as_of)
+        )
     return {"campaigns": len(open_ids), "conversions": total}

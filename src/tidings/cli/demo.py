@@ -23,7 +23,7 @@ from sqlalchemy import Connection
 
 from tidings.app.context import AppContext
 from tidings.insights.jobs import run_suggestions
-from tidings.kit.db import with_retry, write_transaction
+from tidings.kit.db import retried_write, write_transaction
 from tidings.kit.errors import AppError
 from tidings.kit.money import Money, PositiveMoney, format_money
 from tidings.notify.preferences import record_consent
@@ -301,31 +301,30 @@ def _create_user(
         ),
     )
 
-    def attempt() -> _DemoUser:
-        with write_transaction(context.engine) as conn:
-            user = wallets.create_user_with_wallet(
-                conn, context.keyring, data, at=at, **context.user_defaults()
+    def open_wallets(conn: Connection) -> _DemoUser:
+        user = wallets.create_user_with_wallet(
+            conn, context.keyring, data, at=at, **context.user_defaults()
+        )
+        opened = [
+            wallets.open_sub_wallet(
+                conn,
+                parent_wallet_id=user.wallet_id,
+                data=sub,
+                acting_user_id=None,
+                at=at + timedelta(minutes=minutes),
             )
-            opened = [
-                wallets.open_sub_wallet(
-                    conn,
-                    parent_wallet_id=user.wallet_id,
-                    data=sub,
-                    acting_user_id=None,
-                    at=at + timedelta(minutes=minutes),
-                )
-                for minutes, sub in ((2, travel), (3, savings))
-            ]
-            return _DemoUser(
-                user=user,
-                tz=ZoneInfo(user.timezone),
-                travel_id=opened[0].id,
-                savings_id=opened[1].id,
-                budget_limit=travel.budget.limit.value if travel.budget else 0,
-                goal_target=savings.goal.target.value if savings.goal else 0,
-            )
+            for minutes, sub in ((2, travel), (3, savings))
+        ]
+        return _DemoUser(
+            user=user,
+            tz=ZoneInfo(user.timezone),
+            travel_id=opened[0].id,
+            savings_id=opened[1].id,
+            budget_limit=travel.budget.limit.value if travel.budget else 0,
+            goal_target=savings.goal.target.value if savings.goal else 0,
+        )
 
-    return with_retry(attempt)
+    return retried_write(context.engine, open_wallets)
 
 
 class _Planner:
@@ -550,12 +549,8 @@ class _Skip(Exception):
 
 
 def _execute(context: AppContext, step: _Step, tally: _Tally) -> None:
-    def attempt() -> None:
-        with write_transaction(context.engine) as conn:
-            step.run(conn, context.keyring, step.at)
-
     try:
-        with_retry(attempt)
+        retried_write(context.engine, lambda conn: step.run(conn, context.keyring, step.at))
     except AppError as exc:
         # The plan does not track balances: a step the money no longer covers is left out.
         tally.skipped[f"{step.kind} ({exc.title.lower()})"] += 1

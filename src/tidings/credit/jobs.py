@@ -32,7 +32,7 @@ from tidings.credit import events, repository
 from tidings.credit.decision import reviewed_limit
 from tidings.credit.service import lines, notices, repayments
 from tidings.events import SOURCE, EventData
-from tidings.kit.db import is_sqlite, read_transaction, with_retry, write_transaction
+from tidings.kit.db import is_sqlite, read_transaction, retried_write
 from tidings.kit.errors import AppError
 from tidings.kit.ids import new_id
 from tidings.kit.money import money
@@ -143,19 +143,11 @@ def record_overdue(conn: Connection, *, as_of: datetime) -> dict[str, int]:
 
 
 def run_reminders(engine: Engine, *, as_of: datetime) -> dict[str, int]:
-    def attempt() -> int:
-        with write_transaction(engine) as conn:
-            return send_reminders(conn, as_of=as_of)
-
-    return {"reminders": with_retry(attempt)}
+    return {"reminders": retried_write(engine, lambda conn: send_reminders(conn, as_of=as_of))}
 
 
 def run_overdue(engine: Engine, *, as_of: datetime) -> dict[str, int]:
-    def attempt() -> dict[str, int]:
-        with write_transaction(engine) as conn:
-            return record_overdue(conn, as_of=as_of)
-
-    return with_retry(attempt)
+    return retried_write(engine, lambda conn: record_overdue(conn, as_of=as_of))
 
 
 def run_auto_debit(engine: Engine, *, as_of: datetime) -> dict[str, int]:
@@ -173,12 +165,10 @@ def run_auto_debit(engine: Engine, *, as_of: datetime) -> dict[str, int]:
         ]
 
     def debit(drawdown_id: str) -> int | None:
-        def attempt() -> int:
-            with write_transaction(engine) as conn:
-                return repayments.auto_debit(conn, drawdown_id, at=as_of)
-
         try:
-            return with_retry(attempt)
+            return retried_write(
+                engine, lambda conn: repayments.auto_debit(conn, drawdown_id, at=as_of)
+            )
         except AppError as exc:
             log.info("credit.auto_debit.refused", drawdown_id=drawdown_id, error=exc.detail)
             return None
@@ -229,8 +219,4 @@ def review_limits(conn: Connection, *, as_of: datetime) -> dict[str, int]:
 
 
 def run_limit_review(engine: Engine, *, as_of: datetime) -> dict[str, int]:
-    def attempt() -> dict[str, int]:
-        with write_transaction(engine) as conn:
-            return review_limits(conn, as_of=as_of)
-
-    return with_retry(attempt)
+    return retried_write(engine, lambda conn: review_limits(conn, as_of=as_of))

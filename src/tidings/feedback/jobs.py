@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from tidings.feedback.clock import BusinessCalendar
 from tidings.feedback.service import inbound, surveys, tickets
 from tidings.feedback.service.tickets import Breach
-from tidings.kit.db import with_retry, write_transaction
+from tidings.kit.db import retried_write
 
 TOPICS: dict[str, str] = {
     "credit.loan.disbursed": "借款",
@@ -22,19 +22,18 @@ TOPICS: dict[str, str] = {
 
 
 def run_invitations(engine: Engine, *, as_of: datetime, survey_url: str) -> dict[str, int]:
-    def attempt() -> int:
-        with write_transaction(engine) as conn:
-            return surveys.invite(conn, now=as_of, survey_url=survey_url, topic_of=TOPICS)
-
-    return {"invited": with_retry(attempt)}
+    invited = retried_write(
+        engine,
+        lambda conn: surveys.invite(conn, now=as_of, survey_url=survey_url, topic_of=TOPICS),
+    )
+    return {"invited": invited}
 
 
 def run_inbound(engine: Engine, *, as_of: datetime, calendar: BusinessCalendar) -> dict[str, int]:
-    def attempt() -> int:
-        with write_transaction(engine) as conn:
-            return inbound.open_inbound_tickets(conn, now=as_of, calendar=calendar)
-
-    return {"tickets": with_retry(attempt)}
+    opened = retried_write(
+        engine, lambda conn: inbound.open_inbound_tickets(conn, now=as_of, calendar=calendar)
+    )
+    return {"tickets": opened}
 
 
 def run_sla(
@@ -42,9 +41,8 @@ def run_sla(
 ) -> tuple[list[Breach], int]:
     """Mark new breaches (returned, for the operator alerts) and close quiet pending tickets."""
 
-    def attempt() -> tuple[list[Breach], int]:
-        with write_transaction(engine) as conn:
-            closed = tickets.close_quiet_pending(conn, now=as_of, after=auto_close_after)
-            return tickets.mark_breaches(conn, now=as_of), closed
+    def close_and_mark(conn: Connection) -> tuple[list[Breach], int]:
+        closed = tickets.close_quiet_pending(conn, now=as_of, after=auto_close_after)
+        return tickets.mark_breaches(conn, now=as_of), closed
 
-    return with_retry(attempt)
+    return retried_write(engine, close_and_mark)

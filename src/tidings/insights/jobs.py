@@ -8,14 +8,9 @@ from typing import Any
 from sqlalchemy import Engine
 
 from tidings.insights.service.suggestions import send_suggestions
-from tidings.kit.db import with_retry, write_transaction
+from tidings.kit.db import retried_write
 
 
 def run_suggestions(engine: Engine, *, as_of: datetime) -> dict[str, Any]:
     """One transaction: every due suggestion is recorded with its 'sent' mark, or none is."""
-
-    def attempt() -> dict[str, Any]:
-        with write_transaction(engine) as conn:
-            return send_suggestions(conn, as_of=as_of)
-
-    return with_retry(attempt)
+    return retried_write(engine, lambda conn: send_suggestions(conn, as_of=as_of))

@@ -405,3 +405,17 @@ def with_retry(fn: Callable[[], T], *, attempts: int = 8) -> T:
             log.info("db.transaction.retry", attempt=attempt, error=type(exc.orig).__name__)
             time.sleep(min(0.2, 0.005 * 2**attempt) * random.random())
     raise AssertionError("unreachable")
+
+
+def retried_write(engine: Engine, work: Callable[[Connection], T]) -> T:
+    """`work` in one write transaction, the whole transaction run again when the database asks
+    (as `with_retry` does): how a job or a route that owns its write runs it, in one line.
+
+    `work` may run more than once, each time in a fresh transaction (the failed one rolled
+    back): it reads the clock, and anything else that may move, inside itself."""
+
+    def attempt() -> T:
+        with write_transaction(engine) as conn:
+            return work(conn)
+
+    return with_retry(attempt)

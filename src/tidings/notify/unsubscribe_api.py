@@ -14,9 +14,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment
+from sqlalchemy import Connection
 
 from tidings.api.auth import Context
-from tidings.kit.db import read_transaction, with_retry, write_transaction
+from tidings.kit.db import read_transaction, retried_write
 from tidings.notify import unsubscribe
 from tidings.notify.templates.filters import is_chinese
 from tidings.notify.types import ChannelName
@@ -197,20 +198,19 @@ def confirm_unsubscribe(
     found = target
     at = context.clock.now()
 
-    def attempt() -> str | None:
-        with write_transaction(context.engine) as conn:
-            locale = unsubscribe.locale_of(conn, found)
-            if locale is not None:
-                unsubscribe.withdraw(
-                    conn,
-                    found,
-                    evidence=evidence,
-                    at=at,
-                    report_status=context.settings.status_webhook_url is not None,
-                )
-            return locale
+    def withdraw(conn: Connection) -> str | None:
+        locale = unsubscribe.locale_of(conn, found)
+        if locale is not None:
+            unsubscribe.withdraw(
+                conn,
+                found,
+                evidence=evidence,
+                at=at,
+                report_status=context.settings.status_webhook_url is not None,
+            )
+        return locale
 
-    locale = with_retry(attempt)
+    locale = retried_write(context.engine, withdraw)
     language = _language(lang, locale)
     if locale is None:
         return _page(brands, language=language, state="missing", channel=None, status_code=404)

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from tidings.kit.db import with_retry, write_transaction
+from tidings.kit.db import retried_write
 from tidings.privacy.crypto import Keyring
 from tidings.risk import learning
 
@@ -20,18 +20,14 @@ def run_learn_model(
     """Learn every outcome known by `as_of`, a batch per transaction and per saved version."""
     learned = 0
     while True:
-
-        def batch() -> int:
-            with write_transaction(engine) as conn:
-                return learning.learn_batch(conn, keyring, as_of=as_of, settle_after=settle_after)
-
-        done = with_retry(batch)
+        done = retried_write(
+            engine,
+            lambda conn: learning.learn_batch(
+                conn, keyring, as_of=as_of, settle_after=settle_after
+            ),
+        )
         learned += done
         if done < learning.LEARN_BATCH:
             break
-
-    def forget() -> int:
-        with write_transaction(engine) as conn:
-            return learning.forget_old(conn, as_of=as_of)
-
-    return {"outcomes_learned": learned, "observations_forgotten": with_retry(forget)}
+    forgotten = retried_write(engine, lambda conn: learning.forget_old(conn, as_of=as_of))
+    return {"outcomes_learned": learned, "observations_forgotten": forgotten}

@@ -14,7 +14,7 @@ from tidings.api.reads import Read
 from tidings.api.writes import Write, WriteRequest
 from tidings.insights.budgets import RewardPolicy
 from tidings.kit.clock import UtcDateTime, as_utc
-from tidings.kit.db import with_retry, write_transaction
+from tidings.kit.db import retried_write
 from tidings.kit.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
 from tidings.ledger.exceptions import InsufficientFunds
 from tidings.risk import audit
@@ -216,12 +216,7 @@ def _after_rollback(write: WriteRequest, record: Callable[[Connection], object])
     """After a refused transfer's transaction rolled back (no money written, and no stored
     idempotent answer, so the same key may be retried): what the refusal leaves behind (its
     notice, its audit row), in a transaction of its own."""
-
-    def attempt() -> None:
-        with write_transaction(write.context.engine) as conn:
-            record(conn)
-
-    with_retry(attempt)
+    retried_write(write.context.engine, record)
 
 
 @router.get("/transfers/{transfer_id}", response_model=TransferOut)

@@ -7,7 +7,7 @@ from typing import Any, Final
 
 from sqlalchemy import Engine
 
-from tidings.kit.db import with_retry, write_transaction
+from tidings.kit.db import retried_write
 from tidings.risk import contact_changes
 from tidings.risk import service as risk
 from tidings.wallets import holds
@@ -23,26 +23,16 @@ def run_expire_holds(engine: Engine, *, as_of: datetime) -> dict[str, Any]:
     """
     expired = 0
     while True:
-
-        def batch() -> int:
-            with write_transaction(engine) as conn:
-                return holds.expire_holds(conn, at=as_of, limit=BATCH)
-
-        done = with_retry(batch)
+        done = retried_write(engine, lambda conn: holds.expire_holds(conn, at=as_of, limit=BATCH))
         expired += done
         if done < BATCH:
             break
-
-    def expire_contact_changes() -> int:
-        with write_transaction(engine) as conn:
-            return contact_changes.expire_changes(conn, at=as_of, limit=BATCH)
-
-    def forget() -> int:
-        with write_transaction(engine) as conn:
-            return risk.forget_old_rate_windows(conn, at=as_of)
-
     return {
         "expired": expired,
-        "contact_changes_expired": with_retry(expire_contact_changes),
-        "rate_windows_forgotten": with_retry(forget),
+        "contact_changes_expired": retried_write(
+            engine, lambda conn: contact_changes.expire_changes(conn, at=as_of, limit=BATCH)
+        ),
+        "rate_windows_forgotten": retried_write(
+            engine, lambda conn: risk.forget_old_rate_windows(conn, at=as_of)
+        ),
     }

@@ -20,7 +20,7 @@ from sqlalchemy import Connection
 from starlette.responses import HTMLResponse, Response
 
 from tidings.api.context import ApiContext, get_context
-from tidings.kit.db import read_transaction, with_retry, write_transaction
+from tidings.kit.db import read_transaction, retried_write
 from tidings.users import service as users
 from tidings.users.schemas import UserOut
 from tidings.web import service
@@ -121,12 +121,7 @@ class Visit:
     def write(self, operation: Callable[[Connection], T]) -> T:
         """Run `operation` in one write transaction, run again whole when the database asks
         (what `write.run` is to an API route, without the idempotency key)."""
-
-        def attempt() -> T:
-            with write_transaction(self.context.engine) as conn:
-                return operation(conn)
-
-        return with_retry(attempt)
+        return retried_write(self.context.engine, operation)
 
     def require_csrf(self, form: PostedForm) -> None:
         presented = form.get(CSRF_FIELD) or self.request.headers.get(CSRF_HEADER)

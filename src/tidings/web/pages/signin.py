@@ -11,7 +11,7 @@ from fastapi import APIRouter
 from starlette.responses import RedirectResponse, Response
 
 from tidings.api.context import ApiContext
-from tidings.kit.db import read_transaction, with_retry, write_transaction
+from tidings.kit.db import read_transaction, retried_write
 from tidings.users import service as users
 from tidings.web import service
 from tidings.web.console.operator import (
@@ -56,17 +56,16 @@ def _set_session_cookie(response: Response, visit: Visit, opened: OpenedSession)
 
 
 def _open(context: ApiContext, *, kind: SessionKind, user_id: str | None) -> OpenedSession:
-    def attempt() -> OpenedSession:
-        with write_transaction(context.engine) as conn:
-            return service.open_session(
-                conn,
-                kind=kind,
-                user_id=user_id,
-                at=context.clock.now(),
-                ttl=timedelta(hours=context.settings.web_session_hours),
-            )
-
-    return with_retry(attempt)
+    return retried_write(
+        context.engine,
+        lambda conn: service.open_session(
+            conn,
+            kind=kind,
+            user_id=user_id,
+            at=context.clock.now(),
+            ttl=timedelta(hours=context.settings.web_session_hours),
+        ),
+    )
 
 
 def _end(visit: Visit, token: str) -> None:
