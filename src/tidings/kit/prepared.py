@@ -32,13 +32,14 @@ as many round trips, but with one send per statement, more polls, and no less CP
 
 from __future__ import annotations
 
+import re
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
-from psycopg import ClientCursor
-from sqlalchemy import Connection, Dialect, Select
+from psycopg import ClientCursor, RawCursor
+from sqlalchemy import Connection, Dialect, Select, bindparam
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql.dml import Insert, Update
@@ -118,6 +119,147 @@ class Prepared:
         return values
 
 
+PARAMETERS_PER_STATEMENT: Final = 4_000
+"""How many values one multi-row INSERT carries at most (SQLite takes 32,766, PostgreSQL
+65,535): a longer batch is split into statements of this many values."""
+SHAPES_KEPT: Final = 128
+"""Compiled multi-row INSERTs kept per statement (one per dialect, columns and row count)."""
+_PYFORMAT = re.compile(r"%\(([^)]+)\)s")
+
+
+@dataclass(frozen=True, slots=True)
+class _CompiledRows:
+    statement: Insert
+    """The statement for this many rows, its parameters named `<column>_<row>` (what the
+    fallback through SQLAlchemy's usual path executes)."""
+    sql: str
+    """In the driver's positional style: `?` on SQLite, `$n` on PostgreSQL."""
+    names: tuple[str, ...]
+    processors: tuple[tuple[str, Processor], ...]
+    results: tuple[Processor | None, ...]
+
+
+class PreparedRows:
+    """A multi-row INSERT (its ON CONFLICT and RETURNING clauses kept) of the rows a caller
+    gives, compiled once per dialect, columns and row count, run on the driver's cursor.
+
+    SQLAlchemy's `executemany` of such a statement (insertmanyvalues) rebuilds the statement's
+    parameters for every row and hands psycopg a statement too long for its query cache, which
+    psycopg then parses again on every batch: that was the relay's biggest cost per notice.
+    Here the values go through the same column processors, in the order the SQL takes them;
+    on PostgreSQL the SQL is in the server's own `$n` style (psycopg's `RawCursor`: nothing to
+    parse), and a statement run often is prepared by the server once."""
+
+    __slots__ = ("_by_dialect", "_by_shape")
+
+    def __init__(self, statement: Insert | Mapping[str, Insert]) -> None:
+        self._by_dialect = statement
+        self._by_shape: dict[tuple[str, tuple[str, ...], int], _CompiledRows] = {}
+
+    def rows(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+        """Insert `rows` (every one with the same keys, the columns it sets), as few statements
+        as `PARAMETERS_PER_STATEMENT` allows, in order; what they return, in order."""
+        if not rows:
+            return []
+        keys = tuple(rows[0])
+        if any(row.keys() != rows[0].keys() for row in rows):
+            raise ValueError("every row of a multi-row insert sets the same columns")
+        per_statement = max(1, PARAMETERS_PER_STATEMENT // len(keys))
+        returned: list[tuple[Any, ...]] = []
+        for start in range(0, len(rows), per_statement):
+            chunk = rows[start : start + per_statement]
+            compiled = self._compiled(conn, keys, len(chunk))
+            returned += self._run(conn, compiled, chunk)
+        return returned
+
+    def _compiled(self, conn: Connection, keys: tuple[str, ...], count: int) -> _CompiledRows:
+        shape = (conn.dialect.name, keys, count)
+        compiled = self._by_shape.get(shape)
+        if compiled is None:
+            if len(self._by_shape) >= SHAPES_KEPT:
+                del self._by_shape[next(iter(self._by_shape))]
+            base = self._by_dialect
+            if isinstance(base, Mapping):
+                base = base[conn.dialect.name]
+            compiled = self._by_shape[shape] = _compile_rows(base, conn.dialect, keys, count)
+        return compiled
+
+    @staticmethod
+    def _run(
+        conn: Connection, compiled: _CompiledRows, rows: Sequence[Mapping[str, Any]]
+    ) -> list[tuple[Any, ...]]:
+        named = {f"{key}_{n}": value for n, row in enumerate(rows) for key, value in row.items()}
+        if conn._has_events or conn.engine._has_events or conn._echo or not conn.in_transaction():
+            # SQLAlchemy's usual path, so listeners see it and autobegin applies.
+            result = conn.execute(compiled.statement, named)
+            return [tuple(row) for row in result] if compiled.results else []
+        for name, process in compiled.processors:
+            value = named[name]
+            if value is not None:
+                named[name] = process(value)
+        bound = [named[name] for name in compiled.names]
+        fetched = _run(
+            conn, compiled.sql, bound, many=False, fetch=bool(compiled.results), raw=True
+        )
+        results = compiled.results
+        if not any(results):
+            return [tuple(row) for row in fetched]
+        return [
+            tuple(
+                value if process is None or value is None else process(value)
+                for process, value in zip(results, row, strict=True)
+            )
+            for row in fetched
+        ]
+
+
+def _compile_rows(
+    base: Insert, dialect: Dialect, keys: tuple[str, ...], count: int
+) -> _CompiledRows:
+    table = base.table
+    columns = [table.c[key] for key in keys]
+    statement = base.values(
+        [
+            {column.key: bindparam(f"{column.key}_{n}", type_=column.type) for column in columns}
+            for n in range(count)
+        ]
+    )
+    compiled = statement.compile(dialect=dialect)
+    defaulted = [*compiled.insert_prefetch]
+    if defaulted:
+        missing = sorted({column.key for column in defaulted})
+        raise ValueError(f"a prepared statement needs every parameter given: {missing}")
+    if dialect.name == "postgresql":
+        # pyformat (`%(name)s`) to the server's `$n`, each name numbered where it first appears.
+        numbers: dict[str, int] = {}
+
+        def number(match: re.Match[str]) -> str:
+            return f"${numbers.setdefault(match.group(1), len(numbers) + 1)}"
+
+        sql = _PYFORMAT.sub(number, compiled.string).replace("%%", "%")
+        names = tuple(numbers)
+    elif compiled.positional:
+        sql, names = compiled.string, tuple(compiled.positiontup or ())
+    else:
+        raise ValueError(f"no multi-row prepared inserts on {dialect.name}")
+    processors = []
+    for name, bind in compiled.binds.items():
+        process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            processors.append((name, process))
+    results = tuple(
+        column.type.dialect_impl(dialect).result_processor(dialect, None)
+        for column in statement.exported_columns
+    )
+    return _CompiledRows(
+        statement=statement,
+        sql=sql,
+        names=names,
+        processors=tuple(processors),
+        results=results,
+    )
+
+
 def driver_rows(conn: Connection, sql: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
     """A hand-written statement's rows, each value as the driver gives it, on the same short
     path as a `Prepared` read (its SQL in the driver's own parameter style)."""
@@ -163,17 +305,26 @@ def _compile(
     )
 
 
-def _run(conn: Connection, sql: str, bound: Any, *, many: bool, fetch: bool) -> list[Any]:
+def _run(
+    conn: Connection, sql: str, bound: Any, *, many: bool, fetch: bool, raw: bool = False
+) -> list[Any]:
     """Execute on the connection's DB-API cursor; the fetched rows when `fetch`. A single write
-    on a connection that holds writes is only queued (`hold_writes`)."""
-    if conn._has_events or conn.engine._has_events or conn._echo or not conn.in_transaction():
+    on a connection that holds writes is only queued (`hold_writes`). `raw`: `sql` is in the
+    driver's positional style (`$n` on PostgreSQL) and the caller runs it in a transaction
+    with nothing watching."""
+    if not raw and (
+        conn._has_events or conn.engine._has_events or conn._echo or not conn.in_transaction()
+    ):
         result = conn.exec_driver_sql(sql, bound)
         return [tuple(row) for row in result] if fetch else []
     dbapi_connection = conn.connection.dbapi_connection
-    if not (many or fetch) and _holds_writes(conn):
+    if not (raw or many or fetch) and _holds_writes(conn):
         _hold(dbapi_connection, sql, bound)
         return []
-    cursor = dbapi_connection.cursor()  # type: ignore[union-attr]
+    if raw and conn.dialect.name == "postgresql":
+        cursor: Any = RawCursor(dbapi_connection)  # type: ignore[call-overload]
+    else:
+        cursor = dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         if _held:
             _send_held(dbapi_connection)

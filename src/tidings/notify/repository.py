@@ -31,6 +31,7 @@ from sqlalchemy.sql.dml import Update
 
 from tidings.campaigns import events as marketing_events
 from tidings.events import outbox
+from tidings.kit.prepared import PreparedRows
 from tidings.kit.tables import AnyRow, one_of
 from tidings.kit.wakeups import Channel, ring_after_commit
 from tidings.notify.models import (
@@ -139,21 +140,26 @@ def insert_notification(conn: Connection, values: dict[str, Any]) -> bool:
     return bool(insert_notifications(conn, [values]))
 
 
-_INSERT_NOTIFICATIONS = {
-    "postgresql": pg_insert(notifications).on_conflict_do_nothing().returning(notifications.c.id),
-    "sqlite": sqlite_insert(notifications).on_conflict_do_nothing().returning(notifications.c.id),
-}
+_INSERT_NOTIFICATIONS = PreparedRows(
+    {
+        "postgresql": pg_insert(notifications)
+        .on_conflict_do_nothing()
+        .returning(notifications.c.id),
+        "sqlite": sqlite_insert(notifications)
+        .on_conflict_do_nothing()
+        .returning(notifications.c.id),
+    }
+)
 
 
 def insert_notifications(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
-    """One statement for a batch; the ids written (a row that would repeat an event's notice
-    or a de-duplication key is skipped by the unique constraints, even under a race)."""
+    """Multi-row statements for a batch; the ids written (a row that would repeat an event's
+    notice or a de-duplication key is skipped by the unique constraints, even under a race)."""
     if not rows:
         return set()
     keys = {key for row in rows for key in row}
-    stmt = _INSERT_NOTIFICATIONS[conn.dialect.name]
-    result = conn.execute(stmt, [{k: row.get(k) for k in keys} for row in rows])
-    return set(result.scalars())
+    uniform = [{k: row.get(k) for k in keys} for row in rows]
+    return {row[0] for row in _INSERT_NOTIFICATIONS.rows(conn, uniform)}
 
 
 def _existing_notices(*, with_dedup_keys: bool) -> Select[Any]:
@@ -182,13 +188,20 @@ def existing_notices(
     return list(conn.execute(_EXISTING_NOTICES_OR_KEYS, {**params, "dedup_keys": list(dedup_keys)}))
 
 
-_INSERT_DELIVERIES = insert(deliveries)
+_INSERT_DELIVERIES = PreparedRows(insert(deliveries))
 
 
 def insert_deliveries(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        conn.execute(_INSERT_DELIVERIES, list(rows))
-        ring_after_commit(conn, Channel.DELIVERIES)
+    """Multi-row statements, rows that set the same columns together (a column a row leaves
+    out takes its server default)."""
+    if not rows:
+        return
+    by_columns: dict[frozenset[str], list[dict[str, Any]]] = {}
+    for row in rows:
+        by_columns.setdefault(frozenset(row), []).append(row)
+    for same in by_columns.values():
+        _INSERT_DELIVERIES.rows(conn, same)
+    ring_after_commit(conn, Channel.DELIVERIES)
 
 
 def _deliveries_since(moment: ColumnElement[Any]) -> Select[Any]:
