@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from psycopg import ClientCursor, RawCursor
-from sqlalchemy import Connection, Dialect, Select, bindparam
+from sqlalchemy import Connection, Dialect, Select
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql.dml import Insert, Update
@@ -122,142 +122,173 @@ class Prepared:
 PARAMETERS_PER_STATEMENT: Final = 4_000
 """How many values one multi-row INSERT carries at most (SQLite takes 32,766, PostgreSQL
 65,535): a longer batch is split into statements of this many values."""
-SHAPES_KEPT: Final = 128
-"""Compiled multi-row INSERTs kept per statement (one per dialect, columns and row count)."""
+SIZES_KEPT: Final = 128
+"""Multi-row statements' SQL kept per statement and set of columns (one per row count)."""
 _PYFORMAT = re.compile(r"%\(([^)]+)\)s")
 
 
 @dataclass(frozen=True, slots=True)
-class _CompiledRows:
-    statement: Insert
-    """The statement for this many rows, its parameters named `<column>_<row>` (what the
-    fallback through SQLAlchemy's usual path executes)."""
-    sql: str
-    """In the driver's positional style: `?` on SQLite, `$n` on PostgreSQL."""
+class _RowTemplate:
+    """A one-row INSERT compiled, and how to repeat its VALUES tuple for more rows."""
+
+    before: str
+    """The SQL up to and including `VALUES `."""
+    parts: tuple[str, ...]
+    """The row's tuple split around its parameters (one more part than parameters)."""
+    after: str
     names: tuple[str, ...]
-    processors: tuple[tuple[str, Processor], ...]
+    """The parameters in the order the tuple takes them (a row's keys)."""
+    numbered: bool
+    """PostgreSQL: parameters are `$n`, numbered across the rows; else `?`."""
+    processors: tuple[Processor | None, ...]
+    """Per name, its column's bind processor."""
     results: tuple[Processor | None, ...]
+    sizes: dict[int, str]
+    """Row count → the statement's SQL."""
+
+    def sql(self, count: int) -> str:
+        found = self.sizes.get(count)
+        if found is None:
+            if len(self.sizes) >= SIZES_KEPT:
+                del self.sizes[next(iter(self.sizes))]
+            width = len(self.names)
+            rows = []
+            for row in range(count):
+                if self.numbered:
+                    marks = [f"${row * width + n + 1}" for n in range(width)]
+                else:
+                    marks = ["?"] * width
+                pieces = [self.parts[0]]
+                for mark, part in zip(marks, self.parts[1:], strict=True):
+                    pieces += (mark, part)
+                rows.append("".join(pieces))
+            found = self.sizes[count] = self.before + ", ".join(rows) + self.after
+        return found
 
 
 class PreparedRows:
     """A multi-row INSERT (its ON CONFLICT and RETURNING clauses kept) of the rows a caller
-    gives, compiled once per dialect, columns and row count, run on the driver's cursor.
+    gives, run on the driver's cursor: compiled once per dialect and set of columns, and its
+    VALUES tuple repeated for as many rows as come.
 
     SQLAlchemy's `executemany` of such a statement (insertmanyvalues) rebuilds the statement's
     parameters for every row and hands psycopg a statement too long for its query cache, which
     psycopg then parses again on every batch: that was the relay's biggest cost per notice.
     Here the values go through the same column processors, in the order the SQL takes them;
     on PostgreSQL the SQL is in the server's own `$n` style (psycopg's `RawCursor`: nothing to
-    parse), and a statement run often is prepared by the server once."""
+    parse), and a statement of a row count that comes often is prepared by the server once.
+    Where something watches statements or no transaction has begun, the rows take
+    SQLAlchemy's usual path (as `Prepared` does)."""
 
-    __slots__ = ("_by_dialect", "_by_shape")
+    __slots__ = ("_by_dialect", "_templates")
 
     def __init__(self, statement: Insert | Mapping[str, Insert]) -> None:
         self._by_dialect = statement
-        self._by_shape: dict[tuple[str, tuple[str, ...], int], _CompiledRows] = {}
+        self._templates: dict[tuple[str, tuple[str, ...]], _RowTemplate] = {}
 
     def rows(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
-        """Insert `rows` (every one with the same keys, the columns it sets), as few statements
-        as `PARAMETERS_PER_STATEMENT` allows, in order; what they return, in order."""
+        """Insert `rows` (every one with the same keys: the columns it sets), in order, in as
+        few statements as `PARAMETERS_PER_STATEMENT` allows; what they return."""
         if not rows:
             return []
-        keys = tuple(rows[0])
-        if any(row.keys() != rows[0].keys() for row in rows):
+        first = rows[0].keys()
+        if any(row.keys() != first for row in rows):
             raise ValueError("every row of a multi-row insert sets the same columns")
+        base = self._by_dialect
+        if isinstance(base, Mapping):
+            base = base[conn.dialect.name]
+        if conn._has_events or conn.engine._has_events or conn._echo or not conn.in_transaction():
+            result = conn.execute(base, list(rows))
+            return [tuple(row) for row in result] if base.exported_columns else []
+        keys = tuple(first)
+        template = self._templates.get((conn.dialect.name, keys))
+        if template is None:
+            template = _row_template(base, conn.dialect, keys)
+            self._templates[(conn.dialect.name, keys)] = template
         per_statement = max(1, PARAMETERS_PER_STATEMENT // len(keys))
         returned: list[tuple[Any, ...]] = []
         for start in range(0, len(rows), per_statement):
             chunk = rows[start : start + per_statement]
-            compiled = self._compiled(conn, keys, len(chunk))
-            returned += self._run(conn, compiled, chunk)
-        return returned
-
-    def _compiled(self, conn: Connection, keys: tuple[str, ...], count: int) -> _CompiledRows:
-        shape = (conn.dialect.name, keys, count)
-        compiled = self._by_shape.get(shape)
-        if compiled is None:
-            if len(self._by_shape) >= SHAPES_KEPT:
-                del self._by_shape[next(iter(self._by_shape))]
-            base = self._by_dialect
-            if isinstance(base, Mapping):
-                base = base[conn.dialect.name]
-            compiled = self._by_shape[shape] = _compile_rows(base, conn.dialect, keys, count)
-        return compiled
-
-    @staticmethod
-    def _run(
-        conn: Connection, compiled: _CompiledRows, rows: Sequence[Mapping[str, Any]]
-    ) -> list[tuple[Any, ...]]:
-        named = {f"{key}_{n}": value for n, row in enumerate(rows) for key, value in row.items()}
-        if conn._has_events or conn.engine._has_events or conn._echo or not conn.in_transaction():
-            # SQLAlchemy's usual path, so listeners see it and autobegin applies.
-            result = conn.execute(compiled.statement, named)
-            return [tuple(row) for row in result] if compiled.results else []
-        for name, process in compiled.processors:
-            value = named[name]
-            if value is not None:
-                named[name] = process(value)
-        bound = [named[name] for name in compiled.names]
-        fetched = _run(
-            conn, compiled.sql, bound, many=False, fetch=bool(compiled.results), raw=True
-        )
-        results = compiled.results
+            bound = [
+                value if process is None or value is None else process(value)
+                for row in chunk
+                for name, process in zip(template.names, template.processors, strict=True)
+                for value in (row[name],)
+            ]
+            returned += _run(
+                conn,
+                template.sql(len(chunk)),
+                bound,
+                many=False,
+                fetch=bool(template.results),
+                raw=True,
+            )
+        results = template.results
         if not any(results):
-            return [tuple(row) for row in fetched]
+            return [tuple(row) for row in returned]
         return [
             tuple(
                 value if process is None or value is None else process(value)
                 for process, value in zip(results, row, strict=True)
             )
-            for row in fetched
+            for row in returned
         ]
 
 
-def _compile_rows(
-    base: Insert, dialect: Dialect, keys: tuple[str, ...], count: int
-) -> _CompiledRows:
-    table = base.table
-    columns = [table.c[key] for key in keys]
-    statement = base.values(
-        [
-            {column.key: bindparam(f"{column.key}_{n}", type_=column.type) for column in columns}
-            for n in range(count)
-        ]
-    )
-    compiled = statement.compile(dialect=dialect)
-    defaulted = [*compiled.insert_prefetch]
-    if defaulted:
-        missing = sorted({column.key for column in defaulted})
+def _row_template(base: Insert, dialect: Dialect, keys: tuple[str, ...]) -> _RowTemplate:
+    compiled = base.compile(dialect=dialect, column_keys=list(keys))
+    if compiled.insert_prefetch:
+        missing = sorted(column.key for column in compiled.insert_prefetch)
         raise ValueError(f"a prepared statement needs every parameter given: {missing}")
-    if dialect.name == "postgresql":
-        # pyformat (`%(name)s`) to the server's `$n`, each name numbered where it first appears.
-        numbers: dict[str, int] = {}
-
-        def number(match: re.Match[str]) -> str:
-            return f"${numbers.setdefault(match.group(1), len(numbers) + 1)}"
-
-        sql = _PYFORMAT.sub(number, compiled.string).replace("%%", "%")
-        names = tuple(numbers)
-    elif compiled.positional:
-        sql, names = compiled.string, tuple(compiled.positiontup or ())
-    else:
+    sql = compiled.string
+    opening = sql.index(" VALUES (") + len(" VALUES ")
+    closing = _matching_parenthesis(sql, opening)
+    row = sql[opening : closing + 1]
+    if not compiled.positional and dialect.name != "postgresql":
         raise ValueError(f"no multi-row prepared inserts on {dialect.name}")
-    processors = []
-    for name, bind in compiled.binds.items():
-        process = bind.type.dialect_impl(dialect).bind_processor(dialect)
-        if process is not None:
-            processors.append((name, process))
-    results = tuple(
-        column.type.dialect_impl(dialect).result_processor(dialect, None)
-        for column in statement.exported_columns
-    )
-    return _CompiledRows(
-        statement=statement,
-        sql=sql,
+    if compiled.positional:
+        parts = row.split("?")
+        names = tuple(compiled.positiontup or ())
+    else:
+        parts = _PYFORMAT.split(row)[0::2]
+        names = tuple(_PYFORMAT.findall(row))
+    if len(parts) != len(names) + 1 or sorted(names) != sorted(compiled.binds):
+        raise ValueError("a multi-row prepared insert takes parameters in its VALUES only")
+    binds = compiled.binds
+    # pyformat escapes a literal % as %%; the `$n` and `?` styles do not.
+    unescape = (lambda text: text) if compiled.positional else _unescape_percent
+    return _RowTemplate(
+        before=unescape(sql[:opening]),
+        parts=tuple(unescape(part) for part in parts),
+        after=unescape(sql[closing + 1 :]),
         names=names,
-        processors=tuple(processors),
-        results=results,
+        numbered=not compiled.positional,
+        processors=tuple(
+            binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
+        ),
+        results=tuple(
+            column.type.dialect_impl(dialect).result_processor(dialect, None)
+            for column in base.exported_columns
+        ),
+        sizes={},
     )
+
+
+def _unescape_percent(text: str) -> str:
+    return text.replace("%%", "%")
+
+
+def _matching_parenthesis(sql: str, opening: int) -> int:
+    """Where the parenthesis opened at `opening` closes."""
+    depth = 0
+    for at in range(opening, len(sql)):
+        if sql[at] == "(":
+            depth += 1
+        elif sql[at] == ")":
+            depth -= 1
+            if depth == 0:
+                return at
+    raise ValueError(f"unbalanced parentheses in {sql!r}")
 
 
 def driver_rows(conn: Connection, sql: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
