@@ -39,7 +39,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from psycopg import ClientCursor, RawCursor
-from sqlalchemy import Connection, Dialect, Select
+from sqlalchemy import ColumnElement, Connection, Dialect, Select, Text, bindparam, func
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql.dml import Insert, Update
@@ -289,6 +290,33 @@ def _matching_parenthesis(sql: str, opening: int) -> int:
             if depth == 0:
                 return at
     raise ValueError(f"unbalanced parentheses in {sql!r}")
+
+
+def among(column: ColumnElement[Any], name: str, dialect: str) -> ColumnElement[bool]:
+    """`column` is one of the list parameter `name`: on PostgreSQL one array parameter
+    (`= ANY(…)`: the same text for any length, so psycopg keeps it converted and the server
+    prepares it), elsewhere an expanding IN list."""
+    if dialect == "postgresql":
+        return column == func.any(bindparam(name, type_=ARRAY(Text)))
+    return column.in_(bindparam(name, expanding=True))
+
+
+class PreparedRead:
+    """A read with list parameters (`among`), built for each database: on PostgreSQL a
+    `Prepared` read, elsewhere SQLAlchemy's usual path (an IN list's text changes with its
+    length: nothing to keep compiled)."""
+
+    __slots__ = ("_other", "_postgresql")
+
+    def __init__(self, build: Callable[[str], Select[Any]]) -> None:
+        self._postgresql = Prepared(build("postgresql"))
+        self._other = build("sqlite")
+
+    def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """The rows, each value as the usual path gives it, read by position."""
+        if conn.dialect.name == "postgresql":
+            return self._postgresql.rows(conn, params)
+        return [tuple(row) for row in conn.execute(self._other, params)]
 
 
 def driver_rows(conn: Connection, sql: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
