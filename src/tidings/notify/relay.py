@@ -17,7 +17,6 @@ from sqlalchemy import Connection
 from tidings.campaigns.events import CAMPAIGN_CANCELLED
 from tidings.kit.clock import as_utc
 from tidings.kit.ids import new_id
-from tidings.kit.tables import AnyRow
 from tidings.notify import bulk, preferences, repository, rules
 from tidings.notify.kinds import service as kinds
 from tidings.notify.planner import PlannerPolicy, SentRecord, plan
@@ -176,7 +175,9 @@ def _new_intents(conn: Connection, intents: list[Intent]) -> list[Intent]:
     return fresh
 
 
-def _platform_webhook(conn: Connection, event: AnyRow, now: datetime) -> list[dict[str, Any]]:
+def _platform_webhook(
+    conn: Connection, event: repository.ClaimedEvent, now: datetime
+) -> list[dict[str, Any]]:
     """A status change for the subscribed platform: one webhook delivery, no planning."""
     notification_id = new_id("ntf")
     if not repository.insert_notification(

@@ -33,7 +33,7 @@ from sqlalchemy.sql.dml import Update
 
 from tidings.campaigns import events as marketing_events
 from tidings.events import outbox
-from tidings.kit.prepared import PreparedRead, PreparedRows, among
+from tidings.kit.prepared import Prepared, PreparedRead, PreparedRows, among
 from tidings.kit.tables import AnyRow, one_of
 from tidings.kit.wakeups import Channel, ring_after_commit
 from tidings.notify.models import (
@@ -110,8 +110,18 @@ def receipts_for(conn: Connection, keys: Sequence[tuple[str, str]]) -> dict[tupl
 # then a cache key over the new tree) was most of a small batch's CPU.
 
 
+class ClaimedEvent(NamedTuple):
+    """An outbox event the relay claimed: what it plans from."""
+
+    id: str
+    type: str
+    user_id: str | None
+    time: datetime
+    data: dict[str, Any]
+
+
 _queued = outbox.alias("queued")
-_CLAIM_EVENTS = (
+_CLAIM_EVENTS = Prepared(
     update(outbox)
     .where(
         outbox.c.id.in_(
@@ -124,17 +134,17 @@ _CLAIM_EVENTS = (
         )
     )
     .values(relayed_at=bindparam("at"))
-    .returning(*outbox.c)
+    .returning(outbox.c.id, outbox.c.type, outbox.c.user_id, outbox.c.time, outbox.c.data)
 )
 
 
-def claim_unrelayed_events(conn: Connection, limit: int, *, at: datetime) -> list[AnyRow]:
+def claim_unrelayed_events(conn: Connection, limit: int, *, at: datetime) -> list[ClaimedEvent]:
     """The oldest `limit` events not yet relayed (skipping ones another relay holds),
     marked relayed at `at` in the same statement, in id order: the caller's transaction
     relays them, or rolls back and leaves them for the next try."""
-    rows = list(conn.execute(_CLAIM_EVENTS, {"limit": limit, "at": at}))
-    rows.sort(key=lambda row: row.id)
-    return rows
+    rows = _CLAIM_EVENTS.rows(conn, {"limit": limit, "at": at})
+    rows.sort()  # by id, the first column
+    return [ClaimedEvent._make(row) for row in rows]
 
 
 def insert_notification(conn: Connection, values: dict[str, Any]) -> bool:
