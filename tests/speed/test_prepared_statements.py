@@ -23,11 +23,14 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from tidings.events import outbox, record_event
+from tidings.kit import prepared
 from tidings.kit.db import write_transaction
-from tidings.kit.prepared import Prepared
+from tidings.kit.prepared import Prepared, PreparedRows
 
 AT = datetime(2026, 3, 1, 23, 30, 0, 123456, tzinfo=timezone(timedelta(hours=8)))
 
@@ -133,3 +136,63 @@ def test_a_statement_listener_sees_every_prepared_statement(engine: Engine) -> N
     finally:
         event.remove(engine, "before_cursor_execute", watch)
     assert any(statement.startswith("INSERT INTO outbox") for statement in seen)
+
+
+def test_a_multi_row_insert_stores_every_row_across_statements_and_returns_what_it_wrote(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows split over several statements (three values a statement here) keep their own
+    values, through the columns' processors; a row the conflict clause skips is not
+    returned, on both databases."""
+    monkeypatch.setattr(prepared, "PARAMETERS_PER_STATEMENT", 9)
+    dialect_insert = {"postgresql": pg_insert(outbox), "sqlite": sqlite_insert(outbox)}
+    events = PreparedRows(
+        {
+            name: statement.on_conflict_do_nothing().returning(outbox.c.id)
+            for name, statement in dialect_insert.items()
+        }
+    )
+    with write_transaction(engine) as conn:
+        Prepared(insert(outbox)).execute(
+            conn, {"id": "evt_c", "source": "t", "type": "t", "time": AT, "data": {}}
+        )
+    rows = [
+        {"id": f"evt_{n}", "source": "t", "type": f"t.{n}", "time": AT, "data": {"名": n}}
+        for n in "abcdefg"
+    ]
+    with write_transaction(engine) as conn:
+        written = events.rows(conn, [{**row, "time": AT} for row in rows])
+    assert sorted(written) == [(f"evt_{n}",) for n in "abdefg"]
+    with engine.connect() as conn:
+        stored = conn.execute(
+            select(outbox.c.id, outbox.c.type, outbox.c.time, outbox.c.data).order_by(outbox.c.id)
+        ).all()
+    assert [tuple(row) for row in stored] == [
+        (
+            f"evt_{n}",
+            "t" if n == "c" else f"t.{n}",
+            AT.astimezone(UTC),
+            {} if n == "c" else {"名": n},
+        )
+        for n in "abcdefg"
+    ]
+    with pytest.raises(ValueError, match="same columns"), write_transaction(engine) as conn:
+        events.rows(conn, [rows[0], {k: v for k, v in rows[1].items() if k != "data"}])
+
+
+def test_a_multi_row_insert_is_seen_by_a_statement_listener(engine: Engine) -> None:
+    seen: list[str] = []
+
+    def watch(*args: Any) -> None:
+        seen.append(args[2])
+
+    rows = [{"id": f"evt_{n}", "source": "t", "type": "t", "time": AT, "data": {}} for n in "ab"]
+    event.listen(engine, "before_cursor_execute", watch)
+    try:
+        with write_transaction(engine) as conn:
+            PreparedRows(insert(outbox)).rows(conn, rows)
+    finally:
+        event.remove(engine, "before_cursor_execute", watch)
+    assert any(statement.startswith("INSERT INTO outbox") for statement in seen)
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(outbox)).scalar_one() == 2

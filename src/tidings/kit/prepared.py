@@ -32,13 +32,15 @@ as many round trips, but with one send per statement, more polls, and no less CP
 
 from __future__ import annotations
 
+import re
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
-from psycopg import ClientCursor
-from sqlalchemy import Connection, Dialect, Select
+from psycopg import ClientCursor, RawCursor
+from sqlalchemy import ColumnElement, Connection, Dialect, Select, Text, bindparam, func
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql.dml import Insert, Update
@@ -118,6 +120,205 @@ class Prepared:
         return values
 
 
+PARAMETERS_PER_STATEMENT: Final = 4_000
+"""How many values one multi-row INSERT carries at most (SQLite takes 32,766, PostgreSQL
+65,535): a longer batch is split into statements of this many values."""
+SIZES_KEPT: Final = 128
+"""Multi-row statements' SQL kept per statement and set of columns (one per row count)."""
+_PYFORMAT = re.compile(r"%\(([^)]+)\)s")
+
+
+@dataclass(frozen=True, slots=True)
+class _RowTemplate:
+    """A one-row INSERT compiled, and how to repeat its VALUES tuple for more rows."""
+
+    before: str
+    """The SQL up to and including `VALUES `."""
+    parts: tuple[str, ...]
+    """The row's tuple split around its parameters (one more part than parameters)."""
+    after: str
+    names: tuple[str, ...]
+    """The parameters in the order the tuple takes them (a row's keys)."""
+    numbered: bool
+    """PostgreSQL: parameters are `$n`, numbered across the rows; else `?`."""
+    processors: tuple[Processor | None, ...]
+    """Per name, its column's bind processor."""
+    results: tuple[Processor | None, ...]
+    sizes: dict[int, str]
+    """Row count → the statement's SQL."""
+
+    def sql(self, count: int) -> str:
+        found = self.sizes.get(count)
+        if found is None:
+            if len(self.sizes) >= SIZES_KEPT:
+                del self.sizes[next(iter(self.sizes))]
+            width = len(self.names)
+            rows = []
+            for row in range(count):
+                if self.numbered:
+                    marks = [f"${row * width + n + 1}" for n in range(width)]
+                else:
+                    marks = ["?"] * width
+                pieces = [self.parts[0]]
+                for mark, part in zip(marks, self.parts[1:], strict=True):
+                    pieces += (mark, part)
+                rows.append("".join(pieces))
+            found = self.sizes[count] = self.before + ", ".join(rows) + self.after
+        return found
+
+
+class PreparedRows:
+    """A multi-row INSERT (its ON CONFLICT and RETURNING clauses kept) of the rows a caller
+    gives, run on the driver's cursor: compiled once per dialect and set of columns, and its
+    VALUES tuple repeated for as many rows as come.
+
+    SQLAlchemy's `executemany` of such a statement (insertmanyvalues) rebuilds the statement's
+    parameters for every row and hands psycopg a statement too long for its query cache, which
+    psycopg then parses again on every batch: that was the relay's biggest cost per notice.
+    Here the values go through the same column processors, in the order the SQL takes them;
+    on PostgreSQL the SQL is in the server's own `$n` style (psycopg's `RawCursor`: nothing to
+    parse), and a statement of a row count that comes often is prepared by the server once.
+    Where something watches statements or no transaction has begun, the rows take
+    SQLAlchemy's usual path (as `Prepared` does)."""
+
+    __slots__ = ("_by_dialect", "_templates")
+
+    def __init__(self, statement: Insert | Mapping[str, Insert]) -> None:
+        self._by_dialect = statement
+        self._templates: dict[tuple[str, tuple[str, ...]], _RowTemplate] = {}
+
+    def rows(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+        """Insert `rows` (every one with the same keys: the columns it sets), in order, in as
+        few statements as `PARAMETERS_PER_STATEMENT` allows; what they return."""
+        if not rows:
+            return []
+        first = rows[0].keys()
+        if any(row.keys() != first for row in rows):
+            raise ValueError("every row of a multi-row insert sets the same columns")
+        base = self._by_dialect
+        if isinstance(base, Mapping):
+            base = base[conn.dialect.name]
+        if conn._has_events or conn.engine._has_events or conn._echo or not conn.in_transaction():
+            result = conn.execute(base, list(rows))
+            return [tuple(row) for row in result] if base.exported_columns else []
+        keys = tuple(first)
+        template = self._templates.get((conn.dialect.name, keys))
+        if template is None:
+            template = _row_template(base, conn.dialect, keys)
+            self._templates[(conn.dialect.name, keys)] = template
+        per_statement = max(1, PARAMETERS_PER_STATEMENT // len(keys))
+        returned: list[tuple[Any, ...]] = []
+        for start in range(0, len(rows), per_statement):
+            chunk = rows[start : start + per_statement]
+            bound = [
+                value if process is None or value is None else process(value)
+                for row in chunk
+                for name, process in zip(template.names, template.processors, strict=True)
+                for value in (row[name],)
+            ]
+            returned += _run(
+                conn,
+                template.sql(len(chunk)),
+                bound,
+                many=False,
+                fetch=bool(template.results),
+                raw=True,
+            )
+        results = template.results
+        if not any(results):
+            return [tuple(row) for row in returned]
+        return [
+            tuple(
+                value if process is None or value is None else process(value)
+                for process, value in zip(results, row, strict=True)
+            )
+            for row in returned
+        ]
+
+
+def _row_template(base: Insert, dialect: Dialect, keys: tuple[str, ...]) -> _RowTemplate:
+    compiled = base.compile(dialect=dialect, column_keys=list(keys))
+    if compiled.insert_prefetch:
+        missing = sorted(column.key for column in compiled.insert_prefetch)
+        raise ValueError(f"a prepared statement needs every parameter given: {missing}")
+    sql = compiled.string
+    opening = sql.index(" VALUES (") + len(" VALUES ")
+    closing = _matching_parenthesis(sql, opening)
+    row = sql[opening : closing + 1]
+    if not compiled.positional and dialect.name != "postgresql":
+        raise ValueError(f"no multi-row prepared inserts on {dialect.name}")
+    if compiled.positional:
+        parts = row.split("?")
+        names = tuple(compiled.positiontup or ())
+    else:
+        parts = _PYFORMAT.split(row)[0::2]
+        names = tuple(_PYFORMAT.findall(row))
+    if len(parts) != len(names) + 1 or sorted(names) != sorted(compiled.binds):
+        raise ValueError("a multi-row prepared insert takes parameters in its VALUES only")
+    binds = compiled.binds
+    # pyformat escapes a literal % as %%; the `$n` and `?` styles do not.
+    unescape = (lambda text: text) if compiled.positional else _unescape_percent
+    return _RowTemplate(
+        before=unescape(sql[:opening]),
+        parts=tuple(unescape(part) for part in parts),
+        after=unescape(sql[closing + 1 :]),
+        names=names,
+        numbered=not compiled.positional,
+        processors=tuple(
+            binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
+        ),
+        results=tuple(
+            column.type.dialect_impl(dialect).result_processor(dialect, None)
+            for column in base.exported_columns
+        ),
+        sizes={},
+    )
+
+
+def _unescape_percent(text: str) -> str:
+    return text.replace("%%", "%")
+
+
+def _matching_parenthesis(sql: str, opening: int) -> int:
+    """Where the parenthesis opened at `opening` closes."""
+    depth = 0
+    for at in range(opening, len(sql)):
+        if sql[at] == "(":
+            depth += 1
+        elif sql[at] == ")":
+            depth -= 1
+            if depth == 0:
+                return at
+    raise ValueError(f"unbalanced parentheses in {sql!r}")
+
+
+def among(column: ColumnElement[Any], name: str, dialect: str) -> ColumnElement[bool]:
+    """`column` is one of the list parameter `name`: on PostgreSQL one array parameter
+    (`= ANY(…)`: the same text for any length, so psycopg keeps it converted and the server
+    prepares it), elsewhere an expanding IN list."""
+    if dialect == "postgresql":
+        return column == func.any(bindparam(name, type_=ARRAY(Text)))
+    return column.in_(bindparam(name, expanding=True))
+
+
+class PreparedRead:
+    """A read with list parameters (`among`), built for each database: on PostgreSQL a
+    `Prepared` read, elsewhere SQLAlchemy's usual path (an IN list's text changes with its
+    length: nothing to keep compiled)."""
+
+    __slots__ = ("_other", "_postgresql")
+
+    def __init__(self, build: Callable[[str], Select[Any]]) -> None:
+        self._postgresql = Prepared(build("postgresql"))
+        self._other = build("sqlite")
+
+    def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """The rows, each value as the usual path gives it, read by position."""
+        if conn.dialect.name == "postgresql":
+            return self._postgresql.rows(conn, params)
+        return [tuple(row) for row in conn.execute(self._other, params)]
+
+
 def driver_rows(conn: Connection, sql: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
     """A hand-written statement's rows, each value as the driver gives it, on the same short
     path as a `Prepared` read (its SQL in the driver's own parameter style)."""
@@ -163,17 +364,26 @@ def _compile(
     )
 
 
-def _run(conn: Connection, sql: str, bound: Any, *, many: bool, fetch: bool) -> list[Any]:
+def _run(
+    conn: Connection, sql: str, bound: Any, *, many: bool, fetch: bool, raw: bool = False
+) -> list[Any]:
     """Execute on the connection's DB-API cursor; the fetched rows when `fetch`. A single write
-    on a connection that holds writes is only queued (`hold_writes`)."""
-    if conn._has_events or conn.engine._has_events or conn._echo or not conn.in_transaction():
+    on a connection that holds writes is only queued (`hold_writes`). `raw`: `sql` is in the
+    driver's positional style (`$n` on PostgreSQL) and the caller runs it in a transaction
+    with nothing watching."""
+    if not raw and (
+        conn._has_events or conn.engine._has_events or conn._echo or not conn.in_transaction()
+    ):
         result = conn.exec_driver_sql(sql, bound)
         return [tuple(row) for row in result] if fetch else []
     dbapi_connection = conn.connection.dbapi_connection
-    if not (many or fetch) and _holds_writes(conn):
+    if not (raw or many or fetch) and _holds_writes(conn):
         _hold(dbapi_connection, sql, bound)
         return []
-    cursor = dbapi_connection.cursor()  # type: ignore[union-attr]
+    if raw and conn.dialect.name == "postgresql":
+        cursor: Any = RawCursor(dbapi_connection)  # type: ignore[call-overload]
+    else:
+        cursor = dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         if _held:
             _send_held(dbapi_connection)

@@ -523,11 +523,13 @@ def over_sms_limit(
         for record in counted
         if record.channel is ChannelName.SMS and is_verification_code(record.kind) == code
     ]
-    return any(
-        sum(1 for sent_at in same_bucket if in_trailing_window(sent_at, end=at, length=length))
-        >= limit
-        for length, limit in sms_limits(kind, policy)
-    )
+    if len(same_bucket) < min(limit for _, limit in sms_limits(kind, policy)):
+        return False  # too few to break any limit, whatever their times
+    for length, limit in sms_limits(kind, policy):
+        start = at - length  # the trailing window (start, at], as `in_trailing_window`
+        if sum(1 for sent_at in same_bucket if start < sent_at <= at) >= limit:
+            return True
+    return False
 
 
 # --- composition ------------------------------------------------------------------------

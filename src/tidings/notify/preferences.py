@@ -7,9 +7,11 @@ channel, the in-app inbox included, and off until the user grants it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, time
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection
@@ -111,6 +113,9 @@ def _consents(conn: Connection, user_ids: Sequence[str]) -> dict[str, _Consents]
     }
 
 
+_NO_CONSENTS = _Consents()
+
+
 def planning_preferences(
     conn: Connection, keyring: Keyring, user_ids: Sequence[str], *, with_consents: bool = True
 ) -> dict[str, Preferences]:
@@ -119,36 +124,78 @@ def planning_preferences(
     adds them for the users a batch has marketing for)."""
     ids = list(user_ids)
     profiles = directory.planning_profiles(conn, ids)
-    stored = repository.get_preferences(conn, ids)
+    stored = {row.user_id: row for row in repository.planning_preferences(conn, ids)}
     consents = _consents(conn, ids) if with_consents else {}
     result: dict[str, Preferences] = {}
     for user_id, profile in profiles.items():
         if profile.erased:  # nothing more is said to an erased person
             continue
         row = stored.get(user_id)
-        reachable = {ChannelName.INBOX}
-        if profile.has_phone:
-            reachable.add(ChannelName.SMS)
-        if profile.has_email:
-            reachable.add(ChannelName.EMAIL)
-        if row is not None and row.push_tokens_enc:
-            reachable.add(ChannelName.PUSH)
-        if row is not None and row.webhook_url:
-            reachable.add(ChannelName.WEBHOOK)
-        consent = consents.get(user_id, _Consents())
+        consent = consents.get(user_id, _NO_CONSENTS)
+        if row is None:
+            result[user_id] = Preferences(
+                timezone=profile.timezone,
+                channels=_stored_channels(None),
+                kind_channels=_stored_kind_channels(None),
+                quiet_hours=None,
+                digest=True,
+                marketing_consent=consent.marketing,
+                personalised=consent.personalised,
+                reachable=_reachable(profile.has_phone, profile.has_email, False, False),
+            )
+            continue
         result[user_id] = Preferences(
             timezone=profile.timezone,
-            channels=_effective_channels(row.channels if row is not None else None),
-            kind_channels=_kind_channels(row.kind_channels if row is not None else None),
-            quiet_hours=_quiet_hours(row.quiet_hours_start, row.quiet_hours_end)
-            if row is not None
-            else None,
-            digest=bool(row.digest) if row is not None else True,
+            channels=_stored_channels(row.channels),
+            kind_channels=_stored_kind_channels(row.kind_channels),
+            quiet_hours=_stored_quiet_hours(row.quiet_hours_start, row.quiet_hours_end),
+            digest=bool(row.digest),
             marketing_consent=consent.marketing,
             personalised=consent.personalised,
-            reachable=frozenset(reachable),
+            reachable=_reachable(
+                profile.has_phone,
+                profile.has_email,
+                bool(row.has_push_tokens),
+                bool(row.has_webhook),
+            ),
         )
     return result
+
+
+# A batch's users mostly share a few stored choices: each document is parsed and converted
+# once, and the result shared by every user who has it (never changed: `Preferences` is
+# read-only).
+
+
+@lru_cache(maxsize=1024)
+def _stored_channels(document: str | None) -> dict[Category, tuple[ChannelName, ...]]:
+    return _effective_channels(json.loads(document) if document is not None else None)
+
+
+@lru_cache(maxsize=1024)
+def _stored_kind_channels(document: str | None) -> dict[str, tuple[ChannelName, ...]]:
+    return _kind_channels(json.loads(document) if document is not None else None)
+
+
+@lru_cache(maxsize=1024)
+def _stored_quiet_hours(start: str | None, end: str | None) -> QuietHours | None:
+    return _quiet_hours(start, end)
+
+
+@lru_cache(maxsize=16)
+def _reachable(
+    has_phone: bool, has_email: bool, has_push: bool, has_webhook: bool
+) -> frozenset[ChannelName]:
+    reachable = {ChannelName.INBOX}
+    if has_phone:
+        reachable.add(ChannelName.SMS)
+    if has_email:
+        reachable.add(ChannelName.EMAIL)
+    if has_push:
+        reachable.add(ChannelName.PUSH)
+    if has_webhook:
+        reachable.add(ChannelName.WEBHOOK)
+    return frozenset(reachable)
 
 
 def consented(

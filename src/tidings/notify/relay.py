@@ -17,7 +17,6 @@ from sqlalchemy import Connection
 from tidings.campaigns.events import CAMPAIGN_CANCELLED
 from tidings.kit.clock import as_utc
 from tidings.kit.ids import new_id
-from tidings.kit.tables import AnyRow
 from tidings.notify import bulk, preferences, repository, rules
 from tidings.notify.kinds import service as kinds
 from tidings.notify.planner import PlannerPolicy, SentRecord, plan
@@ -154,15 +153,15 @@ def _new_intents(conn: Connection, intents: list[Intent]) -> list[Intent]:
     seen_events: set[tuple[str, str, str]] = set()
     seen_keys: set[tuple[str, str]] = set()
     dedup_keys = sorted({i.dedup_key for i in intents if i.dedup_key is not None})
-    for row in repository.existing_notices(
+    for user_id, event_id, kind, dedup_key in repository.existing_notices(
         conn,
         sorted({i.user_id for i in intents}),
         sorted({i.event_id for i in intents}),
         dedup_keys,
     ):
-        seen_events.add((row.user_id, row.event_id, row.kind))
-        if row.dedup_key is not None:
-            seen_keys.add((row.user_id, row.dedup_key))
+        seen_events.add((user_id, event_id, kind))
+        if dedup_key is not None:
+            seen_keys.add((user_id, dedup_key))
     fresh: list[Intent] = []
     for intent in intents:
         event_key = (intent.user_id, intent.event_id, intent.kind)
@@ -176,7 +175,9 @@ def _new_intents(conn: Connection, intents: list[Intent]) -> list[Intent]:
     return fresh
 
 
-def _platform_webhook(conn: Connection, event: AnyRow, now: datetime) -> list[dict[str, Any]]:
+def _platform_webhook(
+    conn: Connection, event: repository.ClaimedEvent, now: datetime
+) -> list[dict[str, Any]]:
     """A status change for the subscribed platform: one webhook delivery, no planning."""
     notification_id = new_id("ntf")
     if not repository.insert_notification(
@@ -212,14 +213,21 @@ def _history(
     history: dict[str, list[SentRecord]] = defaultdict(list)
     if not user_ids:
         return history
-    for row in repository.recent_deliveries(conn, user_ids, since):
-        history[row.user_id].append(
+    for user_id, channel, due_at, kind, category in repository.recent_deliveries(
+        conn, user_ids, since
+    ):
+        rule = rules.RULES.get(kind)
+        history[user_id].append(
             SentRecord(
-                channel=ChannelName(row.channel),
-                kind=row.kind,
-                category=Category(row.category),
-                at=as_utc(row.due_at),
-                collection=rules.RULES[row.kind].collection if row.kind in rules.RULES else False,
+                _CHANNELS[channel],
+                kind,
+                _CATEGORIES[category],
+                as_utc(due_at),
+                rule.collection if rule is not None else False,
             )
         )
     return history
+
+
+_CHANNELS = {channel.value: channel for channel in ChannelName}
+_CATEGORIES = {category.value: category for category in Category}

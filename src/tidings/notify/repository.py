@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
     Connection,
     Select,
+    Text,
     and_,
     bindparam,
+    cast,
     exists,
     false,
     func,
@@ -32,6 +34,7 @@ from sqlalchemy.sql.dml import Update
 from tidings.campaigns import events as marketing_events
 from tidings.events import outbox
 from tidings.kit.pagination import newest_first
+from tidings.kit.prepared import Prepared, PreparedRead, PreparedRows, among
 from tidings.kit.tables import AnyRow, one_of, rows_where
 from tidings.kit.wakeups import Channel, ring_after_commit
 from tidings.notify.models import (
@@ -108,8 +111,18 @@ def receipts_for(conn: Connection, keys: Sequence[tuple[str, str]]) -> dict[tupl
 # then a cache key over the new tree) was most of a small batch's CPU.
 
 
+class ClaimedEvent(NamedTuple):
+    """An outbox event the relay claimed: what it plans from."""
+
+    id: str
+    type: str
+    user_id: str | None
+    time: datetime
+    data: dict[str, Any]
+
+
 _queued = outbox.alias("queued")
-_CLAIM_EVENTS = (
+_CLAIM_EVENTS = Prepared(
     update(outbox)
     .where(
         outbox.c.id.in_(
@@ -122,17 +135,17 @@ _CLAIM_EVENTS = (
         )
     )
     .values(relayed_at=bindparam("at"))
-    .returning(*outbox.c)
+    .returning(outbox.c.id, outbox.c.type, outbox.c.user_id, outbox.c.time, outbox.c.data)
 )
 
 
-def claim_unrelayed_events(conn: Connection, limit: int, *, at: datetime) -> list[AnyRow]:
+def claim_unrelayed_events(conn: Connection, limit: int, *, at: datetime) -> list[ClaimedEvent]:
     """The oldest `limit` events not yet relayed (skipping ones another relay holds),
     marked relayed at `at` in the same statement, in id order: the caller's transaction
     relays them, or rolls back and leaves them for the next try."""
-    rows = list(conn.execute(_CLAIM_EVENTS, {"limit": limit, "at": at}))
-    rows.sort(key=lambda row: row.id)
-    return rows
+    rows = _CLAIM_EVENTS.rows(conn, {"limit": limit, "at": at})
+    rows.sort()  # by id, the first column
+    return [ClaimedEvent._make(row) for row in rows]
 
 
 def insert_notification(conn: Connection, values: dict[str, Any]) -> bool:
@@ -140,33 +153,41 @@ def insert_notification(conn: Connection, values: dict[str, Any]) -> bool:
     return bool(insert_notifications(conn, [values]))
 
 
-_INSERT_NOTIFICATIONS = {
-    "postgresql": pg_insert(notifications).on_conflict_do_nothing().returning(notifications.c.id),
-    "sqlite": sqlite_insert(notifications).on_conflict_do_nothing().returning(notifications.c.id),
-}
+_INSERT_NOTIFICATIONS = PreparedRows(
+    {
+        "postgresql": pg_insert(notifications)
+        .on_conflict_do_nothing()
+        .returning(notifications.c.id),
+        "sqlite": sqlite_insert(notifications)
+        .on_conflict_do_nothing()
+        .returning(notifications.c.id),
+    }
+)
 
 
 def insert_notifications(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
-    """One statement for a batch; the ids written (a row that would repeat an event's notice
-    or a de-duplication key is skipped by the unique constraints, even under a race)."""
+    """Multi-row statements for a batch; the ids written (a row that would repeat an event's
+    notice or a de-duplication key is skipped by the unique constraints, even under a race)."""
     if not rows:
         return set()
     keys = {key for row in rows for key in row}
-    stmt = _INSERT_NOTIFICATIONS[conn.dialect.name]
-    result = conn.execute(stmt, [{k: row.get(k) for k in keys} for row in rows])
-    return set(result.scalars())
+    uniform = [{k: row.get(k) for k in keys} for row in rows]
+    return {row[0] for row in _INSERT_NOTIFICATIONS.rows(conn, uniform)}
 
 
-def _existing_notices(*, with_dedup_keys: bool) -> Select[Any]:
-    matches = [notifications.c.event_id.in_(bindparam("event_ids", expanding=True))]
-    if with_dedup_keys:
-        matches.append(notifications.c.dedup_key.in_(bindparam("dedup_keys", expanding=True)))
-    return select(
-        notifications.c.user_id,
-        notifications.c.event_id,
-        notifications.c.kind,
-        notifications.c.dedup_key,
-    ).where(notifications.c.user_id.in_(bindparam("user_ids", expanding=True)), or_(*matches))
+def _existing_notices(*, with_dedup_keys: bool) -> PreparedRead:
+    def build(dialect: str) -> Select[Any]:
+        matches = [among(notifications.c.event_id, "event_ids", dialect)]
+        if with_dedup_keys:
+            matches.append(among(notifications.c.dedup_key, "dedup_keys", dialect))
+        return select(
+            notifications.c.user_id,
+            notifications.c.event_id,
+            notifications.c.kind,
+            notifications.c.dedup_key,
+        ).where(among(notifications.c.user_id, "user_ids", dialect), or_(*matches))
+
+    return PreparedRead(build)
 
 
 _EXISTING_NOTICES = _existing_notices(with_dedup_keys=False)
@@ -175,26 +196,40 @@ _EXISTING_NOTICES_OR_KEYS = _existing_notices(with_dedup_keys=True)
 
 def existing_notices(
     conn: Connection, user_ids: Sequence[str], event_ids: Sequence[str], dedup_keys: Sequence[str]
-) -> list[AnyRow]:
-    """Notices these users already have for these events or de-duplication keys."""
+) -> list[tuple[str, str, str, str | None]]:
+    """(user id, event id, kind, de-duplication key) of the notices these users already have
+    for these events or de-duplication keys."""
     params: dict[str, Any] = {"user_ids": list(user_ids), "event_ids": list(event_ids)}
     if not dedup_keys:
-        return list(conn.execute(_EXISTING_NOTICES, params))
-    return list(conn.execute(_EXISTING_NOTICES_OR_KEYS, {**params, "dedup_keys": list(dedup_keys)}))
+        return _EXISTING_NOTICES.rows(conn, params)
+    found = _EXISTING_NOTICES_OR_KEYS.rows(conn, {**params, "dedup_keys": list(dedup_keys)})
+    return found
 
 
-_INSERT_DELIVERIES = insert(deliveries)
+_INSERT_DELIVERIES = PreparedRows(insert(deliveries))
 
 
 def insert_deliveries(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        conn.execute(_INSERT_DELIVERIES, list(rows))
-        ring_after_commit(conn, Channel.DELIVERIES)
+    """Multi-row statements, rows that set the same columns together (a column a row leaves
+    out takes its server default)."""
+    if not rows:
+        return
+    by_columns: dict[frozenset[str], list[dict[str, Any]]] = {}
+    for row in rows:
+        by_columns.setdefault(frozenset(row), []).append(row)
+    for same in by_columns.values():
+        _INSERT_DELIVERIES.rows(conn, same)
+    ring_after_commit(conn, Channel.DELIVERIES)
 
 
-def _deliveries_since(moment: ColumnElement[Any]) -> Select[Any]:
+def _deliveries_since(moment: ColumnElement[Any], dialect: str | None = None) -> Select[Any]:
     """Deliveries of the users `user_ids` whose `moment` is `since` or later, with their
     notice's kind and category: what caps and provider limits count."""
+    users_match = (
+        among(deliveries.c.user_id, "user_ids", dialect)
+        if dialect is not None
+        else deliveries.c.user_id.in_(bindparam("user_ids", expanding=True))
+    )
     return (
         select(
             deliveries.c.user_id,
@@ -204,28 +239,30 @@ def _deliveries_since(moment: ColumnElement[Any]) -> Select[Any]:
             notifications.c.category,
         )
         .join(notifications, notifications.c.id == deliveries.c.notification_id)
-        .where(
-            deliveries.c.user_id.in_(bindparam("user_ids", expanding=True)),
-            moment >= bindparam("since", type_=moment.type),
-        )
+        .where(users_match, moment >= bindparam("since", type_=moment.type))
     )
 
 
-_RECENT_DELIVERIES = _deliveries_since(deliveries.c.due_at).where(
-    ~one_of(deliveries.c.status, [status.value for status in NOT_COUNTED]),
-    # The inbox never interrupts: no cap or provider limit counts it, and every notice has
-    # an inbox copy, so leaving it out halves what the relay reads for each batch.
-    deliveries.c.channel != ChannelName.INBOX.value,
+_RECENT_DELIVERIES = PreparedRead(
+    lambda dialect: _deliveries_since(deliveries.c.due_at, dialect).where(
+        ~one_of(deliveries.c.status, [status.value for status in NOT_COUNTED]),
+        # The inbox never interrupts: no cap or provider limit counts it, and every notice
+        # has an inbox copy, so leaving it out halves what the relay reads for each batch.
+        deliveries.c.channel != ChannelName.INBOX.value,
+    )
 )
 _SENT_SINCE = _deliveries_since(deliveries.c.sent_at).where(
     notifications.c.category == bindparam("category")
 )
 
 
-def recent_deliveries(conn: Connection, user_ids: Sequence[str], since: datetime) -> list[AnyRow]:
-    """What was sent or planned for these users lately on channels that interrupt (what caps
-    and provider limits count)."""
-    return list(conn.execute(_RECENT_DELIVERIES, {"user_ids": list(user_ids), "since": since}))
+def recent_deliveries(
+    conn: Connection, user_ids: Sequence[str], since: datetime
+) -> list[tuple[str, str, datetime, str, str]]:
+    """(user id, channel, due at, kind, category) of what was sent or planned for these users
+    lately on channels that interrupt (what caps and provider limits count)."""
+    found = _RECENT_DELIVERIES.rows(conn, {"user_ids": list(user_ids), "since": since})
+    return found
 
 
 def sent_since(
@@ -243,6 +280,41 @@ _PREFERENCES = select(preferences).where(
 
 def get_preferences(conn: Connection, user_ids: Sequence[str]) -> dict[str, AnyRow]:
     return {row.user_id: row for row in conn.execute(_PREFERENCES, {"user_ids": list(user_ids)})}
+
+
+class PlanningPreferences(NamedTuple):
+    """What the planner reads of a user's stored preferences, the JSON documents as their
+    text (many users share one: it is parsed once per text, not once per row)."""
+
+    user_id: str
+    channels: str
+    kind_channels: str | None
+    quiet_hours_start: str | None
+    quiet_hours_end: str | None
+    digest: bool
+    has_push_tokens: bool
+    has_webhook: bool
+
+
+_PLANNING_PREFERENCES = PreparedRead(
+    lambda dialect: select(
+        preferences.c.user_id,
+        cast(preferences.c.channels, Text),
+        cast(preferences.c.kind_channels, Text),
+        preferences.c.quiet_hours_start,
+        preferences.c.quiet_hours_end,
+        preferences.c.digest,
+        func.coalesce(preferences.c.push_tokens_enc, "") != "",
+        func.coalesce(preferences.c.webhook_url, "") != "",
+    ).where(among(preferences.c.user_id, "user_ids", dialect))
+)
+
+
+def planning_preferences(conn: Connection, user_ids: Sequence[str]) -> list[PlanningPreferences]:
+    return [
+        PlanningPreferences._make(row)
+        for row in _PLANNING_PREFERENCES.rows(conn, {"user_ids": list(user_ids)})
+    ]
 
 
 def upsert_preferences(conn: Connection, values: dict[str, Any]) -> None:

@@ -129,14 +129,16 @@ class PlanningProfile:
 
 def planning_profiles(conn: Connection, user_ids: list[str]) -> dict[str, PlanningProfile]:
     return {
-        row.id: PlanningProfile(
-            timezone=row.timezone,
-            locale=row.locale,
-            has_phone=bool(row.has_phone),
-            has_email=bool(row.has_email),
-            erased=row.status == ERASED,
+        user_id: PlanningProfile(
+            timezone=timezone,
+            locale=locale,
+            has_phone=bool(has_phone),
+            has_email=bool(has_email),
+            erased=status == ERASED,
         )
-        for row in repository.planning_profiles(conn, user_ids)
+        for user_id, timezone, locale, has_phone, has_email, status in repository.planning_profiles(
+            conn, user_ids
+        )
     }
 
 

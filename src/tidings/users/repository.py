@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from tidings.kit.prepared import PreparedRead, among
 from tidings.kit.tables import AnyRow
 from tidings.users.models import user_tokens, users
 
@@ -98,18 +99,21 @@ def timezone_of(conn: Connection, user_id: str) -> str:
 
 
 # Read for every relay batch: built once (building it was a good part of its cost).
-_PLANNING_PROFILES = select(
-    users.c.id,
-    users.c.timezone,
-    users.c.locale,
-    users.c.phone_hash.is_not(None).label("has_phone"),
-    users.c.email_hash.is_not(None).label("has_email"),
-    users.c.status,
-).where(users.c.id.in_(bindparam("user_ids", expanding=True)))
+_PLANNING_PROFILES = PreparedRead(
+    lambda dialect: select(
+        users.c.id,
+        users.c.timezone,
+        users.c.locale,
+        users.c.phone_hash.is_not(None).label("has_phone"),
+        users.c.email_hash.is_not(None).label("has_email"),
+        users.c.status,
+    ).where(among(users.c.id, "user_ids", dialect))
+)
 
 
-def planning_profiles(conn: Connection, user_ids: list[str]) -> list[AnyRow]:
-    return list(conn.execute(_PLANNING_PROFILES, {"user_ids": user_ids}))
+def planning_profiles(conn: Connection, user_ids: list[str]) -> list[tuple[Any, ...]]:
+    """(id, timezone, locale, has phone, has email, status) of each of these users."""
+    return _PLANNING_PROFILES.rows(conn, {"user_ids": user_ids})
 
 
 def insert_token(conn: Connection, values: dict[str, Any]) -> None:
