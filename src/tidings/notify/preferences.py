@@ -8,10 +8,11 @@ channel, the in-app inbox included, and off until the user grants it.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, time
 from functools import lru_cache
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import Connection
@@ -163,18 +164,20 @@ def planning_preferences(
 
 
 # A batch's users mostly share a few stored choices: each document is parsed and converted
-# once, and the result shared by every user who has it (never changed: `Preferences` is
-# read-only).
+# once, and the result shared by every user who has it, read-only (`MappingProxyType`), so
+# no caller can change another user's choices through it.
 
 
 @lru_cache(maxsize=1024)
-def _stored_channels(document: str | None) -> dict[Category, tuple[ChannelName, ...]]:
-    return _effective_channels(json.loads(document) if document is not None else None)
+def _stored_channels(document: str | None) -> Mapping[Category, tuple[ChannelName, ...]]:
+    return MappingProxyType(
+        _effective_channels(json.loads(document) if document is not None else None)
+    )
 
 
 @lru_cache(maxsize=1024)
-def _stored_kind_channels(document: str | None) -> dict[str, tuple[ChannelName, ...]]:
-    return _kind_channels(json.loads(document) if document is not None else None)
+def _stored_kind_channels(document: str | None) -> Mapping[str, tuple[ChannelName, ...]]:
+    return MappingProxyType(_kind_channels(json.loads(document) if document is not None else None))
 
 
 @lru_cache(maxsize=1024)

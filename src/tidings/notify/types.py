@@ -111,7 +111,7 @@ class Preferences:
     """A user's choices, as the planner needs them."""
 
     timezone: str
-    channels: dict[Category, tuple[ChannelName, ...]]
+    channels: Mapping[Category, tuple[ChannelName, ...]]
     quiet_hours: QuietHours | None
     digest: bool
     marketing_consent: frozenset[ChannelName]
