@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import re
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -89,16 +89,7 @@ class Prepared:
         (a time as an aware `datetime` on SQLite too), read by position."""
         compiled = self._compiled(conn, params)
         fetched = _run(conn, compiled.sql, self._bind(compiled, params), many=False, fetch=True)
-        results = compiled.results
-        if not any(results):
-            return [tuple(row) for row in fetched]
-        return [
-            tuple(
-                value if process is None or value is None else process(value)
-                for process, value in zip(results, row, strict=True)
-            )
-            for row in fetched
-        ]
+        return _processed(compiled.results, fetched)
 
     def _compiled(self, conn: Connection, row: Mapping[str, Any]) -> _Compiled:
         shape = (conn.dialect.name, frozenset(row))
@@ -224,16 +215,23 @@ class PreparedRows:
                 fetch=bool(template.results),
                 raw=True,
             )
-        results = template.results
-        if not any(results):
-            return [tuple(row) for row in returned]
-        return [
-            tuple(
-                value if process is None or value is None else process(value)
-                for process, value in zip(results, row, strict=True)
-            )
-            for row in returned
-        ]
+        return _processed(template.results, returned)
+
+
+def _processed(
+    results: Sequence[Processor | None], rows: Iterable[Sequence[Any]]
+) -> list[tuple[Any, ...]]:
+    """The driver's rows with each value as the usual path gives it (its result processor
+    applied, None left alone)."""
+    if not any(results):
+        return [tuple(row) for row in rows]
+    return [
+        tuple(
+            value if process is None or value is None else process(value)
+            for process, value in zip(results, row, strict=True)
+        )
+        for row in rows
+    ]
 
 
 def _row_template(base: Insert, dialect: Dialect, keys: tuple[str, ...]) -> _RowTemplate:
