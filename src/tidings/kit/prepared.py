@@ -115,7 +115,8 @@ PARAMETERS_PER_STATEMENT: Final = 4_000
 """How many values one multi-row INSERT carries at most (SQLite takes 32,766, PostgreSQL
 65,535): a longer batch is split into statements of this many values."""
 SIZES_KEPT: Final = 128
-"""Multi-row statements' SQL kept per statement and set of columns (one per row count)."""
+"""Multi-row statements' SQL kept per statement and set of columns (one per row count);
+when full, they are made again as they come."""
 _PYFORMAT = re.compile(r"%\(([^)]+)\)s")
 
 
@@ -142,7 +143,7 @@ class _RowTemplate:
         found = self.sizes.get(count)
         if found is None:
             if len(self.sizes) >= SIZES_KEPT:
-                del self.sizes[next(iter(self.sizes))]
+                self.sizes.clear()  # one call, safe beside another thread's look-up
             width = len(self.names)
             rows = []
             for row in range(count):
