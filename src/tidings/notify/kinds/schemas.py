@@ -72,6 +72,7 @@ class KindDefinition(RequestBody):
         "(`en-GB` → `en` → `zh-CN`).",
         min_length=1,
         max_length=8,
+        json_schema_extra={"required": ["zh-CN"]},
     )
     description: LongText
     sample: JsonObject | None = Field(

@@ -37,8 +37,13 @@ def check_timezone(value: str) -> str:
 
 
 LocaleTag = Annotated[
-    str, Field(min_length=2, max_length=16, examples=["zh-CN"]), AfterValidator(normalise_locale)
+    str,
+    Field(
+        min_length=2, max_length=16, examples=["zh-CN"], json_schema_extra={"format": "locale"}
+    ),
+    AfterValidator(normalise_locale),
 ]
+"""A locale Babel knows; `format: locale` in the schema says so (as a user's locale does)."""
 TimeZoneName = Annotated[
     str, Field(max_length=64, examples=["Asia/Shanghai"]), AfterValidator(check_timezone)
 ]
