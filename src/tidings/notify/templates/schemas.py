@@ -38,9 +38,7 @@ def check_timezone(value: str) -> str:
 
 LocaleTag = Annotated[
     str,
-    Field(
-        min_length=2, max_length=16, examples=["zh-CN"], json_schema_extra={"format": "locale"}
-    ),
+    Field(min_length=2, max_length=16, examples=["zh-CN"], json_schema_extra={"format": "locale"}),
     AfterValidator(normalise_locale),
 ]
 """A locale Babel knows; `format: locale` in the schema says so (as a user's locale does)."""
