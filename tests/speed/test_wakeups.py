@@ -1,5 +1,6 @@
-"""A commit that writes work wakes the loops waiting for it; a rollback wakes nobody; on
-PostgreSQL another process's commit wakes this one through LISTEN/NOTIFY."""
+"""A commit that writes work wakes the loops waiting for it; a rollback wakes nobody; another
+process's commit wakes this one: through LISTEN/NOTIFY on PostgreSQL, through the database's
+files changing on SQLite."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import pytest
 from sqlalchemy import Engine
 
 from tidings.events import record_event
-from tidings.kit.db import make_engine, write_transaction
-from tidings.kit.wakeups import Channel, doorbell, listen
+from tidings.kit import wakeups
+from tidings.kit.db import make_engine, sqlite_sibling_path, write_transaction
+from tidings.kit.wakeups import Channel, doorbell, listen, watch_sqlite
 
 WAIT_S = 30.0
 """Generous: the test asserts that the ring comes, never how fast."""
@@ -72,3 +74,58 @@ def test_another_engines_commit_wakes_a_listener_on_postgresql(
     finally:
         stop.set()
         listener.join()
+
+
+@pytest.mark.parametrize("check_every_s", [0.1, SELDOM_S], ids=["often", "seldom"])
+def test_another_engines_commit_wakes_a_watcher_on_sqlite(
+    engine: Engine, database_url: str, check_every_s: float
+) -> None:
+    """However seldom the watcher looks at `stop`, the commit's write to the database's
+    files wakes it at once, each time."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL's other processes are heard through LISTEN/NOTIFY (above)")
+    _assert_another_engines_commits_ring(engine, database_url, check_every_s=check_every_s)
+
+
+def test_without_inotify_the_sqlite_watcher_still_sees_another_engines_commit(
+    engine: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where inotify is missing (not Linux), the watcher looks at the counter instead."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite only")
+
+    def no_inotify() -> None:
+        raise OSError("inotify is not available here")
+
+    monkeypatch.setattr(wakeups, "INotify", no_inotify)
+    _assert_another_engines_commits_ring(engine, database_url, check_every_s=SELDOM_S)
+
+
+def _assert_another_engines_commits_ring(
+    engine: Engine, database_url: str, *, check_every_s: float
+) -> None:
+    stop = threading.Event()
+    woken = doorbell(engine, Channel.OUTBOX).subscribe()
+    watcher = threading.Thread(
+        target=watch_sqlite,
+        args=(engine, stop),
+        kwargs={
+            "database": sqlite_sibling_path(engine.url, ""),
+            "check_every_s": check_every_s,
+        },
+    )
+    watcher.start()
+    try:
+        assert woken.wait(WAIT_S)  # watching: it rings every channel once at the start
+        other = make_engine(database_url)  # another process's engine: no in-process ring
+        try:
+            for _ in range(2):
+                woken.clear()
+                _record(other)
+                # the change, not the watcher's periodic look at `stop`, wakes it
+                assert woken.wait(SELDOM_S / 2 if check_every_s == SELDOM_S else WAIT_S)
+        finally:
+            other.dispose()
+    finally:
+        stop.set()
+        watcher.join()

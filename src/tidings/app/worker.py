@@ -32,7 +32,7 @@ def wakeups(context: AppContext, stop: threading.Event) -> None:
     """Turn other processes' commits into this process's wake-ups: PostgreSQL's NOTIFY, or
     SQLite's data version (commits in this process ring it directly)."""
     if context.settings.is_sqlite:
-        watch_sqlite(context.engine, stop)
+        watch_sqlite(context.engine, stop, database=sqlite_sibling_path(context.engine.url, ""))
     else:
         listen(context.engine, stop)
 

@@ -23,7 +23,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from tidings.kit.filelock import FileLock
 from tidings.kit.prepared import hold_writes
-from tidings.kit.wakeups import ring, take_rings
+from tidings.kit.wakeups import ring, take_rings, wal_writes
 
 log = structlog.get_logger(__name__)
 
@@ -199,7 +199,8 @@ def _configure_sqlite(engine: Engine, busy_timeout_s: float) -> None:
 
 
 CHECKPOINT_EVERY_S = 0.5
-"""How often the background checkpointer copies the WAL back into the database file."""
+"""How often, at most, the background checkpointer copies the WAL back into the database
+file (only after commits have written it)."""
 
 
 @contextmanager
@@ -232,13 +233,19 @@ def checkpoint_in_background(engine: Engine) -> Iterator[None]:
 
 
 def _checkpoint_until(engine: Engine, stop: threading.Event) -> None:
+    """Checkpoint at most every `CHECKPOINT_EVERY_S` while commits come; asleep while none
+    do (a look at `stop` a second)."""
     conn = engine.raw_connection()
     try:
-        while not stop.wait(CHECKPOINT_EVERY_S):
-            try:
-                conn.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-            except Exception as exc:  # a full disk, say: the commits will say so too
-                log.warning("db.checkpoint.failed", error=str(exc))
+        conn.cursor().execute("PRAGMA data_version").fetchall()  # opens the WAL file
+        with wal_writes(sqlite_sibling_path(engine.url, "")) as written:
+            while not stop.is_set():
+                if not written(1.0) or stop.wait(CHECKPOINT_EVERY_S):
+                    continue
+                try:
+                    conn.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except Exception as exc:  # a full disk, say: the commits will say so too
+                    log.warning("db.checkpoint.failed", error=str(exc))
         conn.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
     finally:
         conn.close()

@@ -4,8 +4,9 @@ A transaction that writes work for a loop (an outbox event, a delivery) rings th
 channel once it has committed: in this process directly, and on PostgreSQL in every process
 through `LISTEN/NOTIFY` (a statement trigger on the table notifies at commit, see migration
 0025, and `listen` turns each notice into a ring here). On SQLite another process's commit
-(`tidings serve --no-worker` beside `tidings worker`) shows in `PRAGMA data_version`, which
-`watch_sqlite` reads a few times a second: a read of a counter in shared memory, not a query.
+(`tidings serve --no-worker` beside `tidings worker`) writes the database's WAL file, which
+`watch_sqlite` sleeps on (inotify) before it reads `PRAGMA data_version`: a read of a counter
+in shared memory, not a query.
 An idle worker then sleeps until woken, or until its idle poll (`TIDINGS_WORKER_IDLE_MS`)
 picks up what came due by itself (a retry, the end of quiet hours).
 """
@@ -14,10 +15,14 @@ from __future__ import annotations
 
 import select
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from enum import StrEnum
+from pathlib import Path
 
 import psycopg
+from inotify_simple import INotify, flags
 from sqlalchemy import Connection, Engine
 
 _RINGS = "tidings.rings"
@@ -86,26 +91,75 @@ def ring(engine: Engine, channels: Iterable[Channel]) -> None:
 
 
 SQLITE_WATCH_S = 0.05
-"""How often `watch_sqlite` looks at `PRAGMA data_version` (about as often as the loops used
-to poll the outbox with a whole write transaction)."""
+"""While commits keep coming, `watch_sqlite` reads `PRAGMA data_version` at most this often
+(and this often always where inotify is missing)."""
 
 
-def watch_sqlite(engine: Engine, stop: threading.Event) -> None:
+def watch_sqlite(
+    engine: Engine, stop: threading.Event, *, database: Path | None, check_every_s: float = 1.0
+) -> None:
     """SQLite: ring the outbox whenever another connection (another process) has committed
-    since the last look, until `stop` is set. The outbox's own loops ring the rest."""
+    since the last look, until `stop` is set (and every channel once at the start, as
+    `listen` does). The outbox's own loops ring the rest.
+
+    It sleeps until a commit writes the WAL file, and looks at `stop` every
+    `check_every_s` meanwhile: an idle watcher costs a wake-up a second, where reading the
+    counter 20 times a second cost an idle server about half its CPU."""
+    if database is None:  # in memory: no other process can commit to it
+        stop.wait()
+        return
     # The driver's own connection, outside any transaction: a transaction would keep
     # reading its snapshot's version and never see another commit.
     conn = engine.raw_connection()
     try:
         cursor = conn.cursor()
-        seen = cursor.execute("PRAGMA data_version").fetchone()
-        while not stop.wait(SQLITE_WATCH_S):
-            version = cursor.execute("PRAGMA data_version").fetchone()
-            if version != seen:
-                seen = version
-                doorbell(engine, Channel.OUTBOX).ring()
+        seen = cursor.execute("PRAGMA data_version").fetchone()  # opens the WAL file too
+        with wal_writes(database) as written:
+            ring(engine, Channel)  # what came before the watch is not left to the idle poll
+            while not stop.is_set():
+                if not written(check_every_s):
+                    continue
+                version = cursor.execute("PRAGMA data_version").fetchone()
+                if version != seen:
+                    seen = version
+                    doorbell(engine, Channel.OUTBOX).ring()
+                stop.wait(SQLITE_WATCH_S)  # a stream of commits: one look per interval
     finally:
         conn.close()
+
+
+@contextmanager
+def wal_writes(database: Path | None) -> Iterator[Callable[[float], bool]]:
+    """A wait for a write to the SQLite `database`'s WAL file (every commit writes it): True
+    once one came, False after `timeout_s` without one. The caller keeps a connection open,
+    which keeps the WAL file in place. Where inotify is missing (not Linux, out of watches,
+    an in-memory database) every wait is a short sleep that says "look"."""
+    try:
+        watcher = INotify()
+    except (OSError, AttributeError):  # AttributeError: a C library without inotify
+        yield _look_soon
+        return
+    try:
+        if database is None:
+            raise FileNotFoundError("an in-memory database has no WAL file")
+        watcher.add_watch(database.with_name(database.name + "-wal"), flags.MODIFY)
+    except OSError:
+        watcher.close()
+        yield _look_soon
+        return
+
+    def written(timeout_s: float) -> bool:
+        return bool(watcher.read(timeout=int(timeout_s * 1000)))
+
+    try:
+        yield written
+    finally:
+        watcher.close()
+
+
+def _look_soon(timeout_s: float) -> bool:
+    time.sleep(min(timeout_s, SQLITE_WATCH_S))
+    return True
 
 
 def listen(engine: Engine, stop: threading.Event, *, check_every_s: float = 1.0) -> None:
