@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -83,6 +83,8 @@ def serve(
     """Run the HTTP API, with the background worker in the same process unless --no-worker."""
     import uvicorn
 
+    from tidings.cli.server import STARTUP_FAILURE, QuietServer
+
     _check_provider_settings()
     settings = get_settings()
     bind_host, bind_port = host or settings.host, port or settings.port
@@ -95,17 +97,23 @@ def serve(
         f"API docs at /docs, health at /healthz)"
     )
     factory = "serving_app_without_worker" if no_worker else "serving_app"
-    uvicorn.run(
-        f"tidings.app.factory:{factory}",
-        factory=True,
-        workers=processes if processes > 1 else None,
-        host=bind_host,
-        port=bind_port,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_level="warning",
-    )
+    options: dict[str, Any] = {
+        "factory": True,
+        "host": bind_host,
+        "port": bind_port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "access_log": False,
+        "log_level": "warning",
+    }
+    app_path = f"tidings.app.factory:{factory}"
+    if processes > 1:
+        uvicorn.run(app_path, workers=processes, **options)
+        return
+    server = QuietServer(uvicorn.Config(app_path, **options))
+    server.run()
+    if not server.started:  # as uvicorn.run: the port taken, the app failing to start
+        raise typer.Exit(STARTUP_FAILURE)
 
 
 @app.command()
