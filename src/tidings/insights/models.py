@@ -3,7 +3,10 @@ most once however many payments, refunds or job runs race for it."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Column, Date, ForeignKey, Index, String, Table
+from sqlalchemy.schema import SchemaItem
 
 from tidings.kit.tables import Amount, Id, Timestamp, metadata
 
@@ -17,24 +20,31 @@ budget_spending = Table(
 """What each budgeted sub-wallet's period has spent (payments minus refunds), kept up by one
 upsert per payment or refund: the posting path reads its period without summing postings."""
 
-budget_alerts = Table(
+
+def _level_claims(name: str, scope: Column[Any], *items: SchemaItem) -> Table:
+    """A table of levels reached on a sub-wallet within `scope` (a budget period, a goal
+    target): inserting the row claims the level, so what it triggers happens once."""
+    return Table(
+        name,
+        metadata,
+        Column("wallet_id", Id, ForeignKey("wallets.id"), primary_key=True),
+        scope,
+        Column("level", String(16), primary_key=True),
+        Column("user_id", Id, nullable=False),
+        *items,
+    )
+
+
+budget_alerts = _level_claims(
     "budget_alerts",
-    metadata,
-    Column("wallet_id", Id, ForeignKey("wallets.id"), primary_key=True),
     Column("period_start", Date, primary_key=True),
-    Column("level", String(16), primary_key=True),
-    Column("user_id", Id, nullable=False),
     Column("created_at", Timestamp, nullable=False),
 )
 """One row per (sub-wallet, budget period, level) reached: the alert went out once."""
 
-goal_milestones = Table(
+goal_milestones = _level_claims(
     "goal_milestones",
-    metadata,
-    Column("wallet_id", Id, ForeignKey("wallets.id"), primary_key=True),
     Column("target", Amount, primary_key=True),
-    Column("level", String(16), primary_key=True),
-    Column("user_id", Id, nullable=False),
     Column("reward", Amount, nullable=False, server_default="0"),
     Column("created_at", Timestamp, nullable=False),
     Index("ix_goal_milestones_user_id_created_at", "user_id", "created_at"),

@@ -9,17 +9,21 @@ from typing import Any, TypeAlias
 from sqlalchemy import (
     JSON,
     BigInteger,
+    CheckConstraint,
     Column,
     Connection,
     DateTime,
     Dialect,
     ForeignKey,
+    Index,
     MetaData,
     Row,
     String,
+    Table,
     TypeDecorator,
     literal,
     select,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ColumnElement
@@ -104,6 +108,57 @@ def owner_column(*, index: bool = False, unique: bool = False) -> Column[Any]:
         nullable=False,
         index=True if index else None,
         unique=True if unique else None,
+    )
+
+
+def currency_column() -> Column[Any]:
+    """`currency`: the ISO 4217 code of every amount in the row."""
+    return Column("currency", String(3), nullable=False)
+
+
+def money_columns() -> list[Column[Any]]:
+    """`amount` in minor units and its `currency`, side by side: an amount is never stored
+    without the currency it is in."""
+    return [Column("amount", Amount, nullable=False), currency_column()]
+
+
+def positive_amount_check() -> CheckConstraint:
+    """The database refuses a row whose `amount` is zero or negative (which way the money
+    goes is in the row's kind or accounts, never in the amount's sign)."""
+    return CheckConstraint("amount > 0", name="amount_positive")
+
+
+def partial_index(name: str, *columns: str, where: str, unique: bool = False) -> Index:
+    """An index over only the rows that match `where`, the same on both databases: for a
+    column most rows leave empty, or a rule that holds among some rows only."""
+    return Index(
+        name,
+        *columns,
+        unique=unique,
+        postgresql_where=text(where),
+        sqlite_where=text(where),
+    )
+
+
+def issued_secret_columns(hash_column: str, *, ended_column: str) -> list[Column[Any]]:
+    """A bearer secret handed out once and kept only as its SHA-256 hash (unique: the
+    look-up), good from `created_at` until `expires_at`, or until `ended_column` is set."""
+    return [
+        Column(hash_column, String(64), nullable=False, unique=True),
+        *required_columns(Timestamp, "created_at", "expires_at"),
+        Column(ended_column, Timestamp),
+    ]
+
+
+def user_secrets_table(name: str, *, ended_column: str) -> Table:
+    """A table of secrets issued to users (API tokens, sign-in links): found by hash, listed
+    per user."""
+    return Table(
+        name,
+        metadata,
+        id_column(),
+        owner_column(index=True),
+        *issued_secret_columns("token_hash", ended_column=ended_column),
     )
 
 

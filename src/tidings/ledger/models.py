@@ -13,7 +13,17 @@ from __future__ import annotations
 
 from sqlalchemy import Boolean, CheckConstraint, Column, ForeignKey, Index, String, Table, Text
 
-from tidings.kit.tables import Amount, Id, Timestamp, id_column, metadata, zero_columns
+from tidings.kit.tables import (
+    Amount,
+    Id,
+    Timestamp,
+    currency_column,
+    id_column,
+    metadata,
+    money_columns,
+    positive_amount_check,
+    zero_columns,
+)
 
 accounts = Table(
     "accounts",
@@ -21,7 +31,7 @@ accounts = Table(
     id_column(),
     Column("user_id", Id, index=True),
     Column("kind", String(32), nullable=False),
-    Column("currency", String(3), nullable=False),
+    currency_column(),
     *zero_columns(Amount, "balance", "held"),
     Column("allow_negative", Boolean, nullable=False, server_default="0"),
     Column("created_at", Timestamp, nullable=False),
@@ -49,8 +59,7 @@ postings = Table(
         nullable=False,
     ),
     Column("account_id", Id, ForeignKey("accounts.id"), nullable=False),
-    Column("amount", Amount, nullable=False),
-    Column("currency", String(3), nullable=False),
+    *money_columns(),
     Column("balance_after", Amount, nullable=False),
     Column("created_at", Timestamp, nullable=False),
     CheckConstraint("amount <> 0", name="amount_not_zero"),
@@ -63,12 +72,11 @@ holds = Table(
     metadata,
     id_column(),
     Column("account_id", Id, ForeignKey("accounts.id"), nullable=False, index=True),
-    Column("amount", Amount, nullable=False),
-    Column("currency", String(3), nullable=False),
+    *money_columns(),
     Column("status", String(16), nullable=False),
     Column("reason", Text, nullable=False),
     Column("expires_at", Timestamp),
     Column("created_at", Timestamp, nullable=False),
     Column("settled_at", Timestamp),
-    CheckConstraint("amount > 0", name="amount_positive"),
+    positive_amount_check(),
 )

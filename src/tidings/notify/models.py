@@ -15,7 +15,6 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     select,
-    text,
 )
 
 from tidings.kit.tables import (
@@ -25,6 +24,7 @@ from tidings.kit.tables import (
     id_column,
     metadata,
     optional_columns,
+    partial_index,
     required_columns,
 )
 
@@ -81,17 +81,11 @@ deliveries = Table(
     Index("ix_deliveries_user_id_channel_id", "user_id", "channel", "id"),
     Index("ix_deliveries_notification_id", "notification_id"),
     # Partial: most rows never get one, and planning a campaign writes a million rows.
-    Index(
-        "ix_deliveries_auth_code",
-        "auth_code",
-        postgresql_where=text("auth_code IS NOT NULL"),
-        sqlite_where=text("auth_code IS NOT NULL"),
-    ),
-    Index(
+    partial_index("ix_deliveries_auth_code", "auth_code", where="auth_code IS NOT NULL"),
+    partial_index(
         "ix_deliveries_provider_message_id",
         "provider_message_id",
-        postgresql_where=text("provider_message_id IS NOT NULL"),
-        sqlite_where=text("provider_message_id IS NOT NULL"),
+        where="provider_message_id IS NOT NULL",
     ),
 )
 
@@ -198,14 +192,8 @@ templates = Table(
     Column("activated_by", String(64)),  # the last operator who put it in force
     Column("activated_at", Timestamp),
     UniqueConstraint("kind", "channel", "locale", "version", name="uq_notify_templates_version"),
-    Index(
-        "uq_notify_templates_active",
-        "kind",
-        "channel",
-        "locale",
-        unique=True,
-        postgresql_where=text("active"),
-        sqlite_where=text("active"),
+    partial_index(
+        "uq_notify_templates_active", "kind", "channel", "locale", where="active", unique=True
     ),
 )
 """Operator versions of templates; the one active version overrides the shipped default."""

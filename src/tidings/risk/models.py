@@ -24,12 +24,12 @@ from sqlalchemy import (
 
 from tidings.kit.ratelimit import rate_limit_counters as rate_limit_counters  # lives in kit now
 from tidings.kit.tables import (
-    Amount,
     Id,
     Json,
     Timestamp,
     id_column,
     metadata,
+    money_columns,
     optional_columns,
     owner_column,
     required_columns,
@@ -75,8 +75,7 @@ step_up_verifications = Table(
     Column("status", String(16), nullable=False),
     Column("score", Integer, nullable=False),
     Column("reasons", Json, nullable=False),
-    Column("amount", Amount, nullable=False),
-    Column("currency", String(3), nullable=False),
+    *money_columns(),
     *required_columns(Timestamp, "code_expires_at", "expires_at", "created_at"),
     Column("settled_at", Timestamp),
     # The outbox event that carries the sealed code, blanked once the code is spent.

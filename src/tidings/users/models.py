@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Index, String, Table, Text
+from sqlalchemy import Column, String, Table, Text
 
 from tidings.kit.tables import (
     Amount,
     Id,
     Timestamp,
+    currency_column,
     id_column,
     metadata,
     optional_columns,
-    owner_column,
     required_columns,
+    user_secrets_table,
 )
 
 users = Table(
@@ -31,7 +32,7 @@ users = Table(
     *optional_columns(Timestamp, "phone_changed_at", "email_changed_at"),
     Column("locale", String(16), nullable=False),
     Column("timezone", String(64), nullable=False),
-    Column("currency", String(3), nullable=False),
+    currency_column(),
     Column("low_balance_threshold", Amount, nullable=False),
     Column("step_up_amount", Amount),  # the user's own, lower step-up amount (minor units)
     *required_columns(Timestamp, "created_at", "updated_at"),
@@ -40,13 +41,5 @@ users = Table(
     Column("erased_at", Timestamp),
 )
 
-user_tokens = Table(
-    "user_tokens",
-    metadata,
-    id_column(),
-    owner_column(),
-    Column("token_hash", String(64), nullable=False, unique=True),
-    *required_columns(Timestamp, "created_at", "expires_at"),
-    Column("revoked_at", Timestamp),
-    Index("ix_user_tokens_user_id", "user_id"),
-)
+user_tokens = user_secrets_table("user_tokens", ended_column="revoked_at")
+"""API access tokens; `revoked_at` set: refused before it expires."""

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from sqlalchemy import Column, ForeignKey, Index, String, Table
 
-from tidings.kit.tables import Id, Timestamp, id_column, metadata, owner_column, required_columns
-
-web_links = Table(
-    "web_links",
+from tidings.kit.tables import (
+    Id,
+    id_column,
+    issued_secret_columns,
     metadata,
-    id_column(),
-    owner_column(),
-    Column("token_hash", String(64), nullable=False, unique=True),
-    *required_columns(Timestamp, "created_at", "expires_at"),
-    Column("used_at", Timestamp),
-    Index("ix_web_links_user_id", "user_id"),
+    user_secrets_table,
 )
+
+web_links = user_secrets_table("web_links", ended_column="used_at")
+"""Sign-in links sent to a user; `used_at` set: spent (a link signs in once)."""
 
 web_sessions = Table(
     "web_sessions",
@@ -24,8 +22,6 @@ web_sessions = Table(
     Column("kind", String(16), nullable=False),
     # None for an operator's console session.
     Column("user_id", Id, ForeignKey("users.id")),
-    Column("session_hash", String(64), nullable=False, unique=True),
-    *required_columns(Timestamp, "created_at", "expires_at"),
-    Column("ended_at", Timestamp),
+    *issued_secret_columns("session_hash", ended_column="ended_at"),
     Index("ix_web_sessions_user_id", "user_id"),
 )
