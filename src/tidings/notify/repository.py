@@ -665,26 +665,26 @@ def finish_deliveries(
     return owned
 
 
-_INSERT_ATTEMPTS = insert(delivery_attempts)
+_INSERT_ATTEMPTS = PreparedRows(insert(delivery_attempts))
 
 
 def insert_attempts(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """One multi-row insert; every row gets every column (the first row sets the columns)."""
-    if rows:
-        keys = {key for row in rows for key in row}
-        conn.execute(_INSERT_ATTEMPTS, [{k: row.get(k) for k in keys} for row in rows])
+    """Multi-row statements; every row sets the same columns."""
+    _INSERT_ATTEMPTS.rows(conn, rows)
 
 
-_INSERT_INBOX_ITEMS = {
-    "postgresql": pg_insert(inbox_items).on_conflict_do_nothing(),
-    "sqlite": sqlite_insert(inbox_items).on_conflict_do_nothing(),
-}
+_INSERT_INBOX_ITEMS = PreparedRows(
+    {
+        "postgresql": pg_insert(inbox_items).on_conflict_do_nothing(),
+        "sqlite": sqlite_insert(inbox_items).on_conflict_do_nothing(),
+    }
+)
 
 
 def insert_inbox_items(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """Exactly once per notification, whatever happens around it (unique constraint)."""
-    if rows:
-        conn.execute(_INSERT_INBOX_ITEMS[conn.dialect.name], list(rows))
+    """Exactly once per notification, whatever happens around it (unique constraint);
+    multi-row statements, every row setting the same columns."""
+    _INSERT_INBOX_ITEMS.rows(conn, rows)
 
 
 # -- reads -----------------------------------------------------------------------------
