@@ -8,6 +8,7 @@ import threading
 from datetime import UTC, datetime
 
 import pytest
+from inotify_simple import INotify
 from sqlalchemy import Engine
 
 from tidings.events import record_event
@@ -99,6 +100,25 @@ def test_without_inotify_the_sqlite_watcher_still_sees_another_engines_commit(
 
     monkeypatch.setattr(wakeups, "INotify", no_inotify)
     _assert_another_engines_commits_ring(engine, database_url, check_every_s=SELDOM_S)
+
+
+def test_a_watcher_whose_inotify_watch_went_deaf_still_looks_every_check(
+    engine: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Were the WAL file replaced behind the watch, the watcher still reads the counter at
+    every check."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite only")
+    deaf: list[INotify] = []
+
+    def deaf_watcher(database: object) -> INotify:
+        deaf.append(INotify())  # watching nothing: never fires
+        return deaf[-1]
+
+    monkeypatch.setattr(wakeups, "_wal_watcher", deaf_watcher)
+    _assert_another_engines_commits_ring(engine, database_url, check_every_s=0.1)
+    assert deaf
+    assert deaf[0].closed  # the watch is let go when the watcher stops
 
 
 def _assert_another_engines_commits_ring(

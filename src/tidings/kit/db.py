@@ -23,7 +23,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from tidings.kit.filelock import FileLock
 from tidings.kit.prepared import hold_writes
-from tidings.kit.wakeups import ring, take_rings, wal_writes
+from tidings.kit.wakeups import other_commits, ring, take_rings
 
 log = structlog.get_logger(__name__)
 
@@ -233,19 +233,21 @@ def checkpoint_in_background(engine: Engine) -> Iterator[None]:
 
 
 def _checkpoint_until(engine: Engine, stop: threading.Event) -> None:
-    """Checkpoint at most every `CHECKPOINT_EVERY_S` while commits come; asleep while none
-    do (a look at `stop` a second)."""
+    """Checkpoint after commits, at most every `CHECKPOINT_EVERY_S`; asleep while none come."""
     conn = engine.raw_connection()
     try:
-        conn.cursor().execute("PRAGMA data_version").fetchall()  # opens the WAL file
-        with wal_writes(sqlite_sibling_path(engine.url, "")) as written:
-            while not stop.is_set():
-                if not written(1.0) or stop.wait(CHECKPOINT_EVERY_S):
-                    continue
-                try:
-                    conn.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                except Exception as exc:  # a full disk, say: the commits will say so too
-                    log.warning("db.checkpoint.failed", error=str(exc))
+        commits = other_commits(
+            conn.cursor(),
+            sqlite_sibling_path(engine.url, ""),
+            stop,
+            check_every_s=1.0,
+            at_most_every_s=CHECKPOINT_EVERY_S,
+        )
+        for _ in commits:
+            try:
+                conn.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except Exception as exc:  # a full disk, say: the commits will say so too
+                log.warning("db.checkpoint.failed", error=str(exc))
         conn.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
     finally:
         conn.close()

@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import select
 import threading
-import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from inotify_simple import INotify, flags
@@ -102,9 +101,9 @@ def watch_sqlite(
     since the last look, until `stop` is set (and every channel once at the start, as
     `listen` does). The outbox's own loops ring the rest.
 
-    It sleeps until a commit writes the WAL file, and looks at `stop` every
-    `check_every_s` meanwhile: an idle watcher costs a wake-up a second, where reading the
-    counter 20 times a second cost an idle server about half its CPU."""
+    It sleeps until a commit writes the WAL file, or `check_every_s`: an idle watcher costs a
+    wake-up a second, where reading the counter 20 times a second cost an idle server about
+    half its CPU."""
     if database is None:  # in memory: no other process can commit to it
         stop.wait()
         return
@@ -112,54 +111,73 @@ def watch_sqlite(
     # reading its snapshot's version and never see another commit.
     conn = engine.raw_connection()
     try:
-        cursor = conn.cursor()
-        seen = cursor.execute("PRAGMA data_version").fetchone()  # opens the WAL file too
-        with wal_writes(database) as written:
-            ring(engine, Channel)  # what came before the watch is not left to the idle poll
-            while not stop.is_set():
-                if not written(check_every_s):
-                    continue
-                version = cursor.execute("PRAGMA data_version").fetchone()
-                if version != seen:
-                    seen = version
-                    doorbell(engine, Channel.OUTBOX).ring()
-                stop.wait(SQLITE_WATCH_S)  # a stream of commits: one look per interval
+        watching = other_commits(
+            conn.cursor(),
+            database,
+            stop,
+            check_every_s=check_every_s,
+            at_most_every_s=SQLITE_WATCH_S,
+        )
+        next(watching, None)
+        ring(engine, Channel)  # watching now: what came before is not left to the idle poll
+        for _ in watching:
+            doorbell(engine, Channel.OUTBOX).ring()
     finally:
         conn.close()
 
 
-@contextmanager
-def wal_writes(database: Path | None) -> Iterator[Callable[[float], bool]]:
-    """A wait for a write to the SQLite `database`'s WAL file (every commit writes it): True
-    once one came, False after `timeout_s` without one. The caller keeps a connection open,
-    which keeps the WAL file in place. Where inotify is missing (not Linux, out of watches,
-    an in-memory database) every wait is a short sleep that says "look"."""
+def other_commits(
+    cursor: Any,
+    database: Path | None,
+    stop: threading.Event,
+    *,
+    check_every_s: float,
+    at_most_every_s: float,
+) -> Iterator[None]:
+    """Yield once watching, then each time another connection has committed to the SQLite
+    `database` since the last yield (its `PRAGMA data_version` moved), until `stop` is set.
+
+    `cursor` is the driver's, outside any transaction, and its connection stays open (which
+    keeps the WAL file in place). Between looks it sleeps until a commit writes the WAL file
+    (inotify) or `check_every_s` passes, whichever comes first: were the WAL file replaced
+    behind its back, it still looks every `check_every_s`. While commits keep coming it looks
+    at most every `at_most_every_s`. Where inotify is missing (not Linux) it looks that
+    often always."""
+    seen = cursor.execute("PRAGMA data_version").fetchone()  # opens the WAL file too
+    watcher = _wal_watcher(database)
+    try:
+        yield
+        while not stop.is_set():
+            if watcher is None:
+                written = not stop.wait(at_most_every_s)
+            else:
+                written = bool(watcher.read(timeout=int(check_every_s * 1000)))
+            version = cursor.execute("PRAGMA data_version").fetchone()
+            if version != seen:
+                seen = version
+                yield
+            if written and watcher is not None:
+                stop.wait(at_most_every_s)
+    finally:
+        if watcher is not None:
+            watcher.close()
+
+
+def _wal_watcher(database: Path | None) -> INotify | None:
+    """An inotify watch on writes to `database`'s WAL file; None where there can be none
+    (not Linux, out of watches, an in-memory database)."""
+    if database is None:
+        return None
     try:
         watcher = INotify()
     except (OSError, AttributeError):  # AttributeError: a C library without inotify
-        yield _look_soon
-        return
+        return None
     try:
-        if database is None:
-            raise FileNotFoundError("an in-memory database has no WAL file")
         watcher.add_watch(database.with_name(database.name + "-wal"), flags.MODIFY)
     except OSError:
         watcher.close()
-        yield _look_soon
-        return
-
-    def written(timeout_s: float) -> bool:
-        return bool(watcher.read(timeout=int(timeout_s * 1000)))
-
-    try:
-        yield written
-    finally:
-        watcher.close()
-
-
-def _look_soon(timeout_s: float) -> bool:
-    time.sleep(min(timeout_s, SQLITE_WATCH_S))
-    return True
+        return None
+    return watcher
 
 
 def listen(engine: Engine, stop: threading.Event, *, check_every_s: float = 1.0) -> None:
