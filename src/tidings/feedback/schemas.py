@@ -17,8 +17,7 @@ from pydantic import (
 )
 
 from tidings.feedback.types import Author, Category, Channel, Priority, QuestionKind, TicketStatus
-from tidings.kit.ids import ID_PATTERN
-from tidings.kit.schemas import RequestBody
+from tidings.kit.schemas import IdRef, RequestBody
 from tidings.kit.text import (
     MULTILINE_DISPLAY_PATTERN,
     LongText,
@@ -27,7 +26,7 @@ from tidings.kit.text import (
     unstorable_reason,
 )
 
-Ref = Annotated[str, StringConstraints(pattern=ID_PATTERN), Field(examples=["tkt_01JD..."])]
+Ref = Annotated[IdRef, Field(examples=["tkt_01JD..."])]
 EventTypeName = Annotated[
     str, StringConstraints(pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)+$", max_length=80)
 ]
