@@ -7,6 +7,7 @@ import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
 import structlog
 from pydantic import Field, SecretStr, field_validator
@@ -16,6 +17,13 @@ log = structlog.get_logger(__name__)
 
 MIN_ADMIN_KEY_CHARS = 32
 """An operator key anyone could guess in a day of tries is no key."""
+
+Days = Annotated[int, Field(ge=1, le=3650)]
+"""How long something lasts or is kept: a day to ten years."""
+WebhookUrl = Annotated[str, Field(pattern=r"^https?://")]
+"""Where a webhook is posted."""
+MailAddress = Annotated[str, Field(pattern=r"^[^@\s<>]+@[^@\s<>]+$")]
+"""An email address, as far as a setting needs checking."""
 
 
 class Settings(BaseSettings):
@@ -39,9 +47,8 @@ class Settings(BaseSettings):
         default=None,
         description="Shared secret providers put in their callback URLs (`?token=`).",
     )
-    status_webhook_url: str | None = Field(
+    status_webhook_url: WebhookUrl | None = Field(
         default=None,
-        pattern=r"^https?://",
         description="A system subscribed to delivery status changes (signed webhooks).",
     )
     webhook_allow_private: bool = Field(
@@ -54,9 +61,8 @@ class Settings(BaseSettings):
         description="Where users reach this service; links in messages are built from it "
         "(default `http://127.0.0.1:<port>`). Use https in production.",
     )
-    unsubscribe_mailto: str | None = Field(
+    unsubscribe_mailto: MailAddress | None = Field(
         default=None,
-        pattern=r"^[^@\s<>]+@[^@\s<>]+$",
         description="An address marketing emails also offer in List-Unsubscribe (mailto:); "
         "unset: the link only.",
     )
@@ -124,32 +130,26 @@ class Settings(BaseSettings):
     ticket_auto_close_days: int = Field(
         default=7, ge=1, le=365, description="A pending ticket untouched this long is closed."
     )
-    sla_alert_webhook_url: str | None = Field(
-        default=None, pattern=r"^https?://", description="Operators' webhook for SLA breaches."
+    sla_alert_webhook_url: WebhookUrl | None = Field(
+        default=None, description="Operators' webhook for SLA breaches."
     )
-    sla_alert_email: str | None = Field(
-        default=None,
-        pattern=r"^[^@\s<>]+@[^@\s<>]+$",
-        description="Operators' address for SLA breaches.",
+    sla_alert_email: MailAddress | None = Field(
+        default=None, description="Operators' address for SLA breaches."
     )
     default_currency: str = "CNY"
     default_locale: str = "zh-CN"
     default_timezone: str = "Asia/Shanghai"
     low_balance_threshold: int = Field(default=10_000, ge=0, description="Minor units.")
-    token_ttl_days: int = Field(default=30, ge=1, le=3650)
-    message_retention_days: int = Field(
+    token_ttl_days: Days = 30
+    message_retention_days: Days = Field(
         default=180,
-        ge=1,
-        le=3650,
         description="Sent message bodies and inbox items are deleted after (privacy.retention).",
     )
-    login_retention_days: int = Field(
-        default=365, ge=1, le=3650, description="Reported logins are deleted after."
+    login_retention_days: Days = Field(
+        default=365, description="Reported logins are deleted after."
     )
-    idempotency_retention_days: int = Field(
+    idempotency_retention_days: Days = Field(
         default=1,
-        ge=1,
-        le=3650,
         description="Stored idempotent answers (they may name a person) are deleted after; a "
         "key is remembered this long.",
     )

@@ -21,12 +21,12 @@ from pydantic import (
 from tidings.insights.categories import SpendingCategory
 from tidings.insights.figures import FIGURES, placeholders
 from tidings.kit.clock import UtcDateTime
-from tidings.kit.ids import ID_PATTERN
 from tidings.kit.money import NonNegativeMoney, PositiveMoney
+from tidings.kit.schemas import IdRef
 from tidings.kit.text import LongText, ShortText
 from tidings.wallets.schemas import Purpose
 
-UserRef = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+UserRef = IdRef
 VariantKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
 Locale = Literal["zh-CN", "en"]
 Channel = Literal["inbox", "push", "sms", "email"]

@@ -54,15 +54,19 @@ class LimitChanged(EventData):
     reason_code: LimitChangeReason = LimitChangeReason.ACCOUNT_REVIEW
 
 
-class LoanDisbursed(EventData):
+class DrawdownEvent(EventData):
+    """Something about one drawdown (a loan taken on a credit line)."""
+
     drawdown_id: str | None = None
+
+
+class LoanDisbursed(DrawdownEvent):
     amount: Money
     term_months: int
     first_due_date: date
 
 
-class RepaymentDue(EventData):
-    drawdown_id: str | None = None
+class RepaymentDue(DrawdownEvent):
     principal: Money | None = None
     """The installment's principal, shown beside what is due (借款2,000.00元 … 应还2,016.50元)."""
     amount_due: Money
@@ -71,14 +75,12 @@ class RepaymentDue(EventData):
     """3, 1 or 0 (the due day)."""
 
 
-class RepaymentReceived(EventData):
-    drawdown_id: str | None = None
+class RepaymentReceived(DrawdownEvent):
     amount: Money
     remaining: Money
 
 
-class Overdue(EventData):
-    drawdown_id: str | None = None
+class Overdue(DrawdownEvent):
     amount_due: Money
     due_date: date
     days_overdue: int

@@ -10,12 +10,11 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from tidings.credit.events import LimitChangeReason
 from tidings.credit.schedule import Method
-from tidings.kit.ids import ID_PATTERN
 from tidings.kit.money import CurrencyCode, Money, PositiveMoney
-from tidings.kit.schemas import RequestBody
+from tidings.kit.schemas import IdRef, RequestBody
 from tidings.kit.text import LongText, ShortText
 
-Ref = Annotated[str, StringConstraints(pattern=ID_PATTERN), Field(examples=["usr_01JD..."])]
+Ref = Annotated[IdRef, Field(examples=["usr_01JD..."])]
 ProductCode = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{1,32}$")]
 TermMonths = Annotated[int, Field(ge=1, le=360, examples=[3])]
 

@@ -17,7 +17,7 @@ from pydantic import (
 )
 
 from tidings.feedback.types import Author, Category, Channel, Priority, QuestionKind, TicketStatus
-from tidings.kit.ids import ID_PATTERN
+from tidings.kit.schemas import IdRef, RequestBody
 from tidings.kit.text import (
     MULTILINE_DISPLAY_PATTERN,
     LongText,
@@ -26,7 +26,7 @@ from tidings.kit.text import (
     unstorable_reason,
 )
 
-Ref = Annotated[str, StringConstraints(pattern=ID_PATTERN), Field(examples=["tkt_01JD..."])]
+Ref = Annotated[IdRef, Field(examples=["tkt_01JD..."])]
 EventTypeName = Annotated[
     str, StringConstraints(pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)+$", max_length=80)
 ]
@@ -52,10 +52,10 @@ MessageText = Annotated[
 """A question, a complaint, an answer: 1-5000 characters, line breaks allowed."""
 
 
-class Localized(BaseModel):
+class Localized(RequestBody):
     """Text in zh-CN (required) and en."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True)
 
     zh_cn: MessageText = Field(alias="zh-CN")
     en: MessageText | None = None
@@ -72,9 +72,8 @@ class ShortLocalized(Localized):
 # -- surveys -------------------------------------------------------------------------------
 
 
-class Question(BaseModel):
+class Question(RequestBody):
     model_config = ConfigDict(
-        extra="forbid",
         # What `_choices_for_choice` enforces, said in the schema for clients and fuzzers.
         json_schema_extra={
             "if": {"properties": {"kind": {"const": "choice"}}},
@@ -97,15 +96,11 @@ class Question(BaseModel):
         return self
 
 
-class Trigger(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class Trigger(RequestBody):
     event_type: EventTypeName
 
 
-class SurveyIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SurveyIn(RequestBody):
     name: ShortText
     trigger: Trigger
     sample_percent: float = Field(ge=0, le=100, description="Share of users asked, sticky.")
@@ -148,9 +143,7 @@ class InvitationList(BaseModel):
 AnswerValue = int | Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
 
 
-class ResponseIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ResponseIn(RequestBody):
     invitation_id: Ref
     answers: dict[QuestionId, AnswerValue] = Field(
         max_length=20, json_schema_extra={"additionalProperties": False}
@@ -195,9 +188,7 @@ class ResultsOut(BaseModel):
 # -- tickets -------------------------------------------------------------------------------
 
 
-class TicketIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class TicketIn(RequestBody):
     user_id: Ref
     channel: Channel
     subject: ShortText | None = None
@@ -234,16 +225,12 @@ class TicketOut(BaseModel):
     messages: list[MessageOut] | None = None
 
 
-class MessageIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class MessageIn(RequestBody):
     body: MessageText
     author: Author
 
 
-class StatusIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class StatusIn(RequestBody):
     status: TicketStatus = Field(
         description="pending, resolved or closed",
         json_schema_extra={"enum": [s.value for s in TicketStatus if s is not TicketStatus.OPEN]},
@@ -258,9 +245,7 @@ class StatusIn(BaseModel):
         return status
 
 
-class SlaPolicyIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SlaPolicyIn(RequestBody):
     first_response_minutes: int = Field(ge=1, le=525_600)
     resolution_minutes: int = Field(ge=1, le=5_256_000)
     around_the_clock: bool = False
@@ -293,9 +278,7 @@ class SuggestionList(BaseModel):
     items: list[SuggestionOut]
 
 
-class FaqIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class FaqIn(RequestBody):
     question: Localized
     answer: Localized
     tags: list[ShortText] = Field(default_factory=list, max_length=20)
@@ -327,9 +310,7 @@ class AnalysisOut(BaseModel):
     deflected: int
 
 
-class ChangeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ChangeIn(RequestBody):
     title: ShortLocalized
     body: Localized
     topics: list[ShortText] = Field(default_factory=list, max_length=20)

@@ -15,40 +15,40 @@ GOAL_PROGRESS = "wallet.goal.progress"
 GOAL_REACHED = "wallet.goal.reached"
 
 
-class BudgetThresholdReached(EventData):
+class SubWalletEvent(EventData):
+    """Something about one of the user's sub-wallets, named as the user named it."""
+
     wallet_id: str | None = None
     wallet_name: ShortText
+
+
+class BudgetEvent(SubWalletEvent):
+    """Spending against a sub-wallet's budget in one of its periods."""
+
     period: Literal["month", "week"] | None = None
     period_start: date | None = None
     """The first day of the budget period (user's calendar); without it, the period holding
     `occurred_at` (or the event's time) in the user's time zone."""
+
+
+class BudgetThresholdReached(BudgetEvent):
     used_percent: int
     spent: Money
     limit: Money
 
 
-class BudgetExceeded(EventData):
-    wallet_id: str | None = None
-    wallet_name: ShortText
-    period: Literal["month", "week"] | None = None
-    period_start: date | None = None
-    """The first day of the budget period (user's calendar); without it, the period holding
-    `occurred_at` (or the event's time) in the user's time zone."""
+class BudgetExceeded(BudgetEvent):
     spent: Money
     limit: Money
 
 
-class GoalProgress(EventData):
-    wallet_id: str | None = None
-    wallet_name: ShortText
+class GoalProgress(SubWalletEvent):
     progress_percent: int
     saved: Money
     target: Money
 
 
-class GoalReached(EventData):
-    wallet_id: str | None = None
-    wallet_name: ShortText
+class GoalReached(SubWalletEvent):
     target: Money
     reward: ShortText | None = None
     """What was given, in the reader's words (`8.88元现金`); None: no reward."""

@@ -1,8 +1,15 @@
-"""The base every request body's shape shares."""
+"""What every request body's shape shares: the base class, and how it names a stored row."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+from tidings.kit.ids import ID_PATTERN
+
+IdRef = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+"""One of our ids (`usr_01JD…`), as a body names a stored row."""
 
 
 class RequestBody(BaseModel):

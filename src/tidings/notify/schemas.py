@@ -8,6 +8,7 @@ from typing import Annotated, Any, Final, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from tidings.kit.clock import UtcDateTime
+from tidings.kit.pagination import Page
 from tidings.kit.schemas import RequestBody
 from tidings.kit.text import CONTROL_FREE_PATTERN, JsonObject, printable
 from tidings.notify.cloudevents_http import is_json_media_type, split_media_type
@@ -110,9 +111,7 @@ class InboxItemOut(BaseModel):
     created_at: datetime
 
 
-class InboxPage(BaseModel):
-    items: list[InboxItemOut]
-    next_cursor: str | None
+class InboxPage(Page[InboxItemOut]):
     unread_count: int
 
 

@@ -42,9 +42,14 @@ class CredentialChanged(EventData):
     """Password, phone or email changed, or a payee added; no field is required."""
 
 
-class TransactionSuspicious(EventData):
+class TransferEvent(EventData):
+    """Something about one outgoing transfer the risk rules looked at."""
+
     amount: Money
     transfer_id: str | None = None
+
+
+class TransactionSuspicious(TransferEvent):
     reason: ShortText | None = None
     blocked: bool = False
     """True when the risk rules refused the transfer (nothing left the wallet)."""
@@ -52,21 +57,24 @@ class TransactionSuspicious(EventData):
     """True when the transfer waits for the owner's one-time code (held, nothing sent yet)."""
 
 
-class VerificationCode(EventData):
+class OneTimeCode(EventData):
+    """A one-time code to send the user, in clear or sealed."""
+
     code: ShortText | None = None
     """The code in clear: only from an outside core; ours carry `sealed_code`."""
     sealed_code: str | None = None
     """The code under AES-GCM; read when the message is rendered, blanked once spent."""
+
+
+class VerificationCode(OneTimeCode):
     purpose: ShortText
     expires_in_minutes: int = 15
     amount: Money | None = None
 
 
-class ContactChangeCode(EventData):
+class ContactChangeCode(OneTimeCode):
     """A code, sent to the current phone or email, that confirms a change of contact."""
 
-    code: ShortText | None = None
-    sealed_code: str | None = None
     change: ShortText
     """What changes: `phone`, `email` or `phone_email`."""
     expires_in_minutes: int = 15
@@ -88,18 +96,12 @@ class LoginImpossibleTravel(EventData):
     platform: ShortText | None = None
 
 
-class VerificationFailed(EventData):
+class VerificationFailed(TransferEvent):
     """Too many wrong codes: the transfer was cancelled and its hold released."""
 
-    amount: Money
-    transfer_id: str | None = None
 
-
-class VerificationExpired(EventData):
+class VerificationExpired(TransferEvent):
     """Nobody entered the code in time: the transfer was cancelled and its hold released."""
-
-    amount: Money
-    transfer_id: str | None = None
 
 
 CATALOGUE = (

@@ -38,50 +38,46 @@ class WalletEvent(EventData):
     transfer_id: str | None = None
 
 
-class PaymentSucceeded(WalletEvent):
+class MoneyMoved(WalletEvent):
+    """A transfer's amount, told to the owner of one of its wallets."""
+
     amount: Money
+
+
+class AtMerchant(MoneyMoved):
+    """Money paid to, or refunded by, a merchant."""
+
     merchant: MerchantRef
+
+
+class PaymentSucceeded(AtMerchant):
     balance_after: Money
 
 
-class PaymentFailed(WalletEvent):
-    amount: Money
-    merchant: MerchantRef
+class PaymentFailed(AtMerchant):
     reason: ShortText
     """`insufficient_funds`, `wallet_frozen` or `risk_blocked` (each said in plain words by
     the templates), or the core's own text. Nothing was charged."""
 
 
-class TransferReceived(WalletEvent):
-    amount: Money
+class RefundSucceeded(AtMerchant):
+    balance_after: Money | None = None
+
+
+class PeerTransfer(MoneyMoved):
+    """Money between two people, told to either: the same data whether sent or received."""
+
     counterparty: ShortText
     balance_after: Money | None = None
 
 
-class TransferSent(WalletEvent):
-    amount: Money
-    counterparty: ShortText
+class BankTransfer(MoneyMoved):
+    """Money in from a bank card (a top-up) or out to the bank account (a withdrawal)."""
+
     balance_after: Money | None = None
 
 
-class TopUpSucceeded(WalletEvent):
-    amount: Money
-    balance_after: Money | None = None
-
-
-class RefundSucceeded(WalletEvent):
-    amount: Money
-    merchant: MerchantRef
-    balance_after: Money | None = None
-
-
-class WithdrawalSucceeded(WalletEvent):
-    amount: Money
-    balance_after: Money | None = None
-
-
-class AllocationSucceeded(WalletEvent):
-    amount: Money
+class AllocationSucceeded(MoneyMoved):
     source_wallet_id: str
     destination_wallet_id: str
 
@@ -112,11 +108,11 @@ class SubWalletClosed(WalletEvent):
 CATALOGUE = (
     EventType(PAYMENT_SUCCEEDED, PaymentSucceeded, "A payment at a merchant went through."),
     EventType(PAYMENT_FAILED, PaymentFailed, "A payment was refused (reason given)."),
-    EventType(TRANSFER_RECEIVED, TransferReceived, "Money arrived from another person."),
-    EventType(TRANSFER_SENT, TransferSent, "Money was sent to another person."),
-    EventType(TOP_UP_SUCCEEDED, TopUpSucceeded, "A top-up arrived in the wallet."),
+    EventType(TRANSFER_RECEIVED, PeerTransfer, "Money arrived from another person."),
+    EventType(TRANSFER_SENT, PeerTransfer, "Money was sent to another person."),
+    EventType(TOP_UP_SUCCEEDED, BankTransfer, "A top-up arrived in the wallet."),
     EventType(REFUND_SUCCEEDED, RefundSucceeded, "A merchant refunded (part of) a payment."),
-    EventType(WITHDRAWAL_SUCCEEDED, WithdrawalSucceeded, "Money left for the bank account."),
+    EventType(WITHDRAWAL_SUCCEEDED, BankTransfer, "Money left for the bank account."),
     EventType(ALLOCATION_SUCCEEDED, AllocationSucceeded, "Money moved main ↔ sub-wallet."),
     EventType(BALANCE_LOW, BalanceLow, "The main wallet fell below the user's threshold."),
     EventType(STATEMENT_READY, StatementReady, "A periodic statement is ready."),

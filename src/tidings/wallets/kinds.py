@@ -109,7 +109,7 @@ KINDS: Final[dict[TransferKind, KindRule]] = {
         scored=False,
         notices=(
             Notice(
-                events.TOP_UP_SUCCEEDED, events.TopUpSucceeded, Side.DESTINATION, (Detail.WALLET,)
+                events.TOP_UP_SUCCEEDED, events.BankTransfer, Side.DESTINATION, (Detail.WALLET,)
             ),
         ),
         goal_side=Side.DESTINATION,
@@ -142,7 +142,7 @@ KINDS: Final[dict[TransferKind, KindRule]] = {
         notices=(
             Notice(
                 events.WITHDRAWAL_SUCCEEDED,
-                events.WithdrawalSucceeded,
+                events.BankTransfer,
                 Side.SOURCE,
                 (Detail.WALLET,),
             ),
@@ -158,13 +158,13 @@ KINDS: Final[dict[TransferKind, KindRule]] = {
         notices=(
             Notice(
                 events.TRANSFER_SENT,
-                events.TransferSent,
+                events.PeerTransfer,
                 Side.SOURCE,
                 (Detail.WALLET, Detail.COUNTERPARTY),
             ),
             Notice(
                 events.TRANSFER_RECEIVED,
-                events.TransferReceived,
+                events.PeerTransfer,
                 Side.DESTINATION,
                 (Detail.WALLET, Detail.COUNTERPARTY),
             ),

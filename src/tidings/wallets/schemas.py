@@ -9,13 +9,12 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, StringConstraints
 
 from tidings.kit.clock import CalendarDate
-from tidings.kit.ids import ID_PATTERN
 from tidings.kit.money import Money, PositiveMoney
-from tidings.kit.schemas import RequestBody
+from tidings.kit.schemas import IdRef, RequestBody
 from tidings.kit.text import LongText, ShortText
 
-WalletId = Annotated[str, StringConstraints(pattern=ID_PATTERN), Field(examples=["wal_01JD..."])]
-TransferId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+WalletId = Annotated[IdRef, Field(examples=["wal_01JD..."])]
+TransferId = IdRef
 
 
 class TransferKind(StrEnum):
