@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import groupby
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import ValidationError
@@ -119,6 +119,31 @@ class Draft:
     body: str
     problems: dict[str, FieldProblem] = field(default_factory=dict)
 
+    def note_refusal(self, exc: AppError | ValidationError) -> None:
+        """What to say, next to the field the refusal is about (the title, or else the body)."""
+        if isinstance(exc, ValidationError):
+            where = str(exc.errors()[0]["loc"][0]) if exc.errors() else BODY_FIELD
+            field_name = TITLE_FIELD if where == TITLE_FIELD else BODY_FIELD
+            self.problems[field_name] = FieldProblem(_INVALID)
+            return
+        field_name = TITLE_FIELD if exc.field == TITLE_FIELD else BODY_FIELD
+        self.problems[field_name] = FieldProblem(_UNUSABLE, exc.detail)
+
+
+_Asked = TypeVar("_Asked", TemplatePreview, TemplateCreate)
+
+
+def _asked(schema: type[_Asked], group: TemplateGroup, draft: Draft) -> _Asked:
+    """The draft as the API takes it, so it is checked as the API checks it (to preview or to
+    store)."""
+    return schema(
+        kind=group.kind,
+        channel=group.channel,
+        locale=group.locale,
+        title=draft.title or None,
+        body=draft.body,
+    )
+
 
 @lru_cache(maxsize=4)
 def _renderer_for(brand: str, brand_en: str) -> TemplateRenderer:
@@ -205,32 +230,15 @@ def _in_force(conn: Connection, context: ApiContext, group: TemplateGroup) -> Te
     return source
 
 
-def _problem(exc: AppError | ValidationError) -> tuple[str, FieldProblem]:
-    """Which field a refusal is about (the title, or else the body) and what to say."""
-    if isinstance(exc, ValidationError):
-        where = str(exc.errors()[0]["loc"][0]) if exc.errors() else BODY_FIELD
-        return (TITLE_FIELD if where == TITLE_FIELD else BODY_FIELD), FieldProblem(_INVALID)
-    where = TITLE_FIELD if exc.field == TITLE_FIELD else BODY_FIELD
-    return where, FieldProblem(_UNUSABLE, exc.detail)
-
-
 def _preview(
     conn: Connection, context: ApiContext, group: TemplateGroup, draft: Draft
 ) -> PreviewOut | None:
     """What the draft sends with the kind's sample data; None (and a problem noted on the
     draft) when it cannot be rendered."""
     try:
-        asked = TemplatePreview(
-            kind=group.kind,
-            channel=group.channel,
-            locale=group.locale,
-            title=draft.title or None,
-            body=draft.body,
-        )
-        return service.preview(conn, renderer(context), asked)
+        return service.preview(conn, renderer(context), _asked(TemplatePreview, group, draft))
     except (AppError, ValidationError) as exc:
-        where, problem = _problem(exc)
-        draft.problems[where] = problem
+        draft.note_refusal(exc)
         return None
 
 
@@ -307,17 +315,10 @@ def save_draft(group: Group, console: Console, form: OperatorForm) -> Response:
     context = console.visit.context
     draft = _typed(form, group)
     try:
-        asked = TemplateCreate(
-            kind=group.kind,
-            channel=group.channel,
-            locale=group.locale,
-            title=draft.title or None,
-            body=draft.body,
-        )
+        asked = _asked(TemplateCreate, group, draft)
         source = service.checked_source(renderer(context), asked)
     except (AppError, ValidationError) as exc:
-        where, problem = _problem(exc)
-        draft.problems[where] = problem
+        draft.note_refusal(exc)
         return _group_page(console, group, draft=draft, status_code=422)
 
     def store(operator: str) -> None:
