@@ -5,6 +5,7 @@ files changing on SQLite."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -54,27 +55,13 @@ def test_another_engines_commit_wakes_a_listener_on_postgresql(
 ) -> None:
     """However seldom the listener looks at `stop`, a notice wakes it at once, each time."""
     if engine.dialect.name != "postgresql":
-        pytest.skip("SQLite's other processes are seen through data_version (the e2e tests)")
-    stop = threading.Event()
-    woken = doorbell(engine, Channel.OUTBOX).subscribe()
-    listener = threading.Thread(
-        target=listen, args=(engine, stop), kwargs={"check_every_s": check_every_s}
+        pytest.skip("SQLite's other processes are seen through its WAL file (below)")
+    _assert_another_engines_commits_ring(
+        engine,
+        database_url,
+        watch=lambda stop: listen(engine, stop, check_every_s=check_every_s),
+        seldom=check_every_s == SELDOM_S,
     )
-    listener.start()
-    try:
-        assert woken.wait(WAIT_S)  # listening: it rings every channel once at the start
-        other = make_engine(database_url)  # another process's engine: no in-process ring
-        try:
-            for _ in range(2):
-                woken.clear()
-                _record(other)
-                # the notice, not the listener's periodic look at `stop`, wakes it
-                assert woken.wait(SELDOM_S / 2 if check_every_s == SELDOM_S else WAIT_S)
-        finally:
-            other.dispose()
-    finally:
-        stop.set()
-        listener.join()
 
 
 @pytest.mark.parametrize("check_every_s", [0.1, SELDOM_S], ids=["often", "seldom"])
@@ -85,7 +72,12 @@ def test_another_engines_commit_wakes_a_watcher_on_sqlite(
     files wakes it at once, each time."""
     if engine.dialect.name != "sqlite":
         pytest.skip("PostgreSQL's other processes are heard through LISTEN/NOTIFY (above)")
-    _assert_another_engines_commits_ring(engine, database_url, check_every_s=check_every_s)
+    _assert_another_engines_commits_ring(
+        engine,
+        database_url,
+        watch=_watch_sqlite(engine, check_every_s=check_every_s),
+        seldom=check_every_s == SELDOM_S,
+    )
 
 
 def test_without_inotify_the_sqlite_watcher_still_sees_another_engines_commit(
@@ -99,7 +91,9 @@ def test_without_inotify_the_sqlite_watcher_still_sees_another_engines_commit(
         raise OSError("inotify is not available here")
 
     monkeypatch.setattr(wakeups, "INotify", no_inotify)
-    _assert_another_engines_commits_ring(engine, database_url, check_every_s=SELDOM_S)
+    _assert_another_engines_commits_ring(
+        engine, database_url, watch=_watch_sqlite(engine, check_every_s=SELDOM_S), seldom=True
+    )
 
 
 def test_a_watcher_whose_inotify_watch_went_deaf_still_looks_every_check(
@@ -116,24 +110,31 @@ def test_a_watcher_whose_inotify_watch_went_deaf_still_looks_every_check(
         return deaf[-1]
 
     monkeypatch.setattr(wakeups, "_wal_watcher", deaf_watcher)
-    _assert_another_engines_commits_ring(engine, database_url, check_every_s=0.1)
+    _assert_another_engines_commits_ring(
+        engine, database_url, watch=_watch_sqlite(engine, check_every_s=0.1), seldom=False
+    )
     assert deaf
     assert deaf[0].closed  # the watch is let go when the watcher stops
 
 
+def _watch_sqlite(engine: Engine, *, check_every_s: float) -> Callable[[threading.Event], None]:
+    database = sqlite_sibling_path(engine.url, "")
+    return lambda stop: watch_sqlite(engine, stop, database=database, check_every_s=check_every_s)
+
+
 def _assert_another_engines_commits_ring(
-    engine: Engine, database_url: str, *, check_every_s: float
+    engine: Engine,
+    database_url: str,
+    *,
+    watch: Callable[[threading.Event], None],
+    seldom: bool,
 ) -> None:
+    """`watch` (until its stop is set) rings once it starts, then at each commit another
+    engine makes; a `seldom` watcher looks at `stop` only every SELDOM_S, so its rings must
+    come from the commits."""
     stop = threading.Event()
     woken = doorbell(engine, Channel.OUTBOX).subscribe()
-    watcher = threading.Thread(
-        target=watch_sqlite,
-        args=(engine, stop),
-        kwargs={
-            "database": sqlite_sibling_path(engine.url, ""),
-            "check_every_s": check_every_s,
-        },
-    )
+    watcher = threading.Thread(target=watch, args=(stop,))
     watcher.start()
     try:
         assert woken.wait(WAIT_S)  # watching: it rings every channel once at the start
@@ -142,8 +143,8 @@ def _assert_another_engines_commits_ring(
             for _ in range(2):
                 woken.clear()
                 _record(other)
-                # the change, not the watcher's periodic look at `stop`, wakes it
-                assert woken.wait(SELDOM_S / 2 if check_every_s == SELDOM_S else WAIT_S)
+                # the commit, not the watcher's periodic look at `stop`, wakes it
+                assert woken.wait(SELDOM_S / 2 if seldom else WAIT_S)
         finally:
             other.dispose()
     finally:
