@@ -5,6 +5,7 @@ never when the error would only come back."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,17 +28,32 @@ def _committed(engine: Engine) -> list[str]:
         return list(conn.execute(text("SELECT what FROM written")).scalars())
 
 
-def test_a_write_refused_once_with_database_is_locked_is_run_again_and_committed_once(
-    ledger_of_writes: Engine,
-) -> None:
-    tries: list[int] = []
+Write = Callable[[Connection], str]
+
+
+def _paying(tries: list[int], refusal: Callable[[int], Exception | None]) -> Write:
+    """A write that counts its try, writes a payment, then raises what `refusal` gives for
+    that try (None: it is done)."""
 
     def write(conn: Connection) -> str:
         tries.append(len(tries) + 1)
         conn.execute(text("INSERT INTO written (what) VALUES (:what)"), {"what": "payment"})
-        if len(tries) == 1:  # another writer kept the database past the busy timeout
-            raise database_locked(Path("tidings.db.writer"), 30.0)
+        refused = refusal(len(tries))
+        if refused is not None:
+            raise refused
         return "done"
+
+    return write
+
+
+def test_a_write_refused_once_with_database_is_locked_is_run_again_and_committed_once(
+    ledger_of_writes: Engine,
+) -> None:
+    tries: list[int] = []
+    # the first try: another writer kept the database past the busy timeout
+    write = _paying(
+        tries, lambda n: database_locked(Path("tidings.db.writer"), 30.0) if n == 1 else None
+    )
 
     assert retried_write(ledger_of_writes, write) == "done"
 
@@ -49,11 +65,8 @@ def test_a_write_failing_for_good_is_not_run_again_and_nothing_of_it_is_committe
     ledger_of_writes: Engine,
 ) -> None:
     tries: list[int] = []
-
-    def write(conn: Connection) -> str:
-        tries.append(len(tries) + 1)
-        conn.execute(text("INSERT INTO written (what) VALUES (:what)"), {"what": "payment"})
-        raise OperationalError("INSERT", None, sqlite3.OperationalError("disk I/O error"))
+    disk_failed = OperationalError("INSERT", None, sqlite3.OperationalError("disk I/O error"))
+    write = _paying(tries, lambda n: disk_failed)
 
     with pytest.raises(OperationalError, match="disk I/O error"):
         retried_write(ledger_of_writes, write)
@@ -66,11 +79,7 @@ def test_a_refusal_of_the_work_itself_is_raised_at_once_and_nothing_is_committed
     ledger_of_writes: Engine,
 ) -> None:
     tries: list[int] = []
-
-    def write(conn: Connection) -> str:
-        tries.append(len(tries) + 1)
-        conn.execute(text("INSERT INTO written (what) VALUES (:what)"), {"what": "payment"})
-        raise ValueError("not enough money")
+    write = _paying(tries, lambda n: ValueError("not enough money"))
 
     with pytest.raises(ValueError, match="not enough money"):
         retried_write(ledger_of_writes, write)
