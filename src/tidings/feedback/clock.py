@@ -19,12 +19,15 @@ MAX_DAYS = 3660
 """A target longer than ten years of working days is refused rather than looped over."""
 
 
+CHINA_YEARS = range(min(chinese_calendar.holidays).year, max(chinese_calendar.holidays).year + 1)
+"""The years `chinese-calendar` has published holidays for (it refuses a day outside them)."""
+
+
 def _china_workday(day: date) -> bool | None:
     """China's answer for the day (holidays off, make-up days on); None outside its years."""
-    try:
-        return bool(chinese_calendar.is_workday(day))
-    except NotImplementedError:
+    if day.year not in CHINA_YEARS:
         return None
+    return bool(chinese_calendar.is_workday(day))
 
 
 @dataclass(frozen=True, slots=True)
