@@ -13,6 +13,7 @@ from tidings.app.context import AppContext
 from tidings.app.notify import relay_loop
 from tidings.events import outbox, record_event
 from tidings.kit.db import read_transaction, write_transaction
+from tidings.kit.wakeups import Channel, ring
 
 WAIT_S = 30.0
 """Generous: the test asserts that the events are relayed, never how fast."""
@@ -63,5 +64,6 @@ def test_events_committed_one_after_another_are_relayed_in_one_batch(
         batches = _wait_relayed(context, "test.linger", EVENTS)
     finally:
         stop.set()
+        ring(context.engine, Channel)  # as a worker's shutdown: the waiting relay sees `stop`
         relay.join()
     assert batches <= 2  # one, or two when the relay's first wake-up was still lingering
