@@ -82,9 +82,10 @@ class Settings(BaseSettings):
         default=2_000,
         ge=1,
         le=60_000,
-        description="How often an idle worker looks for work anyway; new work wakes it at once "
-        "(PostgreSQL LISTEN/NOTIFY, or in-process on SQLite), so this only bounds how late a "
-        "retry or a quiet-hours delivery that came due is picked up.",
+        description="How often an idle worker looks for work anyway. New work wakes it at once "
+        "(PostgreSQL LISTEN/NOTIFY, or in-process on SQLite) and an idle dispatcher wakes when "
+        "its next delivery comes due (a retry, a quiet-hours wait), so this only bounds how "
+        "late it sees a wait that another worker process scheduled while it slept.",
     )
     worker_linger_ms: int = Field(
         default=20,

@@ -47,11 +47,28 @@ def paced_batch(previous: int, took_s: float, *, most: int, budget_s: float) -> 
     return max(1, min(most, previous * 2, fitting))
 
 
-def wait_for_work(woken: threading.Event, stop: threading.Event, settings: Settings) -> None:
-    """Sleep until `woken` rings (or the idle poll is due); once rung, linger a moment so
-    what else arrives meanwhile is claimed in the same batch."""
-    if woken.wait(settings.worker_idle_ms / 1000) and settings.worker_linger_ms:
+def wait_for_work(
+    woken: threading.Event,
+    stop: threading.Event,
+    settings: Settings,
+    *,
+    at_most_s: float | None = None,
+) -> None:
+    """Sleep until `woken` rings (or the idle poll is due, or `at_most_s` has passed); once
+    rung, linger a moment so what else arrives meanwhile is claimed in the same batch."""
+    idle_s = settings.worker_idle_ms / 1000
+    rung = woken.wait(idle_s if at_most_s is None else min(idle_s, at_most_s))
+    if rung and settings.worker_linger_ms:
         stop.wait(settings.worker_linger_ms / 1000)
+
+
+def until_due_s(next_due: datetime | None, *, now: datetime) -> float | None:
+    """How long an idle dispatcher may sleep before a delivery comes due (a retry, a window
+    opening, a digest), or None to sleep until the idle poll: nothing is open, or what is
+    due already waits behind an earlier delivery of its user and channel."""
+    if next_due is None or next_due <= now:
+        return None
+    return (next_due - now).total_seconds()
 
 
 def relay_once(
@@ -214,7 +231,8 @@ def breaker_readers(senders: Mapping[ChannelName, Sender]) -> dict[tuple[str, st
 
 def dispatch_loop(context: AppContext, stop: threading.Event) -> None:
     """Dispatch while deliveries are due; then sleep until new deliveries ring (any
-    process's relay, through PostgreSQL), or the idle poll finds what came due by itself."""
+    process's relay, through PostgreSQL) or the next one comes due (a retry on time, not at
+    the next idle poll), or the idle poll finds what another process made due."""
     dispatcher = build_dispatcher(context)
     context.providers.publish(breaker_readers(dispatcher.senders))
     woken = doorbell(context.engine, Channel.DELIVERIES).subscribe()
@@ -224,7 +242,8 @@ def dispatch_loop(context: AppContext, stop: threading.Event) -> None:
             sent = dispatcher.run_once()
             sent += dispatcher.run_digests()
             if sent == 0:
-                wait_for_work(woken, stop, context.settings)
+                due_in_s = until_due_s(dispatcher.next_due(), now=context.clock.now())
+                wait_for_work(woken, stop, context.settings, at_most_s=due_in_s)
     finally:
         dispatcher.close()
 

@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    ScalarSelect,
     Select,
     Text,
     and_,
@@ -33,6 +34,7 @@ from sqlalchemy.sql.dml import Update
 
 from tidings.campaigns import events as marketing_events
 from tidings.events import outbox
+from tidings.kit.clock import as_utc
 from tidings.kit.pagination import newest_first
 from tidings.kit.prepared import Prepared, PreparedRead, PreparedRows, among
 from tidings.kit.tables import AnyRow, one_of, rows_where
@@ -606,6 +608,27 @@ def claim_due_digests(
     """Digest rows whose time has come, for one summary message per user and channel."""
     params = {"now": now, "limit": limit, "owner": owner, "lease_until": lease_until}
     return _lease(conn, _CLAIM_DIGESTS, params)
+
+
+def _earliest(column: ColumnElement[datetime], *statuses: DeliveryStatus) -> ScalarSelect[Any]:
+    """The least `column` of the deliveries in `statuses` (for one status, the first entry
+    of the (status, due_at) index)."""
+    in_statuses = one_of(deliveries.c.status, [status.value for status in statuses])
+    return select(func.min(column)).where(in_statuses).scalar_subquery()
+
+
+_NEXT_DUE = select(
+    _earliest(deliveries.c.due_at, PENDING),
+    _earliest(deliveries.c.due_at, DIGEST),
+    _earliest(deliveries.c.lease_expires_at, SENDING, DIGESTING),
+)
+
+
+def next_due_at(conn: Connection) -> datetime | None:
+    """The earliest moment a delivery may be claimed (a retry's or a window's due time, a
+    digest's, a lease running out); None when no delivery is open."""
+    moments = [as_utc(moment) for moment in conn.execute(_NEXT_DUE).one() if moment is not None]
+    return min(moments, default=None)
 
 
 def finish_digest(

@@ -87,6 +87,12 @@ def claim_digests(
     return _claim(engine, query, now=now, limit=limit, owner=owner, lease=lease)
 
 
+def next_due(engine: Engine) -> datetime | None:
+    """When the next delivery may be claimed, so an idle dispatcher sleeps until then."""
+    with read_transaction(engine) as conn:
+        return repository.next_due_at(conn)
+
+
 @dataclass(frozen=True, slots=True)
 class Addressed:
     """What a claimed batch needs read before it is sent."""

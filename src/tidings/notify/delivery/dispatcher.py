@@ -176,6 +176,10 @@ class Dispatcher:
         )
         return len(claimed)
 
+    def next_due(self) -> datetime | None:
+        """When a delivery next comes due here or anywhere (None: none is open)."""
+        return claim.next_due(self.engine)
+
     def run_digests(self, now: datetime | None = None) -> int:
         """Send each user one summary per channel of the notices held for the digest."""
         now = now or self.clock.now()
