@@ -53,6 +53,33 @@ def request_fingerprint(request: Request, body: BaseModel | None) -> str:
     return hashlib.sha256(f"{request.method} {request.url.path}\n{canonical}".encode()).hexdigest()
 
 
+@dataclass(frozen=True, slots=True)
+class KeyedRequest:
+    """A request under an `Idempotency-Key`: the key, in its caller's scope, and what was asked."""
+
+    principal: Principal
+    key: str
+    fingerprint: str
+
+    def claim(self, conn: Connection, *, at: datetime) -> idempotency.StoredResponse | None:
+        """None when this request owns the key now; the first answer when it was used before."""
+        return idempotency.claim(
+            conn, principal=self.principal.key, key=self.key, request_hash=self.fingerprint, at=at
+        )
+
+    def answered(self, conn: Connection) -> idempotency.StoredResponse | None:
+        """The first answer under the key, without claiming it (None: no answer yet)."""
+        return idempotency.answered(
+            conn, principal=self.principal.key, key=self.key, request_hash=self.fingerprint
+        )
+
+    def complete(self, conn: Connection, *, status: int, body: dict[str, Any]) -> None:
+        """Store the answer, for the same request again."""
+        idempotency.complete(
+            conn, principal=self.principal.key, key=self.key, status=status, body=body
+        )
+
+
 def replayed(stored: idempotency.StoredResponse, shown: Presenter = _as_stored) -> Response:
     """The first answer given under an `Idempotency-Key`, again."""
     return FastJSONResponse(
@@ -84,17 +111,15 @@ def run_write(
     `status_for` picks a success's status from its answer, stored with it for replays.
     """
     shown = present or _as_stored
-    fingerprint = request_fingerprint(request, body) if idempotency_key is not None else ""
+    keyed = (
+        KeyedRequest(principal, idempotency_key, request_fingerprint(request, body))
+        if idempotency_key is not None
+        else None
+    )
 
     def respond(conn: Connection) -> Response | AppError:
-        if idempotency_key is not None:
-            stored = idempotency.claim(
-                conn,
-                principal=principal.key,
-                key=idempotency_key,
-                request_hash=fingerprint,
-                at=context.clock.now(),
-            )
+        if keyed is not None:
+            stored = keyed.claim(conn, at=context.clock.now())
             if stored is not None:
                 return replayed(stored, shown)
         result = operation(conn)
@@ -103,14 +128,8 @@ def run_write(
         else:
             answer = result.model_dump(mode="json") if isinstance(result, BaseModel) else result
             status = status_for(answer) if status_for is not None else status_code
-        if idempotency_key is not None:
-            idempotency.complete(
-                conn,
-                principal=principal.key,
-                key=idempotency_key,
-                status=status,
-                body=answer,
-            )
+        if keyed is not None:
+            keyed.complete(conn, status=status, body=answer)
         if isinstance(result, AppError):
             return result
         return FastJSONResponse(shown(answer), status)
