@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict
 
-from tidings.api.auth import Context, check_callback_token
+from tidings.api.auth import CALLBACK_REFUSED, CallbackToken, Context, check_callback_token
 from tidings.api.reads import Read
 from tidings.api.writes import PlainWrite, Write
 from tidings.feedback.schemas import (
@@ -219,15 +219,9 @@ def save_sla_policy(priority: Priority, body: SlaPolicyIn, write: PlainWrite) ->
     return write.run(lambda conn: tickets.save_policy(conn, priority, body), body=body)
 
 
-@router.post(
-    "/providers/inbound-email",
-    tags=["providers"],
-    responses={401: {"description": "`?token=` is missing or not `TIDINGS_CALLBACK_TOKEN`."}},
-)
+@router.post("/providers/inbound-email", tags=["providers"], responses=CALLBACK_REFUSED)
 def inbound_email(
-    body: InboundEmailIn,
-    context: Context,
-    token: Annotated[str | None, Query(max_length=200)] = None,
+    body: InboundEmailIn, context: Context, token: CallbackToken = None
 ) -> dict[str, Any]:
     """An email provider's inbound-parse webhook: a ticket for the sender's user."""
     check_callback_token(context, token)
