@@ -4,6 +4,7 @@ process shares one limit, and committed before a refusal so the count sticks."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import structlog
 
@@ -13,6 +14,11 @@ from tidings.kit.db import with_retry, write_transaction
 from tidings.kit.errors import RateLimited
 
 log = structlog.get_logger(__name__)
+
+TOO_MANY_ATTEMPTS: dict[int | str, dict[str, Any]] = {
+    429: {"description": "Too many attempts; see Retry-After"}
+}
+"""The `responses=` entry of a route whose attempts are counted (a one-time code's, say)."""
 
 
 def enforce_rate_limit(

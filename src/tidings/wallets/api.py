@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Response
 from sqlalchemy import Connection
 
+from tidings.api.ratelimit import TOO_MANY_ATTEMPTS
 from tidings.api.reads import Read
 from tidings.api.writes import Write, WriteRequest
 from tidings.insights.budgets import RewardPolicy
@@ -236,7 +237,7 @@ def get_transfer(transfer_id: str, read: Read) -> TransferOut:
         409: {"description": "Already verified, cancelled or expired"},
         410: {"description": "The code expired; the transfer was cancelled"},
         422: {"description": "Wrong code (`attempts_left`); the last wrong one cancels"},
-        429: {"description": "Too many attempts; see Retry-After"},
+        **TOO_MANY_ATTEMPTS,
     },
 )
 def verify_transfer(transfer_id: str, body: VerificationCreate, write: Write) -> Response:
