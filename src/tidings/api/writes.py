@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tidings.api.auth import CurrentPrincipal, Principal
+from tidings.api.caller import CallerRequest
 from tidings.api.context import ApiContext, get_context
 from tidings.api.errors import PROBLEM_JSON
 from tidings.api.responses import FastJSONResponse
@@ -144,23 +145,15 @@ Operation = Callable[[Connection], BaseModel | dict[str, Any] | AppError]
 
 
 @dataclass(frozen=True, slots=True)
-class WriteRequest:
+class WriteRequest(CallerRequest):
     """Everything an idempotent write needs, gathered once per request by FastAPI.
 
     A route then reads as: parse, call the service inside `run`, answer —
-    `return write.run(lambda conn: service.op(conn, ..., at=write.now), body=body)`.
+    `return write.run(lambda conn: service.op(conn, ..., **write.acting), body=body)`.
     """
 
-    context: ApiContext
-    principal: Principal
     request: Request
     idempotency_key: str | None
-    now: datetime
-
-    @property
-    def acting_user_id(self) -> str | None:
-        """The user the caller acts as (None for an operator, who sees every user's rows)."""
-        return self.principal.user_id
 
     def run(
         self,
