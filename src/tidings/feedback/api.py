@@ -86,9 +86,7 @@ def open_invitations(user_id: str, read: Read) -> InvitationList:
 def answer_survey(survey_id: str, body: ResponseIn, write: Write) -> Response:
     """The invited user (or an operator): one answer per invitation (again: 409)."""
     return write.run(
-        lambda conn: surveys.answer(
-            conn, survey_id, body, acting_user_id=write.acting_user_id, at=write.now
-        ),
+        lambda conn: surveys.answer(conn, survey_id, body, **write.acting),
         body=body,
         status_code=201,
     )
@@ -109,9 +107,7 @@ def open_ticket(body: TicketIn, write: Write) -> Response:
     """The user (own `user_id`) or an operator (a phone call, say): a ticket with its SLA."""
     calendar = tickets.business_calendar(write.context.settings)
     return write.run(
-        lambda conn: tickets.open_ticket(
-            conn, body, acting_user_id=write.acting_user_id, calendar=calendar, at=write.now
-        ),
+        lambda conn: tickets.open_ticket(conn, body, calendar=calendar, **write.acting),
         body=body,
         status_code=201,
     )
@@ -180,9 +176,7 @@ def get_ticket(ticket_id: str, read: Read) -> TicketOut:
 def add_message(ticket_id: str, body: MessageIn, write: Write) -> Response:
     """A message; the first agent message is the first response and tells the user."""
     return write.run(
-        lambda conn: tickets.add_message(
-            conn, ticket_id, body, acting_user_id=write.acting_user_id, at=write.now
-        ),
+        lambda conn: tickets.add_message(conn, ticket_id, body, **write.acting),
         body=body,
         status_code=201,
     )

@@ -159,11 +159,7 @@ def mark_all_read(user_id: str, write: PlainWrite) -> Response:
 
 @router.post("/notifications/{notification_id}/read", response_model=MarkedRead)
 def mark_read(notification_id: str, write: PlainWrite) -> Response:
-    return write.run(
-        lambda conn: inbox.mark_read(
-            conn, notification_id, acting_user_id=write.acting_user_id, at=write.now
-        )
-    )
+    return write.run(lambda conn: inbox.mark_read(conn, notification_id, **write.acting))
 
 
 @router.get("/notifications/{notification_id}", response_model=NotificationOut)
