@@ -46,3 +46,16 @@ def enforce_rate_limit(
         raise RateLimited(
             f"too many requests; try again in {retry_after} s", retry_after_seconds=retry_after
         )
+
+
+def limit_issuance(context: ApiContext, *, scope: str, user_id: str) -> None:
+    """Count one more credential issued for `user_id` (a token, a sign-in link): at most
+    `TIDINGS_TOKEN_RATE_LIMIT` a window per user, whoever asks (the operator's backend is one
+    address for everyone, so not per client); 429 past it."""
+    settings = context.settings
+    enforce_rate_limit(
+        context,
+        scope=scope,
+        limits={f"user:{user_id[:40]}": settings.token_rate_limit},
+        window_seconds=settings.token_rate_window_seconds,
+    )
