@@ -91,56 +91,6 @@ def replayed(stored: idempotency.StoredResponse, shown: Presenter = _as_stored) 
     )
 
 
-def run_write(
-    context: ApiContext,
-    principal: Principal,
-    request: Request,
-    *,
-    body: BaseModel | None,
-    idempotency_key: str | None,
-    operation: Callable[[Connection], BaseModel | dict[str, Any] | AppError],
-    status_code: int,
-    present: Presenter | None = None,
-    status_for: StatusFor | None = None,
-) -> Response:
-    """Run `operation` in one write transaction and answer with its JSON.
-
-    An operation may return (not raise) an `AppError`: a refusal whose side effects must be
-    committed (a wrong one-time code spends an attempt). It is answered as the problem.
-    `present` turns a success as stored into the answer sent, first time and on replays, so
-    an answer that carries a secret is stored without it (the secret re-derived each time).
-    `status_for` picks a success's status from its answer, stored with it for replays.
-    """
-    shown = present or _as_stored
-    keyed = (
-        KeyedRequest(principal, idempotency_key, request_fingerprint(request, body))
-        if idempotency_key is not None
-        else None
-    )
-
-    def respond(conn: Connection) -> Response | AppError:
-        if keyed is not None:
-            stored = keyed.claim(conn, at=context.clock.now())
-            if stored is not None:
-                return replayed(stored, shown)
-        result = operation(conn)
-        if isinstance(result, AppError):
-            status, answer = result.status, result.problem()
-        else:
-            answer = result.model_dump(mode="json") if isinstance(result, BaseModel) else result
-            status = status_for(answer) if status_for is not None else status_code
-        if keyed is not None:
-            keyed.complete(conn, status=status, body=answer)
-        if isinstance(result, AppError):
-            return result
-        return FastJSONResponse(shown(answer), status)
-
-    outcome = retried_write(context.engine, respond)
-    if isinstance(outcome, AppError):
-        raise outcome
-    return outcome
-
-
 Operation = Callable[[Connection], BaseModel | dict[str, Any] | AppError]
 
 
@@ -164,18 +114,44 @@ class WriteRequest(CallerRequest):
         present: Presenter | None = None,
         status_for: StatusFor | None = None,
     ) -> Response:
-        """Run `operation` in one write transaction, honouring `Idempotency-Key`."""
-        return run_write(
-            self.context,
-            self.principal,
-            self.request,
-            body=body,
-            idempotency_key=self.idempotency_key,
-            operation=operation,
-            status_code=status_code,
-            present=present,
-            status_for=status_for,
+        """Run `operation` in one write transaction, honouring `Idempotency-Key`, and answer
+        with its JSON.
+
+        An operation may return (not raise) an `AppError`: a refusal whose side effects must be
+        committed (a wrong one-time code spends an attempt). It is answered as the problem.
+        `present` turns a success as stored into the answer sent, first time and on replays, so
+        an answer that carries a secret is stored without it (the secret re-derived each time).
+        `status_for` picks a success's status from its answer, stored with it for replays.
+        """
+        shown = present or _as_stored
+        key = self.idempotency_key
+        keyed = (
+            KeyedRequest(self.principal, key, request_fingerprint(self.request, body))
+            if key is not None
+            else None
         )
+
+        def respond(conn: Connection) -> Response | AppError:
+            if keyed is not None:
+                stored = keyed.claim(conn, at=self.context.clock.now())
+                if stored is not None:
+                    return replayed(stored, shown)
+            result = operation(conn)
+            if isinstance(result, AppError):
+                status, answer = result.status, result.problem()
+            else:
+                answer = result.model_dump(mode="json") if isinstance(result, BaseModel) else result
+                status = status_for(answer) if status_for is not None else status_code
+            if keyed is not None:
+                keyed.complete(conn, status=status, body=answer)
+            if isinstance(result, AppError):
+                return result
+            return FastJSONResponse(shown(answer), status)
+
+        outcome = retried_write(self.context.engine, respond)
+        if isinstance(outcome, AppError):
+            raise outcome
+        return outcome
 
     async def run_hot(self, handle: Callable[[], Response]) -> Response:
         """Run a hot route's whole `handle` (which calls `run`) from an `async def` route.
