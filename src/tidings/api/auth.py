@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends
+from fastapi import Depends, Query
 from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
 from fastapi.security.base import SecurityBase
 from starlette.concurrency import run_in_threadpool
@@ -119,6 +119,15 @@ def _check(
         if wait is not None or token is None:
             return wait, None
         return None, context.user_for_token(conn, token, at=at)
+
+
+CallbackToken = Annotated[str | None, Query(max_length=200)]
+"""`?token=`: the shared secret a provider's callback URL carries (`TIDINGS_CALLBACK_TOKEN`)."""
+
+CALLBACK_REFUSED: dict[int | str, dict[str, Any]] = {
+    401: {"description": "`?token=` is missing or not `TIDINGS_CALLBACK_TOKEN`."}
+}
+"""The `responses=` of a provider callback route: the 401 only a wrong `?token=` gets."""
 
 
 def check_callback_token(context: ApiContext, token: str | None) -> None:

@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse
 
 from tidings.api.strict import UNSUPPORTED_MEDIA_TYPE
 from tidings.kit.db import is_database_locked
-from tidings.kit.errors import PROBLEM_BASE, AppError
+from tidings.kit.errors import PROBLEM_BASE, AppError, Conflict
 
 log = structlog.get_logger(__name__)
 
@@ -52,33 +52,51 @@ def validation_problem(errors: list[Any]) -> dict[str, Any]:
     }
 
 
+class UnsupportedMediaType(
+    AppError, status=415, code="unsupported-media-type", title="Unsupported media type"
+):
+    """A body in a media type that is not JSON (`strict.py` marks it)."""
+
+
+class MalformedJson(AppError, code="malformed-json", title="Malformed JSON"):
+    """A body that does not parse as JSON."""
+
+
+DATABASE_BUSY_RETRY_AFTER_S = 1
+
+
+class DatabaseBusy(AppError, status=503, code="database-busy", title="Database busy"):
+    """Another writer kept the database past the busy timeout; retrying soon may succeed."""
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(DATABASE_BUSY_RETRY_AFTER_S)}
+
+
+def _problem_of(error: AppError) -> JSONResponse:
+    return problem_response(error.problem(), headers=error.headers())
+
+
 async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
     errors = list(exc.errors())
     if any(e.get("type") == UNSUPPORTED_MEDIA_TYPE for e in errors):
-        return problem_response(
-            {
-                "type": PROBLEM_BASE + "unsupported-media-type",
-                "title": "Unsupported media type",
-                "status": 415,
-                "detail": "the body must be JSON (Content-Type: application/json)",
-                "errors": [{"field": "content-type", "message": "must be application/json"}],
-            }
+        return _problem_of(
+            UnsupportedMediaType(
+                "the body must be JSON (Content-Type: application/json)",
+                errors=[{"field": "content-type", "message": "must be application/json"}],
+            )
         )
     if any(e.get("type") == "json_invalid" for e in errors):
-        return problem_response(
-            {
-                "type": PROBLEM_BASE + "malformed-json",
-                "title": "Malformed JSON",
-                "status": 400,
-                "detail": "the request body is not valid JSON",
-                "errors": [{"field": "body", "message": "not valid JSON"}],
-            }
+        return _problem_of(
+            MalformedJson(
+                "the request body is not valid JSON",
+                errors=[{"field": "body", "message": "not valid JSON"}],
+            )
         )
     return problem_response(validation_problem(errors))
 
 
 async def _app_error(_: Request, exc: AppError) -> JSONResponse:
-    return problem_response(exc.problem(), headers=exc.headers())
+    return _problem_of(exc)
 
 
 _HTTP_METHODS = frozenset({"get", "put", "post", "delete", "patch", "head", "options"})
@@ -133,17 +151,7 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
 async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
     # The database refused a write the services should have refused first: a race or a bug.
     log.error("api.integrity_error", error=str(exc.orig)[:300])
-    return problem_response(
-        {
-            "type": PROBLEM_BASE + "conflict",
-            "title": "Conflict",
-            "status": 409,
-            "detail": "the change conflicts with the current state; nothing was written",
-        }
-    )
-
-
-DATABASE_BUSY_RETRY_AFTER_S = 1
+    return _problem_of(Conflict("the change conflicts with the current state; nothing was written"))
 
 
 async def _operational(request: Request, exc: OperationalError) -> JSONResponse:
@@ -152,15 +160,10 @@ async def _operational(request: Request, exc: OperationalError) -> JSONResponse:
     # Another writer (a hung process, a long migration) kept SQLite's writer past the busy
     # timeout: an operational condition to report, not a bug with a traceback.
     log.warning("api.database_busy", error=str(exc.orig)[:300])
-    return problem_response(
-        {
-            "type": PROBLEM_BASE + "database-busy",
-            "title": "Database busy",
-            "status": 503,
-            "detail": "another write kept the database busy for too long; nothing was "
-            "written, try again",
-        },
-        headers={"Retry-After": str(DATABASE_BUSY_RETRY_AFTER_S)},
+    return _problem_of(
+        DatabaseBusy(
+            "another write kept the database busy for too long; nothing was written, try again"
+        )
     )
 
 

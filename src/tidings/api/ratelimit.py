@@ -4,6 +4,7 @@ process shares one limit, and committed before a refusal so the count sticks."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import structlog
 
@@ -13,6 +14,11 @@ from tidings.kit.db import with_retry, write_transaction
 from tidings.kit.errors import RateLimited
 
 log = structlog.get_logger(__name__)
+
+TOO_MANY_ATTEMPTS: dict[int | str, dict[str, Any]] = {
+    429: {"description": "Too many attempts; see Retry-After"}
+}
+"""The `responses=` entry of a route whose attempts are counted (a one-time code's, say)."""
 
 
 def enforce_rate_limit(
@@ -40,3 +46,16 @@ def enforce_rate_limit(
         raise RateLimited(
             f"too many requests; try again in {retry_after} s", retry_after_seconds=retry_after
         )
+
+
+def limit_issuance(context: ApiContext, *, scope: str, user_id: str) -> None:
+    """Count one more credential issued for `user_id` (a token, a sign-in link): at most
+    `TIDINGS_TOKEN_RATE_LIMIT` a window per user, whoever asks (the operator's backend is one
+    address for everyone, so not per client); 429 past it."""
+    settings = context.settings
+    enforce_rate_limit(
+        context,
+        scope=scope,
+        limits={f"user:{user_id[:40]}": settings.token_rate_limit},
+        window_seconds=settings.token_rate_window_seconds,
+    )

@@ -4,37 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated, TypeVar
 
 from fastapi import Depends
 from sqlalchemy import Connection
 from starlette.requests import Request
 
-from tidings.api.auth import CurrentPrincipal, Principal
-from tidings.api.context import ApiContext, get_context
+from tidings.api.auth import CurrentPrincipal
+from tidings.api.caller import CallerRequest
+from tidings.api.context import get_context
 from tidings.kit.db import read_transaction
 
 T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
-class ReadRequest:
+class ReadRequest(CallerRequest):
     """What a reading route needs, gathered once per request by FastAPI.
 
     A route then reads as: check who may ask, call the service inside `run`, answer —
     `return read.run(lambda conn: service.get(conn, ..., acting_user_id=read.acting_user_id))`.
     """
-
-    context: ApiContext
-    principal: Principal
-    now: datetime
-    """The request's moment, read once (as `Write`'s)."""
-
-    @property
-    def acting_user_id(self) -> str | None:
-        """The user the caller acts as (None for an operator, who sees every user's rows)."""
-        return self.principal.user_id
 
     def run(self, query: Callable[[Connection], T]) -> T:
         """`query`'s answer, read in one read transaction."""

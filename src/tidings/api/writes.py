@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tidings.api.auth import CurrentPrincipal, Principal
+from tidings.api.caller import CallerRequest
 from tidings.api.context import ApiContext, get_context
 from tidings.api.errors import PROBLEM_JSON
 from tidings.api.responses import FastJSONResponse
@@ -53,6 +54,33 @@ def request_fingerprint(request: Request, body: BaseModel | None) -> str:
     return hashlib.sha256(f"{request.method} {request.url.path}\n{canonical}".encode()).hexdigest()
 
 
+@dataclass(frozen=True, slots=True)
+class KeyedRequest:
+    """A request under an `Idempotency-Key`: the key, in its caller's scope, and what was asked."""
+
+    principal: Principal
+    key: str
+    fingerprint: str
+
+    def claim(self, conn: Connection, *, at: datetime) -> idempotency.StoredResponse | None:
+        """None when this request owns the key now; the first answer when it was used before."""
+        return idempotency.claim(
+            conn, principal=self.principal.key, key=self.key, request_hash=self.fingerprint, at=at
+        )
+
+    def answered(self, conn: Connection) -> idempotency.StoredResponse | None:
+        """The first answer under the key, without claiming it (None: no answer yet)."""
+        return idempotency.answered(
+            conn, principal=self.principal.key, key=self.key, request_hash=self.fingerprint
+        )
+
+    def complete(self, conn: Connection, *, status: int, body: dict[str, Any]) -> None:
+        """Store the answer, for the same request again."""
+        idempotency.complete(
+            conn, principal=self.principal.key, key=self.key, status=status, body=body
+        )
+
+
 def replayed(stored: idempotency.StoredResponse, shown: Presenter = _as_stored) -> Response:
     """The first answer given under an `Idempotency-Key`, again."""
     return FastJSONResponse(
@@ -63,85 +91,19 @@ def replayed(stored: idempotency.StoredResponse, shown: Presenter = _as_stored) 
     )
 
 
-def run_write(
-    context: ApiContext,
-    principal: Principal,
-    request: Request,
-    *,
-    body: BaseModel | None,
-    idempotency_key: str | None,
-    operation: Callable[[Connection], BaseModel | dict[str, Any] | AppError],
-    status_code: int,
-    present: Presenter | None = None,
-    status_for: StatusFor | None = None,
-) -> Response:
-    """Run `operation` in one write transaction and answer with its JSON.
-
-    An operation may return (not raise) an `AppError`: a refusal whose side effects must be
-    committed (a wrong one-time code spends an attempt). It is answered as the problem.
-    `present` turns a success as stored into the answer sent, first time and on replays, so
-    an answer that carries a secret is stored without it (the secret re-derived each time).
-    `status_for` picks a success's status from its answer, stored with it for replays.
-    """
-    shown = present or _as_stored
-    fingerprint = request_fingerprint(request, body) if idempotency_key is not None else ""
-
-    def respond(conn: Connection) -> Response | AppError:
-        if idempotency_key is not None:
-            stored = idempotency.claim(
-                conn,
-                principal=principal.key,
-                key=idempotency_key,
-                request_hash=fingerprint,
-                at=context.clock.now(),
-            )
-            if stored is not None:
-                return replayed(stored, shown)
-        result = operation(conn)
-        if isinstance(result, AppError):
-            status, answer = result.status, result.problem()
-        else:
-            answer = result.model_dump(mode="json") if isinstance(result, BaseModel) else result
-            status = status_for(answer) if status_for is not None else status_code
-        if idempotency_key is not None:
-            idempotency.complete(
-                conn,
-                principal=principal.key,
-                key=idempotency_key,
-                status=status,
-                body=answer,
-            )
-        if isinstance(result, AppError):
-            return result
-        return FastJSONResponse(shown(answer), status)
-
-    outcome = retried_write(context.engine, respond)
-    if isinstance(outcome, AppError):
-        raise outcome
-    return outcome
-
-
 Operation = Callable[[Connection], BaseModel | dict[str, Any] | AppError]
 
 
 @dataclass(frozen=True, slots=True)
-class WriteRequest:
+class WriteRequest(CallerRequest):
     """Everything an idempotent write needs, gathered once per request by FastAPI.
 
     A route then reads as: parse, call the service inside `run`, answer —
-    `return write.run(lambda conn: service.op(conn, ..., at=write.now), body=body)`.
+    `return write.run(lambda conn: service.op(conn, ..., **write.acting), body=body)`.
     """
 
-    context: ApiContext
-    principal: Principal
     request: Request
     idempotency_key: str | None
-    now: datetime
-
-    @property
-    def acting_user_id(self) -> str | None:
-        """The user the caller acts as (None for an operator, who sees every user's rows)."""
-        return self.principal.user_id
 
     def run(
         self,
@@ -152,18 +114,44 @@ class WriteRequest:
         present: Presenter | None = None,
         status_for: StatusFor | None = None,
     ) -> Response:
-        """Run `operation` in one write transaction, honouring `Idempotency-Key`."""
-        return run_write(
-            self.context,
-            self.principal,
-            self.request,
-            body=body,
-            idempotency_key=self.idempotency_key,
-            operation=operation,
-            status_code=status_code,
-            present=present,
-            status_for=status_for,
+        """Run `operation` in one write transaction, honouring `Idempotency-Key`, and answer
+        with its JSON.
+
+        An operation may return (not raise) an `AppError`: a refusal whose side effects must be
+        committed (a wrong one-time code spends an attempt). It is answered as the problem.
+        `present` turns a success as stored into the answer sent, first time and on replays, so
+        an answer that carries a secret is stored without it (the secret re-derived each time).
+        `status_for` picks a success's status from its answer, stored with it for replays.
+        """
+        shown = present or _as_stored
+        key = self.idempotency_key
+        keyed = (
+            KeyedRequest(self.principal, key, request_fingerprint(self.request, body))
+            if key is not None
+            else None
         )
+
+        def respond(conn: Connection) -> Response | AppError:
+            if keyed is not None:
+                stored = keyed.claim(conn, at=self.context.clock.now())
+                if stored is not None:
+                    return replayed(stored, shown)
+            result = operation(conn)
+            if isinstance(result, AppError):
+                status, answer = result.status, result.problem()
+            else:
+                answer = result.model_dump(mode="json") if isinstance(result, BaseModel) else result
+                status = status_for(answer) if status_for is not None else status_code
+            if keyed is not None:
+                keyed.complete(conn, status=status, body=answer)
+            if isinstance(result, AppError):
+                return result
+            return FastJSONResponse(shown(answer), status)
+
+        outcome = retried_write(self.context.engine, respond)
+        if isinstance(outcome, AppError):
+            raise outcome
+        return outcome
 
     async def run_hot(self, handle: Callable[[], Response]) -> Response:
         """Run a hot route's whole `handle` (which calls `run`) from an `async def` route.

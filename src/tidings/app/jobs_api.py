@@ -11,12 +11,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
-from tidings.api.auth import CurrentPrincipal, Principal
+from tidings.api.auth import CurrentPrincipal
 from tidings.api.responses import FastJSONResponse
-from tidings.api.writes import IdempotencyKey, replayed, request_fingerprint
+from tidings.api.writes import IdempotencyKey, KeyedRequest, replayed, request_fingerprint
 from tidings.app.context import AppContext
 from tidings.app.jobs import run_job
-from tidings.idempotency import service as idempotency
 from tidings.kit.clock import UtcDateTime
 from tidings.kit.db import read_transaction, write_transaction
 
@@ -49,45 +48,25 @@ async def run(
     as_of: datetime | None = body.as_of if body else None
     if idempotency_key is None:
         return FastJSONResponse(await run_in_threadpool(run_job, context, name, as_of), 202)
-    return await run_in_threadpool(
-        _run_once_per_key,
-        context,
-        principal,
-        idempotency_key,
-        request_fingerprint(request, body),
-        name,
-        as_of,
-    )
+    keyed = KeyedRequest(principal, idempotency_key, request_fingerprint(request, body))
+    return await run_in_threadpool(_run_once_per_key, context, keyed, name, as_of)
 
 
 def _run_once_per_key(
-    context: AppContext,
-    principal: Principal,
-    key: str,
-    fingerprint: str,
-    name: str,
-    as_of: datetime | None,
+    context: AppContext, keyed: KeyedRequest, name: str, as_of: datetime | None
 ) -> Response:
     """Not a `Write`: a job owns its transactions (several, each retried), so the key is not
     claimed around it. The same moment run twice is harmless, so a run that crashed before
     its answer was stored may simply run again; an answered key answers as the first time
     (for `as_of` left out: the first run's moment, not a new one)."""
     with read_transaction(context.engine) as conn:
-        stored = idempotency.answered(
-            conn, principal=principal.key, key=key, request_hash=fingerprint
-        )
+        stored = keyed.answered(conn)
     if stored is not None:
         return replayed(stored)
     answer = run_job(context, name, as_of)
     with write_transaction(context.engine) as conn:
-        stored = idempotency.claim(
-            conn,
-            principal=principal.key,
-            key=key,
-            request_hash=fingerprint,
-            at=context.clock.now(),
-        )
+        stored = keyed.claim(conn, at=context.clock.now())
         if stored is not None:  # a run racing this one answered first
             return replayed(stored)
-        idempotency.complete(conn, principal=principal.key, key=key, status=202, body=answer)
+        keyed.complete(conn, status=202, body=answer)
     return FastJSONResponse(answer, 202)

@@ -52,7 +52,7 @@ class _Creates(Protocol[_Body]):
 def _create(write: Write, body: _Body, operation: _Creates[_Body]) -> Response:
     """A borrower's idempotent create (201): the service is told the body, who acts, and when."""
     return write.run(
-        lambda conn: operation(conn, body, acting_user_id=write.acting_user_id, at=write.now),
+        lambda conn: operation(conn, body, **write.acting),
         body=body,
         status_code=201,
     )
@@ -155,9 +155,7 @@ def statement(
 @router.post("/credit/quotes", response_model=QuoteOut)
 def quote(body: QuoteIn, read: Read) -> QuoteOut:
     """What a drawdown would cost (APR, total interest, schedule); writes nothing."""
-    return read.run(
-        lambda conn: drawdowns.quote(conn, body, acting_user_id=read.acting_user_id, at=read.now)
-    )
+    return read.run(lambda conn: drawdowns.quote(conn, body, **read.acting))
 
 
 @router.post("/credit/drawdowns", status_code=201, response_model=DrawdownOut)
@@ -168,11 +166,7 @@ def create_drawdown(body: DrawdownCreate, write: Write) -> Response:
 
 @router.get("/credit/drawdowns/{drawdown_id}", response_model=DrawdownOut)
 def get_drawdown(drawdown_id: str, read: Read) -> DrawdownOut:
-    return read.run(
-        lambda conn: drawdowns.get_drawdown(
-            conn, drawdown_id, acting_user_id=read.acting_user_id, at=read.now
-        )
-    )
+    return read.run(lambda conn: drawdowns.get_drawdown(conn, drawdown_id, **read.acting))
 
 
 @router.post(

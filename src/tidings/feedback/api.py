@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict
 
-from tidings.api.auth import Context, check_callback_token
+from tidings.api.auth import CALLBACK_REFUSED, CallbackToken, Context, check_callback_token
 from tidings.api.reads import Read
 from tidings.api.writes import PlainWrite, Write
 from tidings.feedback.schemas import (
@@ -86,9 +86,7 @@ def open_invitations(user_id: str, read: Read) -> InvitationList:
 def answer_survey(survey_id: str, body: ResponseIn, write: Write) -> Response:
     """The invited user (or an operator): one answer per invitation (again: 409)."""
     return write.run(
-        lambda conn: surveys.answer(
-            conn, survey_id, body, acting_user_id=write.acting_user_id, at=write.now
-        ),
+        lambda conn: surveys.answer(conn, survey_id, body, **write.acting),
         body=body,
         status_code=201,
     )
@@ -109,9 +107,7 @@ def open_ticket(body: TicketIn, write: Write) -> Response:
     """The user (own `user_id`) or an operator (a phone call, say): a ticket with its SLA."""
     calendar = tickets.business_calendar(write.context.settings)
     return write.run(
-        lambda conn: tickets.open_ticket(
-            conn, body, acting_user_id=write.acting_user_id, calendar=calendar, at=write.now
-        ),
+        lambda conn: tickets.open_ticket(conn, body, calendar=calendar, **write.acting),
         body=body,
         status_code=201,
     )
@@ -180,9 +176,7 @@ def get_ticket(ticket_id: str, read: Read) -> TicketOut:
 def add_message(ticket_id: str, body: MessageIn, write: Write) -> Response:
     """A message; the first agent message is the first response and tells the user."""
     return write.run(
-        lambda conn: tickets.add_message(
-            conn, ticket_id, body, acting_user_id=write.acting_user_id, at=write.now
-        ),
+        lambda conn: tickets.add_message(conn, ticket_id, body, **write.acting),
         body=body,
         status_code=201,
     )
@@ -219,15 +213,9 @@ def save_sla_policy(priority: Priority, body: SlaPolicyIn, write: PlainWrite) ->
     return write.run(lambda conn: tickets.save_policy(conn, priority, body), body=body)
 
 
-@router.post(
-    "/providers/inbound-email",
-    tags=["providers"],
-    responses={401: {"description": "`?token=` is missing or not `TIDINGS_CALLBACK_TOKEN`."}},
-)
+@router.post("/providers/inbound-email", tags=["providers"], responses=CALLBACK_REFUSED)
 def inbound_email(
-    body: InboundEmailIn,
-    context: Context,
-    token: Annotated[str | None, Query(max_length=200)] = None,
+    body: InboundEmailIn, context: Context, token: CallbackToken = None
 ) -> dict[str, Any]:
     """An email provider's inbound-parse webhook: a ticket for the sender's user."""
     check_callback_token(context, token)

@@ -6,12 +6,12 @@ from datetime import datetime
 from functools import partial
 from typing import Annotated, Any, Protocol
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from sqlalchemy import Connection
 
-from tidings.api.auth import Context, check_callback_token
+from tidings.api.auth import CALLBACK_REFUSED, CallbackToken, Context, check_callback_token
 from tidings.api.context import ApiContext
 from tidings.api.errors import validation_problem
 from tidings.api.reads import Read
@@ -159,11 +159,7 @@ def mark_all_read(user_id: str, write: PlainWrite) -> Response:
 
 @router.post("/notifications/{notification_id}/read", response_model=MarkedRead)
 def mark_read(notification_id: str, write: PlainWrite) -> Response:
-    return write.run(
-        lambda conn: inbox.mark_read(
-            conn, notification_id, acting_user_id=write.acting_user_id, at=write.now
-        )
-    )
+    return write.run(lambda conn: inbox.mark_read(conn, notification_id, **write.acting))
 
 
 @router.get("/notifications/{notification_id}", response_model=NotificationOut)
@@ -262,16 +258,7 @@ def _apply_aliyun_callback(
     return _ALIYUN_OK
 
 
-CallbackToken = Annotated[str | None, Query(max_length=200)]
-"""`?token=`: the shared secret Aliyun's push URLs carry (`TIDINGS_CALLBACK_TOKEN`)."""
-
-
-_CALLBACK_PROBLEMS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "`?token=` is missing or not `TIDINGS_CALLBACK_TOKEN`."}
-}
-
-
-@router.post("/providers/aliyun/sms-report", tags=["providers"], responses=_CALLBACK_PROBLEMS)
+@router.post("/providers/aliyun/sms-report", tags=["providers"], responses=CALLBACK_REFUSED)
 def aliyun_sms_report(
     body: list[receipts.AliyunSmsReport],
     context: Context,
@@ -281,7 +268,7 @@ def aliyun_sms_report(
     return _apply_aliyun_callback(context, token, partial(receipts.apply_sms_reports, reports=body))
 
 
-@router.post("/providers/aliyun/sms-up", tags=["providers"], responses=_CALLBACK_PROBLEMS)
+@router.post("/providers/aliyun/sms-up", tags=["providers"], responses=CALLBACK_REFUSED)
 def aliyun_sms_up(
     body: list[receipts.AliyunSmsUp],
     context: Context,

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Response
 
+from tidings.api.ratelimit import TOO_MANY_ATTEMPTS
 from tidings.api.reads import Read
 from tidings.api.writes import Write
 from tidings.kit.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
@@ -69,7 +70,7 @@ def report_security_change(user_id: str, body: SecurityChangeCreate, write: Writ
     response_model=ContactChangeOut,
     responses={
         422: {"description": "Nothing new, or no current contact old enough for a code"},
-        429: {"description": "Too many attempts; see Retry-After"},
+        **TOO_MANY_ATTEMPTS,
     },
 )
 def request_contact_change(user_id: str, body: ContactChangeCreate, write: Write) -> Response:
@@ -101,7 +102,7 @@ def request_contact_change(user_id: str, body: ContactChangeCreate, write: Write
         409: {"description": "Already confirmed, failed or expired"},
         410: {"description": "The code expired"},
         422: {"description": "Wrong code (`attempts_left`); the last wrong one ends the change"},
-        429: {"description": "Too many attempts; see Retry-After"},
+        **TOO_MANY_ATTEMPTS,
     },
 )
 def confirm_contact_change(

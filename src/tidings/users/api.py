@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response
 from sqlalchemy import Connection
 
 from tidings.api.auth import Context, CurrentPrincipal
-from tidings.api.ratelimit import enforce_rate_limit
+from tidings.api.ratelimit import limit_issuance
 from tidings.api.reads import Read
 from tidings.api.writes import PlainWrite, Write
 from tidings.kit.db import write_transaction
@@ -82,14 +82,8 @@ def issue_token(user_id: str, write: PlainWrite) -> Response:
     address for everyone, so not per client); every issuance is audited.
     """
     write.principal.require_operator()
-    settings = write.context.settings
-    enforce_rate_limit(
-        write.context,
-        scope="token",
-        limits={f"user:{user_id[:40]}": settings.token_rate_limit},
-        window_seconds=settings.token_rate_window_seconds,
-    )
-    ttl = timedelta(days=settings.token_ttl_days)
+    limit_issuance(write.context, scope="token", user_id=user_id)
+    ttl = timedelta(days=write.context.settings.token_ttl_days)
     return write.run(
         lambda conn: _issue_audited_token(conn, user_id, at=write.now, ttl=ttl), status_code=201
     )

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Response
 from sqlalchemy import Connection
 
+from tidings.api.ratelimit import TOO_MANY_ATTEMPTS
 from tidings.api.reads import Read
 from tidings.api.writes import Write, WriteRequest
 from tidings.insights.budgets import RewardPolicy
@@ -50,11 +51,7 @@ def list_wallets(user_id: str, read: Read) -> list[WalletOut]:
 
 @router.get("/wallets/{wallet_id}", response_model=WalletOut)
 def get_wallet(wallet_id: str, read: Read) -> WalletOut:
-    return read.run(
-        lambda conn: service.get_wallet(
-            conn, wallet_id, acting_user_id=read.acting_user_id, at=read.now
-        )
-    )
+    return read.run(lambda conn: service.get_wallet(conn, wallet_id, **read.acting))
 
 
 @router.post("/wallets/{wallet_id}/sub-wallets", status_code=201, response_model=WalletOut)
@@ -65,8 +62,7 @@ def open_sub_wallet(wallet_id: str, body: SubWalletCreate, write: Write) -> Resp
             conn,
             parent_wallet_id=wallet_id,
             data=body,
-            acting_user_id=write.acting_user_id,
-            at=write.now,
+            **write.acting,
         ),
         body=body,
         status_code=201,
@@ -76,11 +72,7 @@ def open_sub_wallet(wallet_id: str, body: SubWalletCreate, write: Write) -> Resp
 @router.post("/wallets/{wallet_id}/close", response_model=WalletOut)
 def close_sub_wallet(wallet_id: str, write: Write) -> Response:
     """Close a sub-wallet; its balance returns to the main wallet."""
-    return write.run(
-        lambda conn: service.close_sub_wallet(
-            conn, wallet_id, acting_user_id=write.acting_user_id, at=write.now
-        )
-    )
+    return write.run(lambda conn: service.close_sub_wallet(conn, wallet_id, **write.acting))
 
 
 @router.get("/wallets/{wallet_id}/transactions", response_model=Page[TransactionOut])
@@ -123,10 +115,9 @@ def list_statements(
         lambda conn: statements.list_statements(
             conn,
             wallet_id,
-            acting_user_id=read.acting_user_id,
             limit=limit,
             cursor=cursor,
-            at=read.now,
+            **read.acting,
         )
     )
 
@@ -172,14 +163,13 @@ def _create_transfer(body: TransferCreate, write: WriteRequest) -> Response:
                 conn,
                 context.keyring,
                 body,
-                acting_user_id=write.acting_user_id,
-                at=write.now,
                 step_up=step_up,
                 max_amount=context.settings.max_amount,
                 rewards=RewardPolicy(
                     amount=context.settings.goal_reward,
                     per_year=context.settings.goal_rewards_per_year,
                 ),
+                **write.acting,
             ),
             body=body,
             status_for=_held_or_created,
@@ -205,7 +195,7 @@ def _create_transfer(body: TransferCreate, write: WriteRequest) -> Response:
             _after_rollback(
                 write,
                 lambda conn: service.record_payment_failed(
-                    conn, body, reason=reason, acting_user_id=write.acting_user_id, at=write.now
+                    conn, body, reason=reason, **write.acting
                 ),
             )
         raise
@@ -236,7 +226,7 @@ def get_transfer(transfer_id: str, read: Read) -> TransferOut:
         409: {"description": "Already verified, cancelled or expired"},
         410: {"description": "The code expired; the transfer was cancelled"},
         422: {"description": "Wrong code (`attempts_left`); the last wrong one cancels"},
-        429: {"description": "Too many attempts; see Retry-After"},
+        **TOO_MANY_ATTEMPTS,
     },
 )
 def verify_transfer(transfer_id: str, body: VerificationCreate, write: Write) -> Response:
@@ -249,8 +239,7 @@ def verify_transfer(transfer_id: str, body: VerificationCreate, write: Write) ->
             write.context.keyring,
             transfer_id,
             body.code,
-            acting_user_id=write.acting_user_id,
-            at=write.now,
+            **write.acting,
         ),
         body=body,
     )
@@ -269,9 +258,8 @@ def freeze_wallet(
             conn,
             write.context.keyring,
             wallet_id,
-            acting_user_id=write.acting_user_id,
             reason=body.reason if body else None,
-            at=write.now,
+            **write.acting,
         ),
         body=body,
     )
@@ -280,8 +268,4 @@ def freeze_wallet(
 @router.post("/wallets/{wallet_id}/unfreeze", response_model=WalletOut)
 def unfreeze_wallet(wallet_id: str, write: Write) -> Response:
     """Operator only, after checking who asks."""
-    return write.run(
-        lambda conn: freeze.unfreeze_wallet(
-            conn, wallet_id, acting_user_id=write.acting_user_id, at=write.now
-        )
-    )
+    return write.run(lambda conn: freeze.unfreeze_wallet(conn, wallet_id, **write.acting))

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 from sqlalchemy import Connection
 
-from tidings.api.ratelimit import enforce_rate_limit
+from tidings.api.ratelimit import limit_issuance
 from tidings.api.writes import Write
 from tidings.risk import audit
 from tidings.web import service
@@ -26,12 +26,7 @@ def create_web_link(user_id: str, write: Write) -> Response:
     write.principal.require_operator()
     context = write.context
     settings = context.settings
-    enforce_rate_limit(
-        context,
-        scope="web-link",
-        limits={f"user:{user_id[:40]}": settings.token_rate_limit},
-        window_seconds=settings.token_rate_window_seconds,
-    )
+    limit_issuance(context, scope="web-link", user_id=user_id)
 
     def issue(conn: Connection) -> WebLinkIssued:
         link = service.issue_link(conn, context.keyring, user_id, at=write.now)
