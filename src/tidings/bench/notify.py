@@ -719,9 +719,7 @@ def _backlog_phase(
     kind = database.kind
     prefix = f"{kind}_{workers}w"
     with running_workers(database, workdir, count=workers, stub=stub, progress=progress) as running:
-        worker_trees = [ProcessTree(process.pid) for process in running.processes]
-        worker_cpu_s = sum(tree.cpu_s() for tree in worker_trees)
-        server_cpu_at_start = _server_cpu_s(context.engine)
+        meter = _CpuMeter.start(context.engine, running)
         before = _snapshot(context.engine)
         stub.take()
         with step(progress, f"{kind}: write {events:,} events to the outbox in one commit"):
@@ -741,9 +739,8 @@ def _backlog_phase(
             progress=progress,
             task=task,
         )
-        worker_cpu_s = sum(tree.cpu_s() for tree in worker_trees) - worker_cpu_s
-        server_cpu_s = _server_cpu_since(context.engine, server_cpu_at_start)
-        peak_rss = max(tree.peak_rss_mb() for tree in worker_trees)
+        used = meter.used()
+        peak_rss = meter.workers_peak_rss_mb()
     after = _snapshot(context.engine)
     delivered = after.sent - before.sent
     figures: dict[str, float] = {
@@ -754,11 +751,11 @@ def _backlog_phase(
         f"{prefix}_events_per_s": round(events / drained.elapsed_s, 1),
         f"{prefix}_deliveries_per_s": round(delivered / drained.elapsed_s, 1),
         f"{prefix}_worker_peak_rss_mb": peak_rss,
-        f"{prefix}_worker_cpu_ms_per_delivery": round(1000 * worker_cpu_s / max(delivered, 1), 3),
+        f"{prefix}_worker_cpu_ms_per_delivery": round(1000 * used.workers_s / max(delivered, 1), 3),
     }
-    if server_cpu_s is not None:
+    if used.server_s is not None:
         figures[f"{prefix}_postgresql_cpu_ms_per_delivery"] = round(
-            1000 * server_cpu_s / max(delivered, 1), 3
+            1000 * used.server_s / max(delivered, 1), 3
         )
     stats_at_end = _has_statistics(context.engine)
     if stats_at_start is not None and stats_at_end is not None:
@@ -975,9 +972,7 @@ def _steady_phase(
         _watcher_engine(context, database) as watcher_engine,
     ):
         _warm_up(context, cursor, running, progress=progress, label=kind)
-        worker_trees = [ProcessTree(process.pid) for process in running.processes]
-        worker_cpu_s = sum(tree.cpu_s() for tree in worker_trees)
-        server_cpu_at_start = _server_cpu_s(context.engine)
+        meter = _CpuMeter.start(context.engine, running)
         before = _snapshot(context.engine)
         stub.take()
         phase_start = datetime.now(UTC)
@@ -1013,8 +1008,7 @@ def _steady_phase(
                 task=drain_task,
             )
             progress.update(drain_task, total=1, completed=1, detail="")
-            worker_cpu_s = sum(tree.cpu_s() for tree in worker_trees) - worker_cpu_s
-            server_cpu_s = _server_cpu_since(context.engine, server_cpu_at_start)
+            used = meter.used()
             deadline = time.monotonic() + 5
             while len(watcher.seen) < events and time.monotonic() < deadline:
                 time.sleep(WATCH_POLL_S)
@@ -1035,9 +1029,9 @@ def _steady_phase(
         elapsed_s=producer.elapsed_s,
     )
     figures[f"{prefix}_workers"] = workers
-    figures[f"{prefix}_worker_cpu_ms_per_event"] = round(1000 * worker_cpu_s / events, 3)
-    if server_cpu_s is not None:
-        figures[f"{prefix}_postgresql_cpu_ms_per_event"] = round(1000 * server_cpu_s / events, 3)
+    figures[f"{prefix}_worker_cpu_ms_per_event"] = round(1000 * used.workers_s / events, 3)
+    if used.server_s is not None:
+        figures[f"{prefix}_postgresql_cpu_ms_per_event"] = round(1000 * used.server_s / events, 3)
     checked, problems = _integrity(prefix, events=events, before=before, after=after, stub=arrived)
     figures.update(checked)
     return figures, problems
@@ -1060,6 +1054,41 @@ def _server_cpu_since(engine: Engine, at_start: dict[int, float]) -> float | Non
     if not at_end:
         return None
     return sum(used - at_start.get(pid, 0.0) for pid, used in at_end.items())
+
+
+@dataclass(frozen=True, slots=True)
+class _CpuUsed:
+    """What a phase cost in CPU seconds: the workers', and PostgreSQL's (None where unreadable)."""
+
+    workers_s: float
+    server_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class _CpuMeter:
+    """The workers' and PostgreSQL's CPU since a phase began, read alike by every phase."""
+
+    engine: Engine
+    worker_trees: tuple[ProcessTree, ...]
+    workers_at_start: float
+    server_at_start: dict[int, float]
+
+    @classmethod
+    def start(cls, engine: Engine, running: WorkerProcesses) -> _CpuMeter:
+        trees = tuple(ProcessTree(process.pid) for process in running.processes)
+        return cls(
+            engine=engine,
+            worker_trees=trees,
+            workers_at_start=sum(tree.cpu_s() for tree in trees),
+            server_at_start=_server_cpu_s(engine),
+        )
+
+    def used(self) -> _CpuUsed:
+        workers_s = sum(tree.cpu_s() for tree in self.worker_trees) - self.workers_at_start
+        return _CpuUsed(workers_s, _server_cpu_since(self.engine, self.server_at_start))
+
+    def workers_peak_rss_mb(self) -> float:
+        return max(tree.peak_rss_mb() for tree in self.worker_trees)
 
 
 # --- idle: a server with nothing to do ----------------------------------------------------
