@@ -51,7 +51,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -719,7 +719,7 @@ def _backlog_phase(
     kind = database.kind
     prefix = f"{kind}_{workers}w"
     with running_workers(database, workdir, count=workers, stub=stub, progress=progress) as running:
-        meter = _CpuMeter.start(context.engine, running)
+        phase_cost = _start_metering(context.engine, running)
         before = _snapshot(context.engine)
         stub.take()
         with step(progress, f"{kind}: write {events:,} events to the outbox in one commit"):
@@ -739,8 +739,7 @@ def _backlog_phase(
             progress=progress,
             task=task,
         )
-        used = meter.used()
-        peak_rss = meter.workers_peak_rss_mb()
+        cost = phase_cost()
     after = _snapshot(context.engine)
     delivered = after.sent - before.sent
     figures: dict[str, float] = {
@@ -750,12 +749,14 @@ def _backlog_phase(
         f"{prefix}_relay_seconds": round(drained.relayed_s, 3),
         f"{prefix}_events_per_s": round(events / drained.elapsed_s, 1),
         f"{prefix}_deliveries_per_s": round(delivered / drained.elapsed_s, 1),
-        f"{prefix}_worker_peak_rss_mb": peak_rss,
-        f"{prefix}_worker_cpu_ms_per_delivery": round(1000 * used.workers_s / max(delivered, 1), 3),
+        f"{prefix}_worker_peak_rss_mb": cost.workers_peak_rss_mb,
+        f"{prefix}_worker_cpu_ms_per_delivery": round(
+            1000 * cost.workers_cpu_s / max(delivered, 1), 3
+        ),
     }
-    if used.server_s is not None:
+    if cost.server_cpu_s is not None:
         figures[f"{prefix}_postgresql_cpu_ms_per_delivery"] = round(
-            1000 * used.server_s / max(delivered, 1), 3
+            1000 * cost.server_cpu_s / max(delivered, 1), 3
         )
     stats_at_end = _has_statistics(context.engine)
     if stats_at_start is not None and stats_at_end is not None:
@@ -972,7 +973,7 @@ def _steady_phase(
         _watcher_engine(context, database) as watcher_engine,
     ):
         _warm_up(context, cursor, running, progress=progress, label=kind)
-        meter = _CpuMeter.start(context.engine, running)
+        phase_cost = _start_metering(context.engine, running)
         before = _snapshot(context.engine)
         stub.take()
         phase_start = datetime.now(UTC)
@@ -1008,7 +1009,7 @@ def _steady_phase(
                 task=drain_task,
             )
             progress.update(drain_task, total=1, completed=1, detail="")
-            used = meter.used()
+            cost = phase_cost()
             deadline = time.monotonic() + 5
             while len(watcher.seen) < events and time.monotonic() < deadline:
                 time.sleep(WATCH_POLL_S)
@@ -1029,9 +1030,11 @@ def _steady_phase(
         elapsed_s=producer.elapsed_s,
     )
     figures[f"{prefix}_workers"] = workers
-    figures[f"{prefix}_worker_cpu_ms_per_event"] = round(1000 * used.workers_s / events, 3)
-    if used.server_s is not None:
-        figures[f"{prefix}_postgresql_cpu_ms_per_event"] = round(1000 * used.server_s / events, 3)
+    figures[f"{prefix}_worker_cpu_ms_per_event"] = round(1000 * cost.workers_cpu_s / events, 3)
+    if cost.server_cpu_s is not None:
+        figures[f"{prefix}_postgresql_cpu_ms_per_event"] = round(
+            1000 * cost.server_cpu_s / events, 3
+        )
     checked, problems = _integrity(prefix, events=events, before=before, after=after, stub=arrived)
     figures.update(checked)
     return figures, problems
@@ -1057,38 +1060,29 @@ def _server_cpu_since(engine: Engine, at_start: dict[int, float]) -> float | Non
 
 
 @dataclass(frozen=True, slots=True)
-class _CpuUsed:
-    """What a phase cost in CPU seconds: the workers', and PostgreSQL's (None where unreadable)."""
+class _PhaseCost:
+    """What a phase cost the machine, read alike by every phase so their figures compare."""
 
-    workers_s: float
-    server_s: float | None
+    workers_cpu_s: float
+    workers_peak_rss_mb: float
+    server_cpu_s: float | None
+    """PostgreSQL's backends on this host; None on SQLite or a server elsewhere."""
 
 
-@dataclass(frozen=True, slots=True)
-class _CpuMeter:
-    """The workers' and PostgreSQL's CPU since a phase began, read alike by every phase."""
+def _start_metering(engine: Engine, running: WorkerProcesses) -> Callable[[], _PhaseCost]:
+    """Count the workers' and PostgreSQL's CPU from now; the function returned reads the cost."""
+    trees = [ProcessTree(process.pid) for process in running.processes]
+    workers_at_start = sum(tree.cpu_s() for tree in trees)
+    server_at_start = _server_cpu_s(engine)
 
-    engine: Engine
-    worker_trees: tuple[ProcessTree, ...]
-    workers_at_start: float
-    server_at_start: dict[int, float]
-
-    @classmethod
-    def start(cls, engine: Engine, running: WorkerProcesses) -> _CpuMeter:
-        trees = tuple(ProcessTree(process.pid) for process in running.processes)
-        return cls(
-            engine=engine,
-            worker_trees=trees,
-            workers_at_start=sum(tree.cpu_s() for tree in trees),
-            server_at_start=_server_cpu_s(engine),
+    def cost() -> _PhaseCost:
+        return _PhaseCost(
+            workers_cpu_s=sum(tree.cpu_s() for tree in trees) - workers_at_start,
+            workers_peak_rss_mb=max(tree.peak_rss_mb() for tree in trees),
+            server_cpu_s=_server_cpu_since(engine, server_at_start),
         )
 
-    def used(self) -> _CpuUsed:
-        workers_s = sum(tree.cpu_s() for tree in self.worker_trees) - self.workers_at_start
-        return _CpuUsed(workers_s, _server_cpu_since(self.engine, self.server_at_start))
-
-    def workers_peak_rss_mb(self) -> float:
-        return max(tree.peak_rss_mb() for tree in self.worker_trees)
+    return cost
 
 
 # --- idle: a server with nothing to do ----------------------------------------------------
