@@ -51,7 +51,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -225,50 +225,18 @@ def _run_on(
         with step(progress, f"{kind}: migrate"):
             upgrade(context.engine)
         people = _create_users(context, plan.users, progress=progress, label=kind)
-        cursor = _Cursor(people)
+        rig = _Rig(context, database, workdir, _Cursor(people), stub, progress)
         for workers in WORKER_COUNTS[kind]:
-            found, trouble = _backlog_phase(
-                context,
-                database,
-                workdir,
-                cursor,
-                events=plan.backlog_events,
-                workers=workers,
-                stub=stub,
-                progress=progress,
-            )
+            found, trouble = _backlog_phase(rig, events=plan.backlog_events, workers=workers)
             figures.update(found)
             problems += trouble
-        found, trouble = _steady_phase(
-            context,
-            database,
-            workdir,
-            cursor,
-            events=plan.steady_events,
-            rate=plan.steady_rate,
-            stub=stub,
-            progress=progress,
-        )
+        found, trouble = _steady_phase(rig, events=plan.steady_events, rate=plan.steady_rate)
         figures.update(found)
         problems += trouble
         if plan.idle_seconds is not None:
-            figures.update(
-                _idle_phase(
-                    database, workdir, seconds=plan.idle_seconds, stub=stub, progress=progress
-                )
-            )
+            figures.update(_idle_phase(rig, seconds=plan.idle_seconds))
         if plan.draining:
-            figures.update(
-                _draining_phase(
-                    context,
-                    database,
-                    workdir,
-                    cursor,
-                    seconds=plan.seconds,
-                    stub=stub,
-                    progress=progress,
-                )
-            )
+            figures.update(_draining_phase(rig, seconds=plan.seconds))
     return figures, problems
 
 
@@ -517,23 +485,28 @@ def _worker_env(database: BenchDatabase, workdir: Path, stub: SmsStub) -> dict[s
     }
 
 
+@dataclass(frozen=True, slots=True)
+class _Rig:
+    """One database's benchmark: what every phase starts its processes from and writes to."""
+
+    context: AppContext
+    database: BenchDatabase
+    workdir: Path
+    cursor: _Cursor
+    stub: SmsStub
+    progress: Progress
+
+
 @contextmanager
-def running_workers(
-    database: BenchDatabase,
-    workdir: Path,
-    *,
-    count: int,
-    stub: SmsStub,
-    progress: Progress,
-) -> Iterator[WorkerProcesses]:
+def running_workers(rig: _Rig, *, count: int) -> Iterator[WorkerProcesses]:
     """`count` `tidings worker` processes, each idle and ready, until the block ends."""
-    label = database.kind
-    env = _worker_env(database, workdir, stub)
+    label = rig.database.kind
+    env = _worker_env(rig.database, rig.workdir, rig.stub)
     workers = WorkerProcesses()
     try:
-        with step(progress, f"{label}: start {count} `tidings worker` process(es)"):
+        with step(rig.progress, f"{label}: start {count} `tidings worker` process(es)"):
             for _ in range(count):
-                log_path = workdir / f"worker-{next(_worker_numbers)}.log"
+                log_path = rig.workdir / f"worker-{next(_worker_numbers)}.log"
                 with log_path.open("wb") as log:
                     workers.processes.append(
                         subprocess.Popen(
@@ -705,27 +678,16 @@ def _integrity(
 # --- backlog: throughput ----------------------------------------------------------------
 
 
-def _backlog_phase(
-    context: AppContext,
-    database: BenchDatabase,
-    workdir: Path,
-    cursor: _Cursor,
-    *,
-    events: int,
-    workers: int,
-    stub: SmsStub,
-    progress: Progress,
-) -> tuple[dict[str, float], list[str]]:
-    kind = database.kind
+def _backlog_phase(rig: _Rig, *, events: int, workers: int) -> tuple[dict[str, float], list[str]]:
+    context, stub, progress = rig.context, rig.stub, rig.progress
+    kind = rig.database.kind
     prefix = f"{kind}_{workers}w"
-    with running_workers(database, workdir, count=workers, stub=stub, progress=progress) as running:
-        worker_trees = [ProcessTree(process.pid) for process in running.processes]
-        worker_cpu_s = sum(tree.cpu_s() for tree in worker_trees)
-        server_cpu_at_start = _server_cpu_s(context.engine)
+    with running_workers(rig, count=workers) as running:
+        phase_cost = _start_metering(context.engine, running)
         before = _snapshot(context.engine)
         stub.take()
         with step(progress, f"{kind}: write {events:,} events to the outbox in one commit"):
-            _record_payments(context, cursor, events)
+            _record_payments(context, rig.cursor, events)
             started = time.perf_counter()  # the backlog is visible from here on
         stats_at_start = _has_statistics(context.engine)
         task = progress.add_task(
@@ -741,9 +703,7 @@ def _backlog_phase(
             progress=progress,
             task=task,
         )
-        worker_cpu_s = sum(tree.cpu_s() for tree in worker_trees) - worker_cpu_s
-        server_cpu_s = _server_cpu_since(context.engine, server_cpu_at_start)
-        peak_rss = max(tree.peak_rss_mb() for tree in worker_trees)
+        cost = phase_cost()
     after = _snapshot(context.engine)
     delivered = after.sent - before.sent
     figures: dict[str, float] = {
@@ -753,12 +713,14 @@ def _backlog_phase(
         f"{prefix}_relay_seconds": round(drained.relayed_s, 3),
         f"{prefix}_events_per_s": round(events / drained.elapsed_s, 1),
         f"{prefix}_deliveries_per_s": round(delivered / drained.elapsed_s, 1),
-        f"{prefix}_worker_peak_rss_mb": peak_rss,
-        f"{prefix}_worker_cpu_ms_per_delivery": round(1000 * worker_cpu_s / max(delivered, 1), 3),
+        f"{prefix}_worker_peak_rss_mb": cost.workers_peak_rss_mb,
+        f"{prefix}_worker_cpu_ms_per_delivery": round(
+            1000 * cost.workers_cpu_s / max(delivered, 1), 3
+        ),
     }
-    if server_cpu_s is not None:
+    if cost.server_cpu_s is not None:
         figures[f"{prefix}_postgresql_cpu_ms_per_delivery"] = round(
-            1000 * server_cpu_s / max(delivered, 1), 3
+            1000 * cost.server_cpu_s / max(delivered, 1), 3
         )
     stats_at_end = _has_statistics(context.engine)
     if stats_at_start is not None and stats_at_end is not None:
@@ -956,28 +918,17 @@ def _warm_up(
         )
 
 
-def _steady_phase(
-    context: AppContext,
-    database: BenchDatabase,
-    workdir: Path,
-    cursor: _Cursor,
-    *,
-    events: int,
-    rate: float,
-    stub: SmsStub,
-    progress: Progress,
-) -> tuple[dict[str, float], list[str]]:
-    kind = database.kind
+def _steady_phase(rig: _Rig, *, events: int, rate: float) -> tuple[dict[str, float], list[str]]:
+    context, cursor, stub, progress = rig.context, rig.cursor, rig.stub, rig.progress
+    kind = rig.database.kind
     prefix = f"{kind}_steady"
     workers = STEADY_WORKERS[kind]
     with (
-        running_workers(database, workdir, count=workers, stub=stub, progress=progress) as running,
-        _watcher_engine(context, database) as watcher_engine,
+        running_workers(rig, count=workers) as running,
+        _watcher_engine(context, rig.database) as watcher_engine,
     ):
         _warm_up(context, cursor, running, progress=progress, label=kind)
-        worker_trees = [ProcessTree(process.pid) for process in running.processes]
-        worker_cpu_s = sum(tree.cpu_s() for tree in worker_trees)
-        server_cpu_at_start = _server_cpu_s(context.engine)
+        phase_cost = _start_metering(context.engine, running)
         before = _snapshot(context.engine)
         stub.take()
         phase_start = datetime.now(UTC)
@@ -1013,8 +964,7 @@ def _steady_phase(
                 task=drain_task,
             )
             progress.update(drain_task, total=1, completed=1, detail="")
-            worker_cpu_s = sum(tree.cpu_s() for tree in worker_trees) - worker_cpu_s
-            server_cpu_s = _server_cpu_since(context.engine, server_cpu_at_start)
+            cost = phase_cost()
             deadline = time.monotonic() + 5
             while len(watcher.seen) < events and time.monotonic() < deadline:
                 time.sleep(WATCH_POLL_S)
@@ -1035,9 +985,11 @@ def _steady_phase(
         elapsed_s=producer.elapsed_s,
     )
     figures[f"{prefix}_workers"] = workers
-    figures[f"{prefix}_worker_cpu_ms_per_event"] = round(1000 * worker_cpu_s / events, 3)
-    if server_cpu_s is not None:
-        figures[f"{prefix}_postgresql_cpu_ms_per_event"] = round(1000 * server_cpu_s / events, 3)
+    figures[f"{prefix}_worker_cpu_ms_per_event"] = round(1000 * cost.workers_cpu_s / events, 3)
+    if cost.server_cpu_s is not None:
+        figures[f"{prefix}_postgresql_cpu_ms_per_event"] = round(
+            1000 * cost.server_cpu_s / events, 3
+        )
     checked, problems = _integrity(prefix, events=events, before=before, after=after, stub=arrived)
     figures.update(checked)
     return figures, problems
@@ -1062,34 +1014,54 @@ def _server_cpu_since(engine: Engine, at_start: dict[int, float]) -> float | Non
     return sum(used - at_start.get(pid, 0.0) for pid, used in at_end.items())
 
 
+@dataclass(frozen=True, slots=True)
+class _PhaseCost:
+    """What a phase cost the machine, read alike by every phase so their figures compare."""
+
+    workers_cpu_s: float
+    workers_peak_rss_mb: float
+    server_cpu_s: float | None
+    """PostgreSQL's backends on this host; None on SQLite or a server elsewhere."""
+
+
+def _start_metering(engine: Engine, running: WorkerProcesses) -> Callable[[], _PhaseCost]:
+    """Count the workers' and PostgreSQL's CPU from now; the function returned reads the cost."""
+    trees = [ProcessTree(process.pid) for process in running.processes]
+    workers_at_start = sum(tree.cpu_s() for tree in trees)
+    server_at_start = _server_cpu_s(engine)
+
+    def cost() -> _PhaseCost:
+        return _PhaseCost(
+            workers_cpu_s=sum(tree.cpu_s() for tree in trees) - workers_at_start,
+            workers_peak_rss_mb=max(tree.peak_rss_mb() for tree in trees),
+            server_cpu_s=_server_cpu_since(engine, server_at_start),
+        )
+
+    return cost
+
+
 # --- idle: a server with nothing to do ----------------------------------------------------
 
 
-def _server_with_worker(
-    database: BenchDatabase, workdir: Path, *, stub: SmsStub, progress: Progress, label: str
-) -> AbstractContextManager[Server]:
+def _server_with_worker(rig: _Rig, *, label: str) -> AbstractContextManager[Server]:
     """`tidings serve` with its worker in the same process, sending SMS to the stub."""
     return running_server(
-        database.url,
-        workdir,
+        rig.database.url,
+        rig.workdir,
         admin_key=BENCH_ADMIN_KEY,
-        progress=progress,
-        label=f"{database.kind}: {label}",
+        progress=rig.progress,
+        label=f"{rig.database.kind}: {label}",
         worker=True,
-        env=_worker_env(database, workdir, stub),
+        env=_worker_env(rig.database, rig.workdir, rig.stub),
     )
 
 
-def _idle_phase(
-    database: BenchDatabase, workdir: Path, *, seconds: float, stub: SmsStub, progress: Progress
-) -> dict[str, float]:
+def _idle_phase(rig: _Rig, *, seconds: float) -> dict[str, float]:
     """`tidings serve` (API and worker) with nothing to do: the share of one core it uses."""
-    kind = database.kind
+    kind = rig.database.kind
     with (
-        _server_with_worker(
-            database, workdir, stub=stub, progress=progress, label="idle server"
-        ) as server,
-        step(progress, f"{kind}: watch the idle server's CPU for {seconds:,.0f} s"),
+        _server_with_worker(rig, label="idle server") as server,
+        step(rig.progress, f"{kind}: watch the idle server's CPU for {seconds:,.0f} s"),
     ):
         time.sleep(1.0)  # start-up work (the first scheduler round) is not idling
         before = server.process.cpu_s()
@@ -1104,26 +1076,16 @@ def _idle_phase(
 # --- the API beside a worker draining one user's backlog ----------------------------------
 
 
-def _draining_phase(
-    context: AppContext,
-    database: BenchDatabase,
-    workdir: Path,
-    cursor: _Cursor,
-    *,
-    seconds: float,
-    stub: SmsStub,
-    progress: Progress,
-) -> dict[str, float]:
+def _draining_phase(rig: _Rig, *, seconds: float) -> dict[str, float]:
     """`tidings serve` with its worker in the same process; one user's `DRAINING_EVENTS`
     payments land in the outbox in one commit, and top-ups go in over HTTP, one after the
     other, for `seconds` while the worker drains them: how long an API write waits."""
-    kind = database.kind
+    context, progress = rig.context, rig.progress
+    kind = rig.database.kind
     prefix = f"{kind}_api_while_draining"
-    owner, payer = cursor.take(), cursor.take()
+    owner, payer = rig.cursor.take(), rig.cursor.take()
     with (
-        _server_with_worker(
-            database, workdir, stub=stub, progress=progress, label="server with its worker"
-        ) as server,
+        _server_with_worker(rig, label="server with its worker") as server,
         httpx.Client(
             base_url=server.base_url,
             headers={"Authorization": f"Bearer {BENCH_ADMIN_KEY}"},
