@@ -15,7 +15,13 @@ from starlette.responses import JSONResponse
 
 from tidings.api.strict import UNSUPPORTED_MEDIA_TYPE
 from tidings.kit.db import is_database_locked
-from tidings.kit.errors import PROBLEM_BASE, AppError, Conflict
+from tidings.kit.errors import (
+    PROBLEM_BASE,
+    AppError,
+    Conflict,
+    MalformedJson,
+    UnsupportedMediaType,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -50,16 +56,6 @@ def validation_problem(errors: list[Any]) -> dict[str, Any]:
         "detail": "; ".join(f"{f['field']}: {f['message']}" for f in fields),
         "errors": fields,
     }
-
-
-class UnsupportedMediaType(
-    AppError, status=415, code="unsupported-media-type", title="Unsupported media type"
-):
-    """A body in a media type that is not JSON (`strict.py` marks it)."""
-
-
-class MalformedJson(AppError, code="malformed-json", title="Malformed JSON"):
-    """A body that does not parse as JSON."""
 
 
 DATABASE_BUSY_RETRY_AFTER_S = 1

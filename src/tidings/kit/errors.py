@@ -86,6 +86,16 @@ class Conflict(AppError, status=409, code="conflict", title="Conflict"):
     """The request clashes with the current state."""
 
 
+class UnsupportedMediaType(
+    AppError, status=415, code="unsupported-media-type", title="Unsupported media type"
+):
+    """A body in a media type we do not read (every body we read is JSON)."""
+
+
+class MalformedJson(AppError, code="malformed-json", title="Malformed JSON"):
+    """A body that does not parse as the JSON its media type promises."""
+
+
 class Unprocessable(AppError, status=422, code="unprocessable", title="Unprocessable request"):
     """Well-formed but not acceptable in the current state (business rule)."""
 

@@ -18,28 +18,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-from tidings.kit.errors import AppError
+from tidings.kit.errors import MalformedJson, UnsupportedMediaType
 
 STRUCTURED = "application/cloudevents+json"
 BATCH = "application/cloudevents-batch+json"
 JSON = "application/json"
 HEADER_PREFIX = "ce-"
-
-
-class UnsupportedMediaType(AppError):
-    """The body is not something the binding lets us read as a JSON event."""
-
-    status = 415
-    code = "unsupported-media-type"
-    title = "Unsupported media type"
-
-
-class MalformedEventBody(AppError):
-    """The body does not parse as the JSON its media type promises."""
-
-    status = 400
-    code = "malformed-json"
-    title = "Malformed JSON"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +56,7 @@ def _json_body(body: bytes, params: Mapping[str, str]) -> Any:
     try:
         return json.loads(body)
     except (ValueError, RecursionError) as exc:
-        raise MalformedEventBody("the request body is not valid JSON", field="body") from exc
+        raise MalformedJson("the request body is not valid JSON", field="body") from exc
 
 
 def events_from_http(headers: Mapping[str, str], body: bytes) -> HttpEvents:
@@ -91,7 +75,7 @@ def events_from_http(headers: Mapping[str, str], body: bytes) -> HttpEvents:
                 try:
                     attributes[name[len(HEADER_PREFIX) :]] = unquote(value, errors="strict")
                 except UnicodeDecodeError as exc:
-                    raise MalformedEventBody(
+                    raise MalformedJson(
                         f"{name}: percent-encoding that is not UTF-8", field=name
                     ) from exc
         attributes["datacontenttype"] = content_type
@@ -100,7 +84,7 @@ def events_from_http(headers: Mapping[str, str], body: bytes) -> HttpEvents:
     if media_type == BATCH:
         document = _json_body(body, params)
         if not isinstance(document, list):
-            raise MalformedEventBody("a batch is a JSON array of events", field="body")
+            raise MalformedJson("a batch is a JSON array of events", field="body")
         return HttpEvents(events=document, batch=True)
     if media_type in {STRUCTURED, JSON}:
         return HttpEvents(events=[_json_body(body, params)], batch=False)
