@@ -50,3 +50,25 @@ def record(
         },
     )
     return audit_id
+
+
+def record_issued(
+    conn: Connection,
+    *,
+    credential: str,
+    credential_id: str,
+    user_id: str,
+    expires_at: datetime,
+    at: datetime,
+) -> None:
+    """The operator issued a credential that acts as the user (`token`, `web_link`): by
+    whom, for whom and until when, as `<credential>.issued`."""
+    record(
+        conn,
+        action=f"{credential}.issued",
+        actor=OPERATOR,
+        user_id=user_id,
+        subject_id=credential_id,
+        at=at,
+        detail={"expires_at": expires_at.isoformat()},
+    )

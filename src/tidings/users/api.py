@@ -93,14 +93,13 @@ def _issue_audited_token(
     conn: Connection, user_id: str, *, at: datetime, ttl: timedelta
 ) -> TokenOut:
     token = service.issue_token(conn, user_id, at=at, ttl=ttl)
-    audit.record(
+    audit.record_issued(
         conn,
-        action="token.issued",
-        actor=audit.OPERATOR,
+        credential="token",
+        credential_id=token.id,
         user_id=user_id,
-        subject_id=token.id,
+        expires_at=token.expires_at,
         at=at,
-        detail={"expires_at": token.expires_at.isoformat()},
     )
     return token
 

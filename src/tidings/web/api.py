@@ -30,14 +30,13 @@ def create_web_link(user_id: str, write: Write) -> Response:
 
     def issue(conn: Connection) -> WebLinkIssued:
         link = service.issue_link(conn, context.keyring, user_id, at=write.now)
-        audit.record(
+        audit.record_issued(
             conn,
-            action="web_link.issued",
-            actor=audit.OPERATOR,
+            credential="web_link",
+            credential_id=link.id,
             user_id=user_id,
-            subject_id=link.id,
+            expires_at=link.expires_at,
             at=write.now,
-            detail={"expires_at": link.expires_at.isoformat()},
         )
         return link
 
