@@ -4,7 +4,7 @@ honouring `Idempotency-Key`."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tidings.api.auth import CurrentPrincipal, Principal
+from tidings.api.auth import CallbackToken, CurrentPrincipal, Principal, check_callback_token
 from tidings.api.caller import CallerRequest
 from tidings.api.context import ApiContext, get_context
 from tidings.api.errors import PROBLEM_JSON
@@ -48,9 +48,18 @@ def _as_stored(answer: dict[str, Any]) -> dict[str, Any]:
     return answer
 
 
-def request_fingerprint(request: Request, body: BaseModel | None) -> str:
+Body = BaseModel | Sequence[BaseModel] | None
+"""A request's parsed body: one model, a list of them (a provider's batch), or none."""
+
+
+def request_fingerprint(request: Request, body: Body) -> str:
     """Same method, path and (parsed, canonical) body give the same fingerprint."""
-    canonical = body.model_dump_json() if body is not None else ""
+    if body is None:
+        canonical = ""
+    elif isinstance(body, BaseModel):
+        canonical = body.model_dump_json()
+    else:
+        canonical = "[" + ",".join(item.model_dump_json() for item in body) + "]"
     return hashlib.sha256(f"{request.method} {request.url.path}\n{canonical}".encode()).hexdigest()
 
 
@@ -58,27 +67,33 @@ def request_fingerprint(request: Request, body: BaseModel | None) -> str:
 class KeyedRequest:
     """A request under an `Idempotency-Key`: the key, in its caller's scope, and what was asked."""
 
-    principal: Principal
+    scope: str
+    """Whose keys these are: a principal's (`Principal.key`), or `provider` for callbacks."""
     key: str
     fingerprint: str
 
     def claim(self, conn: Connection, *, at: datetime) -> idempotency.StoredResponse | None:
         """None when this request owns the key now; the first answer when it was used before."""
         return idempotency.claim(
-            conn, principal=self.principal.key, key=self.key, request_hash=self.fingerprint, at=at
+            conn, principal=self.scope, key=self.key, request_hash=self.fingerprint, at=at
         )
 
     def answered(self, conn: Connection) -> idempotency.StoredResponse | None:
         """The first answer under the key, without claiming it (None: no answer yet)."""
         return idempotency.answered(
-            conn, principal=self.principal.key, key=self.key, request_hash=self.fingerprint
+            conn, principal=self.scope, key=self.key, request_hash=self.fingerprint
         )
 
     def complete(self, conn: Connection, *, status: int, body: dict[str, Any]) -> None:
         """Store the answer, for the same request again."""
-        idempotency.complete(
-            conn, principal=self.principal.key, key=self.key, status=status, body=body
-        )
+        idempotency.complete(conn, principal=self.scope, key=self.key, status=status, body=body)
+
+    @classmethod
+    def of(cls, scope: str, key: str | None, request: Request, body: Body) -> KeyedRequest | None:
+        """The request's key in `scope`, or None when it came without one."""
+        if key is None:
+            return None
+        return cls(scope, key, request_fingerprint(request, body))
 
 
 def replayed(stored: idempotency.StoredResponse, shown: Presenter = _as_stored) -> Response:
@@ -92,6 +107,49 @@ def replayed(stored: idempotency.StoredResponse, shown: Presenter = _as_stored) 
 
 
 Operation = Callable[[Connection], BaseModel | dict[str, Any] | AppError]
+
+
+def write_once(
+    context: ApiContext,
+    keyed: KeyedRequest | None,
+    operation: Operation,
+    *,
+    status_code: int = 200,
+    present: Presenter | None = None,
+    status_for: StatusFor | None = None,
+) -> Response:
+    """Run `operation` in one write transaction, retried when the database asks, and answer
+    with its JSON; under a key, the key is claimed and answered in the same transaction.
+
+    An operation may return (not raise) an `AppError`: a refusal whose side effects must be
+    committed (a wrong one-time code spends an attempt). It is answered as the problem.
+    `present` turns a success as stored into the answer sent, first time and on replays, so
+    an answer that carries a secret is stored without it (the secret re-derived each time).
+    `status_for` picks a success's status from its answer, stored with it for replays.
+    """
+    shown = present or _as_stored
+
+    def respond(conn: Connection) -> Response | AppError:
+        if keyed is not None:
+            stored = keyed.claim(conn, at=context.clock.now())
+            if stored is not None:
+                return replayed(stored, shown)
+        result = operation(conn)
+        if isinstance(result, AppError):
+            status, answer = result.status, result.problem()
+        else:
+            answer = result.model_dump(mode="json") if isinstance(result, BaseModel) else result
+            status = status_for(answer) if status_for is not None else status_code
+        if keyed is not None:
+            keyed.complete(conn, status=status, body=answer)
+        if isinstance(result, AppError):
+            return result
+        return FastJSONResponse(shown(answer), status)
+
+    outcome = retried_write(context.engine, respond)
+    if isinstance(outcome, AppError):
+        raise outcome
+    return outcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,44 +172,17 @@ class WriteRequest(CallerRequest):
         present: Presenter | None = None,
         status_for: StatusFor | None = None,
     ) -> Response:
-        """Run `operation` in one write transaction, honouring `Idempotency-Key`, and answer
-        with its JSON.
-
-        An operation may return (not raise) an `AppError`: a refusal whose side effects must be
-        committed (a wrong one-time code spends an attempt). It is answered as the problem.
-        `present` turns a success as stored into the answer sent, first time and on replays, so
-        an answer that carries a secret is stored without it (the secret re-derived each time).
-        `status_for` picks a success's status from its answer, stored with it for replays.
-        """
-        shown = present or _as_stored
-        key = self.idempotency_key
-        keyed = (
-            KeyedRequest(self.principal, key, request_fingerprint(self.request, body))
-            if key is not None
-            else None
+        """Run `operation` in one write transaction, honouring `Idempotency-Key`
+        (`write_once`)."""
+        keyed = KeyedRequest.of(self.principal.key, self.idempotency_key, self.request, body)
+        return write_once(
+            self.context,
+            keyed,
+            operation,
+            status_code=status_code,
+            present=present,
+            status_for=status_for,
         )
-
-        def respond(conn: Connection) -> Response | AppError:
-            if keyed is not None:
-                stored = keyed.claim(conn, at=self.context.clock.now())
-                if stored is not None:
-                    return replayed(stored, shown)
-            result = operation(conn)
-            if isinstance(result, AppError):
-                status, answer = result.status, result.problem()
-            else:
-                answer = result.model_dump(mode="json") if isinstance(result, BaseModel) else result
-                status = status_for(answer) if status_for is not None else status_code
-            if keyed is not None:
-                keyed.complete(conn, status=status, body=answer)
-            if isinstance(result, AppError):
-                return result
-            return FastJSONResponse(shown(answer), status)
-
-        outcome = retried_write(self.context.engine, respond)
-        if isinstance(outcome, AppError):
-            raise outcome
-        return outcome
 
     async def run_hot(self, handle: Callable[[], Response]) -> Response:
         """Run a hot route's whole `handle` (which calls `run`) from an `async def` route.
@@ -191,6 +222,47 @@ async def _write_request(
 async def _write_without_key(request: Request, principal: CurrentPrincipal) -> WriteRequest:
     return _gather(request, await get_context(request), principal, None)
 
+
+@dataclass(frozen=True, slots=True)
+class CallbackRequest:
+    """A provider's push (delivery reports, replies, inbound mail), authenticated by its
+    `?token=`. A push retried under the same `Idempotency-Key` is answered as the first time
+    and changes nothing again."""
+
+    context: ApiContext
+    request: Request
+    idempotency_key: str | None
+    now: datetime
+
+    def run(self, operation: Operation, *, body: Body) -> Response:
+        """Run `operation` in one write transaction (`write_once`), keys in `provider` scope."""
+        keyed = KeyedRequest.of(CALLBACK_SCOPE, self.idempotency_key, self.request, body)
+        return write_once(self.context, keyed, operation)
+
+
+CALLBACK_SCOPE = "provider"
+"""The scope of providers' idempotency keys (a user id or `operator` never equals it)."""
+
+
+async def _checked_callback(request: Request, token: CallbackToken = None) -> ApiContext:
+    context = await get_context(request)
+    check_callback_token(context, token)
+    return context
+
+
+async def _callback_request(
+    request: Request,
+    context: Annotated[ApiContext, Depends(_checked_callback)],
+    idempotency_key: IdempotencyKey = None,
+) -> CallbackRequest:
+    """The token is checked before the key (401 before 422), as `Write` authenticates first."""
+    return CallbackRequest(
+        context=context, request=request, idempotency_key=idempotency_key, now=context.clock.now()
+    )
+
+
+Callback = Annotated[CallbackRequest, Depends(_callback_request)]
+"""Declare `callback: Callback` on a provider's callback route."""
 
 Write = Annotated[WriteRequest, Depends(_write_request)]
 """Declare `write: Write` on a state-changing route instead of its five parameters."""

@@ -48,7 +48,7 @@ async def run(
     as_of: datetime | None = body.as_of if body else None
     if idempotency_key is None:
         return FastJSONResponse(await run_in_threadpool(run_job, context, name, as_of), 202)
-    keyed = KeyedRequest(principal, idempotency_key, request_fingerprint(request, body))
+    keyed = KeyedRequest(principal.key, idempotency_key, request_fingerprint(request, body))
     return await run_in_threadpool(_run_once_per_key, context, keyed, name, as_of)
 
 

@@ -7,10 +7,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy import Connection
 
-from tidings.api.auth import CALLBACK_REFUSED, CallbackToken, Context, check_callback_token
+from tidings.api.auth import CALLBACK_REFUSED, Context
 from tidings.api.reads import Read
-from tidings.api.writes import PlainWrite, Write
+from tidings.api.writes import Callback, PlainWrite, Write
 from tidings.feedback.schemas import (
     AnalysisOut,
     ChangeIn,
@@ -36,7 +37,7 @@ from tidings.feedback.schemas import (
 from tidings.feedback.service import analysis, changes, inbound, knowledge, surveys, tickets
 from tidings.feedback.types import Priority, TicketStatus
 from tidings.kit.clock import UtcDateTime
-from tidings.kit.db import read_transaction, write_transaction
+from tidings.kit.db import read_transaction
 from tidings.kit.pagination import (
     DEFAULT_LIMIT,
     Cursor,
@@ -213,14 +214,19 @@ def save_sla_policy(priority: Priority, body: SlaPolicyIn, write: PlainWrite) ->
     return write.run(lambda conn: tickets.save_policy(conn, priority, body), body=body)
 
 
-@router.post("/providers/inbound-email", tags=["providers"], responses=CALLBACK_REFUSED)
-def inbound_email(
-    body: InboundEmailIn, context: Context, token: CallbackToken = None
-) -> dict[str, Any]:
-    """An email provider's inbound-parse webhook: a ticket for the sender's user."""
-    check_callback_token(context, token)
+@router.post(
+    "/providers/inbound-email",
+    tags=["providers"],
+    response_model=dict[str, Any],
+    responses=CALLBACK_REFUSED,
+)
+def inbound_email(body: InboundEmailIn, callback: Callback) -> Response:
+    """An email provider's inbound-parse webhook: a ticket for the sender's user (a webhook
+    retried under its `Idempotency-Key` opens no second ticket)."""
+    context = callback.context
     calendar = tickets.business_calendar(context.settings)
-    with write_transaction(context.engine) as conn:
+
+    def open_ticket(conn: Connection) -> dict[str, Any]:
         opened = inbound.ticket_from_email(
             conn,
             context.keyring,
@@ -228,9 +234,11 @@ def inbound_email(
             subject=body.subject,
             text=body.text,
             calendar=calendar,
-            at=context.clock.now(),
+            at=callback.now,
         )
-    return {"tickets": opened}
+        return {"tickets": opened}
+
+    return callback.run(open_ticket, body=body)
 
 
 # -- the knowledge base --------------------------------------------------------------------

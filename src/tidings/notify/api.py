@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from functools import partial
 from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection
 
-from tidings.api.auth import CALLBACK_REFUSED, CallbackToken, Context, check_callback_token
-from tidings.api.context import ApiContext
+from tidings.api.auth import CALLBACK_REFUSED
 from tidings.api.errors import validation_problem
 from tidings.api.reads import Read
 from tidings.api.strict import validate_json_value
-from tidings.api.writes import PlainWrite, Write
-from tidings.kit.db import write_transaction
+from tidings.api.writes import Callback, CallbackRequest, PlainWrite, Write
 from tidings.kit.pagination import (
     DEFAULT_LIMIT,
     Cursor,
@@ -243,38 +242,41 @@ class _AppliesBatch(Protocol):
 
 
 def _apply_aliyun_callback(
-    context: ApiContext, token: str | None, apply: _AppliesBatch
-) -> dict[str, Any]:
-    """Every Aliyun push: check the token, apply the batch in one transaction, answer OK.
+    callback: CallbackRequest, body: Sequence[BaseModel], apply: _AppliesBatch
+) -> Response:
+    """Every Aliyun push: apply the batch in one transaction and answer OK (a push retried
+    under its `Idempotency-Key` is answered again, not applied again).
 
     `apply` gets the connection, the time and whether status webhooks are configured."""
-    check_callback_token(context, token)
-    with write_transaction(context.engine) as conn:
-        apply(
-            conn,
-            at=context.clock.now(),
-            report_status=context.settings.status_webhook_url is not None,
-        )
-    return _ALIYUN_OK
+    report_status = callback.context.settings.status_webhook_url is not None
+
+    def operation(conn: Connection) -> dict[str, Any]:
+        apply(conn, at=callback.now, report_status=report_status)
+        return _ALIYUN_OK
+
+    return callback.run(operation, body=body)
 
 
-@router.post("/providers/aliyun/sms-report", tags=["providers"], responses=CALLBACK_REFUSED)
-def aliyun_sms_report(
-    body: list[receipts.AliyunSmsReport],
-    context: Context,
-    token: CallbackToken = None,
-) -> dict[str, Any]:
+@router.post(
+    "/providers/aliyun/sms-report",
+    tags=["providers"],
+    response_model=dict[str, Any],
+    responses=CALLBACK_REFUSED,
+)
+def aliyun_sms_report(body: list[receipts.AliyunSmsReport], callback: Callback) -> Response:
     """Aliyun SmsReport push: delivery reports keyed by our delivery id (`out_id`)."""
-    return _apply_aliyun_callback(context, token, partial(receipts.apply_sms_reports, reports=body))
+    return _apply_aliyun_callback(callback, body, partial(receipts.apply_sms_reports, reports=body))
 
 
-@router.post("/providers/aliyun/sms-up", tags=["providers"], responses=CALLBACK_REFUSED)
-def aliyun_sms_up(
-    body: list[receipts.AliyunSmsUp],
-    context: Context,
-    token: CallbackToken = None,
-) -> dict[str, Any]:
+@router.post(
+    "/providers/aliyun/sms-up",
+    tags=["providers"],
+    response_model=dict[str, Any],
+    responses=CALLBACK_REFUSED,
+)
+def aliyun_sms_up(body: list[receipts.AliyunSmsUp], callback: Callback) -> Response:
     """Aliyun SmsUp push: replies; `T`, `TD` or `退订` withdraw SMS marketing consent."""
+    keyring = callback.context.keyring
     return _apply_aliyun_callback(
-        context, token, partial(receipts.apply_sms_replies, keyring=context.keyring, replies=body)
+        callback, body, partial(receipts.apply_sms_replies, keyring=keyring, replies=body)
     )
