@@ -223,6 +223,10 @@ async def _write_without_key(request: Request, principal: CurrentPrincipal) -> W
     return _gather(request, await get_context(request), principal, None)
 
 
+CALLBACK_SCOPE = "provider"
+"""The scope of providers' idempotency keys (a user id or `operator` never equals it)."""
+
+
 @dataclass(frozen=True, slots=True)
 class CallbackRequest:
     """A provider's push (delivery reports, replies, inbound mail), authenticated by its
@@ -238,10 +242,6 @@ class CallbackRequest:
         """Run `operation` in one write transaction (`write_once`), keys in `provider` scope."""
         keyed = KeyedRequest.of(CALLBACK_SCOPE, self.idempotency_key, self.request, body)
         return write_once(self.context, keyed, operation)
-
-
-CALLBACK_SCOPE = "provider"
-"""The scope of providers' idempotency keys (a user id or `operator` never equals it)."""
 
 
 async def _checked_callback(request: Request, token: CallbackToken = None) -> ApiContext:
