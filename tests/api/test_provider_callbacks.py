@@ -4,6 +4,7 @@ push retried under its Idempotency-Key is answered again and changes nothing aga
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -114,3 +115,77 @@ def test_a_delivery_report_retried_under_its_key_is_answered_as_the_first_time(
     assert again.json() == first.json() == {"code": 0, "msg": "成功"}
     changed = client.post(path, json=[{**REPORT[0], "success": False}], headers=key)
     assert changed.status_code == 409
+
+
+def test_an_sms_reply_pushed_again_without_a_key_is_recorded_once_by_its_sequence_id(
+    client: TestClient, context: AppContext, user: dict[str, Any]
+) -> None:
+    path = f"/v1/providers/aliyun/sms-up?token={TOKEN}"
+    first = client.post(path, json=REPLY)
+    again = client.post(path, json=REPLY)
+    assert (first.status_code, again.status_code) == (200, 200), again.text
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert inbound_messages(context) == 1
+
+    later = [{**REPLY[0], "sequence_id": 8}]
+    reused = [{**REPLY[0], "content": "还是没到账"}]
+    assert client.post(path, json=later).status_code == 200
+    assert client.post(path, json=reused).status_code == 200
+    assert inbound_messages(context) == 3
+
+
+@pytest.mark.parametrize(
+    "identified",
+    [
+        {"Message-Id": "<20261207.1@mail.example.com>"},
+        {"message_id": "<20261207.1@mail.example.com>"},
+        {"headers": "Subject: 退款\r\nMessage-ID: <20261207.1@mail.example.com>\r\n"},
+    ],
+    ids=["mailgun", "ours", "sendgrid-headers"],
+)
+def test_an_inbound_email_posted_again_without_a_key_opens_one_ticket_by_its_message_id(
+    client: TestClient, user: dict[str, Any], identified: dict[str, str]
+) -> None:
+    path = f"/v1/providers/inbound-email?token={TOKEN}"
+    first = client.post(path, json={**MAIL, **identified})
+    again = client.post(path, json={**MAIL, **identified})
+    assert (first.status_code, again.status_code) == (200, 200), again.text
+    assert again.json() == first.json()
+    assert len(tickets_of(client, user)) == 1
+
+
+def test_two_emails_alike_but_for_their_message_id_open_two_tickets(
+    client: TestClient, user: dict[str, Any]
+) -> None:
+    path = f"/v1/providers/inbound-email?token={TOKEN}"
+    for message_id in ("<a@mail.example.com>", "<b@mail.example.com>"):
+        answer = client.post(path, json={**MAIL, "Message-Id": message_id})
+        assert answer.status_code == 200, answer.text
+    assert len(tickets_of(client, user)) == 2
+
+
+def post_raw(client: TestClient, path: str, body: dict[str, Any]) -> Any:
+    """Posts JSON as written by `json.dumps`, escapes and all (a lone surrogate too)."""
+    return client.post(path, content=json.dumps(body), headers={"Content-Type": "application/json"})
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ("", 200),
+        ("Message-ID:", 200),
+        (":\r\n\r\n\t", 200),
+        ("Message-ID: <" + "x" * 5000, 200),
+        ("\x00\x01", 422),
+        ("Message-ID: \udc80", 422),
+    ],
+)
+def test_odd_email_headers_open_the_ticket_or_are_refused_naming_the_field(
+    client: TestClient, user: dict[str, Any], headers: str, status: int
+) -> None:
+    path = f"/v1/providers/inbound-email?token={TOKEN}"
+    answer = post_raw(client, path, {**MAIL, "headers": headers})
+    assert answer.status_code == status, answer.text
+    if status == 422:
+        assert [error["field"] for error in answer.json()["errors"]] == ["headers"]
+    assert len(tickets_of(client, user)) == (1 if status == 200 else 0)

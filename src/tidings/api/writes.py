@@ -60,7 +60,11 @@ def request_fingerprint(request: Request, body: Body) -> str:
         canonical = body.model_dump_json()
     else:
         canonical = "[" + ",".join(item.model_dump_json() for item in body) + "]"
-    return hashlib.sha256(f"{request.method} {request.url.path}\n{canonical}".encode()).hexdigest()
+    return _digest(f"{request.method} {request.url.path}\n{canonical}")
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,17 +234,27 @@ CALLBACK_SCOPE = "provider"
 @dataclass(frozen=True, slots=True)
 class CallbackRequest:
     """A provider's push (delivery reports, replies, inbound mail), authenticated by its
-    `?token=`. A push retried under the same `Idempotency-Key` is answered as the first time
-    and changes nothing again."""
+    `?token=`. A push retried under the same `Idempotency-Key`, or with the same message ids
+    and body, is answered as the first time and changes nothing again."""
 
     context: ApiContext
     request: Request
     idempotency_key: str | None
     now: datetime
 
-    def run(self, operation: Operation, *, body: Body) -> Response:
-        """Run `operation` in one write transaction (`write_once`), keys in `provider` scope."""
-        keyed = KeyedRequest.of(CALLBACK_SCOPE, self.idempotency_key, self.request, body)
+    def run(self, operation: Operation, *, body: Body, message_id: str | None = None) -> Response:
+        """Run `operation` in one write transaction (`write_once`), keys in `provider` scope.
+
+        Providers seldom send an `Idempotency-Key`, but their messages carry ids of their own
+        (an email's Message-ID, SmsUp's sequence ids). Without the header, the push is keyed
+        by `message_id` and its body together: the same push retried is answered again and
+        applied once; another body under the same id (a provider reusing ids) is applied as
+        the new message it is, not refused with a 409 the provider would retry forever."""
+        fingerprint = request_fingerprint(self.request, body)
+        key = self.idempotency_key
+        if key is None and message_id is not None:
+            key = "message:" + _digest(f"{message_id}\n{fingerprint}")
+        keyed = None if key is None else KeyedRequest(CALLBACK_SCOPE, key, fingerprint)
         return write_once(self.context, keyed, operation)
 
 

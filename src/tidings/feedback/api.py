@@ -222,7 +222,8 @@ def save_sla_policy(priority: Priority, body: SlaPolicyIn, write: PlainWrite) ->
 )
 def inbound_email(body: InboundEmailIn, callback: Callback) -> Response:
     """An email provider's inbound-parse webhook: a ticket for the sender's user (a webhook
-    retried under its `Idempotency-Key` opens no second ticket)."""
+    retried under its `Idempotency-Key`, or with the same Message-ID, opens no second
+    ticket)."""
     context = callback.context
     calendar = tickets.business_calendar(context.settings)
 
@@ -238,7 +239,7 @@ def inbound_email(body: InboundEmailIn, callback: Callback) -> Response:
         )
         return {"tickets": opened}
 
-    return callback.run(open_ticket, body=body)
+    return callback.run(open_ticket, body=body, message_id=body.email_message_id())
 
 
 # -- the knowledge base --------------------------------------------------------------------

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import datetime
+from email.parser import HeaderParser
 from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
+    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
@@ -263,6 +265,25 @@ class InboundEmailIn(BaseModel):
     sender: Annotated[str, StringConstraints(max_length=320)] = Field(alias="from")
     subject: Annotated[str, StringConstraints(max_length=500)] = ""
     text: Annotated[str, StringConstraints(max_length=20_000)]
+    message_id: Annotated[str, StringConstraints(max_length=998)] | None = Field(
+        None,
+        validation_alias=AliasChoices("message_id", "Message-Id"),
+        description="The email's Message-ID (Mailgun posts it as `Message-Id`).",
+    )
+    headers: Annotated[str, StringConstraints(max_length=100_000)] | None = Field(
+        None, description="The raw header block (SendGrid posts it); its Message-ID serves too."
+    )
+
+    def email_message_id(self) -> str | None:
+        """The email's own id, so a webhook retried without an `Idempotency-Key` opens no
+        second ticket: `message_id`, or the Message-ID in `headers`."""
+        found = self.message_id
+        if found is None and self.headers is not None:
+            header = HeaderParser().parsestr(self.headers).get("Message-ID")
+            found = None if header is None else str(header)
+        if found is None:
+            return None
+        return found.strip() or None
 
 
 # -- suggestions and the knowledge base ----------------------------------------------------

@@ -242,10 +242,15 @@ class _AppliesBatch(Protocol):
 
 
 def _apply_aliyun_callback(
-    callback: CallbackRequest, body: Sequence[BaseModel], apply: _AppliesBatch
+    callback: CallbackRequest,
+    body: Sequence[BaseModel],
+    apply: _AppliesBatch,
+    *,
+    message_id: str | None = None,
 ) -> Response:
     """Every Aliyun push: apply the batch in one transaction and answer OK (a push retried
-    under its `Idempotency-Key` is answered again, not applied again).
+    under its `Idempotency-Key`, or with the same `message_id` and body, is answered again,
+    not applied again).
 
     `apply` gets the connection, the time and whether status webhooks are configured."""
     report_status = callback.context.settings.status_webhook_url is not None
@@ -254,7 +259,7 @@ def _apply_aliyun_callback(
         apply(conn, at=callback.now, report_status=report_status)
         return _ALIYUN_OK
 
-    return callback.run(operation, body=body)
+    return callback.run(operation, body=body, message_id=message_id)
 
 
 @router.post(
@@ -275,8 +280,12 @@ def aliyun_sms_report(body: list[receipts.AliyunSmsReport], callback: Callback) 
     responses=CALLBACK_REFUSED,
 )
 def aliyun_sms_up(body: list[receipts.AliyunSmsUp], callback: Callback) -> Response:
-    """Aliyun SmsUp push: replies; `T`, `TD` or `退订` withdraw SMS marketing consent."""
+    """Aliyun SmsUp push: replies; `T`, `TD` or `退订` withdraw SMS marketing consent. A push
+    retried with the same replies (their `sequence_id`s) records them once."""
     keyring = callback.context.keyring
     return _apply_aliyun_callback(
-        callback, body, partial(receipts.apply_sms_replies, keyring=keyring, replies=body)
+        callback,
+        body,
+        partial(receipts.apply_sms_replies, keyring=keyring, replies=body),
+        message_id=receipts.sequence_ids(body),
     )

@@ -3,6 +3,7 @@ and inbound replies such as `T` / `TD` / `退订` withdraw that number's marketi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 import phonenumbers
@@ -109,6 +110,14 @@ def _e164(number: str) -> str | None:
     except phonenumbers.NumberParseException:
         return None
     return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+
+
+def sequence_ids(replies: Sequence[AliyunSmsUp]) -> str | None:
+    """A push's own id: its replies' sequence ids in order (None when one has none)."""
+    ids = [reply.sequence_id for reply in replies]
+    if not ids or None in ids:
+        return None
+    return "aliyun-sms-up:" + ",".join(str(sequence_id) for sequence_id in ids)
 
 
 def apply_sms_replies(
