@@ -33,6 +33,7 @@ from tidings.app.notify import build_dispatcher, relay_once
 from tidings.events import outbox
 from tidings.kit.clock import FixedClock
 from tidings.kit.db import read_transaction
+from tidings.kit.ids import is_id
 from tidings.notify.planner import PlannerPolicy
 
 NOW = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)
@@ -497,8 +498,9 @@ def test_a_users_token_with_another_users_ids_is_refused_and_changes_nothing(
 ) -> None:
     victim, attacker = attacked
     token = client.post(f"/v1/users/{attacker['id']}/tokens").json()["token"]
+    thief = {"Authorization": f"Bearer {token}"}
     before = _everything_seen(client, engine, victim)
-    answered = _attack(client, victim, attacker, {"Authorization": f"Bearer {token}"})
+    answered = _attack(client, victim, attacker, thief)
     # Refused by the app's own check (a problem of ours), never by a route that is not there.
     wrong = {
         name: answer
@@ -507,6 +509,29 @@ def test_a_users_token_with_another_users_ids_is_refused_and_changes_nothing(
     }
     assert not wrong, wrong
     assert _everything_seen(client, engine, victim) == before
+    # As if it did not exist: ids nobody has get the very same answers, so the answers tell
+    # an attacker nothing about which ids are real.
+    assert _attack(client, _nobody(victim), attacker, thief) == answered
+
+
+SHARED = {"survey_id", "faq_id", "template_id", "kind", "name", "priority", "campaign_id"}
+"""Ids of things that are nobody's own (a survey many are invited to, the knowledge base, the
+operators' templates, kinds, jobs and campaigns): whether they exist is no user's secret."""
+
+
+def _nobody(victim: Victim) -> Victim:
+    """The victim's ids, each turned into an id of the same kind that nobody has."""
+
+    def unused(value: str) -> str:
+        prefix, _, _ = value.partition("_")
+        return f"{prefix}_01ARZ3NDEKTSV4RRFFQ69G5FAV" if is_id(value, prefix) else value
+
+    return Victim(
+        ids={
+            name: value if name in SHARED else unused(value) for name, value in victim.ids.items()
+        },
+        wallets={name: unused(value) for name, value in victim.wallets.items()},
+    )
 
 
 def test_the_same_requests_with_the_operator_key_get_past_the_ownership_check(

@@ -46,9 +46,19 @@ def trusted(changed_at: datetime | None, *, trusted_before: datetime) -> bool:
     return changed_at is None or as_utc(changed_at) <= trusted_before
 
 
-def require_user(conn: Connection, user_id: str) -> None:
-    if not (is_id(user_id, "usr") and repository.user_exists(conn, user_id)):
-        raise UserNotFound(f"user {user_id} not found")
+def require_user(
+    conn: Connection,
+    user_id: str,
+    *,
+    acting_user_id: str | None = None,
+    field: str | None = None,
+) -> None:
+    """The user exists and the caller may name them (themselves, or an operator when
+    `acting_user_id` is None). Another user's id is refused exactly as an id nobody has, so a
+    caller cannot tell the two apart; `field` names where the id came from in a body."""
+    named_another = acting_user_id is not None and acting_user_id != user_id
+    if named_another or not (is_id(user_id, "usr") and repository.user_exists(conn, user_id)):
+        raise UserNotFound(f"user {user_id} not found", field=field)
 
 
 def require_active_user(conn: Connection, user_id: str) -> None:

@@ -26,7 +26,6 @@ from tidings.kit.money import CurrencyMismatch, money
 from tidings.kit.tables import AnyRow
 from tidings.kit.visibility import visible_or_raise
 from tidings.users import directory
-from tidings.users.exceptions import UserNotFound
 
 HISTORY_DAYS = 90
 
@@ -71,9 +70,7 @@ def create_application(
 ) -> ApplicationOut:
     """Receive an application, put it under review, and let the decision rule approve,
     reject or refer it to an operator; each state change is a notice."""
-    if acting_user_id is not None and acting_user_id != data.user_id:
-        raise UserNotFound(f"user {data.user_id} not found", field="user_id")
-    directory.require_user(conn, data.user_id)
+    directory.require_user(conn, data.user_id, acting_user_id=acting_user_id, field="user_id")
     repository.lock_user(conn, data.user_id)
     product = find_product(conn, data.product)
     if data.requested_limit.currency != product.currency:

@@ -102,9 +102,7 @@ def open_ticket(
     at: datetime,
 ) -> TicketOut:
     """Open a ticket: triaged (a security complaint is urgent), its deadlines stored."""
-    if acting_user_id is not None and acting_user_id != body.user_id:
-        raise TicketNotFound(f"user {body.user_id} not found", field="user_id")
-    directory.require_user(conn, body.user_id)
+    directory.require_user(conn, body.user_id, acting_user_id=acting_user_id, field="user_id")
     category, priority = triage(subject=body.subject, body=body.body, category=body.category)
     due = deadlines(at, _targets(conn, priority), calendar)
     profile = directory.planning_profiles(conn, [body.user_id])[body.user_id]
