@@ -11,8 +11,11 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
+from tidings.app.context import AppContext
+from tidings.app.notify import build_dispatcher, relay_once
 from tidings.events import outbox
 from tidings.ledger.models import accounts
+from tidings.notify.planner import PlannerPolicy
 from tidings.wallets.models import transfers, wallets
 
 _serial = itertools.count(1)
@@ -48,15 +51,18 @@ def top_up(client: TestClient, wallet_id: str, value: int) -> dict[str, Any]:
     return transfer(client, kind="top_up", destination=wallet_id, amount=cny(value))
 
 
-def pay(client: TestClient, wallet_id: str, value: int) -> dict[str, Any]:
+def payment_body(wallet_id: str, value: int) -> dict[str, Any]:
     """A card payment of `value` minor units at a coffee shop (MCC 5814)."""
-    return transfer(
-        client,
-        kind="payment",
-        source=wallet_id,
-        amount=cny(value),
-        merchant={"name": "星巴克", "category": "5814"},
-    )
+    return {
+        "kind": "payment",
+        "source": wallet_id,
+        "amount": cny(value),
+        "merchant": {"name": "星巴克", "category": "5814"},
+    }
+
+
+def pay(client: TestClient, wallet_id: str, value: int) -> dict[str, Any]:
+    return transfer(client, **payment_body(wallet_id, value))
 
 
 def balance(client: TestClient, wallet_id: str) -> int:
@@ -119,3 +125,16 @@ def payment_event(subject: str, event_id: str = "core-1", **data: Any) -> dict[s
             **data,
         },
     }
+
+
+def deliver_everything(context: AppContext, policy: PlannerPolicy | None = None) -> None:
+    """What the worker does, run until nothing is left to relay or send."""
+    dispatcher = build_dispatcher(context)
+    try:
+        for _ in range(20):
+            relayed = relay_once(context, policy or PlannerPolicy()).events
+            if not relayed and not dispatcher.run_once():
+                return
+    finally:
+        dispatcher.close()
+    raise AssertionError("the pipeline did not settle")

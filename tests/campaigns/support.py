@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from tests.helpers import cny, create_user, transfer
-from tests.notify.test_consent_at_send import deliver_everything as deliver_everything
+from tests.helpers import deliver_everything as deliver_everything
 from tests.notify.test_consent_at_send import withdraw_quietly
 from tidings.app.context import AppContext
 from tidings.app.jobs import run_job

@@ -15,8 +15,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from tests.credit.support import draw, open_line, repay
-from tests.helpers import balance, cny, create_user, top_up, transfer
-from tests.notify.test_pipeline import deliver_everything
+from tests.helpers import balance, cny, create_user, deliver_everything, top_up, transfer
 from tidings.app.context import AppContext
 from tidings.credit.models import credit_drawdowns, credit_lines
 from tidings.kit.clock import FixedClock

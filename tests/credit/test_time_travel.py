@@ -13,8 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.credit.support import draw, open_line, repay
-from tests.helpers import create_user, top_up
-from tests.notify.test_pipeline import deliver_everything
+from tests.helpers import create_user, deliver_everything, top_up
 from tidings.app.context import AppContext
 from tidings.app.jobs import run_job
 from tidings.kit.clock import FixedClock

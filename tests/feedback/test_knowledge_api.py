@@ -11,8 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.feedback.support import as_user, assert_refused, open_ticket, replayed, resolve
-from tests.helpers import create_user
-from tests.notify.test_pipeline import deliver_everything
+from tests.helpers import create_user, deliver_everything
 from tests.unit.test_feedback_language import PARAPHRASES
 from tidings.app.context import AppContext
 from tidings.feedback.service import knowledge

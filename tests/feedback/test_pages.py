@@ -10,7 +10,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from tests.feedback.support import create_survey, run_job
-from tests.notify.test_pipeline import deliver_everything
+from tests.helpers import deliver_everything
 from tests.web.conftest import Reader
 from tests.web.console.conftest import Operator
 from tidings.app.context import AppContext

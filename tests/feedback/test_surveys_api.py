@@ -12,8 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import insert, select
 
 from tests.feedback.support import NPS_SURVEY, as_user, create_survey, open_ticket, resolve, run_job
-from tests.helpers import create_user
-from tests.notify.test_pipeline import deliver_everything
+from tests.helpers import create_user, deliver_everything
 from tidings.app.context import AppContext
 from tidings.events import record_events
 from tidings.feedback.models import survey_invitations

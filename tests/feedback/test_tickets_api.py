@@ -13,8 +13,8 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from tests.feedback.support import as_user, assert_refused, open_ticket, replayed, run_job
-from tests.helpers import create_user
-from tests.notify.test_pipeline import deliver_everything, sink_lines
+from tests.helpers import create_user, deliver_everything
+from tests.notify.test_pipeline import sink_lines
 from tests.notify_channels.stubs import Reply, StubServer
 from tidings.app.context import AppContext
 from tidings.events import outbox

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import event, select
 
-from tests.helpers import create_user
+from tests.helpers import create_user, deliver_everything
 from tidings.app.context import AppContext
 from tidings.app.notify import build_dispatcher, relay_once
 from tidings.events import outbox
@@ -44,19 +44,6 @@ def clock(context: AppContext) -> FixedClock:
     fixed = FixedClock(shanghai(24, 7, 31))
     context.clock = fixed
     return fixed
-
-
-def deliver_everything(context: AppContext, policy: PlannerPolicy | None = None) -> None:
-    dispatcher = build_dispatcher(context)
-    try:
-        for _ in range(20):
-            relayed = relay_once(context, policy or PlannerPolicy()).events
-            sent = dispatcher.run_once()
-            if not relayed and not sent:
-                return
-    finally:
-        dispatcher.close()
-    raise AssertionError("the pipeline did not settle")
 
 
 def sink(context: AppContext, channel: str) -> list[dict[str, Any]]:

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.helpers import cny, create_user
-from tests.notify.test_pipeline import deliver_everything, sink_lines
+from tests.helpers import cny, create_user, deliver_everything
+from tests.notify.test_pipeline import sink_lines
 from tidings.app.context import AppContext
 
 KIND = "card.statement.posted"

@@ -10,22 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import event
 
-from tests.helpers import cny, create_user, top_up, transfer
+from tests.helpers import cny, create_user, deliver_everything, top_up, transfer
 from tidings.app.context import AppContext
-from tidings.app.notify import build_dispatcher, relay_once
 from tidings.kit.clock import FixedClock
-from tidings.notify.planner import PlannerPolicy
-
-
-def deliver_everything(context: AppContext) -> None:
-    dispatcher = build_dispatcher(context)
-    try:
-        for _ in range(10):
-            if not relay_once(context, PlannerPolicy()).events and not dispatcher.run_once():
-                return
-    finally:
-        dispatcher.close()
-    raise AssertionError("the pipeline did not settle")
 
 
 def as_user(client: TestClient, user: dict[str, Any]) -> dict[str, str]:

@@ -8,23 +8,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.helpers import cny, create_user
+from tests.helpers import cny, create_user, deliver_everything
 from tidings.app.context import AppContext
-from tidings.app.notify import build_dispatcher, relay_once
-from tidings.notify.planner import PlannerPolicy
 
 _ids = itertools.count(1)
-
-
-def deliver_everything(context: AppContext) -> None:
-    dispatcher = build_dispatcher(context)
-    try:
-        for _ in range(10):
-            if not relay_once(context, PlannerPolicy()).events and not dispatcher.run_once():
-                return
-    finally:
-        dispatcher.close()
-    raise AssertionError("the pipeline did not settle")
 
 
 def budget_event(

@@ -10,21 +10,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.helpers import cny, create_user, top_up, transfer
+from tests.helpers import cny, create_user, deliver_everything, top_up, transfer
 from tidings.app.context import AppContext
-from tidings.app.notify import build_dispatcher, relay_once
-from tidings.notify.planner import PlannerPolicy
-
-
-def deliver_everything(context: AppContext) -> None:
-    """What the worker does, run to completion."""
-    dispatcher = build_dispatcher(context)
-    for _ in range(10):
-        relayed = relay_once(context, PlannerPolicy()).events
-        sent = dispatcher.run_once()
-        if not relayed and not sent:
-            return
-    raise AssertionError("the pipeline did not settle")
 
 
 def sink_lines(context: AppContext) -> list[dict[str, Any]]:

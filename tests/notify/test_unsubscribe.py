@@ -20,13 +20,11 @@ from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
 
 from tests.conftest import DATA_KEY, LOOKUP_KEY
-from tests.helpers import cny, create_user
+from tests.helpers import cny, create_user, deliver_everything
 from tests.notify_channels.test_smtp import Mailbox, start_controller
 from tidings.app.context import AppContext
-from tidings.app.notify import build_dispatcher, relay_once
 from tidings.kit.clock import FixedClock
 from tidings.notify import unsubscribe
-from tidings.notify.planner import PlannerPolicy
 from tidings.notify.types import ChannelName
 from tidings.privacy.crypto import Keyring
 
@@ -65,18 +63,6 @@ def smtp(mailbox: Mailbox, monkeypatch: pytest.MonkeyPatch) -> Iterator[Controll
     monkeypatch.setenv("TIDINGS_EMAIL_PROVIDERS", json.dumps([provider]))
     yield controller
     controller.stop()
-
-
-def deliver_everything(context: AppContext) -> None:
-    dispatcher = build_dispatcher(context)
-    try:
-        for _ in range(20):
-            relayed = relay_once(context, PlannerPolicy()).events
-            if not relayed and not dispatcher.run_once():
-                return
-    finally:
-        dispatcher.close()
-    raise AssertionError("the pipeline did not settle")
 
 
 def post_event(client: TestClient, user: dict[str, Any], kind: str, data: dict[str, Any]) -> None:

@@ -11,8 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import JSON, Engine, String, select
 
 from tests.feedback.support import create_survey, open_ticket, resolve, run_job
-from tests.helpers import cny, create_user, top_up, transfer
-from tests.notify.test_pipeline import deliver_everything
+from tests.helpers import cny, create_user, deliver_everything, top_up, transfer
 from tidings.app.context import AppContext
 from tidings.kit.db import read_transaction
 from tidings.kit.tables import metadata

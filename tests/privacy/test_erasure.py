@@ -14,8 +14,7 @@ from typer.testing import CliRunner
 
 from tests.conftest import DATA_KEY, LOOKUP_KEY
 from tests.credit.support import draw, open_line
-from tests.helpers import cny, create_user, transfer
-from tests.notify.test_pipeline import deliver_everything
+from tests.helpers import cny, create_user, deliver_everything, transfer
 from tests.privacy.conftest import Person, ciphertexts_of, give_feedback, make_person, text_values
 from tests.risk.conftest import count_rows
 from tests.web.conftest import browser_for, sign_in

@@ -15,8 +15,7 @@ from sqlalchemy import Engine, select
 from typer.testing import CliRunner
 
 from tests.conftest import ADMIN_KEY, DATA_KEY, LOOKUP_KEY
-from tests.helpers import create_user
-from tests.notify.test_pipeline import deliver_everything
+from tests.helpers import create_user, deliver_everything
 from tests.privacy.conftest import Person, text_values
 from tidings.app import keys
 from tidings.app.context import AppContext

@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
-from tests.helpers import cny, create_user, top_up
-from tests.notify.test_pipeline import deliver_everything, sink_lines
+from tests.helpers import cny, create_user, deliver_everything, top_up
+from tests.notify.test_pipeline import sink_lines
 from tidings.app.context import AppContext
 from tidings.kit.clock import FixedClock
 from tidings.notify.models import deliveries, notifications

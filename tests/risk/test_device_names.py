@@ -8,8 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from tests.helpers import create_user
-from tests.notify.test_pipeline import deliver_everything, sink_lines
+from tests.helpers import create_user, deliver_everything
+from tests.notify.test_pipeline import sink_lines
 from tidings.app.context import AppContext
 from tidings.kit.clock import FixedClock
 from tidings.risk import events as security

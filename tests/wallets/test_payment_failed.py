@@ -8,8 +8,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
-from tests.helpers import assert_books_unchanged, balance, cny, create_user, top_up
-from tests.notify.test_pipeline import deliver_everything
+from tests.helpers import (
+    assert_books_unchanged,
+    balance,
+    cny,
+    create_user,
+    deliver_everything,
+    top_up,
+)
 from tidings.app.context import AppContext
 from tidings.events import outbox
 from tidings.wallets import events as wallet_events

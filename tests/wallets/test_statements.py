@@ -10,8 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.helpers import balance, cny, create_user, top_up, transfer
-from tests.notify.test_pipeline import deliver_everything
+from tests.helpers import balance, cny, create_user, deliver_everything, top_up, transfer
 from tidings.app.context import AppContext
 from tidings.app.jobs import run_job
 from tidings.kit.clock import FixedClock

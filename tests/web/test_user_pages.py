@@ -8,20 +8,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.helpers import cny, top_up, transfer
+from tests.helpers import cny, deliver_everything, top_up, transfer
 from tests.web.conftest import Reader
 from tidings.app.context import AppContext
-from tidings.app.notify import build_dispatcher, relay_once
-from tidings.notify.planner import PlannerPolicy
-
-
-def deliver_everything(context: AppContext) -> None:
-    """What the worker does, run to completion."""
-    dispatcher = build_dispatcher(context)
-    for _ in range(10):
-        if not relay_once(context, PlannerPolicy()).events and not dispatcher.run_once():
-            return
-    raise AssertionError("the pipeline did not settle")
 
 
 def pay(client: TestClient, wallet_id: str, value: int, mcc: str = "5814") -> dict[str, Any]:

@@ -12,11 +12,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import ADMIN_KEY
-from tests.helpers import cny, create_user, top_up, transfer
+from tests.helpers import cny, create_user, deliver_everything, top_up, transfer
 from tests.web.conftest import CSRF, browser_for
 from tidings.app.context import AppContext
-from tidings.app.notify import build_dispatcher, relay_once
-from tidings.notify.planner import PlannerPolicy
 
 FULL_PHONE = re.compile(r"1[3-9]\d{9}")
 """A whole mainland mobile number, as it must never appear in a console page."""
@@ -73,19 +71,6 @@ def make_operator(client: TestClient) -> Iterator[Any]:
 @pytest.fixture
 def operator(make_operator: Any) -> Operator:
     return make_operator()  # type: ignore[no-any-return]
-
-
-def deliver_everything(context: AppContext) -> None:
-    """What the worker does, run until nothing is left to relay or send."""
-    dispatcher = build_dispatcher(context)
-    try:
-        for _ in range(10):
-            relayed = relay_once(context, PlannerPolicy()).events
-            if not relayed and not dispatcher.run_once():
-                return
-    finally:
-        dispatcher.close()
-    raise AssertionError("the pipeline did not settle")
 
 
 def topped_up_user(client: TestClient, context: AppContext, **fields: Any) -> dict[str, Any]:
