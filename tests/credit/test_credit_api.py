@@ -489,3 +489,32 @@ def test_two_drawdowns_racing_for_one_limit_cannot_both_succeed(
     line = client.get(f"/v1/credit/lines/{line_id}").json()
     assert (line["outstanding"], line["available"]) == (cny(600_000), cny(400_000))
     assert balance(client, borrower["wallet_id"]) == 600_000
+
+
+def test_an_application_under_one_key_is_received_once_and_another_body_is_409(
+    client: TestClient, context: AppContext
+) -> None:
+    user = create_user(client)
+    mine = {**as_user(client, user), "Idempotency-Key": "apply-1"}
+    body = {"user_id": user["id"], "requested_limit": cny(500_000)}
+    first = client.post("/v1/credit/applications", json=body, headers=mine)
+    again = client.post("/v1/credit/applications", json=body, headers=mine)
+    assert first.status_code == again.status_code == 201, again.text
+    assert again.json() == first.json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    other = {**body, "requested_limit": cny(600_000)}
+    problem(client.post("/v1/credit/applications", json=other, headers=mine), 409)
+
+
+def test_applying_for_another_user_is_the_same_404_as_for_a_user_nobody_is(
+    client: TestClient,
+) -> None:
+    stranger = as_user(client, create_user(client))
+    answers = []
+    for user_id in (create_user(client)["id"], "usr_01ARZ3NDEKTSV4RRFFQ69G5FAV"):
+        body = {"user_id": user_id, "requested_limit": cny(500_000)}
+        answer = client.post("/v1/credit/applications", json=body, headers=stranger)
+        problem(answer, 404, "user_id")
+        answers.append(answer.text.replace(user_id, "<id>"))
+    assert answers[0] == answers[1]
+    assert "https://tidings.dev/problems/user-not-found" in answers[0]
