@@ -16,7 +16,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tidings.api.auth import CallbackToken, CurrentPrincipal, Principal, check_callback_token
+from tidings.api.auth import (
+    CALLBACK_REFUSED,
+    CallbackToken,
+    CurrentPrincipal,
+    Principal,
+    check_callback_token,
+)
 from tidings.api.caller import CallerRequest
 from tidings.api.context import ApiContext, get_context
 from tidings.api.errors import PROBLEM_JSON
@@ -277,6 +283,14 @@ async def _callback_request(
 
 Callback = Annotated[CallbackRequest, Depends(_callback_request)]
 """Declare `callback: Callback` on a provider's callback route."""
+
+CALLBACK_ROUTE: dict[str, Any] = {
+    "tags": ["providers"],
+    "response_model": dict[str, Any],
+    "responses": CALLBACK_REFUSED,
+}
+"""`@router.post(path, **CALLBACK_ROUTE)`: a provider's callback, in the providers group, with
+the 401 only a wrong `?token=` gets."""
 
 Write = Annotated[WriteRequest, Depends(_write_request)]
 """Declare `write: Write` on a state-changing route instead of its five parameters."""

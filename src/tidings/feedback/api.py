@@ -9,9 +9,9 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection
 
-from tidings.api.auth import CALLBACK_REFUSED, Context
+from tidings.api.auth import Context
 from tidings.api.reads import Read
-from tidings.api.writes import Callback, PlainWrite, Write
+from tidings.api.writes import CALLBACK_ROUTE, Callback, PlainWrite, Write
 from tidings.feedback.schemas import (
     AnalysisOut,
     ChangeIn,
@@ -214,12 +214,7 @@ def save_sla_policy(priority: Priority, body: SlaPolicyIn, write: PlainWrite) ->
     return write.run(lambda conn: tickets.save_policy(conn, priority, body), body=body)
 
 
-@router.post(
-    "/providers/inbound-email",
-    tags=["providers"],
-    response_model=dict[str, Any],
-    responses=CALLBACK_REFUSED,
-)
+@router.post("/providers/inbound-email", **CALLBACK_ROUTE)
 def inbound_email(body: InboundEmailIn, callback: Callback) -> Response:
     """An email provider's inbound-parse webhook: a ticket for the sender's user (a webhook
     retried under its `Idempotency-Key`, or with the same Message-ID, opens no second

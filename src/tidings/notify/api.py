@@ -12,11 +12,10 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection
 
-from tidings.api.auth import CALLBACK_REFUSED
 from tidings.api.errors import validation_problem
 from tidings.api.reads import Read
 from tidings.api.strict import validate_json_value
-from tidings.api.writes import Callback, CallbackRequest, PlainWrite, Write
+from tidings.api.writes import CALLBACK_ROUTE, Callback, CallbackRequest, PlainWrite, Write
 from tidings.kit.pagination import (
     DEFAULT_LIMIT,
     Cursor,
@@ -262,23 +261,13 @@ def _apply_aliyun_callback(
     return callback.run(operation, body=body, message_id=message_id)
 
 
-@router.post(
-    "/providers/aliyun/sms-report",
-    tags=["providers"],
-    response_model=dict[str, Any],
-    responses=CALLBACK_REFUSED,
-)
+@router.post("/providers/aliyun/sms-report", **CALLBACK_ROUTE)
 def aliyun_sms_report(body: list[receipts.AliyunSmsReport], callback: Callback) -> Response:
     """Aliyun SmsReport push: delivery reports keyed by our delivery id (`out_id`)."""
     return _apply_aliyun_callback(callback, body, partial(receipts.apply_sms_reports, reports=body))
 
 
-@router.post(
-    "/providers/aliyun/sms-up",
-    tags=["providers"],
-    response_model=dict[str, Any],
-    responses=CALLBACK_REFUSED,
-)
+@router.post("/providers/aliyun/sms-up", **CALLBACK_ROUTE)
 def aliyun_sms_up(body: list[receipts.AliyunSmsUp], callback: Callback) -> Response:
     """Aliyun SmsUp push: replies; `T`, `TD` or `退订` withdraw SMS marketing consent. A push
     retried with the same replies (their `sequence_id`s) records them once."""
