@@ -16,7 +16,6 @@ in its path, or with a body field that names another user's thing, fails
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -258,6 +257,23 @@ class Victim:
     ids: dict[str, str]
     wallets: dict[str, str]
 
+    def filled(self, value: Any, *, wallet: str = "main", thief_wallet: str = "") -> Any:
+        """`value` (a path, or a body at any depth) with each `{name}` the victim's id of that
+        name; `{wallet_id}` is the victim's `wallet` wallet, `{own_wallet_id}` the thief's."""
+        if isinstance(value, dict):
+            return {
+                key: self.filled(v, wallet=wallet, thief_wallet=thief_wallet)
+                for key, v in value.items()
+            }
+        if isinstance(value, list):
+            return [self.filled(v, wallet=wallet, thief_wallet=thief_wallet) for v in value]
+        if not isinstance(value, str):
+            return value
+        names = {**self.ids, "wallet_id": self.wallets[wallet], "own_wallet_id": thief_wallet}
+        for name, id_ in names.items():
+            value = value.replace("{" + name + "}", id_)
+        return value
+
 
 def _seed_victim(client: TestClient, context: AppContext) -> Victim:
     """A user with one of everything, each made as an integrator would, through the API."""
@@ -366,29 +382,10 @@ READ_BACK = [
 """What the victim (and the operator) would see: read back as the operator, before and after."""
 
 
-def _filled(text: str, victim: Victim, attacker: dict[str, Any], wallet: str = "main") -> str:
-    names = {
-        **victim.ids,
-        "wallet_id": victim.wallets[wallet],
-        "own_wallet_id": attacker["wallet_id"],
-    }
-    for name, value in names.items():
-        text = text.replace("{" + name + "}", value)
-    return text
-
-
-def _body(body: Any, fill: Callable[[str], str]) -> Any:
-    if isinstance(body, dict):
-        return {key: _body(value, fill) for key, value in body.items()}
-    if isinstance(body, list):
-        return [_body(value, fill) for value in body]
-    return fill(body) if isinstance(body, str) else body
-
-
 def _everything_seen(client: TestClient, engine: Engine, victim: Victim) -> dict[str, Any]:
     seen: dict[str, Any] = {}
     for path in READ_BACK:
-        answer = client.get(_filled(path, victim, {"wallet_id": ""}))
+        answer = client.get(victim.filled(path))
         assert answer.status_code == 200, (path, answer.text)
         seen[path] = answer.json()
     seen["books"] = read_books(engine, victim.wallets.values())
@@ -418,14 +415,12 @@ def _attack(
     so nothing is answered from an earlier one); the answers by attack."""
     answered = {}
     for n, attack in enumerate(ATTACKS):
-
-        def fill(text: str, attack: Attack = attack) -> str:
-            return _filled(text, victim, attacker, attack.wallet)
-
-        path = fill(attack.path)
+        path, body = victim.filled(
+            [attack.path, attack.body], wallet=attack.wallet, thief_wallet=attacker["wallet_id"]
+        )
         assert "{" not in path, path
         keyed = headers if attack.method == "GET" else {**headers, "Idempotency-Key": f"k-{n}"}
-        response = client.request(attack.method, path, json=_body(attack.body, fill), headers=keyed)
+        response = client.request(attack.method, path, json=body, headers=keyed)
         problem = response.json().get("type", "") if response.status_code >= 400 else ""
         answered[f"{attack.method} {attack.path} {attack.body or ''}"] = (
             response.status_code,
